@@ -1,0 +1,167 @@
+//! The error every public operation returns, with stable machine-readable
+//! codes.
+
+use crate::store::StoreError;
+use std::time::Duration;
+
+/// Why an operation failed.
+///
+/// [`MfaError::code`] is a stable string an HTTP layer may return as it is.
+/// Variants that could reveal whether an account exists (unknown user, wrong
+/// password, user without the factor) all collapse into
+/// [`MfaError::InvalidCredentials`] or [`MfaError::InvalidCode`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MfaError {
+    /// Identifier or password wrong, or the account cannot sign in.
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// The code is wrong, malformed, already used, or not for this factor.
+    #[error("invalid code")]
+    InvalidCode,
+    /// The challenge or ticket expired.
+    #[error("challenge expired")]
+    ChallengeExpired,
+    /// The ticket is unknown, used up or of the wrong kind.
+    #[error("invalid ticket")]
+    InvalidTicket,
+    /// Too many requests; retry after the given time.
+    #[error("rate limited")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// Too many failed attempts; the account is locked.
+    #[error("account locked")]
+    AccountLocked {
+        /// When the lock ends; `None` until an administrator or recovery
+        /// resets it.
+        retry_after: Option<Duration>,
+    },
+    /// The user must enrol a second factor first.
+    #[error("enrollment required")]
+    EnrollmentRequired,
+    /// A second factor is required for this operation.
+    #[error("mfa required")]
+    MfaRequired,
+    /// A recent second-factor verification is required (step-up).
+    #[error("recent authentication required")]
+    StepUpRequired,
+    /// A rotated refresh token was presented again; its family was revoked.
+    #[error("token reused")]
+    TokenReused,
+    /// The token is invalid, expired or revoked.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The sign-in was refused because its risk is too high.
+    #[error("sign-in blocked")]
+    LoginBlocked,
+    /// The requested method is not enabled or not enrolled.
+    #[error("method not available")]
+    MethodUnavailable,
+    /// The resource does not exist or does not belong to the caller.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
+    /// An input failed validation.
+    #[error("invalid input: {field}: {reason}")]
+    InvalidInput {
+        /// Which input.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The library was configured wrongly (reported by builders, never at
+    /// run time).
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// A message could not be delivered.
+    #[error("delivery failed")]
+    Delivery(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A cryptographic operation failed on server-side data (a sealed secret
+    /// that does not open, a missing key).
+    #[error("cryptographic failure")]
+    Crypto(#[source] crate::crypto::CryptoError),
+    /// The store failed.
+    #[error("store error")]
+    Store(#[from] StoreError),
+}
+
+impl MfaError {
+    /// The stable, machine-readable code of this error.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::InvalidCode => "invalid_code",
+            Self::ChallengeExpired => "challenge_expired",
+            Self::InvalidTicket => "invalid_ticket",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::AccountLocked { .. } => "account_locked",
+            Self::EnrollmentRequired => "enrollment_required",
+            Self::MfaRequired => "mfa_required",
+            Self::StepUpRequired => "step_up_required",
+            Self::TokenReused => "token_reused",
+            Self::InvalidToken => "invalid_token",
+            Self::LoginBlocked => "login_blocked",
+            Self::MethodUnavailable => "method_unavailable",
+            Self::NotFound => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::InvalidInput { .. } => "invalid_input",
+            Self::Config(_) => "configuration",
+            Self::Delivery(_) => "delivery_failed",
+            Self::Crypto(_) => "internal",
+            Self::Store(StoreError::Unavailable(_)) => "unavailable",
+            Self::Store(_) => "internal",
+        }
+    }
+
+    /// How long the caller should wait before retrying, where that is known.
+    #[must_use]
+    pub const fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after } => Some(*retry_after),
+            Self::AccountLocked { retry_after } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// Shorthand for [`MfaError::InvalidInput`].
+    #[must_use]
+    pub const fn invalid_input(field: &'static str, reason: &'static str) -> Self {
+        Self::InvalidInput { field, reason }
+    }
+}
+
+/// Result of a public operation.
+pub type MfaResult<T> = Result<T, MfaError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_snake_case_strings() {
+        let samples = [
+            MfaError::InvalidCredentials,
+            MfaError::InvalidCode,
+            MfaError::ChallengeExpired,
+            MfaError::RateLimited {
+                retry_after: Duration::from_secs(30),
+            },
+            MfaError::AccountLocked { retry_after: None },
+            MfaError::EnrollmentRequired,
+            MfaError::TokenReused,
+            MfaError::invalid_input("code", "too long"),
+            MfaError::Store(StoreError::Conflict("identifier")),
+        ];
+        for e in &samples {
+            let code = e.code();
+            assert!(code.chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+        assert_eq!(samples[3].retry_after(), Some(Duration::from_secs(30)));
+        assert_eq!(samples[0].retry_after(), None);
+    }
+}

@@ -1,0 +1,215 @@
+//! Audit events: one record per security-relevant step, success or failure.
+
+use super::{AuditEventId, DeviceId, FactorKind, SessionId, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+macro_rules! audit_kinds {
+    ($( $(#[$doc:meta])* $variant:ident => $name:literal, )+) => {
+        /// What happened. The storage name is stable and safe to index.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum AuditKind {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl AuditKind {
+            /// Every kind, in a stable order.
+            pub const ALL: &'static [Self] = &[ $( Self::$variant, )+ ];
+
+            /// Stable storage name.
+            #[must_use]
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $( Self::$variant => $name, )+
+                }
+            }
+
+            /// Parses the storage name.
+            #[must_use]
+            pub fn parse(s: &str) -> Option<Self> {
+                Self::ALL.iter().copied().find(|k| k.as_str() == s)
+            }
+        }
+    };
+}
+
+audit_kinds! {
+    /// A user account was created.
+    UserCreated => "user_created",
+    /// A password check at sign-in.
+    PasswordLogin => "password_login",
+    /// The host reported a first factor it verified itself.
+    PrimaryAuthAccepted => "primary_auth_accepted",
+    /// A sign-in was refused before any factor (disabled, blocked, locked).
+    LoginRefused => "login_refused",
+    /// A second factor was demanded; a login ticket was issued.
+    MfaRequired => "mfa_required",
+    /// An email or SMS code was sent (or the send failed).
+    OtpSent => "otp_sent",
+    /// A second-factor verification.
+    MfaVerification => "mfa_verification",
+    /// A TOTP code was presented again after it was accepted.
+    TotpReplay => "totp_replay",
+    /// A backup code was used.
+    BackupCodeUsed => "backup_code_used",
+    /// Backup codes were generated or regenerated.
+    BackupCodesGenerated => "backup_codes_generated",
+    /// Few backup codes remain.
+    BackupCodesLow => "backup_codes_low",
+    /// Enrolment of a factor started.
+    FactorEnrollmentStarted => "factor_enrollment_started",
+    /// A factor was confirmed and activated.
+    FactorEnrolled => "factor_enrolled",
+    /// A factor was removed or disabled.
+    FactorRemoved => "factor_removed",
+    /// An account locked after repeated failures.
+    AccountLocked => "account_locked",
+    /// An account was unlocked.
+    AccountUnlocked => "account_unlocked",
+    /// A request was refused by a rate limit.
+    RateLimited => "rate_limited",
+    /// A device was seen for the first time.
+    DeviceRegistered => "device_registered",
+    /// A device was trusted ("remember this device").
+    DeviceTrusted => "device_trusted",
+    /// A trusted device skipped the second factor.
+    DeviceTrustUsed => "device_trust_used",
+    /// Trust in a device was revoked.
+    DeviceTrustRevoked => "device_trust_revoked",
+    /// A device was marked compromised.
+    DeviceCompromised => "device_compromised",
+    /// A session was created and tokens issued.
+    SessionCreated => "session_created",
+    /// A refresh token was rotated.
+    SessionRefreshed => "session_refreshed",
+    /// A rotated refresh token was presented again.
+    RefreshTokenReused => "refresh_token_reused",
+    /// A session ended.
+    SessionRevoked => "session_revoked",
+    /// Every session of a user ended.
+    AllSessionsRevoked => "all_sessions_revoked",
+    /// A step-up (recent MFA) check.
+    StepUp => "step_up",
+    /// A risk assessment crossed a threshold.
+    RiskAssessed => "risk_assessed",
+    /// A password was set or changed.
+    PasswordChanged => "password_changed",
+    /// MFA enforcement was started or stopped for a user.
+    EnforcementChanged => "enforcement_changed",
+    /// An administrator reset a user's MFA.
+    MfaReset => "mfa_reset",
+    /// A security notification was sent (or failed).
+    NotificationSent => "notification_sent",
+    /// A user was soft-deleted.
+    UserDeleted => "user_deleted",
+    /// Expired and deleted rows were purged.
+    Purged => "purged",
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// It worked.
+    Success,
+    /// It failed (wrong code, expired, …).
+    Failure,
+    /// It was refused by policy (locked, rate limited, blocked).
+    Denied,
+}
+
+impl AuditOutcome {
+    /// Stable storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
+        }
+    }
+
+    /// Parses the storage name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Success, Self::Failure, Self::Denied]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// One audit record. It never carries a secret, a full code or a raw token:
+/// `metadata` holds only non-secret details chosen by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Identifier.
+    pub id: AuditEventId,
+    /// When (UTC).
+    pub at: DateTime<Utc>,
+    /// The user concerned, when known.
+    pub user_id: Option<UserId>,
+    /// The session concerned.
+    pub session_id: Option<SessionId>,
+    /// The device concerned.
+    pub device_id: Option<DeviceId>,
+    /// What happened.
+    pub kind: AuditKind,
+    /// How it ended.
+    pub outcome: AuditOutcome,
+    /// The factor involved.
+    pub factor: Option<FactorKind>,
+    /// Client IP address.
+    pub ip: Option<String>,
+    /// Client user agent.
+    pub user_agent: Option<String>,
+    /// Client country.
+    pub country: Option<String>,
+    /// Risk score, when assessed.
+    pub risk_score: Option<u8>,
+    /// Non-secret details (JSON object).
+    pub metadata: serde_json::Value,
+}
+
+impl AuditEvent {
+    /// An event with only kind, outcome and time set.
+    #[must_use]
+    pub fn new(kind: AuditKind, outcome: AuditOutcome, at: DateTime<Utc>) -> Self {
+        Self {
+            id: AuditEventId::new(),
+            at,
+            user_id: None,
+            session_id: None,
+            device_id: None,
+            kind,
+            outcome,
+            factor: None,
+            ip: None,
+            user_agent: None,
+            country: None,
+            risk_score: None,
+            metadata: serde_json::Value::Null,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_at_least_25_audit_kinds_with_unique_names() {
+        assert!(AuditKind::ALL.len() >= 25);
+        let mut names: Vec<_> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), AuditKind::ALL.len());
+        for k in AuditKind::ALL {
+            assert_eq!(AuditKind::parse(k.as_str()), Some(*k));
+            assert_eq!(
+                serde_json::to_string(k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Out-of-band OTP challenges and login tickets.
+
+use super::{ChallengeId, CodeHash, DeviceId, FactorId, SessionId, TicketId, TokenHash, UserId};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A channel that carries a one-time code to the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OtpChannel {
+    /// Email.
+    Email,
+    /// SMS.
+    Sms,
+}
+
+impl OtpChannel {
+    /// Stable storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+
+    /// Parses the storage name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Email, Self::Sms]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// What a challenge proves once answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChallengePurpose {
+    /// Second factor of a sign-in.
+    Login,
+    /// Confirming a newly enrolled email or phone factor.
+    Enrollment,
+    /// Re-authentication of an existing session (step-up).
+    StepUp,
+}
+
+impl ChallengePurpose {
+    /// Stable storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Login => "login",
+            Self::Enrollment => "enrollment",
+            Self::StepUp => "step_up",
+        }
+    }
+
+    /// Parses the storage name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Login, Self::Enrollment, Self::StepUp]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A code sent by email or SMS, kept as a keyed digest.
+///
+/// A challenge is answered at most once (`consumed_at`), only before
+/// `expires_at`, and only while `attempts < max_attempts`. Issuing a new
+/// challenge for the same factor and purpose supersedes the old one, so an
+/// earlier code stops working the moment a new one is sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpChallenge {
+    /// Identifier (part of the code's digest input, binding code to challenge).
+    pub id: ChallengeId,
+    /// Whose challenge.
+    pub user_id: UserId,
+    /// The factor (email address or phone) the code went to.
+    pub factor_id: FactorId,
+    /// The login ticket this challenge belongs to, for sign-ins.
+    pub ticket_id: Option<TicketId>,
+    /// What the challenge proves.
+    pub purpose: ChallengePurpose,
+    /// Email or SMS.
+    pub channel: OtpChannel,
+    /// HMAC-SHA256(pepper, challenge id ‖ code).
+    pub code_hash: CodeHash,
+    /// Attempts made so far (carried over from a superseded challenge).
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// Creation (send) time.
+    pub created_at: DateTime<Utc>,
+    /// The code is refused from this time on.
+    pub expires_at: DateTime<Utc>,
+    /// When it was answered correctly or superseded.
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+impl OtpChallenge {
+    /// Whether a correct code could still be accepted at `now`.
+    #[must_use]
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.consumed_at.is_none() && now < self.expires_at && self.attempts < self.max_attempts
+    }
+}
+
+/// What a login ticket allows its holder to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketKind {
+    /// Complete a second factor.
+    Mfa,
+    /// Enrol a first second factor (grace period or enforcement).
+    Enrollment,
+}
+
+impl TicketKind {
+    /// Stable storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Mfa => "mfa",
+            Self::Enrollment => "enrollment",
+        }
+    }
+
+    /// Parses the storage name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Mfa, Self::Enrollment]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// State between a successful first factor and the second: the client holds
+/// an opaque ticket token, the store holds its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginTicket {
+    /// Identifier.
+    pub id: TicketId,
+    /// SHA-256 of the ticket token.
+    pub token_hash: TokenHash,
+    /// Who passed the first factor.
+    pub user_id: UserId,
+    /// The pending session, once one exists.
+    pub session_id: Option<SessionId>,
+    /// The device the sign-in came from.
+    pub device_id: Option<DeviceId>,
+    /// What the holder may do next.
+    pub kind: TicketKind,
+    /// Risk score assessed at the first factor.
+    pub risk_score: u8,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// The ticket is refused from this time on.
+    pub expires_at: DateTime<Utc>,
+    /// When the ticket was used up.
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+impl LoginTicket {
+    /// Whether the ticket may still be used at `now`.
+    #[must_use]
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.consumed_at.is_none() && now < self.expires_at
+    }
+}

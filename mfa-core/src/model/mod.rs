@@ -1,0 +1,33 @@
+//! Plain data: the entities the engine reads and the stores persist.
+//!
+//! Nothing here performs I/O or cryptography; types only carry meaning.
+//! Every enum that a store persists has a stable `as_str` / `parse` pair.
+
+mod audit;
+mod auth;
+mod challenge;
+mod device;
+mod digest;
+mod factor;
+mod ids;
+mod notification;
+mod session;
+mod user;
+
+pub use audit::{AuditEvent, AuditKind, AuditOutcome};
+pub use auth::{Aal, AuthMethod, UnknownAuthMethod};
+pub use challenge::{ChallengePurpose, LoginTicket, OtpChallenge, OtpChannel, TicketKind};
+pub use device::{Device, DeviceInfo, DeviceKind, DeviceSighting};
+pub use digest::{CodeHash, DigestLengthError, FingerprintHash, SealedSecret, TokenHash};
+pub use factor::{
+    BackupCodeRecord, Factor, FactorKind, FactorStatus, MfaSettings, TotpAlgorithm, TotpParams,
+};
+pub use ids::*;
+pub use notification::{Notification, NotificationKind};
+pub use session::{
+    RefreshStatus, RefreshToken, RevocationReason, Session, SessionStatus, SessionType,
+};
+pub use user::{
+    Contact, FailureCounter, Lock, LockScope, LockoutRule, MAX_CONSECUTIVE_FAILURES, User,
+    UserStatus,
+};

@@ -1,0 +1,87 @@
+//! The audit log.
+
+use super::StoreResult;
+use crate::model::{AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Which events a query returns. Empty fields match everything.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Only this user's events.
+    pub user_id: Option<UserId>,
+    /// Only this session's events.
+    pub session_id: Option<SessionId>,
+    /// Only this device's events.
+    pub device_id: Option<DeviceId>,
+    /// Only these kinds (empty: any kind).
+    pub kinds: Vec<AuditKind>,
+    /// Only this outcome.
+    pub outcome: Option<AuditOutcome>,
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events strictly before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Position in a newest-first listing: the last event of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCursor {
+    /// Time of the last event returned.
+    pub at: DateTime<Utc>,
+    /// Id of the last event returned (breaks ties between equal times).
+    pub id: AuditEventId,
+}
+
+/// Which page to return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// Page size, 1 to [`PageRequest::MAX_LIMIT`].
+    pub limit: u32,
+    /// Continue after this position (`None`: the newest events).
+    pub after: Option<AuditCursor>,
+}
+
+impl PageRequest {
+    /// Largest page size a store must serve.
+    pub const MAX_LIMIT: u32 = 500;
+
+    /// The first page of `limit` events (clamped to 1..=MAX_LIMIT).
+    #[must_use]
+    pub fn first(limit: u32) -> Self {
+        Self {
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+            after: None,
+        }
+    }
+
+    /// The effective page size.
+    #[must_use]
+    pub fn effective_limit(&self) -> u32 {
+        self.limit.clamp(1, Self::MAX_LIMIT)
+    }
+}
+
+/// One page of results, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Where the next page starts; `None` when there are no more items.
+    pub next: Option<AuditCursor>,
+}
+
+/// Append-only audit log.
+#[async_trait]
+pub trait AuditRepository: Send + Sync {
+    /// Appends an event.
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()>;
+
+    /// Events matching `filter`, ordered by (`at`, `id`) descending.
+    async fn query_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditEvent>>;
+}

@@ -1,0 +1,68 @@
+//! OTP challenges and login tickets.
+
+use super::StoreResult;
+use crate::model::{
+    ChallengeId, ChallengePurpose, FactorId, LoginTicket, OtpChallenge, TicketId, TokenHash,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+/// Result of [`ChallengeRepository::record_challenge_attempt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeAttempt {
+    /// The attempt was counted and may be evaluated; `attempts` includes it.
+    Allowed {
+        /// Attempts made, this one included.
+        attempts: u32,
+    },
+    /// Every allowed attempt is used up.
+    Exhausted,
+    /// The challenge does not exist, expired, or was consumed or superseded.
+    Closed,
+}
+
+/// OTP challenges and login tickets.
+#[async_trait]
+pub trait ChallengeRepository: Send + Sync {
+    /// Inserts `challenge` and, atomically with it, closes (marks consumed at
+    /// `challenge.created_at`) every open challenge of the same factor and
+    /// purpose. Once this returns, an earlier code can no longer be consumed.
+    async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()>;
+
+    /// A challenge by id.
+    async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>>;
+
+    /// The newest challenge for a factor and purpose, open or not (used for
+    /// resend cooldowns and to carry the attempt count over on resend).
+    async fn latest_challenge(
+        &self,
+        factor: FactorId,
+        purpose: ChallengePurpose,
+    ) -> StoreResult<Option<OtpChallenge>>;
+
+    /// Counts one attempt, atomically, if the challenge is open at `now` and
+    /// has attempts left. The engine calls this before comparing the code.
+    async fn record_challenge_attempt(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChallengeAttempt>;
+
+    /// Marks an open challenge consumed, atomically. Returns `true` for
+    /// exactly one caller, and `false` once it expired or was superseded.
+    async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Inserts a login ticket.
+    async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()>;
+
+    /// A ticket by the digest of its token (open or not).
+    async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>>;
+
+    /// Marks an open ticket consumed, atomically. Returns `true` for exactly
+    /// one caller, and `false` once it expired.
+    async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Deletes challenges and tickets that expired before `before`; returns
+    /// how many rows went.
+    async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
+}

@@ -1,0 +1,66 @@
+//! Repository traits: what a store must offer.
+//!
+//! One trait per aggregate. Every security check-then-act is a single atomic
+//! operation of a trait (consume a code, advance a TOTP step, rotate a
+//! refresh token, count a failure), so two concurrent requests can never both
+//! win, whatever the backend. [`crate::testing`] (feature `testing`) holds the
+//! conformance suite every store runs.
+//!
+//! Traits are object safe: the engine holds `Arc<dyn …>` for each, so a host
+//! may mix its own user table with a library store for the rest.
+//!
+//! Timestamps are stored with microsecond precision; callers pass times that
+//! survive that round trip.
+
+mod audit;
+mod backup_code;
+mod challenge;
+mod device;
+mod error;
+mod factor;
+mod rate_limit;
+mod session;
+mod user;
+
+pub use audit::{AuditCursor, AuditFilter, AuditRepository, Page, PageRequest};
+pub use backup_code::BackupCodeRepository;
+pub use challenge::{ChallengeAttempt, ChallengeRepository};
+pub use device::{DeviceRepository, Upserted};
+pub use error::{BoxError, StoreError, StoreResult};
+pub use factor::FactorRepository;
+pub use rate_limit::{RateDecision, RateLimiter};
+pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
+pub use user::{FailureOutcome, UserRepository};
+
+/// Every repository in one value: what a library store implements.
+///
+/// Implemented automatically for any type that implements all the traits.
+pub trait Store:
+    UserRepository
+    + FactorRepository
+    + BackupCodeRepository
+    + ChallengeRepository
+    + DeviceRepository
+    + SessionRepository
+    + AuditRepository
+    + RateLimiter
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> Store for T where
+    T: UserRepository
+        + FactorRepository
+        + BackupCodeRepository
+        + ChallengeRepository
+        + DeviceRepository
+        + SessionRepository
+        + AuditRepository
+        + RateLimiter
+        + Send
+        + Sync
+        + 'static
+{
+}

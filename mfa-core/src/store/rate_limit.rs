@@ -1,0 +1,43 @@
+//! Rate limiting counters.
+
+use super::StoreResult;
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// Result of [`RateLimiter::hit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    /// The hit was allowed and recorded.
+    Allowed {
+        /// Hits still allowed in the current window.
+        remaining: u32,
+    },
+    /// The hit was refused (and not recorded).
+    Limited {
+        /// When the next hit will be allowed.
+        retry_after: TimeDelta,
+    },
+}
+
+/// Sliding-window rate limiter.
+///
+/// Contract: for every key, at most `limit` hits are allowed in any
+/// half-open interval of length `window`. A refused hit is not recorded, so
+/// a client that keeps hammering is not locked out forever. The check and
+/// the record are one atomic step.
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Records a hit on `key` at `now` if fewer than `limit` hits were
+    /// allowed in `(now - window, now]`.
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RateDecision>;
+
+    /// Forgets hits that fell out of their window before `now`; returns how
+    /// many.
+    async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+}

@@ -1,0 +1,2 @@
+//! In-process store (written at integration time).
+#![forbid(unsafe_code)]
