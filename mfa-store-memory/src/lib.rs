@@ -1,2 +1,928 @@
-//! In-process store (written at integration time).
+//! In-process store for `mfa-core`: the reference implementation of every
+//! repository trait.
+//!
+//! All state sits behind one mutex, so every trait operation is trivially
+//! atomic; the lock is never held across an `.await`. Use it for tests,
+//! development and single-process deployments that can lose their state on
+//! restart.
+//!
+//! ```
+//! use mfa_core::store::{Store, UserRepository};
+//! use mfa_core::model::User;
+//! use mfa_store_memory::MemoryStore;
+//!
+//! # async fn demo() -> Result<(), mfa_core::store::StoreError> {
+//! let store = MemoryStore::new();
+//! let now = chrono::Utc::now();
+//! let alice = User::new("alice@example.com", now);
+//! store.create_user(&alice).await?;
+//! assert!(store.find_user_by_identifier("alice@example.com").await?.is_some());
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod state;
+
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use mfa_core::model::{
+    Aal, AuditEvent, AuthMethod, BackupCodeRecord, ChallengeId, ChallengePurpose, CodeHash,
+    Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, LockScope,
+    LockoutRule, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken,
+    RevocationReason, SealedSecret, Session, SessionId, SessionStatus, TicketId, TokenHash, User,
+    UserId, UserStatus,
+};
+use mfa_core::store::{
+    AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
+    DeviceRepository, FactorRepository, FailureOutcome, NewRefreshToken, Page, PageRequest,
+    RateDecision, RateLimiter, RotateOutcome, SessionRepository, StoreError, StoreResult, Upserted,
+    UserRepository,
+};
+use state::{RateHit, State};
+use std::cmp::Reverse;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// The in-memory store. Cheap to create; clone an `Arc` of it to share.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every mutation below completes before the guard drops and none can
+        // panic half-way, so a poisoned lock still guards consistent data.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl UserRepository for MemoryStore {
+    async fn create_user(&self, user: &User) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.users.contains_key(&user.id) {
+            return Err(StoreError::Conflict("user id"));
+        }
+        if s.live_user_by_identifier(&user.identifier).is_some() {
+            return Err(StoreError::Conflict("user identifier"));
+        }
+        s.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
+        Ok(self.lock().users.get(&id).cloned())
+    }
+
+    async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
+        Ok(self.lock().live_user_by_identifier(identifier).cloned())
+    }
+
+    async fn set_password(
+        &self,
+        id: UserId,
+        password_hash: &str,
+        history_limit: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        let previous = user.password_hash.replace(password_hash.to_owned());
+        user.updated_at = now;
+        let history = s.password_history.entry(id).or_default();
+        if let Some(previous) = previous {
+            history.insert(0, previous);
+        }
+        history.truncate(history_limit as usize);
+        Ok(true)
+    }
+
+    async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
+        let s = self.lock();
+        Ok(s.password_history
+            .get(&id)
+            .map(|h| h.iter().take(limit as usize).cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn set_contact(
+        &self,
+        id: UserId,
+        contact: &Contact,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        user.email.clone_from(&contact.email);
+        user.phone.clone_from(&contact.phone);
+        user.locale.clone_from(&contact.locale);
+        user.updated_at = now;
+        Ok(true)
+    }
+
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        user.status = status;
+        user.updated_at = now;
+        Ok(true)
+    }
+
+    async fn record_failure(
+        &self,
+        id: UserId,
+        scope: LockScope,
+        rule: &LockoutRule,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FailureOutcome> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(FailureOutcome::NotFound);
+        };
+        let counter = match scope {
+            LockScope::Password => &mut user.password_failures,
+            LockScope::Mfa => &mut user.mfa_failures,
+        };
+        match rule.next(*counter, now) {
+            Some(next) => {
+                let started = next
+                    .locked_until
+                    .filter(|_| next.locked_until != counter.locked_until);
+                *counter = next;
+                Ok(FailureOutcome::Counted {
+                    failures: next.failures,
+                    locked_until: started,
+                })
+            }
+            None => Ok(FailureOutcome::Locked(
+                counter
+                    .lock_at(rule, now)
+                    .ok_or_else(|| StoreError::Corrupt("refused failure without a lock".into()))?,
+            )),
+        }
+    }
+
+    async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        match scope {
+            LockScope::Password => user.password_failures = Default::default(),
+            LockScope::Mfa => user.mfa_failures = Default::default(),
+        }
+        Ok(true)
+    }
+
+    async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        user.deleted_at = Some(now);
+        user.updated_at = now;
+        Ok(true)
+    }
+
+    async fn purge_deleted_users(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let doomed: Vec<UserId> = s
+            .users
+            .values()
+            .filter(|u| u.deleted_at.is_some_and(|d| d < before))
+            .map(|u| u.id)
+            .collect();
+        for id in &doomed {
+            s.remove_user_cascade(*id);
+        }
+        Ok(doomed.len() as u64)
+    }
+}
+
+#[async_trait]
+impl FactorRepository for MemoryStore {
+    async fn create_factor(&self, factor: &Factor) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.factors.contains_key(&factor.id) {
+            return Err(StoreError::Conflict("factor id"));
+        }
+        s.factors.insert(factor.id, factor.clone());
+        Ok(())
+    }
+
+    async fn get_factor(&self, id: FactorId) -> StoreResult<Option<Factor>> {
+        Ok(self.lock().factors.get(&id).cloned())
+    }
+
+    async fn list_factors(&self, user: UserId) -> StoreResult<Vec<Factor>> {
+        let s = self.lock();
+        let mut list: Vec<Factor> = s
+            .factors
+            .values()
+            .filter(|f| f.user_id == user && f.deleted_at.is_none())
+            .cloned()
+            .collect();
+        list.sort_by_key(|f| (f.created_at, f.id));
+        Ok(list)
+    }
+
+    async fn activate_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.live_factor_mut(id) {
+            Some(f) if f.status == FactorStatus::Pending => {
+                f.status = FactorStatus::Active;
+                f.confirmed_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn set_factor_status(&self, id: FactorId, status: FactorStatus) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(s.live_factor_mut(id).map(|f| f.status = status).is_some())
+    }
+
+    async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(s.live_factor_mut(id)
+            .map(|f| f.secret = Some(secret.clone()))
+            .is_some())
+    }
+
+    async fn advance_totp_step(
+        &self,
+        id: FactorId,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.live_factor_mut(id) {
+            Some(f) if f.last_totp_step.is_none_or(|last| last < step) => {
+                f.last_totp_step = Some(step);
+                f.last_used_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()> {
+        if let Some(f) = self.lock().live_factor_mut(id) {
+            f.last_used_at = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(s.live_factor_mut(id)
+            .map(|f| f.deleted_at = Some(now))
+            .is_some())
+    }
+
+    async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let mut n = 0;
+        for f in s.factors.values_mut() {
+            if f.user_id == user && f.deleted_at.is_none() {
+                f.deleted_at = Some(now);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn get_settings(&self, user: UserId) -> StoreResult<Option<MfaSettings>> {
+        Ok(self.lock().settings.get(&user).cloned())
+    }
+
+    async fn put_settings(&self, settings: &MfaSettings) -> StoreResult<()> {
+        self.lock()
+            .settings
+            .insert(settings.user_id, settings.clone());
+        Ok(())
+    }
+
+    async fn purge_deleted_factors(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let n = s.factors.len();
+        s.factors
+            .retain(|_, f| f.deleted_at.is_none_or(|d| d >= before));
+        Ok((n - s.factors.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl BackupCodeRepository for MemoryStore {
+    async fn replace_backup_codes(
+        &self,
+        user: UserId,
+        codes: &[BackupCodeRecord],
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        s.backup_codes.insert(user, codes.to_vec());
+        Ok(())
+    }
+
+    async fn consume_backup_code(
+        &self,
+        user: UserId,
+        hash: &CodeHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        let Some(codes) = s.backup_codes.get_mut(&user) else {
+            return Ok(false);
+        };
+        match codes
+            .iter_mut()
+            .find(|c| c.used_at.is_none() && c.code_hash == *hash)
+        {
+            Some(code) => {
+                code.used_at = Some(now);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
+        let s = self.lock();
+        let n = s.backup_codes.get(&user).map_or(0, |codes| {
+            codes.iter().filter(|c| c.used_at.is_none()).count()
+        });
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
+        Ok(self
+            .lock()
+            .backup_codes
+            .remove(&user)
+            .map_or(0, |codes| codes.len() as u64))
+    }
+}
+
+#[async_trait]
+impl ChallengeRepository for MemoryStore {
+    async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.challenges.contains_key(&challenge.id) {
+            return Err(StoreError::Conflict("challenge id"));
+        }
+        for c in s.challenges.values_mut() {
+            if c.factor_id == challenge.factor_id
+                && c.purpose == challenge.purpose
+                && c.consumed_at.is_none()
+            {
+                c.consumed_at = Some(challenge.created_at);
+            }
+        }
+        s.challenges.insert(challenge.id, challenge.clone());
+        Ok(())
+    }
+
+    async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>> {
+        Ok(self.lock().challenges.get(&id).cloned())
+    }
+
+    async fn latest_challenge(
+        &self,
+        factor: FactorId,
+        purpose: ChallengePurpose,
+    ) -> StoreResult<Option<OtpChallenge>> {
+        let s = self.lock();
+        Ok(s.challenges
+            .values()
+            .filter(|c| c.factor_id == factor && c.purpose == purpose)
+            .max_by_key(|c| (c.created_at, c.id))
+            .cloned())
+    }
+
+    async fn record_challenge_attempt(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<ChallengeAttempt> {
+        let mut s = self.lock();
+        let Some(c) = s.challenges.get_mut(&id) else {
+            return Ok(ChallengeAttempt::Closed);
+        };
+        if c.consumed_at.is_some() || now >= c.expires_at {
+            return Ok(ChallengeAttempt::Closed);
+        }
+        if c.attempts >= c.max_attempts {
+            return Ok(ChallengeAttempt::Exhausted);
+        }
+        c.attempts += 1;
+        Ok(ChallengeAttempt::Allowed {
+            attempts: c.attempts,
+        })
+    }
+
+    async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.challenges.get_mut(&id) {
+            Some(c) if c.consumed_at.is_none() && now < c.expires_at => {
+                c.consumed_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.tickets.contains_key(&ticket.id)
+            || s.tickets
+                .values()
+                .any(|t| t.token_hash == ticket.token_hash)
+        {
+            return Err(StoreError::Conflict("ticket"));
+        }
+        s.tickets.insert(ticket.id, ticket.clone());
+        Ok(())
+    }
+
+    async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>> {
+        let s = self.lock();
+        Ok(s.tickets
+            .values()
+            .find(|t| t.token_hash == *token_hash)
+            .cloned())
+    }
+
+    async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.tickets.get_mut(&id) {
+            Some(t) if t.is_open(now) => {
+                t.consumed_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let n = s.challenges.len() + s.tickets.len();
+        s.challenges.retain(|_, c| c.expires_at >= before);
+        s.tickets.retain(|_, t| t.expires_at >= before);
+        Ok((n - s.challenges.len() - s.tickets.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl DeviceRepository for MemoryStore {
+    async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
+        let mut s = self.lock();
+        if let Some(device) = s.devices.values_mut().find(|d| {
+            d.user_id == sighting.user_id
+                && d.fingerprint_hash == sighting.fingerprint_hash
+                && d.deleted_at.is_none()
+        }) {
+            device.info = sighting.info.clone();
+            device.last_ip.clone_from(&sighting.ip);
+            device.last_country.clone_from(&sighting.country);
+            device.risk_score = sighting.risk_score;
+            if !sighting.metadata.is_null() {
+                device.metadata = sighting.metadata.clone();
+            }
+            device.last_seen_at = sighting.at;
+            return Ok(Upserted {
+                device: device.clone(),
+                created: false,
+            });
+        }
+        let mut device = Device::new(
+            sighting.user_id,
+            sighting.fingerprint_hash,
+            sighting.info.clone(),
+            sighting.at,
+        );
+        device.last_ip.clone_from(&sighting.ip);
+        device.last_country.clone_from(&sighting.country);
+        device.risk_score = sighting.risk_score;
+        device.metadata = sighting.metadata.clone();
+        s.devices.insert(device.id, device.clone());
+        Ok(Upserted {
+            device,
+            created: true,
+        })
+    }
+
+    async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
+        Ok(self.lock().devices.get(&id).cloned())
+    }
+
+    async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
+        let s = self.lock();
+        let mut list: Vec<Device> = s
+            .devices
+            .values()
+            .filter(|d| d.user_id == user && d.deleted_at.is_none())
+            .cloned()
+            .collect();
+        list.sort_by_key(|d| Reverse((d.last_seen_at, d.id)));
+        Ok(list)
+    }
+
+    async fn trust_device(
+        &self,
+        id: DeviceId,
+        token_hash: &TokenHash,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.devices.get_mut(&id) {
+            Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
+                d.trust_token_hash = Some(*token_hash);
+                d.trusted_at = Some(now);
+                d.trusted_until = Some(until);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn find_trusted_device(
+        &self,
+        user: UserId,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
+        let s = self.lock();
+        Ok(s.devices
+            .values()
+            .find(|d| {
+                d.user_id == user
+                    && d.trust_token_hash.as_ref() == Some(token_hash)
+                    && d.is_trusted(now)
+            })
+            .cloned())
+    }
+
+    async fn rotate_trust_token(
+        &self,
+        id: DeviceId,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.devices.get_mut(&id) {
+            Some(d) if d.is_trusted(now) && d.trust_token_hash.as_ref() == Some(old) => {
+                d.trust_token_hash = Some(*new);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
+        let mut s = self.lock();
+        Ok(s.devices.get_mut(&id).is_some_and(State::clear_trust))
+    }
+
+    async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
+        let mut s = self.lock();
+        Ok(s.devices
+            .values_mut()
+            .filter(|d| d.user_id == user)
+            .map(State::clear_trust)
+            .filter(|changed| *changed)
+            .count() as u64)
+    }
+
+    async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.devices.get_mut(&id) {
+            Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
+                d.compromised_at = Some(now);
+                State::clear_trust(d);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.devices.get_mut(&id) {
+            Some(d) if d.deleted_at.is_none() => {
+                d.deleted_at = Some(now);
+                State::clear_trust(d);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let n = s.devices.len();
+        s.devices
+            .retain(|_, d| d.deleted_at.is_none_or(|at| at >= before));
+        Ok((n - s.devices.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl SessionRepository for MemoryStore {
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.sessions.contains_key(&session.id) {
+            return Err(StoreError::Conflict("session id"));
+        }
+        s.sessions.insert(session.id, session.clone());
+        Ok(())
+    }
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        Ok(self.lock().sessions.get(&id).cloned())
+    }
+
+    async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        let s = self.lock();
+        let mut list: Vec<Session> = s
+            .sessions
+            .values()
+            .filter(|x| {
+                x.user_id == user && x.status != SessionStatus::Revoked && now < x.expires_at
+            })
+            .cloned()
+            .collect();
+        list.sort_by_key(|x| Reverse((x.created_at, x.id)));
+        Ok(list)
+    }
+
+    async fn authenticate_session(
+        &self,
+        id: SessionId,
+        aal: Aal,
+        amr: &[AuthMethod],
+        mfa_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        match s.sessions.get_mut(&id) {
+            Some(x) if x.status != SessionStatus::Revoked && now < x.expires_at => {
+                x.status = SessionStatus::Active;
+                x.aal = aal;
+                x.amr = amr.to_vec();
+                if mfa_at.is_some() {
+                    x.mfa_at = mfa_at;
+                }
+                x.last_seen_at = now;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(self.lock().revoke_session(id, reason, now))
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let ids: Vec<SessionId> = s
+            .sessions
+            .values()
+            .filter(|x| x.user_id == user && Some(x.id) != except)
+            .map(|x| x.id)
+            .collect();
+        Ok(ids
+            .into_iter()
+            .filter(|id| s.revoke_session(*id, reason, now))
+            .count() as u64)
+    }
+
+    async fn revoke_device_sessions(
+        &self,
+        device: DeviceId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let ids: Vec<SessionId> = s
+            .sessions
+            .values()
+            .filter(|x| x.device_id == Some(device))
+            .map(|x| x.id)
+            .collect();
+        Ok(ids
+            .into_iter()
+            .filter(|id| s.revoke_session(*id, reason, now))
+            .count() as u64)
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.refresh_tokens.contains_key(&token.id)
+            || s.refresh_by_hash.contains_key(token.token_hash.as_bytes())
+        {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        s.insert_refresh(token.clone());
+        Ok(())
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        new: &NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
+        let mut s = self.lock();
+        let Some(current) = s.refresh_by_hash(presented).cloned() else {
+            return Ok(RotateOutcome::Unknown);
+        };
+        match current.status {
+            RefreshStatus::Revoked => {
+                return Ok(RotateOutcome::Revoked {
+                    user_id: current.user_id,
+                });
+            }
+            RefreshStatus::Rotated => {
+                s.revoke_family(current.family_id, now);
+                s.revoke_session(current.session_id, RevocationReason::TokenReuse, now);
+                return Ok(RotateOutcome::Reused {
+                    family_id: current.family_id,
+                    session_id: current.session_id,
+                    user_id: current.user_id,
+                });
+            }
+            RefreshStatus::Active => {}
+        }
+        let Some(session) = s
+            .sessions
+            .get(&current.session_id)
+            .filter(|x| x.is_active(now) && now < current.expires_at)
+            .cloned()
+        else {
+            return Ok(RotateOutcome::Expired {
+                user_id: current.user_id,
+            });
+        };
+        if s.refresh_tokens.contains_key(&new.id)
+            || s.refresh_by_hash.contains_key(new.token_hash.as_bytes())
+        {
+            return Err(StoreError::Conflict("refresh token"));
+        }
+        if let Some(old) = s.refresh_tokens.get_mut(&current.id) {
+            old.status = RefreshStatus::Rotated;
+            old.used_at = Some(now);
+        }
+        let token = RefreshToken {
+            id: new.id,
+            family_id: current.family_id,
+            session_id: current.session_id,
+            user_id: current.user_id,
+            parent_id: Some(current.id),
+            token_hash: new.token_hash,
+            status: RefreshStatus::Active,
+            created_at: now,
+            expires_at: new.expires_at.min(session.expires_at),
+            used_at: None,
+        };
+        s.insert_refresh(token.clone());
+        let session = match s.sessions.get_mut(&current.session_id) {
+            Some(x) => {
+                x.last_seen_at = now;
+                x.clone()
+            }
+            None => session,
+        };
+        Ok(RotateOutcome::Rotated { token, session })
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family: FamilyId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        Ok(self.lock().revoke_family(family, now))
+    }
+
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let doomed: Vec<SessionId> = s
+            .sessions
+            .values()
+            .filter(|x| x.expires_at < before || x.revoked_at.is_some_and(|r| r < before))
+            .map(|x| x.id)
+            .collect();
+        for id in &doomed {
+            s.remove_session_cascade(*id);
+        }
+        Ok(doomed.len() as u64)
+    }
+}
+
+#[async_trait]
+impl AuditRepository for MemoryStore {
+    async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
+        self.lock().audit.push(event.clone());
+        Ok(())
+    }
+
+    async fn query_audit(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<AuditEvent>> {
+        let s = self.lock();
+        let mut matching: Vec<&AuditEvent> = s
+            .audit
+            .iter()
+            .filter(|e| state::audit_matches(filter, e))
+            .filter(|e| page.after.is_none_or(|c| (e.at, e.id) < (c.at, c.id)))
+            .collect();
+        matching.sort_by_key(|e| Reverse((e.at, e.id)));
+        let limit = page.effective_limit() as usize;
+        let more = matching.len() > limit;
+        let items: Vec<AuditEvent> = matching.into_iter().take(limit).cloned().collect();
+        let next = if more {
+            items
+                .last()
+                .map(|e| mfa_core::store::AuditCursor { at: e.at, id: e.id })
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn hit(
+        &self,
+        key: &str,
+        limit: u32,
+        window: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RateDecision> {
+        let mut s = self.lock();
+        let hits = s.rate_hits.entry(key.to_owned()).or_default();
+        let window_start = now - window;
+        hits.retain(|hit| hit.at > window_start);
+        let used = u32::try_from(hits.len()).unwrap_or(u32::MAX);
+        if used >= limit {
+            let oldest = hits.iter().map(|hit| hit.at).min().unwrap_or(now);
+            return Ok(RateDecision::Limited {
+                retry_after: (oldest + window - now).max(TimeDelta::zero()),
+            });
+        }
+        hits.push(RateHit {
+            at: now,
+            expires_at: now + window,
+        });
+        Ok(RateDecision::Allowed {
+            remaining: limit - used - 1,
+        })
+    }
+
+    async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock();
+        let mut removed = 0u64;
+        for hits in s.rate_hits.values_mut() {
+            let before = hits.len();
+            hits.retain(|hit| hit.expires_at > now);
+            removed += (before - hits.len()) as u64;
+        }
+        s.rate_hits.retain(|_, hits| !hits.is_empty());
+        Ok(removed)
+    }
+}

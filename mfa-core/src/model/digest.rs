@@ -18,7 +18,7 @@ macro_rules! digest_type {
         $(#[$doc])*
         ///
         /// Equality is constant time. `Debug` shows only the first four bytes.
-        #[derive(Clone, Copy, Hash, Serialize, Deserialize)]
+        #[derive(Clone, Copy, Serialize, Deserialize)]
         pub struct $name([u8; 32]);
 
         impl $name {
@@ -52,6 +52,12 @@ macro_rules! digest_type {
         }
 
         impl Eq for $name {}
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.0.hash(state);
+            }
+        }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

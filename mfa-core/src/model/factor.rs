@@ -302,10 +302,18 @@ mod tests {
         for k in FactorKind::ALL {
             assert_eq!(FactorKind::parse(k.as_str()), Some(k));
         }
-        for s in [FactorStatus::Pending, FactorStatus::Active, FactorStatus::Disabled] {
+        for s in [
+            FactorStatus::Pending,
+            FactorStatus::Active,
+            FactorStatus::Disabled,
+        ] {
             assert_eq!(FactorStatus::parse(s.as_str()), Some(s));
         }
-        for a in [TotpAlgorithm::Sha1, TotpAlgorithm::Sha256, TotpAlgorithm::Sha512] {
+        for a in [
+            TotpAlgorithm::Sha1,
+            TotpAlgorithm::Sha256,
+            TotpAlgorithm::Sha512,
+        ] {
             assert_eq!(TotpAlgorithm::parse(a.as_str()), Some(a));
         }
     }

@@ -134,7 +134,7 @@ impl LockoutRule {
     /// The lock to apply once the counter has reached `failures`, if any.
     #[must_use]
     pub fn lock_after(&self, failures: u32) -> Option<TimeDelta> {
-        if self.threshold == 0 || failures == 0 || failures % self.threshold != 0 {
+        if self.threshold == 0 || failures == 0 || !failures.is_multiple_of(self.threshold) {
             return None;
         }
         let doublings = (failures / self.threshold).saturating_sub(1).min(30);

@@ -1,7 +1,9 @@
 //! The audit log.
 
 use super::StoreResult;
-use crate::model::{AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId};
+use crate::model::{
+    AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

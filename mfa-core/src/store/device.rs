@@ -67,8 +67,7 @@ pub trait DeviceRepository: Send + Sync {
 
     /// Marks a device compromised at `now` and removes its trust. Returns
     /// `false` if it was already compromised or is deleted.
-    async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Soft-deletes a device (and removes its trust).
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool>;

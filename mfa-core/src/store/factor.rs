@@ -31,8 +31,12 @@ pub trait FactorRepository: Send + Sync {
     /// is greater than the last accepted step (or none was accepted yet).
     /// Returns `true` for exactly one caller per step: this is the replay
     /// guard (RFC 6238 §5.2).
-    async fn advance_totp_step(&self, id: FactorId, step: i64, now: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn advance_totp_step(
+        &self,
+        id: FactorId,
+        step: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     /// Records a successful use of a factor.
     async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()>;

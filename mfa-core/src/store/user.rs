@@ -1,7 +1,7 @@
 //! Users, their failure counters and password history.
 
 use super::StoreResult;
-use crate::model::{Contact, LockScope, Lock, LockoutRule, User, UserId, UserStatus};
+use crate::model::{Contact, Lock, LockScope, LockoutRule, User, UserId, UserStatus};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -54,12 +54,20 @@ pub trait UserRepository: Send + Sync {
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>>;
 
     /// Updates contact details. Returns `false` if no live user has this id.
-    async fn set_contact(&self, id: UserId, contact: &Contact, now: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn set_contact(
+        &self,
+        id: UserId,
+        contact: &Contact,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     /// Sets the status. Returns `false` if no live user has this id.
-    async fn set_status(&self, id: UserId, status: UserStatus, now: DateTime<Utc>)
-    -> StoreResult<bool>;
+    async fn set_status(
+        &self,
+        id: UserId,
+        status: UserStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
 
     /// Counts one failure against `scope`, atomically: if the counter is
     /// locked at `now` under `rule`, nothing changes and

@@ -1,0 +1,160 @@
+//! The plain data behind the store's mutex, and the helpers that keep its
+//! relations consistent.
+
+use chrono::{DateTime, Utc};
+use mfa_core::model::{
+    AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
+    LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken, RefreshTokenId,
+    RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId,
+};
+use mfa_core::store::AuditFilter;
+use std::collections::HashMap;
+
+#[derive(Debug, Default)]
+pub(crate) struct State {
+    pub users: HashMap<UserId, User>,
+    pub password_history: HashMap<UserId, Vec<String>>,
+    pub factors: HashMap<FactorId, Factor>,
+    pub settings: HashMap<UserId, MfaSettings>,
+    pub backup_codes: HashMap<UserId, Vec<BackupCodeRecord>>,
+    pub challenges: HashMap<ChallengeId, OtpChallenge>,
+    pub tickets: HashMap<TicketId, LoginTicket>,
+    pub devices: HashMap<DeviceId, Device>,
+    pub sessions: HashMap<SessionId, Session>,
+    pub refresh_tokens: HashMap<RefreshTokenId, RefreshToken>,
+    pub refresh_by_hash: HashMap<[u8; 32], RefreshTokenId>,
+    pub audit: Vec<AuditEvent>,
+    /// Allowed hits per key.
+    pub rate_hits: HashMap<String, Vec<RateHit>>,
+}
+
+/// One allowed rate-limiter hit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RateHit {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// When it leaves its window (for purging).
+    pub expires_at: DateTime<Utc>,
+}
+
+impl State {
+    pub fn live_user_by_identifier(&self, identifier: &str) -> Option<&User> {
+        self.users
+            .values()
+            .find(|u| u.deleted_at.is_none() && u.identifier == identifier)
+    }
+
+    pub fn live_user_mut(&mut self, id: UserId) -> Option<&mut User> {
+        self.users.get_mut(&id).filter(|u| u.deleted_at.is_none())
+    }
+
+    pub fn live_factor_mut(&mut self, id: FactorId) -> Option<&mut Factor> {
+        self.factors.get_mut(&id).filter(|f| f.deleted_at.is_none())
+    }
+
+    /// Removes trust from a device; `true` if it had any.
+    pub fn clear_trust(device: &mut Device) -> bool {
+        let had = device.trust_token_hash.is_some();
+        device.trust_token_hash = None;
+        device.trusted_at = None;
+        device.trusted_until = None;
+        had
+    }
+
+    pub fn insert_refresh(&mut self, token: RefreshToken) {
+        self.refresh_by_hash
+            .insert(*token.token_hash.as_bytes(), token.id);
+        self.refresh_tokens.insert(token.id, token);
+    }
+
+    pub fn refresh_by_hash(&self, hash: &TokenHash) -> Option<&RefreshToken> {
+        self.refresh_by_hash
+            .get(hash.as_bytes())
+            .and_then(|id| self.refresh_tokens.get(id))
+    }
+
+    /// Revokes every not-yet-revoked token of a family; returns how many.
+    pub fn revoke_family(&mut self, family: FamilyId, now: DateTime<Utc>) -> u64 {
+        let mut n = 0;
+        for t in self.refresh_tokens.values_mut() {
+            if t.family_id == family && t.status != RefreshStatus::Revoked {
+                t.status = RefreshStatus::Revoked;
+                t.used_at.get_or_insert(now);
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Revokes a session and its refresh tokens; `true` if it was not revoked.
+    pub fn revoke_session(
+        &mut self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> bool {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return false;
+        };
+        if session.status == SessionStatus::Revoked {
+            return false;
+        }
+        session.status = SessionStatus::Revoked;
+        session.revoked_at = Some(now);
+        session.revocation_reason = Some(reason);
+        for t in self.refresh_tokens.values_mut() {
+            if t.session_id == id && t.status != RefreshStatus::Revoked {
+                t.status = RefreshStatus::Revoked;
+                t.used_at.get_or_insert(now);
+            }
+        }
+        true
+    }
+
+    pub fn remove_session_cascade(&mut self, id: SessionId) {
+        self.sessions.remove(&id);
+        let doomed: Vec<RefreshTokenId> = self
+            .refresh_tokens
+            .values()
+            .filter(|t| t.session_id == id)
+            .map(|t| t.id)
+            .collect();
+        for token_id in doomed {
+            if let Some(t) = self.refresh_tokens.remove(&token_id) {
+                self.refresh_by_hash.remove(t.token_hash.as_bytes());
+            }
+        }
+    }
+
+    /// Removes a user and everything that belongs to it (audit events stay:
+    /// the log outlives its subjects).
+    pub fn remove_user_cascade(&mut self, id: UserId) {
+        self.users.remove(&id);
+        self.password_history.remove(&id);
+        self.factors.retain(|_, f| f.user_id != id);
+        self.settings.remove(&id);
+        self.backup_codes.remove(&id);
+        self.challenges.retain(|_, c| c.user_id != id);
+        self.tickets.retain(|_, t| t.user_id != id);
+        self.devices.retain(|_, d| d.user_id != id);
+        let sessions: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| s.user_id == id)
+            .map(|s| s.id)
+            .collect();
+        for session in sessions {
+            self.remove_session_cascade(session);
+        }
+    }
+}
+
+pub(crate) fn audit_matches(filter: &AuditFilter, e: &AuditEvent) -> bool {
+    filter.user_id.is_none_or(|u| e.user_id == Some(u))
+        && filter.session_id.is_none_or(|s| e.session_id == Some(s))
+        && filter.device_id.is_none_or(|d| e.device_id == Some(d))
+        && (filter.kinds.is_empty() || filter.kinds.contains(&e.kind))
+        && filter.outcome.is_none_or(|o| e.outcome == o)
+        && filter.from.is_none_or(|from| e.at >= from)
+        && filter.to.is_none_or(|to| e.at < to)
+}
