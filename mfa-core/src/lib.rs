@@ -4,5 +4,15 @@
 
 pub mod clock;
 pub mod crypto;
+pub mod delivery;
+pub mod error;
+mod flow;
 pub mod model;
+pub mod policy;
+pub mod risk;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::{MfaError, MfaResult};
+pub use flow::*;
