@@ -1,6 +1,8 @@
 //! Out-of-band OTP challenges and login tickets.
 
-use super::{ChallengeId, CodeHash, DeviceId, FactorId, SessionId, TicketId, TokenHash, UserId};
+use super::{
+    AuthMethod, ChallengeId, CodeHash, DeviceId, FactorId, SessionId, TicketId, TokenHash, UserId,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -146,12 +148,14 @@ pub struct LoginTicket {
     pub token_hash: TokenHash,
     /// Who passed the first factor.
     pub user_id: UserId,
-    /// The pending session, once one exists.
+    /// For a step-up: the session the verified one replaces.
     pub session_id: Option<SessionId>,
     /// The device the sign-in came from.
     pub device_id: Option<DeviceId>,
     /// What the holder may do next.
     pub kind: TicketKind,
+    /// Methods already passed (the first factor).
+    pub amr: Vec<AuthMethod>,
     /// Risk score assessed at the first factor.
     pub risk_score: u8,
     /// Creation time.

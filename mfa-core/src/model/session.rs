@@ -89,6 +89,8 @@ pub enum RevocationReason {
     AccountDisabled,
     /// Risk too high to continue.
     HighRisk,
+    /// Replaced by a new session after a step-up verification.
+    SteppedUp,
 }
 
 impl RevocationReason {
@@ -104,6 +106,7 @@ impl RevocationReason {
             Self::DeviceCompromised => "device_compromised",
             Self::AccountDisabled => "account_disabled",
             Self::HighRisk => "high_risk",
+            Self::SteppedUp => "stepped_up",
         }
     }
 
@@ -119,6 +122,7 @@ impl RevocationReason {
             Self::DeviceCompromised,
             Self::AccountDisabled,
             Self::HighRisk,
+            Self::SteppedUp,
         ]
         .into_iter()
         .find(|v| v.as_str() == s)

@@ -1,0 +1,313 @@
+//! How messages leave the engine: the [`DeliveryChannel`] trait and the
+//! messages it carries. Transports (SMTP, SMS gateways, webhooks) live in
+//! other crates; this module only defines the contract and renders the
+//! default plain-text bodies.
+
+use crate::crypto::OtpCode;
+use crate::model::{ChallengePurpose, NotificationId, NotificationKind, OtpChannel};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// A one-time code on its way to the user.
+///
+/// `Debug` never shows the code.
+#[derive(Clone)]
+pub struct OtpMessage {
+    /// Email address or E.164 number.
+    pub to: String,
+    /// The code. Transports put it in the message and nowhere else (no logs).
+    pub code: OtpCodeText,
+    /// Why the code was sent.
+    pub purpose: ChallengePurpose,
+    /// When the code stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Product name for the message.
+    pub product_name: String,
+    /// Recipient's locale, if known.
+    pub locale: Option<String>,
+}
+
+/// The text of a code inside a message: readable by a transport through
+/// [`OtpCodeText::expose`], redacted in `Debug`.
+#[derive(Clone)]
+pub struct OtpCodeText(std::sync::Arc<OtpCode>);
+
+impl OtpCodeText {
+    /// Wraps a generated code.
+    #[must_use]
+    pub fn new(code: OtpCode) -> Self {
+        Self(std::sync::Arc::new(code))
+    }
+
+    /// The digits.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+}
+
+impl fmt::Debug for OtpCodeText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Debug for OtpMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtpMessage")
+            .field("to", &self.to)
+            .field("code", &self.code)
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A security notification on its way to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationMessage {
+    /// Identifier, usable as an idempotency key.
+    pub id: NotificationId,
+    /// Email address or E.164 number.
+    pub to: String,
+    /// Which event.
+    pub kind: NotificationKind,
+    /// Non-secret template values (device, IP, country, method…).
+    pub details: serde_json::Value,
+    /// When the event happened.
+    pub at: DateTime<Utc>,
+    /// Product name for the message.
+    pub product_name: String,
+    /// Recipient's locale, if known.
+    pub locale: Option<String>,
+}
+
+/// Anything the engine sends.
+#[derive(Debug, Clone)]
+pub enum Message {
+    /// A one-time code.
+    Otp(OtpMessage),
+    /// A security notification.
+    Notification(NotificationMessage),
+}
+
+impl Message {
+    /// The destination.
+    #[must_use]
+    pub fn to(&self) -> &str {
+        match self {
+            Self::Otp(m) => &m.to,
+            Self::Notification(m) => &m.to,
+        }
+    }
+
+    /// Default subject line (English).
+    #[must_use]
+    pub fn subject(&self) -> String {
+        match self {
+            Self::Otp(m) => format!("{} verification code", m.product_name),
+            Self::Notification(m) => {
+                format!("{}: {}", m.product_name, notification_title(m.kind))
+            }
+        }
+    }
+
+    /// Default plain-text body (English). For a code, the code comes first
+    /// so it shows in previews and SMS.
+    #[must_use]
+    pub fn text(&self) -> String {
+        match self {
+            Self::Otp(m) => format!(
+                "{code} is your {product} verification code. It expires at {expires} UTC. \
+                 Do not share it with anyone.",
+                code = m.code.expose(),
+                product = m.product_name,
+                expires = m.expires_at.format("%H:%M"),
+            ),
+            Self::Notification(m) => notification_text(m),
+        }
+    }
+}
+
+fn notification_title(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::NewDeviceLogin => "new sign-in",
+        NotificationKind::FactorAdded => "sign-in method added",
+        NotificationKind::FactorRemoved => "sign-in method removed",
+        NotificationKind::BackupCodesGenerated => "new backup codes",
+        NotificationKind::BackupCodeUsed => "backup code used",
+        NotificationKind::BackupCodesLow => "backup codes running low",
+        NotificationKind::AccountLocked => "account locked",
+        NotificationKind::TokenReused => "sessions ended for your safety",
+        NotificationKind::OtpReplay => "a used code was tried again",
+        NotificationKind::SuspiciousSignIn => "suspicious sign-in",
+        NotificationKind::DeviceTrusted => "device remembered",
+        NotificationKind::PasswordChanged => "password changed",
+    }
+}
+
+fn detail<'a>(m: &'a NotificationMessage, key: &str) -> &'a str {
+    m.details
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown")
+}
+
+fn notification_text(m: &NotificationMessage) -> String {
+    let when = m.at.format("%Y-%m-%d %H:%M UTC");
+    let tail = "If this was not you, secure your account now.";
+    match m.kind {
+        NotificationKind::NewDeviceLogin => format!(
+            "A new device signed in to your {} account at {when} (device: {}, IP: {}). {tail}",
+            m.product_name,
+            detail(m, "device"),
+            detail(m, "ip"),
+        ),
+        NotificationKind::FactorAdded => format!(
+            "A sign-in method ({}) was added to your account at {when}. {tail}",
+            detail(m, "method")
+        ),
+        NotificationKind::FactorRemoved => format!(
+            "A sign-in method ({}) was removed from your account at {when}. {tail}",
+            detail(m, "method")
+        ),
+        NotificationKind::BackupCodesGenerated => format!(
+            "New backup codes were generated at {when}; the old ones no longer work. {tail}"
+        ),
+        NotificationKind::BackupCodeUsed => format!(
+            "A backup code was used to sign in at {when}; {} remain. {tail}",
+            m.details
+                .get("remaining")
+                .map_or_else(|| "some".to_owned(), ToString::to_string)
+        ),
+        NotificationKind::BackupCodesLow => format!(
+            "Only {} backup codes remain. Generate new ones in your security settings.",
+            m.details
+                .get("remaining")
+                .map_or_else(|| "a few".to_owned(), ToString::to_string)
+        ),
+        NotificationKind::AccountLocked => format!(
+            "Sign-in to your {} account was locked at {when} after repeated failed attempts. {tail}",
+            m.product_name
+        ),
+        NotificationKind::TokenReused => format!(
+            "An old session token was used again at {when}, so we signed that session out. {tail}"
+        ),
+        NotificationKind::OtpReplay => {
+            format!("An authenticator code that was already used was tried again at {when}. {tail}")
+        }
+        NotificationKind::SuspiciousSignIn => format!(
+            "We stopped or challenged an unusual sign-in at {when} (IP: {}, country: {}). {tail}",
+            detail(m, "ip"),
+            detail(m, "country"),
+        ),
+        NotificationKind::DeviceTrusted => format!(
+            "A device was remembered for sign-in at {when} (device: {}). {tail}",
+            detail(m, "device")
+        ),
+        NotificationKind::PasswordChanged => {
+            format!("Your password was changed at {when}. {tail}")
+        }
+    }
+}
+
+/// Why a message could not be delivered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The destination is not acceptable to this channel.
+    #[error("invalid destination")]
+    InvalidDestination,
+    /// The provider refused the message; retrying will not help.
+    #[error("message rejected: {0}")]
+    Rejected(String),
+    /// A temporary failure (timeout, 5xx, connection); a retry may succeed.
+    #[error("temporary delivery failure: {0}")]
+    Transient(String),
+}
+
+/// A transport for messages: email, SMS, push or anything else.
+///
+/// Implementations MUST NOT log the code of an [`OtpMessage`]. They SHOULD
+/// time out rather than hang: the engine awaits the send before answering
+/// the user.
+#[async_trait]
+pub trait DeliveryChannel: Send + Sync {
+    /// Which kind of destination this channel accepts.
+    fn channel(&self) -> OtpChannel;
+
+    /// Sends one message.
+    async fn send(&self, message: &Message) -> Result<(), DeliveryError>;
+}
+
+/// Masks an email address or phone number for display: `a***@example.com`,
+/// `+41 *** ** 67`.
+#[must_use]
+pub fn mask_destination(destination: &str) -> String {
+    if let Some((local, domain)) = destination.split_once('@') {
+        let first: String = local.chars().take(1).collect();
+        return format!("{first}***@{domain}");
+    }
+    let digits: Vec<char> = destination.chars().filter(char::is_ascii_digit).collect();
+    let shown: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("***{shown}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn destinations_are_masked() {
+        assert_eq!(mask_destination("alice@example.com"), "a***@example.com");
+        assert_eq!(mask_destination("+41791234567"), "***67");
+        assert_eq!(mask_destination(""), "***");
+    }
+
+    #[test]
+    fn r45_otp_message_debug_hides_the_code() {
+        let code = OtpCode::generate(8).unwrap();
+        let digits = code.expose().to_owned();
+        let msg = OtpMessage {
+            to: "a@example.com".into(),
+            code: OtpCodeText::new(code),
+            purpose: ChallengePurpose::Login,
+            expires_at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+            product_name: "Test".into(),
+            locale: None,
+        };
+        assert!(!format!("{msg:?}").contains(&digits));
+        assert!(Message::Otp(msg).text().starts_with(&digits));
+    }
+
+    #[test]
+    fn every_notification_renders_without_details() {
+        for kind in [
+            NotificationKind::NewDeviceLogin,
+            NotificationKind::FactorAdded,
+            NotificationKind::FactorRemoved,
+            NotificationKind::BackupCodesGenerated,
+            NotificationKind::BackupCodeUsed,
+            NotificationKind::BackupCodesLow,
+            NotificationKind::AccountLocked,
+            NotificationKind::TokenReused,
+            NotificationKind::OtpReplay,
+            NotificationKind::SuspiciousSignIn,
+            NotificationKind::DeviceTrusted,
+            NotificationKind::PasswordChanged,
+        ] {
+            let m = Message::Notification(NotificationMessage {
+                id: NotificationId::new(),
+                to: "a@example.com".into(),
+                kind,
+                details: serde_json::Value::Null,
+                at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
+                product_name: "Test".into(),
+                locale: None,
+            });
+            assert!(!m.text().is_empty());
+            assert!(m.subject().starts_with("Test: "));
+        }
+    }
+}

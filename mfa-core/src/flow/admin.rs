@@ -1,0 +1,192 @@
+//! Administration: settings, enforcement, resets, unlocks, deletion, purge
+//! and audit queries.
+
+use super::Mfa;
+use super::support::Audit;
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    AuditEvent, AuditKind, AuditOutcome, Factor, LockScope, MfaSettings, RevocationReason, User,
+    UserId,
+};
+use crate::store::{AuditFilter, Page, PageRequest};
+use chrono::TimeDelta;
+
+/// A user's security state, for settings pages and support tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSecurity {
+    /// The account.
+    pub user: User,
+    /// Settings (defaults when none were stored).
+    pub settings: MfaSettings,
+    /// Factors, without secrets.
+    pub factors: Vec<Factor>,
+    /// Unused backup codes.
+    pub backup_codes_remaining: u32,
+}
+
+impl Mfa {
+    /// A user's MFA settings, factors and backup-code count.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn settings(&self, user: UserId) -> MfaResult<UserSecurity> {
+        let inner = &self.inner;
+        let account = inner.user(user).await?;
+        let settings = inner
+            .factors
+            .get_settings(user)
+            .await?
+            .unwrap_or_else(|| MfaSettings::new(user, inner.now()));
+        Ok(UserSecurity {
+            user: account,
+            settings,
+            factors: self.factors(user).await?,
+            backup_codes_remaining: self.backup_codes_remaining(user).await?,
+        })
+    }
+
+    /// Starts or stops MFA enforcement for one user. Starting gives a grace
+    /// period (`grace`, or the policy's) to enrol.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`], [`MfaError::InvalidInput`] for a negative grace.
+    pub async fn set_enforcement(
+        &self,
+        user: UserId,
+        required: bool,
+        grace: Option<TimeDelta>,
+    ) -> MfaResult<MfaSettings> {
+        let inner = &self.inner;
+        inner.user(user).await?;
+        let grace = grace.unwrap_or(inner.policy.grace_period);
+        if grace < TimeDelta::zero() {
+            return Err(MfaError::invalid_input("grace", "negative"));
+        }
+        let now = inner.now();
+        let mut settings = inner
+            .factors
+            .get_settings(user)
+            .await?
+            .unwrap_or_else(|| MfaSettings::new(user, now));
+        settings.enforced = required;
+        settings.grace_deadline = required.then_some(now + grace);
+        settings.updated_at = now;
+        inner.factors.put_settings(&settings).await?;
+        inner
+            .record(
+                Audit::new(AuditKind::EnforcementChanged, AuditOutcome::Success, now)
+                    .user(user)
+                    .meta(serde_json::json!({
+                        "required": required,
+                        "deadline": settings.grace_deadline,
+                    })),
+            )
+            .await?;
+        Ok(settings)
+    }
+
+    /// Removes every factor and backup code of a user, all device trust and
+    /// all sessions (for account recovery by support). Audited.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn reset_mfa(&self, user: UserId) -> MfaResult<()> {
+        let inner = &self.inner;
+        inner.user(user).await?;
+        let now = inner.now();
+        let factors = inner.factors.soft_delete_factors_of(user, now).await?;
+        inner.backup_codes.delete_backup_codes(user).await?;
+        inner.devices.revoke_all_device_trust(user).await?;
+        inner
+            .sessions
+            .revoke_user_sessions(user, None, RevocationReason::FactorsChanged, now)
+            .await?;
+        inner.clear_failures(user, LockScope::Mfa).await?;
+        inner
+            .record(
+                Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
+                    .user(user)
+                    .meta(serde_json::json!({ "factors_removed": factors })),
+            )
+            .await
+    }
+
+    /// Lifts password and second-factor locks of a user. Audited.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn unlock(&self, user: UserId) -> MfaResult<()> {
+        let inner = &self.inner;
+        inner.user(user).await?;
+        inner.clear_failures(user, LockScope::Password).await?;
+        inner.clear_failures(user, LockScope::Mfa).await?;
+        inner
+            .record(
+                Audit::new(
+                    AuditKind::AccountUnlocked,
+                    AuditOutcome::Success,
+                    inner.now(),
+                )
+                .user(user),
+            )
+            .await
+    }
+
+    /// Soft-deletes a user and ends their sessions; [`Mfa::purge`] removes
+    /// the rows after `policy.retention`.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
+        let inner = &self.inner;
+        let now = inner.now();
+        if !inner.users.soft_delete_user(user, now).await? {
+            return Err(MfaError::NotFound);
+        }
+        inner
+            .sessions
+            .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+            .await?;
+        inner
+            .record(Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user))
+            .await
+    }
+
+    /// Removes expired challenges, tickets, sessions and rate-limit hits, and
+    /// soft-deleted users, factors and devices older than
+    /// `policy.retention`. Returns the number of rows removed. Run it
+    /// periodically.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn purge(&self) -> MfaResult<u64> {
+        let inner = &self.inner;
+        let now = inner.now();
+        let cutoff = now - inner.policy.retention;
+        let removed = inner.challenges.purge_expired_challenges(now).await?
+            + inner.sessions.purge_sessions(now).await?
+            + inner.rate.purge_rate_limits(now).await?
+            + inner.factors.purge_deleted_factors(cutoff).await?
+            + inner.devices.purge_deleted_devices(cutoff).await?
+            + inner.users.purge_deleted_users(cutoff).await?;
+        inner
+            .record(
+                Audit::new(AuditKind::Purged, AuditOutcome::Success, now)
+                    .meta(serde_json::json!({ "rows": removed })),
+            )
+            .await?;
+        Ok(removed)
+    }
+
+    /// Audit events matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> MfaResult<Page<AuditEvent>> {
+        Ok(self.inner.audit.query_audit(filter, page).await?)
+    }
+}

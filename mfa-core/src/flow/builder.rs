@@ -1,0 +1,213 @@
+//! Configuration of [`Mfa`], validated once in [`MfaBuilder::build`].
+
+use super::{Inner, Mfa};
+use crate::clock::{Clock, SystemClock};
+use crate::crypto::{JwtConfig, JwtKeys, KeyRing, PasswordHasher, TokenService};
+use crate::delivery::DeliveryChannel;
+use crate::error::{MfaError, MfaResult};
+use crate::model::OtpChannel;
+use crate::policy::Policy;
+use crate::risk::{DefaultRiskEngine, GeoLocator, RiskEngine};
+use crate::store::{
+    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
+    RateLimiter, SessionRepository, Store, UserRepository,
+};
+use std::sync::Arc;
+
+/// Builder of [`Mfa`]. Every setting is checked in [`MfaBuilder::build`]: an
+/// engine that builds cannot fail later for a configuration reason.
+#[derive(Default)]
+pub struct MfaBuilder {
+    users: Option<Arc<dyn UserRepository>>,
+    factors: Option<Arc<dyn FactorRepository>>,
+    backup_codes: Option<Arc<dyn BackupCodeRepository>>,
+    challenges: Option<Arc<dyn ChallengeRepository>>,
+    devices: Option<Arc<dyn DeviceRepository>>,
+    sessions: Option<Arc<dyn SessionRepository>>,
+    audit: Option<Arc<dyn AuditRepository>>,
+    rate: Option<Arc<dyn RateLimiter>>,
+    email: Option<Arc<dyn DeliveryChannel>>,
+    sms: Option<Arc<dyn DeliveryChannel>>,
+    keys: Option<KeyRing>,
+    jwt: Option<(JwtConfig, JwtKeys)>,
+    passwords: Option<PasswordHasher>,
+    policy: Option<Policy>,
+    risk: Option<Arc<dyn RiskEngine>>,
+    geo: Option<Arc<dyn GeoLocator>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl std::fmt::Debug for MfaBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaBuilder")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MfaBuilder {
+    /// Uses one store for every repository.
+    #[must_use]
+    pub fn store<S: Store>(mut self, store: Arc<S>) -> Self {
+        self.users = Some(store.clone());
+        self.factors = Some(store.clone());
+        self.backup_codes = Some(store.clone());
+        self.challenges = Some(store.clone());
+        self.devices = Some(store.clone());
+        self.sessions = Some(store.clone());
+        self.audit = Some(store.clone());
+        self.rate = Some(store);
+        self
+    }
+
+    /// Uses the host's own user table instead of the store's.
+    #[must_use]
+    pub fn users(mut self, users: Arc<dyn UserRepository>) -> Self {
+        self.users = Some(users);
+        self
+    }
+
+    /// Uses another audit log (for example the host's SIEM) instead of the
+    /// store's.
+    #[must_use]
+    pub fn audit_log(mut self, audit: Arc<dyn AuditRepository>) -> Self {
+        self.audit = Some(audit);
+        self
+    }
+
+    /// The channel for email codes and email notifications.
+    #[must_use]
+    pub fn email(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
+        self.email = Some(channel);
+        self
+    }
+
+    /// The channel for SMS codes and SMS notifications.
+    #[must_use]
+    pub fn sms(mut self, channel: Arc<dyn DeliveryChannel>) -> Self {
+        self.sms = Some(channel);
+        self
+    }
+
+    /// Sealing keys and the root secret of keyed digests.
+    #[must_use]
+    pub fn keys(mut self, keys: KeyRing) -> Self {
+        self.keys = Some(keys);
+        self
+    }
+
+    /// Issuer/audience of access tokens and their signing keys. The token
+    /// lifetime comes from [`Policy::session`].
+    #[must_use]
+    pub fn tokens(mut self, config: JwtConfig, keys: JwtKeys) -> Self {
+        self.jwt = Some((config, keys));
+        self
+    }
+
+    /// The policy (defaults to [`Policy::default`]).
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = Some(policy);
+        self
+    }
+
+    /// A password hasher other than the policy's (tests use cheap parameters).
+    #[must_use]
+    pub fn password_hasher(mut self, hasher: PasswordHasher) -> Self {
+        self.passwords = Some(hasher);
+        self
+    }
+
+    /// The risk engine (defaults to [`DefaultRiskEngine`]).
+    #[must_use]
+    pub fn risk(mut self, engine: impl RiskEngine + 'static) -> Self {
+        self.risk = Some(Arc::new(engine));
+        self
+    }
+
+    /// An IP geolocation source for impossible-travel detection.
+    #[must_use]
+    pub fn geo(mut self, geo: Arc<dyn GeoLocator>) -> Self {
+        self.geo = Some(geo);
+        self
+    }
+
+    /// The clock (defaults to [`SystemClock`]; tests pass a
+    /// [`crate::clock::ManualClock`]).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Checks the configuration and builds the engine.
+    ///
+    /// # Errors
+    /// [`MfaError::Config`] naming what is missing or invalid: a repository,
+    /// the keys, the token configuration, a policy value out of bounds, or an
+    /// enabled method without its delivery channel.
+    pub fn build(self) -> MfaResult<Mfa> {
+        fn need<T>(value: Option<T>, what: &str) -> MfaResult<T> {
+            value.ok_or_else(|| MfaError::Config(format!("missing {what}")))
+        }
+        let policy = self.policy.unwrap_or_default();
+        policy.validate().map_err(MfaError::Config)?;
+        if policy.methods.email && self.email.is_none() {
+            return Err(MfaError::Config(
+                "email codes are enabled but no email channel is set".into(),
+            ));
+        }
+        if policy.methods.sms && self.sms.is_none() {
+            return Err(MfaError::Config(
+                "SMS codes are enabled but no SMS channel is set".into(),
+            ));
+        }
+        for (channel, expected) in [
+            (&self.email, OtpChannel::Email),
+            (&self.sms, OtpChannel::Sms),
+        ] {
+            if let Some(c) = channel
+                && c.channel() != expected
+            {
+                return Err(MfaError::Config(format!(
+                    "the {} channel delivers to {} destinations",
+                    expected.as_str(),
+                    c.channel().as_str()
+                )));
+            }
+        }
+        let (mut jwt_config, jwt_keys) = need(self.jwt, "token configuration (tokens)")?;
+        jwt_config.ttl = policy.session.access_ttl;
+        let tokens = TokenService::new(jwt_config, jwt_keys)
+            .map_err(|e| MfaError::Config(format!("tokens: {e}")))?;
+        let passwords = match self.passwords {
+            Some(hasher) => hasher,
+            None => PasswordHasher::new(policy.password.argon2)
+                .map_err(|e| MfaError::Config(format!("password hasher: {e}")))?,
+        };
+        let inner = Inner {
+            users: need(self.users, "user repository (store or users)")?,
+            factors: need(self.factors, "store")?,
+            backup_codes: need(self.backup_codes, "store")?,
+            challenges: need(self.challenges, "store")?,
+            devices: need(self.devices, "store")?,
+            sessions: need(self.sessions, "store")?,
+            audit: need(self.audit, "store")?,
+            rate: need(self.rate, "store")?,
+            email: self.email,
+            sms: self.sms,
+            keys: Arc::new(need(self.keys, "key ring (keys)")?),
+            tokens,
+            passwords,
+            policy,
+            risk: self
+                .risk
+                .unwrap_or_else(|| Arc::new(DefaultRiskEngine::default())),
+            geo: self.geo,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        };
+        Ok(Mfa {
+            inner: Arc::new(inner),
+        })
+    }
+}

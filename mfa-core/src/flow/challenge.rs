@@ -1,0 +1,210 @@
+//! Sending email and SMS codes.
+
+use super::support::{Audit, rate_key, retry_after};
+use super::{Inner, Mfa};
+use crate::crypto::OtpCode;
+use crate::delivery::{Message, OtpCodeText, OtpMessage, mask_destination};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    AuditKind, AuditOutcome, ChallengeId, ChallengePurpose, Factor, FactorKind, OtpChallenge,
+    OtpChannel, TicketId, TicketKind, User,
+};
+use crate::policy::OtpPolicy;
+use chrono::{DateTime, TimeDelta, Utc};
+
+/// A code was sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeSent {
+    /// Where to, masked for display (`a***@example.com`, `***67`).
+    pub masked_destination: String,
+    /// The code expires at this time.
+    pub expires_at: DateTime<Utc>,
+    /// A new code can be requested from this time on.
+    pub resend_after: DateTime<Utc>,
+}
+
+pub(crate) const fn channel_kind(channel: OtpChannel) -> FactorKind {
+    match channel {
+        OtpChannel::Email => FactorKind::Email,
+        OtpChannel::Sms => FactorKind::Sms,
+    }
+}
+
+impl Inner {
+    pub fn otp_policy(&self, channel: OtpChannel) -> &OtpPolicy {
+        match channel {
+            OtpChannel::Email => &self.policy.email_otp,
+            OtpChannel::Sms => &self.policy.sms_otp,
+        }
+    }
+
+    fn method_enabled(&self, channel: OtpChannel) -> bool {
+        match channel {
+            OtpChannel::Email => self.policy.methods.email,
+            OtpChannel::Sms => self.policy.methods.sms,
+        }
+    }
+
+    /// Generates a code for `factor`, stores its digest (closing any earlier
+    /// code of the same factor and purpose), and sends it. Resend cooldown
+    /// and per-destination and per-user caps apply; the attempt count of a
+    /// superseded challenge carries over, so resending never buys more
+    /// guesses (NIST SP 800-63B-4 §3.1.3.2).
+    pub async fn send_code(
+        &self,
+        user: &User,
+        factor: &Factor,
+        purpose: ChallengePurpose,
+        ticket: Option<TicketId>,
+    ) -> MfaResult<ChallengeSent> {
+        let channel = match factor.kind {
+            FactorKind::Email => OtpChannel::Email,
+            FactorKind::Sms => OtpChannel::Sms,
+            _ => return Err(MfaError::MethodUnavailable),
+        };
+        if !self.method_enabled(channel) {
+            return Err(MfaError::MethodUnavailable);
+        }
+        let delivery = match channel {
+            OtpChannel::Email => self.email.clone(),
+            OtpChannel::Sms => self.sms.clone(),
+        }
+        .ok_or(MfaError::MethodUnavailable)?;
+        let destination = factor
+            .destination
+            .clone()
+            .ok_or(MfaError::MethodUnavailable)?;
+        let policy = *self.otp_policy(channel);
+        let now = self.now();
+
+        let previous = self.challenges.latest_challenge(factor.id, purpose).await?;
+        if let Some(prev) = &previous {
+            let ready = prev.created_at + policy.resend_after;
+            if now < ready {
+                return Err(MfaError::RateLimited {
+                    retry_after: retry_after(ready - now),
+                });
+            }
+        }
+        let hour = TimeDelta::hours(1);
+        let limited = async {
+            self.limit(
+                &rate_key("otp:dest", &destination),
+                policy.sends_per_destination_per_hour,
+                hour,
+            )
+            .await?;
+            self.limit(
+                &format!("otp:user:{}", user.id),
+                policy.sends_per_user_per_hour,
+                hour,
+            )
+            .await
+        }
+        .await;
+        if let Err(e) = limited {
+            self.record(
+                Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, now)
+                    .user(user.id)
+                    .factor(factor.kind)
+                    .meta(serde_json::json!({ "action": "send_code" })),
+            )
+            .await?;
+            return Err(e);
+        }
+
+        let code = OtpCode::generate(policy.digits).map_err(MfaError::Crypto)?;
+        let id = ChallengeId::new();
+        // Attempts carry over from a superseded challenge of the same ticket.
+        let attempts = previous
+            .filter(|p| p.consumed_at.is_none() && ticket.is_some() && p.ticket_id == ticket)
+            .map_or(0, |p| p.attempts);
+        let challenge = OtpChallenge {
+            id,
+            user_id: user.id,
+            factor_id: factor.id,
+            ticket_id: ticket,
+            purpose,
+            channel,
+            code_hash: self.keys.hash_otp(id, &code),
+            attempts,
+            max_attempts: policy.max_attempts,
+            created_at: now,
+            expires_at: now + policy.ttl,
+            consumed_at: None,
+        };
+        self.challenges.issue_challenge(&challenge).await?;
+        let message = Message::Otp(OtpMessage {
+            to: destination.clone(),
+            code: OtpCodeText::new(code),
+            purpose,
+            expires_at: challenge.expires_at,
+            product_name: self.policy.product_name.clone(),
+            locale: user.locale.clone(),
+        });
+        let masked = mask_destination(&destination);
+        let sent = delivery.send(&message).await;
+        let audit = Audit::new(
+            AuditKind::OtpSent,
+            if sent.is_ok() {
+                AuditOutcome::Success
+            } else {
+                AuditOutcome::Failure
+            },
+            now,
+        )
+        .user(user.id)
+        .factor(factor.kind)
+        .meta(serde_json::json!({
+            "channel": channel.as_str(),
+            "purpose": purpose.as_str(),
+            "to": masked,
+            "challenge": id,
+        }));
+        self.record(audit).await?;
+        sent.map_err(|e| MfaError::Delivery(Box::new(e)))?;
+        Ok(ChallengeSent {
+            masked_destination: masked,
+            expires_at: challenge.expires_at,
+            resend_after: now + policy.resend_after,
+        })
+    }
+
+    /// The user's active factor of `kind`, if any.
+    pub async fn active_factor(&self, user: &User, kind: FactorKind) -> MfaResult<Option<Factor>> {
+        Ok(self
+            .factors
+            .list_factors(user.id)
+            .await?
+            .into_iter()
+            .find(|f| f.kind == kind && f.is_active()))
+    }
+}
+
+impl Mfa {
+    /// Sends a sign-in code by email or SMS for a ticket from
+    /// [`Mfa::login`]. Calling it again resends a new code (after the
+    /// cooldown); the earlier code stops working at once.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`],
+    /// [`MfaError::MethodUnavailable`] when the user has no such factor or
+    /// the method is off, [`MfaError::RateLimited`] inside the cooldown or
+    /// over a send cap, [`MfaError::Delivery`] when the transport failed.
+    pub async fn send_challenge(
+        &self,
+        ticket: &str,
+        channel: OtpChannel,
+    ) -> MfaResult<ChallengeSent> {
+        let inner = &self.inner;
+        let ticket = inner.open_ticket(ticket, &[TicketKind::Mfa]).await?;
+        let user = inner.user(ticket.user_id).await?;
+        let factor = inner
+            .active_factor(&user, channel_kind(channel))
+            .await?
+            .ok_or(MfaError::MethodUnavailable)?;
+        inner
+            .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))
+            .await
+    }
+}

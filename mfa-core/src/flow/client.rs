@@ -1,0 +1,144 @@
+//! What the engine learns about the client of a request.
+
+use crate::error::{MfaError, MfaResult};
+use crate::model::{DeviceInfo, SessionType};
+use std::fmt;
+use std::net::IpAddr;
+
+/// Longest accepted user agent, in bytes.
+pub const MAX_USER_AGENT_LEN: usize = 1024;
+/// Longest accepted device fingerprint, in bytes.
+pub const MAX_FINGERPRINT_LEN: usize = 256;
+/// Longest accepted free-text device field, in bytes.
+pub const MAX_DEVICE_FIELD_LEN: usize = 128;
+
+/// The client of a sign-in or refresh, as the host saw it.
+///
+/// Every field is optional; the more the host fills in, the better risk
+/// scoring and device recognition work. `Debug` hides the trust token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Client IP address (after the host resolved trusted proxies).
+    pub ip: Option<String>,
+    /// `User-Agent` header.
+    pub user_agent: Option<String>,
+    /// A stable device fingerprint computed by the client. A signal only:
+    /// it never grants trust by itself.
+    pub fingerprint: Option<String>,
+    /// The device-trust token issued by an earlier `remember_device`.
+    pub trust_token: Option<String>,
+    /// Web, mobile or API.
+    pub session_type: SessionType,
+    /// ISO 3166-1 alpha-2 country of the IP address, if the host knows it.
+    pub country: Option<String>,
+    /// Descriptive device details.
+    pub device: DeviceInfo,
+}
+
+impl fmt::Debug for ClientInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientInfo")
+            .field("ip", &self.ip)
+            .field("user_agent", &self.user_agent)
+            .field(
+                "fingerprint",
+                &self.fingerprint.as_ref().map(|_| "[present]"),
+            )
+            .field(
+                "trust_token",
+                &self.trust_token.as_ref().map(|_| "[redacted]"),
+            )
+            .field("session_type", &self.session_type)
+            .field("country", &self.country)
+            .field("device", &self.device)
+            .finish()
+    }
+}
+
+fn check_len(value: Option<&String>, max: usize, field: &'static str) -> MfaResult<()> {
+    match value {
+        Some(v) if v.is_empty() => Err(MfaError::invalid_input(field, "empty")),
+        Some(v) if v.len() > max => Err(MfaError::invalid_input(field, "too long")),
+        Some(v) if v.chars().any(char::is_control) => {
+            Err(MfaError::invalid_input(field, "control characters"))
+        }
+        _ => Ok(()),
+    }
+}
+
+impl ClientInfo {
+    /// Checks every field; the engine calls this before using any of them.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] naming the first bad field.
+    pub fn validate(&self) -> MfaResult<()> {
+        if let Some(ip) = &self.ip
+            && ip.parse::<IpAddr>().is_err()
+        {
+            return Err(MfaError::invalid_input("ip", "not an IP address"));
+        }
+        check_len(self.user_agent.as_ref(), MAX_USER_AGENT_LEN, "user_agent")?;
+        check_len(
+            self.fingerprint.as_ref(),
+            MAX_FINGERPRINT_LEN,
+            "fingerprint",
+        )?;
+        if let Some(country) = &self.country
+            && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            return Err(MfaError::invalid_input(
+                "country",
+                "not an ISO 3166-1 alpha-2 code",
+            ));
+        }
+        let d = &self.device;
+        for (value, field) in [
+            (&d.name, "device.name"),
+            (&d.os, "device.os"),
+            (&d.os_version, "device.os_version"),
+            (&d.browser, "device.browser"),
+            (&d.browser_version, "device.browser_version"),
+            (&d.app_version, "device.app_version"),
+            (&d.brand, "device.brand"),
+            (&d.model, "device.model"),
+        ] {
+            check_len(value.as_ref(), MAX_DEVICE_FIELD_LEN, field)?;
+        }
+        // A malformed trust token is not an error: it is simply not trusted.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r45_client_debug_hides_the_trust_token() {
+        let c = ClientInfo {
+            trust_token: Some("very-secret-trust-token".into()),
+            ..ClientInfo::default()
+        };
+        assert!(!format!("{c:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn bad_client_fields_are_rejected_by_name() {
+        let bad_ip = ClientInfo {
+            ip: Some("999.1.1.1".into()),
+            ..ClientInfo::default()
+        };
+        assert_eq!(bad_ip.validate().unwrap_err().code(), "invalid_input");
+        let long_ua = ClientInfo {
+            user_agent: Some("x".repeat(MAX_USER_AGENT_LEN + 1)),
+            ..ClientInfo::default()
+        };
+        assert!(long_ua.validate().is_err());
+        let country = ClientInfo {
+            country: Some("che".into()),
+            ..ClientInfo::default()
+        };
+        assert!(country.validate().is_err());
+        assert!(ClientInfo::default().validate().is_ok());
+    }
+}

@@ -1,0 +1,107 @@
+//! The devices a user signed in from, and their trust.
+
+use super::Mfa;
+use super::support::Audit;
+use crate::error::{MfaError, MfaResult};
+use crate::model::{AuditKind, AuditOutcome, Device, DeviceId, RevocationReason, UserId};
+
+impl Mfa {
+    /// A user's devices, most recently seen first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn devices(&self, user: UserId) -> MfaResult<Vec<Device>> {
+        Ok(self.inner.devices.list_devices(user).await?)
+    }
+
+    /// A user's devices trusted right now.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn trusted_devices(&self, user: UserId) -> MfaResult<Vec<Device>> {
+        let now = self.inner.now();
+        Ok(self
+            .devices(user)
+            .await?
+            .into_iter()
+            .filter(|d| d.is_trusted(now))
+            .collect())
+    }
+
+    async fn own_device(&self, user: UserId, device: DeviceId) -> MfaResult<Device> {
+        self.inner
+            .devices
+            .get_device(device)
+            .await?
+            .filter(|d| d.user_id == user && d.deleted_at.is_none())
+            .ok_or(MfaError::NotFound)
+    }
+
+    /// Stops trusting one device; its trust token fails from now on (R29).
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`] when the device is not the user's.
+    pub async fn revoke_device(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
+        let inner = &self.inner;
+        self.own_device(user, device).await?;
+        if inner.devices.revoke_device_trust(device).await? {
+            inner
+                .record(
+                    Audit::new(
+                        AuditKind::DeviceTrustRevoked,
+                        AuditOutcome::Success,
+                        inner.now(),
+                    )
+                    .user(user)
+                    .device(Some(device)),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Stops trusting every device of a user; returns how many were trusted.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
+        let inner = &self.inner;
+        let n = inner.devices.revoke_all_device_trust(user).await?;
+        inner
+            .record(
+                Audit::new(
+                    AuditKind::DeviceTrustRevoked,
+                    AuditOutcome::Success,
+                    inner.now(),
+                )
+                .user(user)
+                .meta(serde_json::json!({ "count": n })),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// Marks a device compromised: its trust ends for good, its sessions are
+    /// revoked, and sign-ins from it are refused by the risk engine.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`] when the device is not the user's.
+    pub async fn mark_device_compromised(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
+        let inner = &self.inner;
+        self.own_device(user, device).await?;
+        let now = inner.now();
+        inner.devices.mark_device_compromised(device, now).await?;
+        let ended = inner
+            .sessions
+            .revoke_device_sessions(device, RevocationReason::DeviceCompromised, now)
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::DeviceCompromised, AuditOutcome::Success, now)
+                    .user(user)
+                    .device(Some(device))
+                    .meta(serde_json::json!({ "sessions_revoked": ended })),
+            )
+            .await
+    }
+}

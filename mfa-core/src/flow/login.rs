@@ -1,0 +1,611 @@
+//! Sign-in: the first factor, device recognition, risk, and the decision
+//! whether a second factor is needed.
+
+use super::support::{Audit, SessionIssue, TicketIssue, rate_key};
+use super::{ClientInfo, Inner, Mfa, Tokens};
+use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, TokenPurpose};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceSighting, FactorKind, LockScope,
+    MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
+};
+use crate::policy::Enforcement;
+use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
+use chrono::{DateTime, Utc};
+use std::fmt;
+
+/// Longest accepted login identifier, in bytes.
+pub const MAX_IDENTIFIER_LEN: usize = 254;
+
+/// A password sign-in.
+pub struct LoginRequest {
+    /// The login name (an email address, a user name…). Trimmed and
+    /// lower-cased before lookup.
+    pub identifier: String,
+    /// The password.
+    pub password: SecretString,
+    /// The client.
+    pub client: ClientInfo,
+}
+
+impl fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("identifier", &self.identifier)
+            .field("password", &"[redacted]")
+            .field("client", &self.client)
+            .finish()
+    }
+}
+
+/// What happens after the first factor.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Signed in; no second factor was needed (none required, or a trusted
+    /// device below the step-up threshold).
+    Authenticated(Box<Tokens>),
+    /// A second factor is needed: call [`Mfa::send_challenge`] for email or
+    /// SMS, then [`Mfa::verify`] with the ticket.
+    MfaRequired {
+        /// Opaque ticket; give it to the client, it comes back with the code.
+        ticket: String,
+        /// Methods the user can complete, preferred first.
+        methods: Vec<FactorKind>,
+        /// The ticket expires at this time.
+        expires_at: DateTime<Utc>,
+    },
+    /// The user must enrol a second factor. With the ticket the client can
+    /// enrol ([`Mfa::enroll_totp`] with [`super::Actor::Ticket`]); while
+    /// `can_skip` is true (grace period) [`Mfa::continue_without_mfa`] signs
+    /// in without one.
+    EnrollmentRequired {
+        /// Opaque ticket for enrolment.
+        ticket: String,
+        /// End of the grace period.
+        deadline: Option<DateTime<Utc>>,
+        /// Whether the grace period still allows signing in without MFA.
+        can_skip: bool,
+    },
+}
+
+/// Normalises a login identifier: trimmed and lower-cased.
+pub(crate) fn normalize_identifier(identifier: &str) -> MfaResult<String> {
+    let trimmed = identifier.trim();
+    if trimmed.is_empty() {
+        return Err(MfaError::invalid_input("identifier", "empty"));
+    }
+    if trimmed.len() > MAX_IDENTIFIER_LEN {
+        return Err(MfaError::invalid_input("identifier", "too long"));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(MfaError::invalid_input("identifier", "control characters"));
+    }
+    Ok(trimmed.to_lowercase())
+}
+
+pub(crate) fn check_password_shape(inner: &Inner, password: &SecretString) -> MfaResult<()> {
+    let p = password.expose_secret();
+    if p.is_empty() {
+        return Err(MfaError::invalid_input("password", "empty"));
+    }
+    if p.len() > inner.policy.password.max_bytes {
+        return Err(MfaError::invalid_input("password", "too long"));
+    }
+    Ok(())
+}
+
+impl Mfa {
+    /// Signs in with identifier and password.
+    ///
+    /// Unknown identifiers, disabled accounts, locked passwords and wrong
+    /// passwords all answer [`MfaError::InvalidCredentials`] after the same
+    /// argon2 work, so neither the answer nor its timing tells whether an
+    /// account exists. The password check is counted before it runs: after
+    /// `policy.password_lockout.threshold` failures the password is locked
+    /// (separately from the second factor) and the user notified.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] for a malformed request,
+    /// [`MfaError::RateLimited`], [`MfaError::InvalidCredentials`],
+    /// [`MfaError::LoginBlocked`] when the risk score reaches the block
+    /// threshold.
+    pub async fn login(&self, request: LoginRequest) -> MfaResult<LoginOutcome> {
+        let inner = &self.inner;
+        request.client.validate()?;
+        let identifier = normalize_identifier(&request.identifier)?;
+        check_password_shape(inner, &request.password)?;
+        let limits = inner.policy.login_rate;
+        if let Some(ip) = &request.client.ip {
+            inner
+                .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
+                .await?;
+        }
+        inner
+            .limit(
+                &rate_key("login:id", &identifier),
+                limits.per_identifier,
+                limits.window,
+            )
+            .await?;
+
+        let user = inner
+            .users
+            .find_user_by_identifier(&identifier)
+            .await?
+            .filter(|u| u.status == UserStatus::Active);
+        let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
+            inner.passwords.dummy_verify(&request.password);
+            self.refuse_password(None, &request.client, "unknown")
+                .await?;
+            return Err(MfaError::InvalidCredentials);
+        };
+        let lock_started = match inner.reserve_attempt(user.id, LockScope::Password).await {
+            Ok(started) => started,
+            Err(MfaError::AccountLocked { .. }) => {
+                inner.passwords.dummy_verify(&request.password);
+                self.refuse_password(Some(&user), &request.client, "locked")
+                    .await?;
+                return Err(MfaError::InvalidCredentials);
+            }
+            Err(e) => return Err(e),
+        };
+        match inner
+            .passwords
+            .verify(&request.password, &phc)
+            .map_err(MfaError::Crypto)?
+        {
+            PasswordCheck::Valid { needs_rehash } => {
+                inner.clear_failures(user.id, LockScope::Password).await?;
+                if needs_rehash {
+                    let fresh = inner
+                        .passwords
+                        .hash(&request.password)
+                        .map_err(MfaError::Crypto)?;
+                    inner
+                        .users
+                        .set_password(user.id, &fresh, inner.policy.password.history, inner.now())
+                        .await?;
+                }
+                inner
+                    .record(
+                        Audit::new(AuditKind::PasswordLogin, AuditOutcome::Success, inner.now())
+                            .user(user.id)
+                            .client(&request.client)
+                            .meta(serde_json::json!({ "rehashed": needs_rehash })),
+                    )
+                    .await?;
+                self.after_first_factor(&user, AuthMethod::Pwd, &request.client)
+                    .await
+            }
+            PasswordCheck::Invalid => {
+                self.refuse_password(Some(&user), &request.client, "wrong_password")
+                    .await?;
+                if let Some(until) = lock_started {
+                    inner
+                        .lock_started(&user, LockScope::Password, until, Some(&request.client))
+                        .await?;
+                }
+                Err(MfaError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Starts the second-factor part of a sign-in whose first factor the
+    /// host verified itself (OAuth, magic link, passkey…). MFA applies to
+    /// every sign-in path: the outcome is the same as [`Mfa::login`]'s.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidCredentials`] for an unknown or disabled user,
+    /// [`MfaError::LoginBlocked`], [`MfaError::InvalidInput`].
+    pub async fn begin_after_primary_auth(
+        &self,
+        user: UserId,
+        client: ClientInfo,
+    ) -> MfaResult<LoginOutcome> {
+        client.validate()?;
+        let inner = &self.inner;
+        let user = inner
+            .users
+            .get_user(user)
+            .await?
+            .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
+            .ok_or(MfaError::InvalidCredentials)?;
+        inner
+            .record(
+                Audit::new(
+                    AuditKind::PrimaryAuthAccepted,
+                    AuditOutcome::Success,
+                    inner.now(),
+                )
+                .user(user.id)
+                .client(&client),
+            )
+            .await?;
+        self.after_first_factor(&user, AuthMethod::Ext, &client)
+            .await
+    }
+
+    /// Signs in without a second factor during the enrolment grace period.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`] for a bad
+    /// ticket, [`MfaError::EnrollmentRequired`] once the grace period is over.
+    pub async fn continue_without_mfa(
+        &self,
+        ticket: &str,
+        client: ClientInfo,
+    ) -> MfaResult<Tokens> {
+        client.validate()?;
+        let inner = &self.inner;
+        let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
+        let settings = inner.factors.get_settings(ticket.user_id).await?;
+        let deadline = settings.and_then(|s| s.grace_deadline);
+        if deadline.is_none_or(|d| inner.now() >= d) {
+            return Err(MfaError::EnrollmentRequired);
+        }
+        inner.consume_ticket(&ticket).await?;
+        inner
+            .start_session(SessionIssue {
+                user_id: ticket.user_id,
+                device: ticket.device_id,
+                client: &client,
+                aal: Aal::Aal1,
+                amr: ticket.amr.clone(),
+                mfa_at: None,
+                risk_score: ticket.risk_score,
+            })
+            .await
+    }
+
+    async fn refuse_password(
+        &self,
+        user: Option<&User>,
+        client: &ClientInfo,
+        reason: &str,
+    ) -> MfaResult<()> {
+        let inner = &self.inner;
+        let (kind, outcome) = if reason == "locked" {
+            (AuditKind::LoginRefused, AuditOutcome::Denied)
+        } else {
+            (AuditKind::PasswordLogin, AuditOutcome::Failure)
+        };
+        let mut audit = Audit::new(kind, outcome, inner.now())
+            .client(client)
+            .meta(serde_json::json!({ "reason": reason }));
+        if let Some(user) = user {
+            audit = audit.user(user.id);
+        }
+        inner.record(audit).await
+    }
+
+    /// Device recognition, risk, and the MFA decision, shared by every
+    /// first-factor path.
+    async fn after_first_factor(
+        &self,
+        user: &User,
+        primary: AuthMethod,
+        client: &ClientInfo,
+    ) -> MfaResult<LoginOutcome> {
+        let inner = &self.inner;
+        let now = inner.now();
+        let known = inner.devices.list_devices(user.id).await?;
+        let fingerprint = client
+            .fingerprint
+            .as_ref()
+            .map(|fp| inner.keys.hash_fingerprint(user.id, fp));
+        let existing = fingerprint.and_then(|h| known.iter().find(|d| d.fingerprint_hash == h));
+        let assessment = self.assess(client, &known, existing, user, now).await;
+
+        let device = match fingerprint {
+            Some(fingerprint_hash) => {
+                let up = inner
+                    .devices
+                    .upsert_device(&DeviceSighting {
+                        user_id: user.id,
+                        fingerprint_hash,
+                        info: client.device.clone(),
+                        ip: client.ip.clone(),
+                        country: client.country.clone(),
+                        risk_score: assessment.score,
+                        metadata: serde_json::Value::Null,
+                        at: now,
+                    })
+                    .await?;
+                if up.created {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
+                                .user(user.id)
+                                .device(Some(up.device.id))
+                                .client(client),
+                        )
+                        .await?;
+                }
+                Some((up.device, up.created))
+            }
+            None => None,
+        };
+        let device_id = device.as_ref().map(|(d, _)| d.id);
+        let signals: Vec<&str> = assessment.signals.iter().map(|s| s.as_str()).collect();
+        let risk = inner.policy.risk;
+
+        if assessment.score >= risk.block {
+            inner
+                .record(
+                    Audit::new(AuditKind::LoginRefused, AuditOutcome::Denied, now)
+                        .user(user.id)
+                        .device(device_id)
+                        .client(client)
+                        .risk(assessment.score)
+                        .meta(serde_json::json!({ "reason": "high_risk", "signals": signals })),
+                )
+                .await?;
+            inner
+                .notify(
+                    user,
+                    NotificationKind::SuspiciousSignIn,
+                    serde_json::json!({ "ip": client.ip, "country": client.country }),
+                )
+                .await;
+            return Err(MfaError::LoginBlocked);
+        }
+        if assessment.score >= risk.step_up {
+            inner
+                .record(
+                    Audit::new(AuditKind::RiskAssessed, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .device(device_id)
+                        .client(client)
+                        .risk(assessment.score)
+                        .meta(serde_json::json!({ "decision": "step_up", "signals": signals })),
+                )
+                .await?;
+        }
+        if let Some((d, true)) = &device
+            && !known.is_empty()
+        {
+            inner
+                .notify(
+                    user,
+                    NotificationKind::NewDeviceLogin,
+                    serde_json::json!({
+                        "device": d.info.name.clone().unwrap_or_else(|| d.info.kind.as_str().to_owned()),
+                        "ip": client.ip,
+                        "country": client.country,
+                    }),
+                )
+                .await;
+        }
+
+        let factors = self.usable_methods(user.id).await?;
+        let has_primary = factors
+            .iter()
+            .any(|k| !matches!(k, FactorKind::BackupCodes));
+        let mut settings = inner.factors.get_settings(user.id).await?;
+        let required = match inner.policy.enforcement {
+            Enforcement::Off => false,
+            Enforcement::All => true,
+            Enforcement::PerUser => settings.as_ref().is_some_and(|s| s.enforced),
+            Enforcement::HighestAvailable => {
+                has_primary || settings.as_ref().is_some_and(|s| s.enforced)
+            }
+        };
+
+        if !required {
+            let tokens = inner
+                .start_session(SessionIssue {
+                    user_id: user.id,
+                    device: device_id,
+                    client,
+                    aal: Aal::Aal1,
+                    amr: vec![primary],
+                    mfa_at: None,
+                    risk_score: assessment.score,
+                })
+                .await?;
+            return Ok(LoginOutcome::Authenticated(Box::new(tokens)));
+        }
+
+        if !has_primary {
+            let deadline = match settings.as_mut() {
+                Some(s) if s.grace_deadline.is_some() => s.grace_deadline,
+                _ => {
+                    // Enforcement began without a deadline (policy `All`):
+                    // the grace period starts at this first sign-in.
+                    let mut s = settings.unwrap_or_else(|| MfaSettings::new(user.id, now));
+                    s.grace_deadline = Some(now + inner.policy.grace_period);
+                    s.updated_at = now;
+                    inner.factors.put_settings(&s).await?;
+                    s.grace_deadline
+                }
+            };
+            let (ticket, _) = inner
+                .issue_ticket(TicketIssue {
+                    user,
+                    kind: TicketKind::Enrollment,
+                    amr: vec![primary],
+                    device: device_id,
+                    risk_score: assessment.score,
+                    replaces: None,
+                })
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::MfaRequired, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .device(device_id)
+                        .client(client)
+                        .meta(serde_json::json!({ "enrollment": true, "deadline": deadline })),
+                )
+                .await?;
+            return Ok(LoginOutcome::EnrollmentRequired {
+                ticket,
+                deadline,
+                can_skip: deadline.is_some_and(|d| now < d),
+            });
+        }
+
+        // A remembered device skips the second factor below the step-up
+        // threshold. The session stays at AAL1 (R27): trust replaces a
+        // factor for convenience, it does not raise assurance.
+        if let Some((d, _)) = &device
+            && assessment.score < risk.step_up
+            && inner.policy.device_trust.enabled
+            && let Some(presented) = client
+                .trust_token
+                .as_deref()
+                .and_then(|t| OpaqueToken::parse(t).ok())
+        {
+            let old = presented.hash(TokenPurpose::DeviceTrust);
+            let trusted = inner
+                .devices
+                .find_trusted_device(user.id, &old, now)
+                .await?;
+            if trusted.as_ref().is_some_and(|t| t.id == d.id) {
+                let fresh = OpaqueToken::generate();
+                let rotated = inner
+                    .devices
+                    .rotate_trust_token(d.id, &old, &fresh.hash(TokenPurpose::DeviceTrust), now)
+                    .await?;
+                if rotated {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::DeviceTrustUsed, AuditOutcome::Success, now)
+                                .user(user.id)
+                                .device(Some(d.id))
+                                .client(client)
+                                .risk(assessment.score),
+                        )
+                        .await?;
+                    let mut tokens = inner
+                        .start_session(SessionIssue {
+                            user_id: user.id,
+                            device: Some(d.id),
+                            client,
+                            aal: Aal::Aal1,
+                            amr: vec![primary, AuthMethod::Device],
+                            mfa_at: None,
+                            risk_score: assessment.score,
+                        })
+                        .await?;
+                    tokens.trust_token = Some(fresh.expose().to_owned());
+                    return Ok(LoginOutcome::Authenticated(Box::new(tokens)));
+                }
+            }
+        }
+
+        let (ticket, issued) = inner
+            .issue_ticket(TicketIssue {
+                user,
+                kind: TicketKind::Mfa,
+                amr: vec![primary],
+                device: device_id,
+                risk_score: assessment.score,
+                replaces: None,
+            })
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::MfaRequired, AuditOutcome::Success, now)
+                    .user(user.id)
+                    .device(device_id)
+                    .client(client)
+                    .risk(assessment.score)
+                    .meta(serde_json::json!({ "methods": factors })),
+            )
+            .await?;
+        let preferred = settings.and_then(|s| s.preferred);
+        let mut methods = factors;
+        if let Some(p) = preferred
+            && let Some(pos) = methods.iter().position(|m| *m == p)
+        {
+            methods.swap(0, pos);
+        }
+        Ok(LoginOutcome::MfaRequired {
+            ticket,
+            methods,
+            expires_at: issued.expires_at,
+        })
+    }
+
+    async fn assess(
+        &self,
+        client: &ClientInfo,
+        known: &[Device],
+        existing: Option<&Device>,
+        user: &User,
+        now: DateTime<Utc>,
+    ) -> RiskAssessment {
+        let inner = &self.inner;
+        let previous = known.iter().max_by_key(|d| d.last_seen_at);
+        let locate = |ip: Option<String>| async move {
+            match (&inner.geo, ip) {
+                (Some(geo), Some(ip)) => geo.locate(&ip).await,
+                _ => None,
+            }
+        };
+        let location = locate(client.ip.clone()).await;
+        let previous = match previous {
+            Some(p) => Some(PreviousSighting {
+                at: p.last_seen_at,
+                ip: p.last_ip.clone(),
+                country: p.last_country.clone(),
+                location: locate(p.last_ip.clone()).await,
+            }),
+            None => None,
+        };
+        let mut known_countries: Vec<String> = known
+            .iter()
+            .filter_map(|d| d.last_country.clone())
+            .collect();
+        known_countries.sort_unstable();
+        known_countries.dedup();
+        let context = RiskContext {
+            now,
+            ip: client.ip.clone(),
+            country: client
+                .country
+                .clone()
+                .or_else(|| location.as_ref().and_then(|l| l.country.clone())),
+            location,
+            new_device: client.fingerprint.is_some() && existing.is_none() && !known.is_empty(),
+            unknown_device: client.fingerprint.is_none(),
+            compromised_device: existing.is_some_and(|d| d.compromised_at.is_some()),
+            known_countries,
+            previous,
+            recent_failures: user
+                .password_failures
+                .failures
+                .saturating_add(user.mfa_failures.failures),
+        };
+        inner.risk.assess(&context).await
+    }
+
+    /// The second-factor methods a user can complete now, in a stable order.
+    pub(crate) async fn usable_methods(&self, user: UserId) -> MfaResult<Vec<FactorKind>> {
+        let inner = &self.inner;
+        let enabled = inner.policy.methods;
+        let mut kinds: Vec<FactorKind> = inner
+            .factors
+            .list_factors(user)
+            .await?
+            .into_iter()
+            .filter(|f| f.is_active())
+            .map(|f| f.kind)
+            .filter(|k| match k {
+                FactorKind::Totp => enabled.totp,
+                FactorKind::Email => enabled.email,
+                FactorKind::Sms => enabled.sms,
+                FactorKind::BackupCodes => enabled.backup_codes,
+            })
+            .collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        if kinds.contains(&FactorKind::BackupCodes)
+            && inner.backup_codes.remaining_backup_codes(user).await? == 0
+        {
+            kinds.retain(|k| *k != FactorKind::BackupCodes);
+        }
+        Ok(kinds)
+    }
+}

@@ -1,0 +1,241 @@
+//! Sessions and tokens after sign-in: refresh with rotation, access-token
+//! checks, step-up freshness, logout and revocation.
+
+use super::support::Audit;
+use super::{ClientInfo, Mfa, Tokens};
+use crate::crypto::{AccessClaims, OpaqueToken, TokenPurpose};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    Aal, AuditKind, AuditOutcome, Device, NotificationKind, RefreshTokenId, RevocationReason,
+    Session, SessionId, UserId,
+};
+use crate::store::{NewRefreshToken, RotateOutcome};
+use chrono::{DateTime, TimeDelta};
+
+/// A session with the device it runs on, for "where you're signed in" pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    /// The session.
+    pub session: Session,
+    /// Its device, when known.
+    pub device: Option<Device>,
+}
+
+impl Mfa {
+    /// Exchanges a refresh token for new tokens. The presented token is
+    /// spent; presenting it again revokes its whole family and session,
+    /// alerts the user, and answers [`MfaError::TokenReused`].
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidToken`] for unknown, expired or revoked tokens,
+    /// [`MfaError::TokenReused`] on reuse.
+    pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> MfaResult<Tokens> {
+        let inner = &self.inner;
+        client.validate()?;
+        let presented = OpaqueToken::parse(refresh_token).map_err(|_| MfaError::InvalidToken)?;
+        let fresh = OpaqueToken::generate();
+        let now = inner.now();
+        let outcome = inner
+            .sessions
+            .rotate_refresh_token(
+                &presented.hash(TokenPurpose::Refresh),
+                &NewRefreshToken {
+                    id: RefreshTokenId::new(),
+                    token_hash: fresh.hash(TokenPurpose::Refresh),
+                    expires_at: now + inner.policy.session.refresh_sliding,
+                },
+                now,
+            )
+            .await?;
+        match outcome {
+            RotateOutcome::Rotated { token, session } => {
+                let ip_changed = client.ip.is_some() && client.ip != session.ip;
+                inner
+                    .record(
+                        Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)
+                            .user(session.user_id)
+                            .session(session.id)
+                            .device(session.device_id)
+                            .client(client)
+                            .meta(serde_json::json!({
+                                "family": token.family_id,
+                                "ip_change": ip_changed,
+                            })),
+                    )
+                    .await?;
+                let (access, claims) = inner.access_token(&session)?;
+                Ok(Tokens {
+                    access_token: access,
+                    access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
+                    refresh_token: fresh.expose().to_owned(),
+                    refresh_expires_at: token.expires_at,
+                    session_id: session.id,
+                    aal: session.aal,
+                    amr: session.amr,
+                    trust_token: None,
+                })
+            }
+            RotateOutcome::Reused {
+                family_id,
+                session_id,
+                user_id,
+            } => {
+                inner
+                    .record(
+                        Audit::new(AuditKind::RefreshTokenReused, AuditOutcome::Denied, now)
+                            .user(user_id)
+                            .session(session_id)
+                            .client(client)
+                            .meta(serde_json::json!({ "family": family_id })),
+                    )
+                    .await?;
+                if let Ok(user) = inner.user(user_id).await {
+                    inner
+                        .notify(&user, NotificationKind::TokenReused, serde_json::json!({}))
+                        .await;
+                }
+                Err(MfaError::TokenReused)
+            }
+            RotateOutcome::Revoked { user_id } | RotateOutcome::Expired { user_id } => {
+                inner
+                    .record(
+                        Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Failure, now)
+                            .user(user_id)
+                            .client(client)
+                            .meta(serde_json::json!({ "reason": "expired_or_revoked" })),
+                    )
+                    .await?;
+                Err(MfaError::InvalidToken)
+            }
+            RotateOutcome::Unknown => Err(MfaError::InvalidToken),
+        }
+    }
+
+    /// Verifies an access token and that its session is still active, so a
+    /// logout or revocation takes effect at once (R35).
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidToken`].
+    pub async fn authenticate(&self, access_token: &str) -> MfaResult<AccessClaims> {
+        let claims = self
+            .inner
+            .tokens
+            .verify(access_token, self.inner.now())
+            .map_err(|_| MfaError::InvalidToken)?;
+        self.live_session(&claims).await?;
+        Ok(claims)
+    }
+
+    /// The active session behind verified claims.
+    pub(crate) async fn live_session(&self, claims: &AccessClaims) -> MfaResult<Session> {
+        self.inner
+            .sessions
+            .get_session(claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.is_active(self.inner.now()))
+            .ok_or(MfaError::InvalidToken)
+    }
+
+    /// Demands a second factor verified within `max_age` (step-up for
+    /// sensitive operations). Answer a refusal with [`Mfa::begin_step_up`].
+    ///
+    /// # Errors
+    /// [`MfaError::StepUpRequired`].
+    pub fn require_recent_mfa(&self, claims: &AccessClaims, max_age: TimeDelta) -> MfaResult<()> {
+        let now = self.inner.now().timestamp();
+        let fresh = claims.aal == Aal::Aal2 && now - claims.auth_time <= max_age.num_seconds();
+        if fresh {
+            Ok(())
+        } else {
+            Err(MfaError::StepUpRequired)
+        }
+    }
+
+    /// Ends the session of `claims`.
+    ///
+    /// # Errors
+    /// Store errors only; logging out twice is not an error.
+    pub async fn logout(&self, claims: &AccessClaims) -> MfaResult<()> {
+        self.end_session(claims.sub, claims.sid, RevocationReason::Logout)
+            .await
+    }
+
+    /// Ends one of a user's sessions (for a "sign out that device" button).
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`] when the session is not the user's.
+    pub async fn revoke_session(&self, user: UserId, session: SessionId) -> MfaResult<()> {
+        self.end_session(user, session, RevocationReason::Revoked)
+            .await
+    }
+
+    async fn end_session(
+        &self,
+        user: UserId,
+        session: SessionId,
+        reason: RevocationReason,
+    ) -> MfaResult<()> {
+        let inner = &self.inner;
+        let found = inner.sessions.get_session(session).await?;
+        if found.is_none_or(|s| s.user_id != user) {
+            return Err(MfaError::NotFound);
+        }
+        let now = inner.now();
+        if inner.sessions.revoke_session(session, reason, now).await? {
+            inner
+                .record(
+                    Audit::new(AuditKind::SessionRevoked, AuditOutcome::Success, now)
+                        .user(user)
+                        .session(session)
+                        .meta(serde_json::json!({ "reason": reason.as_str() })),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session of a user, except `keep` if given. Returns how
+    /// many ended.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke_all_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+    ) -> MfaResult<u64> {
+        let inner = &self.inner;
+        let now = inner.now();
+        let n = inner
+            .sessions
+            .revoke_user_sessions(user, keep, RevocationReason::Revoked, now)
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
+                    .user(user)
+                    .meta(serde_json::json!({ "count": n })),
+            )
+            .await?;
+        Ok(n)
+    }
+
+    /// A user's live sessions with their devices, newest first.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn sessions(&self, user: UserId) -> MfaResult<Vec<SessionView>> {
+        let inner = &self.inner;
+        let sessions = inner.sessions.list_sessions(user, inner.now()).await?;
+        let devices = inner.devices.list_devices(user).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| {
+                let device = session
+                    .device_id
+                    .and_then(|id| devices.iter().find(|d| d.id == id).cloned());
+                SessionView { session, device }
+            })
+            .collect())
+    }
+}

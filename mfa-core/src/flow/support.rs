@@ -1,0 +1,353 @@
+//! Steps every flow shares: time, audit records, notifications, rate limits,
+//! login tickets, failure counting and session issuance. Each lives here once.
+
+use super::{ClientInfo, Inner, Tokens};
+use crate::crypto::{AccessClaims, AccessTokenInput, OpaqueToken, TokenPurpose};
+use crate::delivery::{Message, NotificationMessage};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    Aal, AuditEvent, AuditKind, AuditOutcome, AuthMethod, DeviceId, FactorKind, FamilyId, Lock,
+    LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
+    RefreshTokenId, Session, SessionId, SessionStatus, TicketId, TicketKind, User, UserId,
+};
+use crate::store::{FailureOutcome, RateDecision};
+use chrono::{DateTime, TimeDelta, Utc};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// An audit event under construction.
+pub(crate) struct Audit(AuditEvent);
+
+impl Audit {
+    pub fn new(kind: AuditKind, outcome: AuditOutcome, at: DateTime<Utc>) -> Self {
+        Self(AuditEvent::new(kind, outcome, at))
+    }
+
+    pub fn user(mut self, id: UserId) -> Self {
+        self.0.user_id = Some(id);
+        self
+    }
+
+    pub fn session(mut self, id: SessionId) -> Self {
+        self.0.session_id = Some(id);
+        self
+    }
+
+    pub fn device(mut self, id: Option<DeviceId>) -> Self {
+        self.0.device_id = id;
+        self
+    }
+
+    pub fn factor(mut self, kind: FactorKind) -> Self {
+        self.0.factor = Some(kind);
+        self
+    }
+
+    pub fn risk(mut self, score: u8) -> Self {
+        self.0.risk_score = Some(score);
+        self
+    }
+
+    pub fn client(mut self, client: &ClientInfo) -> Self {
+        self.0.ip.clone_from(&client.ip);
+        self.0.user_agent.clone_from(&client.user_agent);
+        self.0.country.clone_from(&client.country);
+        self
+    }
+
+    pub fn meta(mut self, metadata: serde_json::Value) -> Self {
+        self.0.metadata = metadata;
+        self
+    }
+}
+
+/// Converts a non-negative time span into a `Retry-After` duration, rounded
+/// up to whole seconds.
+pub(crate) fn retry_after(span: TimeDelta) -> Duration {
+    let millis = span.num_milliseconds().max(0);
+    let secs = u64::try_from(millis).unwrap_or(0).div_ceil(1000).max(1);
+    Duration::from_secs(secs)
+}
+
+/// A bounded rate-limiter key for a value the client controls.
+pub(crate) fn rate_key(prefix: &str, value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}:{hex}")
+}
+
+/// How a login ticket may be used.
+pub(crate) struct TicketIssue<'a> {
+    pub user: &'a User,
+    pub kind: TicketKind,
+    pub amr: Vec<AuthMethod>,
+    pub device: Option<DeviceId>,
+    pub risk_score: u8,
+    pub replaces: Option<SessionId>,
+}
+
+/// What a new session is made of.
+pub(crate) struct SessionIssue<'a> {
+    pub user_id: UserId,
+    pub device: Option<DeviceId>,
+    pub client: &'a ClientInfo,
+    pub aal: Aal,
+    pub amr: Vec<AuthMethod>,
+    pub mfa_at: Option<DateTime<Utc>>,
+    pub risk_score: u8,
+}
+
+impl Inner {
+    /// The current time at the microsecond precision every store keeps.
+    pub fn now(&self) -> DateTime<Utc> {
+        let now = self.clock.now();
+        DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+    }
+
+    pub async fn record(&self, audit: Audit) -> MfaResult<()> {
+        self.audit.append_audit(&audit.0).await?;
+        Ok(())
+    }
+
+    /// Sends a security notification by email (or SMS when the user has no
+    /// email). Never fails the caller: a failed send is audited.
+    pub async fn notify(&self, user: &User, kind: NotificationKind, details: serde_json::Value) {
+        let target = match (&user.email, &self.email, &user.phone, &self.sms) {
+            (Some(to), Some(channel), _, _) | (_, _, Some(to), Some(channel)) => {
+                Some((to.clone(), channel.clone()))
+            }
+            _ => None,
+        };
+        let Some((to, channel)) = target else {
+            return;
+        };
+        let now = self.now();
+        let message = Message::Notification(NotificationMessage {
+            id: NotificationId::new(),
+            to,
+            kind,
+            details,
+            at: now,
+            product_name: self.policy.product_name.clone(),
+            locale: user.locale.clone(),
+        });
+        let (outcome, error) = match channel.send(&message).await {
+            Ok(()) => (AuditOutcome::Success, None),
+            Err(e) => (AuditOutcome::Failure, Some(e.to_string())),
+        };
+        let audit = Audit::new(AuditKind::NotificationSent, outcome, now)
+            .user(user.id)
+            .meta(serde_json::json!({
+                "notification": kind.as_str(),
+                "channel": channel.channel().as_str(),
+                "error": error,
+            }));
+        if let Err(e) = self.record(audit).await {
+            tracing::warn!(error = %e, "could not audit a notification");
+        }
+    }
+
+    /// One hit on a rate limit; refused hits become [`MfaError::RateLimited`].
+    pub async fn limit(&self, key: &str, limit: u32, window: TimeDelta) -> MfaResult<()> {
+        match self.rate.hit(key, limit, window, self.now()).await? {
+            RateDecision::Allowed { .. } => Ok(()),
+            RateDecision::Limited { retry_after: wait } => Err(MfaError::RateLimited {
+                retry_after: retry_after(wait),
+            }),
+        }
+    }
+
+    pub async fn issue_ticket(&self, t: TicketIssue<'_>) -> MfaResult<(String, LoginTicket)> {
+        let now = self.now();
+        let token = OpaqueToken::generate();
+        let ticket = LoginTicket {
+            id: TicketId::new(),
+            token_hash: token.hash(TokenPurpose::LoginTicket),
+            user_id: t.user.id,
+            session_id: t.replaces,
+            device_id: t.device,
+            kind: t.kind,
+            amr: t.amr,
+            risk_score: t.risk_score,
+            created_at: now,
+            expires_at: now + self.policy.session.ticket_ttl,
+            consumed_at: None,
+        };
+        self.challenges.create_ticket(&ticket).await?;
+        Ok((token.expose().to_owned(), ticket))
+    }
+
+    /// The open ticket presented by a client, of one of `kinds`.
+    pub async fn open_ticket(&self, token: &str, kinds: &[TicketKind]) -> MfaResult<LoginTicket> {
+        let token = OpaqueToken::parse(token).map_err(|_| MfaError::InvalidTicket)?;
+        let ticket = self
+            .challenges
+            .find_ticket(&token.hash(TokenPurpose::LoginTicket))
+            .await?
+            .ok_or(MfaError::InvalidTicket)?;
+        if ticket.consumed_at.is_some() || !kinds.contains(&ticket.kind) {
+            return Err(MfaError::InvalidTicket);
+        }
+        if self.now() >= ticket.expires_at {
+            return Err(MfaError::ChallengeExpired);
+        }
+        Ok(ticket)
+    }
+
+    /// Uses up a ticket, atomically; the loser of a race gets
+    /// [`MfaError::InvalidTicket`].
+    pub async fn consume_ticket(&self, ticket: &LoginTicket) -> MfaResult<()> {
+        if self
+            .challenges
+            .consume_ticket(ticket.id, self.now())
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(MfaError::InvalidTicket)
+        }
+    }
+
+    /// Counts an attempt against a user's failure counter *before* the
+    /// secret is checked, so parallel guesses cannot exceed the lockout
+    /// rule. Returns the lock this attempt started, if it started one; the
+    /// caller clears it with [`Inner::clear_failures`] when the attempt
+    /// succeeds.
+    pub async fn reserve_attempt(
+        &self,
+        user: UserId,
+        scope: LockScope,
+    ) -> MfaResult<Option<DateTime<Utc>>> {
+        let rule = match scope {
+            LockScope::Mfa => &self.policy.mfa_lockout,
+            LockScope::Password => &self.policy.password_lockout,
+        };
+        let now = self.now();
+        match self.users.record_failure(user, scope, rule, now).await? {
+            FailureOutcome::Counted { locked_until, .. } => Ok(locked_until),
+            FailureOutcome::Locked(Lock::Until(until)) => Err(MfaError::AccountLocked {
+                retry_after: Some(retry_after(until - now)),
+            }),
+            FailureOutcome::Locked(Lock::UntilReset) => {
+                Err(MfaError::AccountLocked { retry_after: None })
+            }
+            FailureOutcome::NotFound => Err(MfaError::InvalidCredentials),
+        }
+    }
+
+    pub async fn clear_failures(&self, user: UserId, scope: LockScope) -> MfaResult<()> {
+        self.users.reset_failures(user, scope).await?;
+        Ok(())
+    }
+
+    /// Audits and announces a lock that a failed attempt started.
+    pub async fn lock_started(
+        &self,
+        user: &User,
+        scope: LockScope,
+        until: DateTime<Utc>,
+        client: Option<&ClientInfo>,
+    ) -> MfaResult<()> {
+        let mut audit = Audit::new(AuditKind::AccountLocked, AuditOutcome::Denied, self.now())
+            .user(user.id)
+            .meta(serde_json::json!({
+                "scope": match scope { LockScope::Mfa => "mfa", LockScope::Password => "password" },
+                "locked_until": until,
+            }));
+        if let Some(client) = client {
+            audit = audit.client(client);
+        }
+        self.record(audit).await?;
+        self.notify(user, NotificationKind::AccountLocked, serde_json::json!({}))
+            .await;
+        Ok(())
+    }
+
+    pub async fn user(&self, id: UserId) -> MfaResult<User> {
+        self.users
+            .get_user(id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(MfaError::NotFound)
+    }
+
+    /// Signs an access token for a session.
+    pub fn access_token(&self, session: &Session) -> MfaResult<(String, AccessClaims)> {
+        let input = AccessTokenInput {
+            sub: session.user_id,
+            sid: session.id,
+            aal: session.aal,
+            amr: session.amr.clone(),
+            dev: session.device_id,
+            auth_time: session.mfa_at.unwrap_or(session.created_at),
+        };
+        self.tokens
+            .issue(&input, self.now())
+            .map_err(MfaError::Crypto)
+    }
+
+    /// Creates an active session with a fresh refresh-token family and signs
+    /// its first access token.
+    pub async fn start_session(&self, s: SessionIssue<'_>) -> MfaResult<Tokens> {
+        let now = self.now();
+        let policy = &self.policy.session;
+        let session = Session {
+            id: SessionId::new(),
+            user_id: s.user_id,
+            device_id: s.device,
+            session_type: s.client.session_type,
+            status: SessionStatus::Active,
+            aal: s.aal,
+            amr: s.amr,
+            mfa_at: s.mfa_at,
+            ip: s.client.ip.clone(),
+            user_agent: s.client.user_agent.clone(),
+            country: s.client.country.clone(),
+            risk_score: s.risk_score,
+            created_at: now,
+            last_seen_at: now,
+            expires_at: now + policy.absolute,
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        self.sessions.create_session(&session).await?;
+        let refresh = OpaqueToken::generate();
+        let token = RefreshToken {
+            id: RefreshTokenId::new(),
+            family_id: FamilyId::new(),
+            session_id: session.id,
+            user_id: session.user_id,
+            parent_id: None,
+            token_hash: refresh.hash(TokenPurpose::Refresh),
+            status: RefreshStatus::Active,
+            created_at: now,
+            expires_at: (now + policy.refresh_sliding).min(session.expires_at),
+            used_at: None,
+        };
+        self.sessions.insert_refresh_token(&token).await?;
+        let (access, claims) = self.access_token(&session)?;
+        self.record(
+            Audit::new(AuditKind::SessionCreated, AuditOutcome::Success, now)
+                .user(session.user_id)
+                .session(session.id)
+                .device(session.device_id)
+                .client(s.client)
+                .risk(session.risk_score)
+                .meta(serde_json::json!({
+                    "aal": session.aal.level(),
+                    "amr": session.amr,
+                })),
+        )
+        .await?;
+        Ok(Tokens {
+            access_token: access,
+            access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_expires_at: token.expires_at,
+            session_id: session.id,
+            aal: session.aal,
+            amr: session.amr,
+            trust_token: None,
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! Accounts: creation and password changes.
+
+use super::Mfa;
+use super::login::{check_password_shape, normalize_identifier};
+use super::support::Audit;
+use crate::crypto::{AccessClaims, ExposeSecret, PasswordCheck, SecretString};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    AuditKind, AuditOutcome, Contact, NotificationKind, RevocationReason, User, UserId,
+};
+use crate::store::StoreError;
+use std::fmt;
+
+/// A new account.
+pub struct NewUser {
+    /// Login name; trimmed and lower-cased.
+    pub identifier: String,
+    /// Password, or `None` for users whose host checks the first factor.
+    pub password: Option<SecretString>,
+    /// Contact details for notifications.
+    pub contact: Contact,
+}
+
+impl fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewUser")
+            .field("identifier", &self.identifier)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("contact", &self.contact)
+            .finish()
+    }
+}
+
+impl Mfa {
+    fn check_new_password(&self, password: &SecretString) -> MfaResult<()> {
+        check_password_shape(&self.inner, password)?;
+        if password.expose_secret().chars().count() < self.inner.policy.password.min_length {
+            return Err(MfaError::invalid_input("password", "too short"));
+        }
+        Ok(())
+    }
+
+    /// Creates an account.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] for a malformed identifier or a password
+    /// outside the policy's length bounds, [`MfaError::Conflict`] when the
+    /// identifier is taken.
+    pub async fn create_user(&self, new: NewUser) -> MfaResult<User> {
+        let inner = &self.inner;
+        let identifier = normalize_identifier(&new.identifier)?;
+        let now = inner.now();
+        let mut user = User::new(identifier, now);
+        user.email = new.contact.email;
+        user.phone = new.contact.phone;
+        user.locale = new.contact.locale;
+        if let Some(password) = &new.password {
+            self.check_new_password(password)?;
+            user.password_hash = Some(inner.passwords.hash(password).map_err(MfaError::Crypto)?);
+        }
+        match inner.users.create_user(&user).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => return Err(MfaError::Conflict("identifier taken")),
+            Err(e) => return Err(e.into()),
+        }
+        inner
+            .record(Audit::new(AuditKind::UserCreated, AuditOutcome::Success, now).user(user.id))
+            .await?;
+        Ok(user)
+    }
+
+    /// A user by id.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn user(&self, id: UserId) -> MfaResult<User> {
+        self.inner.user(id).await
+    }
+
+    /// Changes the password of the signed-in user. The current password is
+    /// checked; the last `policy.password.history` passwords cannot be
+    /// reused. Every other session and all device trust end.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidCredentials`] for a wrong current password,
+    /// [`MfaError::InvalidInput`] for a new password outside the policy or
+    /// found in the history.
+    pub async fn change_password(
+        &self,
+        claims: &AccessClaims,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> MfaResult<()> {
+        let inner = &self.inner;
+        let session = self.live_session(claims).await?;
+        let user = inner.user(session.user_id).await?;
+        self.check_new_password(new)?;
+        let phc = user
+            .password_hash
+            .as_deref()
+            .ok_or(MfaError::InvalidCredentials)?;
+        match inner
+            .passwords
+            .verify(current, phc)
+            .map_err(MfaError::Crypto)?
+        {
+            PasswordCheck::Valid { .. } => {}
+            PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
+        }
+        let limit = inner.policy.password.history;
+        let mut history = inner.users.password_history(user.id, limit).await?;
+        history.push(phc.to_owned());
+        if inner.passwords.is_in_history(new, &history) {
+            return Err(MfaError::invalid_input("password", "used before"));
+        }
+        let hash = inner.passwords.hash(new).map_err(MfaError::Crypto)?;
+        let now = inner.now();
+        inner.users.set_password(user.id, &hash, limit, now).await?;
+        inner.devices.revoke_all_device_trust(user.id).await?;
+        inner
+            .sessions
+            .revoke_user_sessions(
+                user.id,
+                Some(session.id),
+                RevocationReason::PasswordChanged,
+                now,
+            )
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::PasswordChanged, AuditOutcome::Success, now)
+                    .user(user.id)
+                    .session(session.id),
+            )
+            .await?;
+        inner
+            .notify(
+                &user,
+                NotificationKind::PasswordChanged,
+                serde_json::json!({}),
+            )
+            .await;
+        Ok(())
+    }
+}

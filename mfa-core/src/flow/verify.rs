@@ -1,0 +1,481 @@
+//! Checking a second factor: TOTP, email/SMS code or backup code.
+
+use super::support::{Audit, SessionIssue, TicketIssue};
+use super::{ClientInfo, Inner, Mfa, Tokens};
+use crate::crypto::{
+    Aad, AccessClaims, BackupCode, OpaqueToken, OtpCode, TokenPurpose, Totp, TotpCode, TotpSecret,
+};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{
+    Aal, AuditKind, AuditOutcome, AuthMethod, ChallengePurpose, Factor, FactorKind, LockScope,
+    NotificationKind, RevocationReason, TicketId, TicketKind, User,
+};
+use crate::store::ChallengeAttempt;
+use chrono::DateTime;
+use chrono::Utc;
+use std::fmt;
+
+/// A second-factor answer for a login ticket.
+pub struct VerifyRequest<'a> {
+    /// The ticket from [`Mfa::login`] or [`Mfa::begin_step_up`].
+    pub ticket: &'a str,
+    /// Which method the code is for.
+    pub method: FactorKind,
+    /// The code as the user typed it.
+    pub code: &'a str,
+    /// Trust this device for `policy.device_trust.lifetime`.
+    pub remember_device: bool,
+    /// The client.
+    pub client: &'a ClientInfo,
+}
+
+impl fmt::Debug for VerifyRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyRequest")
+            .field("method", &self.method)
+            .field("remember_device", &self.remember_device)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A completed second factor.
+#[derive(Debug)]
+pub struct Verified {
+    /// The new session's tokens (with a trust token when the device was
+    /// remembered).
+    pub tokens: Tokens,
+    /// Backup codes left, when one was used.
+    pub backup_codes_remaining: Option<u32>,
+}
+
+/// How a code compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CodeCheck {
+    Accepted,
+    Wrong,
+    /// A TOTP code whose step was already accepted (RFC 6238 §5.2).
+    Replayed,
+    Expired,
+}
+
+pub(crate) fn method_amr(kind: FactorKind) -> AuthMethod {
+    match kind {
+        FactorKind::Totp => AuthMethod::Otp,
+        FactorKind::Email => AuthMethod::Email,
+        FactorKind::Sms => AuthMethod::Sms,
+        FactorKind::BackupCodes => AuthMethod::Backup,
+    }
+}
+
+impl Inner {
+    /// Opens the sealed seed of a TOTP factor.
+    pub fn totp_of(&self, user: &User, factor: &Factor) -> MfaResult<Totp> {
+        let sealed = factor.secret.as_ref().ok_or(MfaError::MethodUnavailable)?;
+        let params = factor.totp.unwrap_or(self.policy.totp.params);
+        let secret = self
+            .keys
+            .open(sealed, &Aad::factor(user.id, factor.id))
+            .map_err(MfaError::Crypto)?;
+        let secret = TotpSecret::from_bytes(secret.expose().to_vec()).map_err(MfaError::Crypto)?;
+        Totp::new(secret, params, &self.policy.totp.issuer, &user.identifier)
+            .map_err(MfaError::Crypto)
+    }
+
+    /// Checks a TOTP code against `factor` and spends its step. Every
+    /// candidate step is evaluated (constant time inside `verify_at`).
+    pub async fn check_totp(
+        &self,
+        user: &User,
+        factor: &Factor,
+        code: &str,
+    ) -> MfaResult<CodeCheck> {
+        let totp = self.totp_of(user, factor)?;
+        let Ok(code) = TotpCode::parse(code, totp.params().digits) else {
+            return Ok(CodeCheck::Wrong);
+        };
+        let now = self.now();
+        let step = totp
+            .verify_at(&code, now.timestamp(), self.policy.totp.skew)
+            .map_err(MfaError::Crypto)?;
+        let Some(step) = step else {
+            return Ok(CodeCheck::Wrong);
+        };
+        let step = i64::try_from(step).map_err(|_| MfaError::InvalidCode)?;
+        if self.factors.advance_totp_step(factor.id, step, now).await? {
+            Ok(CodeCheck::Accepted)
+        } else {
+            Ok(CodeCheck::Replayed)
+        }
+    }
+
+    /// Checks an email/SMS code against the open challenge of `factor` for
+    /// `purpose` (and `ticket`), counting the attempt first and consuming
+    /// the challenge on success.
+    pub async fn check_otp(
+        &self,
+        factor: &Factor,
+        purpose: ChallengePurpose,
+        ticket: Option<TicketId>,
+        code: &str,
+    ) -> MfaResult<CodeCheck> {
+        let now = self.now();
+        let Some(challenge) = self.challenges.latest_challenge(factor.id, purpose).await? else {
+            return Ok(CodeCheck::Wrong);
+        };
+        if challenge.ticket_id != ticket {
+            return Ok(CodeCheck::Wrong);
+        }
+        match self
+            .challenges
+            .record_challenge_attempt(challenge.id, now)
+            .await?
+        {
+            ChallengeAttempt::Allowed { .. } => {}
+            ChallengeAttempt::Exhausted => return Ok(CodeCheck::Wrong),
+            ChallengeAttempt::Closed if now >= challenge.expires_at => {
+                return Ok(CodeCheck::Expired);
+            }
+            ChallengeAttempt::Closed => return Ok(CodeCheck::Wrong),
+        }
+        let digits = self.otp_policy(challenge.channel).digits;
+        let Ok(code) = OtpCode::parse(code, digits) else {
+            return Ok(CodeCheck::Wrong);
+        };
+        if !self
+            .keys
+            .verify_otp(challenge.id, &code, &challenge.code_hash)
+        {
+            return Ok(CodeCheck::Wrong);
+        }
+        if self.challenges.consume_challenge(challenge.id, now).await? {
+            Ok(CodeCheck::Accepted)
+        } else {
+            Ok(CodeCheck::Expired)
+        }
+    }
+
+    /// Consumes a backup code, atomically.
+    pub async fn check_backup(&self, user: &User, code: &str) -> MfaResult<CodeCheck> {
+        let Ok(code) = BackupCode::parse(code) else {
+            return Ok(CodeCheck::Wrong);
+        };
+        let hash = self.keys.hash_backup_code(user.id, &code);
+        if self
+            .backup_codes
+            .consume_backup_code(user.id, &hash, self.now())
+            .await?
+        {
+            Ok(CodeCheck::Accepted)
+        } else {
+            Ok(CodeCheck::Wrong)
+        }
+    }
+
+    /// Checks a sign-in or step-up answer for `method`.
+    async fn check_login_code(
+        &self,
+        user: &User,
+        method: FactorKind,
+        ticket: TicketId,
+        code: &str,
+    ) -> MfaResult<CodeCheck> {
+        match method {
+            FactorKind::Totp => {
+                let factors: Vec<Factor> = self
+                    .factors
+                    .list_factors(user.id)
+                    .await?
+                    .into_iter()
+                    .filter(|f| f.kind == FactorKind::Totp && f.is_active())
+                    .collect();
+                let mut result = CodeCheck::Wrong;
+                for factor in &factors {
+                    match self.check_totp(user, factor, code).await? {
+                        CodeCheck::Wrong => {}
+                        other => {
+                            result = other;
+                            break;
+                        }
+                    }
+                }
+                Ok(result)
+            }
+            FactorKind::Email | FactorKind::Sms => {
+                let factor = self
+                    .active_factor(user, method)
+                    .await?
+                    .ok_or(MfaError::MethodUnavailable)?;
+                self.check_otp(&factor, ChallengePurpose::Login, Some(ticket), code)
+                    .await
+            }
+            FactorKind::BackupCodes => self.check_backup(user, code).await,
+        }
+    }
+
+    /// Issues a trust token for a device just verified with a full second
+    /// factor (R28).
+    pub async fn remember(
+        &self,
+        user: &User,
+        device: crate::model::DeviceId,
+        client: &ClientInfo,
+    ) -> MfaResult<Option<String>> {
+        let now = self.now();
+        let token = OpaqueToken::generate();
+        let until = now + self.policy.device_trust.lifetime;
+        if !self
+            .devices
+            .trust_device(device, &token.hash(TokenPurpose::DeviceTrust), until, now)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.record(
+            Audit::new(AuditKind::DeviceTrusted, AuditOutcome::Success, now)
+                .user(user.id)
+                .device(Some(device))
+                .client(client)
+                .meta(serde_json::json!({ "until": until })),
+        )
+        .await?;
+        self.notify(
+            user,
+            NotificationKind::DeviceTrusted,
+            serde_json::json!({ "device": client.device.name, "ip": client.ip }),
+        )
+        .await;
+        Ok(Some(token.expose().to_owned()))
+    }
+
+    /// Audits a failed answer and, when the failure started a lock, audits
+    /// and announces the lock.
+    pub async fn code_failed(
+        &self,
+        user: &User,
+        method: FactorKind,
+        check: CodeCheck,
+        lock_started: Option<DateTime<Utc>>,
+        client: &ClientInfo,
+    ) -> MfaResult<MfaError> {
+        let now = self.now();
+        if check == CodeCheck::Replayed {
+            self.record(
+                Audit::new(AuditKind::TotpReplay, AuditOutcome::Denied, now)
+                    .user(user.id)
+                    .factor(method)
+                    .client(client),
+            )
+            .await?;
+            self.notify(user, NotificationKind::OtpReplay, serde_json::json!({}))
+                .await;
+        }
+        self.record(
+            Audit::new(AuditKind::MfaVerification, AuditOutcome::Failure, now)
+                .user(user.id)
+                .factor(method)
+                .client(client)
+                .meta(serde_json::json!({
+                    "reason": match check {
+                        CodeCheck::Replayed => "replayed",
+                        CodeCheck::Expired => "expired",
+                        _ => "wrong_code",
+                    }
+                })),
+        )
+        .await?;
+        if let Some(until) = lock_started {
+            self.lock_started(user, LockScope::Mfa, until, Some(client))
+                .await?;
+        }
+        Ok(if check == CodeCheck::Expired {
+            MfaError::ChallengeExpired
+        } else {
+            MfaError::InvalidCode
+        })
+    }
+}
+
+impl Mfa {
+    /// Completes a sign-in (or step-up) with a second factor.
+    ///
+    /// The attempt is counted against the account before the code is
+    /// compared; wrong, malformed, replayed and used-up codes all answer
+    /// [`MfaError::InvalidCode`]. At `policy.mfa_lockout.threshold`
+    /// consecutive failures, across every method, session and IP, the second
+    /// factor locks ([`MfaError::AccountLocked`], with `retry_after`), and
+    /// the user is notified. Success creates a new AAL2 session; with
+    /// `remember_device` the device gets a trust token.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidTicket`], [`MfaError::ChallengeExpired`],
+    /// [`MfaError::MethodUnavailable`], [`MfaError::AccountLocked`],
+    /// [`MfaError::InvalidCode`].
+    pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
+        let inner = &self.inner;
+        request.client.validate()?;
+        let ticket = inner
+            .open_ticket(request.ticket, &[TicketKind::Mfa])
+            .await?;
+        let user = inner.user(ticket.user_id).await?;
+        if !self
+            .usable_methods(user.id)
+            .await?
+            .contains(&request.method)
+        {
+            return Err(MfaError::MethodUnavailable);
+        }
+        let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
+            Ok(started) => started,
+            Err(e) => {
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::MfaVerification,
+                            AuditOutcome::Denied,
+                            inner.now(),
+                        )
+                        .user(user.id)
+                        .factor(request.method)
+                        .client(request.client)
+                        .meta(serde_json::json!({ "reason": "locked" })),
+                    )
+                    .await?;
+                return Err(e);
+            }
+        };
+        let check = inner
+            .check_login_code(&user, request.method, ticket.id, request.code)
+            .await?;
+        if check != CodeCheck::Accepted {
+            return Err(inner
+                .code_failed(&user, request.method, check, lock_started, request.client)
+                .await?);
+        }
+        inner.clear_failures(user.id, LockScope::Mfa).await?;
+        inner.consume_ticket(&ticket).await?;
+        let now = inner.now();
+        inner
+            .record(
+                Audit::new(AuditKind::MfaVerification, AuditOutcome::Success, now)
+                    .user(user.id)
+                    .device(ticket.device_id)
+                    .factor(request.method)
+                    .client(request.client)
+                    .risk(ticket.risk_score),
+            )
+            .await?;
+
+        let mut backup_codes_remaining = None;
+        if request.method == FactorKind::BackupCodes {
+            let remaining = inner.backup_codes.remaining_backup_codes(user.id).await?;
+            backup_codes_remaining = Some(remaining);
+            inner
+                .record(
+                    Audit::new(AuditKind::BackupCodeUsed, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .factor(FactorKind::BackupCodes)
+                        .meta(serde_json::json!({ "remaining": remaining })),
+                )
+                .await?;
+            inner
+                .notify(
+                    &user,
+                    NotificationKind::BackupCodeUsed,
+                    serde_json::json!({ "remaining": remaining }),
+                )
+                .await;
+            if remaining <= inner.policy.backup_codes.low_threshold {
+                inner
+                    .record(
+                        Audit::new(AuditKind::BackupCodesLow, AuditOutcome::Success, now)
+                            .user(user.id)
+                            .meta(serde_json::json!({ "remaining": remaining })),
+                    )
+                    .await?;
+                inner
+                    .notify(
+                        &user,
+                        NotificationKind::BackupCodesLow,
+                        serde_json::json!({ "remaining": remaining }),
+                    )
+                    .await;
+            }
+        }
+
+        if let Some(replaced) = ticket.session_id {
+            inner
+                .sessions
+                .revoke_session(replaced, RevocationReason::SteppedUp, now)
+                .await?;
+        }
+        let mut amr = ticket.amr.clone();
+        amr.push(method_amr(request.method));
+        let mut tokens = inner
+            .start_session(SessionIssue {
+                user_id: user.id,
+                device: ticket.device_id,
+                client: request.client,
+                aal: Aal::Aal2,
+                amr,
+                mfa_at: Some(now),
+                risk_score: ticket.risk_score,
+            })
+            .await?;
+        if request.remember_device
+            && inner.policy.device_trust.enabled
+            && let Some(device) = ticket.device_id
+        {
+            tokens.trust_token = inner.remember(&user, device, request.client).await?;
+        }
+        Ok(Verified {
+            tokens,
+            backup_codes_remaining,
+        })
+    }
+
+    /// Starts a step-up: re-verification of a second factor for an existing
+    /// session. Answer the returned ticket with [`Mfa::verify`]; success
+    /// replaces the session with a new one whose MFA time is now (R37).
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidToken`] when the session is gone,
+    /// [`MfaError::MethodUnavailable`] when the user has no second factor.
+    pub async fn begin_step_up(&self, claims: &AccessClaims) -> MfaResult<super::LoginOutcome> {
+        let inner = &self.inner;
+        let session = self.live_session(claims).await?;
+        let user = inner.user(session.user_id).await?;
+        let methods = self.usable_methods(user.id).await?;
+        if methods.is_empty() {
+            return Err(MfaError::MethodUnavailable);
+        }
+        let primary: Vec<AuthMethod> = session
+            .amr
+            .iter()
+            .copied()
+            .filter(|m| matches!(m, AuthMethod::Pwd | AuthMethod::Ext))
+            .collect();
+        let (ticket, issued) = inner
+            .issue_ticket(TicketIssue {
+                user: &user,
+                kind: TicketKind::Mfa,
+                amr: primary,
+                device: session.device_id,
+                risk_score: session.risk_score,
+                replaces: Some(session.id),
+            })
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::StepUp, AuditOutcome::Success, inner.now())
+                    .user(user.id)
+                    .session(session.id)
+                    .meta(serde_json::json!({ "methods": methods })),
+            )
+            .await?;
+        Ok(super::LoginOutcome::MfaRequired {
+            ticket,
+            methods,
+            expires_at: issued.expires_at,
+        })
+    }
+}

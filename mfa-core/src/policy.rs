@@ -1,0 +1,477 @@
+//! Every tunable number of the engine, with safe defaults and validation.
+//!
+//! [`Policy::validate`] runs once, in [`crate::Mfa::builder`]'s `build()`;
+//! a policy that would weaken a requirement below its standard is refused
+//! there, never discovered at run time.
+
+use crate::crypto::Argon2Params;
+use crate::model::{LockoutRule, TotpParams};
+use chrono::TimeDelta;
+use serde::{Deserialize, Serialize};
+
+/// When a second factor is required at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Enforcement {
+    /// Never: second factors are neither offered nor checked.
+    Off,
+    /// Required for every user; users without a factor get a grace period
+    /// to enrol.
+    All,
+    /// Required for users whose settings say so
+    /// ([`crate::Mfa::set_enforcement`]).
+    PerUser,
+    /// Required once a user has enrolled a factor (or is enforced per user).
+    #[default]
+    HighestAvailable,
+}
+
+/// Which second factors users may enrol and use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Methods {
+    /// Authenticator apps.
+    pub totp: bool,
+    /// Codes by email.
+    pub email: bool,
+    /// Codes by SMS (a restricted authenticator: NIST SP 800-63B §5.1.3.3).
+    pub sms: bool,
+    /// Backup codes.
+    pub backup_codes: bool,
+}
+
+impl Default for Methods {
+    fn default() -> Self {
+        Self {
+            totp: true,
+            email: false,
+            sms: false,
+            backup_codes: true,
+        }
+    }
+}
+
+/// Email or SMS one-time codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpPolicy {
+    /// Code length, 6 to 10 digits.
+    pub digits: u8,
+    /// How long a code is valid (at most 10 minutes: NIST SP 800-63B §5.1.3.2).
+    pub ttl: TimeDelta,
+    /// Wrong codes allowed per challenge.
+    pub max_attempts: u32,
+    /// Minimum time between two sends for the same factor.
+    pub resend_after: TimeDelta,
+    /// Sends allowed per destination per hour.
+    pub sends_per_destination_per_hour: u32,
+    /// Sends allowed per user per hour, all destinations together.
+    pub sends_per_user_per_hour: u32,
+}
+
+impl OtpPolicy {
+    /// Defaults for email codes: 6 digits, 10 minutes, 5 attempts.
+    #[must_use]
+    pub fn email() -> Self {
+        Self {
+            digits: 6,
+            ttl: TimeDelta::minutes(10),
+            max_attempts: 5,
+            resend_after: TimeDelta::seconds(30),
+            sends_per_destination_per_hour: 5,
+            sends_per_user_per_hour: 10,
+        }
+    }
+
+    /// Defaults for SMS codes: 6 digits, 5 minutes, 5 attempts.
+    #[must_use]
+    pub fn sms() -> Self {
+        Self {
+            ttl: TimeDelta::minutes(5),
+            ..Self::email()
+        }
+    }
+
+    fn validate(&self, what: &str) -> Result<(), String> {
+        if !(6..=10).contains(&self.digits) {
+            return Err(format!("{what}: digits must be 6 to 10"));
+        }
+        if self.ttl <= TimeDelta::zero() || self.ttl > TimeDelta::minutes(10) {
+            return Err(format!(
+                "{what}: ttl must be positive and at most 10 minutes"
+            ));
+        }
+        if self.max_attempts == 0 || self.max_attempts > 10 {
+            return Err(format!("{what}: max_attempts must be 1 to 10"));
+        }
+        if self.resend_after < TimeDelta::zero() || self.resend_after >= self.ttl {
+            return Err(format!("{what}: resend_after must be shorter than ttl"));
+        }
+        if self.sends_per_destination_per_hour == 0 || self.sends_per_user_per_hour == 0 {
+            return Err(format!("{what}: send caps must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// TOTP (authenticator apps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpPolicy {
+    /// Parameters of new factors.
+    pub params: TotpParams,
+    /// Steps accepted either side of the current one (default 1, at most
+    /// [`crate::crypto::totp::MAX_SKEW`]).
+    pub skew: u8,
+    /// Issuer shown in authenticator apps.
+    pub issuer: String,
+}
+
+impl Default for TotpPolicy {
+    fn default() -> Self {
+        Self {
+            params: TotpParams::default(),
+            skew: 1,
+            issuer: "mfa-rs".into(),
+        }
+    }
+}
+
+/// Backup codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCodePolicy {
+    /// Codes per set (1 to 20).
+    pub count: u32,
+    /// Alert the user when this many or fewer remain.
+    pub low_threshold: u32,
+}
+
+impl Default for BackupCodePolicy {
+    fn default() -> Self {
+        Self {
+            count: 10,
+            low_threshold: 2,
+        }
+    }
+}
+
+/// Passwords.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordPolicy {
+    /// Shortest accepted password, in characters (NIST SP 800-63B §5.1.1.2: 8).
+    pub min_length: usize,
+    /// Longest accepted password, in bytes.
+    pub max_bytes: usize,
+    /// Previous passwords that may not be reused.
+    pub history: u32,
+    /// argon2id cost.
+    pub argon2: Argon2Params,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_length: 8,
+            max_bytes: 1024,
+            history: 5,
+            argon2: Argon2Params::default(),
+        }
+    }
+}
+
+/// Sessions and tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionPolicy {
+    /// Access-token lifetime (default 15 minutes).
+    pub access_ttl: TimeDelta,
+    /// Refresh-token lifetime, renewed on each rotation (default 30 days).
+    pub refresh_sliding: TimeDelta,
+    /// Session lifetime whatever the activity (default 90 days).
+    pub absolute: TimeDelta,
+    /// Login-ticket lifetime: time to complete the second factor.
+    pub ticket_ttl: TimeDelta,
+    /// Factor changes need a second factor verified this recently.
+    pub reauth_window: TimeDelta,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            access_ttl: TimeDelta::minutes(15),
+            refresh_sliding: TimeDelta::days(30),
+            absolute: TimeDelta::days(90),
+            ticket_ttl: TimeDelta::minutes(10),
+            reauth_window: TimeDelta::minutes(10),
+        }
+    }
+}
+
+/// Trusted devices ("remember this device").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTrustPolicy {
+    /// Whether users may trust devices.
+    pub enabled: bool,
+    /// How long trust lasts (default 30 days).
+    pub lifetime: TimeDelta,
+}
+
+impl Default for DeviceTrustPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            lifetime: TimeDelta::days(30),
+        }
+    }
+}
+
+/// Risk thresholds on the 0–100 score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskPolicy {
+    /// At or above: a second factor is required even on a trusted device.
+    pub step_up: u8,
+    /// At or above: the sign-in is refused and the user alerted.
+    pub block: u8,
+}
+
+impl Default for RiskPolicy {
+    fn default() -> Self {
+        Self {
+            step_up: 50,
+            block: 90,
+        }
+    }
+}
+
+/// Limits on sign-in attempts before any password is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRateLimits {
+    /// Attempts per identifier per window.
+    pub per_identifier: u32,
+    /// Attempts per client IP per window.
+    pub per_ip: u32,
+    /// The window.
+    pub window: TimeDelta,
+}
+
+impl Default for LoginRateLimits {
+    fn default() -> Self {
+        Self {
+            per_identifier: 20,
+            per_ip: 100,
+            window: TimeDelta::minutes(15),
+        }
+    }
+}
+
+/// Every tunable of the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// When MFA is required.
+    pub enforcement: Enforcement,
+    /// Time a user who must enrol may still sign in without MFA.
+    pub grace_period: TimeDelta,
+    /// Enabled methods.
+    pub methods: Methods,
+    /// TOTP.
+    pub totp: TotpPolicy,
+    /// Email codes.
+    pub email_otp: OtpPolicy,
+    /// SMS codes.
+    pub sms_otp: OtpPolicy,
+    /// Backup codes.
+    pub backup_codes: BackupCodePolicy,
+    /// Lockout of the second factor (all methods share one counter).
+    pub mfa_lockout: LockoutRule,
+    /// Lockout of the password.
+    pub password_lockout: LockoutRule,
+    /// Passwords.
+    pub password: PasswordPolicy,
+    /// Sessions and tokens.
+    pub session: SessionPolicy,
+    /// Trusted devices.
+    pub device_trust: DeviceTrustPolicy,
+    /// Risk thresholds.
+    pub risk: RiskPolicy,
+    /// Sign-in rate limits.
+    pub login_rate: LoginRateLimits,
+    /// How long soft-deleted rows are kept before [`crate::Mfa::purge`]
+    /// removes them.
+    pub retention: TimeDelta,
+    /// Product name used in messages.
+    pub product_name: String,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            enforcement: Enforcement::default(),
+            grace_period: TimeDelta::days(7),
+            methods: Methods::default(),
+            totp: TotpPolicy::default(),
+            email_otp: OtpPolicy::email(),
+            sms_otp: OtpPolicy::sms(),
+            backup_codes: BackupCodePolicy::default(),
+            mfa_lockout: LockoutRule::default(),
+            password_lockout: LockoutRule {
+                threshold: 10,
+                ..LockoutRule::default()
+            },
+            password: PasswordPolicy::default(),
+            session: SessionPolicy::default(),
+            device_trust: DeviceTrustPolicy::default(),
+            risk: RiskPolicy::default(),
+            login_rate: LoginRateLimits::default(),
+            retention: TimeDelta::days(30),
+            product_name: "mfa-rs".into(),
+        }
+    }
+}
+
+/// Upper bound on the chance that online guessing of one TOTP code succeeds
+/// before the hard lockout cap: s·v / 10^digits (RFC 4226 §6), where s is the
+/// number of accepted steps and v the number of attempts.
+pub const MAX_GUESS_PROBABILITY: f64 = 1e-3;
+
+impl Policy {
+    /// Probability that an attacker guesses a TOTP code within the hard
+    /// lockout cap: s·v / 10^digits (RFC 4226 §6).
+    #[must_use]
+    pub fn max_guess_probability(&self) -> f64 {
+        let steps = 2.0 * f64::from(self.totp.skew) + 1.0;
+        let attempts = f64::from(self.mfa_lockout.hard_cap);
+        steps * attempts / 10f64.powi(i32::from(self.totp.params.digits))
+    }
+
+    /// Checks every number against its bound.
+    ///
+    /// # Errors
+    /// A description of the first value out of bounds.
+    pub fn validate(&self) -> Result<(), String> {
+        self.totp
+            .params
+            .validate()
+            .map_err(|e| format!("totp: {e}"))?;
+        if self.totp.skew > crate::crypto::totp::MAX_SKEW {
+            return Err("totp: skew above the maximum".into());
+        }
+        if self.totp.issuer.is_empty() || self.totp.issuer.contains(':') {
+            return Err("totp: issuer must be non-empty and contain no ':'".into());
+        }
+        self.email_otp.validate("email_otp")?;
+        self.sms_otp.validate("sms_otp")?;
+        if !(1..=20).contains(&self.backup_codes.count) {
+            return Err("backup_codes: count must be 1 to 20".into());
+        }
+        if self.backup_codes.low_threshold >= self.backup_codes.count {
+            return Err("backup_codes: low_threshold must be below count".into());
+        }
+        self.mfa_lockout
+            .validate()
+            .map_err(|e| format!("mfa_lockout: {e}"))?;
+        self.password_lockout
+            .validate()
+            .map_err(|e| format!("password_lockout: {e}"))?;
+        if self.password.min_length < 8 {
+            return Err("password: min_length must be at least 8".into());
+        }
+        if self.password.max_bytes < 64 || self.password.max_bytes > 4096 {
+            return Err("password: max_bytes must be 64 to 4096".into());
+        }
+        if self.password.history > 24 {
+            return Err("password: history must be at most 24".into());
+        }
+        self.password
+            .argon2
+            .validate()
+            .map_err(|e| format!("password: {e}"))?;
+        let s = &self.session;
+        if s.access_ttl <= TimeDelta::zero() || s.access_ttl > TimeDelta::hours(1) {
+            return Err("session: access_ttl must be positive and at most 1 hour".into());
+        }
+        if s.refresh_sliding <= TimeDelta::zero() || s.refresh_sliding > s.absolute {
+            return Err("session: refresh_sliding must be positive and at most absolute".into());
+        }
+        if s.ticket_ttl <= TimeDelta::zero() || s.ticket_ttl > TimeDelta::minutes(30) {
+            return Err("session: ticket_ttl must be positive and at most 30 minutes".into());
+        }
+        if s.reauth_window <= TimeDelta::zero() || s.reauth_window > TimeDelta::hours(12) {
+            return Err("session: reauth_window must be positive and at most 12 hours".into());
+        }
+        if self.device_trust.lifetime <= TimeDelta::zero()
+            || self.device_trust.lifetime > TimeDelta::days(365)
+        {
+            return Err("device_trust: lifetime must be positive and at most 365 days".into());
+        }
+        if self.risk.step_up == 0 || self.risk.step_up >= self.risk.block || self.risk.block > 100 {
+            return Err("risk: need 0 < step_up < block <= 100".into());
+        }
+        if self.login_rate.per_identifier == 0
+            || self.login_rate.per_ip == 0
+            || self.login_rate.window <= TimeDelta::zero()
+        {
+            return Err("login_rate: limits and window must be positive".into());
+        }
+        if self.grace_period < TimeDelta::zero() || self.retention < TimeDelta::zero() {
+            return Err("grace_period and retention must not be negative".into());
+        }
+        if self.max_guess_probability() > MAX_GUESS_PROBABILITY {
+            return Err(format!(
+                "totp: skew and lockout cap allow a guess probability above {MAX_GUESS_PROBABILITY}"
+            ));
+        }
+        if self.product_name.is_empty() {
+            return Err("product_name must not be empty".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_is_valid() {
+        Policy::default().validate().unwrap();
+    }
+
+    #[test]
+    fn r9_otp_ttl_above_ten_minutes_is_rejected() {
+        let mut p = Policy::default();
+        p.email_otp.ttl = TimeDelta::minutes(10) + TimeDelta::seconds(1);
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn r20_lockout_cap_above_100_is_rejected() {
+        let mut p = Policy::default();
+        p.mfa_lockout.hard_cap = 101;
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn r24_guess_probability_is_s_times_v_over_ten_to_the_digits() {
+        let p = Policy::default();
+        // 3 steps (T-1..T+1) × 100 attempts / 10^6.
+        assert!((p.max_guess_probability() - 3e-4).abs() < 1e-12);
+        let mut weak = Policy::default();
+        weak.totp.skew = 2;
+        weak.totp.params.digits = 6;
+        // 5 × 100 / 10^6 = 5e-4 is still under the ceiling; the skew bound
+        // itself caps how far the window can widen.
+        assert!(weak.validate().is_ok());
+        weak.totp.skew = 3;
+        assert!(weak.validate().is_err());
+    }
+
+    #[test]
+    fn r5_skew_above_maximum_is_rejected() {
+        let mut p = Policy::default();
+        p.totp.skew = crate::crypto::totp::MAX_SKEW + 1;
+        assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn risk_thresholds_must_be_ordered() {
+        let mut p = Policy::default();
+        p.risk.step_up = 95;
+        assert!(p.validate().is_err());
+    }
+}
