@@ -141,7 +141,7 @@ impl Device {
     }
 }
 
-/// One sighting of a device, recorded by [`crate::store::DeviceRepository::upsert`].
+/// One sighting of a device, recorded by [`crate::store::DeviceRepository::upsert_device`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceSighting {
     /// Owner.

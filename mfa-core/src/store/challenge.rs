@@ -48,8 +48,11 @@ pub trait ChallengeRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<ChallengeAttempt>;
 
-    /// Marks an open challenge consumed, atomically. Returns `true` for
-    /// exactly one caller, and `false` once it expired or was superseded.
+    /// Marks a challenge consumed, atomically, if it is neither consumed,
+    /// superseded nor expired at `now`. Returns `true` for exactly one
+    /// caller. The attempt cap is not checked here: it applies when the
+    /// attempt is recorded, so a correct code on the last allowed attempt
+    /// still consumes.
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool>;
 
     /// Inserts a login ticket.

@@ -129,7 +129,8 @@ pub trait SessionRepository: Send + Sync {
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome>;
 
-    /// Revokes every token of a family; returns how many were not yet revoked.
+    /// Revokes every token of a family (not the session); returns how many
+    /// were not yet revoked.
     async fn revoke_refresh_family(&self, family: FamilyId, now: DateTime<Utc>)
     -> StoreResult<u64>;
 

@@ -53,7 +53,8 @@ pub trait UserRepository: Send + Sync {
     /// Previous password hashes, newest first, at most `limit`.
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>>;
 
-    /// Updates contact details. Returns `false` if no live user has this id.
+    /// Replaces the contact details (a `None` field clears it). Returns
+    /// `false` if no live user has this id.
     async fn set_contact(
         &self,
         id: UserId,

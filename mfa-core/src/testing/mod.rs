@@ -1,0 +1,281 @@
+//! The store conformance suite: the behaviour every [`Store`] must have.
+//!
+//! The doc comments of the repository traits in [`crate::store`] are the
+//! contract; each function here checks one property of it against a store,
+//! and panics with a message naming the broken rule. Every backend runs the
+//! whole suite, so all of them behave the same.
+//!
+//! # Running it
+//!
+//! In a store crate, add `mfa-core` with feature `testing` as a
+//! dev-dependency (under the name `mfa_core`) and write one test file:
+//!
+//! ```ignore
+//! // tests/conformance.rs
+//! async fn store() -> my_store::MyStore {
+//!     my_store::MyStore::new()
+//! }
+//!
+//! mfa_core::store_conformance_tests!(store);
+//! ```
+//!
+//! [`store_conformance_tests!`](crate::store_conformance_tests) expands to
+//! one `#[tokio::test]` per suite function, on a multi-thread runtime with 4
+//! workers, named `store_conformance::<module>::<function>`. The factory
+//! must return a fresh, empty, isolated store on every call. The calling
+//! crate needs no tokio dependency of its own: the tests use the runtime
+//! re-exported as [`tokio`](mod@tokio).
+//!
+//! Without the macro, [`conformance_tests`] lists the same functions, to be
+//! run in a harness of one's own (inside a tokio runtime: the race tests
+//! spawn tasks).
+//!
+//! # Writing a suite function
+//!
+//! Each function takes an `Arc<S>` with `S: Store`, creates its own users
+//! and rows with fresh ids ([`fixtures`]), and uses fixed times from
+//! [`fixtures::t0`], never the system clock, so tests do not depend on each
+//! other even on a shared store. A new function must also be added to the
+//! list in `__store_conformance_cases!` (in `testing/mod.rs`).
+
+pub mod audit;
+pub mod backup_codes;
+pub mod challenges;
+pub mod devices;
+pub mod factors;
+pub mod fixtures;
+pub mod races;
+pub mod rate_limit;
+pub mod sessions;
+pub mod users;
+
+/// The tokio the generated tests run on, so calling crates need no tokio
+/// dependency of their own.
+pub use tokio;
+
+use crate::store::Store;
+use futures::future::BoxFuture;
+use std::fmt;
+use std::sync::Arc;
+
+/// One suite function, for running the suite without the macro.
+pub struct ConformanceTest<S> {
+    /// The module (aggregate) it belongs to, e.g. `"sessions"`.
+    pub module: &'static str,
+    /// The function name, which names the property it checks.
+    pub name: &'static str,
+    /// Runs the test against a store; the future panics on failure.
+    pub run: fn(Arc<S>) -> BoxFuture<'static, ()>,
+}
+
+impl<S> fmt::Debug for ConformanceTest<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ConformanceTest({}::{})", self.module, self.name)
+    }
+}
+
+/// Every suite function, in suite order.
+#[must_use]
+pub fn conformance_tests<S: Store>() -> Vec<ConformanceTest<S>> {
+    crate::__store_conformance_cases!(list)
+}
+
+/// Expands to one `#[tokio::test]` per conformance suite function, each run
+/// on a fresh store from `factory`.
+///
+/// `factory` is a path to an `async fn() -> S` where `S: mfa_core::store::Store`;
+/// it must return a fresh, empty, isolated store on every call. The tests
+/// are placed in a module `store_conformance` (one submodule per aggregate)
+/// and run on a multi-thread runtime with 4 workers. The calling crate must
+/// depend on `mfa-core` under the name `mfa_core`, with feature `testing`;
+/// it needs no tokio dependency.
+///
+/// ```ignore
+/// async fn store() -> mfa_store_memory::MemoryStore {
+///     mfa_store_memory::MemoryStore::new()
+/// }
+///
+/// mfa_core::store_conformance_tests!(store);
+/// ```
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($factory:path) => {
+        $crate::__store_conformance_cases!(tests $factory);
+    };
+    ($factory:path,) => {
+        $crate::store_conformance_tests!($factory);
+    };
+}
+
+/// The list of suite functions, expanded by a mode. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_cases {
+    ($mode:ident $($factory:path)?) => {
+        $crate::__store_conformance_expand! { $mode ($($factory)?)
+            users {
+                user_round_trips_by_id_and_identifier,
+                unknown_user_is_not_found,
+                duplicate_identifier_is_a_conflict,
+                soft_deleted_user_is_not_found_by_identifier,
+                identifier_is_reusable_after_soft_delete,
+                updates_of_unknown_or_deleted_user_fail,
+                set_password_pushes_previous_hash_onto_history,
+                password_history_is_trimmed_to_its_limit,
+                set_contact_updates_contact_details,
+                set_status_updates_status,
+                fifth_failure_locks_for_fifteen_minutes,
+                locked_counter_refuses_until_the_lock_ends,
+                password_and_mfa_counters_are_independent,
+                reset_failures_clears_counter_and_lock,
+                hard_cap_locks_until_reset,
+                purge_deleted_users_removes_only_users_deleted_before_cutoff,
+            }
+            factors {
+                factor_round_trips,
+                list_factors_is_oldest_first_and_excludes_deleted,
+                factor_activates_only_from_pending,
+                activation_refuses_disabled_deleted_and_unknown_factors,
+                set_factor_status_changes_only_live_factors,
+                set_factor_secret_replaces_the_sealed_secret,
+                totp_step_is_accepted_once,
+                totp_step_must_increase,
+                touch_factor_records_last_use,
+                soft_deleted_factor_is_kept_but_not_listed,
+                soft_delete_factors_of_user_counts_live_factors,
+                settings_are_put_and_replaced,
+                purge_deleted_factors_removes_only_factors_deleted_before_cutoff,
+            }
+            backup_codes {
+                backup_code_is_consumed_once,
+                remaining_backup_codes_decreases_with_each_use,
+                backup_code_is_bound_to_its_user,
+                replacing_backup_codes_invalidates_old_codes,
+                replacing_backup_codes_affects_only_their_user,
+                delete_backup_codes_removes_every_code,
+            }
+            challenges {
+                challenge_round_trips,
+                latest_challenge_is_the_newest_of_factor_and_purpose,
+                new_challenge_supersedes_the_open_one,
+                new_challenge_leaves_other_purposes_and_factors_open,
+                challenge_attempts_are_counted_up_to_the_maximum,
+                carried_over_attempts_count_against_the_maximum,
+                closed_challenge_takes_no_attempts,
+                challenge_is_consumed_once,
+                expired_challenge_is_not_consumed,
+                last_allowed_attempt_can_still_consume,
+                ticket_is_found_by_token_hash,
+                ticket_is_consumed_once,
+                expired_ticket_is_not_consumed,
+                purge_expired_challenges_removes_only_expired_rows,
+            }
+            devices {
+                first_sighting_creates_a_device,
+                later_sighting_updates_the_same_device,
+                null_metadata_keeps_stored_metadata,
+                same_fingerprint_of_another_user_is_another_device,
+                trusted_device_is_found_by_its_token_only,
+                device_trust_ends_at_its_expiry,
+                device_trust_is_bound_to_its_user,
+                trusting_again_replaces_the_token,
+                trust_token_rotates_only_from_the_current_hash,
+                trust_token_does_not_rotate_without_trust,
+                revoked_device_trust_fails_immediately,
+                revoke_all_device_trust_revokes_every_device_of_the_user,
+                compromised_device_loses_trust_for_good,
+                soft_deleted_device_is_kept_but_not_trusted_or_listed,
+                sighting_after_soft_delete_creates_a_new_device,
+                list_devices_is_most_recently_seen_first,
+                purge_deleted_devices_removes_only_devices_deleted_before_cutoff,
+            }
+            sessions {
+                session_round_trips,
+                list_sessions_excludes_revoked_and_expired_newest_first,
+                authenticate_session_sets_assurance,
+                authenticate_session_refuses_revoked_and_expired,
+                revoked_session_refresh_tokens_are_revoked,
+                revoke_user_sessions_spares_the_excepted_session,
+                revoke_device_sessions_revokes_only_that_device,
+                refresh_rotation_issues_a_child_in_the_same_family,
+                rotated_token_expiry_is_capped_at_session_expiry,
+                refresh_reuse_revokes_family_and_session,
+                expired_refresh_token_is_not_rotated,
+                refresh_needs_an_active_unexpired_session,
+                unknown_refresh_token_is_unknown,
+                revoked_refresh_family_tokens_are_revoked,
+                purge_sessions_removes_only_sessions_ended_before_cutoff,
+            }
+            audit {
+                audit_event_round_trips,
+                audit_events_are_returned_newest_first,
+                audit_ties_on_time_are_ordered_by_id,
+                audit_filters_by_user_session_and_device,
+                audit_filters_by_kinds,
+                audit_filters_by_outcome,
+                audit_filters_by_half_open_time_range,
+                audit_paging_returns_every_event_exactly_once,
+                audit_last_full_page_has_no_cursor,
+            }
+            rate_limit {
+                hits_up_to_the_limit_are_allowed,
+                refused_hits_are_not_recorded,
+                hits_are_allowed_again_once_the_window_slides,
+                rate_limit_keys_are_independent,
+                sliding_window_never_allows_more_than_the_limit,
+                purge_forgets_only_expired_hits,
+            }
+            races {
+                concurrent_backup_code_uses_succeed_once,
+                concurrent_challenge_consumptions_succeed_once,
+                concurrent_challenge_attempts_never_exceed_the_maximum,
+                concurrent_totp_step_acceptances_succeed_once,
+                concurrent_factor_activations_succeed_once,
+                concurrent_refresh_rotations_rotate_once,
+                concurrent_failures_stop_counting_at_the_lock,
+                concurrent_rate_limit_hits_allow_exactly_the_limit,
+                concurrent_first_sightings_create_one_device,
+                concurrent_ticket_consumptions_succeed_once,
+                concurrent_trust_token_rotations_succeed_once,
+            }
+        }
+    };
+}
+
+/// Turns the list of suite functions into tests or a `Vec`. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __store_conformance_expand {
+    (tests ($factory:path) $($module:ident { $($name:ident),* $(,)? })*) => {
+        #[allow(unused_imports)]
+        mod store_conformance {
+            use super::*;
+            $(
+                mod $module {
+                    use super::*;
+                    $(
+                        #[$crate::testing::tokio::test(
+                            flavor = "multi_thread",
+                            worker_threads = 4,
+                            crate = "::mfa_core::testing::tokio"
+                        )]
+                        async fn $name() {
+                            $crate::testing::$module::$name(::std::sync::Arc::new($factory().await)).await;
+                        }
+                    )*
+                }
+            )*
+        }
+    };
+    (list () $($module:ident { $($name:ident),* $(,)? })*) => {
+        vec![
+            $($(
+                $crate::testing::ConformanceTest {
+                    module: stringify!($module),
+                    name: stringify!($name),
+                    run: |store| ::std::boxed::Box::pin($crate::testing::$module::$name(store)),
+                },
+            )*)*
+        ]
+    };
+}
