@@ -21,11 +21,11 @@ pub use admin::UserSecurity;
 pub use builder::MfaBuilder;
 pub use challenge::ChallengeSent;
 pub use client::ClientInfo;
-pub use enroll::{Actor, BackupCodes, Enrolled, TotpEnrollment};
+pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
 pub use login::{LoginOutcome, LoginRequest};
 pub use sessions::SessionView;
 pub use users::NewUser;
-pub use verify::Verified;
+pub use verify::{Verified, VerifyRequest};
 
 use crate::clock::Clock;
 use crate::crypto::{KeyRing, PasswordHasher, TokenService};
