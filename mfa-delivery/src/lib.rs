@@ -1,0 +1,3 @@
+//! Transports for mfa-core (work in progress).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
