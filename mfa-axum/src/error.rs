@@ -1,0 +1,87 @@
+//! `MfaError` as an HTTP response.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use mfa_core::MfaError;
+use serde::Serialize;
+
+/// An [`MfaError`] answered as JSON: `{"error": code, "message": …,
+/// "retry_after": seconds}` with the matching status and, where it applies,
+/// a `Retry-After` header. Internal details (store and crypto failures) are
+/// never put in the body.
+#[derive(Debug)]
+pub struct ApiError(pub MfaError);
+
+impl From<MfaError> for ApiError {
+    fn from(e: MfaError) -> Self {
+        Self(e)
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+}
+
+/// The HTTP status for an error code.
+#[must_use]
+pub fn status_for(error: &MfaError) -> StatusCode {
+    match error.code() {
+        "invalid_input" => StatusCode::BAD_REQUEST,
+        "invalid_credentials"
+        | "invalid_code"
+        | "invalid_ticket"
+        | "invalid_token"
+        | "challenge_expired" => StatusCode::UNAUTHORIZED,
+        "mfa_required"
+        | "step_up_required"
+        | "enrollment_required"
+        | "login_blocked"
+        | "token_reused" => StatusCode::FORBIDDEN,
+        "not_found" => StatusCode::NOT_FOUND,
+        "conflict" => StatusCode::CONFLICT,
+        "method_unavailable" => StatusCode::UNPROCESSABLE_ENTITY,
+        "account_locked" => StatusCode::LOCKED,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "delivery_failed" => StatusCode::BAD_GATEWAY,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = status_for(&self.0);
+        let retry_after = self.0.retry_after().map(|d| d.as_secs());
+        let message = if status.is_server_error() {
+            "the request could not be completed".to_owned()
+        } else {
+            self.0.to_string()
+        };
+        let mut response = (
+            status,
+            Json(Body {
+                error: self.0.code(),
+                message,
+                retry_after,
+            }),
+        )
+            .into_response();
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if status == StatusCode::UNAUTHORIZED && self.0.code() == "invalid_token" {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+        }
+        response
+    }
+}
