@@ -1,3 +1,85 @@
-//! Transports for mfa-core (work in progress).
+//! Transports for [`mfa_core`]: every type here implements
+//! [`DeliveryChannel`](mfa_core::delivery::DeliveryChannel), so the engine
+//! sends codes and security notifications through it.
+//!
+//! | channel | module | feature |
+//! |---|---|---|
+//! | email over SMTP (lettre) | [`smtp`] | `smtp` |
+//! | SMS: Twilio-compatible API or any JSON API | [`sms`] | `sms` |
+//! | signed JSON webhook (push, in-app, …) | [`webhook`], [`signature`] | `webhook` |
+//! | development log (prints codes, refused in production) | [`log`] | always |
+//! | background queue, fail-over | [`queue`], [`fallback`] | always |
+//!
+//! Messages are rendered from [`template`]s (English and German, text and
+//! HTML, chosen by the user's locale). SMS destinations pass an
+//! [`phone::SmsGuard`] (E.164, allowed countries, per-number quota) before
+//! any request. HTTP and SMTP transports time out, retry temporary failures
+//! with exponential backoff and jitter ([`retry::RetryPolicy`]) and map
+//! permanent refusals to
+//! [`DeliveryError::Rejected`](mfa_core::delivery::DeliveryError::Rejected).
+//! No transport logs a code, except [`log::LogChannel`], whose purpose that
+//! is.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use chrono::TimeDelta;
+//! use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing, SecretString};
+//! use mfa_core::Mfa;
+//! use mfa_delivery::phone::SmsGuard;
+//! use mfa_delivery::queue::{AuditSink, QueuedChannel};
+//! use mfa_delivery::smtp::{SmtpChannel, SmtpConfig};
+//! use mfa_delivery::sms::{TwilioConfig, TwilioSender, TwilioSms};
+//! use mfa_store_memory::MemoryStore;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(MemoryStore::new());
+//!
+//! let mut smtp = SmtpConfig::new("smtp.example.com", "Acme <security@acme.example>");
+//! smtp.credentials = Some(("apikey".into(), SecretString::from("smtp-password")));
+//! let email = SmtpChannel::new(smtp)?;
+//! // Send in the background; failures land in the audit log.
+//! let email = QueuedChannel::new(Arc::new(email), 1024, Arc::new(AuditSink(store.clone())));
+//!
+//! let sms = TwilioSms::new(
+//!     TwilioConfig::new(
+//!         "AC0123456789abcdef0123456789abcdef",
+//!         SecretString::from("twilio-auth-token"),
+//!         TwilioSender::From("+15005550006".into()),
+//!     ),
+//!     SmsGuard::new(["1", "41", "49"])?.with_quota(5, TimeDelta::hours(1))?,
+//! )?;
+//!
+//! let mut policy = mfa_core::policy::Policy::default();
+//! policy.methods.email = true;
+//! policy.methods.sms = true;
+//! let mfa = Mfa::builder()
+//!     .store(store)
+//!     .keys(KeyRing::generate())
+//!     .tokens(JwtConfig::new("https://auth.example", "api"), JwtKeys::generate_ed25519("k1")?)
+//!     .policy(policy)
+//!     .email(Arc::new(email))
+//!     .sms(Arc::new(sms))
+//!     .build()?;
+//! # drop(mfa);
+//! # Ok(())
+//! # }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod fallback;
+#[cfg(any(feature = "sms", feature = "webhook"))]
+mod http;
+pub mod log;
+pub mod phone;
+pub mod queue;
+pub mod retry;
+pub mod signature;
+#[cfg(feature = "sms")]
+pub mod sms;
+#[cfg(feature = "smtp")]
+pub mod smtp;
+pub mod template;
+#[cfg(feature = "webhook")]
+pub mod webhook;
