@@ -81,6 +81,13 @@ impl Inner {
         if let Some(prev) = &previous {
             let ready = prev.created_at + policy.resend_after;
             if now < ready {
+                self.record(
+                    Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, now)
+                        .user(user.id)
+                        .factor(factor.kind)
+                        .meta(serde_json::json!({ "action": "resend_cooldown" })),
+                )
+                .await?;
                 return Err(MfaError::RateLimited {
                     retry_after: retry_after(ready - now),
                 });

@@ -23,7 +23,8 @@ pub enum Actor<'a> {
     Session(&'a AccessClaims),
     /// A user enrolling a first factor during sign-in, with the ticket of
     /// [`super::LoginOutcome::EnrollmentRequired`]. Confirming the factor
-    /// completes the sign-in.
+    /// completes the sign-in. Refused ([`MfaError::StepUpRequired`]) once the
+    /// user has a second factor.
     Ticket(&'a str),
 }
 
@@ -141,6 +142,17 @@ impl Mfa {
             Actor::Ticket(token) => {
                 let ticket = inner.open_ticket(token, &[TicketKind::Enrollment]).await?;
                 let user = inner.user(ticket.user_id).await?;
+                // An enrolment ticket proves only the first factor: once the
+                // user has a second factor (enrolled elsewhere since the
+                // ticket was issued), changes need a step-up (R37).
+                if self
+                    .usable_methods(user.id)
+                    .await?
+                    .iter()
+                    .any(|k| *k != FactorKind::BackupCodes)
+                {
+                    return Err(MfaError::StepUpRequired);
+                }
                 Ok(Resolved {
                     user,
                     ticket: Some(ticket),

@@ -115,18 +115,34 @@ impl Mfa {
         let identifier = normalize_identifier(&request.identifier)?;
         check_password_shape(inner, &request.password)?;
         let limits = inner.policy.login_rate;
-        if let Some(ip) = &request.client.ip {
+        let limited = async {
+            if let Some(ip) = &request.client.ip {
+                inner
+                    .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
+                    .await?;
+            }
             inner
-                .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
-                .await?;
+                .limit(
+                    &rate_key("login:id", &identifier),
+                    limits.per_identifier,
+                    limits.window,
+                )
+                .await
         }
-        inner
-            .limit(
-                &rate_key("login:id", &identifier),
-                limits.per_identifier,
-                limits.window,
-            )
-            .await?;
+        .await;
+        if let Err(e) = limited {
+            // R46: a refusal by a rate limit is audited like any other.
+            if matches!(e, MfaError::RateLimited { .. }) {
+                inner
+                    .record(
+                        Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                            .client(&request.client)
+                            .meta(serde_json::json!({ "action": "login" })),
+                    )
+                    .await?;
+            }
+            return Err(e);
+        }
 
         let user = inner
             .users
@@ -229,7 +245,9 @@ impl Mfa {
     ///
     /// # Errors
     /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`] for a bad
-    /// ticket, [`MfaError::EnrollmentRequired`] once the grace period is over.
+    /// ticket, [`MfaError::EnrollmentRequired`] once the grace period is over,
+    /// [`MfaError::MfaRequired`] when the user has enrolled a second factor
+    /// since the ticket was issued.
     pub async fn continue_without_mfa(
         &self,
         ticket: &str,
@@ -238,6 +256,16 @@ impl Mfa {
         client.validate()?;
         let inner = &self.inner;
         let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
+        // The user enrolled a factor since the ticket was issued: the grace
+        // period no longer applies to them (R37).
+        if self
+            .usable_methods(ticket.user_id)
+            .await?
+            .iter()
+            .any(|k| *k != FactorKind::BackupCodes)
+        {
+            return Err(MfaError::MfaRequired);
+        }
         let settings = inner.factors.get_settings(ticket.user_id).await?;
         let deadline = settings.and_then(|s| s.grace_deadline);
         if deadline.is_none_or(|d| inner.now() >= d) {

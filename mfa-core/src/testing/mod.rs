@@ -40,10 +40,12 @@
 
 pub mod audit;
 pub mod backup_codes;
+pub mod capture;
 pub mod challenges;
 pub mod devices;
 pub mod factors;
 pub mod fixtures;
+pub mod flow;
 pub mod races;
 pub mod rate_limit;
 pub mod sessions;

@@ -1,0 +1,430 @@
+//! Sessions and tokens after sign-in: refresh rotation and reuse, access
+//! tokens, step-up freshness, logout and revocation.
+
+use super::harness::{Harness, expect_err, expect_mfa_ticket};
+use crate::LoginOutcome;
+use crate::model::{Aal, AuditKind, FactorKind, NotificationKind};
+use crate::store::{AuditFilter, Store};
+use chrono::TimeDelta;
+use std::sync::Arc;
+
+/// R38: a refresh returns new tokens with a different refresh token, of the
+/// same session, AAL and methods; the spent token no longer works.
+pub async fn r38_refresh_rotates_the_refresh_token<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("alice").await;
+    let first = h.sign_in_with_totp(&user).await.tokens;
+    h.advance(TimeDelta::minutes(1));
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    assert_ne!(second.refresh_token, first.refresh_token);
+    assert_ne!(second.access_token, first.access_token);
+    assert_eq!(second.session_id, first.session_id);
+    assert_eq!(second.aal, Aal::Aal2);
+    assert_eq!(second.amr, first.amr);
+    h.mfa
+        .authenticate(&second.access_token)
+        .await
+        .expect("the new access token works");
+    let third = h
+        .mfa
+        .refresh(&second.refresh_token, &h.client())
+        .await
+        .expect("the new refresh token works");
+    assert_ne!(third.refresh_token, second.refresh_token);
+}
+
+/// R39: presenting a rotated refresh token again answers `token_reused`,
+/// revokes the family (the newest token fails too) and the session (its
+/// access token fails), is audited and announced.
+pub async fn r39_refresh_reuse_revokes_family_and_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("bob").await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    expect_err(
+        h.mfa.refresh(&first.refresh_token, &h.client()).await,
+        "token_reused",
+    );
+    expect_err(
+        h.mfa.refresh(&second.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.authenticate(&second.access_token).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.authenticate(&first.access_token).await,
+        "invalid_token",
+    );
+    assert!(h.mfa.sessions(user.id).await.expect("sessions").is_empty());
+    let reused = h
+        .audit_matching(&AuditFilter {
+            user_id: Some(user.id),
+            kinds: vec![AuditKind::RefreshTokenReused],
+            ..AuditFilter::default()
+        })
+        .await;
+    assert_eq!(reused.len(), 1);
+    assert_eq!(reused[0].session_id, Some(first.session_id));
+    assert!(
+        reused[0].metadata.get("family").is_some(),
+        "the family is recorded"
+    );
+    assert_eq!(h.notified(&user, NotificationKind::TokenReused), 1);
+}
+
+/// R39: reuse of one session's token leaves the user's other sessions alone.
+pub async fn refresh_reuse_spares_other_sessions<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("cid").await;
+    let stolen = h.sign_in(&user).await;
+    let other = h.sign_in(&user).await;
+    h.mfa
+        .refresh(&stolen.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    expect_err(
+        h.mfa.refresh(&stolen.refresh_token, &h.client()).await,
+        "token_reused",
+    );
+    h.mfa
+        .authenticate(&other.access_token)
+        .await
+        .expect("the other session stays");
+    h.mfa
+        .refresh(&other.refresh_token, &h.client())
+        .await
+        .expect("its refresh works");
+}
+
+/// R40: a session ends at its absolute lifetime (90 days) even when it was
+/// refreshed within every sliding window.
+pub async fn r40_session_ends_at_its_absolute_lifetime_despite_refreshes<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("dee").await;
+    let mut tokens = h.sign_in(&user).await;
+    let start = h.now();
+    for _ in 0..3 {
+        h.advance(TimeDelta::days(29));
+        tokens = h
+            .mfa
+            .refresh(&tokens.refresh_token, &h.client())
+            .await
+            .expect("sliding refresh");
+        assert!(tokens.refresh_expires_at <= start + h.mfa.policy().session.absolute);
+    }
+    h.clock.set(start + h.mfa.policy().session.absolute);
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+}
+
+/// R40: an unused refresh token expires after the sliding window.
+pub async fn r40_idle_refresh_token_expires<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("eli").await;
+    let tokens = h.sign_in(&user).await;
+    h.advance(h.mfa.policy().session.refresh_sliding + TimeDelta::seconds(1));
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+}
+
+/// Garbage and unknown refresh tokens are `invalid_token`.
+pub async fn unknown_refresh_token_is_invalid_token<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let unknown = crate::crypto::OpaqueToken::generate();
+    for token in ["", "garbage", &"r".repeat(5000), unknown.expose()] {
+        expect_err(h.mfa.refresh(token, &h.client()).await, "invalid_token");
+    }
+}
+
+/// R32: `authenticate` rejects garbage, truncated and tampered tokens.
+pub async fn authenticate_rejects_garbage_and_tampered_tokens<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("fox").await;
+    let tokens = h.sign_in(&user).await;
+    let token = tokens.access_token.clone();
+    let mut tampered = token.clone().into_bytes();
+    let mid = tampered.len() / 2;
+    tampered[mid] = if tampered[mid] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap_or_default();
+    let truncated = token[..token.len() - 4].to_owned();
+    for bad in [
+        "",
+        "garbage",
+        "a.b.c",
+        &tampered,
+        &truncated,
+        &tokens.refresh_token,
+    ] {
+        expect_err(h.mfa.authenticate(bad).await, "invalid_token");
+    }
+    h.mfa
+        .authenticate(&token)
+        .await
+        .expect("the genuine token works");
+}
+
+/// R33: an access token past its lifetime (15 minutes plus leeway) is
+/// rejected.
+pub async fn r33_expired_access_token_is_rejected<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("gus").await;
+    let tokens = h.sign_in(&user).await;
+    h.advance(TimeDelta::minutes(14));
+    h.mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("valid before expiry");
+    h.advance(TimeDelta::minutes(2));
+    expect_err(
+        h.mfa.authenticate(&tokens.access_token).await,
+        "invalid_token",
+    );
+}
+
+/// R35: after logout the session's access token fails at once, and its
+/// refresh token too.
+pub async fn r35_logout_invalidates_the_access_token<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("hope").await;
+    let tokens = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate");
+    h.mfa.logout(&claims).await.expect("logout failed");
+    expect_err(
+        h.mfa.authenticate(&tokens.access_token).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    h.mfa
+        .logout(&claims)
+        .await
+        .expect("logging out twice is not an error");
+}
+
+/// R35: a password change ends the user's other sessions.
+pub async fn r35_password_change_ends_other_sessions<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("ian").await;
+    let other = h.sign_in(&user).await;
+    let current = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&current.access_token)
+        .await
+        .expect("authenticate");
+    let new = crate::crypto::SecretString::from("a-brand-new-password");
+    h.mfa
+        .change_password(&claims, &user.password, &new)
+        .await
+        .expect("change_password");
+    expect_err(
+        h.mfa.authenticate(&other.access_token).await,
+        "invalid_token",
+    );
+    h.mfa
+        .authenticate(&current.access_token)
+        .await
+        .expect("the current session stays");
+    expect_err(h.login(&user).await, "invalid_credentials");
+    expect_err(
+        h.mfa.change_password(&claims, &new, &user.password).await,
+        "invalid_input",
+    );
+}
+
+/// `require_recent_mfa` accepts a session whose MFA is within `max_age`.
+pub async fn require_recent_mfa_accepts_a_fresh_mfa_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("jade").await;
+    let tokens = h.sign_in_with_totp(&user).await.tokens;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate");
+    h.advance(TimeDelta::minutes(4));
+    h.mfa
+        .require_recent_mfa(&claims, TimeDelta::minutes(5))
+        .expect("MFA four minutes ago is recent");
+}
+
+/// `require_recent_mfa` answers `step_up_required` once `max_age` passed.
+pub async fn require_recent_mfa_refuses_an_old_mfa_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("kurt").await;
+    let tokens = h.sign_in_with_totp(&user).await.tokens;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate");
+    h.advance(TimeDelta::minutes(6));
+    expect_err(
+        h.mfa.require_recent_mfa(&claims, TimeDelta::minutes(5)),
+        "step_up_required",
+    );
+}
+
+/// `require_recent_mfa` answers `step_up_required` for an AAL1 session,
+/// however recent.
+pub async fn require_recent_mfa_refuses_an_aal1_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("lara").await;
+    let tokens = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate");
+    expect_err(
+        h.mfa.require_recent_mfa(&claims, TimeDelta::minutes(5)),
+        "step_up_required",
+    );
+}
+
+/// R37: a step-up creates a new session with a fresh MFA time and revokes
+/// the old one; the new session may change factors again.
+pub async fn r37_step_up_replaces_the_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("milo").await;
+    let old = h.sign_in_with_totp(&user).await.tokens;
+    let old_claims = h
+        .mfa
+        .authenticate(&old.access_token)
+        .await
+        .expect("authenticate");
+    h.advance(TimeDelta::minutes(11));
+    let ticket = expect_mfa_ticket(h.mfa.begin_step_up(&old_claims).await);
+    let code = h.totp_code(&user.secret);
+    let new = h
+        .verify(&ticket, FactorKind::Totp, &code)
+        .await
+        .expect("step-up verify")
+        .tokens;
+    assert_ne!(new.session_id, old.session_id);
+    assert_eq!(new.aal, Aal::Aal2);
+    expect_err(h.mfa.authenticate(&old.access_token).await, "invalid_token");
+    expect_err(
+        h.mfa.refresh(&old.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    let claims = h
+        .mfa
+        .authenticate(&new.access_token)
+        .await
+        .expect("the new session works");
+    h.mfa
+        .require_recent_mfa(&claims, TimeDelta::minutes(5))
+        .expect("the step-up is recent");
+    h.mfa
+        .regenerate_backup_codes(crate::Actor::Session(&claims))
+        .await
+        .expect("factor changes are allowed again");
+}
+
+/// A step-up needs a second factor to step up with.
+pub async fn step_up_without_factors_is_method_unavailable<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("nico").await;
+    let tokens = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate");
+    let outcome: crate::MfaResult<LoginOutcome> = h.mfa.begin_step_up(&claims).await;
+    expect_err(outcome, "method_unavailable");
+}
+
+/// `sessions` lists the user's live sessions, newest first, with their
+/// devices.
+pub async fn sessions_are_listed_with_their_devices<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("oona").await;
+    let a = h.sign_in(&user).await;
+    h.advance(TimeDelta::seconds(1));
+    let b =
+        super::harness::expect_authenticated(h.login_from(&user, h.client_on("fp-laptop")).await);
+    let listed = h.mfa.sessions(user.id).await.expect("sessions");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].session.id, b.session_id);
+    assert_eq!(listed[1].session.id, a.session_id);
+    for view in &listed {
+        let device = view.device.as_ref().expect("each session has its device");
+        assert_eq!(Some(device.id), view.session.device_id);
+    }
+    assert_ne!(
+        listed[0].device.as_ref().map(|d| d.id),
+        listed[1].device.as_ref().map(|d| d.id)
+    );
+}
+
+/// `revoke_session` ends one session of the user, and only the user's own.
+pub async fn revoke_session_ends_one_session<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("pat").await;
+    let stranger = h.create_user("quinn").await;
+    let a = h.sign_in(&user).await;
+    let b = h.sign_in(&user).await;
+    expect_err(
+        h.mfa.revoke_session(stranger.id, a.session_id).await,
+        "not_found",
+    );
+    h.mfa
+        .authenticate(&a.access_token)
+        .await
+        .expect("still live");
+    h.mfa
+        .revoke_session(user.id, a.session_id)
+        .await
+        .expect("revoke_session");
+    expect_err(h.mfa.authenticate(&a.access_token).await, "invalid_token");
+    h.mfa
+        .authenticate(&b.access_token)
+        .await
+        .expect("the other session stays");
+}
+
+/// `revoke_all_sessions` ends every session but the one kept.
+pub async fn revoke_all_sessions_keeps_only_the_excepted_one<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("rex").await;
+    let a = h.sign_in(&user).await;
+    let b = h.sign_in(&user).await;
+    let keep = h.sign_in(&user).await;
+    assert_eq!(
+        h.mfa
+            .revoke_all_sessions(user.id, Some(keep.session_id))
+            .await
+            .ok(),
+        Some(2)
+    );
+    expect_err(h.mfa.authenticate(&a.access_token).await, "invalid_token");
+    expect_err(h.mfa.authenticate(&b.access_token).await, "invalid_token");
+    h.mfa.authenticate(&keep.access_token).await.expect("kept");
+    assert_eq!(h.mfa.revoke_all_sessions(user.id, None).await.ok(), Some(1));
+    expect_err(
+        h.mfa.authenticate(&keep.access_token).await,
+        "invalid_token",
+    );
+}
