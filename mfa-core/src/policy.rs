@@ -5,7 +5,7 @@
 //! there, never discovered at run time.
 
 use crate::crypto::Argon2Params;
-use crate::model::{LockoutRule, TotpParams};
+use crate::model::{Aal, FactorKind, LockoutRule, TotpParams};
 use chrono::TimeDelta;
 use serde::{Deserialize, Serialize};
 
@@ -37,6 +37,11 @@ pub struct Methods {
     pub sms: bool,
     /// Backup codes.
     pub backup_codes: bool,
+    /// Assurance an email code gives. NIST SP 800-63B §5.1.3.1 does not
+    /// accept email as an out-of-band authenticator: set [`Aal::Aal1`] for a
+    /// NIST-aligned deployment, where email codes still gate sign-in but a
+    /// session verified by email fails `Aal2` and step-up checks.
+    pub email_aal: Aal,
 }
 
 impl Default for Methods {
@@ -46,6 +51,18 @@ impl Default for Methods {
             email: false,
             sms: false,
             backup_codes: true,
+            email_aal: Aal::Aal2,
+        }
+    }
+}
+
+impl Methods {
+    /// The assurance a verified second factor of `kind` gives.
+    #[must_use]
+    pub fn aal_of(&self, kind: FactorKind) -> Aal {
+        match kind {
+            FactorKind::Email => self.email_aal,
+            _ => Aal::Aal2,
         }
     }
 }

@@ -6,7 +6,7 @@ use super::support::Audit;
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
     AuditEvent, AuditKind, AuditOutcome, Factor, LockScope, MfaSettings, RevocationReason, User,
-    UserId,
+    UserId, UserStatus,
 };
 use crate::store::{AuditFilter, Page, PageRequest};
 use chrono::TimeDelta;
@@ -128,6 +128,33 @@ impl Mfa {
                     inner.now(),
                 )
                 .user(user),
+            )
+            .await
+    }
+
+    /// Disables or re-enables a user. Disabling ends every session and all
+    /// device trust at once; a disabled user cannot sign in.
+    ///
+    /// # Errors
+    /// [`MfaError::NotFound`].
+    pub async fn set_user_status(&self, user: UserId, status: UserStatus) -> MfaResult<()> {
+        let inner = &self.inner;
+        let now = inner.now();
+        if !inner.users.set_status(user, status, now).await? {
+            return Err(MfaError::NotFound);
+        }
+        if status == UserStatus::Disabled {
+            inner
+                .sessions
+                .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+                .await?;
+            inner.devices.revoke_all_device_trust(user).await?;
+        }
+        inner
+            .record(
+                Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
+                    .user(user)
+                    .meta(serde_json::json!({ "status": status.as_str() })),
             )
             .await
     }

@@ -7,7 +7,7 @@ use super::{ClientInfo, Mfa, Tokens};
 use crate::crypto::{Aad, AccessClaims, BackupCode, SecretString, TotpSecret};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditKind, AuditOutcome, BackupCodeRecord, ChallengePurpose, Factor, FactorId, FactorKind,
+    AuditKind, AuditOutcome, BackupCodeRecord, ChallengePurpose, Factor, FactorId, FactorKind,
     FactorStatus, LockScope, LoginTicket, NotificationKind, RevocationReason, Session, TicketKind,
     User, UserId,
 };
@@ -123,10 +123,10 @@ impl Mfa {
                     .await?
                     .iter()
                     .any(|k| *k != FactorKind::BackupCodes);
+                // A second factor verified within the window, whatever
+                // assurance its method gives (`policy.methods.email_aal`).
                 let fresh_at = if has_factor {
-                    (session.aal == Aal::Aal2)
-                        .then_some(session.mfa_at)
-                        .flatten()
+                    session.mfa_at
                 } else {
                     Some(session.mfa_at.unwrap_or(session.created_at))
                 };
@@ -385,7 +385,7 @@ impl Mfa {
                             user_id: user.id,
                             device: ticket.device_id,
                             client,
-                            aal: Aal::Aal2,
+                            aal: inner.policy.methods.aal_of(factor.kind),
                             amr,
                             mfa_at: Some(now),
                             risk_score: ticket.risk_score,

@@ -7,7 +7,7 @@ use crate::crypto::{
 };
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditKind, AuditOutcome, AuthMethod, ChallengePurpose, Factor, FactorKind, LockScope,
+    AuditKind, AuditOutcome, AuthMethod, ChallengePurpose, Factor, FactorKind, LockScope,
     NotificationKind, RevocationReason, TicketId, TicketKind, User,
 };
 use crate::store::ChallengeAttempt;
@@ -415,7 +415,7 @@ impl Mfa {
                 user_id: user.id,
                 device: ticket.device_id,
                 client: request.client,
-                aal: Aal::Aal2,
+                aal: inner.policy.methods.aal_of(request.method),
                 amr,
                 mfa_at: Some(now),
                 risk_score: ticket.risk_score,

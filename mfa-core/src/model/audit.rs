@@ -103,6 +103,8 @@ audit_kinds! {
     NotificationSent => "notification_sent",
     /// A user was soft-deleted.
     UserDeleted => "user_deleted",
+    /// A user was disabled or enabled.
+    UserStatusChanged => "user_status_changed",
     /// Expired and deleted rows were purged.
     Purged => "purged",
 }

@@ -30,6 +30,36 @@ pub async fn email_code_completes_sign_in<S: Store>(store: Arc<S>) {
     assert_eq!(verified.tokens.amr, [AuthMethod::Pwd, AuthMethod::Email]);
 }
 
+/// R14(c): with `methods.email_aal = Aal1` (a NIST-aligned deployment:
+/// email is not an out-of-band authenticator, SP 800-63B §5.1.3.1), an email
+/// code completes the sign-in but the session stays at AAL1 and fails
+/// step-up checks.
+pub async fn r14_email_code_gives_aal1_under_the_nist_profile<S: Store>(store: Arc<S>) {
+    let h = Harness::with_policy(store, |p| p.methods.email_aal = Aal::Aal1);
+    let (user, _) = h.user_with_otp("carla", OtpChannel::Email).await;
+    let ticket = h.mfa_ticket(&user).await;
+    h.mfa
+        .send_challenge(&ticket, OtpChannel::Email)
+        .await
+        .expect("send_challenge failed");
+    let code = h.last_code(OtpChannel::Email, &user.email);
+    let verified = h
+        .verify(&ticket, FactorKind::Email, &code)
+        .await
+        .expect("verify with the email code failed");
+    assert_eq!(verified.tokens.aal, Aal::Aal1);
+    assert_eq!(verified.tokens.amr, [AuthMethod::Pwd, AuthMethod::Email]);
+    let claims = h
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("authenticate failed");
+    expect_err(
+        h.mfa.require_recent_mfa(&claims, TimeDelta::minutes(10)),
+        "step_up_required",
+    );
+}
+
 /// An SMS code sent for a ticket completes the sign-in with
 /// `amr = [pwd, sms]`.
 pub async fn sms_code_completes_sign_in<S: Store>(store: Arc<S>) {

@@ -340,6 +340,33 @@ pub async fn disabled_user_is_refused<S: Store>(store: Arc<S>) {
     );
 }
 
+/// Disabling a user through the engine ends their sessions at once: the
+/// access token no longer authenticates and the refresh token no longer
+/// rotates.
+pub async fn disabling_a_user_ends_their_sessions<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("quinn").await;
+    let tokens = h.sign_in(&user).await;
+    h.mfa
+        .set_user_status(user.id, UserStatus::Disabled)
+        .await
+        .expect("set_user_status failed");
+    expect_err(
+        h.mfa.authenticate(&tokens.access_token).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    expect_err(h.login(&user).await, "invalid_credentials");
+    h.mfa
+        .set_user_status(user.id, UserStatus::Active)
+        .await
+        .expect("set_user_status failed");
+    h.sign_in(&user).await;
+}
+
 /// A deleted account is refused like a wrong password, on both sign-in
 /// paths.
 pub async fn deleted_user_is_refused<S: Store>(store: Arc<S>) {

@@ -133,6 +133,7 @@ macro_rules! __flow_cases {
                 malformed_client_is_invalid_input,
                 primary_auth_by_the_host_requires_mfa_too,
                 disabled_user_is_refused,
+                disabling_a_user_ends_their_sessions,
                 deleted_user_is_refused,
             }
             enforcement {
@@ -149,6 +150,7 @@ macro_rules! __flow_cases {
             }
             challenge {
                 email_code_completes_sign_in,
+                r14_email_code_gives_aal1_under_the_nist_profile,
                 sms_code_completes_sign_in,
                 wrong_email_code_is_invalid_code,
                 r10_code_is_bound_to_its_ticket,
