@@ -10,10 +10,10 @@
 //! In a store crate, add `mfa-core` with feature `testing` as a
 //! dev-dependency (under the name `mfa_core`) and write one test file:
 //!
-//! ```ignore
+//! ```
 //! // tests/conformance.rs
-//! async fn store() -> my_store::MyStore {
-//!     my_store::MyStore::new()
+//! async fn store() -> mfa_store_memory::MemoryStore {
+//!     mfa_store_memory::MemoryStore::new()
 //! }
 //!
 //! mfa_core::store_conformance_tests!(store);
@@ -92,7 +92,7 @@ pub fn conformance_tests<S: Store>() -> Vec<ConformanceTest<S>> {
 /// depend on `mfa-core` under the name `mfa_core`, with feature `testing`;
 /// it needs no tokio dependency.
 ///
-/// ```ignore
+/// ```
 /// async fn store() -> mfa_store_memory::MemoryStore {
 ///     mfa_store_memory::MemoryStore::new()
 /// }

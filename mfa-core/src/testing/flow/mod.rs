@@ -14,10 +14,10 @@
 //! In a store crate, with `mfa-core` (feature `testing`) as a
 //! dev-dependency under the name `mfa_core`:
 //!
-//! ```ignore
+//! ```
 //! // tests/flow.rs
-//! async fn store() -> my_store::MyStore {
-//!     my_store::MyStore::new()
+//! async fn store() -> mfa_store_memory::MemoryStore {
+//!     mfa_store_memory::MemoryStore::new()
 //! }
 //!
 //! mfa_core::flow_tests!(store);
@@ -93,7 +93,7 @@ pub fn flow_tests<S: Store>() -> Vec<FlowTest<S>> {
 /// depend on `mfa-core` under the name `mfa_core`, with feature `testing`;
 /// it needs no tokio dependency.
 ///
-/// ```ignore
+/// ```
 /// async fn store() -> mfa_store_memory::MemoryStore {
 ///     mfa_store_memory::MemoryStore::new()
 /// }
