@@ -7,7 +7,7 @@ use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, Toke
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
     Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceSighting, FactorKind, LockScope,
-    MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
+    LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
@@ -447,23 +447,18 @@ impl Mfa {
                     s.grace_deadline
                 }
             };
-            let (ticket, _) = inner
-                .issue_ticket(TicketIssue {
-                    user,
-                    kind: TicketKind::Enrollment,
-                    amr: vec![primary],
-                    device: device_id,
-                    risk_score: assessment.score,
-                    replaces: None,
-                })
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::MfaRequired, AuditOutcome::Success, now)
-                        .user(user.id)
-                        .device(device_id)
-                        .client(client)
-                        .meta(serde_json::json!({ "enrollment": true, "deadline": deadline })),
+            let (ticket, _) = self
+                .second_step_ticket(
+                    TicketIssue {
+                        user,
+                        kind: TicketKind::Enrollment,
+                        amr: vec![primary],
+                        device: device_id,
+                        risk_score: assessment.score,
+                        replaces: None,
+                    },
+                    client,
+                    serde_json::json!({ "enrollment": true, "deadline": deadline }),
                 )
                 .await?;
             return Ok(LoginOutcome::EnrollmentRequired {
@@ -522,24 +517,18 @@ impl Mfa {
             }
         }
 
-        let (ticket, issued) = inner
-            .issue_ticket(TicketIssue {
-                user,
-                kind: TicketKind::Mfa,
-                amr: vec![primary],
-                device: device_id,
-                risk_score: assessment.score,
-                replaces: None,
-            })
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::MfaRequired, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .device(device_id)
-                    .client(client)
-                    .risk(assessment.score)
-                    .meta(serde_json::json!({ "methods": factors })),
+        let (ticket, issued) = self
+            .second_step_ticket(
+                TicketIssue {
+                    user,
+                    kind: TicketKind::Mfa,
+                    amr: vec![primary],
+                    device: device_id,
+                    risk_score: assessment.score,
+                    replaces: None,
+                },
+                client,
+                serde_json::json!({ "methods": factors }),
             )
             .await?;
         let preferred = settings.and_then(|s| s.preferred);
@@ -554,6 +543,30 @@ impl Mfa {
             methods,
             expires_at: issued.expires_at,
         })
+    }
+
+    /// Issues the ticket for an enrolment or second-factor step and audits
+    /// that the step is required.
+    async fn second_step_ticket(
+        &self,
+        issue: TicketIssue<'_>,
+        client: &ClientInfo,
+        metadata: serde_json::Value,
+    ) -> MfaResult<(String, LoginTicket)> {
+        let inner = &self.inner;
+        let (user, device, risk) = (issue.user.id, issue.device, issue.risk_score);
+        let issued = inner.issue_ticket(issue).await?;
+        inner
+            .record(
+                Audit::new(AuditKind::MfaRequired, AuditOutcome::Success, inner.now())
+                    .user(user)
+                    .device(device)
+                    .client(client)
+                    .risk(risk)
+                    .meta(metadata),
+            )
+            .await?;
+        Ok(issued)
     }
 
     async fn assess(

@@ -51,6 +51,33 @@ pub mod rate_limit;
 pub mod sessions;
 pub mod users;
 
+/// Runs `n` tasks made by `task` on the multi-thread runtime, released
+/// together by a barrier, and returns their outputs in task order. The race
+/// suites of both the store and the engine use it.
+pub(crate) async fn race_all<F, Fut>(n: usize, task: F) -> Vec<Fut::Output>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future + Send + 'static,
+    Fut::Output: Send + 'static,
+{
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let handles: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let work = task(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for handle in handles {
+        results.push(handle.await.expect("a racing task panicked"));
+    }
+    results
+}
+
 /// The tokio the generated tests run on, so calling crates need no tokio
 /// dependency of their own.
 pub use tokio;

@@ -10,9 +10,8 @@ use crate::store::*;
 use chrono::TimeDelta;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Barrier;
 
-/// Runs `n` tasks made by `task`, released together, and returns their
+/// Runs `n` store calls made by `task`, released together; returns their
 /// results in task order.
 async fn race<T, F, Fut>(n: usize, task: F) -> Vec<T>
 where
@@ -20,23 +19,11 @@ where
     Fut: Future<Output = StoreResult<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let barrier = Arc::clone(&barrier);
-            let work = task(i);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                work.await
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(n);
-    for handle in handles {
-        let result = handle.await.expect("a racing task panicked");
-        results.push(result.expect("a racing store call failed"));
-    }
-    results
+    super::race_all(n, task)
+        .await
+        .into_iter()
+        .map(|r| r.expect("a racing store call failed"))
+        .collect()
 }
 
 fn count<T>(results: &[T], pred: impl Fn(&T) -> bool) -> usize {

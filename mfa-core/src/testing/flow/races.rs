@@ -10,32 +10,16 @@ use crate::store::Store;
 use crate::{ClientInfo, Mfa, VerifyRequest};
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Barrier;
 
-/// Runs `n` tasks made by `task`, released together; returns their results
-/// in task order.
+/// Runs `n` engine calls made by `task`, released together; returns their
+/// results in task order.
 async fn race<T, F, Fut>(n: usize, task: F) -> Vec<MfaResult<T>>
 where
     F: Fn(usize) -> Fut,
     Fut: Future<Output = MfaResult<T>> + Send + 'static,
     T: Send + 'static,
 {
-    let barrier = Arc::new(Barrier::new(n));
-    let handles: Vec<_> = (0..n)
-        .map(|i| {
-            let barrier = Arc::clone(&barrier);
-            let work = task(i);
-            tokio::spawn(async move {
-                barrier.wait().await;
-                work.await
-            })
-        })
-        .collect();
-    let mut results = Vec::with_capacity(n);
-    for handle in handles {
-        results.push(handle.await.expect("a racing task panicked"));
-    }
-    results
+    crate::testing::race_all(n, task).await
 }
 
 async fn verify_owned(
