@@ -42,6 +42,7 @@ pub mod audit;
 pub mod backup_codes;
 pub mod capture;
 pub mod challenges;
+pub mod counting;
 pub mod devices;
 pub mod factors;
 pub mod fixtures;

@@ -1,0 +1,259 @@
+//! Primitive costs, each beside the baseline it is measured against in the
+//! same process: our TOTP verify step against a raw `totp-rs` check, and so
+//! on. `docs/performance.md` reports the ratios.
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mfa_core::crypto::{
+    Aad, AccessTokenInput, BackupCode, ExposeSecret, JwtConfig, JwtKeys, KeyRing, OpaqueToken,
+    OtpCode, PasswordHasher, SecretString, TokenPurpose, TokenService, Totp, TotpCode, TotpSecret,
+};
+use mfa_core::model::{
+    Aal, AuthMethod, BackupCodeRecord, ChallengeId, FactorId, FamilyId, RefreshStatus,
+    RefreshToken, RefreshTokenId, Session, SessionId, SessionStatus, TotpParams, UserId,
+};
+use mfa_core::store::{BackupCodeRepository, NewRefreshToken, SessionRepository};
+use mfa_store_memory::MemoryStore;
+use std::hint::black_box;
+
+const NOW: i64 = 1_900_000_000;
+
+fn totp(c: &mut Criterion) {
+    let secret = TotpSecret::generate(mfa_core::model::TotpAlgorithm::Sha1);
+    let raw_secret = secret.expose().to_vec();
+    let ours = Totp::new(
+        TotpSecret::from_bytes(raw_secret.clone()).unwrap(),
+        TotpParams::default(),
+        "bench",
+        "user",
+    )
+    .unwrap();
+    let code = ours.generate_at(NOW).unwrap();
+    let code_text = code.expose().to_owned();
+    let raw = totp_rs::Builder::new()
+        .with_algorithm(totp_rs::Algorithm::SHA1)
+        .with_digits(6)
+        .with_secret(raw_secret)
+        .with_skew(1)
+        .with_step_duration(30)
+        .build()
+        .unwrap();
+    let mut g = c.benchmark_group("totp_verify");
+    g.bench_function("baseline_totp_rs_check", |b| {
+        b.iter(|| black_box(raw.check(black_box(&code_text), NOW as u64)));
+    });
+    g.bench_function("ours_parse_and_verify_at", |b| {
+        b.iter(|| {
+            let code = TotpCode::parse(black_box(&code_text), 6).unwrap();
+            black_box(ours.verify_at(&code, NOW, 1).unwrap())
+        });
+    });
+    let keys = KeyRing::generate();
+    let (user, factor) = (UserId::new(), FactorId::new());
+    let sealed = keys
+        .seal(secret.expose(), &Aad::factor(user, factor))
+        .unwrap();
+    g.bench_function("ours_open_seed_then_verify", |b| {
+        b.iter(|| {
+            let seed = keys.open(&sealed, &Aad::factor(user, factor)).unwrap();
+            let totp = Totp::new(
+                TotpSecret::from_bytes(seed.expose().to_vec()).unwrap(),
+                TotpParams::default(),
+                "bench",
+                "user",
+            )
+            .unwrap();
+            let code = TotpCode::parse(black_box(&code_text), 6).unwrap();
+            black_box(totp.verify_at(&code, NOW, 1).unwrap())
+        });
+    });
+    g.finish();
+}
+
+fn otp(c: &mut Criterion) {
+    let keys = KeyRing::generate();
+    let id = ChallengeId::new();
+    let code = OtpCode::generate(6).unwrap();
+    let stored = keys.hash_otp(id, &code);
+    let text = code.expose().to_owned();
+    let mut g = c.benchmark_group("otp_verify");
+    g.bench_function("ours_parse_and_verify_keyed_hash", |b| {
+        b.iter(|| {
+            let code = OtpCode::parse(black_box(&text), 6).unwrap();
+            black_box(keys.verify_otp(id, &code, &stored))
+        });
+    });
+    g.bench_function("generate_6_digits", |b| {
+        b.iter(|| black_box(OtpCode::generate(6).unwrap()));
+    });
+    g.finish();
+}
+
+fn backup_codes(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let keys = KeyRing::generate();
+    let mut g = c.benchmark_group("backup_code");
+    g.bench_function("consume_with_10_on_file", |b| {
+        b.iter_batched(
+            || {
+                let store = MemoryStore::new();
+                let user = UserId::new();
+                let codes = BackupCode::generate_set(10).unwrap();
+                let records: Vec<_> = codes
+                    .iter()
+                    .map(|c| {
+                        BackupCodeRecord::new(
+                            user,
+                            keys.hash_backup_code(user, c),
+                            chrono::Utc::now(),
+                        )
+                    })
+                    .collect();
+                rt.block_on(store.replace_backup_codes(user, &records))
+                    .unwrap();
+                (store, user, codes[7].display())
+            },
+            |(store, user, typed): (MemoryStore, UserId, SecretString)| {
+                let code = BackupCode::parse(typed.expose_secret()).unwrap();
+                let hash = keys.hash_backup_code(user, &code);
+                assert!(
+                    rt.block_on(store.consume_backup_code(user, &hash, chrono::Utc::now()))
+                        .unwrap()
+                );
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+fn jwt(c: &mut Criterion) {
+    let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+    let input = AccessTokenInput {
+        sub: UserId::new(),
+        sid: SessionId::new(),
+        aal: Aal::Aal2,
+        amr: vec![AuthMethod::Pwd, AuthMethod::Otp],
+        dev: None,
+        auth_time: now,
+    };
+    let mut g = c.benchmark_group("jwt");
+    for (name, keys) in [
+        ("eddsa", JwtKeys::generate_ed25519("k1").unwrap()),
+        ("hs256", JwtKeys::hs256("k1", &[7u8; 32]).unwrap()),
+    ] {
+        let service =
+            TokenService::new(JwtConfig::new("https://bench.test", "bench"), keys).unwrap();
+        let (token, _) = service.issue(&input, now).unwrap();
+        g.bench_function(format!("{name}_issue"), |b| {
+            b.iter(|| black_box(service.issue(black_box(&input), now).unwrap()));
+        });
+        g.bench_function(format!("{name}_verify"), |b| {
+            b.iter(|| black_box(service.verify(black_box(&token), now).unwrap()));
+        });
+    }
+    g.finish();
+}
+
+fn refresh_rotation(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let now = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
+    let store = MemoryStore::new();
+    let session = Session {
+        id: SessionId::new(),
+        user_id: UserId::new(),
+        device_id: None,
+        session_type: mfa_core::model::SessionType::Web,
+        status: SessionStatus::Active,
+        aal: Aal::Aal2,
+        amr: vec![AuthMethod::Pwd, AuthMethod::Otp],
+        mfa_at: Some(now),
+        ip: None,
+        user_agent: None,
+        country: None,
+        risk_score: 0,
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + chrono::TimeDelta::days(90),
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    rt.block_on(store.create_session(&session)).unwrap();
+    let first = OpaqueToken::generate();
+    rt.block_on(store.insert_refresh_token(&RefreshToken {
+        id: RefreshTokenId::new(),
+        family_id: FamilyId::new(),
+        session_id: session.id,
+        user_id: session.user_id,
+        parent_id: None,
+        token_hash: first.hash(TokenPurpose::Refresh),
+        status: RefreshStatus::Active,
+        created_at: now,
+        expires_at: now + chrono::TimeDelta::days(30),
+        used_at: None,
+    }))
+    .unwrap();
+    let mut current = first;
+    let mut g = c.benchmark_group("refresh");
+    g.bench_function("rotate_in_memory_store", |b| {
+        b.iter(|| {
+            let next = OpaqueToken::generate();
+            let outcome = rt
+                .block_on(store.rotate_refresh_token(
+                    &current.hash(TokenPurpose::Refresh),
+                    &NewRefreshToken {
+                        id: RefreshTokenId::new(),
+                        token_hash: next.hash(TokenPurpose::Refresh),
+                        expires_at: now + chrono::TimeDelta::days(30),
+                    },
+                    now,
+                ))
+                .unwrap();
+            black_box(outcome);
+            current = next;
+        });
+    });
+    g.finish();
+}
+
+fn sealing(c: &mut Criterion) {
+    let keys = KeyRing::generate();
+    let aad = Aad::factor(UserId::new(), FactorId::new());
+    let seed = [9u8; 20];
+    let sealed = keys.seal(&seed, &aad).unwrap();
+    let mut g = c.benchmark_group("keyring");
+    g.bench_function("seal_20_bytes", |b| {
+        b.iter(|| black_box(keys.seal(black_box(&seed), &aad).unwrap()));
+    });
+    g.bench_function("open_20_bytes", |b| {
+        b.iter(|| black_box(keys.open(black_box(&sealed), &aad).unwrap()));
+    });
+    g.finish();
+}
+
+fn passwords(c: &mut Criterion) {
+    let hasher = PasswordHasher::new(mfa_core::crypto::Argon2Params::default()).unwrap();
+    let password = SecretString::from("correct horse battery staple");
+    let phc = hasher.hash(&password).unwrap();
+    let mut g = c.benchmark_group("argon2id_owasp");
+    g.sample_size(10);
+    g.bench_function("verify", |b| {
+        b.iter(|| black_box(hasher.verify(&password, &phc).unwrap()));
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    totp,
+    otp,
+    backup_codes,
+    jwt,
+    refresh_rotation,
+    sealing,
+    passwords
+);
+criterion_main!(benches);
