@@ -16,6 +16,7 @@
 //! Verification failures are [`TokenError`] values: coarse, stable, and free
 //! of token content.
 
+use super::secret::SecretBytes;
 use super::{CryptoError, Result, TokenError};
 use crate::model::{Aal, AuthMethod, DeviceId, SessionId, UserId};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
@@ -277,6 +278,18 @@ impl JwtKeys {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
             .map_err(|_| CryptoError::InvalidKey("Ed25519 key generation failed"))?;
         Self::single(kid, ed25519_key(pkcs8.as_ref())?)
+    }
+
+    /// A fresh Ed25519 private key as PKCS#8 DER, for hosts that persist
+    /// their signing key (load it back with [`JwtKeys::ed25519_from_pkcs8_der`]).
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if key generation fails.
+    pub fn generate_ed25519_pkcs8() -> Result<SecretBytes> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+            .map_err(|_| CryptoError::InvalidKey("Ed25519 key generation failed"))?;
+        Ok(SecretBytes::from_slice(pkcs8.as_ref()))
     }
 
     /// An Ed25519 signing key from a PKCS#8 PEM document
@@ -740,6 +753,32 @@ mod tests {
     }
 
     /// R30: `alg: none` with an empty signature is rejected.
+    #[test]
+    fn persisted_ed25519_key_round_trips_through_pkcs8_der() {
+        let der = JwtKeys::generate_ed25519_pkcs8().unwrap();
+        let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+        let first = TokenService::new(
+            JwtConfig::new("https://issuer.test", "aud"),
+            JwtKeys::ed25519_from_pkcs8_der("k1", der.expose()).unwrap(),
+        )
+        .unwrap();
+        let second = TokenService::new(
+            JwtConfig::new("https://issuer.test", "aud"),
+            JwtKeys::ed25519_from_pkcs8_der("k1", der.expose()).unwrap(),
+        )
+        .unwrap();
+        let input = AccessTokenInput {
+            sub: UserId::new(),
+            sid: SessionId::new(),
+            aal: Aal::Aal1,
+            amr: vec![AuthMethod::Pwd],
+            dev: None,
+            auth_time: now,
+        };
+        let (token, _) = first.issue(&input, now).unwrap();
+        assert!(second.verify(&token, now).is_ok());
+    }
+
     #[test]
     fn r30_alg_none_is_rejected() {
         let svc = ed_service();

@@ -188,7 +188,39 @@ impl Inner {
     }
 }
 
+/// What a login ticket allows, for clients that come back to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketInfo {
+    /// What the holder may do next.
+    pub kind: TicketKind,
+    /// Second-factor methods the user can complete (empty for enrolment).
+    pub methods: Vec<FactorKind>,
+    /// The ticket expires at this time.
+    pub expires_at: DateTime<Utc>,
+}
+
 impl Mfa {
+    /// Describes an open ticket without using it up: its kind, the methods
+    /// that can answer it, and its expiry.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`].
+    pub async fn ticket_info(&self, ticket: &str) -> MfaResult<TicketInfo> {
+        let ticket = self
+            .inner
+            .open_ticket(ticket, &[TicketKind::Mfa, TicketKind::Enrollment])
+            .await?;
+        let methods = match ticket.kind {
+            TicketKind::Mfa => self.usable_methods(ticket.user_id).await?,
+            TicketKind::Enrollment => Vec::new(),
+        };
+        Ok(TicketInfo {
+            kind: ticket.kind,
+            methods,
+            expires_at: ticket.expires_at,
+        })
+    }
+
     /// Sends a sign-in code by email or SMS for a ticket from
     /// [`Mfa::login`]. Calling it again resends a new code (after the
     /// cooldown); the earlier code stops working at once.

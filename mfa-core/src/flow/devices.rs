@@ -1,11 +1,63 @@
 //! The devices a user signed in from, and their trust.
 
-use super::Mfa;
 use super::support::Audit;
+use super::{ClientInfo, Mfa};
+use crate::crypto::AccessClaims;
 use crate::error::{MfaError, MfaResult};
-use crate::model::{AuditKind, AuditOutcome, Device, DeviceId, RevocationReason, UserId};
+use crate::model::{
+    AuditKind, AuditOutcome, Device, DeviceId, DeviceSighting, RevocationReason, UserId,
+};
+use crate::store::Upserted;
 
 impl Mfa {
+    /// Records the device of a signed-in client (by its fingerprint) and
+    /// returns it, for apps that register a device explicitly after sign-in.
+    /// A first sighting is audited. Registering never trusts a device: trust
+    /// comes only from `remember_device` on a completed second factor.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] without a fingerprint or with bad client
+    /// fields, [`MfaError::InvalidToken`] when the session is gone.
+    pub async fn register_device(
+        &self,
+        claims: &AccessClaims,
+        client: &ClientInfo,
+    ) -> MfaResult<Upserted> {
+        let inner = &self.inner;
+        client.validate()?;
+        let fingerprint = client
+            .fingerprint
+            .as_deref()
+            .ok_or(MfaError::invalid_input("fingerprint", "missing"))?;
+        let session = self.live_session(claims).await?;
+        let now = inner.now();
+        let up = inner
+            .devices
+            .upsert_device(&DeviceSighting {
+                user_id: session.user_id,
+                fingerprint_hash: inner.keys.hash_fingerprint(session.user_id, fingerprint),
+                info: client.device.clone(),
+                ip: client.ip.clone(),
+                country: client.country.clone(),
+                risk_score: session.risk_score,
+                metadata: serde_json::Value::Null,
+                at: now,
+            })
+            .await?;
+        if up.created {
+            inner
+                .record(
+                    Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
+                        .user(session.user_id)
+                        .session(session.id)
+                        .device(Some(up.device.id))
+                        .client(client),
+                )
+                .await?;
+        }
+        Ok(up)
+    }
+
     /// A user's devices, most recently seen first.
     ///
     /// # Errors

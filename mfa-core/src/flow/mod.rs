@@ -19,7 +19,7 @@ mod verify;
 
 pub use admin::UserSecurity;
 pub use builder::MfaBuilder;
-pub use challenge::ChallengeSent;
+pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::ClientInfo;
 pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
 pub use login::{LoginOutcome, LoginRequest};

@@ -300,3 +300,57 @@ pub async fn r60_new_device_sign_in_is_notified<S: Store>(store: Arc<S>) {
     assert_eq!(h.notified(&user, NotificationKind::NewDeviceLogin), 1);
     assert_eq!(h.mfa.devices(user.id).await.expect("devices").len(), 2);
 }
+
+/// `register_device` records the signed-in client's device by fingerprint,
+/// once, audits the first sighting, and never trusts it.
+pub async fn registering_a_device_records_it_without_trust<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("rita").await;
+    let tokens = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("authenticate failed");
+    let client = h.client_on("fp-registered");
+    let first = h
+        .mfa
+        .register_device(&claims, &client)
+        .await
+        .expect("register_device failed");
+    assert!(first.created);
+    let again = h
+        .mfa
+        .register_device(&claims, &client)
+        .await
+        .expect("register_device failed");
+    assert!(!again.created);
+    assert_eq!(again.device.id, first.device.id);
+    assert!(
+        h.mfa
+            .trusted_devices(user.id)
+            .await
+            .expect("trusted_devices failed")
+            .is_empty()
+    );
+    let registered = h
+        .audit_matching(&AuditFilter {
+            user_id: Some(user.id),
+            kinds: vec![AuditKind::DeviceRegistered],
+            ..AuditFilter::default()
+        })
+        .await;
+    assert!(
+        registered
+            .iter()
+            .any(|e| e.device_id == Some(first.device.id))
+    );
+    let anonymous = ClientInfo {
+        fingerprint: None,
+        ..h.client()
+    };
+    expect_err(
+        h.mfa.register_device(&claims, &anonymous).await,
+        "invalid_input",
+    );
+}

@@ -169,6 +169,7 @@ macro_rules! __flow_cases {
             }
             verify {
                 totp_code_completes_sign_in_at_aal2,
+                ticket_info_describes_a_ticket_without_using_it,
                 wrong_totp_code_is_invalid_code,
                 r49_malformed_codes_are_invalid_code,
                 r4_totp_code_is_rejected_when_replayed,
@@ -227,6 +228,7 @@ macro_rules! __flow_cases {
                 r60_high_risk_sign_in_is_blocked_and_notified,
                 r60_step_up_risk_overrides_device_trust,
                 r60_new_device_sign_in_is_notified,
+    registering_a_device_records_it_without_trust,
             }
             sessions {
                 r38_refresh_rotates_the_refresh_token,

@@ -587,3 +587,26 @@ pub async fn unlock_lifts_the_lock<S: Store>(store: Arc<S>) {
         .await;
     assert_eq!(unlocked.len(), 1);
 }
+
+/// `ticket_info` describes an open ticket (kind, methods, expiry) without
+/// using it: the same ticket still completes the sign-in afterwards.
+pub async fn ticket_info_describes_a_ticket_without_using_it<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("sven").await;
+    let ticket = h.mfa_ticket(&user.user).await;
+    let info = h
+        .mfa
+        .ticket_info(&ticket)
+        .await
+        .expect("ticket_info failed");
+    assert_eq!(info.kind, crate::model::TicketKind::Mfa);
+    assert!(info.methods.contains(&FactorKind::Totp));
+    assert_eq!(info.expires_at, h.now() + TimeDelta::minutes(10));
+    h.next_step();
+    let code = h.totp_code(&user.secret);
+    h.verify(&ticket, FactorKind::Totp, &code)
+        .await
+        .expect("the described ticket still verifies");
+    expect_err(h.mfa.ticket_info(&ticket).await, "invalid_ticket");
+    expect_err(h.mfa.ticket_info("garbage").await, "invalid_ticket");
+}
