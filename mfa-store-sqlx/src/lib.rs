@@ -1,3 +1,123 @@
-//! sqlx stores for mfa-core (work in progress).
+//! PostgreSQL, SQLite and MySQL/MariaDB stores for
+//! [`mfa-core`](mfa_core), built on [sqlx](https://docs.rs/sqlx).
+//!
+//! One store type per database, each implementing every repository trait
+//! of [`mfa_core::store`] (and so [`Store`](mfa_core::store::Store)):
+//!
+//! | type | feature | the host passes |
+//! |---|---|---|
+//! | [`SqliteStore`] | `sqlite` (default) | a `SqlitePool` |
+//! | [`PgStore`] | `postgres` | a `PgPool` |
+//! | [`MySqlStore`] | `mysql` | a `MySqlPool` (MySQL 8 or MariaDB ≥ 10.5) |
+//!
+//! The store holds only the pool and a table prefix: no global state, so a
+//! process may run several stores side by side.
+//!
+//! # Example
+//!
+//! ```no_run
+//! # #[cfg(feature = "sqlite")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mfa_core::model::User;
+//! use mfa_core::store::UserRepository;
+//! use mfa_store_sqlx::SqliteStore;
+//! use std::sync::Arc;
+//!
+//! let store = SqliteStore::connect("sqlite://mfa.db", 8).await?;
+//! store.migrate().await?; // idempotent: run it at every start
+//!
+//! let alice = User::new("alice@example.com", chrono::Utc::now());
+//! store.create_user(&alice).await?;
+//!
+//! let mfa = mfa_core::Mfa::builder()
+//!     .store(Arc::new(store))
+//!     .keys(mfa_core::crypto::KeyRing::generate())
+//!     .build()?;
+//! # let _ = mfa;
+//! # Ok(()) }
+//! ```
+//!
+//! With PostgreSQL, beside the host's own tables:
+//!
+//! ```no_run
+//! # #[cfg(feature = "postgres")]
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use mfa_store_sqlx::PgStore;
+//! use mfa_store_sqlx::sqlx::postgres::PgPoolOptions;
+//!
+//! let pool = PgPoolOptions::new()
+//!     .max_connections(16)
+//!     .connect("postgres://app@localhost/app")
+//!     .await?;
+//! let store = PgStore::with_prefix(pool, "auth_")?; // tables auth_users, auth_factors, …
+//! store.migrate().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Features and setup
+//!
+//! - `sqlite` (default), `postgres`, `mysql`: one per database; enable only
+//!   those you use (`default-features = false, features = ["postgres"]`).
+//!   TLS for PostgreSQL and MySQL is rustls with aws-lc-rs.
+//! - **Migrations** are embedded in the binary, one set per database, and
+//!   run with `store.migrate().await`. They are idempotent: applied versions
+//!   are recorded in `<prefix>schema_migrations`. The tables are documented
+//!   in `docs/schema.md` of the repository.
+//! - **Table prefix**: `mfa_` by default; [`TablePrefix`] rules apply
+//!   (`a-z`, `0-9`, `_`, at most 24 characters).
+//! - **SQLite**: build the pool from [`SqliteStore::connect_options`] (WAL,
+//!   5 s busy timeout, foreign keys on) or use [`SqliteStore::connect`].
+//!   Write transactions begin with `BEGIN IMMEDIATE`. For an in-memory
+//!   database shared by a pool use a named shared-cache database
+//!   (`sqlite:file:name?mode=memory&cache=shared`) and keep one connection
+//!   open (`min_connections(1)`, no idle timeout), or a single connection.
+//! - **PostgreSQL**: any isolation level works (the default READ COMMITTED
+//!   is assumed); the store never runs DDL outside `migrate`.
+//! - **MySQL/MariaDB**: InnoDB; DDL cannot be rolled back there, so a
+//!   migration failing half-way must be cleaned up by hand.
+//!
+//! # Guarantees
+//!
+//! Every security check-then-act of the traits (consuming a code, challenge
+//! or ticket, advancing the TOTP step, rotating a refresh or trust token,
+//! counting a failure, a rate-limit hit, upserting a device, issuing a
+//! challenge while closing the previous ones) is a single conditional
+//! statement or a short transaction with row locks; `docs/architecture.md`
+//! lists which. Deadlocks and serialization failures are retried. Errors map
+//! into [`StoreError`](mfa_core::store::StoreError) without SQL text or bound
+//! values: unique violation → `Conflict`, pool timeout or I/O →
+//! `Unavailable`, undecodable row → `Corrupt`. `purge_*` functions delete in
+//! batches of 500 rows.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod columns;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod error;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod migrate;
+mod prefix;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod repo;
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
+mod sql;
+
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+#[cfg(feature = "mysql")]
+pub use mysql::MySqlStore;
+#[cfg(feature = "postgres")]
+pub use postgres::PgStore;
+pub use prefix::{InvalidPrefix, TablePrefix};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// The sqlx version this crate is built on, re-exported so hosts build their
+/// pools with the same one.
+pub use sqlx;

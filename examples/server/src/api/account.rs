@@ -1,0 +1,92 @@
+//! The signed-in user's profile and audit trail.
+
+use super::AppState;
+use axum::Json;
+use axum::extract::{Query, State};
+use chrono::{DateTime, Utc};
+use mfa_axum::{ApiError, Authenticated};
+use mfa_core::MfaError;
+use mfa_core::model::AuditEventId;
+use mfa_core::store::{AuditCursor, AuditFilter, PageRequest};
+use serde::Deserialize;
+
+/// Largest audit page the API serves.
+pub const MAX_AUDIT_PAGE: u32 = 100;
+
+/// `GET /api/user/profile`.
+pub async fn profile(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let user = state.mfa.user(claims.sub).await?;
+    Ok(Json(serde_json::json!({
+        "id": user.id,
+        "identifier": user.identifier,
+        "email": user.email,
+        "phone": user.phone,
+        "locale": user.locale,
+        "status": user.status,
+        "created_at": user.created_at,
+        "session": {
+            "id": claims.sid,
+            "aal": claims.aal,
+            "amr": claims.amr,
+            "device_id": claims.dev,
+            "auth_time": DateTime::<Utc>::from_timestamp(claims.auth_time, 0),
+            "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
+        },
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn parse_cursor(cursor: &str) -> Option<AuditCursor> {
+    let (at, id) = cursor.split_once('_')?;
+    Some(AuditCursor {
+        at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
+        id: id.parse::<AuditEventId>().ok()?,
+    })
+}
+
+/// `GET /api/audit?limit=&cursor=`: the user's own audit events, newest
+/// first; `next_cursor` continues the listing.
+pub async fn audit(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 20,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_AUDIT_PAGE).contains(l))
+            .ok_or(MfaError::invalid_input("limit", "1 to 100"))?,
+    };
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c).ok_or(MfaError::invalid_input("cursor", "malformed"))?),
+    };
+    let filter = AuditFilter {
+        user_id: Some(claims.sub),
+        ..AuditFilter::default()
+    };
+    let page = state
+        .mfa
+        .audit_events(&filter, &PageRequest { limit, after })
+        .await?;
+    let next = page.next.map(|c| {
+        format!(
+            "{}_{}",
+            c.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            c.id
+        )
+    });
+    Ok(Json(
+        serde_json::json!({ "items": page.items, "next_cursor": next }),
+    ))
+}

@@ -1,0 +1,111 @@
+//! Devices: registering the current one, listing and revoking trust.
+
+use super::{AppState, DeviceInput};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use mfa_axum::{ApiError, Authenticated, Client};
+use mfa_core::MfaError;
+use mfa_core::model::{
+    Device, DeviceId, DeviceInfo,
+};
+use serde::Serialize;
+
+/// A device as the API shows it: no digests.
+#[derive(Serialize)]
+pub struct DeviceView {
+    id: DeviceId,
+    info: DeviceInfo,
+    last_ip: Option<String>,
+    last_country: Option<String>,
+    first_seen_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    trusted: bool,
+    trusted_until: Option<DateTime<Utc>>,
+    compromised: bool,
+    current: bool,
+}
+
+impl DeviceView {
+    pub fn new(d: &Device, current: Option<DeviceId>) -> Self {
+        let now = Utc::now();
+        Self {
+            id: d.id,
+            info: d.info.clone(),
+            last_ip: d.last_ip.clone(),
+            last_country: d.last_country.clone(),
+            first_seen_at: d.first_seen_at,
+            last_seen_at: d.last_seen_at,
+            trusted: d.is_trusted(now),
+            trusted_until: d.trusted_until.filter(|_| d.is_trusted(now)),
+            compromised: d.compromised_at.is_some(),
+            current: current == Some(d.id),
+        }
+    }
+}
+
+/// `POST /api/device/register`: records the calling device (identified by
+/// its `X-Device-Fingerprint` header) for the signed-in user, or updates
+/// its description, and returns it (`Mfa::register_device`).
+pub async fn register(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Client(client): Client,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let info: DeviceInfo = if body.iter().all(u8::is_ascii_whitespace) {
+        DeviceInfo::default()
+    } else {
+        serde_json::from_slice::<DeviceInput>(&body)
+            .map_err(|_| MfaError::invalid_input("body", "expected a JSON device description"))?
+            .into()
+    };
+    let client = mfa_core::ClientInfo {
+        device: info,
+        ..client
+    };
+    let up = state.mfa.register_device(&claims, &client).await?;
+    let status = if up.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::json!({
+            "created": up.created,
+            // The device that called is, by definition, the current one.
+            "device": DeviceView::new(&up.device, Some(up.device.id)),
+        })),
+    )
+        .into_response())
+}
+
+/// `GET /api/device/trusted`.
+pub async fn trusted(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let devices = state.mfa.trusted_devices(claims.sub).await?;
+    let views: Vec<DeviceView> = devices
+        .iter()
+        .map(|d| DeviceView::new(d, claims.dev))
+        .collect();
+    Ok(Json(serde_json::json!({ "devices": views })))
+}
+
+/// `DELETE /api/device/{id}`: stops trusting one of the user's devices.
+pub async fn revoke(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: DeviceId = id
+        .parse()
+        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
+    state.mfa.revoke_device(claims.sub, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

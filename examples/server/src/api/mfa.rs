@@ -1,0 +1,301 @@
+//! The second factor: challenges, verification, step-up, enrolment and
+//! backup codes.
+
+use super::auth::{login_response, tokens_response};
+use super::{AppState, Body, bearer_of, ticket_of};
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use mfa_axum::{ApiError, Authenticated, Client};
+use mfa_core::crypto::{AccessClaims, ExposeSecret};
+use mfa_core::delivery::mask_destination;
+use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
+use mfa_core::{Actor, ChallengeSent, MfaError, VerifyRequest};
+use serde::{Deserialize, Serialize};
+
+/// Who asks for a factor change: a sign-in ticket or a signed-in session.
+enum Who {
+    Ticket(String),
+    Session(AccessClaims),
+}
+
+impl Who {
+    fn actor(&self) -> Actor<'_> {
+        match self {
+            Self::Ticket(t) => Actor::Ticket(t),
+            Self::Session(c) => Actor::Session(c),
+        }
+    }
+}
+
+async fn who(
+    state: &AppState,
+    headers: &HeaderMap,
+    ticket: Option<String>,
+) -> Result<Who, ApiError> {
+    if let Some(ticket) = ticket_of(headers, ticket) {
+        return Ok(Who::Ticket(ticket));
+    }
+    let token = bearer_of(headers).ok_or(ApiError(MfaError::InvalidToken))?;
+    Ok(Who::Session(state.mfa.authenticate(token).await?))
+}
+
+#[derive(Deserialize)]
+pub struct TicketQuery {
+    ticket: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TicketMethods {
+    ticket_kind: TicketKind,
+    methods: Vec<FactorKind>,
+    expires_at: DateTime<Utc>,
+}
+
+/// `GET /api/mfa/challenge`: what a ticket can be answered with.
+pub async fn methods(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<TicketQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ticket = ticket_of(&headers, query.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let info = state.mfa.ticket_info(&ticket).await?;
+    Ok(Json(
+        serde_json::to_value(TicketMethods {
+            ticket_kind: info.kind,
+            methods: info.methods,
+            expires_at: info.expires_at,
+        })
+        .unwrap_or_default(),
+    ))
+}
+
+#[derive(Serialize)]
+struct SentView {
+    masked_destination: String,
+    expires_at: DateTime<Utc>,
+    resend_after: DateTime<Utc>,
+}
+
+impl From<ChallengeSent> for SentView {
+    fn from(s: ChallengeSent) -> Self {
+        Self {
+            masked_destination: s.masked_destination,
+            expires_at: s.expires_at,
+            resend_after: s.resend_after,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    ticket: Option<String>,
+    method: OtpChannel,
+}
+
+/// `POST /api/mfa/challenge`: sends an email or SMS code for a ticket.
+pub async fn send_challenge(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<SendBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let sent = state.mfa.send_challenge(&ticket, req.method).await?;
+    Ok(Json(
+        serde_json::to_value(SentView::from(sent)).unwrap_or_default(),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    ticket: Option<String>,
+    method: FactorKind,
+    code: String,
+    #[serde(default)]
+    remember_device: bool,
+}
+
+/// `POST /api/mfa/verify`: completes a sign-in or step-up.
+pub async fn verify(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Body(req): Body<VerifyBody>,
+) -> Result<Response, ApiError> {
+    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let verified = state
+        .mfa
+        .verify(VerifyRequest {
+            ticket: &ticket,
+            method: req.method,
+            code: &req.code,
+            remember_device: req.remember_device,
+            client: &client,
+        })
+        .await?;
+    Ok(tokens_response(
+        &state,
+        &verified.tokens,
+        serde_json::json!({
+            "backup_codes_remaining": verified.backup_codes_remaining,
+            "device_remembered": verified.tokens.trust_token.is_some(),
+        }),
+    ))
+}
+
+/// `POST /api/mfa/step-up`: a ticket to re-verify a second factor.
+pub async fn step_up(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, ApiError> {
+    let outcome = state.mfa.begin_step_up(&claims).await?;
+    Ok(login_response(&state, outcome))
+}
+
+#[derive(Serialize)]
+struct FactorView {
+    id: FactorId,
+    kind: FactorKind,
+    status: mfa_core::model::FactorStatus,
+    label: Option<String>,
+    destination: Option<String>,
+    created_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /api/mfa/settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let security = state.mfa.settings(claims.sub).await?;
+    let factors: Vec<FactorView> = security
+        .factors
+        .into_iter()
+        .map(|f| FactorView {
+            id: f.id,
+            kind: f.kind,
+            status: f.status,
+            label: f.label,
+            destination: f.destination.as_deref().map(mask_destination),
+            created_at: f.created_at,
+            confirmed_at: f.confirmed_at,
+            last_used_at: f.last_used_at,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "enforced": security.settings.enforced,
+        "grace_deadline": security.settings.grace_deadline,
+        "preferred": security.settings.preferred,
+        "factors": factors,
+        "backup_codes_remaining": security.backup_codes_remaining,
+        "methods_enabled": state.mfa.policy().methods,
+        "enforcement": state.mfa.policy().enforcement,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollTotpBody {
+    ticket: Option<String>,
+    label: Option<String>,
+}
+
+/// `POST /api/mfa/totp/enroll`: starts enrolling an authenticator app, for
+/// a signed-in user (bearer token) or during sign-in (enrolment ticket).
+pub async fn enroll_totp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<EnrollTotpBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = who(&state, &headers, req.ticket).await?;
+    let enrollment = state
+        .mfa
+        .enroll_totp(who.actor(), req.label.as_deref())
+        .await?;
+    Ok(Json(serde_json::json!({
+        "factor_id": enrollment.factor_id,
+        "secret": enrollment.secret.expose_secret(),
+        "otpauth_uri": enrollment.otpauth_uri.expose_secret(),
+        "qr_svg": enrollment.qr_svg.expose_secret(),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollEmailBody {
+    ticket: Option<String>,
+    email: String,
+}
+
+/// `POST /api/mfa/email/enroll`: starts enrolling an email address (a code
+/// is sent to it).
+pub async fn enroll_email(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<EnrollEmailBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = who(&state, &headers, req.ticket).await?;
+    let pending = state.mfa.enroll_email(who.actor(), &req.email).await?;
+    Ok(Json(serde_json::json!({
+        "factor_id": pending.factor_id,
+        "sent": SentView::from(pending.sent),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmBody {
+    ticket: Option<String>,
+    factor_id: String,
+    code: String,
+}
+
+/// `POST /api/mfa/{totp,email}/confirm`: confirms a pending factor. The
+/// first factor comes with backup codes (shown once); with a ticket the
+/// sign-in completes and tokens are returned.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Body(req): Body<ConfirmBody>,
+) -> Result<Response, ApiError> {
+    let factor_id: FactorId = req
+        .factor_id
+        .parse()
+        .map_err(|_| MfaError::invalid_input("factor_id", "not a UUID"))?;
+    let who = who(&state, &headers, req.ticket).await?;
+    let enrolled = state
+        .mfa
+        .confirm_factor(who.actor(), factor_id, &req.code, &client)
+        .await?;
+    let codes: Option<Vec<&str>> = enrolled
+        .backup_codes
+        .as_ref()
+        .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
+    let extra = serde_json::json!({ "factor_id": enrolled.factor_id, "backup_codes": codes });
+    Ok(match &enrolled.tokens {
+        Some(tokens) => tokens_response(&state, tokens, extra),
+        None => Json(extra).into_response(),
+    })
+}
+
+/// `POST /api/mfa/backup-codes`: a new set of backup codes, shown once.
+/// Needs a second factor verified within the re-authentication window
+/// (`step_up_required` otherwise).
+pub async fn backup_codes(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let codes = state
+        .mfa
+        .regenerate_backup_codes(Actor::Session(&claims))
+        .await?;
+    let codes: Vec<&str> = codes.codes.iter().map(|c| c.expose_secret()).collect();
+    Ok(Json(serde_json::json!({ "backup_codes": codes })))
+}

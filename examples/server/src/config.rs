@@ -1,0 +1,351 @@
+//! Service configuration, read once from the environment at startup.
+
+use mfa_axum::IpNet;
+use mfa_core::crypto::SecretString;
+use mfa_core::policy::{Enforcement, Policy};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Development (keys generated under the data directory, log delivery) or
+/// production (keys from the environment, no log delivery, `Secure` cookies).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `MFA_ENV` unset or `development`.
+    Development,
+    /// `MFA_ENV=production`.
+    Production,
+}
+
+/// Why the configuration could not be read. Names the variable, never its
+/// value.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    /// The variable.
+    pub variable: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(variable: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Everything the service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`MFA_LISTEN`, default `127.0.0.1:8080`; port 0 picks
+    /// a free port).
+    pub listen: SocketAddr,
+    /// Development or production (`MFA_ENV`).
+    pub mode: Mode,
+    /// Where the SQLite file, dev keys and the dev outbox live
+    /// (`MFA_DATA_DIR`, default `./data`).
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://…`, `postgres://…` or `mysql://…`; unset:
+    /// SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// Table-name prefix in SQL databases (`MFA_TABLE_PREFIX`, default `mfa_`).
+    pub table_prefix: Option<String>,
+    /// Origins allowed by CORS (`MFA_CORS_ORIGINS`, comma-separated; empty:
+    /// same-origin only).
+    pub cors_origins: Vec<String>,
+    /// Requests per client IP per minute over the whole API
+    /// (`MFA_RATE_LIMIT_PER_MINUTE`, default 300).
+    pub rate_limit_per_minute: u32,
+    /// Largest accepted request body in bytes (`MFA_BODY_LIMIT`, default 16 KiB).
+    pub body_limit: usize,
+    /// Proxies whose `X-Forwarded-For` is believed (`MFA_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpNet>,
+    /// Access-token issuer (`MFA_ISSUER`).
+    pub issuer: String,
+    /// Access-token audience (`MFA_AUDIENCE`).
+    pub audience: String,
+    /// The engine policy (`MFA_ENFORCEMENT` picks the enforcement mode).
+    pub policy: Policy,
+    /// Development delivery (`MFA_DELIVERY`): `log` (default: mfa-delivery's
+    /// log channel, which prints codes), `outbox` (a JSON-lines file in the
+    /// data directory; nothing secret in the log) or `none`. Both are
+    /// refused in production.
+    pub dev_delivery: DevDelivery,
+    /// SMTP email (`MFA_SMTP_HOST`, `MFA_SMTP_FROM`, `MFA_SMTP_PORT`,
+    /// `MFA_SMTP_USER`, `MFA_SMTP_PASSWORD`).
+    pub smtp: Option<SmtpSettings>,
+    /// Twilio SMS (`MFA_TWILIO_ACCOUNT_SID`, `MFA_TWILIO_AUTH_TOKEN`,
+    /// `MFA_TWILIO_FROM`, `MFA_SMS_COUNTRIES` calling codes, default all).
+    pub twilio: Option<TwilioSettings>,
+}
+
+/// Where development messages go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DevDelivery {
+    /// mfa-delivery's `LogChannel`.
+    Log,
+    /// `outbox.jsonl` in the data directory.
+    Outbox,
+    /// No development channel: email and SMS codes are off unless SMTP or
+    /// Twilio is configured.
+    None,
+}
+
+/// SMTP settings.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    /// Server host.
+    pub host: String,
+    /// Port (default: the STARTTLS port).
+    pub port: Option<u16>,
+    /// `From` address.
+    pub from: String,
+    /// User name and password.
+    pub credentials: Option<(String, SecretString)>,
+}
+
+/// Twilio settings.
+#[derive(Debug, Clone)]
+pub struct TwilioSettings {
+    /// Account SID.
+    pub account_sid: String,
+    /// Auth token.
+    pub auth_token: SecretString,
+    /// Sender number (E.164) or messaging service SID (`MG…`).
+    pub from: String,
+    /// Allowed calling codes; empty: all countries.
+    pub countries: Vec<String>,
+}
+
+impl Config {
+    /// Development defaults with `data_dir` as the data directory.
+    #[must_use]
+    pub fn development(data_dir: impl Into<PathBuf>) -> Self {
+        let policy = Policy {
+            product_name: "mfa-rs demo".into(),
+            ..Policy::default()
+        };
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            mode: Mode::Development,
+            data_dir: data_dir.into(),
+            database_url: None,
+            table_prefix: None,
+            cors_origins: Vec::new(),
+            rate_limit_per_minute: 300,
+            body_limit: 16 * 1024,
+            trusted_proxies: Vec::new(),
+            issuer: "http://127.0.0.1:8080".into(),
+            audience: "mfa-demo".into(),
+            policy,
+            dev_delivery: DevDelivery::Log,
+            smtp: None,
+            twilio: None,
+        }
+    }
+
+    /// Reads the configuration from the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the first invalid variable.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `lookup`.
+    ///
+    /// # Errors
+    /// As [`Config::from_env`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut config = Self::development(get("MFA_DATA_DIR").unwrap_or_else(|| "./data".into()));
+        if let Some(listen) = get("MFA_LISTEN") {
+            config.listen = listen
+                .parse()
+                .map_err(|_| ConfigError::new("MFA_LISTEN", "not a socket address"))?;
+        }
+        config.mode = match get("MFA_ENV").as_deref() {
+            None | Some("development" | "dev") => Mode::Development,
+            Some("production" | "prod") => Mode::Production,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "MFA_ENV",
+                    "expected development or production",
+                ));
+            }
+        };
+        config.database_url = get("DATABASE_URL");
+        config.table_prefix = get("MFA_TABLE_PREFIX");
+        if let Some(origins) = get("MFA_CORS_ORIGINS") {
+            config.cors_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = get("MFA_RATE_LIMIT_PER_MINUTE") {
+            config.rate_limit_per_minute = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError::new("MFA_RATE_LIMIT_PER_MINUTE", "not a positive number")
+            })?;
+        }
+        if let Some(v) = get("MFA_BODY_LIMIT") {
+            config.body_limit = v.parse().ok().filter(|n| *n >= 1024).ok_or_else(|| {
+                ConfigError::new("MFA_BODY_LIMIT", "a number of bytes, at least 1024")
+            })?;
+        }
+        if let Some(v) = get("MFA_TRUSTED_PROXIES") {
+            config.trusted_proxies = v
+                .split(',')
+                .map(|s| s.trim().parse())
+                .collect::<Result<_, _>>()
+                .map_err(|_| {
+                    ConfigError::new("MFA_TRUSTED_PROXIES", "not a list of CIDR networks")
+                })?;
+        }
+        if let Some(v) = get("MFA_ISSUER") {
+            config.issuer = v;
+        } else {
+            config.issuer = format!("http://{}", config.listen);
+        }
+        if let Some(v) = get("MFA_AUDIENCE") {
+            config.audience = v;
+        }
+        if let Some(v) = get("MFA_ENFORCEMENT") {
+            config.policy.enforcement = match v.as_str() {
+                "off" => Enforcement::Off,
+                "all" => Enforcement::All,
+                "per_user" => Enforcement::PerUser,
+                "highest_available" => Enforcement::HighestAvailable,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MFA_ENFORCEMENT",
+                        "expected off, all, per_user or highest_available",
+                    ));
+                }
+            };
+        }
+        config.dev_delivery = match get("MFA_DELIVERY").as_deref() {
+            None | Some("log") => DevDelivery::Log,
+            Some("outbox") => DevDelivery::Outbox,
+            Some("none") => DevDelivery::None,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "MFA_DELIVERY",
+                    "expected log, outbox or none",
+                ));
+            }
+        };
+        if config.mode == Mode::Production && get("MFA_DELIVERY").is_none() {
+            config.dev_delivery = DevDelivery::None;
+        }
+        if let Some(host) = get("MFA_SMTP_HOST") {
+            let from = get("MFA_SMTP_FROM")
+                .ok_or_else(|| ConfigError::new("MFA_SMTP_FROM", "required with MFA_SMTP_HOST"))?;
+            let port = match get("MFA_SMTP_PORT") {
+                None => None,
+                Some(p) => Some(
+                    p.parse()
+                        .map_err(|_| ConfigError::new("MFA_SMTP_PORT", "not a port"))?,
+                ),
+            };
+            let credentials = match (get("MFA_SMTP_USER"), get("MFA_SMTP_PASSWORD")) {
+                (Some(user), Some(password)) => Some((user, SecretString::from(password))),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MFA_SMTP_USER",
+                        "MFA_SMTP_USER and MFA_SMTP_PASSWORD go together",
+                    ));
+                }
+            };
+            config.smtp = Some(SmtpSettings {
+                host,
+                port,
+                from,
+                credentials,
+            });
+        }
+        if let Some(account_sid) = get("MFA_TWILIO_ACCOUNT_SID") {
+            let auth_token = get("MFA_TWILIO_AUTH_TOKEN").ok_or_else(|| {
+                ConfigError::new(
+                    "MFA_TWILIO_AUTH_TOKEN",
+                    "required with MFA_TWILIO_ACCOUNT_SID",
+                )
+            })?;
+            let from = get("MFA_TWILIO_FROM").ok_or_else(|| {
+                ConfigError::new("MFA_TWILIO_FROM", "required with MFA_TWILIO_ACCOUNT_SID")
+            })?;
+            let countries = get("MFA_SMS_COUNTRIES")
+                .map(|c| {
+                    c.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default();
+            config.twilio = Some(TwilioSettings {
+                account_sid,
+                auth_token: SecretString::from(auth_token),
+                from,
+                countries,
+            });
+        }
+        Ok(config)
+    }
+
+    /// Whether cookies get the `Secure` attribute.
+    #[must_use]
+    pub fn secure_cookies(&self) -> bool {
+        self.mode == Mode::Production
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080_in_development() {
+        let c = from(&[]).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.mode, Mode::Development);
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn production_mode_sets_secure_cookies() {
+        let c = from(&[("MFA_ENV", "production"), ("MFA_LISTEN", "0.0.0.0:9000")]).unwrap();
+        assert!(c.secure_cookies());
+        assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        assert_eq!(
+            from(&[("MFA_LISTEN", "nope")]).unwrap_err().variable,
+            "MFA_LISTEN"
+        );
+        assert_eq!(
+            from(&[("MFA_ENV", "staging")]).unwrap_err().variable,
+            "MFA_ENV"
+        );
+        assert_eq!(
+            from(&[("MFA_ENFORCEMENT", "sometimes")])
+                .unwrap_err()
+                .variable,
+            "MFA_ENFORCEMENT"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The example MFA HTTP service: the whole sign-in flow of `mfa-core` over
+//! JSON, with a demo page at `/`.
+//!
+//! The crate is a library with a thin `main` so tests can start the real
+//! server on an ephemeral port: [`start`] binds, serves in the background
+//! and returns a [`Server`] handle; [`run`] serves until Ctrl-C / SIGTERM.
+#![forbid(unsafe_code)]
+// The hand-written OpenAPI document is one deep `json!` literal.
+#![recursion_limit = "512"]
+
+pub mod api;
+pub mod config;
+pub mod delivery;
+pub mod keys;
+pub mod openapi;
+pub mod outbox;
+pub mod rate_limit;
+pub mod store;
+mod web;
+
+use api::AppState;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
+use config::{Config, ConfigError, Mode};
+use mfa_axum::ClientConfig;
+use mfa_core::Mfa;
+use mfa_core::crypto::JwtConfig;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use config::Config as ServerConfig;
+
+/// Longest time a request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad or missing configuration.
+    #[error("configuration: {0}")]
+    Config(#[from] ConfigError),
+    /// The engine refused its configuration.
+    #[error("engine: {0}")]
+    Engine(#[from] mfa_core::MfaError),
+    /// The listen address could not be bound, or the data directory created.
+    #[error("io: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the engine and the application state from `config`.
+///
+/// # Errors
+/// [`StartError`] for missing keys (production), an unusable store, a
+/// refused delivery setting, or an engine configuration error.
+pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    let mut policy = config.policy.clone();
+    let channels = delivery::channels(config)?;
+    let mut builder = Mfa::builder();
+    policy.methods.email = channels.email.is_some();
+    policy.methods.sms = channels.sms.is_some();
+    if let Some(email) = channels.email {
+        builder = builder.email(email);
+    } else {
+        tracing::warn!("no email transport: email codes are off");
+    }
+    if let Some(sms) = channels.sms {
+        builder = builder.sms(sms);
+    } else {
+        tracing::warn!("no SMS transport: SMS codes are off");
+    }
+    if config.dev_delivery == config::DevDelivery::Log && config.mode == Mode::Development {
+        tracing::warn!(
+            "development mode: one-time codes are printed by the log channel (MFA_DELIVERY=outbox writes them to a file instead)"
+        );
+    }
+    let keys = keys::load(config)?;
+    let backend = store::Backend::from_config(config)?;
+    let (builder, handles) = store::open(&backend, config.table_prefix.as_deref(), builder).await?;
+    let mfa = builder
+        .keys(keys.ring.ring()?)
+        .tokens(
+            JwtConfig::new(config.issuer.clone(), config.audience.clone()),
+            keys.jwt,
+        )
+        .policy(policy)
+        .build()?;
+    tracing::info!(store = handles.backend, mode = ?config.mode, "engine ready");
+    Ok(AppState {
+        mfa,
+        client: ClientConfig {
+            trusted_proxies: config.trusted_proxies.clone(),
+            ..ClientConfig::default()
+        },
+        store: handles,
+        secure_cookies: config.secure_cookies(),
+        openapi: Arc::new(openapi::document()),
+    })
+}
+
+/// The router with every middleware: request ids, JSON request logs
+/// (method, path, status, latency; never query strings, bodies or
+/// credentials), timeout, CORS, body limit and the per-IP cap.
+pub fn app(state: AppState, config: &Config) -> Router {
+    let limiter = rate_limit::IpRateLimit::new(config.rate_limit_per_minute, state.client.clone());
+    let mut router = api::routes()
+        .into_router()
+        .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            limiter,
+            rate_limit::limit,
+        ))
+        .layer(RequestBodyLimitLayer::new(config.body_limit));
+    if !config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> = config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        router = router.layer(
+            CorsLayer::new()
+                .allow_origin(origins)
+                .allow_methods([Method::GET, Method::POST, Method::DELETE])
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    HeaderName::from_static(api::TICKET_HEADER),
+                    HeaderName::from_static("x-device-fingerprint"),
+                ])
+                .allow_credentials(true)
+                .max_age(Duration::from_secs(600)),
+        );
+    }
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        request_id = %id,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            HeaderName::from_static(api::TICKET_HEADER),
+        ]))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// A running server.
+pub struct Server {
+    /// The bound address.
+    pub addr: SocketAddr,
+    shutdown: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Stops accepting connections, lets in-flight requests finish, and
+    /// waits for the server to end.
+    ///
+    /// # Errors
+    /// The server's I/O error, if it failed.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
+    let state = build_state(&config).await?;
+    let router = app(state, &config);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    let task = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    });
+    Ok((addr, task))
+}
+
+/// Starts the server in the background (tests, embedding).
+///
+/// # Errors
+/// As [`build_state`], and a listen address that cannot be bound.
+pub async fn start(config: Config) -> Result<Server, StartError> {
+    let (tx, rx) = oneshot::channel();
+    let (addr, task) = serve(config, async {
+        let _ = rx.await;
+    })
+    .await?;
+    Ok(Server {
+        addr,
+        shutdown: tx,
+        task,
+    })
+}
+
+/// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+///
+/// # Errors
+/// As [`start`], and the server's I/O errors.
+pub async fn run(config: Config) -> Result<(), StartError> {
+    let (_, task) = serve(config, shutdown_signal()).await?;
+    task.await.map_err(std::io::Error::other)??;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

@@ -1,0 +1,352 @@
+// mfa-rs demo page: vanilla JS, no build step. Tokens live in
+// sessionStorage for the demo; the device-trust token is an HttpOnly cookie
+// the page never sees.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = {
+  access: sessionStorage.getItem("access_token"),
+  refresh: sessionStorage.getItem("refresh_token"),
+  ticket: null,
+  ticketKind: null,
+  factorId: null,
+  auditCursor: null,
+};
+
+// A random, stable identifier of this browser: a signal for device
+// recognition, never a secret.
+function fingerprint() {
+  let fp = localStorage.getItem("device_fingerprint");
+  if (!fp) {
+    fp = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+    localStorage.setItem("device_fingerprint", fp);
+  }
+  return fp;
+}
+
+function show(id, visible) { $(id).classList.toggle("hidden", !visible); }
+
+function say(text, ok) {
+  const m = $("message");
+  m.textContent = text || "";
+  m.className = ok ? "ok" : "";
+}
+
+async function api(method, path, body, opts = {}) {
+  const headers = { "X-Device-Fingerprint": fingerprint() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (opts.auth !== false && state.access) headers["Authorization"] = "Bearer " + state.access;
+  if (opts.ticket) headers["X-MFA-Ticket"] = opts.ticket;
+  const res = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+  });
+  const data = res.status === 204 ? {} : await res.json().catch(() => ({}));
+  if (!res.ok) {
+    const err = new Error(data.message || res.statusText);
+    err.code = data.error;
+    err.status = res.status;
+    err.retryAfter = data.retry_after;
+    throw err;
+  }
+  return data;
+}
+
+function explain(err) {
+  const retry = err.retryAfter ? ` (try again in ${err.retryAfter} s)` : "";
+  say(`${err.code || "error"}: ${err.message}${retry}`);
+}
+
+function saveTokens(data) {
+  state.access = data.access_token;
+  state.refresh = data.refresh_token;
+  sessionStorage.setItem("access_token", state.access);
+  sessionStorage.setItem("refresh_token", state.refresh);
+}
+
+function clearTokens() {
+  state.access = state.refresh = null;
+  sessionStorage.removeItem("access_token");
+  sessionStorage.removeItem("refresh_token");
+}
+
+function cell(row, text) {
+  const td = document.createElement("td");
+  td.textContent = text == null ? "" : String(text);
+  row.appendChild(td);
+  return td;
+}
+
+function when(ts) { return ts ? new Date(ts).toLocaleString() : ""; }
+
+function button(row, label, onClick) {
+  const td = document.createElement("td");
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = label;
+  b.addEventListener("click", onClick);
+  td.appendChild(b);
+  row.appendChild(td);
+}
+
+// ---- views ----
+
+function signedOutView() {
+  show("signed-out", true);
+  show("signed-in", false);
+  show("mfa", false);
+  show("enrol-required", false);
+  show("totp", false);
+  $("status").textContent = "Not signed in.";
+}
+
+async function signedInView() {
+  show("signed-out", false);
+  show("mfa", false);
+  show("enrol-required", false);
+  show("signed-in", true);
+  show("totp", true);
+  show("totp-setup", false);
+  try {
+    const me = await api("GET", "/api/user/profile");
+    $("status").textContent = `Signed in as ${me.identifier} (${me.session.aal.toUpperCase()}, ${me.session.amr.join(" + ")})`;
+    $("profile").textContent = `User ${me.id}, created ${when(me.created_at)}`;
+    const settings = await api("GET", "/api/mfa/settings");
+    const active = settings.factors.filter((f) => f.status === "active").map((f) => f.kind);
+    $("profile").textContent += active.length
+      ? ` · factors: ${active.join(", ")} · backup codes left: ${settings.backup_codes_remaining}`
+      : " · no second factor yet";
+    await Promise.all([loadTrusted(), loadSessions(), loadAudit(true)]);
+  } catch (err) {
+    if (err.status === 401) {
+      clearTokens();
+      signedOutView();
+    }
+    explain(err);
+  }
+}
+
+async function loadTrusted() {
+  const data = await api("GET", "/api/device/trusted");
+  const body = $("trusted-list");
+  body.replaceChildren();
+  for (const d of data.devices) {
+    const row = document.createElement("tr");
+    cell(row, (d.info.name || d.info.browser || "device") + (d.current ? " (this one)" : ""));
+    cell(row, when(d.last_seen_at));
+    cell(row, when(d.trusted_until));
+    button(row, "Forget", async () => {
+      try { await api("DELETE", `/api/device/${d.id}`); say("Device forgotten.", true); await loadTrusted(); } catch (e) { explain(e); }
+    });
+    body.appendChild(row);
+  }
+}
+
+async function loadSessions() {
+  const data = await api("GET", "/api/sessions");
+  const body = $("sessions-list");
+  body.replaceChildren();
+  for (const s of data.sessions) {
+    const row = document.createElement("tr");
+    cell(row, s.id.slice(-8) + (s.current ? " (this one)" : ""));
+    cell(row, `${s.aal} · ${s.amr.join("+")}`);
+    cell(row, when(s.created_at));
+    cell(row, s.ip);
+    button(row, s.current ? "Sign out" : "Revoke", async () => {
+      try {
+        await api("DELETE", `/api/sessions/${s.id}`);
+        if (s.current) { clearTokens(); signedOutView(); say("Signed out.", true); } else { await loadSessions(); }
+      } catch (e) { explain(e); }
+    });
+    body.appendChild(row);
+  }
+}
+
+async function loadAudit(reset) {
+  if (reset) { state.auditCursor = null; $("audit-list").replaceChildren(); }
+  const q = new URLSearchParams({ limit: "15" });
+  if (state.auditCursor) q.set("cursor", state.auditCursor);
+  const data = await api("GET", `/api/audit?${q}`);
+  for (const e of data.items) {
+    const row = document.createElement("tr");
+    cell(row, when(e.at));
+    cell(row, e.kind.replaceAll("_", " "));
+    cell(row, e.outcome);
+    cell(row, e.ip);
+    $("audit-list").appendChild(row);
+  }
+  state.auditCursor = data.next_cursor;
+  show("audit-more", !!data.next_cursor);
+}
+
+function secondFactorView(data) {
+  state.ticket = data.ticket;
+  state.ticketKind = "mfa";
+  show("signed-out", false);
+  show("mfa", true);
+  $("mfa-methods").textContent = data.methods.join(", ");
+  const select = $("mfa-method");
+  select.replaceChildren();
+  for (const m of data.methods) {
+    const o = document.createElement("option");
+    o.value = m;
+    o.textContent = { totp: "Authenticator app", backup_codes: "Backup code", email: "Email code", sms: "SMS code" }[m] || m;
+    select.appendChild(o);
+  }
+  updateSend();
+  $("mfa-code").value = "";
+  $("mfa-code").focus();
+}
+
+function enrolmentView(data) {
+  state.ticket = data.ticket;
+  state.ticketKind = "enrollment";
+  show("signed-out", false);
+  show("enrol-required", true);
+  show("skip-mfa", !!data.can_skip);
+  show("totp", true);
+}
+
+function updateSend() {
+  const m = $("mfa-method").value;
+  show("mfa-send", m === "email" || m === "sms");
+}
+
+function showBackupCodes(codes) {
+  const list = $("backup-codes");
+  list.replaceChildren();
+  for (const c of codes) {
+    const li = document.createElement("li");
+    li.textContent = c;
+    list.appendChild(li);
+  }
+  show("backup", true);
+}
+
+async function afterSignIn(data) {
+  if (data.access_token) {
+    saveTokens(data);
+    state.ticket = null;
+    await signedInView();
+    say("Signed in.", true);
+  } else if (data.enrollment_required) {
+    enrolmentView(data);
+    say("A second factor is required for your account.");
+  } else {
+    secondFactorView(data);
+  }
+}
+
+// ---- actions ----
+
+$("signup-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/api/signup", { identifier: $("signup-identifier").value, password: $("signup-password").value }, { auth: false });
+    $("login-identifier").value = $("signup-identifier").value;
+    say("Account created. Log in now.", true);
+  } catch (e) { explain(e); }
+});
+
+$("login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const data = await api("POST", "/api/login", {
+      identifier: $("login-identifier").value,
+      password: $("login-password").value,
+      device: { name: navigator.userAgent.includes("Chrome") ? "Chromium browser" : "Web browser", kind: "web" },
+    }, { auth: false });
+    $("login-password").value = "";
+    await afterSignIn(data);
+  } catch (e) { explain(e); }
+});
+
+$("mfa-method").addEventListener("change", updateSend);
+
+$("mfa-send").addEventListener("click", async () => {
+  try {
+    const sent = await api("POST", "/api/mfa/challenge", { method: $("mfa-method").value }, { auth: false, ticket: state.ticket });
+    say(`Code sent to ${sent.masked_destination}.`, true);
+  } catch (e) { explain(e); }
+});
+
+$("mfa-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const data = await api("POST", "/api/mfa/verify", {
+      method: $("mfa-method").value,
+      code: $("mfa-code").value.trim(),
+      remember_device: $("mfa-remember").checked,
+    }, { auth: false, ticket: state.ticket });
+    await afterSignIn(data);
+    if (data.backup_codes_remaining != null) say(`Backup code used; ${data.backup_codes_remaining} left.`, true);
+  } catch (e) { explain(e); }
+});
+
+$("skip-mfa").addEventListener("click", async () => {
+  try { await afterSignIn(await api("POST", "/api/login/skip-mfa", {}, { auth: false, ticket: state.ticket })); } catch (e) { explain(e); }
+});
+
+$("enroll-start").addEventListener("click", async () => {
+  try {
+    const opts = state.ticketKind === "enrollment" ? { auth: false, ticket: state.ticket } : {};
+    const e = await api("POST", "/api/mfa/totp/enroll", { label: "demo" }, opts);
+    state.factorId = e.factor_id;
+    $("totp-secret").textContent = e.secret;
+    const img = document.createElement("img");
+    img.alt = "QR code for your authenticator app";
+    img.src = "data:image/svg+xml;base64," + btoa(e.qr_svg);
+    $("totp-qr").replaceChildren(img);
+    show("totp-setup", true);
+    $("enroll-code").focus();
+  } catch (e) { explain(e); }
+});
+
+$("enroll-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const opts = state.ticketKind === "enrollment" ? { auth: false, ticket: state.ticket } : {};
+    const data = await api("POST", "/api/mfa/totp/confirm", { factor_id: state.factorId, code: $("enroll-code").value.trim() }, opts);
+    show("totp-setup", false);
+    $("enroll-code").value = "";
+    if (data.access_token) { await afterSignIn(data); }
+    if (data.backup_codes) showBackupCodes(data.backup_codes);
+    say("Authenticator app enrolled.", true);
+    if (!data.access_token) await signedInView();
+  } catch (e) { explain(e); }
+});
+
+$("backup-done").addEventListener("click", () => { $("backup-codes").replaceChildren(); show("backup", false); });
+
+$("regen-backup").addEventListener("click", async () => {
+  try {
+    const data = await api("POST", "/api/mfa/backup-codes");
+    showBackupCodes(data.backup_codes);
+    say("New backup codes generated; the old ones no longer work.", true);
+  } catch (e) {
+    explain(e);
+    if (e.code === "step_up_required") say("This needs a fresh second factor: press “Verify again”.");
+  }
+});
+
+$("step-up").addEventListener("click", async () => {
+  try {
+    const data = await api("POST", "/api/mfa/step-up");
+    show("signed-in", false);
+    secondFactorView(data);
+  } catch (e) { explain(e); }
+});
+
+$("logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout"); } catch (e) { /* already gone */ }
+  clearTokens();
+  signedOutView();
+  say("Signed out.", true);
+});
+
+$("refresh-all").addEventListener("click", () => signedInView());
+$("audit-more").addEventListener("click", () => loadAudit(false).catch(explain));
+
+if (state.access) { signedInView(); } else { signedOutView(); }

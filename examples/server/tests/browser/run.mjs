@@ -1,0 +1,120 @@
+// Drives the demo page in headless Chromium: sign up, enrol TOTP from the
+// secret shown on the page, log out, log in with a TOTP code while ticking
+// "remember this device", log out, and log in again without a code.
+//
+// Usage: node run.mjs BASE_URL SCREENSHOT_PATH   (CHROMIUM overrides the browser)
+import { chromium } from "playwright-core";
+import { createHmac, randomUUID } from "node:crypto";
+
+const [base, screenshot] = process.argv.slice(2);
+if (!base || !screenshot) {
+  console.error("usage: node run.mjs BASE_URL SCREENSHOT_PATH");
+  process.exit(2);
+}
+
+function base32Decode(text) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = 0, value = 0;
+  const out = [];
+  for (const ch of text.replace(/=+$/, "").toUpperCase()) {
+    const idx = alphabet.indexOf(ch);
+    if (idx < 0) throw new Error("bad base32");
+    value = (value << 5) | idx;
+    bits += 5;
+    if (bits >= 8) { out.push((value >>> (bits - 8)) & 0xff); bits -= 8; }
+  }
+  return Buffer.from(out);
+}
+
+// RFC 6238 with the defaults the service uses: SHA-1, 6 digits, 30 s.
+function totp(secret, offsetSteps = 0) {
+  const step = Math.floor(Date.now() / 1000 / 30) + offsetSteps;
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
+  const o = mac[mac.length - 1] & 0x0f;
+  const bin = (mac.readUInt32BE(o) & 0x7fffffff) % 1_000_000;
+  return String(bin).padStart(6, "0");
+}
+
+function check(cond, what) {
+  if (!cond) throw new Error("check failed: " + what);
+  console.log("ok - " + what);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  // The machine's network is closed: keep Chromium from calling home.
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+  ],
+});
+try {
+  const context = await browser.newContext({ viewport: { width: 900, height: 1100 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  const identifier = `browser-${randomUUID().slice(0, 8)}@example.test`;
+  const password = "correct horse battery staple";
+  const status = () => page.locator("#status").innerText();
+
+  await page.goto(base + "/");
+  check((await status()).includes("Not signed in"), "the demo page loads signed out");
+
+  await page.fill("#signup-identifier", identifier);
+  await page.fill("#signup-password", password);
+  await page.click("#signup-submit");
+  await page.waitForFunction(() => document.getElementById("message").textContent.includes("Account created"));
+  check(true, "sign up");
+
+  const login = async () => {
+    await page.fill("#login-identifier", identifier);
+    await page.fill("#login-password", password);
+    await page.click("#login-submit");
+  };
+  await login();
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Signed in as"));
+  check((await status()).includes("AAL1"), "password-only sign-in before enrolment");
+
+  await page.click("#enroll-start");
+  await page.waitForSelector("#totp-qr img");
+  const secret = (await page.locator("#totp-secret").innerText()).trim();
+  check(/^[A-Z2-7]{16,}$/.test(secret), "the secret is shown");
+  await page.screenshot({ path: screenshot, fullPage: true });
+  check(true, "enrolment screenshot saved to " + screenshot);
+  await page.fill("#enroll-code", totp(secret, 0));
+  await page.click("#enroll-confirm");
+  await page.waitForFunction(() => document.querySelectorAll("#backup-codes li").length === 10);
+  check(true, "TOTP confirmed; ten backup codes shown once");
+  await page.click("#backup-done");
+
+  await page.click("#logout");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("Not signed in"));
+  check(true, "log out");
+
+  await login();
+  await page.waitForSelector("#mfa:not(.hidden)");
+  check((await page.locator("#mfa-methods").innerText()).includes("totp"), "the second factor is asked for");
+  // The next step: the enrolment already spent the current one.
+  await page.fill("#mfa-code", totp(secret, 1));
+  await page.check("#mfa-remember");
+  await page.click("#mfa-submit");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("AAL2"));
+  check(true, "log in with a TOTP code, remembering the device");
+  await page.waitForFunction(() => document.querySelectorAll("#trusted-list tr").length === 1);
+  check(true, "the device is listed as trusted");
+  await page.waitForFunction(() => document.querySelectorAll("#audit-list tr").length > 0);
+  check(true, "own audit events are listed");
+
+  await page.click("#logout");
+  await page.waitForFunction(() => document.getElementById("status").textContent.includes("Not signed in"));
+  await login();
+  await page.waitForFunction(() => document.getElementById("status").textContent.startsWith("Signed in as"));
+  const s = await status();
+  check(s.includes("device") && !(await page.locator("#mfa").isVisible()), "the remembered device signs in without a code: " + s);
+  console.log("browser test passed");
+} finally {
+  await browser.close();
+}

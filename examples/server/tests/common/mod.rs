@@ -1,0 +1,374 @@
+//! Starts the real server on an ephemeral loopback port and drives it with
+//! reqwest.
+#![allow(dead_code)]
+
+use mfa_core::crypto::{Totp, TotpSecret};
+use mfa_core::model::TotpParams;
+use mfa_server::config::{Config, DevDelivery};
+use mfa_server::{Server, start};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite,
+    Postgres(String),
+    MySql(String),
+}
+
+impl Db {
+    /// Postgres from `MFA_TEST_POSTGRES_URL`, or `None` (and a note that the
+    /// test was skipped).
+    pub fn postgres(test: &str) -> Option<Self> {
+        match std::env::var("MFA_TEST_POSTGRES_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres(url)),
+            _ => {
+                eprintln!("{test}: skipped (MFA_TEST_POSTGRES_URL is not set)");
+                None
+            }
+        }
+    }
+
+    /// MySQL/MariaDB from `MFA_TEST_MYSQL_URL`, or `None` (skipped).
+    pub fn mysql(test: &str) -> Option<Self> {
+        match std::env::var("MFA_TEST_MYSQL_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(Self::MySql(url)),
+            _ => {
+                eprintln!("{test}: skipped (MFA_TEST_MYSQL_URL is not set)");
+                None
+            }
+        }
+    }
+}
+
+/// A fresh, empty data directory under the target directory.
+pub fn data_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("mfa-server-tests")
+        .join(format!("{name}-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("data dir");
+    dir
+}
+
+/// The configuration every test starts from: development mode, port 0,
+/// the outbox file for email codes, and the engine's per-IP sign-in limit
+/// raised (every test connects from 127.0.0.1, and a shared Postgres
+/// database keeps the counters between tests).
+pub fn config(db: &Db, dir: &Path) -> Config {
+    let mut config = Config::development(dir);
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.dev_delivery = DevDelivery::Outbox;
+    config.rate_limit_per_minute = 10_000;
+    config.policy.login_rate.per_ip = 100_000;
+    config.database_url = match db {
+        Db::Sqlite => None,
+        Db::Postgres(url) | Db::MySql(url) => Some(url.clone()),
+    };
+    // Our own tables in the shared test database.
+    config.table_prefix = Some("mfa_server_test_".into());
+    config
+}
+
+pub struct TestServer {
+    pub server: Option<Server>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub dir: PathBuf,
+}
+
+impl TestServer {
+    pub async fn start(config: Config) -> Self {
+        let dir = config.data_dir.clone();
+        let server = start(config).await.expect("server starts");
+        let base = format!("http://{}", server.addr);
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        // Bounded wait until the server answers.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/healthz")).send().await
+                && r.status() == StatusCode::OK
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Self {
+            server: Some(server),
+            base,
+            http,
+            dir,
+        }
+    }
+
+    pub async fn on(db: &Db, name: &str) -> Self {
+        let dir = data_dir(name);
+        Self::start(config(db, &dir)).await
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("clean shutdown");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; returns status, headers and the JSON body (Null
+    /// when empty or not JSON).
+    pub async fn call(&self, req: Req<'_>) -> Resp {
+        let mut r = self.http.request(req.method.clone(), self.url(req.path));
+        if let Some(token) = req.bearer {
+            r = r.bearer_auth(token);
+        }
+        for (k, v) in &req.headers {
+            r = r.header(*k, v.as_str());
+        }
+        if let Some(body) = &req.body {
+            r = r.json(body);
+        }
+        let resp = r.send().await.expect("request");
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            json,
+            text,
+        }
+    }
+
+    pub async fn signup(&self, identifier: &str, password: &str) -> Resp {
+        self.call(
+            Req::post("/api/signup")
+                .json(json!({ "identifier": identifier, "password": password })),
+        )
+        .await
+    }
+
+    pub async fn login(
+        &self,
+        identifier: &str,
+        password: &str,
+        headers: &[(&'static str, String)],
+    ) -> Resp {
+        let mut req =
+            Req::post("/api/login").json(json!({ "identifier": identifier, "password": password }));
+        for (k, v) in headers {
+            req = req.header(k, v.clone());
+        }
+        self.call(req).await
+    }
+
+    /// The outbox's latest code sent to `to`.
+    pub fn last_code_to(&self, to: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("outbox.jsonl")).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .rfind(|m| m["to"] == to && m["kind"] == "code")
+            .and_then(|m| {
+                m["text"]
+                    .as_str()
+                    .and_then(|t| t.split_whitespace().next())
+                    .map(str::to_owned)
+            })
+    }
+}
+
+pub struct Req<'a> {
+    method: Method,
+    path: &'a str,
+    bearer: Option<&'a str>,
+    headers: Vec<(&'static str, String)>,
+    body: Option<Value>,
+}
+
+impl<'a> Req<'a> {
+    pub fn new(method: Method, path: &'a str) -> Self {
+        Self {
+            method,
+            path,
+            bearer: None,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+    pub fn get(path: &'a str) -> Self {
+        Self::new(Method::GET, path)
+    }
+    pub fn post(path: &'a str) -> Self {
+        Self::new(Method::POST, path)
+    }
+    pub fn delete(path: &'a str) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+    pub fn bearer(mut self, token: &'a str) -> Self {
+        self.bearer = Some(token);
+        self
+    }
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+    pub fn json(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// Asserts the status and, for errors, the stable error code.
+    pub fn expect(&self, status: u16, error: Option<&str>) -> &Self {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        if let Some(code) = error {
+            assert_eq!(
+                self.json["error"], code,
+                "unexpected error code; body: {}",
+                self.text
+            );
+            assert!(
+                self.json["message"].is_string(),
+                "error without message: {}",
+                self.text
+            );
+        }
+        self
+    }
+
+    pub fn str(&self, field: &str) -> String {
+        self.json[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no string field {field} in {}", self.text))
+            .to_owned()
+    }
+
+    /// The `name=value` pair of a `Set-Cookie` header, if one was set.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(|v| v.split(';').next())
+            .find(|pair| pair.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+    }
+
+    pub fn set_cookie_header(&self) -> Option<String> {
+        self.headers
+            .get(reqwest::header::SET_COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// The TOTP code for `secret`, `offset` steps from now.
+pub fn totp(secret: &str, offset: i64) -> String {
+    let totp = Totp::new(
+        TotpSecret::from_base32(secret).expect("base32"),
+        TotpParams::default(),
+        "test",
+        "user",
+    )
+    .expect("totp");
+    let now = chrono::Utc::now().timestamp() + offset * 30;
+    totp.generate_at(now).expect("code").expose().to_owned()
+}
+
+/// Sure not to be a valid code for `secret` within ±1 step.
+pub fn wrong_totp(secret: &str) -> String {
+    let valid: Vec<String> = (-1..=1).map(|o| totp(secret, o)).collect();
+    (0..1_000_000u32)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !valid.contains(c))
+        .expect("a wrong code")
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-up user with a confirmed authenticator app: returns
+/// (identifier, secret, backup codes). Uses the current TOTP step.
+pub async fn user_with_totp(s: &TestServer) -> (String, String, Vec<String>) {
+    let id = unique("totp");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let login = s.login(&id, PASSWORD, &[]).await;
+    login.expect(200, None);
+    let token = login.str("access_token");
+    let enrol = s
+        .call(
+            Req::post("/api/mfa/totp/enroll")
+                .bearer(&token)
+                .json(json!({ "label": "phone" })),
+        )
+        .await;
+    enrol.expect(200, None);
+    let secret = enrol.str("secret");
+    let confirm = s
+        .call(
+            Req::post("/api/mfa/totp/confirm")
+                .bearer(&token)
+                .json(json!({
+                    "factor_id": enrol.str("factor_id"),
+                    "code": totp(&secret, 0),
+                })),
+        )
+        .await;
+    confirm.expect(200, None);
+    let codes: Vec<String> = confirm.json["backup_codes"]
+        .as_array()
+        .expect("backup codes with the first factor")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    (id, secret, codes)
+}
+
+/// Signs in with password + TOTP (the next step, +1): returns the verify
+/// response.
+pub async fn login_with_totp(
+    s: &TestServer,
+    id: &str,
+    secret: &str,
+    remember: bool,
+    headers: &[(&'static str, String)],
+) -> Resp {
+    let login = s.login(id, PASSWORD, headers).await;
+    login.expect(200, None);
+    assert_eq!(login.json["mfa_required"], true, "{}", login.text);
+    let mut req = Req::post("/api/mfa/verify").json(json!({
+        "ticket": login.str("ticket"),
+        "method": "totp",
+        "code": totp(secret, 1),
+        "remember_device": remember,
+    }));
+    for (k, v) in headers {
+        req = req.header(k, v.clone());
+    }
+    s.call(req).await
+}

@@ -1,0 +1,156 @@
+//! Statement text shared by every backend: one template per statement,
+//! written with `{p}` for the table prefix and `$1`, `$2`, … for parameters,
+//! turned into each backend's placeholder syntax by [`Dialect::prepare`].
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// One bound value, converted to the backend's column type by its binder
+/// (timestamps become microseconds on SQLite, for example).
+#[derive(Debug, Clone)]
+pub(crate) enum Arg {
+    Uuid(Uuid),
+    OptUuid(Option<Uuid>),
+    Ts(DateTime<Utc>),
+    OptTs(Option<DateTime<Utc>>),
+    Bytes(Vec<u8>),
+    OptBytes(Option<Vec<u8>>),
+    Text(String),
+    OptText(Option<String>),
+    I32(i32),
+    OptI32(Option<i32>),
+    I64(i64),
+    OptI64(Option<i64>),
+    Bool(bool),
+    Json(serde_json::Value),
+}
+
+/// How a backend writes parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    dead_code,
+    reason = "each backend uses one variant; a single-backend build constructs only its own"
+)]
+pub(crate) enum Placeholders {
+    /// `$1` (PostgreSQL): the template as it is.
+    Dollar,
+    /// `?1` (SQLite): numbered, reusable.
+    NumberedQuestion,
+    /// `?` (MySQL): positional, so a parameter used twice is bound twice.
+    Question,
+}
+
+/// What differs between the SQL of the backends.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Dialect {
+    pub placeholders: Placeholders,
+    /// `UPDATE … RETURNING` is available (PostgreSQL, SQLite ≥ 3.35).
+    pub returning: bool,
+    /// Row-lock suffix of a `SELECT` inside a transaction (empty on SQLite,
+    /// whose `BEGIN IMMEDIATE` already holds the database write lock).
+    pub for_update: &'static str,
+    /// Null-safe equality operator.
+    pub null_safe_eq: &'static str,
+    /// `DELETE … LIMIT n` is available (MySQL); otherwise batches go through
+    /// a sub-select of ids.
+    pub delete_limit: bool,
+    /// MySQL's upsert and insert-ignore forms instead of `ON CONFLICT`.
+    pub mysql: bool,
+}
+
+impl Dialect {
+    /// Expands `{p}` to `prefix` and rewrites `$n` placeholders. For
+    /// [`Placeholders::Question`] also returns, per `?`, the index of the
+    /// argument it binds.
+    pub(crate) fn prepare(&self, template: &str, prefix: &str) -> (String, Option<Vec<usize>>) {
+        let text = template.replace("{p}", prefix);
+        if self.placeholders == Placeholders::Dollar {
+            return (text, None);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut order = Vec::new();
+        let mut chars = text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                match self.placeholders {
+                    Placeholders::NumberedQuestion => {
+                        out.push('?');
+                        out.push_str(&n.to_string());
+                    }
+                    _ => {
+                        out.push('?');
+                        order.push(n.saturating_sub(1));
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        let order = (self.placeholders == Placeholders::Question).then_some(order);
+        (out, order)
+    }
+
+    /// A statement deleting at most `batch` rows of `table` (with an `id`
+    /// column) matching `condition`.
+    pub(crate) fn batch_delete(&self, table: &str, condition: &str, batch: u32) -> String {
+        if self.delete_limit {
+            format!("DELETE FROM {{p}}{table} WHERE {condition} LIMIT {batch}")
+        } else {
+            format!(
+                "DELETE FROM {{p}}{table} WHERE id IN \
+                 (SELECT id FROM {{p}}{table} WHERE {condition} LIMIT {batch})"
+            )
+        }
+    }
+}
+
+/// Rows a purge removes per statement, so a purge never holds long locks.
+pub(crate) const PURGE_BATCH: u32 = 500;
+
+/// `$start, $start+1, …` for `n` parameters (for `IN` lists and multi-row
+/// inserts).
+pub(crate) fn params(start: usize, n: usize) -> String {
+    (start..start + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialect(placeholders: Placeholders) -> Dialect {
+        Dialect {
+            placeholders,
+            returning: false,
+            for_update: "",
+            null_safe_eq: "IS",
+            delete_limit: false,
+            mysql: false,
+        }
+    }
+
+    #[test]
+    fn placeholders_are_rewritten_per_backend() {
+        let t = "UPDATE {p}x SET a = $2 WHERE id = $1 AND b < $2";
+        let (pg, order) = dialect(Placeholders::Dollar).prepare(t, "mfa_");
+        assert_eq!(pg, "UPDATE mfa_x SET a = $2 WHERE id = $1 AND b < $2");
+        assert_eq!(order, None);
+        let (lite, _) = dialect(Placeholders::NumberedQuestion).prepare(t, "mfa_");
+        assert_eq!(lite, "UPDATE mfa_x SET a = ?2 WHERE id = ?1 AND b < ?2");
+        let (my, order) = dialect(Placeholders::Question).prepare(t, "mfa_");
+        assert_eq!(my, "UPDATE mfa_x SET a = ? WHERE id = ? AND b < ?");
+        assert_eq!(order, Some(vec![1, 0, 1]));
+    }
+
+    #[test]
+    fn params_lists_consecutive_placeholders() {
+        assert_eq!(params(3, 3), "$3, $4, $5");
+    }
+}

@@ -1,0 +1,17 @@
+//! The `mfa-core` engine flow suite on the MySQL or MariaDB at
+//! `MFA_TEST_MYSQL_URL` (a fresh table prefix per test).
+#![cfg(feature = "mysql")]
+
+mod common;
+
+#[cfg(mfa_test_mysql)]
+mod on_mysql {
+    use super::common::mysql_store;
+    mfa_core::flow_tests!(mysql_store);
+}
+
+#[cfg(not(mfa_test_mysql))]
+#[test]
+fn mysql_flow_suite_is_skipped_without_its_url() {
+    eprintln!("MFA_TEST_MYSQL_URL is not set: MySQL flow tests skipped");
+}
