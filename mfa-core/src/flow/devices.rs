@@ -31,12 +31,17 @@ impl Mfa {
             .ok_or(MfaError::invalid_input("fingerprint", "missing"))?;
         let session = self.live_session(claims).await?;
         let now = inner.now();
+        let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
+        let known = inner.devices.list_devices(session.user_id).await?;
+        let existing = known
+            .iter()
+            .find(|d| d.fingerprint_hash == fingerprint_hash);
         let up = inner
             .devices
             .upsert_device(&DeviceSighting {
                 user_id: session.user_id,
-                fingerprint_hash: inner.keys.hash_fingerprint(session.user_id, fingerprint),
-                info: client.device.clone(),
+                fingerprint_hash,
+                info: super::login::sighted_info(client, existing),
                 ip: client.ip.clone(),
                 country: client.country.clone(),
                 risk_score: session.risk_score,

@@ -6,8 +6,8 @@ use super::{ClientInfo, Inner, Mfa, Tokens};
 use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, TokenPurpose};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceSighting, FactorKind, LockScope,
-    LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
+    Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceInfo, DeviceSighting, FactorKind,
+    LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
@@ -66,6 +66,17 @@ pub enum LoginOutcome {
         /// Whether the grace period still allows signing in without MFA.
         can_skip: bool,
     },
+}
+
+/// The device description to record: what the client sent, or, when it
+/// sent none, what is already known (a bare sign-in must not erase a
+/// description registered earlier).
+pub(crate) fn sighted_info(client: &ClientInfo, existing: Option<&Device>) -> DeviceInfo {
+    if client.device == DeviceInfo::default() {
+        existing.map(|d| d.info.clone()).unwrap_or_default()
+    } else {
+        client.device.clone()
+    }
 }
 
 /// Normalises a login identifier: trimmed and lower-cased.
@@ -331,7 +342,7 @@ impl Mfa {
                     .upsert_device(&DeviceSighting {
                         user_id: user.id,
                         fingerprint_hash,
-                        info: client.device.clone(),
+                        info: sighted_info(client, existing),
                         ip: client.ip.clone(),
                         country: client.country.clone(),
                         risk_score: assessment.score,
