@@ -2,9 +2,7 @@
 
 use crate::config::{Config, ConfigError};
 use mfa_core::MfaBuilder;
-use mfa_core::store::{
-    Store, UserRepository,
-};
+use mfa_core::store::{Store, UserRepository};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sqlx::sqlx::mysql::MySqlPoolOptions;
 use mfa_store_sqlx::sqlx::postgres::PgPoolOptions;

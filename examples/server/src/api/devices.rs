@@ -9,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use mfa_axum::{ApiError, Authenticated, Client};
 use mfa_core::MfaError;
-use mfa_core::model::{
-    Device, DeviceId, DeviceInfo,
-};
+use mfa_core::model::{Device, DeviceId, DeviceInfo};
 use serde::Serialize;
 
 /// A device as the API shows it: no digests.
