@@ -92,16 +92,9 @@
 #![warn(missing_docs)]
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod columns;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod error;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod migrate;
-mod prefix;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
 mod repo;
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod sql;
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -110,11 +103,12 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use mfa_store_sql::{InvalidPrefix, TablePrefix};
+use mfa_store_sql::{columns, migrate, prefix, sql};
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]
 pub use postgres::PgStore;
-pub use prefix::{InvalidPrefix, TablePrefix};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 

@@ -18,11 +18,7 @@ const DIALECT: Dialect = Dialect {
     mysql: true,
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/mysql/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = migrate::MYSQL;
 
 /// The store on MySQL 8 or MariaDB ≥ 10.5 (feature `mysql`).
 ///

@@ -18,11 +18,7 @@ const DIALECT: Dialect = Dialect {
     mysql: false,
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 
 /// The store on PostgreSQL (feature `postgres`).
 ///

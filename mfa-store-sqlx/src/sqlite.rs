@@ -23,11 +23,7 @@ const DIALECT: Dialect = Dialect {
     mysql: false,
 };
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+const MIGRATIONS: &[Migration] = migrate::SQLITE;
 
 /// The store on SQLite (feature `sqlite`).
 ///

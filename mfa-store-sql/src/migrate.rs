@@ -1,13 +1,14 @@
-//! Embedded migrations.
+//! The migrations, embedded once for both stores.
 //!
-//! `sqlx::migrate!` cannot template table names, so each backend embeds its
-//! own ordered SQL files (`include_str!`) written with a `{p}` placeholder
-//! for the table prefix, and records applied versions in
-//! `<prefix>schema_migrations`.
+//! `sqlx::migrate!` and `diesel_migrations` cannot template table names (and
+//! keep bookkeeping tables of their own), so each backend has ordered SQL
+//! files written with a `{p}` placeholder for the table prefix, and both
+//! stores record applied versions in the same `<prefix>schema_migrations`
+//! table: a schema migrated by one crate is up to date for the other.
 
 /// One embedded migration.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Migration {
+pub struct Migration {
     /// Version, strictly increasing.
     pub version: i64,
     /// Short name, recorded with the version.
@@ -19,7 +20,7 @@ pub(crate) struct Migration {
 impl Migration {
     /// The statements of the migration for `prefix`, comment-only chunks
     /// dropped.
-    pub(crate) fn statements(&self, prefix: &str) -> Vec<String> {
+    pub fn statements(&self, prefix: &str) -> Vec<String> {
         self.sql
             .replace("{p}", prefix)
             .split(";\n")
@@ -34,9 +35,30 @@ impl Migration {
     }
 }
 
+/// SQLite migrations, in order.
+pub const SQLITE: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+}];
+
+/// PostgreSQL migrations, in order.
+pub const POSTGRES: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/postgres/0001_initial.sql"),
+}];
+
+/// MySQL / MariaDB migrations, in order.
+pub const MYSQL: &[Migration] = &[Migration {
+    version: 1,
+    name: "initial",
+    sql: include_str!("../migrations/mysql/0001_initial.sql"),
+}];
+
 /// `CREATE TABLE IF NOT EXISTS <prefix>schema_migrations`, with the
 /// backend's type for `applied_at`.
-pub(crate) fn tracking_table(prefix: &str, applied_at: &str) -> String {
+pub fn tracking_table(prefix: &str, applied_at: &str) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {prefix}schema_migrations (\
          version BIGINT NOT NULL PRIMARY KEY, \
@@ -46,7 +68,7 @@ pub(crate) fn tracking_table(prefix: &str, applied_at: &str) -> String {
 }
 
 /// `SELECT version FROM <prefix>schema_migrations`.
-pub(crate) fn applied_sql(prefix: &str) -> String {
+pub fn applied_sql(prefix: &str) -> String {
     format!("SELECT version FROM {prefix}schema_migrations")
 }
 

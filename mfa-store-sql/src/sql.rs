@@ -8,30 +8,40 @@ use uuid::Uuid;
 /// One bound value, converted to the backend's column type by its binder
 /// (timestamps become microseconds on SQLite, for example).
 #[derive(Debug, Clone)]
-pub(crate) enum Arg {
+pub enum Arg {
+    /// A UUID.
     Uuid(Uuid),
+    /// A nullable UUID.
     OptUuid(Option<Uuid>),
+    /// A UTC timestamp.
     Ts(DateTime<Utc>),
+    /// A nullable UTC timestamp.
     OptTs(Option<DateTime<Utc>>),
+    /// Bytes.
     Bytes(Vec<u8>),
+    /// Nullable bytes.
     OptBytes(Option<Vec<u8>>),
+    /// Text.
     Text(String),
+    /// Nullable text.
     OptText(Option<String>),
+    /// A 32-bit integer.
     I32(i32),
+    /// A nullable 32-bit integer.
     OptI32(Option<i32>),
+    /// A 64-bit integer.
     I64(i64),
+    /// A nullable 64-bit integer.
     OptI64(Option<i64>),
+    /// A boolean.
     Bool(bool),
+    /// A JSON document.
     Json(serde_json::Value),
 }
 
 /// How a backend writes parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(
-    dead_code,
-    reason = "each backend uses one variant; a single-backend build constructs only its own"
-)]
-pub(crate) enum Placeholders {
+pub enum Placeholders {
     /// `$1` (PostgreSQL): the template as it is.
     Dollar,
     /// `?1` (SQLite): numbered, reusable.
@@ -42,7 +52,8 @@ pub(crate) enum Placeholders {
 
 /// What differs between the SQL of the backends.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Dialect {
+pub struct Dialect {
+    /// How parameters are written.
     pub placeholders: Placeholders,
     /// `UPDATE … RETURNING` is available (PostgreSQL, SQLite ≥ 3.35).
     pub returning: bool,
@@ -62,7 +73,7 @@ impl Dialect {
     /// Expands `{p}` to `prefix` and rewrites `$n` placeholders. For
     /// [`Placeholders::Question`] also returns, per `?`, the index of the
     /// argument it binds.
-    pub(crate) fn prepare(&self, template: &str, prefix: &str) -> (String, Option<Vec<usize>>) {
+    pub fn prepare(&self, template: &str, prefix: &str) -> (String, Option<Vec<usize>>) {
         let text = template.replace("{p}", prefix);
         if self.placeholders == Placeholders::Dollar {
             return (text, None);
@@ -97,7 +108,7 @@ impl Dialect {
 
     /// A statement deleting at most `batch` rows of `table` (with an `id`
     /// column) matching `condition`.
-    pub(crate) fn batch_delete(&self, table: &str, condition: &str, batch: u32) -> String {
+    pub fn batch_delete(&self, table: &str, condition: &str, batch: u32) -> String {
         if self.delete_limit {
             format!("DELETE FROM {{p}}{table} WHERE {condition} LIMIT {batch}")
         } else {
@@ -110,11 +121,29 @@ impl Dialect {
 }
 
 /// Rows a purge removes per statement, so a purge never holds long locks.
-pub(crate) const PURGE_BATCH: u32 = 500;
+pub const PURGE_BATCH: u32 = 500;
+
+/// The highest `$n` in a template (0 if none). Numbered placeholders bind
+/// exactly this many values: PostgreSQL and SQLite refuse surplus ones.
+pub fn highest_placeholder(template: &str) -> usize {
+    let mut highest = 0;
+    let mut chars = template.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            highest = highest.max(n);
+        }
+    }
+    highest
+}
 
 /// `$start, $start+1, …` for `n` parameters (for `IN` lists and multi-row
 /// inserts).
-pub(crate) fn params(start: usize, n: usize) -> String {
+pub fn params(start: usize, n: usize) -> String {
     (start..start + n)
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
@@ -147,6 +176,12 @@ mod tests {
         let (my, order) = dialect(Placeholders::Question).prepare(t, "mfa_");
         assert_eq!(my, "UPDATE mfa_x SET a = ? WHERE id = ? AND b < ?");
         assert_eq!(order, Some(vec![1, 0, 1]));
+    }
+
+    #[test]
+    fn highest_placeholder_counts_numbered_parameters() {
+        assert_eq!(highest_placeholder("a = $1 AND b <> $4 OR c = $2"), 4);
+        assert_eq!(highest_placeholder("SELECT 1"), 0);
     }
 
     #[test]
