@@ -43,6 +43,17 @@ impl FromStr for IpNet {
         if prefix > max {
             return Err(InvalidIpNet);
         }
+        // `::ffff:10.0.0.0/104` is the IPv4 network `10.0.0.0/8`: addresses
+        // are compared in canonical form, so the network must be too.
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+            && prefix >= 96
+        {
+            return Ok(Self {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(Self { addr, prefix })
     }
 }
@@ -220,6 +231,9 @@ mod tests {
         let one: IpNet = "::1".parse().unwrap();
         assert!(one.contains("::1".parse().unwrap()));
         assert!("10.0.0.0/33".parse::<IpNet>().is_err());
+        let mapped: IpNet = "::ffff:10.0.0.1".parse().unwrap();
+        assert!(mapped.contains("10.0.0.1".parse().unwrap()));
+        assert!(mapped.contains("::ffff:10.0.0.1".parse().unwrap()));
         assert!("nonsense".parse::<IpNet>().is_err());
     }
 
