@@ -6,8 +6,9 @@ use super::{ClientInfo, Inner, Mfa, Tokens};
 use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, TokenPurpose};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceInfo, DeviceSighting, FactorKind,
-    LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId, UserStatus,
+    Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceInfo, DeviceSighting, Factor,
+    FactorKind, LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId,
+    UserStatus,
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
@@ -636,12 +637,22 @@ impl Mfa {
     /// The second-factor methods a user can complete now, in a stable order.
     pub(crate) async fn usable_methods(&self, user: UserId) -> MfaResult<Vec<FactorKind>> {
         let inner = &self.inner;
-        let enabled = inner.policy.methods;
-        let mut kinds: Vec<FactorKind> = inner
-            .factors
-            .list_factors(user)
-            .await?
-            .into_iter()
+        let factors = inner.factors.list_factors(user).await?;
+        let mut kinds = self.methods_of(&factors);
+        if kinds.contains(&FactorKind::BackupCodes)
+            && inner.backup_codes.remaining_backup_codes(user).await? == 0
+        {
+            kinds.retain(|k| *k != FactorKind::BackupCodes);
+        }
+        Ok(kinds)
+    }
+
+    /// The enabled kinds among active `factors`, sorted, without checking
+    /// whether backup codes remain.
+    pub(crate) fn methods_of(&self, factors: &[Factor]) -> Vec<FactorKind> {
+        let enabled = self.inner.policy.methods;
+        let mut kinds: Vec<FactorKind> = factors
+            .iter()
             .filter(|f| f.is_active())
             .map(|f| f.kind)
             .filter(|k| match k {
@@ -653,11 +664,6 @@ impl Mfa {
             .collect();
         kinds.sort_unstable();
         kinds.dedup();
-        if kinds.contains(&FactorKind::BackupCodes)
-            && inner.backup_codes.remaining_backup_codes(user).await? == 0
-        {
-            kinds.retain(|k| *k != FactorKind::BackupCodes);
-        }
-        Ok(kinds)
+        kinds
     }
 }

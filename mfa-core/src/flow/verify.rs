@@ -175,37 +175,25 @@ impl Inner {
     async fn check_login_code(
         &self,
         user: &User,
+        factors: &[Factor],
         method: FactorKind,
         ticket: TicketId,
         code: &str,
     ) -> MfaResult<CodeCheck> {
+        let mut of_kind = factors.iter().filter(|f| f.kind == method && f.is_active());
         match method {
             FactorKind::Totp => {
-                let factors: Vec<Factor> = self
-                    .factors
-                    .list_factors(user.id)
-                    .await?
-                    .into_iter()
-                    .filter(|f| f.kind == FactorKind::Totp && f.is_active())
-                    .collect();
-                let mut result = CodeCheck::Wrong;
-                for factor in &factors {
+                for factor in of_kind {
                     match self.check_totp(user, factor, code).await? {
                         CodeCheck::Wrong => {}
-                        other => {
-                            result = other;
-                            break;
-                        }
+                        other => return Ok(other),
                     }
                 }
-                Ok(result)
+                Ok(CodeCheck::Wrong)
             }
             FactorKind::Email | FactorKind::Sms => {
-                let factor = self
-                    .active_factor(user, method)
-                    .await?
-                    .ok_or(MfaError::MethodUnavailable)?;
-                self.check_otp(&factor, ChallengePurpose::Login, Some(ticket), code)
+                let factor = of_kind.next().ok_or(MfaError::MethodUnavailable)?;
+                self.check_otp(factor, ChallengePurpose::Login, Some(ticket), code)
                     .await
             }
             FactorKind::BackupCodes => self.check_backup(user, code).await,
@@ -317,11 +305,10 @@ impl Mfa {
             .open_ticket(request.ticket, &[TicketKind::Mfa])
             .await?;
         let user = inner.user(ticket.user_id).await?;
-        if !self
-            .usable_methods(user.id)
-            .await?
-            .contains(&request.method)
-        {
+        // One read of the factors serves the method check and the code
+        // check; a used-up backup-code set simply fails to consume.
+        let factors = inner.factors.list_factors(user.id).await?;
+        if !self.methods_of(&factors).contains(&request.method) {
             return Err(MfaError::MethodUnavailable);
         }
         let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
@@ -344,7 +331,7 @@ impl Mfa {
             }
         };
         let check = inner
-            .check_login_code(&user, request.method, ticket.id, request.code)
+            .check_login_code(&user, &factors, request.method, ticket.id, request.code)
             .await?;
         if check != CodeCheck::Accepted {
             return Err(inner
