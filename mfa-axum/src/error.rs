@@ -58,6 +58,16 @@ impl IntoResponse for ApiError {
         let status = status_for(&self.0);
         let retry_after = self.0.retry_after().map(|d| d.as_secs());
         let message = if status.is_server_error() {
+            // The client gets no detail; the operator must. Error texts name
+            // the failing part and driver codes, never secrets or SQL values.
+            let mut cause = self.0.to_string();
+            let mut source = std::error::Error::source(&self.0);
+            while let Some(s) = source {
+                cause.push_str(": ");
+                cause.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!(code = self.0.code(), status = status.as_u16(), %cause, "request failed");
             "the request could not be completed".to_owned()
         } else {
             self.0.to_string()

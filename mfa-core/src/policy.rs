@@ -42,6 +42,18 @@ pub struct Methods {
     /// NIST-aligned deployment, where email codes still gate sign-in but a
     /// session verified by email fails `Aal2` and step-up checks.
     pub email_aal: Aal,
+    /// Whether SMS, a restricted authenticator, may be a user's only second
+    /// factor. When `false`, enrolling SMS needs an active authenticator app
+    /// (or an email factor at [`Aal::Aal2`]) first, and the SMS factor
+    /// cannot be enrolled as the first one (NIST SP 800-63B §5.1.3.3: offer
+    /// an unrestricted alternative; ASVS 5.0 6.6.1). [`Policy::nist`] sets
+    /// it to `false`.
+    #[serde(default = "allow")]
+    pub sms_as_only_factor: bool,
+}
+
+fn allow() -> bool {
+    true
 }
 
 impl Default for Methods {
@@ -52,6 +64,7 @@ impl Default for Methods {
             sms: false,
             backup_codes: true,
             email_aal: Aal::Aal2,
+            sms_as_only_factor: true,
         }
     }
 }
@@ -347,6 +360,24 @@ impl Default for Policy {
 pub const MAX_GUESS_PROBABILITY: f64 = 1e-3;
 
 impl Policy {
+    /// The defaults tightened for a NIST SP 800-63B AAL2 deployment: email
+    /// codes give only [`Aal::Aal1`] (§5.1.3.1: email is not an out-of-band
+    /// authenticator); SMS, a restricted authenticator (§5.1.3.3), is never a
+    /// user's only second factor; and a session ends after 30 minutes without
+    /// activity and 12 hours after sign-in whatever the activity (§4.2.3;
+    /// each refresh is activity and resets only the idle timer, a new
+    /// sign-in starts a new session). Methods stay as enabled by
+    /// [`Methods::default`]; turn email or SMS on as needed.
+    #[must_use]
+    pub fn nist() -> Self {
+        let mut policy = Self::default();
+        policy.methods.email_aal = Aal::Aal1;
+        policy.methods.sms_as_only_factor = false;
+        policy.session.refresh_sliding = TimeDelta::minutes(30);
+        policy.session.absolute = TimeDelta::hours(12);
+        policy
+    }
+
     /// Probability that an attacker guesses a TOTP code within the hard
     /// lockout cap: s·v / 10^digits (RFC 4226 §6).
     #[must_use]
@@ -447,6 +478,23 @@ mod tests {
     #[test]
     fn default_policy_is_valid() {
         Policy::default().validate().unwrap();
+    }
+
+    /// R14(a)/(c), R36: the NIST profile is valid, gives email codes AAL1 and
+    /// keeps SMS from being a user's only factor; a policy serialised before
+    /// `sms_as_only_factor` existed still reads (and allows it).
+    #[test]
+    fn r14_nist_profile_restricts_email_and_sms() {
+        let nist = Policy::nist();
+        nist.validate().unwrap();
+        assert_eq!(nist.methods.email_aal, Aal::Aal1);
+        assert!(!nist.methods.sms_as_only_factor);
+        assert_eq!(nist.session.refresh_sliding, TimeDelta::minutes(30));
+        assert_eq!(nist.session.absolute, TimeDelta::hours(12));
+        let mut old = serde_json::to_value(Policy::default().methods).unwrap();
+        old.as_object_mut().unwrap().remove("sms_as_only_factor");
+        let read: Methods = serde_json::from_value(old).unwrap();
+        assert!(read.sms_as_only_factor);
     }
 
     #[test]

@@ -37,12 +37,33 @@ fn is_retryable_code(code: &str) -> bool {
 }
 
 /// Maps a sqlx error. `conflict` names what a unique violation means here.
+/// Codes of a server that is going away, restarting or refusing
+/// connections: PostgreSQL class 08 (connection exception), 57P01–57P03
+/// (shutdown, crash, not yet accepting connections), 53300 (too many
+/// connections); MySQL/MariaDB 1040 (too many connections), 1053 (shutdown),
+/// 2006/2013 (server gone / connection lost). The outcome of the statement
+/// is unknown, so these are unavailable but not retried here.
+fn is_unavailable_code(code: &str) -> bool {
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "1040" | "1053" | "2006" | "2013"
+        )
+}
+
 pub(crate) fn map_err_as(err: sqlx::Error, conflict: &'static str) -> StoreError {
     match err {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned());
             if db.is_unique_violation() {
                 return StoreError::Conflict(conflict);
+            }
+            if code.as_deref().is_some_and(is_unavailable_code) {
+                return StoreError::Unavailable(Box::new(DbFailure {
+                    what: "database unavailable",
+                    code,
+                    retryable: false,
+                }));
             }
             let retryable = code.as_deref().is_some_and(is_retryable_code);
             let failure = DbFailure {
@@ -110,4 +131,67 @@ pub(crate) fn is_retryable(err: &StoreError) -> bool {
 /// A corrupt-row error naming the column, never the value.
 pub(crate) fn corrupt(column: &str) -> StoreError {
     StoreError::Corrupt(format!("invalid value in column {column}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    /// A driver error with a given SQLSTATE / server code.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl fmt::Display for Coded {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "server said {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            "server message"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.0))
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn mapped(code: &'static str) -> StoreError {
+        map_err(sqlx::Error::Database(Box::new(Coded(code))))
+    }
+
+    /// A restarting server (what the load-with-faults run met) is
+    /// `unavailable` (HTTP 503, retry later), not an internal error; it is
+    /// not retried inside the store because the statement's fate is unknown.
+    #[test]
+    fn server_going_away_is_unavailable() {
+        for code in [
+            "57P01", "57P02", "57P03", "08006", "08003", "53300", "2006", "2013", "1053",
+        ] {
+            let err = mapped(code);
+            assert!(matches!(err, StoreError::Unavailable(_)), "{code}: {err:?}");
+            assert!(!is_retryable(&err), "{code} must not be retried blindly");
+        }
+    }
+
+    #[test]
+    fn conflicts_are_retryable_and_other_errors_are_backend_errors() {
+        assert!(is_retryable(&mapped("40001")));
+        assert!(matches!(mapped("42P01"), StoreError::Backend(_)));
+    }
 }

@@ -47,6 +47,10 @@
 //!
 //! let pool = PgPoolOptions::new()
 //!     .max_connections(16)
+//!     // Each store call is one statement: sqlx's default ping before every
+//!     // acquire would double the round trips of a sign-in. Connections are
+//!     // still checked when released to the pool.
+//!     .test_before_acquire(false)
 //!     .connect("postgres://app@localhost/app")
 //!     .await?;
 //! let store = PgStore::with_prefix(pool, "auth_")?; // tables auth_users, auth_factors, …

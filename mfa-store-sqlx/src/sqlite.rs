@@ -95,13 +95,19 @@ impl SqliteStore {
     }
 
     /// Opens a pool with [`SqliteStore::connect_options`] and at most
-    /// `max_connections` connections, and wraps it with the default prefix.
+    /// `max_connections` connections (without sqlx's ping before each
+    /// acquire), and wraps it with the default prefix.
     ///
     /// # Errors
     /// [`StoreError::Unavailable`](mfa_core::store::StoreError::Unavailable) if the database cannot be opened.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Self> {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
+            // No liveness ping before each acquire: one store call is one
+            // statement, and a ping per call doubled the round trips
+            // (docs/performance.md). sqlx still checks a connection when it
+            // is released, so a broken one is dropped there.
+            .test_before_acquire(false)
             .connect_with(Self::connect_options(url)?)
             .await
             .map_err(map_err)?;

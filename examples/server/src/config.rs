@@ -66,7 +66,8 @@ pub struct Config {
     pub issuer: String,
     /// Access-token audience (`MFA_AUDIENCE`).
     pub audience: String,
-    /// The engine policy (`MFA_ENFORCEMENT` picks the enforcement mode).
+    /// The engine policy (`MFA_POLICY` picks the profile: `default` or
+    /// `nist`; `MFA_ENFORCEMENT` the enforcement mode).
     pub policy: Policy,
     /// Development delivery (`MFA_DELIVERY`): `log` (default: mfa-delivery's
     /// log channel, which prints codes), `outbox` (a JSON-lines file in the
@@ -213,6 +214,16 @@ impl Config {
         if let Some(v) = get("MFA_AUDIENCE") {
             config.audience = v;
         }
+        match get("MFA_POLICY").as_deref() {
+            None | Some("default") => {}
+            Some("nist") => {
+                config.policy = Policy {
+                    product_name: config.policy.product_name.clone(),
+                    ..Policy::nist()
+                };
+            }
+            Some(_) => return Err(ConfigError::new("MFA_POLICY", "expected default or nist")),
+        }
         if let Some(v) = get("MFA_ENFORCEMENT") {
             config.policy.enforcement = match v.as_str() {
                 "off" => Enforcement::Off,
@@ -329,6 +340,19 @@ mod tests {
         let c = from(&[("MFA_ENV", "production"), ("MFA_LISTEN", "0.0.0.0:9000")]).unwrap();
         assert!(c.secure_cookies());
         assert_eq!(c.listen.port(), 9000);
+    }
+
+    #[test]
+    fn nist_policy_profile_is_selectable() {
+        let c = from(&[("MFA_POLICY", "nist"), ("MFA_ENFORCEMENT", "all")]).unwrap();
+        assert!(!c.policy.methods.sms_as_only_factor);
+        assert_eq!(c.policy.session.absolute, chrono::TimeDelta::hours(12));
+        assert_eq!(c.policy.enforcement, Enforcement::All);
+        assert_eq!(c.policy.product_name, "mfa-rs demo");
+        assert_eq!(
+            from(&[("MFA_POLICY", "lax")]).unwrap_err().variable,
+            "MFA_POLICY"
+        );
     }
 
     #[test]

@@ -113,6 +113,9 @@ pub async fn open(
             let pool = PgPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
+                // No ping per acquire (it doubled the round trips of every
+                // step); a broken connection is dropped when released.
+                .test_before_acquire(false)
                 .connect(url)
                 .await
                 .map_err(|e| ConfigError::new("DATABASE_URL", format!("postgres: {e}")))?;
@@ -128,6 +131,9 @@ pub async fn open(
             let pool = MySqlPoolOptions::new()
                 .max_connections(8)
                 .acquire_timeout(Duration::from_secs(5))
+                // No ping per acquire (it doubled the round trips of every
+                // step); a broken connection is dropped when released.
+                .test_before_acquire(false)
                 .connect(&url)
                 .await
                 .map_err(|e| ConfigError::new("DATABASE_URL", format!("mysql: {e}")))?;

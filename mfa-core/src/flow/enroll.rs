@@ -7,7 +7,7 @@ use super::{ClientInfo, Mfa, Tokens};
 use crate::crypto::{Aad, AccessClaims, BackupCode, SecretString, TotpSecret};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    AuditKind, AuditOutcome, BackupCodeRecord, ChallengePurpose, Factor, FactorId, FactorKind,
+    Aal, AuditKind, AuditOutcome, BackupCodeRecord, ChallengePurpose, Factor, FactorId, FactorKind,
     FactorStatus, LockScope, LoginTicket, NotificationKind, RevocationReason, Session, TicketKind,
     User, UserId,
 };
@@ -283,6 +283,23 @@ impl Mfa {
             return Err(MfaError::MethodUnavailable);
         }
         let Resolved { user, .. } = self.resolve(actor).await?;
+        if kind == FactorKind::Sms && !inner.policy.methods.sms_as_only_factor {
+            let methods = &inner.policy.methods;
+            let alternative = inner.factors.list_factors(user.id).await?.iter().any(|f| {
+                f.status == FactorStatus::Active
+                    && f.deleted_at.is_none()
+                    && match f.kind {
+                        FactorKind::Totp => true,
+                        FactorKind::Email => methods.aal_of(FactorKind::Email) == Aal::Aal2,
+                        FactorKind::Sms | FactorKind::BackupCodes => false,
+                    }
+            });
+            if !alternative {
+                return Err(MfaError::Conflict(
+                    "SMS is a restricted authenticator: enrol an authenticator app first",
+                ));
+            }
+        }
         self.drop_pending(user.id, kind).await?;
         let mut factor = Factor::pending(user.id, kind, inner.now());
         factor.destination = Some(destination);

@@ -162,7 +162,7 @@ impl Mfa {
             .await?
             .filter(|u| u.status == UserStatus::Active);
         let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
-            inner.passwords.dummy_verify(&request.password);
+            self.dummy_verify_password(&request.password).await;
             self.refuse_password(None, &request.client, "unknown")
                 .await?;
             return Err(MfaError::InvalidCredentials);
@@ -170,24 +170,24 @@ impl Mfa {
         let lock_started = match inner.reserve_attempt(user.id, LockScope::Password).await {
             Ok(started) => started,
             Err(MfaError::AccountLocked { .. }) => {
-                inner.passwords.dummy_verify(&request.password);
+                self.dummy_verify_password(&request.password).await;
                 self.refuse_password(Some(&user), &request.client, "locked")
                     .await?;
                 return Err(MfaError::InvalidCredentials);
             }
             Err(e) => return Err(e),
         };
-        match inner
-            .passwords
-            .verify(&request.password, &phc)
+        match self
+            .verify_password(&request.password, &phc)
+            .await
             .map_err(MfaError::Crypto)?
         {
             PasswordCheck::Valid { needs_rehash } => {
                 inner.clear_failures(user.id, LockScope::Password).await?;
                 if needs_rehash {
-                    let fresh = inner
-                        .passwords
-                        .hash(&request.password)
+                    let fresh = self
+                        .hash_password(&request.password)
+                        .await
                         .map_err(MfaError::Crypto)?;
                     inner
                         .users

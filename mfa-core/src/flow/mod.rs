@@ -11,6 +11,7 @@ mod challenge;
 mod client;
 mod devices;
 mod enroll;
+mod hashing;
 mod login;
 mod sessions;
 mod support;

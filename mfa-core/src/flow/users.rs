@@ -56,7 +56,11 @@ impl Mfa {
         user.locale = new.contact.locale;
         if let Some(password) = &new.password {
             self.check_new_password(password)?;
-            user.password_hash = Some(inner.passwords.hash(password).map_err(MfaError::Crypto)?);
+            user.password_hash = Some(
+                self.hash_password(password)
+                    .await
+                    .map_err(MfaError::Crypto)?,
+            );
         }
         match inner.users.create_user(&user).await {
             Ok(()) => {}
@@ -99,9 +103,9 @@ impl Mfa {
             .password_hash
             .as_deref()
             .ok_or(MfaError::InvalidCredentials)?;
-        match inner
-            .passwords
-            .verify(current, phc)
+        match self
+            .verify_password(current, phc)
+            .await
             .map_err(MfaError::Crypto)?
         {
             PasswordCheck::Valid { .. } => {}
@@ -113,7 +117,7 @@ impl Mfa {
         if inner.passwords.is_in_history(new, &history) {
             return Err(MfaError::invalid_input("password", "used before"));
         }
-        let hash = inner.passwords.hash(new).map_err(MfaError::Crypto)?;
+        let hash = self.hash_password(new).await.map_err(MfaError::Crypto)?;
         let now = inner.now();
         inner.users.set_password(user.id, &hash, limit, now).await?;
         inner.devices.revoke_all_device_trust(user.id).await?;

@@ -1,12 +1,26 @@
 //! Codes sent by email and SMS ([`crate::Mfa::send_challenge`]) and their
 //! verification: expiry, resend, attempt caps and send caps.
 
-use super::harness::{Harness, contains_token, expect_err};
+use super::harness::{Harness, TestUser, contains_token, expect_err};
 use super::verify::wrong_code;
 use crate::model::{Aal, AuditKind, AuthMethod, FactorKind, OtpChannel};
 use crate::store::{AuditFilter, Store};
+use crate::{Actor, LoginOutcome};
 use chrono::TimeDelta;
 use std::sync::Arc;
+
+/// Signs `user` in with the password and a code sent by email.
+async fn sign_in_by_email<S: Store>(h: &Harness<S>, user: &TestUser) -> crate::Verified {
+    let ticket = h.mfa_ticket(user).await;
+    h.mfa
+        .send_challenge(&ticket, OtpChannel::Email)
+        .await
+        .expect("send_challenge failed");
+    let code = h.last_code(OtpChannel::Email, &user.email);
+    h.verify(&ticket, FactorKind::Email, &code)
+        .await
+        .expect("verify with the email code failed")
+}
 
 /// An email code sent for a ticket completes the sign-in: AAL2,
 /// `amr = [pwd, email]`.
@@ -37,16 +51,7 @@ pub async fn email_code_completes_sign_in<S: Store>(store: Arc<S>) {
 pub async fn r14_email_code_gives_aal1_under_the_nist_profile<S: Store>(store: Arc<S>) {
     let h = Harness::with_policy(store, |p| p.methods.email_aal = Aal::Aal1);
     let (user, _) = h.user_with_otp("carla", OtpChannel::Email).await;
-    let ticket = h.mfa_ticket(&user).await;
-    h.mfa
-        .send_challenge(&ticket, OtpChannel::Email)
-        .await
-        .expect("send_challenge failed");
-    let code = h.last_code(OtpChannel::Email, &user.email);
-    let verified = h
-        .verify(&ticket, FactorKind::Email, &code)
-        .await
-        .expect("verify with the email code failed");
+    let verified = sign_in_by_email(&h, &user).await;
     assert_eq!(verified.tokens.aal, Aal::Aal1);
     assert_eq!(verified.tokens.amr, [AuthMethod::Pwd, AuthMethod::Email]);
     let claims = h
@@ -58,6 +63,74 @@ pub async fn r14_email_code_gives_aal1_under_the_nist_profile<S: Store>(store: A
         h.mfa.require_recent_mfa(&claims, TimeDelta::minutes(10)),
         "step_up_required",
     );
+}
+
+/// R14(a): under [`crate::policy::Policy::nist`], SMS (a restricted
+/// authenticator, SP 800-63B §5.1.3.3) cannot be a user's only second factor:
+/// enrolling it first is refused with a typed error and stores nothing, an
+/// email factor at AAL1 is no alternative, and once an authenticator app is
+/// active the same number enrols.
+pub async fn r14_sms_cannot_be_the_only_factor_under_the_nist_profile<S: Store>(store: Arc<S>) {
+    let h = Harness::with_policy(store, |p| {
+        *p = crate::policy::Policy::nist();
+        p.methods.email = true;
+        p.methods.sms = true;
+    });
+    let (user, _) = h.user_with_otp("dora", OtpChannel::Email).await;
+    let verified = sign_in_by_email(&h, &user).await;
+    let claims = h
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("authenticate failed");
+    let refused = expect_err(
+        h.mfa.enroll_sms(Actor::Session(&claims), &user.phone).await,
+        "conflict",
+    );
+    assert!(refused.to_string().contains("restricted"), "{refused}");
+    let factors = h.store.list_factors(user.id).await.expect("list_factors");
+    assert!(
+        factors.iter().all(|f| f.kind != FactorKind::Sms),
+        "a refused SMS enrolment left a factor behind"
+    );
+    assert!(
+        h.mfa
+            .send_challenge(&h.mfa_ticket(&user).await, OtpChannel::Sms)
+            .await
+            .is_err(),
+        "a refused SMS enrolment can still receive codes"
+    );
+
+    // With an authenticator app the same number enrols.
+    h.enroll_totp_for(&verified.tokens).await;
+    h.mfa
+        .enroll_sms(Actor::Session(&claims), &user.phone)
+        .await
+        .expect("SMS beside an authenticator app is refused");
+}
+
+/// R14(a): a new user's first factor cannot be SMS under the NIST profile,
+/// not even through the enrolment ticket of a sign-in.
+pub async fn r14_sms_cannot_be_the_first_factor_under_the_nist_profile<S: Store>(store: Arc<S>) {
+    let h = Harness::with_policy(store, |p| {
+        *p = crate::policy::Policy::nist();
+        p.methods.sms = true;
+        p.enforcement = crate::policy::Enforcement::All;
+    });
+    let user = h.create_user("emil").await;
+    let LoginOutcome::EnrollmentRequired { ticket, .. } = h.login(&user).await.expect("login")
+    else {
+        panic!("a user without factors under enforcement `All` must enrol");
+    };
+    expect_err(
+        h.mfa.enroll_sms(Actor::Ticket(&ticket), &user.phone).await,
+        "conflict",
+    );
+    // The authenticator app remains available with the same ticket.
+    h.mfa
+        .enroll_totp(Actor::Ticket(&ticket), None)
+        .await
+        .expect("enrolling an authenticator app with the ticket failed");
 }
 
 /// An SMS code sent for a ticket completes the sign-in with

@@ -151,6 +151,8 @@ macro_rules! __flow_cases {
             challenge {
                 email_code_completes_sign_in,
                 r14_email_code_gives_aal1_under_the_nist_profile,
+                r14_sms_cannot_be_the_only_factor_under_the_nist_profile,
+                r14_sms_cannot_be_the_first_factor_under_the_nist_profile,
                 sms_code_completes_sign_in,
                 wrong_email_code_is_invalid_code,
                 r10_code_is_bound_to_its_ticket,
@@ -236,6 +238,7 @@ macro_rules! __flow_cases {
                 refresh_reuse_spares_other_sessions,
                 r40_session_ends_at_its_absolute_lifetime_despite_refreshes,
                 r40_idle_refresh_token_expires,
+                r36_nist_profile_ends_sessions_after_30_min_idle_and_12_h,
                 unknown_refresh_token_is_invalid_token,
                 authenticate_rejects_garbage_and_tampered_tokens,
                 r33_expired_access_token_is_rejected,
@@ -266,6 +269,9 @@ macro_rules! __flow_cases {
                 r55_concurrent_verifies_of_one_email_code_succeed_once,
                 r57_concurrent_refreshes_with_one_token_rotate_once,
                 r56_concurrent_wrong_codes_stop_counting_at_the_threshold,
+                r58_session_revocation_refuses_every_later_use,
+                r58_family_revocation_refuses_every_later_refresh,
+                r58_device_revocation_refuses_every_later_trusted_sign_in,
             }
         }
     };

@@ -129,6 +129,60 @@ pub async fn r40_session_ends_at_its_absolute_lifetime_despite_refreshes<S: Stor
     );
 }
 
+/// R36: under [`crate::policy::Policy::nist`] a session is refused after 30
+/// minutes without activity and 12 hours after sign-in; each refresh
+/// (activity) resets only the idle timer, and a new sign-in starts afresh.
+pub async fn r36_nist_profile_ends_sessions_after_30_min_idle_and_12_h<S: Store>(store: Arc<S>) {
+    let h = Harness::with_policy(store, |p| *p = crate::policy::Policy::nist());
+    let user = h.create_user("nia").await;
+
+    // Idle: 29 minutes are fine and reset the timer; 31 are not.
+    let tokens = h.sign_in(&user).await;
+    h.advance(TimeDelta::minutes(29));
+    let tokens = h
+        .mfa
+        .refresh(&tokens.refresh_token, &h.client())
+        .await
+        .expect("refresh within the idle limit");
+    h.advance(TimeDelta::minutes(29));
+    let tokens = h
+        .mfa
+        .refresh(&tokens.refresh_token, &h.client())
+        .await
+        .expect("refresh within the idle limit, timer reset by activity");
+    h.advance(TimeDelta::minutes(31));
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+
+    // Absolute: activity every 20 minutes keeps the session for 12 hours,
+    // not longer.
+    let start = h.now();
+    let mut tokens = h.sign_in(&user).await;
+    while h.now() + TimeDelta::minutes(20) < start + TimeDelta::hours(12) {
+        h.advance(TimeDelta::minutes(20));
+        tokens = h
+            .mfa
+            .refresh(&tokens.refresh_token, &h.client())
+            .await
+            .expect("active session within 12 hours");
+        assert!(tokens.refresh_expires_at <= start + TimeDelta::hours(12));
+    }
+    h.clock.set(start + TimeDelta::hours(12));
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    // Re-authentication starts a new session with both timers reset.
+    let fresh = h.sign_in(&user).await;
+    h.advance(TimeDelta::minutes(29));
+    h.mfa
+        .refresh(&fresh.refresh_token, &h.client())
+        .await
+        .expect("a new sign-in resets both timers");
+}
+
 /// R40: an unused refresh token expires after the sliding window.
 pub async fn r40_idle_refresh_token_expires<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);

@@ -1,0 +1,155 @@
+//! Load generator (`load`) and load-with-faults run (`faults`) for the
+//! `mfa-server` example service.
+//!
+//! Both binaries start the service themselves, as a child process of the
+//! release binary, on a free loopback port with a fresh data directory in
+//! the system temporary directory and a table prefix of their own
+//! (`load_<8 hex>_`), whose tables they drop at the end. The service runs
+//! with `MFA_DELIVERY=outbox`, `MFA_RATE_LIMIT_PER_MINUTE=1000000` and
+//! `MFA_TRUSTED_PROXIES=127.0.0.1/32`; each pool user sends its own
+//! `X-Forwarded-For` address (in 198.18.0.0/15) and device fingerprint, so
+//! the engine's per-IP and per-identifier sign-in limits see realistic
+//! traffic instead of one client.
+//!
+//! A pool of users is signed up through the API first (sign-up, login,
+//! TOTP enrolment and confirmation). Each virtual user then loops over
+//! full flows: `POST /api/login` (→ `mfa_required`, ticket) →
+//! `POST /api/mfa/verify` with the current TOTP code (generated with
+//! `mfa_core::crypto::Totp`) → `POST /api/token/refresh`. The pool hands a
+//! user out again only in a later TOTP step than the one it last used, and
+//! within the engine's 20 sign-ins per identifier per 15 minutes (see
+//! [`pool`]), so a replayed code is a generator bug, never a result. The
+//! pool is sized from the sign-up rate of a first batch unless `--users`
+//! is given; a non-zero "pool wait" in a report means it was too small.
+//!
+//! Passwords are hashed with argon2id at OWASP parameters (~22 ms per hash
+//! on a 2-core machine): every flow pays one, which bounds flows/s.
+//!
+//! # Running
+//!
+//! Build the service first; the binaries look for
+//! `target/release/mfa-server` (or take `--server-bin PATH`):
+//!
+//! ```text
+//! cargo build --release -p mfa-server -p mfa-load
+//! ```
+//!
+//! ## `load`
+//!
+//! ```text
+//! target/release/load --backend sqlite --concurrency 1,16,64 --duration 20s --out load-sqlite.json
+//! target/release/load --backend postgres --concurrency 1,16,64 --duration 20s --out load-pg.json
+//! target/release/load --backend postgres --seed-users 1000000 --concurrency 16,64 --duration 20s --out load-pg-1m.json
+//! ```
+//!
+//! Options: `--backend sqlite|postgres` (PostgreSQL URL from
+//! `MFA_TEST_POSTGRES_URL`, default
+//! `postgres://postgres@127.0.0.1:5432/test`), `--concurrency LIST`
+//! (default `1,16,64`), `--duration D` per level (default `20s`),
+//! `--users N` (pool size; default: estimated), `--seed-users N`
+//! (PostgreSQL only: fill the tables to N users with SQL before the run),
+//! `--timeout D` per request (default `10s`), `--out FILE` (JSON),
+//! `--server-bin PATH`, `--keep` (keep the data directory and tables).
+//!
+//! It prints, per concurrency level, a Markdown table: flows/s, successful
+//! and failed flows, p50/p95/p99 of the whole flow and of each step, the
+//! time virtual users waited for a ready pool user, and errors by
+//! `step:code`. `--out` writes the same figures as JSON, with the run's
+//! settings and, in growth mode, the seeding times per table.
+//!
+//! ## `faults`
+//!
+//! ```text
+//! target/release/faults --duration 60s --out faults.json
+//! ```
+//!
+//! Runs the service on PostgreSQL with 200 virtual users (`--concurrency`,
+//! arriving over the first 5 s) for `--duration` (default `60s`); at `--restart-at` (default: half-way)
+//! it restarts PostgreSQL with `--restart-cmd` (default
+//! `pg_ctlcluster --skip-systemctl-redirect <version> main restart`, the
+//! version being the directory under `/etc/postgresql`). Every request has
+//! a client timeout (`--timeout`, default `10s`). Afterwards it prints the
+//! figures and checks, exiting non-zero when one fails:
+//!
+//! - requests, successes, typed errors by code, untyped failures (no
+//!   answer, timeout, an error without the JSON shape) — untyped must be 0;
+//! - every successful verify has its session row and its `session_created`
+//!   and `mfa_verification` audit events, every successful refresh its
+//!   `session_refreshed` event (missing sessions and lost events must be 0);
+//! - no refresh-token family has two active, unused tokens and no token was
+//!   rotated twice (orphans must be 0);
+//! - recovery time: from the restart command until the end of the first
+//!   successful flow whose verify was sent after the command returned
+//!   (PostgreSQL back); the error window (first and last failed request
+//!   after the command) and a per-second timeline show the outage itself;
+//! - failures are also split by phase: answered before the restart (the
+//!   load alone: overload), in flight during it, or sent after it;
+//! - the service process is still the same, alive, and ready, and logged
+//!   no panic.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod checks;
+pub mod cli;
+pub mod faults;
+pub mod flow;
+pub mod load;
+pub mod pool;
+pub mod report;
+pub mod seed;
+pub mod service;
+
+use std::path::PathBuf;
+
+/// An error of the tool, as text for the operator.
+#[derive(Debug)]
+pub struct Error(pub String);
+
+impl Error {
+    /// An error with this message.
+    pub fn msg(message: impl std::fmt::Display) -> Self {
+        Self(message.to_string())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+macro_rules! from_error {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Self::msg(e)
+            }
+        }
+    )*};
+}
+
+from_error!(
+    std::io::Error,
+    reqwest::Error,
+    mfa_store_sqlx::sqlx::Error,
+    serde_json::Error,
+    cli::ArgError
+);
+
+/// The `mfa-server` release binary next to this tool's own binary
+/// (`target/<profile>/…` → `target/release/mfa-server`), or
+/// `target/release/mfa-server` under the current directory.
+#[must_use]
+pub fn default_server_bin() -> PathBuf {
+    let beside = std::env::current_exe().ok().and_then(|exe| {
+        let target = exe.parent()?.parent()?.to_path_buf();
+        Some(target.join("release").join("mfa-server"))
+    });
+    match beside {
+        Some(path) if path.is_file() => path,
+        _ => PathBuf::from("target/release/mfa-server"),
+    }
+}
