@@ -50,6 +50,7 @@ pub mod flow;
 pub mod races;
 pub mod rate_limit;
 pub mod sessions;
+pub mod skip;
 pub mod users;
 
 /// Runs `n` tasks made by `task` on the multi-thread runtime, released
