@@ -238,6 +238,24 @@ impl Config {
                 }
             };
         }
+        for (variable, limit) in [
+            (
+                "MFA_LOGIN_RATE_PER_IP",
+                &mut config.policy.login_rate.per_ip,
+            ),
+            (
+                "MFA_LOGIN_RATE_PER_IDENTIFIER",
+                &mut config.policy.login_rate.per_identifier,
+            ),
+        ] {
+            if let Some(v) = get(variable) {
+                *limit = v
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::new(variable, "not a positive number"))?;
+            }
+        }
         config.dev_delivery = match get("MFA_DELIVERY").as_deref() {
             None | Some("log") => DevDelivery::Log,
             Some("outbox") => DevDelivery::Outbox,
@@ -353,6 +371,25 @@ mod tests {
             from(&[("MFA_POLICY", "lax")]).unwrap_err().variable,
             "MFA_POLICY"
         );
+    }
+
+    #[test]
+    fn sign_in_limits_are_configurable_and_must_be_positive() {
+        let c = from(&[
+            ("MFA_LOGIN_RATE_PER_IP", "5000"),
+            ("MFA_LOGIN_RATE_PER_IDENTIFIER", "40"),
+        ])
+        .unwrap();
+        assert_eq!(c.policy.login_rate.per_ip, 5000);
+        assert_eq!(c.policy.login_rate.per_identifier, 40);
+        for bad in ["0", "-1", "many"] {
+            assert_eq!(
+                from(&[("MFA_LOGIN_RATE_PER_IP", bad)])
+                    .unwrap_err()
+                    .variable,
+                "MFA_LOGIN_RATE_PER_IP"
+            );
+        }
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The demo page in headless Chromium, driven by `tests/browser/run.mjs`
-//! (playwright-core). Skipped, with a note, when Chromium (`/usr/bin/chromium`
-//! or `CHROMIUM`), `node` or `tests/browser/node_modules` is missing; `.ci/run`
-//! installs all three.
+//! (playwright-core). When Chromium (`/usr/bin/chromium` or `CHROMIUM`), `node`
+//! or `tests/browser/node_modules` is missing the test is recorded as skipped
+//! (a failure under `CI=true`); `scripts/test` installs all three.
 
 mod common;
 
 use common::{Db, TestServer};
+use mfa_core::testing::skip::skip;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,15 +19,19 @@ fn chromium() -> Option<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_page_enrols_totp_and_remembers_the_device_in_chromium() {
+    const TEST: &str = "demo_page_enrols_totp_and_remembers_the_device_in_chromium";
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let Some(chromium) = chromium() else {
-        eprintln!("browser test: skipped (no Chromium at /usr/bin/chromium or $CHROMIUM)");
+        skip(TEST, "no Chromium at /usr/bin/chromium or $CHROMIUM");
         return;
     };
     if !dir.join("node_modules/playwright-core").exists() {
-        eprintln!(
-            "browser test: skipped (run `npm install` in {})",
-            dir.display()
+        skip(
+            TEST,
+            &format!(
+                "playwright-core is not installed (npm ci in {})",
+                dir.display()
+            ),
         );
         return;
     }
@@ -50,8 +55,8 @@ async fn demo_page_enrols_totp_and_remembers_the_device_in_chromium() {
     let output = match tokio::time::timeout(Duration::from_secs(120), run).await {
         Ok(Ok(output)) => output,
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("browser test: skipped (node is not installed)");
             s.stop().await;
+            skip(TEST, "node is not installed");
             return;
         }
         Ok(Err(e)) => panic!("node could not run: {e}"),

@@ -12,7 +12,7 @@ use serde_json::json;
 
 /// Runs each scenario once per backend: `sqlite::name` always,
 /// `postgres::name` when `MFA_TEST_POSTGRES_URL` is set and `mysql::name`
-/// when `MFA_TEST_MYSQL_URL` is set (each says it was skipped otherwise).
+/// when `MFA_TEST_MYSQL_URL` is set (each records its skip otherwise).
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -27,7 +27,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(db) = super::Db::postgres(stringify!($name)) {
+                    if let Some(db) = super::Db::postgres(concat!("mfa-server http::postgres::", stringify!($name))) {
                         super::$name(db).await;
                     }
                 }
@@ -37,7 +37,7 @@ macro_rules! on_every_backend {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    if let Some(db) = super::Db::mysql(stringify!($name)) {
+                    if let Some(db) = super::Db::mysql(concat!("mfa-server http::mysql::", stringify!($name))) {
                         super::$name(db).await;
                     }
                 }

@@ -4,6 +4,7 @@
 
 use mfa_core::crypto::{Totp, TotpSecret};
 use mfa_core::model::TotpParams;
+use mfa_core::testing::skip::required_env;
 use mfa_server::config::{Config, DevDelivery};
 use mfa_server::{Server, start};
 use reqwest::{Method, StatusCode};
@@ -20,27 +21,16 @@ pub enum Db {
 }
 
 impl Db {
-    /// Postgres from `MFA_TEST_POSTGRES_URL`, or `None` (and a note that the
-    /// test was skipped).
+    /// Postgres from `MFA_TEST_POSTGRES_URL`, or `None` with the skip
+    /// recorded (a failure under `CI=true`).
     pub fn postgres(test: &str) -> Option<Self> {
-        match std::env::var("MFA_TEST_POSTGRES_URL") {
-            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres(url)),
-            _ => {
-                eprintln!("{test}: skipped (MFA_TEST_POSTGRES_URL is not set)");
-                None
-            }
-        }
+        required_env("MFA_TEST_POSTGRES_URL", test).map(Self::Postgres)
     }
 
-    /// MySQL/MariaDB from `MFA_TEST_MYSQL_URL`, or `None` (skipped).
+    /// MySQL/MariaDB from `MFA_TEST_MYSQL_URL`, or `None` with the skip
+    /// recorded.
     pub fn mysql(test: &str) -> Option<Self> {
-        match std::env::var("MFA_TEST_MYSQL_URL") {
-            Ok(url) if !url.trim().is_empty() => Some(Self::MySql(url)),
-            _ => {
-                eprintln!("{test}: skipped (MFA_TEST_MYSQL_URL is not set)");
-                None
-            }
-        }
+        required_env("MFA_TEST_MYSQL_URL", test).map(Self::MySql)
     }
 }
 
@@ -74,6 +64,8 @@ pub fn config(db: &Db, dir: &Path) -> Config {
 
 pub struct TestServer {
     pub server: Option<Server>,
+    /// The `mfa-server` process, when the server runs as one.
+    pub process: Option<tokio::process::Child>,
     pub base: String,
     pub http: reqwest::Client,
     pub dir: PathBuf,
@@ -84,11 +76,55 @@ impl TestServer {
         let dir = config.data_dir.clone();
         let server = start(config).await.expect("server starts");
         let base = format!("http://{}", server.addr);
+        Self::ready(Some(server), None, base, dir).await
+    }
+
+    /// Runs the `mfa-server` binary as its own process on an ephemeral
+    /// loopback port, configured by `env` only (as an operator would), with
+    /// `dir` as its data directory. Its JSON log is read until it names the
+    /// address it listens on, then drained in the background.
+    pub async fn spawn_process(dir: &Path, env: &[(&str, String)]) -> Self {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-server"));
+        command
+            .env("MFA_LISTEN", "127.0.0.1:0")
+            .env("MFA_DATA_DIR", dir)
+            .env("RUST_LOG", "warn,mfa_server=info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("mfa-server starts");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let find_addr = async {
+            while let Some(line) = lines.next_line().await.expect("log line") {
+                let entry: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                if entry["fields"]["message"] == "listening" {
+                    return entry["fields"]["addr"].as_str().map(str::to_owned);
+                }
+            }
+            None
+        };
+        let addr = tokio::time::timeout(Duration::from_secs(30), find_addr)
+            .await
+            .expect("mfa-server logged its address within 30 s")
+            .expect("mfa-server exited before listening");
+        // Keep reading, so a full pipe never blocks the server's logging.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self::ready(None, Some(child), format!("http://{addr}"), dir.to_owned()).await
+    }
+
+    /// Waits (bounded) until the server answers its health probe.
+    async fn ready(
+        server: Option<Server>,
+        process: Option<tokio::process::Child>,
+        base: String,
+        dir: PathBuf,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
             .expect("client");
-        // Bounded wait until the server answers.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(r) = http.get(format!("{base}/healthz")).send().await
@@ -100,7 +136,8 @@ impl TestServer {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Self {
-            server: Some(server),
+            server,
+            process,
             base,
             http,
             dir,
@@ -115,6 +152,9 @@ impl TestServer {
     pub async fn stop(mut self) {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
+        }
+        if let Some(mut process) = self.process.take() {
+            process.kill().await.expect("stop mfa-server");
         }
     }
 
