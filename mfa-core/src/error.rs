@@ -113,7 +113,9 @@ impl MfaError {
             Self::Config(_) => "configuration",
             Self::Delivery(_) => "delivery_failed",
             Self::Crypto(_) => "internal",
-            Self::Store(StoreError::Unavailable(_)) => "unavailable",
+            // Contention reaches the caller only once the bounded retries
+            // of the step are spent: transient, like a lost connection.
+            Self::Store(StoreError::Unavailable(_) | StoreError::Contention(_)) => "unavailable",
             Self::Store(_) => "internal",
         }
     }

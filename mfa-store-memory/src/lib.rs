@@ -2,9 +2,12 @@
 //! repository trait.
 //!
 //! All state sits behind one mutex, so every trait operation is trivially
-//! atomic; the lock is never held across an `.await`. Use it for tests,
-//! development and single-process deployments that can lose their state on
-//! restart.
+//! atomic; that lock is never held across an `.await`. Units of work
+//! ([`UnitOfWork`]) are serialised by a second, async lock that an open unit
+//! holds until it ends and every operation outside a unit waits for; each
+//! table remembers the rows a unit first touches, so a rollback puts them
+//! back and a unit costs what it writes. Use it for tests, development and
+//! single-process deployments that can lose their state on restart.
 //!
 //! ```
 //! use mfa_core::store::{Store, UserRepository};
@@ -22,6 +25,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod journal;
 mod state;
 
 use async_trait::async_trait;
@@ -36,17 +40,48 @@ use mfa_core::model::{
 use mfa_core::store::{
     AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
     DeviceRepository, FactorRepository, FailureOutcome, NewRefreshToken, Page, PageRequest,
-    RateDecision, RateLimiter, RotateOutcome, SessionRepository, StoreError, StoreResult, Upserted,
-    UserRepository,
+    RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository, StoreError,
+    StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// The in-memory store. Cheap to create; clone an `Arc` of it to share.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
+    shared: Arc<Shared>,
+    /// This handle belongs to an open unit of work, which holds the unit
+    /// lock already.
+    in_unit: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
     state: Mutex<State>,
+    /// Held by an open unit of work for its whole life, and by every single
+    /// operation outside one: units are serialised, and no operation sees
+    /// or changes what an open unit has not committed.
+    unit: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The state, locked, and the unit lock when the caller is not a unit.
+struct Locked<'a> {
+    _unit: Option<tokio::sync::MutexGuard<'a, ()>>,
+    state: MutexGuard<'a, State>,
+}
+
+impl std::ops::Deref for Locked<'_> {
+    type Target = State;
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
 }
 
 impl MemoryStore {
@@ -56,17 +91,90 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    async fn lock(&self) -> Locked<'_> {
+        let unit = if self.in_unit {
+            None
+        } else {
+            Some(self.shared.unit.lock().await)
+        };
+        Locked {
+            _unit: unit,
+            state: self.state(),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
         // Every mutation below completes before the guard drops and none can
         // panic half-way, so a poisoned lock still guards consistent data.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// An open unit of work on a [`MemoryStore`]: it holds the store's unit
+/// lock until it ends, and its writes are undone unless it commits.
+struct MemoryTransaction {
+    store: MemoryStore,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl MemoryTransaction {
+    fn end(&mut self, commit: bool) {
+        if self.guard.take().is_some() {
+            let mut state = self.store.state();
+            if commit {
+                state.commit();
+            } else {
+                state.rollback();
+            }
+        }
+    }
+}
+
+impl Drop for MemoryTransaction {
+    fn drop(&mut self) {
+        self.end(false);
+    }
+}
+
+#[async_trait]
+impl Transaction for MemoryTransaction {
+    fn repositories(&self) -> &dyn Repositories {
+        &self.store
+    }
+
+    async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        self.end(true);
+        Ok(())
+    }
+
+    async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        self.end(false);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for MemoryStore {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        let guard = Arc::clone(&self.shared.unit).lock_owned().await;
+        self.state().begin();
+        Ok(Box::new(MemoryTransaction {
+            store: Self {
+                shared: Arc::clone(&self.shared),
+                in_unit: true,
+            },
+            guard: Some(guard),
+        }))
     }
 }
 
 #[async_trait]
 impl UserRepository for MemoryStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.users.contains_key(&user.id) {
             return Err(StoreError::Conflict("user id"));
         }
@@ -78,11 +186,15 @@ impl UserRepository for MemoryStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        Ok(self.lock().users.get(&id).cloned())
+        Ok(self.lock().await.users.get(&id).cloned())
     }
 
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
-        Ok(self.lock().live_user_by_identifier(identifier).cloned())
+        Ok(self
+            .lock()
+            .await
+            .live_user_by_identifier(identifier)
+            .cloned())
     }
 
     async fn set_password(
@@ -92,13 +204,13 @@ impl UserRepository for MemoryStore {
         history_limit: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
         let previous = user.password_hash.replace(password_hash.to_owned());
         user.updated_at = now;
-        let history = s.password_history.entry(id).or_default();
+        let history = s.password_history.get_or_default(id);
         if let Some(previous) = previous {
             history.insert(0, previous);
         }
@@ -107,7 +219,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
-        let s = self.lock();
+        let s = self.lock().await;
         Ok(s.password_history
             .get(&id)
             .map(|h| h.iter().take(limit as usize).cloned().collect())
@@ -120,7 +232,7 @@ impl UserRepository for MemoryStore {
         contact: &Contact,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -137,7 +249,7 @@ impl UserRepository for MemoryStore {
         status: UserStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -153,7 +265,7 @@ impl UserRepository for MemoryStore {
         rule: &LockoutRule,
         now: DateTime<Utc>,
     ) -> StoreResult<FailureOutcome> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(FailureOutcome::NotFound);
         };
@@ -181,7 +293,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -193,7 +305,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -203,7 +315,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn purge_deleted_users(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let doomed: Vec<UserId> = s
             .users
             .values()
@@ -220,7 +332,7 @@ impl UserRepository for MemoryStore {
 #[async_trait]
 impl FactorRepository for MemoryStore {
     async fn create_factor(&self, factor: &Factor) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.factors.contains_key(&factor.id) {
             return Err(StoreError::Conflict("factor id"));
         }
@@ -229,11 +341,11 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn get_factor(&self, id: FactorId) -> StoreResult<Option<Factor>> {
-        Ok(self.lock().factors.get(&id).cloned())
+        Ok(self.lock().await.factors.get(&id).cloned())
     }
 
     async fn list_factors(&self, user: UserId) -> StoreResult<Vec<Factor>> {
-        let s = self.lock();
+        let s = self.lock().await;
         let mut list: Vec<Factor> = s
             .factors
             .values()
@@ -245,7 +357,7 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn activate_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.live_factor_mut(id) {
             Some(f) if f.status == FactorStatus::Pending => {
                 f.status = FactorStatus::Active;
@@ -257,12 +369,12 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn set_factor_status(&self, id: FactorId, status: FactorStatus) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         Ok(s.live_factor_mut(id).map(|f| f.status = status).is_some())
     }
 
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         Ok(s.live_factor_mut(id)
             .map(|f| f.secret = Some(secret.clone()))
             .is_some())
@@ -274,7 +386,7 @@ impl FactorRepository for MemoryStore {
         step: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.live_factor_mut(id) {
             Some(f) if f.last_totp_step.is_none_or(|last| last < step) => {
                 f.last_totp_step = Some(step);
@@ -286,44 +398,44 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()> {
-        if let Some(f) = self.lock().live_factor_mut(id) {
+        if let Some(f) = self.lock().await.live_factor_mut(id) {
             f.last_used_at = Some(now);
         }
         Ok(())
     }
 
     async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         Ok(s.live_factor_mut(id)
             .map(|f| f.deleted_at = Some(now))
             .is_some())
     }
 
     async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
-        let mut n = 0;
-        for f in s.factors.values_mut() {
-            if f.user_id == user && f.deleted_at.is_none() {
+        let mut s = self.lock().await;
+        Ok(s.factors.update_where(
+            |f| f.user_id == user && f.deleted_at.is_none(),
+            |f| {
                 f.deleted_at = Some(now);
-                n += 1;
-            }
-        }
-        Ok(n)
+                true
+            },
+        ))
     }
 
     async fn get_settings(&self, user: UserId) -> StoreResult<Option<MfaSettings>> {
-        Ok(self.lock().settings.get(&user).cloned())
+        Ok(self.lock().await.settings.get(&user).cloned())
     }
 
     async fn put_settings(&self, settings: &MfaSettings) -> StoreResult<()> {
         self.lock()
+            .await
             .settings
             .insert(settings.user_id, settings.clone());
         Ok(())
     }
 
     async fn purge_deleted_factors(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let n = s.factors.len();
         s.factors
             .retain(|_, f| f.deleted_at.is_none_or(|d| d >= before));
@@ -338,7 +450,7 @@ impl BackupCodeRepository for MemoryStore {
         user: UserId,
         codes: &[BackupCodeRecord],
     ) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         s.backup_codes.insert(user, codes.to_vec());
         Ok(())
     }
@@ -349,7 +461,7 @@ impl BackupCodeRepository for MemoryStore {
         hash: &CodeHash,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(codes) = s.backup_codes.get_mut(&user) else {
             return Ok(false);
         };
@@ -366,7 +478,7 @@ impl BackupCodeRepository for MemoryStore {
     }
 
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
-        let s = self.lock();
+        let s = self.lock().await;
         let n = s.backup_codes.get(&user).map_or(0, |codes| {
             codes.iter().filter(|c| c.used_at.is_none()).count()
         });
@@ -376,6 +488,7 @@ impl BackupCodeRepository for MemoryStore {
     async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
         Ok(self
             .lock()
+            .await
             .backup_codes
             .remove(&user)
             .map_or(0, |codes| codes.len() as u64))
@@ -385,24 +498,27 @@ impl BackupCodeRepository for MemoryStore {
 #[async_trait]
 impl ChallengeRepository for MemoryStore {
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.challenges.contains_key(&challenge.id) {
             return Err(StoreError::Conflict("challenge id"));
         }
-        for c in s.challenges.values_mut() {
-            if c.factor_id == challenge.factor_id
-                && c.purpose == challenge.purpose
-                && c.consumed_at.is_none()
-            {
+        s.challenges.update_where(
+            |c| {
+                c.factor_id == challenge.factor_id
+                    && c.purpose == challenge.purpose
+                    && c.consumed_at.is_none()
+            },
+            |c| {
                 c.consumed_at = Some(challenge.created_at);
-            }
-        }
+                true
+            },
+        );
         s.challenges.insert(challenge.id, challenge.clone());
         Ok(())
     }
 
     async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>> {
-        Ok(self.lock().challenges.get(&id).cloned())
+        Ok(self.lock().await.challenges.get(&id).cloned())
     }
 
     async fn latest_challenge(
@@ -410,7 +526,7 @@ impl ChallengeRepository for MemoryStore {
         factor: FactorId,
         purpose: ChallengePurpose,
     ) -> StoreResult<Option<OtpChallenge>> {
-        let s = self.lock();
+        let s = self.lock().await;
         Ok(s.challenges
             .values()
             .filter(|c| c.factor_id == factor && c.purpose == purpose)
@@ -423,7 +539,7 @@ impl ChallengeRepository for MemoryStore {
         id: ChallengeId,
         now: DateTime<Utc>,
     ) -> StoreResult<ChallengeAttempt> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(c) = s.challenges.get_mut(&id) else {
             return Ok(ChallengeAttempt::Closed);
         };
@@ -440,7 +556,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.challenges.get_mut(&id) {
             Some(c) if c.consumed_at.is_none() && now < c.expires_at => {
                 c.consumed_at = Some(now);
@@ -451,7 +567,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.tickets.contains_key(&ticket.id)
             || s.tickets
                 .values()
@@ -464,7 +580,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>> {
-        let s = self.lock();
+        let s = self.lock().await;
         Ok(s.tickets
             .values()
             .find(|t| t.token_hash == *token_hash)
@@ -472,7 +588,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.tickets.get_mut(&id) {
             Some(t) if t.is_open(now) => {
                 t.consumed_at = Some(now);
@@ -483,7 +599,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let n = s.challenges.len() + s.tickets.len();
         s.challenges.retain(|_, c| c.expires_at >= before);
         s.tickets.retain(|_, t| t.expires_at >= before);
@@ -494,12 +610,13 @@ impl ChallengeRepository for MemoryStore {
 #[async_trait]
 impl DeviceRepository for MemoryStore {
     async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
-        let mut s = self.lock();
-        if let Some(device) = s.devices.values_mut().find(|d| {
+        let mut s = self.lock().await;
+        let known = s.devices.find_key(|d| {
             d.user_id == sighting.user_id
                 && d.fingerprint_hash == sighting.fingerprint_hash
                 && d.deleted_at.is_none()
-        }) {
+        });
+        if let Some(device) = known.and_then(|id| s.devices.get_mut(&id)) {
             device.info = sighting.info.clone();
             device.last_ip.clone_from(&sighting.ip);
             device.last_country.clone_from(&sighting.country);
@@ -531,11 +648,11 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
-        Ok(self.lock().devices.get(&id).cloned())
+        Ok(self.lock().await.devices.get(&id).cloned())
     }
 
     async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
-        let s = self.lock();
+        let s = self.lock().await;
         let mut list: Vec<Device> = s
             .devices
             .values()
@@ -553,7 +670,7 @@ impl DeviceRepository for MemoryStore {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
                 d.trust_token_hash = Some(*token_hash);
@@ -571,7 +688,7 @@ impl DeviceRepository for MemoryStore {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Device>> {
-        let s = self.lock();
+        let s = self.lock().await;
         Ok(s.devices
             .values()
             .find(|d| {
@@ -589,7 +706,7 @@ impl DeviceRepository for MemoryStore {
         new: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.devices.get_mut(&id) {
             Some(d) if d.is_trusted(now) && d.trust_token_hash.as_ref() == Some(old) => {
                 d.trust_token_hash = Some(*new);
@@ -600,22 +717,18 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         Ok(s.devices.get_mut(&id).is_some_and(State::clear_trust))
     }
 
     async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         Ok(s.devices
-            .values_mut()
-            .filter(|d| d.user_id == user)
-            .map(State::clear_trust)
-            .filter(|changed| *changed)
-            .count() as u64)
+            .update_where(|d| d.user_id == user, State::clear_trust))
     }
 
     async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
                 d.compromised_at = Some(now);
@@ -627,7 +740,7 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() => {
                 d.deleted_at = Some(now);
@@ -639,7 +752,7 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let n = s.devices.len();
         s.devices
             .retain(|_, d| d.deleted_at.is_none_or(|at| at >= before));
@@ -650,7 +763,7 @@ impl DeviceRepository for MemoryStore {
 #[async_trait]
 impl SessionRepository for MemoryStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.sessions.contains_key(&session.id) {
             return Err(StoreError::Conflict("session id"));
         }
@@ -659,11 +772,11 @@ impl SessionRepository for MemoryStore {
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        Ok(self.lock().sessions.get(&id).cloned())
+        Ok(self.lock().await.sessions.get(&id).cloned())
     }
 
     async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
-        let s = self.lock();
+        let s = self.lock().await;
         let mut list: Vec<Session> = s
             .sessions
             .values()
@@ -684,7 +797,7 @@ impl SessionRepository for MemoryStore {
         mfa_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         match s.sessions.get_mut(&id) {
             Some(x) if x.status != SessionStatus::Revoked && now < x.expires_at => {
                 x.status = SessionStatus::Active;
@@ -706,7 +819,7 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        Ok(self.lock().revoke_session(id, reason, now))
+        Ok(self.lock().await.revoke_session(id, reason, now))
     }
 
     async fn revoke_user_sessions(
@@ -716,7 +829,7 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let ids: Vec<SessionId> = s
             .sessions
             .values()
@@ -735,7 +848,7 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let ids: Vec<SessionId> = s
             .sessions
             .values()
@@ -749,7 +862,7 @@ impl SessionRepository for MemoryStore {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         if s.refresh_tokens.contains_key(&token.id)
             || s.refresh_by_hash.contains_key(token.token_hash.as_bytes())
         {
@@ -765,7 +878,7 @@ impl SessionRepository for MemoryStore {
         new: &NewRefreshToken,
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let Some(current) = s.refresh_by_hash(presented).cloned() else {
             return Ok(RotateOutcome::Unknown);
         };
@@ -833,11 +946,11 @@ impl SessionRepository for MemoryStore {
         family: FamilyId,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        Ok(self.lock().revoke_family(family, now))
+        Ok(self.lock().await.revoke_family(family, now))
     }
 
     async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let doomed: Vec<SessionId> = s
             .sessions
             .values()
@@ -854,7 +967,7 @@ impl SessionRepository for MemoryStore {
 #[async_trait]
 impl AuditRepository for MemoryStore {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.lock().audit.push(event.clone());
+        self.lock().await.audit.push(event.clone());
         Ok(())
     }
 
@@ -863,7 +976,7 @@ impl AuditRepository for MemoryStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
-        let s = self.lock();
+        let s = self.lock().await;
         let mut matching: Vec<&AuditEvent> = s
             .audit
             .iter()
@@ -894,8 +1007,8 @@ impl RateLimiter for MemoryStore {
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> StoreResult<RateDecision> {
-        let mut s = self.lock();
-        let hits = s.rate_hits.entry(key.to_owned()).or_default();
+        let mut s = self.lock().await;
+        let hits = s.rate_hits.get_or_default(key.to_owned());
         let window_start = now - window;
         hits.retain(|hit| hit.at > window_start);
         let used = u32::try_from(hits.len()).unwrap_or(u32::MAX);
@@ -915,12 +1028,24 @@ impl RateLimiter for MemoryStore {
     }
 
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock();
+        let mut s = self.lock().await;
         let mut removed = 0u64;
-        for hits in s.rate_hits.values_mut() {
-            let before = hits.len();
-            hits.retain(|hit| hit.expires_at > now);
-            removed += (before - hits.len()) as u64;
+        let keys: Vec<String> = s
+            .rate_hits
+            .keys()
+            .filter(|k| {
+                s.rate_hits
+                    .get(k)
+                    .is_some_and(|hits| hits.iter().any(|hit| hit.expires_at <= now))
+            })
+            .cloned()
+            .collect();
+        for key in &keys {
+            if let Some(hits) = s.rate_hits.get_mut(key) {
+                let before = hits.len();
+                hits.retain(|hit| hit.expires_at > now);
+                removed += (before - hits.len()) as u64;
+            }
         }
         s.rate_hits.retain(|_, hits| !hits.is_empty());
         Ok(removed)

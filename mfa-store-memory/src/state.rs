@@ -1,6 +1,7 @@
 //! The plain data behind the store's mutex, and the helpers that keep its
 //! relations consistent.
 
+use crate::journal::{Log, Table};
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
     AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
@@ -8,24 +9,43 @@ use mfa_core::model::{
     RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId,
 };
 use mfa_core::store::AuditFilter;
-use std::collections::HashMap;
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    pub users: HashMap<UserId, User>,
-    pub password_history: HashMap<UserId, Vec<String>>,
-    pub factors: HashMap<FactorId, Factor>,
-    pub settings: HashMap<UserId, MfaSettings>,
-    pub backup_codes: HashMap<UserId, Vec<BackupCodeRecord>>,
-    pub challenges: HashMap<ChallengeId, OtpChallenge>,
-    pub tickets: HashMap<TicketId, LoginTicket>,
-    pub devices: HashMap<DeviceId, Device>,
-    pub sessions: HashMap<SessionId, Session>,
-    pub refresh_tokens: HashMap<RefreshTokenId, RefreshToken>,
-    pub refresh_by_hash: HashMap<[u8; 32], RefreshTokenId>,
-    pub audit: Vec<AuditEvent>,
+    pub users: Table<UserId, User>,
+    pub password_history: Table<UserId, Vec<String>>,
+    pub factors: Table<FactorId, Factor>,
+    pub settings: Table<UserId, MfaSettings>,
+    pub backup_codes: Table<UserId, Vec<BackupCodeRecord>>,
+    pub challenges: Table<ChallengeId, OtpChallenge>,
+    pub tickets: Table<TicketId, LoginTicket>,
+    pub devices: Table<DeviceId, Device>,
+    pub sessions: Table<SessionId, Session>,
+    pub refresh_tokens: Table<RefreshTokenId, RefreshToken>,
+    pub refresh_by_hash: Table<[u8; 32], RefreshTokenId>,
+    pub audit: Log<AuditEvent>,
     /// Allowed hits per key.
-    pub rate_hits: HashMap<String, Vec<RateHit>>,
+    pub rate_hits: Table<String, Vec<RateHit>>,
+}
+
+/// Calls `$method` on every table of the state.
+macro_rules! each_table {
+    ($state:expr, $method:ident) => {{
+        let s = $state;
+        s.users.$method();
+        s.password_history.$method();
+        s.factors.$method();
+        s.settings.$method();
+        s.backup_codes.$method();
+        s.challenges.$method();
+        s.tickets.$method();
+        s.devices.$method();
+        s.sessions.$method();
+        s.refresh_tokens.$method();
+        s.refresh_by_hash.$method();
+        s.audit.$method();
+        s.rate_hits.$method();
+    }};
 }
 
 /// One allowed rate-limiter hit.
@@ -38,6 +58,21 @@ pub(crate) struct RateHit {
 }
 
 impl State {
+    /// Starts remembering what a unit of work changes.
+    pub fn begin(&mut self) {
+        each_table!(self, begin);
+    }
+
+    /// Keeps the unit's changes.
+    pub fn commit(&mut self) {
+        each_table!(self, commit);
+    }
+
+    /// Undoes the unit's changes.
+    pub fn rollback(&mut self) {
+        each_table!(self, rollback);
+    }
+
     pub fn live_user_by_identifier(&self, identifier: &str) -> Option<&User> {
         self.users
             .values()
@@ -75,15 +110,14 @@ impl State {
 
     /// Revokes every not-yet-revoked token of a family; returns how many.
     pub fn revoke_family(&mut self, family: FamilyId, now: DateTime<Utc>) -> u64 {
-        let mut n = 0;
-        for t in self.refresh_tokens.values_mut() {
-            if t.family_id == family && t.status != RefreshStatus::Revoked {
+        self.refresh_tokens.update_where(
+            |t| t.family_id == family && t.status != RefreshStatus::Revoked,
+            |t| {
                 t.status = RefreshStatus::Revoked;
                 t.used_at.get_or_insert(now);
-                n += 1;
-            }
-        }
-        n
+                true
+            },
+        )
     }
 
     /// Revokes a session and its refresh tokens; `true` if it was not revoked.
@@ -93,21 +127,23 @@ impl State {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> bool {
-        let Some(session) = self.sessions.get_mut(&id) else {
-            return false;
-        };
-        if session.status == SessionStatus::Revoked {
-            return false;
+        match self.sessions.get(&id) {
+            Some(session) if session.status != SessionStatus::Revoked => {}
+            _ => return false,
         }
-        session.status = SessionStatus::Revoked;
-        session.revoked_at = Some(now);
-        session.revocation_reason = Some(reason);
-        for t in self.refresh_tokens.values_mut() {
-            if t.session_id == id && t.status != RefreshStatus::Revoked {
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.status = SessionStatus::Revoked;
+            session.revoked_at = Some(now);
+            session.revocation_reason = Some(reason);
+        }
+        self.refresh_tokens.update_where(
+            |t| t.session_id == id && t.status != RefreshStatus::Revoked,
+            |t| {
                 t.status = RefreshStatus::Revoked;
                 t.used_at.get_or_insert(now);
-            }
-        }
+                true
+            },
+        );
         true
     }
 

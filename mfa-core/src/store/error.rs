@@ -18,6 +18,11 @@ pub enum StoreError {
     /// retried.
     #[error("store unavailable")]
     Unavailable(#[source] BoxError),
+    /// A deadlock or serialization failure aborted the transaction: nothing
+    /// of it was written, and the whole unit of work may be run again from
+    /// its start.
+    #[error("store contention: transaction aborted")]
+    Contention(#[source] BoxError),
     /// A stored row could not be turned back into a model value.
     #[error("corrupt record: {0}")]
     Corrupt(String),
@@ -35,6 +40,15 @@ impl StoreError {
     /// Wraps any backend error as [`StoreError::Unavailable`].
     pub fn unavailable(err: impl StdError + Send + Sync + 'static) -> Self {
         Self::Unavailable(Box::new(err))
+    }
+}
+
+impl StoreError {
+    /// Whether running the whole unit of work again may succeed:
+    /// [`StoreError::Contention`].
+    #[must_use]
+    pub fn is_contention(&self) -> bool {
+        matches!(self, Self::Contention(_))
     }
 }
 

@@ -20,6 +20,7 @@ mod error;
 mod factor;
 mod rate_limit;
 mod session;
+mod unit;
 mod user;
 
 pub use audit::{AuditCursor, AuditFilter, AuditRepository, Page, PageRequest};
@@ -30,6 +31,7 @@ pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
 pub use rate_limit::{RateDecision, RateLimiter};
 pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
+pub use unit::{Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};
 
 /// Every repository in one value: what a library store implements.

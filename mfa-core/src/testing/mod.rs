@@ -51,6 +51,7 @@ pub mod races;
 pub mod rate_limit;
 pub mod sessions;
 pub mod skip;
+pub mod units;
 pub mod users;
 
 /// Runs `n` tasks made by `task` on the multi-thread runtime, released
@@ -268,8 +269,41 @@ macro_rules! __store_conformance_cases {
                 concurrent_first_sightings_create_one_device,
                 concurrent_ticket_consumptions_succeed_once,
                 concurrent_trust_token_rotations_succeed_once,
+                revoking_a_family_during_rotations_leaves_no_usable_token,
             }
         }
+    };
+}
+
+/// Expands to one test per function of [`units`] (the [`UnitOfWork`]
+/// contract), on a fresh store from `factory`, like
+/// [`store_conformance_tests!`](crate::store_conformance_tests); the store
+/// must implement [`UnitOfWork`](crate::store::UnitOfWork). The tests are
+/// placed in a module `store_conformance::units`, so use a test file of
+/// their own.
+///
+/// ```
+/// async fn store() -> mfa_store_memory::MemoryStore {
+///     mfa_store_memory::MemoryStore::new()
+/// }
+///
+/// mfa_core::unit_of_work_conformance_tests!(store);
+/// ```
+#[macro_export]
+macro_rules! unit_of_work_conformance_tests {
+    ($factory:path) => {
+        $crate::__store_conformance_expand!(tests ($factory)
+            units {
+                committed_unit_keeps_every_write,
+                rolled_back_unit_leaves_no_trace,
+                dropped_unit_is_rolled_back,
+                rollback_restores_changed_rows,
+                unit_reads_its_own_writes,
+                refused_attempt_commits_failure_and_audit,
+                concurrent_units_spend_one_backup_code_once,
+                concurrent_units_stop_counting_failures_at_the_lock,
+            }
+        );
     };
 }
 

@@ -377,3 +377,87 @@ pub async fn concurrent_trust_token_rotations_succeed_once<S: Store>(store: Arc<
         );
     }
 }
+
+/// R40, R58: `revoke_refresh_family` racing a chain of rotations of the same
+/// family. Once the revocation has returned, no rotation that starts later
+/// may succeed, and no token of the family is left usable: a child inserted
+/// by a rotation in flight while the family was revoked must be revoked
+/// too. 32 rounds, each with the revocation released at a different point
+/// of the chain.
+pub async fn revoking_a_family_during_rotations_leaves_no_usable_token<S: Store>(store: Arc<S>) {
+    const ROUNDS: usize = 32;
+    const CHAIN: usize = 12;
+    for round in 0..ROUNDS {
+        let user = create_user(&*store, t0()).await;
+        let session = fixtures::create_session(&*store, user.id, None, t0()).await;
+        let first = fixtures::create_refresh_token(&*store, &session, t0()).await;
+        let now = at(60);
+        let revoked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let rotator = {
+            let (store, revoked, barrier) = (
+                Arc::clone(&store),
+                Arc::clone(&revoked),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut current = first.token_hash;
+                let mut late_successes = 0usize;
+                for _ in 0..CHAIN {
+                    let started_after_revoke = revoked.load(std::sync::atomic::Ordering::SeqCst);
+                    let new = fixtures::next_refresh_token(now);
+                    match store
+                        .rotate_refresh_token(&current, &new, now)
+                        .await
+                        .expect("rotate_refresh_token failed")
+                    {
+                        RotateOutcome::Rotated { token, .. } => {
+                            if started_after_revoke {
+                                late_successes += 1;
+                            }
+                            current = token.token_hash;
+                        }
+                        RotateOutcome::Revoked { .. } => break,
+                        other => panic!("a rotation of the chain's newest token gave {other:?}"),
+                    }
+                }
+                (current, late_successes)
+            })
+        };
+        let revoker = {
+            let (store, revoked, barrier) = (
+                Arc::clone(&store),
+                Arc::clone(&revoked),
+                Arc::clone(&barrier),
+            );
+            tokio::spawn(async move {
+                barrier.wait().await;
+                // Land at a different point of the chain each round.
+                for _ in 0..round % 8 {
+                    tokio::task::yield_now().await;
+                }
+                store
+                    .revoke_refresh_family(first.family_id, now)
+                    .await
+                    .expect("revoke_refresh_family failed");
+                revoked.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        revoker.await.expect("the revoking task panicked");
+        let (newest, late_successes) = rotator.await.expect("the rotating task panicked");
+        assert_eq!(
+            late_successes, 0,
+            "round {round}: a rotation that started after revoke_refresh_family returned succeeded"
+        );
+        let after = store
+            .rotate_refresh_token(&newest, &fixtures::next_refresh_token(now), now)
+            .await
+            .expect("rotate_refresh_token failed");
+        assert_eq!(
+            after,
+            RotateOutcome::Revoked { user_id: user.id },
+            "round {round}: the family's newest token survived its revocation"
+        );
+    }
+}

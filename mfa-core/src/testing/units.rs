@@ -1,0 +1,399 @@
+//! Units of work ([`UnitOfWork`]): what a committed unit keeps, what a
+//! rolled-back one leaves behind (nothing), and single winners among units
+//! racing for the same row.
+//!
+//! Run with [`unit_of_work_conformance_tests!`](crate::unit_of_work_conformance_tests).
+
+use super::fixtures::{self, at, create_user, t0};
+use crate::model::{
+    AuditKind, AuditOutcome, ChallengePurpose, FactorKind, LockScope, LockoutRule,
+    RevocationReason, SessionStatus, UserId,
+};
+use crate::store::*;
+use std::sync::Arc;
+
+/// Writes one row of every aggregate for `user` inside `tx`; returns the
+/// session id and the rate-limit key it used.
+async fn write_everything(
+    tx: &dyn Transaction,
+    user: UserId,
+) -> (crate::model::SessionId, crate::model::FactorId, String) {
+    let r = tx.repositories();
+    let factor = fixtures::factor(user, FactorKind::Sms, t0());
+    r.create_factor(&factor)
+        .await
+        .expect("create_factor failed");
+    r.replace_backup_codes(user, &fixtures::backup_codes(user, 3, t0()))
+        .await
+        .expect("replace_backup_codes failed");
+    r.issue_challenge(&fixtures::challenge(
+        user,
+        factor.id,
+        ChallengePurpose::Login,
+        t0(),
+    ))
+    .await
+    .expect("issue_challenge failed");
+    r.upsert_device(&fixtures::sighting(user, fixtures::fingerprint(), t0()))
+        .await
+        .expect("upsert_device failed");
+    let session = fixtures::session(user, None, t0());
+    r.create_session(&session)
+        .await
+        .expect("create_session failed");
+    r.insert_refresh_token(&fixtures::refresh_token(&session, t0()))
+        .await
+        .expect("insert_refresh_token failed");
+    r.append_audit(&fixtures::audit_event(
+        user,
+        AuditKind::PasswordLogin,
+        AuditOutcome::Success,
+        t0(),
+    ))
+    .await
+    .expect("append_audit failed");
+    let key = fixtures::rate_key("unit");
+    r.hit(&key, 1, chrono::TimeDelta::minutes(1), t0())
+        .await
+        .expect("hit failed");
+    (session.id, factor.id, key)
+}
+
+/// Runs a whole unit again while it fails with contention (bounded), as the
+/// engine does.
+async fn retry_contention<T, F, Fut>(unit: F) -> StoreResult<T>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match unit().await {
+            Err(e) if e.is_contention() && tries < 20 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+async fn audit_of<S: Store>(store: &S, user: UserId) -> usize {
+    let filter = AuditFilter {
+        user_id: Some(user),
+        ..AuditFilter::default()
+    };
+    store
+        .query_audit(&filter, &PageRequest::first(100))
+        .await
+        .expect("query_audit failed")
+        .items
+        .len()
+}
+
+/// A committed unit's writes are all there afterwards.
+pub async fn committed_unit_keeps_every_write<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let (session, factor, key) = write_everything(&*tx, user.id).await;
+    tx.commit().await.expect("commit failed");
+    assert!(
+        store
+            .get_factor(factor)
+            .await
+            .expect("get_factor")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .remaining_backup_codes(user.id)
+            .await
+            .expect("remaining"),
+        3
+    );
+    assert!(
+        store
+            .latest_challenge(factor, ChallengePurpose::Login)
+            .await
+            .expect("latest")
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .list_devices(user.id)
+            .await
+            .expect("list_devices")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .get_session(session)
+            .await
+            .expect("get_session")
+            .is_some()
+    );
+    assert_eq!(audit_of(&*store, user.id).await, 1);
+    let again = store
+        .hit(&key, 1, chrono::TimeDelta::minutes(1), at(1))
+        .await
+        .expect("hit failed");
+    assert!(
+        matches!(again, RateDecision::Limited { .. }),
+        "the committed hit must count"
+    );
+}
+
+/// A rolled-back unit leaves no row behind, in any aggregate.
+pub async fn rolled_back_unit_leaves_no_trace<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let (session, factor, key) = write_everything(&*tx, user.id).await;
+    tx.rollback().await.expect("rollback failed");
+    assert_rolled_back(&*store, user.id, session, factor, &key).await;
+}
+
+/// Dropping an uncommitted unit rolls it back.
+pub async fn dropped_unit_is_rolled_back<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let (session, factor, key) = write_everything(&*tx, user.id).await;
+    drop(tx);
+    assert_rolled_back(&*store, user.id, session, factor, &key).await;
+}
+
+async fn assert_rolled_back<S: Store>(
+    store: &S,
+    user: UserId,
+    session: crate::model::SessionId,
+    factor: crate::model::FactorId,
+    key: &str,
+) {
+    assert!(
+        store
+            .get_factor(factor)
+            .await
+            .expect("get_factor")
+            .is_none()
+    );
+    assert_eq!(
+        store.remaining_backup_codes(user).await.expect("remaining"),
+        0
+    );
+    assert!(
+        store
+            .latest_challenge(factor, ChallengePurpose::Login)
+            .await
+            .expect("latest")
+            .is_none()
+    );
+    assert!(
+        store
+            .list_devices(user)
+            .await
+            .expect("list_devices")
+            .is_empty()
+    );
+    assert!(
+        store
+            .get_session(session)
+            .await
+            .expect("get_session")
+            .is_none()
+    );
+    assert_eq!(
+        audit_of(store, user).await,
+        0,
+        "no audit event survives a rollback"
+    );
+    let hit = store
+        .hit(key, 1, chrono::TimeDelta::minutes(1), at(1))
+        .await
+        .expect("hit failed");
+    assert!(
+        matches!(hit, RateDecision::Allowed { .. }),
+        "a rolled-back hit must not count"
+    );
+}
+
+/// A rollback restores rows the unit changed: a spent backup code, a
+/// revoked session, a counted failure and an accepted TOTP step are all as
+/// they were.
+pub async fn rollback_restores_changed_rows<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let codes = fixtures::backup_codes(user.id, 2, t0());
+    store
+        .replace_backup_codes(user.id, &codes)
+        .await
+        .expect("replace_backup_codes failed");
+    let session = fixtures::create_session(&*store, user.id, None, t0()).await;
+    let totp = fixtures::create_active_totp(&*store, user.id, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let r = tx.repositories();
+    assert!(
+        r.consume_backup_code(user.id, &codes[0].code_hash, at(1))
+            .await
+            .expect("consume")
+    );
+    assert!(
+        r.revoke_session(session.id, RevocationReason::Logout, at(1))
+            .await
+            .expect("revoke")
+    );
+    r.record_failure(user.id, LockScope::Mfa, &LockoutRule::default(), at(1))
+        .await
+        .expect("record_failure failed");
+    assert!(
+        r.advance_totp_step(totp.id, 100, at(1))
+            .await
+            .expect("advance")
+    );
+    tx.rollback().await.expect("rollback failed");
+
+    assert!(
+        store
+            .consume_backup_code(user.id, &codes[0].code_hash, at(2))
+            .await
+            .expect("consume"),
+        "the code spent in the rolled-back unit is still usable"
+    );
+    let s = store
+        .get_session(session.id)
+        .await
+        .expect("get_session")
+        .expect("session");
+    assert_eq!(s.status, SessionStatus::Active, "the revocation was undone");
+    let u = store
+        .get_user(user.id)
+        .await
+        .expect("get_user")
+        .expect("user");
+    assert_eq!(u.mfa_failures.failures, 0, "the failure was undone");
+    assert!(
+        store
+            .advance_totp_step(totp.id, 100, at(2))
+            .await
+            .expect("advance"),
+        "the step accepted in the rolled-back unit is still unused"
+    );
+}
+
+/// Inside a unit, reads see the unit's own writes.
+pub async fn unit_reads_its_own_writes<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let r = tx.repositories();
+    let factor = fixtures::factor(user.id, FactorKind::Totp, t0());
+    r.create_factor(&factor)
+        .await
+        .expect("create_factor failed");
+    assert!(r.activate_factor(factor.id, at(1)).await.expect("activate"));
+    let listed = r.list_factors(user.id).await.expect("list_factors failed");
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].is_active(), "the unit sees its own activation");
+    tx.commit().await.expect("commit failed");
+}
+
+/// A unit that counts a failure and records its audit event, then commits
+/// (as the engine does for a refused attempt), keeps both.
+pub async fn refused_attempt_commits_failure_and_audit<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    let r = tx.repositories();
+    r.record_failure(user.id, LockScope::Mfa, &LockoutRule::default(), at(1))
+        .await
+        .expect("record_failure failed");
+    r.append_audit(&fixtures::audit_event(
+        user.id,
+        AuditKind::MfaVerification,
+        AuditOutcome::Failure,
+        at(1),
+    ))
+    .await
+    .expect("append_audit failed");
+    tx.commit().await.expect("commit failed");
+    let u = store
+        .get_user(user.id)
+        .await
+        .expect("get_user")
+        .expect("user");
+    assert_eq!(u.mfa_failures.failures, 1);
+    assert_eq!(audit_of(&*store, user.id).await, 1);
+}
+
+/// R55 across units: 16 concurrent units each try to spend one backup code
+/// and commit; exactly one spends it.
+pub async fn concurrent_units_spend_one_backup_code_once<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let codes = fixtures::backup_codes(user.id, 1, t0());
+    store
+        .replace_backup_codes(user.id, &codes)
+        .await
+        .expect("replace_backup_codes failed");
+    let hash = codes[0].code_hash;
+    let results = super::race_all(16, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            retry_contention(|| async {
+                let tx = store.begin().await?;
+                let won = tx
+                    .repositories()
+                    .consume_backup_code(user.id, &hash, at(1))
+                    .await?;
+                tx.commit().await?;
+                Ok(won)
+            })
+            .await
+        }
+    })
+    .await;
+    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every unit ends, as a winner or a loser: {results:?}"
+    );
+    assert_eq!(wins, 1, "exactly one of 16 units may spend the code");
+    assert_eq!(
+        store
+            .remaining_backup_codes(user.id)
+            .await
+            .expect("remaining"),
+        0
+    );
+}
+
+/// R56 across units: 32 concurrent units each count one failure and commit;
+/// exactly the rule's threshold are counted, the rest see the lock.
+pub async fn concurrent_units_stop_counting_failures_at_the_lock<S: Store + UnitOfWork>(
+    store: Arc<S>,
+) {
+    let user = create_user(&*store, t0()).await;
+    let rule = LockoutRule::default();
+    let results = super::race_all(32, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            retry_contention(|| async {
+                let tx = store.begin().await?;
+                let outcome = tx
+                    .repositories()
+                    .record_failure(user.id, LockScope::Mfa, &rule, at(1))
+                    .await?;
+                tx.commit().await?;
+                Ok(outcome)
+            })
+            .await
+        }
+    })
+    .await;
+    let counted = results
+        .iter()
+        .filter(|r| matches!(r, Ok(FailureOutcome::Counted { .. })))
+        .count();
+    assert_eq!(
+        counted, rule.threshold as usize,
+        "exactly the threshold of failures is counted across units: {results:?}"
+    );
+    let u = store
+        .get_user(user.id)
+        .await
+        .expect("get_user")
+        .expect("user");
+    assert_eq!(u.mfa_failures.failures, rule.threshold);
+}
