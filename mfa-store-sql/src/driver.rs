@@ -5,7 +5,7 @@
 //! it touched, hands each result row to a callback as a [`Row`] read by
 //! column name, and opens a [`Transaction`] with the backend's write-lock
 //! flavour. The statements, their dialect differences
-//! ([`Dialect`](crate::sql::Dialect)) and all repository logic live here.
+//! ([`Dialect`]) and all repository logic live here.
 //!
 //! Repository code is written against [`Executor`], which both "the pool"
 //! (every statement on any pooled connection, autocommitted: a `&D` for a
