@@ -3,26 +3,7 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use mfa_core::store::StoreError;
-use std::fmt;
-
-/// A database failure as it leaves this crate: a short class, never the
-/// driver's message, which may quote values (MySQL's "Duplicate entry '…'"
-/// does).
-#[derive(Debug)]
-pub(crate) struct DbFailure {
-    what: &'static str,
-    /// A deadlock, serialization failure or busy database: the whole
-    /// operation may be retried.
-    pub(crate) retryable: bool,
-}
-
-impl fmt::Display for DbFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.what)
-    }
-}
-
-impl std::error::Error for DbFailure {}
+use mfa_store_sql::error::{backend, conflict, unavailable};
 
 /// Whether a driver message says "run the transaction again". diesel keeps
 /// no SQLSTATE for these, so the engines' fixed texts are matched:
@@ -37,31 +18,21 @@ fn is_retryable_message(message: &str) -> bool {
         || m.contains("database table is locked")
 }
 
-/// Maps a diesel error. `conflict` names what a unique violation means here.
-pub(crate) fn map_err_as(err: DieselError, conflict: &'static str) -> StoreError {
+/// Maps a diesel error; a unique violation is a generic `Conflict` that the
+/// repository relabels.
+pub(crate) fn map_err(err: DieselError) -> StoreError {
     match err {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-            StoreError::Conflict(conflict)
+            StoreError::Conflict("duplicate row")
         }
-        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-            StoreError::Unavailable(Box::new(DbFailure {
-                what: "transaction conflict",
-                retryable: true,
-            }))
-        }
+        DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => conflict(None),
         DieselError::DatabaseError(
             DatabaseErrorKind::UnableToSendCommand | DatabaseErrorKind::ClosedConnection,
             _,
-        ) => StoreError::Unavailable(Box::new(DbFailure {
-            what: "connection failure",
-            retryable: false,
-        })),
+        ) => unavailable("connection failure", None),
         DieselError::DatabaseError(kind, info) => {
             if is_retryable_message(info.message()) {
-                return StoreError::Unavailable(Box::new(DbFailure {
-                    what: "transaction conflict",
-                    retryable: true,
-                }));
+                return conflict(None);
             }
             let what = match kind {
                 DatabaseErrorKind::ForeignKeyViolation => "foreign key violation",
@@ -69,23 +40,14 @@ pub(crate) fn map_err_as(err: DieselError, conflict: &'static str) -> StoreError
                 DatabaseErrorKind::CheckViolation => "check violation",
                 _ => "database error",
             };
-            StoreError::Backend(Box::new(DbFailure {
-                what,
-                retryable: false,
-            }))
+            backend(what, None)
         }
         DieselError::DeserializationError(source) => match source.downcast::<StoreError>() {
             Ok(store) => *store,
             Err(_) => StoreError::Corrupt("a value could not be decoded".into()),
         },
-        DieselError::BrokenTransactionManager => StoreError::Unavailable(Box::new(DbFailure {
-            what: "broken transaction state",
-            retryable: false,
-        })),
-        other => StoreError::Backend(Box::new(DbFailure {
-            what: kind_name(&other),
-            retryable: false,
-        })),
+        DieselError::BrokenTransactionManager => unavailable("broken transaction state", None),
+        other => backend(kind_name(&other), None),
     }
 }
 
@@ -99,29 +61,9 @@ fn kind_name(err: &DieselError) -> &'static str {
     }
 }
 
-/// Maps a diesel error where no unique violation is expected.
-pub(crate) fn map_err(err: DieselError) -> StoreError {
-    map_err_as(err, "duplicate row")
-}
-
 /// Maps a failure to get a connection from the pool.
 pub(crate) fn pool_err<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
     StoreError::unavailable(err)
-}
-
-/// Whether a mapped error is worth retrying the whole operation for.
-pub(crate) fn is_retryable(err: &StoreError) -> bool {
-    match err {
-        StoreError::Unavailable(source) => source
-            .downcast_ref::<DbFailure>()
-            .is_some_and(|f| f.retryable),
-        _ => false,
-    }
-}
-
-/// A corrupt-row error naming the column, never the value.
-pub(crate) fn corrupt(column: &str) -> StoreError {
-    StoreError::Corrupt(format!("invalid value in column {column}"))
 }
 
 #[cfg(test)]
@@ -147,8 +89,8 @@ mod tests {
             DatabaseErrorKind::UniqueViolation,
             Box::new("Duplicate entry 'secret@example.com'".to_owned()),
         );
-        let mapped = map_err_as(err, "user identifier");
-        assert!(matches!(mapped, StoreError::Conflict("user identifier")));
+        let mapped = map_err(err);
+        assert!(matches!(mapped, StoreError::Conflict(_)));
         assert!(!format!("{mapped:?}").contains("secret"));
     }
 }

@@ -93,9 +93,8 @@
     allow(dead_code, unused_macros, unused_imports)
 )]
 
+mod driver;
 mod error;
-mod migrate;
-mod repo;
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -105,7 +104,6 @@ mod postgres;
 mod sqlite;
 
 pub use mfa_store_sql::{InvalidPrefix, TablePrefix};
-use mfa_store_sql::{columns, prefix, sql};
 #[cfg(feature = "mysql")]
 pub use mysql::{MySqlPool, MySqlStore};
 #[cfg(feature = "postgres")]

@@ -1,37 +1,23 @@
 //! MySQL / MariaDB: [`MySqlStore`].
 
-use crate::error::{corrupt, map_err, pool_err};
-use crate::migrate::{self, Migration};
-use crate::prefix::{InvalidPrefix, TablePrefix};
-use crate::sql::{Arg, Dialect, Placeholders};
+use crate::error::{map_err, pool_err};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::mysql::Mysql;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::row::NamedRow;
-use diesel::sql_types::{BigInt, Binary, Bool, Datetime, Integer, Nullable, Text};
+use diesel::sql_types::Datetime;
+use diesel_async::AsyncMysqlConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{
-    AsyncConnection, AsyncMysqlConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
-};
 use mfa_core::store::{StoreError, StoreResult};
+use mfa_store_sql::error::corrupt;
+use mfa_store_sql::sql::{Arg, Dialect};
+use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
 use std::fmt;
 use uuid::Uuid;
 
 /// The connection pool [`MySqlStore`] takes (diesel-async's deadpool over
 /// [`AsyncMysqlConnection`], a pure-Rust mysql_async connection).
 pub type MySqlPool = Pool<AsyncMysqlConnection>;
-
-const DIALECT: Dialect = Dialect {
-    placeholders: Placeholders::Question,
-    returning: false,
-    for_update: " FOR UPDATE",
-    null_safe_eq: "<=>",
-    delete_limit: true,
-    mysql: true,
-};
-
-const MIGRATIONS: &[Migration] = migrate::MYSQL;
 
 /// The store on MySQL 8 or MariaDB 10.5+ (feature `mysql`).
 ///
@@ -42,32 +28,24 @@ const MIGRATIONS: &[Migration] = migrate::MYSQL;
 /// single conditional `UPDATE`s.
 #[derive(Clone)]
 pub struct MySqlStore {
-    pool: MySqlPool,
-    prefix: TablePrefix,
+    inner: SqlStore<MySqlDriver>,
 }
 
 impl fmt::Debug for MySqlStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MySqlStore")
-            .field("prefix", &self.prefix)
+            .field("prefix", self.inner.prefix())
             .finish_non_exhaustive()
     }
 }
 
 /// `SELECT GET_LOCK(…) AS v`.
-#[derive(diesel::QueryableByName)]
-struct LockResult {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    v: Option<i64>,
-}
-
 impl MySqlStore {
     /// A store on `pool` with the default table prefix `mfa_`.
     #[must_use]
     pub fn new(pool: MySqlPool) -> Self {
         Self {
-            pool,
-            prefix: TablePrefix::default(),
+            inner: SqlStore::new(MySqlDriver { pool }, TablePrefix::default()),
         }
     }
 
@@ -76,22 +54,22 @@ impl MySqlStore {
     /// # Errors
     /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
     pub fn with_prefix(pool: MySqlPool, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let prefix = TablePrefix::new(prefix)?;
         Ok(Self {
-            pool,
-            prefix: TablePrefix::new(prefix)?,
+            inner: SqlStore::new(MySqlDriver { pool }, prefix),
         })
     }
 
     /// The pool the store runs on.
     #[must_use]
     pub fn pool(&self) -> &MySqlPool {
-        &self.pool
+        &self.inner.driver().pool
     }
 
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
-        &self.prefix
+        self.inner.prefix()
     }
 
     /// A pool of at most `max_size` connections to the database at `url`
@@ -115,7 +93,7 @@ impl MySqlStore {
     /// [`StoreError::Unavailable`] if the database cannot be reached.
     pub async fn connect(url: &str, max_size: usize) -> StoreResult<Self> {
         let store = Self::new(Self::build_pool(url, max_size)?);
-        drop(store.pool.get().await.map_err(pool_err)?);
+        drop(store.pool().get().await.map_err(pool_err)?);
         Ok(store)
     }
 
@@ -130,56 +108,7 @@ impl MySqlStore {
     /// it applied (DDL is not transactional here); its version is then not
     /// recorded.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let prefix = self.prefix.as_str().to_owned();
-        let mut conn = self.pool.get().await.map_err(pool_err)?;
-        let conn: &mut AsyncMysqlConnection = &mut conn;
-        let lock_name = format!("mfa-store-sqlx:{prefix}");
-        let locked = diesel::sql_query("SELECT GET_LOCK(?, 60) AS v")
-            .bind::<Text, _>(&lock_name)
-            .load::<LockResult>(conn)
-            .await
-            .map_err(map_err)?;
-        if locked.into_iter().next().and_then(|r| r.v) != Some(1) {
-            return Err(StoreError::Unavailable(
-                "timed out waiting for the migration lock".into(),
-            ));
-        }
-        let result = async {
-            conn.batch_execute(&migrate::tracking_table(
-                &prefix,
-                "DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
-            ))
-            .await
-            .map_err(map_err)?;
-            let applied = diesel::sql_query(migrate::applied_sql(&prefix))
-                .load::<migrate::Applied>(conn)
-                .await
-                .map_err(map_err)?;
-            for migration in MIGRATIONS
-                .iter()
-                .filter(|m| !applied.iter().any(|a| a.version == m.version))
-            {
-                for statement in migration.statements(&prefix) {
-                    conn.batch_execute(&statement).await.map_err(map_err)?;
-                }
-                diesel::sql_query(format!(
-                    "INSERT INTO {prefix}schema_migrations (version, name) VALUES (?, ?)"
-                ))
-                .bind::<BigInt, _>(migration.version)
-                .bind::<Text, _>(migration.name)
-                .execute(conn)
-                .await
-                .map_err(map_err)?;
-            }
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        diesel::sql_query("SELECT RELEASE_LOCK(?) AS v")
-            .bind::<Text, _>(&lock_name)
-            .load::<LockResult>(conn)
-            .await
-            .map_err(map_err)?;
-        result
+        self.inner.migrate().await
     }
 }
 
@@ -192,9 +121,10 @@ async fn begin(conn: &mut AsyncMysqlConnection) -> StoreResult<()> {
         .map_err(map_err)
 }
 
-type DbQuery = BoxedSqlQuery<'static, Mysql, SqlQuery>;
-
-fn bind_arg(q: DbQuery, arg: Arg) -> DbQuery {
+fn bind(
+    q: BoxedSqlQuery<'static, Mysql, SqlQuery>,
+    arg: Arg,
+) -> BoxedSqlQuery<'static, Mysql, SqlQuery> {
     match arg {
         Arg::Uuid(v) => q.bind::<Binary, _>(v.as_bytes().to_vec()),
         Arg::OptUuid(v) => q.bind::<Nullable<Binary>, _>(v.map(|u| u.as_bytes().to_vec())),
@@ -246,4 +176,12 @@ fn read_json<'a>(row: &impl NamedRow<'a, Mysql>, name: &str) -> StoreResult<serd
     serde_json::from_str(&text).map_err(|_| corrupt(name))
 }
 
-crate::repo::impl_repositories!(MySqlStore, Mysql, AsyncMysqlConnection);
+crate::driver::diesel_driver!(
+    MySqlDriver,
+    MySqlTx,
+    AsyncMysqlConnection,
+    Mysql,
+    Dialect::MYSQL
+);
+
+mfa_store_sql::forward_repositories!(MySqlStore => inner);

@@ -1,37 +1,23 @@
 //! PostgreSQL: [`PgStore`].
 
-use crate::error::{corrupt, map_err, pool_err};
-use crate::migrate::{self, Migration};
-use crate::prefix::{InvalidPrefix, TablePrefix};
-use crate::sql::{Arg, Dialect, Placeholders};
+use crate::error::{map_err, pool_err};
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::row::NamedRow;
-use diesel::sql_types::{BigInt, Binary, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Jsonb, Timestamptz};
+use diesel_async::AsyncPgConnection;
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
-use diesel_async::{
-    AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection, TransactionManager,
-};
 use mfa_core::store::{StoreError, StoreResult};
+use mfa_store_sql::error::corrupt;
+use mfa_store_sql::sql::{Arg, Dialect};
+use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
 use std::fmt;
 use uuid::Uuid;
 
 /// The connection pool [`PgStore`] takes (diesel-async's deadpool over
 /// [`AsyncPgConnection`], a pure-Rust tokio-postgres connection).
 pub type PgPool = Pool<AsyncPgConnection>;
-
-const DIALECT: Dialect = Dialect {
-    placeholders: Placeholders::Dollar,
-    returning: true,
-    for_update: " FOR UPDATE",
-    null_safe_eq: "IS NOT DISTINCT FROM",
-    delete_limit: false,
-    mysql: false,
-};
-
-const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 
 /// The store on PostgreSQL (feature `postgres`).
 ///
@@ -42,14 +28,13 @@ const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 /// COMMITTED transactions with row locks.
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
-    prefix: TablePrefix,
+    inner: SqlStore<PgDriver>,
 }
 
 impl fmt::Debug for PgStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgStore")
-            .field("prefix", &self.prefix)
+            .field("prefix", self.inner.prefix())
             .finish_non_exhaustive()
     }
 }
@@ -59,8 +44,7 @@ impl PgStore {
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         Self {
-            pool,
-            prefix: TablePrefix::default(),
+            inner: SqlStore::new(PgDriver { pool }, TablePrefix::default()),
         }
     }
 
@@ -69,22 +53,22 @@ impl PgStore {
     /// # Errors
     /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
     pub fn with_prefix(pool: PgPool, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let prefix = TablePrefix::new(prefix)?;
         Ok(Self {
-            pool,
-            prefix: TablePrefix::new(prefix)?,
+            inner: SqlStore::new(PgDriver { pool }, prefix),
         })
     }
 
     /// The pool the store runs on.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.inner.driver().pool
     }
 
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
-        &self.prefix
+        self.inner.prefix()
     }
 
     /// A pool of at most `max_size` connections to the database at `url`
@@ -108,7 +92,7 @@ impl PgStore {
     /// [`StoreError::Unavailable`] if the database cannot be reached.
     pub async fn connect(url: &str, max_size: usize) -> StoreResult<Self> {
         let store = Self::new(Self::build_pool(url, max_size)?);
-        drop(store.pool.get().await.map_err(pool_err)?);
+        drop(store.pool().get().await.map_err(pool_err)?);
         Ok(store)
     }
 
@@ -122,46 +106,7 @@ impl PgStore {
     /// # Errors
     /// Any database failure; a failed migration leaves no partial change.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let prefix = self.prefix.as_str().to_owned();
-        let mut conn = self.pool.get().await.map_err(pool_err)?;
-        let conn: &mut AsyncPgConnection = &mut conn;
-        begin(conn).await?;
-        let result = async {
-            diesel::sql_query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                .bind::<Text, _>(format!("mfa-store-sqlx:{prefix}"))
-                .execute(conn)
-                .await
-                .map_err(map_err)?;
-            conn.batch_execute(&migrate::tracking_table(
-                &prefix,
-                "TIMESTAMPTZ NOT NULL DEFAULT now()",
-            ))
-            .await
-            .map_err(map_err)?;
-            let applied = diesel::sql_query(migrate::applied_sql(&prefix))
-                .load::<migrate::Applied>(conn)
-                .await
-                .map_err(map_err)?;
-            for migration in MIGRATIONS
-                .iter()
-                .filter(|m| !applied.iter().any(|a| a.version == m.version))
-            {
-                for statement in migration.statements(&prefix) {
-                    conn.batch_execute(&statement).await.map_err(map_err)?;
-                }
-                diesel::sql_query(format!(
-                    "INSERT INTO {prefix}schema_migrations (version, name) VALUES ($1, $2)"
-                ))
-                .bind::<BigInt, _>(migration.version)
-                .bind::<Text, _>(migration.name)
-                .execute(conn)
-                .await
-                .map_err(map_err)?;
-            }
-            Ok(())
-        }
-        .await;
-        finish_unit(conn, result).await
+        self.inner.migrate().await
     }
 }
 
@@ -173,22 +118,7 @@ async fn begin(conn: &mut AsyncPgConnection) -> StoreResult<()> {
         .map_err(map_err)
 }
 
-async fn finish_unit(conn: &mut AsyncPgConnection, result: StoreResult<()>) -> StoreResult<()> {
-    type Tm = <AsyncPgConnection as AsyncConnection>::TransactionManager;
-    match result {
-        Ok(()) => <Tm as TransactionManager<AsyncPgConnection>>::commit_transaction(conn)
-            .await
-            .map_err(map_err),
-        Err(e) => {
-            let _ = <Tm as TransactionManager<AsyncPgConnection>>::rollback_transaction(conn).await;
-            Err(e)
-        }
-    }
-}
-
-type DbQuery = BoxedSqlQuery<'static, Pg, SqlQuery>;
-
-fn bind_arg(q: DbQuery, arg: Arg) -> DbQuery {
+fn bind(q: BoxedSqlQuery<'static, Pg, SqlQuery>, arg: Arg) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
     match arg {
         Arg::Uuid(v) => q.bind::<diesel::sql_types::Uuid, _>(v),
         Arg::OptUuid(v) => q.bind::<Nullable<diesel::sql_types::Uuid>, _>(v),
@@ -229,4 +159,6 @@ fn read_json<'a>(row: &impl NamedRow<'a, Pg>, name: &str) -> StoreResult<serde_j
     NamedRow::get::<Jsonb, serde_json::Value>(row, name).map_err(|_| corrupt(name))
 }
 
-crate::repo::impl_repositories!(PgStore, Pg, AsyncPgConnection);
+crate::driver::diesel_driver!(PgDriver, PgTx, AsyncPgConnection, Pg, Dialect::POSTGRES);
+
+mfa_store_sql::forward_repositories!(PgStore => inner);

@@ -1,20 +1,18 @@
 //! SQLite: [`SqliteStore`].
 
-use crate::error::{corrupt, map_err, pool_err};
-use crate::migrate::{self, Migration};
-use crate::prefix::{InvalidPrefix, TablePrefix};
-use crate::sql::{Arg, Dialect, Placeholders};
+use crate::error::{map_err, pool_err};
 use chrono::{DateTime, Utc};
 use diesel::connection::AnsiTransactionManager;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::row::NamedRow;
-use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use diesel_async::{AsyncConnection, RunQueryDsl, SimpleAsyncConnection};
 use mfa_core::store::{StoreError, StoreResult};
+use mfa_store_sql::error::corrupt;
+use mfa_store_sql::sql::{Arg, Dialect};
+use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
 use std::fmt;
 use uuid::Uuid;
 
@@ -25,17 +23,6 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// The connection pool [`SqliteStore`] takes (diesel-async's deadpool).
 pub type SqlitePool = Pool<SqliteConn>;
-
-const DIALECT: Dialect = Dialect {
-    placeholders: Placeholders::NumberedQuestion,
-    returning: true,
-    for_update: "",
-    null_safe_eq: "IS",
-    delete_limit: false,
-    mysql: false,
-};
-
-const MIGRATIONS: &[Migration] = migrate::SQLITE;
 
 /// Settings every connection of a [`SqliteStore`] pool needs: foreign keys
 /// (the purges cascade through them) and a busy timeout (writers wait for
@@ -55,14 +42,13 @@ pub const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_time
 /// runs [`CONNECTION_PRAGMAS`] (at least foreign keys and a busy timeout).
 #[derive(Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    prefix: TablePrefix,
+    inner: SqlStore<SqliteDriver>,
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("prefix", &self.prefix)
+            .field("prefix", self.inner.prefix())
             .finish_non_exhaustive()
     }
 }
@@ -72,8 +58,7 @@ impl SqliteStore {
     #[must_use]
     pub fn new(pool: SqlitePool) -> Self {
         Self {
-            pool,
-            prefix: TablePrefix::default(),
+            inner: SqlStore::new(SqliteDriver { pool }, TablePrefix::default()),
         }
     }
 
@@ -82,22 +67,22 @@ impl SqliteStore {
     /// # Errors
     /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
     pub fn with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let prefix = TablePrefix::new(prefix)?;
         Ok(Self {
-            pool,
-            prefix: TablePrefix::new(prefix)?,
+            inner: SqlStore::new(SqliteDriver { pool }, prefix),
         })
     }
 
     /// The pool the store runs on.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.inner.driver().pool
     }
 
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
-        &self.prefix
+        self.inner.prefix()
     }
 
     /// A pool of at most `max_size` connections to the database at `url`
@@ -139,7 +124,7 @@ impl SqliteStore {
     /// [`StoreError::Unavailable`] if the database cannot be opened.
     pub async fn connect(url: &str, max_size: usize) -> StoreResult<Self> {
         let store = Self::new(Self::build_pool(url, max_size)?);
-        drop(store.pool.get().await.map_err(pool_err)?);
+        drop(store.pool().get().await.map_err(pool_err)?);
         Ok(store)
     }
 
@@ -151,43 +136,7 @@ impl SqliteStore {
     /// # Errors
     /// Any database failure; a failed migration leaves no partial change.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let prefix = self.prefix.as_str().to_owned();
-        let mut conn = self.pool.get().await.map_err(pool_err)?;
-        let conn: &mut SqliteConn = &mut conn;
-        begin(conn).await?;
-        let result = async {
-            conn.batch_execute(&migrate::tracking_table(
-                &prefix,
-                "INTEGER NOT NULL DEFAULT 0",
-            ))
-            .await
-            .map_err(map_err)?;
-            let applied = diesel::sql_query(migrate::applied_sql(&prefix))
-                .load::<migrate::Applied>(conn)
-                .await
-                .map_err(map_err)?;
-            for migration in MIGRATIONS
-                .iter()
-                .filter(|m| !applied.iter().any(|a| a.version == m.version))
-            {
-                for statement in migration.statements(&prefix) {
-                    conn.batch_execute(&statement).await.map_err(map_err)?;
-                }
-                diesel::sql_query(format!(
-                    "INSERT INTO {prefix}schema_migrations (version, name, applied_at) \
-                     VALUES (?1, ?2, ?3)"
-                ))
-                .bind::<BigInt, _>(migration.version)
-                .bind::<Text, _>(migration.name)
-                .bind::<BigInt, _>(Utc::now().timestamp_micros())
-                .execute(conn)
-                .await
-                .map_err(map_err)?;
-            }
-            Ok(())
-        }
-        .await;
-        finish(conn, result).await
+        self.inner.migrate().await
     }
 }
 
@@ -198,23 +147,10 @@ async fn begin(conn: &mut SqliteConn) -> StoreResult<()> {
         .map_err(map_err)
 }
 
-async fn finish(conn: &mut SqliteConn, result: StoreResult<()>) -> StoreResult<()> {
-    use diesel_async::TransactionManager;
-    type Tm = <SqliteConn as AsyncConnection>::TransactionManager;
-    match result {
-        Ok(()) => <Tm as TransactionManager<SqliteConn>>::commit_transaction(conn)
-            .await
-            .map_err(map_err),
-        Err(e) => {
-            let _ = <Tm as TransactionManager<SqliteConn>>::rollback_transaction(conn).await;
-            Err(e)
-        }
-    }
-}
-
-type DbQuery = BoxedSqlQuery<'static, Sqlite, SqlQuery>;
-
-fn bind_arg(q: DbQuery, arg: Arg) -> DbQuery {
+fn bind(
+    q: BoxedSqlQuery<'static, Sqlite, SqlQuery>,
+    arg: Arg,
+) -> BoxedSqlQuery<'static, Sqlite, SqlQuery> {
     match arg {
         Arg::Uuid(v) => q.bind::<Binary, _>(v.as_bytes().to_vec()),
         Arg::OptUuid(v) => q.bind::<Nullable<Binary>, _>(v.map(|u| u.as_bytes().to_vec())),
@@ -269,4 +205,6 @@ fn read_json<'a>(row: &impl NamedRow<'a, Sqlite>, name: &str) -> StoreResult<ser
     serde_json::from_str(&text).map_err(|_| corrupt(name))
 }
 
-crate::repo::impl_repositories!(SqliteStore, Sqlite, SqliteConn);
+crate::driver::diesel_driver!(SqliteDriver, SqliteTx, SqliteConn, Sqlite, Dialect::SQLITE);
+
+mfa_store_sql::forward_repositories!(SqliteStore => inner);

@@ -251,11 +251,17 @@ mod mysql {
 #[cfg(not(all(feature = "postgres", mfa_test_postgres)))]
 #[test]
 fn postgres_interop_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_POSTGRES_URL is not set (or feature `postgres` is off): skipped");
+    mfa_core::testing::skip::skip(
+        "postgres_interop_is_skipped_without_its_url",
+        "MFA_TEST_POSTGRES_URL was not set when the tests were built (or feature `postgres` is off)",
+    );
 }
 
 #[cfg(not(all(feature = "mysql", mfa_test_mysql)))]
 #[test]
 fn mysql_interop_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_MYSQL_URL is not set (or feature `mysql` is off): skipped");
+    mfa_core::testing::skip::skip(
+        "mysql_interop_is_skipped_without_its_url",
+        "MFA_TEST_MYSQL_URL was not set when the tests were built (or feature `mysql` is off)",
+    );
 }

@@ -49,5 +49,8 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
 #[cfg(not(mfa_test_postgres))]
 #[test]
 fn postgres_suite_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_POSTGRES_URL is not set: PostgreSQL tests skipped");
+    mfa_core::testing::skip::skip(
+        "postgres_suite_is_skipped_without_its_url",
+        "MFA_TEST_POSTGRES_URL was not set when the tests were built: PostgreSQL tests not compiled",
+    );
 }

@@ -1,15 +1,35 @@
-//! The SQL shared by `mfa-store-sqlx` and `mfa-store-diesel`: table prefix,
-//! migrations, column lists and statement-template rewriting. Both stores
-//! use this one copy, so their schemas and statements cannot drift apart
-//! and a host can move between them without migrating data.
+//! The SQL stores of mfa-rs, written once: schema and migrations, table
+//! prefix, statements, and the repository logic of every trait of
+//! [`mfa_core::store`], on top of a small [`driver`] interface that
+//! `mfa-store-sqlx` and `mfa-store-diesel` implement. Both stores use this
+//! one copy, so their schemas and statements cannot drift apart and a host
+//! can move between them without migrating data.
 //!
 //! Not meant to be used on its own; it has no database driver.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod columns;
+pub mod driver;
+pub mod error;
+mod forward;
 pub mod migrate;
 pub mod prefix;
+mod repo;
+mod rows;
 pub mod sql;
+mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use prefix::{InvalidPrefix, TablePrefix};
+pub use store::SqlStore;
+
+/// Re-exports for [`forward_repositories!`]; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use async_trait::async_trait;
+    pub use chrono::{DateTime, TimeDelta, Utc};
+    pub use mfa_core::model::*;
+    pub use mfa_core::store::*;
+}

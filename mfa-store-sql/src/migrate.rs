@@ -35,6 +35,25 @@ impl Migration {
     }
 }
 
+/// How a backend keeps two migrators of one prefix apart; each statement
+/// takes the lock name (`mfa-store-sqlx:<prefix>`, shared by both stores) as
+/// `$1`.
+#[derive(Debug, Clone, Copy)]
+pub enum MigrationLock {
+    /// The write transaction is lock enough.
+    None,
+    /// A lock taken inside the migration transaction, released by its end.
+    Transaction(&'static str),
+    /// A session lock: `acquire` returns 1 in column `v` when it is held;
+    /// `release` frees it.
+    Session {
+        /// Takes the lock, waiting a bounded time.
+        acquire: &'static str,
+        /// Frees the lock.
+        release: &'static str,
+    },
+}
+
 /// SQLite migrations, in order.
 pub const SQLITE: &[Migration] = &[Migration {
     version: 1,

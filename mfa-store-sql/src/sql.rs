@@ -2,6 +2,7 @@
 //! written with `{p}` for the table prefix and `$1`, `$2`, … for parameters,
 //! turned into each backend's placeholder syntax by [`Dialect::prepare`].
 
+use crate::migrate::{self, Migration, MigrationLock};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -67,9 +68,69 @@ pub struct Dialect {
     pub delete_limit: bool,
     /// MySQL's upsert and insert-ignore forms instead of `ON CONFLICT`.
     pub mysql: bool,
+    /// The migrations of this backend, in order.
+    pub migrations: &'static [Migration],
+    /// Column type of `schema_migrations.applied_at`.
+    pub applied_at: &'static str,
+    /// `applied_at` is written by the store (SQLite, whose column default
+    /// is 0) rather than defaulted by the database.
+    pub records_applied_at: bool,
+    /// How concurrent migrators of one prefix are kept apart.
+    pub migration_lock: MigrationLock,
 }
 
 impl Dialect {
+    /// SQLite ≥ 3.35.
+    pub const SQLITE: Dialect = Dialect {
+        placeholders: Placeholders::NumberedQuestion,
+        returning: true,
+        for_update: "",
+        null_safe_eq: "IS",
+        delete_limit: false,
+        mysql: false,
+        migrations: migrate::SQLITE,
+        applied_at: "INTEGER NOT NULL DEFAULT 0",
+        records_applied_at: true,
+        // `BEGIN IMMEDIATE` already holds the database write lock.
+        migration_lock: MigrationLock::None,
+    };
+
+    /// PostgreSQL.
+    pub const POSTGRES: Dialect = Dialect {
+        placeholders: Placeholders::Dollar,
+        returning: true,
+        for_update: " FOR UPDATE",
+        null_safe_eq: "IS NOT DISTINCT FROM",
+        delete_limit: false,
+        mysql: false,
+        migrations: migrate::POSTGRES,
+        applied_at: "TIMESTAMPTZ NOT NULL DEFAULT now()",
+        records_applied_at: false,
+        // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide on the
+        // type catalog; a transaction-scoped advisory lock keyed by the
+        // prefix serialises migrators of one prefix.
+        migration_lock: MigrationLock::Transaction("SELECT pg_advisory_xact_lock(hashtext($1))"),
+    };
+
+    /// MySQL 8 / MariaDB ≥ 10.5 (InnoDB).
+    pub const MYSQL: Dialect = Dialect {
+        placeholders: Placeholders::Question,
+        returning: false,
+        for_update: " FOR UPDATE",
+        null_safe_eq: "<=>",
+        delete_limit: true,
+        mysql: true,
+        migrations: migrate::MYSQL,
+        applied_at: "DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)",
+        records_applied_at: false,
+        // DDL commits implicitly there, so a transaction cannot hold the
+        // lock: a named session lock does, released at the end.
+        migration_lock: MigrationLock::Session {
+            acquire: "SELECT GET_LOCK($1, 60) AS v",
+            release: "SELECT RELEASE_LOCK($1) AS v",
+        },
+    };
+
     /// Expands `{p}` to `prefix` and rewrites `$n` placeholders. For
     /// [`Placeholders::Question`] also returns, per `?`, the index of the
     /// argument it binds.
@@ -157,11 +218,7 @@ mod tests {
     fn dialect(placeholders: Placeholders) -> Dialect {
         Dialect {
             placeholders,
-            returning: false,
-            for_update: "",
-            null_safe_eq: "IS",
-            delete_limit: false,
-            mysql: false,
+            ..Dialect::SQLITE
         }
     }
 

@@ -1,30 +1,7 @@
 //! Mapping of sqlx errors into [`StoreError`], without SQL text or values.
 
 use mfa_core::store::StoreError;
-use std::fmt;
-
-/// A database failure as it leaves this crate: the driver's error class and
-/// SQLSTATE (or engine code), never its message, which may quote values
-/// (MySQL's "Duplicate entry '…'" does).
-#[derive(Debug)]
-pub(crate) struct DbFailure {
-    what: &'static str,
-    code: Option<String>,
-    /// A deadlock, serialization failure or busy database: the whole
-    /// operation may be retried.
-    pub(crate) retryable: bool,
-}
-
-impl fmt::Display for DbFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.code {
-            Some(code) => write!(f, "{} (code {code})", self.what),
-            None => f.write_str(self.what),
-        }
-    }
-}
-
-impl std::error::Error for DbFailure {}
+use mfa_store_sql::error::{backend, conflict, unavailable};
 
 /// SQLSTATEs and engine codes that mean "try the transaction again":
 /// PostgreSQL serialization failure / deadlock, MySQL deadlock / lock wait
@@ -36,7 +13,6 @@ fn is_retryable_code(code: &str) -> bool {
     )
 }
 
-/// Maps a sqlx error. `conflict` names what a unique violation means here.
 /// Codes of a server that is going away, restarting or refusing
 /// connections: PostgreSQL class 08 (connection exception), 57P01–57P03
 /// (shutdown, crash, not yet accepting connections), 53300 (too many
@@ -51,34 +27,20 @@ fn is_unavailable_code(code: &str) -> bool {
         )
 }
 
-pub(crate) fn map_err_as(err: sqlx::Error, conflict: &'static str) -> StoreError {
+/// Maps a sqlx error; a unique violation is a generic `Conflict` that the
+/// repository relabels.
+pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Database(db) => {
             let code = db.code().map(|c| c.into_owned());
             if db.is_unique_violation() {
-                return StoreError::Conflict(conflict);
+                // Relabelled by the repository with what the duplicate means.
+                return StoreError::Conflict("duplicate row");
             }
-            if code.as_deref().is_some_and(is_unavailable_code) {
-                return StoreError::Unavailable(Box::new(DbFailure {
-                    what: "database unavailable",
-                    code,
-                    retryable: false,
-                }));
-            }
-            let retryable = code.as_deref().is_some_and(is_retryable_code);
-            let failure = DbFailure {
-                what: if retryable {
-                    "transaction conflict"
-                } else {
-                    "database error"
-                },
-                code,
-                retryable,
-            };
-            if retryable {
-                StoreError::Unavailable(Box::new(failure))
-            } else {
-                StoreError::Backend(Box::new(failure))
+            match code {
+                Some(c) if is_unavailable_code(&c) => unavailable("database unavailable", Some(c)),
+                Some(c) if is_retryable_code(&c) => conflict(Some(c)),
+                code => backend("database error", code),
             }
         }
         sqlx::Error::PoolTimedOut
@@ -95,11 +57,7 @@ pub(crate) fn map_err_as(err: sqlx::Error, conflict: &'static str) -> StoreError
         sqlx::Error::ColumnIndexOutOfBounds { .. } | sqlx::Error::TypeNotFound { .. } => {
             StoreError::Corrupt("unexpected row shape".into())
         }
-        other => StoreError::Backend(Box::new(DbFailure {
-            what: kind_name(&other),
-            code: None,
-            retryable: false,
-        })),
+        other => backend(kind_name(&other), None),
     }
 }
 
@@ -113,30 +71,12 @@ fn kind_name(err: &sqlx::Error) -> &'static str {
     }
 }
 
-/// Maps a sqlx error where no unique violation is expected.
-pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
-    map_err_as(err, "duplicate row")
-}
-
-/// Whether a mapped error is worth retrying the whole operation for.
-pub(crate) fn is_retryable(err: &StoreError) -> bool {
-    match err {
-        StoreError::Unavailable(source) => source
-            .downcast_ref::<DbFailure>()
-            .is_some_and(|f| f.retryable),
-        _ => false,
-    }
-}
-
-/// A corrupt-row error naming the column, never the value.
-pub(crate) fn corrupt(column: &str) -> StoreError {
-    StoreError::Corrupt(format!("invalid value in column {column}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mfa_store_sql::error::is_retryable;
     use std::borrow::Cow;
+    use std::fmt;
 
     /// A driver error with a given SQLSTATE / server code.
     #[derive(Debug)]

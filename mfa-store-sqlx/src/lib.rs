@@ -96,9 +96,9 @@
 #![warn(missing_docs)]
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod error;
+mod driver;
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql"))]
-mod repo;
+mod error;
 
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -108,7 +108,6 @@ mod postgres;
 mod sqlite;
 
 pub use mfa_store_sql::{InvalidPrefix, TablePrefix};
-use mfa_store_sql::{columns, migrate, prefix, sql};
 #[cfg(feature = "mysql")]
 pub use mysql::MySqlStore;
 #[cfg(feature = "postgres")]

@@ -1,24 +1,12 @@
 //! PostgreSQL: [`PgStore`].
 
+use crate::driver::get;
 use crate::error::map_err;
-use crate::migrate::{self, Migration};
-use crate::prefix::{InvalidPrefix, TablePrefix};
-use crate::sql::{Arg, Dialect, Placeholders};
 use chrono::{DateTime, Utc};
 use mfa_core::store::StoreResult;
-use sqlx::postgres::{PgPool, PgRow, Postgres};
-use sqlx::{Pool, Row as _, Transaction};
-
-const DIALECT: Dialect = Dialect {
-    placeholders: Placeholders::Dollar,
-    returning: true,
-    for_update: " FOR UPDATE",
-    null_safe_eq: "IS NOT DISTINCT FROM",
-    delete_limit: false,
-    mysql: false,
-};
-
-const MIGRATIONS: &[Migration] = migrate::POSTGRES;
+use mfa_store_sql::sql::Dialect;
+use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
+use sqlx::postgres::{PgPool, Postgres};
 
 /// The store on PostgreSQL (feature `postgres`).
 ///
@@ -28,8 +16,7 @@ const MIGRATIONS: &[Migration] = migrate::POSTGRES;
 /// operations run in short READ COMMITTED transactions with row locks.
 #[derive(Debug, Clone)]
 pub struct PgStore {
-    pool: PgPool,
-    prefix: TablePrefix,
+    inner: SqlStore<PgDriver>,
 }
 
 impl PgStore {
@@ -37,8 +24,7 @@ impl PgStore {
     #[must_use]
     pub fn new(pool: PgPool) -> Self {
         Self {
-            pool,
-            prefix: TablePrefix::default(),
+            inner: SqlStore::new(PgDriver { pool }, TablePrefix::default()),
         }
     }
 
@@ -47,22 +33,22 @@ impl PgStore {
     /// # Errors
     /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
     pub fn with_prefix(pool: PgPool, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let prefix = TablePrefix::new(prefix)?;
         Ok(Self {
-            pool,
-            prefix: TablePrefix::new(prefix)?,
+            inner: SqlStore::new(PgDriver { pool }, prefix),
         })
     }
 
     /// The pool the store runs on.
     #[must_use]
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.inner.driver().pool
     }
 
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
-        &self.prefix
+        self.inner.prefix()
     }
 
     /// Creates or upgrades this store's tables. Idempotent: applied versions
@@ -73,77 +59,18 @@ impl PgStore {
     /// # Errors
     /// Any database failure; a failed migration leaves no partial change.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let prefix = self.prefix.as_str();
-        let mut tx = begin_write(&self.pool).await.map_err(map_err)?;
-        let ddl = migrate::tracking_table(prefix, "TIMESTAMPTZ NOT NULL DEFAULT now()");
-        // Concurrent `CREATE TABLE IF NOT EXISTS` can still collide on the
-        // type catalog; a transaction-scoped advisory lock keyed by the
-        // prefix serialises migrators of one prefix.
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-            .bind(format!("mfa-store-sqlx:{prefix}"))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query(sqlx::AssertSqlSafe(ddl))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(migrate::applied_sql(prefix)))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            for statement in migration.statements(prefix) {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-            let record =
-                format!("INSERT INTO {prefix}schema_migrations (version, name) VALUES ($1, $2)");
-            sqlx::query(sqlx::AssertSqlSafe(record))
-                .bind(migration.version)
-                .bind(migration.name)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+        self.inner.migrate().await
     }
 }
 
-async fn begin_write(pool: &Pool<Postgres>) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-    pool.begin().await
-}
+crate::driver::sqlx_driver!(
+    PgDriver,
+    PgTx,
+    Postgres,
+    Dialect::POSTGRES,
+    begin_with: None,
+    ts_in: |t: DateTime<Utc>| t,
+    ts_out: DateTime<Utc> => |_: &str, t| Ok(t)
+);
 
-type Query = sqlx::query::Query<'static, Postgres, <Postgres as sqlx::Database>::Arguments>;
-
-fn bind_arg(q: Query, arg: Arg) -> Query {
-    match arg {
-        Arg::Uuid(v) => q.bind(v),
-        Arg::OptUuid(v) => q.bind(v),
-        Arg::Ts(v) => q.bind(v),
-        Arg::OptTs(v) => q.bind(v),
-        Arg::Bytes(v) => q.bind(v),
-        Arg::OptBytes(v) => q.bind(v),
-        Arg::Text(v) => q.bind(v),
-        Arg::OptText(v) => q.bind(v),
-        Arg::I32(v) => q.bind(v),
-        Arg::OptI32(v) => q.bind(v),
-        Arg::I64(v) => q.bind(v),
-        Arg::OptI64(v) => q.bind(v),
-        Arg::Bool(v) => q.bind(v),
-        Arg::Json(v) => q.bind(sqlx::types::Json(v)),
-    }
-}
-
-fn read_ts(row: &PgRow, column: &str) -> StoreResult<DateTime<Utc>> {
-    row.try_get(column).map_err(map_err)
-}
-
-fn read_opt_ts(row: &PgRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    row.try_get(column).map_err(map_err)
-}
-
-crate::repo::impl_repositories!(PgStore, Postgres);
+mfa_store_sql::forward_repositories!(PgStore => inner);

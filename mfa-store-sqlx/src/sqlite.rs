@@ -1,29 +1,18 @@
 //! SQLite: [`SqliteStore`].
 
+use crate::driver::get;
 use crate::error::map_err;
-use crate::migrate::{self, Migration};
-use crate::prefix::{InvalidPrefix, TablePrefix};
-use crate::sql::{Arg, Dialect, Placeholders};
 use chrono::{DateTime, Utc};
 use mfa_core::store::StoreResult;
+use mfa_store_sql::error::corrupt;
+use mfa_store_sql::sql::Dialect;
+use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{Pool, Row as _, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
-
-const DIALECT: Dialect = Dialect {
-    placeholders: Placeholders::NumberedQuestion,
-    returning: true,
-    for_update: "",
-    null_safe_eq: "IS",
-    delete_limit: false,
-    mysql: false,
-};
-
-const MIGRATIONS: &[Migration] = migrate::SQLITE;
 
 /// The store on SQLite (feature `sqlite`).
 ///
@@ -35,8 +24,7 @@ const MIGRATIONS: &[Migration] = migrate::SQLITE;
 /// or at least foreign keys and a busy timeout.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    prefix: TablePrefix,
+    inner: SqlStore<SqliteDriver>,
 }
 
 impl SqliteStore {
@@ -44,8 +32,7 @@ impl SqliteStore {
     #[must_use]
     pub fn new(pool: SqlitePool) -> Self {
         Self {
-            pool,
-            prefix: TablePrefix::default(),
+            inner: SqlStore::new(SqliteDriver { pool }, TablePrefix::default()),
         }
     }
 
@@ -54,22 +41,22 @@ impl SqliteStore {
     /// # Errors
     /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
     pub fn with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, InvalidPrefix> {
+        let prefix = TablePrefix::new(prefix)?;
         Ok(Self {
-            pool,
-            prefix: TablePrefix::new(prefix)?,
+            inner: SqlStore::new(SqliteDriver { pool }, prefix),
         })
     }
 
     /// The pool the store runs on.
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.inner.driver().pool
     }
 
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
-        &self.prefix
+        self.inner.prefix()
     }
 
     /// Connection options this store expects, from a URL such as
@@ -121,77 +108,24 @@ impl SqliteStore {
     /// # Errors
     /// Any database failure; a failed migration leaves no partial change.
     pub async fn migrate(&self) -> StoreResult<()> {
-        let prefix = self.prefix.as_str();
-        let mut tx = begin_write(&self.pool).await.map_err(map_err)?;
-        let ddl = migrate::tracking_table(prefix, "INTEGER NOT NULL DEFAULT 0");
-        sqlx::query(sqlx::AssertSqlSafe(ddl))
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let applied: Vec<i64> =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(migrate::applied_sql(prefix)))
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
-            for statement in migration.statements(prefix) {
-                sqlx::query(sqlx::AssertSqlSafe(statement))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            }
-            let record = format!(
-                "INSERT INTO {prefix}schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)"
-            );
-            sqlx::query(sqlx::AssertSqlSafe(record))
-                .bind(migration.version)
-                .bind(migration.name)
-                .bind(Utc::now().timestamp_micros())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
-    }
-}
-
-async fn begin_write(pool: &Pool<Sqlite>) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-    pool.begin_with("BEGIN IMMEDIATE").await
-}
-
-type Query = sqlx::query::Query<'static, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-fn bind_arg(q: Query, arg: Arg) -> Query {
-    match arg {
-        Arg::Uuid(v) => q.bind(v),
-        Arg::OptUuid(v) => q.bind(v),
-        Arg::Ts(v) => q.bind(v.timestamp_micros()),
-        Arg::OptTs(v) => q.bind(v.map(|t| t.timestamp_micros())),
-        Arg::Bytes(v) => q.bind(v),
-        Arg::OptBytes(v) => q.bind(v),
-        Arg::Text(v) => q.bind(v),
-        Arg::OptText(v) => q.bind(v),
-        Arg::I32(v) => q.bind(v),
-        Arg::OptI32(v) => q.bind(v),
-        Arg::I64(v) => q.bind(v),
-        Arg::OptI64(v) => q.bind(v),
-        Arg::Bool(v) => q.bind(v),
-        Arg::Json(v) => q.bind(sqlx::types::Json(v)),
+        self.inner.migrate().await
     }
 }
 
 fn micros(column: &str, v: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| crate::error::corrupt(column))
+    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(column))
 }
 
-fn read_ts(row: &SqliteRow, column: &str) -> StoreResult<DateTime<Utc>> {
-    let v: i64 = row.try_get(column).map_err(map_err)?;
-    micros(column, v)
-}
+crate::driver::sqlx_driver!(
+    SqliteDriver,
+    SqliteTx,
+    Sqlite,
+    Dialect::SQLITE,
+    // The write lock from the first statement: a transaction never fails
+    // upgrading a read lock.
+    begin_with: Some("BEGIN IMMEDIATE"),
+    ts_in: |t: DateTime<Utc>| t.timestamp_micros(),
+    ts_out: i64 => micros
+);
 
-fn read_opt_ts(row: &SqliteRow, column: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    let v: Option<i64> = row.try_get(column).map_err(map_err)?;
-    v.map(|v| micros(column, v)).transpose()
-}
-
-crate::repo::impl_repositories!(SqliteStore, Sqlite);
+mfa_store_sql::forward_repositories!(SqliteStore => inner);

@@ -13,5 +13,8 @@ mod on_mysql {
 #[cfg(not(mfa_test_mysql))]
 #[test]
 fn mysql_flow_suite_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_MYSQL_URL is not set: MySQL flow tests skipped");
+    mfa_core::testing::skip::skip(
+        "mysql_flow_suite_is_skipped_without_its_url",
+        "MFA_TEST_MYSQL_URL was not set when the tests were built: MySQL flow tests not compiled",
+    );
 }

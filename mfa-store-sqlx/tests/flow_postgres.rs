@@ -13,5 +13,8 @@ mod on_postgres {
 #[cfg(not(mfa_test_postgres))]
 #[test]
 fn postgres_flow_suite_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_POSTGRES_URL is not set: PostgreSQL flow tests skipped");
+    mfa_core::testing::skip::skip(
+        "postgres_flow_suite_is_skipped_without_its_url",
+        "MFA_TEST_POSTGRES_URL was not set when the tests were built: PostgreSQL flow tests not compiled",
+    );
 }

@@ -40,5 +40,8 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
 #[cfg(not(mfa_test_mysql))]
 #[test]
 fn mysql_suite_is_skipped_without_its_url() {
-    eprintln!("MFA_TEST_MYSQL_URL is not set: MySQL tests skipped");
+    mfa_core::testing::skip::skip(
+        "mysql_suite_is_skipped_without_its_url",
+        "MFA_TEST_MYSQL_URL was not set when the tests were built: MySQL tests not compiled",
+    );
 }

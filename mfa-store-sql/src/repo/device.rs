@@ -1,0 +1,217 @@
+//! Devices and their trust.
+
+use crate::columns as cols;
+use crate::driver::Driver;
+use crate::error::conflict_as;
+use crate::rows::*;
+use crate::sql::Arg;
+use crate::store::{SqlStore, in_tx, retry};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mfa_core::model::*;
+use mfa_core::store::*;
+
+/// Columns set to NULL when a device loses its trust.
+const CLEAR_TRUST: &str = "trust_token_hash = NULL, trusted_at = NULL, trusted_until = NULL";
+
+#[async_trait]
+impl<D: Driver> DeviceRepository for SqlStore<D> {
+    async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
+        let new_id = DeviceId::new();
+        let info = &sighting.info;
+        let keep_metadata = sighting.metadata.is_null();
+        let args = vec![
+            uuid_of(new_id),
+            uuid_of(sighting.user_id),
+            Arg::Bytes(sighting.fingerprint_hash.as_bytes().to_vec()),
+            text(info.kind.as_str()),
+            opt_text(&info.name),
+            opt_text(&info.os),
+            opt_text(&info.os_version),
+            opt_text(&info.browser),
+            opt_text(&info.browser_version),
+            opt_text(&info.app_version),
+            opt_text(&info.brand),
+            opt_text(&info.model),
+            opt_text(&sighting.ip),
+            opt_text(&sighting.country),
+            Arg::Ts(sighting.at),
+            Arg::I32(i32::from(sighting.risk_score)),
+            Arg::Json(sighting.metadata.clone()),
+            Arg::Bool(keep_metadata),
+        ];
+        const INSERT: &str = "INSERT INTO {p}devices (id, user_id, fingerprint_hash, \
+            kind, name, os, os_version, browser, browser_version, app_version, brand, \
+            model, last_ip, last_country, first_seen_at, last_seen_at, risk_score, \
+            metadata) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+            $14, $15, $15, $16, $17)";
+        let device = if self.dialect().mysql {
+            // The unique key (user_id, fingerprint_hash, live_key)
+            // holds only live devices: live_key is NULL once deleted.
+            let sql = format!(
+                "{INSERT} ON DUPLICATE KEY UPDATE kind = VALUES(kind), \
+                 name = VALUES(name), os = VALUES(os), os_version = VALUES(os_version), \
+                 browser = VALUES(browser), browser_version = VALUES(browser_version), \
+                 app_version = VALUES(app_version), brand = VALUES(brand), \
+                 model = VALUES(model), last_ip = VALUES(last_ip), \
+                 last_country = VALUES(last_country), last_seen_at = VALUES(last_seen_at), \
+                 risk_score = VALUES(risk_score), \
+                 metadata = IF($18, metadata, VALUES(metadata))"
+            );
+            let select = format!(
+                "SELECT {} FROM {{p}}devices WHERE user_id = $1 AND fingerprint_hash = $2 \
+                 AND deleted_at IS NULL",
+                cols::DEVICE
+            );
+            in_tx!(self, |conn| {
+                self.run_as(conn, &sql, args.clone(), "device").await?;
+                let select_args = vec![
+                    uuid_of(sighting.user_id),
+                    Arg::Bytes(sighting.fingerprint_hash.as_bytes().to_vec()),
+                ];
+                self.one_on(conn, &select, select_args, device_from_row)
+                    .await
+            })?
+        } else {
+            let sql = format!(
+                "{INSERT} ON CONFLICT (user_id, fingerprint_hash) WHERE deleted_at IS NULL \
+                 DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+                 os = excluded.os, os_version = excluded.os_version, \
+                 browser = excluded.browser, browser_version = excluded.browser_version, \
+                 app_version = excluded.app_version, brand = excluded.brand, \
+                 model = excluded.model, last_ip = excluded.last_ip, \
+                 last_country = excluded.last_country, last_seen_at = excluded.last_seen_at, \
+                 risk_score = excluded.risk_score, \
+                 metadata = CASE WHEN $18 THEN {{p}}devices.metadata ELSE excluded.metadata END \
+                 RETURNING {}",
+                cols::DEVICE
+            );
+            retry!(async {
+                self.one_on(&mut self.driver(), &sql, args.clone(), device_from_row)
+                    .await
+                    .map_err(conflict_as("device"))
+            })?
+        };
+        let created = device.id == new_id;
+        Ok(Upserted { device, created })
+    }
+
+    async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
+        let sql = format!("SELECT {} FROM {{p}}devices WHERE id = $1", cols::DEVICE);
+        self.row(&sql, vec![uuid_of(id)]).await
+    }
+
+    async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
+        let sql = format!(
+            "SELECT {} FROM {{p}}devices WHERE user_id = $1 AND deleted_at IS NULL \
+             ORDER BY last_seen_at DESC, id DESC",
+            cols::DEVICE
+        );
+        self.rows(&sql, vec![uuid_of(user)]).await
+    }
+
+    async fn trust_device(
+        &self,
+        id: DeviceId,
+        token_hash: &TokenHash,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}devices SET trust_token_hash = $2, trusted_at = $3, \
+                 trusted_until = $4 WHERE id = $1 AND deleted_at IS NULL \
+                 AND compromised_at IS NULL",
+                vec![
+                    uuid_of(id),
+                    Arg::Bytes(token_hash.as_bytes().to_vec()),
+                    Arg::Ts(now),
+                    Arg::Ts(until),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn find_trusted_device(
+        &self,
+        user: UserId,
+        token_hash: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<Device>> {
+        let sql = format!(
+            "SELECT {} FROM {{p}}devices WHERE user_id = $1 AND trust_token_hash = $2 \
+             AND trusted_until > $3 AND compromised_at IS NULL AND deleted_at IS NULL",
+            cols::DEVICE
+        );
+        self.row(
+            &sql,
+            vec![
+                uuid_of(user),
+                Arg::Bytes(token_hash.as_bytes().to_vec()),
+                Arg::Ts(now),
+            ],
+        )
+        .await
+    }
+
+    async fn rotate_trust_token(
+        &self,
+        id: DeviceId,
+        old: &TokenHash,
+        new: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}devices SET trust_token_hash = $3 WHERE id = $1 \
+                 AND trust_token_hash = $2 AND trusted_until > $4 \
+                 AND compromised_at IS NULL AND deleted_at IS NULL",
+                vec![
+                    uuid_of(id),
+                    Arg::Bytes(old.as_bytes().to_vec()),
+                    Arg::Bytes(new.as_bytes().to_vec()),
+                    Arg::Ts(now),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE {{p}}devices SET {CLEAR_TRUST} WHERE id = $1 \
+             AND trust_token_hash IS NOT NULL"
+        );
+        Ok(self.affected(&sql, vec![uuid_of(id)]).await? == 1)
+    }
+
+    async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
+        let sql = format!(
+            "UPDATE {{p}}devices SET {CLEAR_TRUST} WHERE user_id = $1 \
+             AND trust_token_hash IS NOT NULL"
+        );
+        self.affected(&sql, vec![uuid_of(user)]).await
+    }
+
+    async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE {{p}}devices SET compromised_at = $2, {CLEAR_TRUST} WHERE id = $1 \
+             AND deleted_at IS NULL AND compromised_at IS NULL"
+        );
+        Ok(self.affected(&sql, vec![uuid_of(id), Arg::Ts(now)]).await? == 1)
+    }
+
+    async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
+        let sql = format!(
+            "UPDATE {{p}}devices SET deleted_at = $2, {CLEAR_TRUST} WHERE id = $1 \
+             AND deleted_at IS NULL"
+        );
+        Ok(self.affected(&sql, vec![uuid_of(id), Arg::Ts(now)]).await? == 1)
+    }
+
+    async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.purge_in_batches("devices", "deleted_at < $1", vec![Arg::Ts(before)])
+            .await
+    }
+}

@@ -1,0 +1,12 @@
+//! The repository traits of `mfa-core` on [`SqlStore`](crate::SqlStore), one
+//! file per aggregate. Every statement is a template (`{p}`, `$n`) turned
+//! into the backend's text by [`Statement::new`](crate::driver::Statement::new).
+
+mod audit;
+mod backup_code;
+mod challenge;
+mod device;
+mod factor;
+mod rate_limit;
+mod session;
+mod user;

@@ -1,0 +1,362 @@
+//! Sessions and refresh tokens.
+
+use crate::columns as cols;
+use crate::driver::{Driver, Executor};
+use crate::rows::*;
+use crate::sql::Arg;
+use crate::store::{SqlStore, in_tx};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mfa_core::model::*;
+use mfa_core::store::*;
+
+impl<D: Driver> SqlStore<D> {
+    /// Revokes a session and its refresh tokens on `conn` (inside a
+    /// transaction); `true` if it was not revoked yet.
+    async fn revoke_session_on(
+        &self,
+        conn: &mut (dyn Executor + '_),
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n = self
+            .run(
+                conn,
+                "UPDATE {p}sessions SET status = 'revoked', revoked_at = $2, \
+                 revocation_reason = $3 WHERE id = $1 AND status <> 'revoked'",
+                vec![uuid_of(id), Arg::Ts(now), text(reason.as_str())],
+            )
+            .await?;
+        if n > 0 {
+            self.run(
+                conn,
+                "UPDATE {p}refresh_tokens SET status = 'revoked', \
+                 used_at = COALESCE(used_at, $2) \
+                 WHERE session_id = $1 AND status <> 'revoked'",
+                vec![uuid_of(id), Arg::Ts(now)],
+            )
+            .await?;
+        }
+        Ok(n > 0)
+    }
+
+    /// Revokes every session matching `condition` (on `$1`, with
+    /// `$2` the time and `$3` the reason) with its refresh tokens.
+    async fn revoke_sessions_where(&self, condition: &str, args: Vec<Arg>) -> StoreResult<u64> {
+        let tokens = format!(
+            "UPDATE {{p}}refresh_tokens SET status = 'revoked', \
+             used_at = COALESCE(used_at, $2) WHERE status <> 'revoked' AND session_id IN \
+             (SELECT id FROM {{p}}sessions WHERE {condition} AND status <> 'revoked')"
+        );
+        let sessions = format!(
+            "UPDATE {{p}}sessions SET status = 'revoked', revoked_at = $2, \
+             revocation_reason = $3 WHERE {condition} AND status <> 'revoked'"
+        );
+        in_tx!(self, |conn| {
+            self.run(conn, &tokens, args.clone()).await?;
+            self.run(conn, &sessions, args.clone()).await
+        })
+    }
+}
+
+#[async_trait]
+impl<D: Driver> SessionRepository for SqlStore<D> {
+    async fn create_session(&self, session: &Session) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO {p}sessions (id, user_id, device_id, session_type, status, aal, \
+             amr, mfa_at, ip, user_agent, country, risk_score, created_at, last_seen_at, \
+             expires_at, revoked_at, revocation_reason) VALUES ($1, $2, $3, $4, $5, $6, \
+             $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            vec![
+                uuid_of(session.id),
+                uuid_of(session.user_id),
+                opt_uuid(session.device_id),
+                text(session.session_type.as_str()),
+                text(session.status.as_str()),
+                Arg::I32(i32::from(session.aal.level())),
+                Arg::Text(amr_text(&session.amr)),
+                Arg::OptTs(session.mfa_at),
+                opt_text(&session.ip),
+                opt_text(&session.user_agent),
+                opt_text(&session.country),
+                Arg::I32(i32::from(session.risk_score)),
+                Arg::Ts(session.created_at),
+                Arg::Ts(session.last_seen_at),
+                Arg::Ts(session.expires_at),
+                Arg::OptTs(session.revoked_at),
+                Arg::OptText(session.revocation_reason.map(|r| r.as_str().to_owned())),
+            ],
+            "session id",
+        )
+        .await
+    }
+
+    async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
+        let sql = format!("SELECT {} FROM {{p}}sessions WHERE id = $1", cols::SESSION);
+        self.row(&sql, vec![uuid_of(id)]).await
+    }
+
+    async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
+        let sql = format!(
+            "SELECT {} FROM {{p}}sessions WHERE user_id = $1 AND status <> 'revoked' \
+             AND expires_at > $2 ORDER BY created_at DESC, id DESC",
+            cols::SESSION
+        );
+        self.rows(&sql, vec![uuid_of(user), Arg::Ts(now)]).await
+    }
+
+    async fn authenticate_session(
+        &self,
+        id: SessionId,
+        aal: Aal,
+        amr: &[AuthMethod],
+        mfa_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}sessions SET status = 'active', aal = $2, amr = $3, \
+                 mfa_at = COALESCE($4, mfa_at), last_seen_at = $5 \
+                 WHERE id = $1 AND status <> 'revoked' AND expires_at > $5",
+                vec![
+                    uuid_of(id),
+                    Arg::I32(i32::from(aal.level())),
+                    Arg::Text(amr_text(amr)),
+                    Arg::OptTs(mfa_at),
+                    Arg::Ts(now),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn revoke_session(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        in_tx!(self, |conn| {
+            self.revoke_session_on(conn, id, reason, now).await
+        })
+    }
+
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        except: Option<SessionId>,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        let mut args = vec![uuid_of(user), Arg::Ts(now), text(reason.as_str())];
+        let condition = match except {
+            Some(except) => {
+                args.push(uuid_of(except));
+                "user_id = $1 AND id <> $4"
+            }
+            None => "user_id = $1",
+        };
+        self.revoke_sessions_where(condition, args).await
+    }
+
+    async fn revoke_device_sessions(
+        &self,
+        device: DeviceId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.revoke_sessions_where(
+            "device_id = $1",
+            vec![uuid_of(device), Arg::Ts(now), text(reason.as_str())],
+        )
+        .await
+    }
+
+    async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
+        self.insert(
+            "INSERT INTO {p}refresh_tokens (id, family_id, session_id, user_id, \
+             parent_id, token_hash, status, created_at, expires_at, used_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            vec![
+                uuid_of(token.id),
+                uuid_of(token.family_id),
+                uuid_of(token.session_id),
+                uuid_of(token.user_id),
+                opt_uuid(token.parent_id),
+                Arg::Bytes(token.token_hash.as_bytes().to_vec()),
+                text(token.status.as_str()),
+                Arg::Ts(token.created_at),
+                Arg::Ts(token.expires_at),
+                Arg::OptTs(token.used_at),
+            ],
+            "refresh token",
+        )
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        presented: &TokenHash,
+        new: &NewRefreshToken,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RotateOutcome> {
+        let hash = Arg::Bytes(presented.as_bytes().to_vec());
+        // The gate: one conditional update decides the single winner.
+        const GATE: &str = "UPDATE {p}refresh_tokens SET status = 'rotated', used_at = $2 \
+            WHERE token_hash = $1 AND status = 'active' AND expires_at > $2 \
+            AND EXISTS (SELECT 1 FROM {p}sessions s WHERE s.id = {p}refresh_tokens.session_id \
+            AND s.status = 'active' AND s.expires_at > $2)";
+        let by_hash = format!(
+            "SELECT {} FROM {{p}}refresh_tokens WHERE token_hash = $1",
+            cols::REFRESH
+        );
+        let locked_by_hash = format!("{by_hash}{}", self.dialect().for_update);
+        in_tx!(self, |conn| {
+            let won = if self.dialect().returning {
+                let sql = format!("{GATE} RETURNING {}", cols::REFRESH);
+                self.row_on(
+                    conn,
+                    &sql,
+                    vec![hash.clone(), Arg::Ts(now)],
+                    refresh_from_row,
+                )
+                .await?
+            } else {
+                let n = self
+                    .run(conn, GATE, vec![hash.clone(), Arg::Ts(now)])
+                    .await?;
+                if n == 1 {
+                    self.row_on(conn, &by_hash, vec![hash.clone()], refresh_from_row)
+                        .await?
+                } else {
+                    None
+                }
+            };
+            if let Some(current) = won {
+                let session = if self.dialect().returning {
+                    let sql = format!(
+                        "UPDATE {{p}}sessions SET last_seen_at = $2 WHERE id = $1 \
+                         RETURNING {}",
+                        cols::SESSION
+                    );
+                    self.one_on(
+                        conn,
+                        &sql,
+                        vec![uuid_of(current.session_id), Arg::Ts(now)],
+                        session_from_row,
+                    )
+                    .await?
+                } else {
+                    self.run(
+                        conn,
+                        "UPDATE {p}sessions SET last_seen_at = $2 WHERE id = $1",
+                        vec![uuid_of(current.session_id), Arg::Ts(now)],
+                    )
+                    .await?;
+                    let sql = format!("SELECT {} FROM {{p}}sessions WHERE id = $1", cols::SESSION);
+                    self.one_on(
+                        conn,
+                        &sql,
+                        vec![uuid_of(current.session_id)],
+                        session_from_row,
+                    )
+                    .await?
+                };
+                let token = RefreshToken {
+                    id: new.id,
+                    family_id: current.family_id,
+                    session_id: current.session_id,
+                    user_id: current.user_id,
+                    parent_id: Some(current.id),
+                    token_hash: new.token_hash,
+                    status: RefreshStatus::Active,
+                    created_at: now,
+                    expires_at: new.expires_at.min(session.expires_at),
+                    used_at: None,
+                };
+                self.run_as(
+                    conn,
+                    "INSERT INTO {p}refresh_tokens (id, family_id, session_id, user_id, \
+                     parent_id, token_hash, status, created_at, expires_at, used_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, NULL)",
+                    vec![
+                        uuid_of(token.id),
+                        uuid_of(token.family_id),
+                        uuid_of(token.session_id),
+                        uuid_of(token.user_id),
+                        opt_uuid(token.parent_id),
+                        Arg::Bytes(token.token_hash.as_bytes().to_vec()),
+                        Arg::Ts(token.created_at),
+                        Arg::Ts(token.expires_at),
+                    ],
+                    "refresh token",
+                )
+                .await?;
+                return Ok(RotateOutcome::Rotated { token, session });
+            }
+            // Lost or refused: the locking read waits for a winner
+            // still in flight, so a loser sees the token rotated.
+            let Some(current) = self
+                .row_on(conn, &locked_by_hash, vec![hash.clone()], refresh_from_row)
+                .await?
+            else {
+                return Ok(RotateOutcome::Unknown);
+            };
+            let outcome = match current.status {
+                RefreshStatus::Revoked => RotateOutcome::Revoked {
+                    user_id: current.user_id,
+                },
+                RefreshStatus::Active => RotateOutcome::Expired {
+                    user_id: current.user_id,
+                },
+                RefreshStatus::Rotated => {
+                    self.run(
+                        conn,
+                        "UPDATE {p}refresh_tokens SET status = 'revoked', \
+                         used_at = COALESCE(used_at, $2) \
+                         WHERE family_id = $1 AND status <> 'revoked'",
+                        vec![uuid_of(current.family_id), Arg::Ts(now)],
+                    )
+                    .await?;
+                    self.revoke_session_on(
+                        conn,
+                        current.session_id,
+                        RevocationReason::TokenReuse,
+                        now,
+                    )
+                    .await?;
+                    RotateOutcome::Reused {
+                        family_id: current.family_id,
+                        session_id: current.session_id,
+                        user_id: current.user_id,
+                    }
+                }
+            };
+            Ok(outcome)
+        })
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family: FamilyId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u64> {
+        self.affected(
+            "UPDATE {p}refresh_tokens SET status = 'revoked', \
+             used_at = COALESCE(used_at, $2) WHERE family_id = $1 AND status <> 'revoked'",
+            vec![uuid_of(family), Arg::Ts(now)],
+        )
+        .await
+    }
+
+    async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        // Refresh tokens go with their session (ON DELETE CASCADE).
+        self.purge_in_batches(
+            "sessions",
+            "(expires_at < $1 OR revoked_at < $1)",
+            vec![Arg::Ts(before)],
+        )
+        .await
+    }
+}
