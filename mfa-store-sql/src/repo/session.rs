@@ -342,12 +342,34 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         family: FamilyId,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        self.affected(
-            "UPDATE {p}refresh_tokens SET status = 'revoked', \
-             used_at = COALESCE(used_at, $2) WHERE family_id = $1 AND status <> 'revoked'",
-            vec![uuid_of(family), Arg::Ts(now)],
-        )
-        .await
+        // One UPDATE is not enough: a rotation in flight holds its token's
+        // row lock until it commits the token's child, and the UPDATE,
+        // having waited for that lock, still works from a snapshot taken
+        // before the child existed, so the child stays active (and a
+        // rotation of the child may be in flight in turn). So revoke again,
+        // each statement with a fresh snapshot, until one finds nothing
+        // left: then no rotation of the family was in flight (it would
+        // hold a row this statement had to wait for and revoke), and every
+        // token a rotation committed is revoked. Each round costs a client
+        // a full rotation, so this ends after a few rounds.
+        const REVOKE: &str = "UPDATE {p}refresh_tokens SET status = 'revoked', \
+             used_at = COALESCE(used_at, $2) WHERE family_id = $1 AND status <> 'revoked'";
+        const MAX_ROUNDS: usize = 64;
+        in_tx!(self, |conn| {
+            let mut revoked = 0;
+            for _ in 0..MAX_ROUNDS {
+                match self
+                    .run(conn, REVOKE, vec![uuid_of(family), Arg::Ts(now)])
+                    .await?
+                {
+                    0 => return Ok(revoked),
+                    n => revoked += n,
+                }
+            }
+            Err(StoreError::Unavailable(
+                "the refresh family kept rotating while it was being revoked".into(),
+            ))
+        })
     }
 
     async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
