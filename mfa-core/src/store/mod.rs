@@ -36,33 +36,8 @@ pub use user::{FailureOutcome, UserRepository};
 
 /// Every repository in one value: what a library store implements.
 ///
-/// Implemented automatically for any type that implements all the traits.
-pub trait Store:
-    UserRepository
-    + FactorRepository
-    + BackupCodeRepository
-    + ChallengeRepository
-    + DeviceRepository
-    + SessionRepository
-    + AuditRepository
-    + RateLimiter
-    + Send
-    + Sync
-    + 'static
-{
-}
+/// Implemented automatically for any type that implements all the traits
+/// (see [`Repositories`]).
+pub trait Store: Repositories + 'static {}
 
-impl<T> Store for T where
-    T: UserRepository
-        + FactorRepository
-        + BackupCodeRepository
-        + ChallengeRepository
-        + DeviceRepository
-        + SessionRepository
-        + AuditRepository
-        + RateLimiter
-        + Send
-        + Sync
-        + 'static
-{
-}
+impl<T: Repositories + 'static> Store for T {}

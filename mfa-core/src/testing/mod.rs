@@ -275,8 +275,8 @@ macro_rules! __store_conformance_cases {
     };
 }
 
-/// Expands to one test per function of [`units`] (the [`UnitOfWork`]
-/// contract), on a fresh store from `factory`, like
+/// Expands to one test per function of [`units`](crate::testing::units)
+/// (the [`UnitOfWork`](crate::store::UnitOfWork) contract), on a fresh store from `factory`, like
 /// [`store_conformance_tests!`](crate::store_conformance_tests); the store
 /// must implement [`UnitOfWork`](crate::store::UnitOfWork). The tests are
 /// placed in a module `store_conformance::units`, so use a test file of
