@@ -13,6 +13,12 @@ mod conformance {
 }
 
 #[cfg(mfa_test_mysql)]
+mod units {
+    use super::common::mysql_store;
+    mfa_core::unit_of_work_conformance_tests!(mysql_store);
+}
+
+#[cfg(mfa_test_mysql)]
 mod flow {
     use super::common::mysql_store;
     mfa_core::flow_tests!(mysql_store);

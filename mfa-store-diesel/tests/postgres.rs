@@ -13,6 +13,12 @@ mod conformance {
 }
 
 #[cfg(mfa_test_postgres)]
+mod units {
+    use super::common::postgres_store;
+    mfa_core::unit_of_work_conformance_tests!(postgres_store);
+}
+
+#[cfg(mfa_test_postgres)]
 mod flow {
     use super::common::postgres_store;
     mfa_core::flow_tests!(postgres_store);

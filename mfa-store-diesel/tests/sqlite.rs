@@ -9,6 +9,11 @@ mod conformance {
     mfa_core::store_conformance_tests!(sqlite_store);
 }
 
+mod units {
+    use super::common::sqlite_store;
+    mfa_core::unit_of_work_conformance_tests!(sqlite_store);
+}
+
 mod flow {
     use super::common::sqlite_store;
     mfa_core::flow_tests!(sqlite_store);

@@ -2,8 +2,9 @@
 //! are their own types (with their own constructors); every repository
 //! method forwards to the [`SqlStore`](crate::SqlStore) inside.
 
-/// Implements every repository trait of `mfa_core::store` for `$store` by
-/// forwarding to its field `$inner: SqlStore<_>`.
+/// Implements every repository trait of `mfa_core::store`, and
+/// `UnitOfWork`, for `$store` by forwarding to its field
+/// `$inner: SqlStore<_>`.
 ///
 /// ```ignore
 /// pub struct PgStore { inner: mfa_store_sql::SqlStore<PgDriver> }
@@ -396,6 +397,12 @@ macro_rules! forward_repositories {
                 }
                 async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
                     self.$inner.purge_rate_limits(now).await
+                }
+            }
+            #[$crate::__private::async_trait]
+            impl $crate::__private::UnitOfWork for $store {
+                async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+                    self.$inner.begin().await
                 }
             }
         };

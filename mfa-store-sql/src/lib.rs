@@ -21,6 +21,7 @@ pub mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod unit;
 
 pub use prefix::{InvalidPrefix, TablePrefix};
 pub use store::SqlStore;

@@ -12,6 +12,12 @@ mod conformance {
 }
 
 #[cfg(mfa_test_postgres)]
+mod units {
+    use super::common::postgres_store;
+    mfa_core::unit_of_work_conformance_tests!(postgres_store);
+}
+
+#[cfg(mfa_test_postgres)]
 #[mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     use mfa_store_sqlx::sqlx;

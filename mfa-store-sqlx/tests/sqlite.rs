@@ -10,6 +10,11 @@ mod file {
     mfa_core::store_conformance_tests!(sqlite_file_store);
 }
 
+mod file_units {
+    use super::common::sqlite_file_store;
+    mfa_core::unit_of_work_conformance_tests!(sqlite_file_store);
+}
+
 mod memory {
     use super::common::sqlite_memory_store;
     mfa_core::store_conformance_tests!(sqlite_memory_store);

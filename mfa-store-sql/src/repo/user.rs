@@ -193,10 +193,15 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         // Compare-and-set: read the counter, apply the one definition
         // of the arithmetic (`LockoutRule::next`), and write it back
         // only if nobody changed it in between; otherwise read again.
+        // The read locks the row (`FOR UPDATE`, a no-op outside a
+        // transaction): inside a unit of work on MySQL/MariaDB a plain read
+        // would keep returning the unit's snapshot, so the write could
+        // never match, while the failed write kept the row locked.
         let (failures_col, locked_col) = scope_columns(scope);
         let read = format!(
             "SELECT {failures_col} AS failures, {locked_col} AS locked_until \
-             FROM {{p}}users WHERE id = $1 AND deleted_at IS NULL"
+             FROM {{p}}users WHERE id = $1 AND deleted_at IS NULL{}",
+            self.dialect().for_update
         );
         let write = format!(
             "UPDATE {{p}}users SET {failures_col} = $2, {locked_col} = $3 \
