@@ -49,10 +49,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
         self.rows.values()
     }
 
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.rows.keys()
-    }
-
     pub fn len(&self) -> usize {
         self.rows.len()
     }

@@ -1030,23 +1030,15 @@ impl RateLimiter for MemoryStore {
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let mut s = self.lock().await;
         let mut removed = 0u64;
-        let keys: Vec<String> = s
-            .rate_hits
-            .keys()
-            .filter(|k| {
-                s.rate_hits
-                    .get(k)
-                    .is_some_and(|hits| hits.iter().any(|hit| hit.expires_at <= now))
-            })
-            .cloned()
-            .collect();
-        for key in &keys {
-            if let Some(hits) = s.rate_hits.get_mut(key) {
+        s.rate_hits.update_where(
+            |hits| hits.iter().any(|hit| hit.expires_at <= now),
+            |hits| {
                 let before = hits.len();
                 hits.retain(|hit| hit.expires_at > now);
                 removed += (before - hits.len()) as u64;
-            }
-        }
+                true
+            },
+        );
         s.rate_hits.retain(|_, hits| !hits.is_empty());
         Ok(removed)
     }
