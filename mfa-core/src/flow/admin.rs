@@ -3,6 +3,7 @@
 
 use super::Mfa;
 use super::support::Audit;
+use super::unit::{direct, unit};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
     AuditEvent, AuditKind, AuditOutcome, Factor, LockScope, MfaSettings, RevocationReason, User,
@@ -30,13 +31,15 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn settings(&self, user: UserId) -> MfaResult<UserSecurity> {
-        let inner = &self.inner;
-        let account = inner.user(user).await?;
-        let settings = inner
-            .factors
-            .get_settings(user)
-            .await?
-            .unwrap_or_else(|| MfaSettings::new(user, inner.now()));
+        let (account, settings) = direct!(&self.inner, |inner| {
+            let account = inner.user(user).await?;
+            let settings = inner
+                .factors
+                .get_settings(user)
+                .await?
+                .unwrap_or_else(|| MfaSettings::new(user, inner.now()));
+            Ok((account, settings))
+        })?;
         Ok(UserSecurity {
             user: account,
             settings,
@@ -56,33 +59,34 @@ impl Mfa {
         required: bool,
         grace: Option<TimeDelta>,
     ) -> MfaResult<MfaSettings> {
-        let inner = &self.inner;
-        inner.user(user).await?;
-        let grace = grace.unwrap_or(inner.policy.grace_period);
-        if grace < TimeDelta::zero() {
-            return Err(MfaError::invalid_input("grace", "negative"));
-        }
-        let now = inner.now();
-        let mut settings = inner
-            .factors
-            .get_settings(user)
-            .await?
-            .unwrap_or_else(|| MfaSettings::new(user, now));
-        settings.enforced = required;
-        settings.grace_deadline = required.then_some(now + grace);
-        settings.updated_at = now;
-        inner.factors.put_settings(&settings).await?;
-        inner
-            .record(
-                Audit::new(AuditKind::EnforcementChanged, AuditOutcome::Success, now)
-                    .user(user)
-                    .meta(serde_json::json!({
-                        "required": required,
-                        "deadline": settings.grace_deadline,
-                    })),
-            )
-            .await?;
-        Ok(settings)
+        unit!(&self.inner, |inner| {
+            inner.user(user).await?;
+            let grace = grace.unwrap_or(inner.policy.grace_period);
+            if grace < TimeDelta::zero() {
+                return Err(MfaError::invalid_input("grace", "negative"));
+            }
+            let now = inner.now();
+            let mut settings = inner
+                .factors
+                .get_settings(user)
+                .await?
+                .unwrap_or_else(|| MfaSettings::new(user, now));
+            settings.enforced = required;
+            settings.grace_deadline = required.then_some(now + grace);
+            settings.updated_at = now;
+            inner.factors.put_settings(&settings).await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::EnforcementChanged, AuditOutcome::Success, now)
+                        .user(user)
+                        .meta(serde_json::json!({
+                            "required": required,
+                            "deadline": settings.grace_deadline,
+                        })),
+                )
+                .await?;
+            Ok(settings)
+        })
     }
 
     /// Removes every factor and backup code of a user, all device trust and
@@ -91,24 +95,25 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn reset_mfa(&self, user: UserId) -> MfaResult<()> {
-        let inner = &self.inner;
-        inner.user(user).await?;
-        let now = inner.now();
-        let factors = inner.factors.soft_delete_factors_of(user, now).await?;
-        inner.backup_codes.delete_backup_codes(user).await?;
-        inner.devices.revoke_all_device_trust(user).await?;
-        inner
-            .sessions
-            .revoke_user_sessions(user, None, RevocationReason::FactorsChanged, now)
-            .await?;
-        inner.clear_failures(user, LockScope::Mfa).await?;
-        inner
-            .record(
-                Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
-                    .user(user)
-                    .meta(serde_json::json!({ "factors_removed": factors })),
-            )
-            .await
+        unit!(&self.inner, |inner| {
+            inner.user(user).await?;
+            let now = inner.now();
+            let factors = inner.factors.soft_delete_factors_of(user, now).await?;
+            inner.backup_codes.delete_backup_codes(user).await?;
+            inner.devices.revoke_all_device_trust(user).await?;
+            inner
+                .sessions
+                .revoke_user_sessions(user, None, RevocationReason::FactorsChanged, now)
+                .await?;
+            inner.clear_failures(user, LockScope::Mfa).await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
+                        .user(user)
+                        .meta(serde_json::json!({ "factors_removed": factors })),
+                )
+                .await
+        })
     }
 
     /// Lifts password and second-factor locks of a user. Audited.
@@ -116,20 +121,21 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn unlock(&self, user: UserId) -> MfaResult<()> {
-        let inner = &self.inner;
-        inner.user(user).await?;
-        inner.clear_failures(user, LockScope::Password).await?;
-        inner.clear_failures(user, LockScope::Mfa).await?;
-        inner
-            .record(
-                Audit::new(
-                    AuditKind::AccountUnlocked,
-                    AuditOutcome::Success,
-                    inner.now(),
+        unit!(&self.inner, |inner| {
+            inner.user(user).await?;
+            inner.clear_failures(user, LockScope::Password).await?;
+            inner.clear_failures(user, LockScope::Mfa).await?;
+            inner
+                .record(
+                    Audit::new(
+                        AuditKind::AccountUnlocked,
+                        AuditOutcome::Success,
+                        inner.now(),
+                    )
+                    .user(user),
                 )
-                .user(user),
-            )
-            .await
+                .await
+        })
     }
 
     /// Disables or re-enables a user. Disabling ends every session and all
@@ -138,25 +144,26 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn set_user_status(&self, user: UserId, status: UserStatus) -> MfaResult<()> {
-        let inner = &self.inner;
-        let now = inner.now();
-        if !inner.users.set_status(user, status, now).await? {
-            return Err(MfaError::NotFound);
-        }
-        if status == UserStatus::Disabled {
+        unit!(&self.inner, |inner| {
+            let now = inner.now();
+            if !inner.users.set_status(user, status, now).await? {
+                return Err(MfaError::NotFound);
+            }
+            if status == UserStatus::Disabled {
+                inner
+                    .sessions
+                    .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+                    .await?;
+                inner.devices.revoke_all_device_trust(user).await?;
+            }
             inner
-                .sessions
-                .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
-                .await?;
-            inner.devices.revoke_all_device_trust(user).await?;
-        }
-        inner
-            .record(
-                Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
-                    .user(user)
-                    .meta(serde_json::json!({ "status": status.as_str() })),
-            )
-            .await
+                .record(
+                    Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
+                        .user(user)
+                        .meta(serde_json::json!({ "status": status.as_str() })),
+                )
+                .await
+        })
     }
 
     /// Soft-deletes a user and ends their sessions; [`Mfa::purge`] removes
@@ -165,18 +172,19 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
-        let inner = &self.inner;
-        let now = inner.now();
-        if !inner.users.soft_delete_user(user, now).await? {
-            return Err(MfaError::NotFound);
-        }
-        inner
-            .sessions
-            .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
-            .await?;
-        inner
-            .record(Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user))
-            .await
+        unit!(&self.inner, |inner| {
+            let now = inner.now();
+            if !inner.users.soft_delete_user(user, now).await? {
+                return Err(MfaError::NotFound);
+            }
+            inner
+                .sessions
+                .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+                .await?;
+            inner
+                .record(Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user))
+                .await
+        })
     }
 
     /// Removes expired challenges, tickets, sessions and rate-limit hits, and
@@ -187,22 +195,23 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn purge(&self) -> MfaResult<u64> {
-        let inner = &self.inner;
-        let now = inner.now();
-        let cutoff = now - inner.policy.retention;
-        let removed = inner.challenges.purge_expired_challenges(now).await?
-            + inner.sessions.purge_sessions(now).await?
-            + inner.rate.purge_rate_limits(now).await?
-            + inner.factors.purge_deleted_factors(cutoff).await?
-            + inner.devices.purge_deleted_devices(cutoff).await?
-            + inner.users.purge_deleted_users(cutoff).await?;
-        inner
-            .record(
-                Audit::new(AuditKind::Purged, AuditOutcome::Success, now)
-                    .meta(serde_json::json!({ "rows": removed })),
-            )
-            .await?;
-        Ok(removed)
+        direct!(&self.inner, |inner| {
+            let now = inner.now();
+            let cutoff = now - inner.policy.retention;
+            let removed = inner.challenges.purge_expired_challenges(now).await?
+                + inner.sessions.purge_sessions(now).await?
+                + inner.rate.purge_rate_limits(now).await?
+                + inner.factors.purge_deleted_factors(cutoff).await?
+                + inner.devices.purge_deleted_devices(cutoff).await?
+                + inner.users.purge_deleted_users(cutoff).await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::Purged, AuditOutcome::Success, now)
+                        .meta(serde_json::json!({ "rows": removed })),
+                )
+                .await?;
+            Ok(removed)
+        })
     }
 
     /// Audit events matching `filter`, newest first.
@@ -214,6 +223,9 @@ impl Mfa {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> MfaResult<Page<AuditEvent>> {
-        Ok(self.inner.audit.query_audit(filter, page).await?)
+        direct!(&self.inner, |inner| Ok(inner
+            .audit
+            .query_audit(filter, page)
+            .await?))
     }
 }

@@ -8,24 +8,16 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::OtpChannel;
 use crate::policy::Policy;
 use crate::risk::{DefaultRiskEngine, GeoLocator, RiskEngine};
-use crate::store::{
-    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, SessionRepository, Store, UserRepository,
-};
+use crate::store::{AuditRepository, Store, UserRepository};
 use std::sync::Arc;
 
 /// Builder of [`Mfa`]. Every setting is checked in [`MfaBuilder::build`]: an
 /// engine that builds cannot fail later for a configuration reason.
 #[derive(Default)]
 pub struct MfaBuilder {
+    store: Option<Arc<dyn Store>>,
     users: Option<Arc<dyn UserRepository>>,
-    factors: Option<Arc<dyn FactorRepository>>,
-    backup_codes: Option<Arc<dyn BackupCodeRepository>>,
-    challenges: Option<Arc<dyn ChallengeRepository>>,
-    devices: Option<Arc<dyn DeviceRepository>>,
-    sessions: Option<Arc<dyn SessionRepository>>,
     audit: Option<Arc<dyn AuditRepository>>,
-    rate: Option<Arc<dyn RateLimiter>>,
     email: Option<Arc<dyn DeliveryChannel>>,
     sms: Option<Arc<dyn DeliveryChannel>>,
     keys: Option<KeyRing>,
@@ -46,21 +38,22 @@ impl std::fmt::Debug for MfaBuilder {
 }
 
 impl MfaBuilder {
-    /// Uses one store for every repository.
+    /// Uses one store for every repository; every step runs in one unit of
+    /// work of it.
     #[must_use]
     pub fn store<S: Store>(mut self, store: Arc<S>) -> Self {
-        self.users = Some(store.clone());
-        self.factors = Some(store.clone());
-        self.backup_codes = Some(store.clone());
-        self.challenges = Some(store.clone());
-        self.devices = Some(store.clone());
-        self.sessions = Some(store.clone());
-        self.audit = Some(store.clone());
-        self.rate = Some(store);
+        self.store = Some(store);
         self
     }
 
     /// Uses the host's own user table instead of the store's.
+    ///
+    /// Its calls are made outside the step's unit of work, each committed
+    /// on its own: a failure counted on it stays counted whatever the step
+    /// does next (the order is the same, count first, then check), but a
+    /// step that fails after writing to it does not undo that write. To
+    /// keep users inside the units, keep them in the store (its user
+    /// table can be a view or be synchronised from the host's).
     #[must_use]
     pub fn users(mut self, users: Arc<dyn UserRepository>) -> Self {
         self.users = Some(users);
@@ -68,7 +61,8 @@ impl MfaBuilder {
     }
 
     /// Uses another audit log (for example the host's SIEM) instead of the
-    /// store's.
+    /// store's. Its events are written as they happen, outside the step's
+    /// unit of work.
     #[must_use]
     pub fn audit_log(mut self, audit: Arc<dyn AuditRepository>) -> Self {
         self.audit = Some(audit);
@@ -186,14 +180,9 @@ impl MfaBuilder {
                 .map_err(|e| MfaError::Config(format!("password hasher: {e}")))?,
         };
         let inner = Inner {
-            users: need(self.users, "user repository (store or users)")?,
-            factors: need(self.factors, "store")?,
-            backup_codes: need(self.backup_codes, "store")?,
-            challenges: need(self.challenges, "store")?,
-            devices: need(self.devices, "store")?,
-            sessions: need(self.sessions, "store")?,
-            audit: need(self.audit, "store")?,
-            rate: need(self.rate, "store")?,
+            store: need(self.store, "store")?,
+            host_users: self.users,
+            host_audit: self.audit,
             email: self.email,
             sms: self.sms,
             keys: Arc::new(need(self.keys, "key ring (keys)")?),

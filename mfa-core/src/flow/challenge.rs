@@ -1,6 +1,7 @@
 //! Sending email and SMS codes.
 
 use super::support::{Audit, rate_key, retry_after};
+use super::unit::{After, Step, direct, unit};
 use super::{Inner, Mfa};
 use crate::crypto::OtpCode;
 use crate::delivery::{Message, OtpCodeText, OtpMessage, mask_destination};
@@ -44,9 +45,13 @@ impl Inner {
             OtpChannel::Sms => self.policy.methods.sms,
         }
     }
+}
 
+impl Step<'_> {
     /// Generates a code for `factor`, stores its digest (closing any earlier
-    /// code of the same factor and purpose), and sends it. Resend cooldown
+    /// code of the same factor and purpose), and sends it once the step has
+    /// committed (a failed send fails the step; the code stays issued and a
+    /// resend replaces it). Resend cooldown
     /// and per-destination and per-user caps apply; the attempt count of a
     /// superseded challenge carries over, so resending never buys more
     /// guesses (NIST SP 800-63B-4 §3.1.3.2).
@@ -150,26 +155,25 @@ impl Inner {
             locale: user.locale.clone(),
         });
         let masked = mask_destination(&destination);
-        let sent = delivery.send(&message).await;
-        let audit = Audit::new(
-            AuditKind::OtpSent,
-            if sent.is_ok() {
-                AuditOutcome::Success
-            } else {
-                AuditOutcome::Failure
-            },
-            now,
-        )
-        .user(user.id)
-        .factor(factor.kind)
-        .meta(serde_json::json!({
-            "channel": channel.as_str(),
-            "purpose": purpose.as_str(),
-            "to": masked,
-            "challenge": id,
-        }));
-        self.record(audit).await?;
-        sent.map_err(|e| MfaError::Delivery(Box::new(e)))?;
+        let audit = |outcome| {
+            Audit::new(AuditKind::OtpSent, outcome, now)
+                .user(user.id)
+                .factor(factor.kind)
+                .meta(serde_json::json!({
+                    "channel": channel.as_str(),
+                    "purpose": purpose.as_str(),
+                    "to": masked,
+                    "challenge": id,
+                }))
+        };
+        // Success: the code was issued and handed to the channel; a failed
+        // send adds a failure event for the same challenge.
+        self.record(audit(AuditOutcome::Success)).await?;
+        self.after_commit(After::Code {
+            channel: delivery,
+            message,
+            failure: audit(AuditOutcome::Failure),
+        });
         Ok(ChallengeSent {
             masked_destination: masked,
             expires_at: challenge.expires_at,
@@ -206,18 +210,19 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`].
     pub async fn ticket_info(&self, ticket: &str) -> MfaResult<TicketInfo> {
-        let ticket = self
-            .inner
-            .open_ticket(ticket, &[TicketKind::Mfa, TicketKind::Enrollment])
-            .await?;
-        let methods = match ticket.kind {
-            TicketKind::Mfa => self.usable_methods(ticket.user_id).await?,
-            TicketKind::Enrollment => Vec::new(),
-        };
-        Ok(TicketInfo {
-            kind: ticket.kind,
-            methods,
-            expires_at: ticket.expires_at,
+        direct!(&self.inner, |inner| {
+            let ticket = inner
+                .open_ticket(ticket, &[TicketKind::Mfa, TicketKind::Enrollment])
+                .await?;
+            let methods = match ticket.kind {
+                TicketKind::Mfa => inner.usable_methods(ticket.user_id).await?,
+                TicketKind::Enrollment => Vec::new(),
+            };
+            Ok(TicketInfo {
+                kind: ticket.kind,
+                methods,
+                expires_at: ticket.expires_at,
+            })
         })
     }
 
@@ -235,15 +240,16 @@ impl Mfa {
         ticket: &str,
         channel: OtpChannel,
     ) -> MfaResult<ChallengeSent> {
-        let inner = &self.inner;
-        let ticket = inner.open_ticket(ticket, &[TicketKind::Mfa]).await?;
-        let user = inner.user(ticket.user_id).await?;
-        let factor = inner
-            .active_factor(&user, channel_kind(channel))
-            .await?
-            .ok_or(MfaError::MethodUnavailable)?;
-        inner
-            .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))
-            .await
+        unit!(&self.inner, |inner| {
+            let ticket = inner.open_ticket(ticket, &[TicketKind::Mfa]).await?;
+            let user = inner.user(ticket.user_id).await?;
+            let factor = inner
+                .active_factor(&user, channel_kind(channel))
+                .await?
+                .ok_or(MfaError::MethodUnavailable)?;
+            inner
+                .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))
+                .await
+        })
     }
 }

@@ -1,6 +1,7 @@
 //! The devices a user signed in from, and their trust.
 
 use super::support::Audit;
+use super::unit::{Step, direct, unit};
 use super::{ClientInfo, Mfa};
 use crate::crypto::AccessClaims;
 use crate::error::{MfaError, MfaResult};
@@ -23,44 +24,45 @@ impl Mfa {
         claims: &AccessClaims,
         client: &ClientInfo,
     ) -> MfaResult<Upserted> {
-        let inner = &self.inner;
         client.validate()?;
         let fingerprint = client
             .fingerprint
             .as_deref()
             .ok_or(MfaError::invalid_input("fingerprint", "missing"))?;
-        let session = self.live_session(claims).await?;
-        let now = inner.now();
-        let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
-        let known = inner.devices.list_devices(session.user_id).await?;
-        let existing = known
-            .iter()
-            .find(|d| d.fingerprint_hash == fingerprint_hash);
-        let up = inner
-            .devices
-            .upsert_device(&DeviceSighting {
-                user_id: session.user_id,
-                fingerprint_hash,
-                info: super::login::sighted_info(client, existing),
-                ip: client.ip.clone(),
-                country: client.country.clone(),
-                risk_score: session.risk_score,
-                metadata: serde_json::Value::Null,
-                at: now,
-            })
-            .await?;
-        if up.created {
-            inner
-                .record(
-                    Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
-                        .user(session.user_id)
-                        .session(session.id)
-                        .device(Some(up.device.id))
-                        .client(client),
-                )
+        unit!(&self.inner, |inner| {
+            let session = inner.live_session(claims).await?;
+            let now = inner.now();
+            let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
+            let known = inner.devices.list_devices(session.user_id).await?;
+            let existing = known
+                .iter()
+                .find(|d| d.fingerprint_hash == fingerprint_hash);
+            let up = inner
+                .devices
+                .upsert_device(&DeviceSighting {
+                    user_id: session.user_id,
+                    fingerprint_hash,
+                    info: super::login::sighted_info(client, existing),
+                    ip: client.ip.clone(),
+                    country: client.country.clone(),
+                    risk_score: session.risk_score,
+                    metadata: serde_json::Value::Null,
+                    at: now,
+                })
                 .await?;
-        }
-        Ok(up)
+            if up.created {
+                inner
+                    .record(
+                        Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
+                            .user(session.user_id)
+                            .session(session.id)
+                            .device(Some(up.device.id))
+                            .client(client),
+                    )
+                    .await?;
+            }
+            Ok(up)
+        })
     }
 
     /// A user's devices, most recently seen first.
@@ -68,7 +70,10 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn devices(&self, user: UserId) -> MfaResult<Vec<Device>> {
-        Ok(self.inner.devices.list_devices(user).await?)
+        direct!(&self.inner, |inner| Ok(inner
+            .devices
+            .list_devices(user)
+            .await?))
     }
 
     /// A user's devices trusted right now.
@@ -85,23 +90,37 @@ impl Mfa {
             .collect())
     }
 
-    async fn own_device(&self, user: UserId, device: DeviceId) -> MfaResult<Device> {
-        self.inner
-            .devices
-            .get_device(device)
-            .await?
-            .filter(|d| d.user_id == user && d.deleted_at.is_none())
-            .ok_or(MfaError::NotFound)
-    }
-
     /// Stops trusting one device; its trust token fails from now on (R29).
     ///
     /// # Errors
     /// [`MfaError::NotFound`] when the device is not the user's.
     pub async fn revoke_device(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
-        let inner = &self.inner;
-        self.own_device(user, device).await?;
-        if inner.devices.revoke_device_trust(device).await? {
+        unit!(&self.inner, |inner| {
+            inner.own_device(user, device).await?;
+            if inner.devices.revoke_device_trust(device).await? {
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::DeviceTrustRevoked,
+                            AuditOutcome::Success,
+                            inner.now(),
+                        )
+                        .user(user)
+                        .device(Some(device)),
+                    )
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stops trusting every device of a user; returns how many were trusted.
+    ///
+    /// # Errors
+    /// Store errors.
+    pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
+        unit!(&self.inner, |inner| {
+            let n = inner.devices.revoke_all_device_trust(user).await?;
             inner
                 .record(
                     Audit::new(
@@ -110,32 +129,11 @@ impl Mfa {
                         inner.now(),
                     )
                     .user(user)
-                    .device(Some(device)),
+                    .meta(serde_json::json!({ "count": n })),
                 )
                 .await?;
-        }
-        Ok(())
-    }
-
-    /// Stops trusting every device of a user; returns how many were trusted.
-    ///
-    /// # Errors
-    /// Store errors.
-    pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
-        let inner = &self.inner;
-        let n = inner.devices.revoke_all_device_trust(user).await?;
-        inner
-            .record(
-                Audit::new(
-                    AuditKind::DeviceTrustRevoked,
-                    AuditOutcome::Success,
-                    inner.now(),
-                )
-                .user(user)
-                .meta(serde_json::json!({ "count": n })),
-            )
-            .await?;
-        Ok(n)
+            Ok(n)
+        })
     }
 
     /// Marks a device compromised: its trust ends for good, its sessions are
@@ -144,21 +142,32 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`] when the device is not the user's.
     pub async fn mark_device_compromised(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
-        let inner = &self.inner;
-        self.own_device(user, device).await?;
-        let now = inner.now();
-        inner.devices.mark_device_compromised(device, now).await?;
-        let ended = inner
-            .sessions
-            .revoke_device_sessions(device, RevocationReason::DeviceCompromised, now)
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::DeviceCompromised, AuditOutcome::Success, now)
-                    .user(user)
-                    .device(Some(device))
-                    .meta(serde_json::json!({ "sessions_revoked": ended })),
-            )
-            .await
+        unit!(&self.inner, |inner| {
+            inner.own_device(user, device).await?;
+            let now = inner.now();
+            inner.devices.mark_device_compromised(device, now).await?;
+            let ended = inner
+                .sessions
+                .revoke_device_sessions(device, RevocationReason::DeviceCompromised, now)
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::DeviceCompromised, AuditOutcome::Success, now)
+                        .user(user)
+                        .device(Some(device))
+                        .meta(serde_json::json!({ "sessions_revoked": ended })),
+                )
+                .await
+        })
+    }
+}
+
+impl Step<'_> {
+    async fn own_device(&self, user: UserId, device: DeviceId) -> MfaResult<Device> {
+        self.devices
+            .get_device(device)
+            .await?
+            .filter(|d| d.user_id == user && d.deleted_at.is_none())
+            .ok_or(MfaError::NotFound)
     }
 }

@@ -2,6 +2,7 @@
 
 use super::challenge::ChallengeSent;
 use super::support::{Audit, SessionIssue};
+use super::unit::{Step, direct, unit};
 use super::verify::{CodeCheck, method_amr};
 use super::{ClientInfo, Mfa, Tokens};
 use crate::crypto::{Aad, AccessClaims, BackupCode, SecretString, TotpSecret};
@@ -109,16 +110,16 @@ fn valid_e164(number: &str) -> bool {
         && !digits.starts_with('0')
 }
 
-impl Mfa {
+impl Step<'_> {
     async fn resolve(&self, actor: Actor<'_>) -> MfaResult<Resolved> {
-        let inner = &self.inner;
+        let inner = self;
         let now = inner.now();
         let window = inner.policy.session.reauth_window;
         match actor {
             Actor::Session(claims) => {
-                let session = self.live_session(claims).await?;
+                let session = inner.live_session(claims).await?;
                 let user = inner.user(session.user_id).await?;
-                let has_factor = self
+                let has_factor = inner
                     .usable_methods(user.id)
                     .await?
                     .iter()
@@ -145,7 +146,7 @@ impl Mfa {
                 // An enrolment ticket proves only the first factor: once the
                 // user has a second factor (enrolled elsewhere since the
                 // ticket was issued), changes need a step-up (R37).
-                if self
+                if inner
                     .usable_methods(user.id)
                     .await?
                     .iter()
@@ -165,7 +166,7 @@ impl Mfa {
     /// Soft-deletes a user's earlier pending factors of `kind`: a restarted
     /// enrolment replaces an abandoned one.
     async fn drop_pending(&self, user: UserId, kind: FactorKind) -> MfaResult<()> {
-        let inner = &self.inner;
+        let inner = self;
         for f in inner.factors.list_factors(user).await? {
             if f.kind == kind && f.status == FactorStatus::Pending {
                 inner.factors.soft_delete_factor(f.id, inner.now()).await?;
@@ -175,20 +176,63 @@ impl Mfa {
     }
 
     async fn started(&self, user: &User, factor: &Factor) -> MfaResult<()> {
-        self.inner
-            .record(
-                Audit::new(
-                    AuditKind::FactorEnrollmentStarted,
-                    AuditOutcome::Success,
-                    self.inner.now(),
-                )
-                .user(user.id)
-                .factor(factor.kind)
-                .meta(serde_json::json!({ "factor": factor.id })),
+        self.record(
+            Audit::new(
+                AuditKind::FactorEnrollmentStarted,
+                AuditOutcome::Success,
+                self.now(),
             )
-            .await
+            .user(user.id)
+            .factor(factor.kind)
+            .meta(serde_json::json!({ "factor": factor.id })),
+        )
+        .await
     }
 
+    async fn issue_backup_codes(&self, user: &User) -> MfaResult<BackupCodes> {
+        let inner = self;
+        let now = inner.now();
+        let count = inner.policy.backup_codes.count as usize;
+        let codes = BackupCode::generate_set(count).map_err(MfaError::Crypto)?;
+        let records: Vec<BackupCodeRecord> = codes
+            .iter()
+            .map(|c| BackupCodeRecord::new(user.id, inner.keys.hash_backup_code(user.id, c), now))
+            .collect();
+        if inner
+            .factors
+            .list_factors(user.id)
+            .await?
+            .iter()
+            .all(|f| f.kind != FactorKind::BackupCodes)
+        {
+            let factor = Factor::pending(user.id, FactorKind::BackupCodes, now);
+            inner.factors.create_factor(&factor).await?;
+            inner.factors.activate_factor(factor.id, now).await?;
+        }
+        inner
+            .backup_codes
+            .replace_backup_codes(user.id, &records)
+            .await?;
+        inner
+            .record(
+                Audit::new(AuditKind::BackupCodesGenerated, AuditOutcome::Success, now)
+                    .user(user.id)
+                    .factor(FactorKind::BackupCodes)
+                    .meta(serde_json::json!({ "count": count })),
+            )
+            .await?;
+        inner.notify(
+            user,
+            NotificationKind::BackupCodesGenerated,
+            serde_json::json!({ "count": count }),
+        );
+        Ok(BackupCodes {
+            codes: codes.iter().map(BackupCode::display).collect(),
+        })
+    }
+}
+
+impl Mfa {
     /// Starts enrolling an authenticator app.
     ///
     /// # Errors
@@ -200,38 +244,41 @@ impl Mfa {
         actor: Actor<'_>,
         label: Option<&str>,
     ) -> MfaResult<TotpEnrollment> {
-        let inner = &self.inner;
-        if !inner.policy.methods.totp {
-            return Err(MfaError::MethodUnavailable);
-        }
-        if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
-            return Err(MfaError::invalid_input(
-                "label",
-                "1 to 64 printable characters",
-            ));
-        }
-        let Resolved { user, .. } = self.resolve(actor).await?;
-        self.drop_pending(user.id, FactorKind::Totp).await?;
-        let params = inner.policy.totp.params;
-        let secret = TotpSecret::generate(params.algorithm);
-        let mut factor = Factor::pending(user.id, FactorKind::Totp, inner.now());
-        factor.label = label.map(str::to_owned);
-        factor.totp = Some(params);
-        factor.secret = Some(
-            inner
-                .keys
-                .seal(secret.expose(), &Aad::factor(user.id, factor.id))
-                .map_err(MfaError::Crypto)?,
-        );
-        let base32 = secret.to_base32();
-        let totp = inner.totp_of(&user, &factor)?;
-        inner.factors.create_factor(&factor).await?;
-        self.started(&user, &factor).await?;
-        Ok(TotpEnrollment {
-            factor_id: factor.id,
-            secret: base32,
-            otpauth_uri: totp.otpauth_uri(),
-            qr_svg: totp.qr_svg().map_err(MfaError::Crypto)?,
+        unit!(&self.inner, |inner| {
+            if !inner.policy.methods.totp {
+                return Err(MfaError::MethodUnavailable);
+            }
+            if label
+                .is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control))
+            {
+                return Err(MfaError::invalid_input(
+                    "label",
+                    "1 to 64 printable characters",
+                ));
+            }
+            let Resolved { user, .. } = inner.resolve(actor).await?;
+            inner.drop_pending(user.id, FactorKind::Totp).await?;
+            let params = inner.policy.totp.params;
+            let secret = TotpSecret::generate(params.algorithm);
+            let mut factor = Factor::pending(user.id, FactorKind::Totp, inner.now());
+            factor.label = label.map(str::to_owned);
+            factor.totp = Some(params);
+            factor.secret = Some(
+                inner
+                    .keys
+                    .seal(secret.expose(), &Aad::factor(user.id, factor.id))
+                    .map_err(MfaError::Crypto)?,
+            );
+            let base32 = secret.to_base32();
+            let totp = inner.totp_of(&user, &factor)?;
+            inner.factors.create_factor(&factor).await?;
+            inner.started(&user, &factor).await?;
+            Ok(TotpEnrollment {
+                factor_id: factor.id,
+                secret: base32,
+                otpauth_uri: totp.otpauth_uri(),
+                qr_svg: totp.qr_svg().map_err(MfaError::Crypto)?,
+            })
         })
     }
 
@@ -274,43 +321,44 @@ impl Mfa {
         kind: FactorKind,
         destination: String,
     ) -> MfaResult<DestinationPending> {
-        let inner = &self.inner;
-        let enabled = match kind {
-            FactorKind::Email => inner.policy.methods.email,
-            _ => inner.policy.methods.sms,
-        };
-        if !enabled {
-            return Err(MfaError::MethodUnavailable);
-        }
-        let Resolved { user, .. } = self.resolve(actor).await?;
-        if kind == FactorKind::Sms && !inner.policy.methods.sms_as_only_factor {
-            let methods = &inner.policy.methods;
-            let alternative = inner.factors.list_factors(user.id).await?.iter().any(|f| {
-                f.status == FactorStatus::Active
-                    && f.deleted_at.is_none()
-                    && match f.kind {
-                        FactorKind::Totp => true,
-                        FactorKind::Email => methods.aal_of(FactorKind::Email) == Aal::Aal2,
-                        FactorKind::Sms | FactorKind::BackupCodes => false,
-                    }
-            });
-            if !alternative {
-                return Err(MfaError::Conflict(
-                    "SMS is a restricted authenticator: enrol an authenticator app first",
-                ));
+        unit!(&self.inner, |inner| {
+            let enabled = match kind {
+                FactorKind::Email => inner.policy.methods.email,
+                _ => inner.policy.methods.sms,
+            };
+            if !enabled {
+                return Err(MfaError::MethodUnavailable);
             }
-        }
-        self.drop_pending(user.id, kind).await?;
-        let mut factor = Factor::pending(user.id, kind, inner.now());
-        factor.destination = Some(destination);
-        inner.factors.create_factor(&factor).await?;
-        self.started(&user, &factor).await?;
-        let sent = inner
-            .send_code(&user, &factor, ChallengePurpose::Enrollment, None)
-            .await?;
-        Ok(DestinationPending {
-            factor_id: factor.id,
-            sent,
+            let Resolved { user, .. } = inner.resolve(actor).await?;
+            if kind == FactorKind::Sms && !inner.policy.methods.sms_as_only_factor {
+                let methods = &inner.policy.methods;
+                let alternative = inner.factors.list_factors(user.id).await?.iter().any(|f| {
+                    f.status == FactorStatus::Active
+                        && f.deleted_at.is_none()
+                        && match f.kind {
+                            FactorKind::Totp => true,
+                            FactorKind::Email => methods.aal_of(FactorKind::Email) == Aal::Aal2,
+                            FactorKind::Sms | FactorKind::BackupCodes => false,
+                        }
+                });
+                if !alternative {
+                    return Err(MfaError::Conflict(
+                        "SMS is a restricted authenticator: enrol an authenticator app first",
+                    ));
+                }
+            }
+            inner.drop_pending(user.id, kind).await?;
+            let mut factor = Factor::pending(user.id, kind, inner.now());
+            factor.destination = Some(destination.clone());
+            inner.factors.create_factor(&factor).await?;
+            inner.started(&user, &factor).await?;
+            let sent = inner
+                .send_code(&user, &factor, ChallengePurpose::Enrollment, None)
+                .await?;
+            Ok(DestinationPending {
+                factor_id: factor.id,
+                sent,
+            })
         })
     }
 
@@ -330,92 +378,93 @@ impl Mfa {
         code: &str,
         client: &ClientInfo,
     ) -> MfaResult<Enrolled> {
-        let inner = &self.inner;
-        client.validate()?;
-        let Resolved {
-            user,
-            ticket,
-            session,
-        } = self.resolve(actor).await?;
-        let factor = inner
-            .factors
-            .get_factor(factor_id)
-            .await?
-            .filter(|f| {
-                f.user_id == user.id && f.status == FactorStatus::Pending && f.deleted_at.is_none()
-            })
-            .ok_or(MfaError::NotFound)?;
-        let lock_started = inner.reserve_attempt(user.id, LockScope::Mfa).await?;
-        let check = match factor.kind {
-            FactorKind::Totp => inner.check_totp(&user, &factor, code).await?,
-            FactorKind::Email | FactorKind::Sms => {
-                inner
-                    .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
-                    .await?
+        unit!(&self.inner, |inner| {
+            client.validate()?;
+            let Resolved {
+                user,
+                ticket,
+                session,
+            } = inner.resolve(actor).await?;
+            let factor = inner
+                .factors
+                .get_factor(factor_id)
+                .await?
+                .filter(|f| {
+                    f.user_id == user.id
+                        && f.status == FactorStatus::Pending
+                        && f.deleted_at.is_none()
+                })
+                .ok_or(MfaError::NotFound)?;
+            let lock_started = inner.reserve_attempt(user.id, LockScope::Mfa).await?;
+            let check = match factor.kind {
+                FactorKind::Totp => inner.check_totp(&user, &factor, code).await?,
+                FactorKind::Email | FactorKind::Sms => {
+                    inner
+                        .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
+                        .await?
+                }
+                FactorKind::BackupCodes => return Err(MfaError::NotFound),
+            };
+            if check != CodeCheck::Accepted {
+                return Err(inner
+                    .code_failed(&user, factor.kind, check, lock_started, client)
+                    .await?);
             }
-            FactorKind::BackupCodes => return Err(MfaError::NotFound),
-        };
-        if check != CodeCheck::Accepted {
-            return Err(inner
-                .code_failed(&user, factor.kind, check, lock_started, client)
-                .await?);
-        }
-        inner.clear_failures(user.id, LockScope::Mfa).await?;
-        let now = inner.now();
-        if !inner.factors.activate_factor(factor.id, now).await? {
-            return Err(MfaError::Conflict("factor already confirmed"));
-        }
-        inner
-            .record(
-                Audit::new(AuditKind::FactorEnrolled, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .factor(factor.kind)
-                    .client(client)
-                    .meta(serde_json::json!({ "factor": factor.id })),
-            )
-            .await?;
-        inner
-            .notify(
+            inner.clear_failures(user.id, LockScope::Mfa).await?;
+            let now = inner.now();
+            if !inner.factors.activate_factor(factor.id, now).await? {
+                return Err(MfaError::Conflict("factor already confirmed"));
+            }
+            inner
+                .record(
+                    Audit::new(AuditKind::FactorEnrolled, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .factor(factor.kind)
+                        .client(client)
+                        .meta(serde_json::json!({ "factor": factor.id })),
+                )
+                .await?;
+            inner.notify(
                 &user,
                 NotificationKind::FactorAdded,
                 serde_json::json!({ "method": factor.kind.as_str() }),
-            )
-            .await;
-        // A new factor voids every remembered device (DESIGN §5).
-        inner.devices.revoke_all_device_trust(user.id).await?;
+            );
+            // A new factor voids every remembered device (DESIGN §5).
+            inner.devices.revoke_all_device_trust(user.id).await?;
 
-        let backup_codes = if inner.policy.methods.backup_codes
-            && inner.backup_codes.remaining_backup_codes(user.id).await? == 0
-        {
-            Some(self.issue_backup_codes(&user).await?)
-        } else {
-            None
-        };
-        let tokens = match (ticket, session) {
-            (Some(ticket), _) => {
-                inner.consume_ticket(&ticket).await?;
-                let mut amr = ticket.amr.clone();
-                amr.push(method_amr(factor.kind));
-                Some(
-                    inner
-                        .start_session(SessionIssue {
-                            user_id: user.id,
-                            device: ticket.device_id,
-                            client,
-                            aal: inner.policy.methods.aal_of(factor.kind),
-                            amr,
-                            mfa_at: Some(now),
-                            risk_score: ticket.risk_score,
-                        })
-                        .await?,
-                )
-            }
-            _ => None,
-        };
-        Ok(Enrolled {
-            factor_id: factor.id,
-            backup_codes,
-            tokens,
+            let backup_codes = if inner.policy.methods.backup_codes
+                && inner.backup_codes.remaining_backup_codes(user.id).await? == 0
+            {
+                Some(inner.issue_backup_codes(&user).await?)
+            } else {
+                None
+            };
+            let tokens = match (ticket, session) {
+                (Some(ticket), _) => {
+                    inner.consume_ticket(&ticket).await?;
+                    let mut amr = ticket.amr.clone();
+                    amr.push(method_amr(factor.kind));
+                    Some(
+                        inner
+                            .start_session(SessionIssue {
+                                user_id: user.id,
+                                device: ticket.device_id,
+                                client,
+                                aal: inner.policy.methods.aal_of(factor.kind),
+                                amr,
+                                mfa_at: Some(now),
+                                risk_score: ticket.risk_score,
+                            })
+                            .await?,
+                    )
+                }
+                _ => None,
+            };
+            Ok(Enrolled {
+                factor_id: factor.id,
+                backup_codes,
+                tokens,
+            })
         })
     }
 
@@ -428,51 +477,9 @@ impl Mfa {
         if !self.inner.policy.methods.backup_codes {
             return Err(MfaError::MethodUnavailable);
         }
-        let Resolved { user, .. } = self.resolve(actor).await?;
-        self.issue_backup_codes(&user).await
-    }
-
-    async fn issue_backup_codes(&self, user: &User) -> MfaResult<BackupCodes> {
-        let inner = &self.inner;
-        let now = inner.now();
-        let count = inner.policy.backup_codes.count as usize;
-        let codes = BackupCode::generate_set(count).map_err(MfaError::Crypto)?;
-        let records: Vec<BackupCodeRecord> = codes
-            .iter()
-            .map(|c| BackupCodeRecord::new(user.id, inner.keys.hash_backup_code(user.id, c), now))
-            .collect();
-        if inner
-            .factors
-            .list_factors(user.id)
-            .await?
-            .iter()
-            .all(|f| f.kind != FactorKind::BackupCodes)
-        {
-            let factor = Factor::pending(user.id, FactorKind::BackupCodes, now);
-            inner.factors.create_factor(&factor).await?;
-            inner.factors.activate_factor(factor.id, now).await?;
-        }
-        inner
-            .backup_codes
-            .replace_backup_codes(user.id, &records)
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::BackupCodesGenerated, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .factor(FactorKind::BackupCodes)
-                    .meta(serde_json::json!({ "count": count })),
-            )
-            .await?;
-        inner
-            .notify(
-                user,
-                NotificationKind::BackupCodesGenerated,
-                serde_json::json!({ "count": count }),
-            )
-            .await;
-        Ok(BackupCodes {
-            codes: codes.iter().map(BackupCode::display).collect(),
+        unit!(&self.inner, |inner| {
+            let Resolved { user, .. } = inner.resolve(actor).await?;
+            inner.issue_backup_codes(&user).await
         })
     }
 
@@ -483,55 +490,54 @@ impl Mfa {
     /// [`MfaError::NotFound`] for a factor that is not the user's, and as
     /// [`Mfa::enroll_totp`].
     pub async fn remove_factor(&self, actor: Actor<'_>, factor_id: FactorId) -> MfaResult<()> {
-        let inner = &self.inner;
-        let Resolved { user, session, .. } = self.resolve(actor).await?;
-        let factor = inner
-            .factors
-            .get_factor(factor_id)
-            .await?
-            .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
-            .ok_or(MfaError::NotFound)?;
-        let now = inner.now();
-        inner.factors.soft_delete_factor(factor.id, now).await?;
-        let remaining = inner.factors.list_factors(user.id).await?;
-        let last_primary = !remaining
-            .iter()
-            .any(|f| f.is_active() && f.kind != FactorKind::BackupCodes);
-        if factor.kind == FactorKind::BackupCodes || last_primary {
-            inner.backup_codes.delete_backup_codes(user.id).await?;
-            for f in remaining
+        unit!(&self.inner, |inner| {
+            let Resolved { user, session, .. } = inner.resolve(actor).await?;
+            let factor = inner
+                .factors
+                .get_factor(factor_id)
+                .await?
+                .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
+                .ok_or(MfaError::NotFound)?;
+            let now = inner.now();
+            inner.factors.soft_delete_factor(factor.id, now).await?;
+            let remaining = inner.factors.list_factors(user.id).await?;
+            let last_primary = !remaining
                 .iter()
-                .filter(|f| f.kind == FactorKind::BackupCodes)
-            {
-                inner.factors.soft_delete_factor(f.id, now).await?;
+                .any(|f| f.is_active() && f.kind != FactorKind::BackupCodes);
+            if factor.kind == FactorKind::BackupCodes || last_primary {
+                inner.backup_codes.delete_backup_codes(user.id).await?;
+                for f in remaining
+                    .iter()
+                    .filter(|f| f.kind == FactorKind::BackupCodes)
+                {
+                    inner.factors.soft_delete_factor(f.id, now).await?;
+                }
             }
-        }
-        inner.devices.revoke_all_device_trust(user.id).await?;
-        inner
-            .sessions
-            .revoke_user_sessions(
-                user.id,
-                session.map(|s| s.id),
-                RevocationReason::FactorsChanged,
-                now,
-            )
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::FactorRemoved, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .factor(factor.kind)
-                    .meta(serde_json::json!({ "factor": factor.id })),
-            )
-            .await?;
-        inner
-            .notify(
+            inner.devices.revoke_all_device_trust(user.id).await?;
+            inner
+                .sessions
+                .revoke_user_sessions(
+                    user.id,
+                    session.map(|s| s.id),
+                    RevocationReason::FactorsChanged,
+                    now,
+                )
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::FactorRemoved, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .factor(factor.kind)
+                        .meta(serde_json::json!({ "factor": factor.id })),
+                )
+                .await?;
+            inner.notify(
                 &user,
                 NotificationKind::FactorRemoved,
                 serde_json::json!({ "method": factor.kind.as_str() }),
-            )
-            .await;
-        Ok(())
+            );
+            Ok(())
+        })
     }
 
     /// A user's factors (pending and active), without their sealed secrets.
@@ -539,17 +545,18 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn factors(&self, user: UserId) -> MfaResult<Vec<Factor>> {
-        Ok(self
-            .inner
-            .factors
-            .list_factors(user)
-            .await?
-            .into_iter()
-            .map(|mut f| {
-                f.secret = None;
-                f
-            })
-            .collect())
+        direct!(&self.inner, |inner| {
+            Ok(inner
+                .factors
+                .list_factors(user)
+                .await?
+                .into_iter()
+                .map(|mut f| {
+                    f.secret = None;
+                    f
+                })
+                .collect())
+        })
     }
 
     /// Unused backup codes of a user.
@@ -557,7 +564,9 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn backup_codes_remaining(&self, user: UserId) -> MfaResult<u32> {
-        Ok(self.inner.backup_codes.remaining_backup_codes(user).await?)
+        direct!(&self.inner, |inner| {
+            Ok(inner.backup_codes.remaining_backup_codes(user).await?)
+        })
     }
 }
 

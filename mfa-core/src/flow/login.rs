@@ -2,6 +2,7 @@
 //! whether a second factor is needed.
 
 use super::support::{Audit, SessionIssue, TicketIssue, rate_key};
+use super::unit::{Step, unit};
 use super::{ClientInfo, Inner, Mfa, Tokens};
 use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, TokenPurpose};
 use crate::error::{MfaError, MfaResult};
@@ -14,6 +15,19 @@ use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
 use chrono::{DateTime, Utc};
 use std::fmt;
+
+/// What the first unit of a password sign-in found.
+enum Gate {
+    /// Go on to the password check; the attempt is counted.
+    Open {
+        user: User,
+        phc: String,
+        lock_started: Option<DateTime<Utc>>,
+    },
+    /// Refused without a password check (unknown or locked), with the
+    /// audit reason.
+    Refused(Option<User>, &'static str),
+}
 
 /// Longest accepted login identifier, in bytes.
 pub const MAX_IDENTIFIER_LEN: usize = 254;
@@ -122,100 +136,134 @@ impl Mfa {
     /// [`MfaError::LoginBlocked`] when the risk score reaches the block
     /// threshold.
     pub async fn login(&self, request: LoginRequest) -> MfaResult<LoginOutcome> {
-        let inner = &self.inner;
         request.client.validate()?;
         let identifier = normalize_identifier(&request.identifier)?;
-        check_password_shape(inner, &request.password)?;
-        let limits = inner.policy.login_rate;
-        let limited = async {
-            if let Some(ip) = &request.client.ip {
-                inner
-                    .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
-                    .await?;
-            }
-            inner
-                .limit(
-                    &rate_key("login:id", &identifier),
-                    limits.per_identifier,
-                    limits.window,
-                )
-                .await
-        }
-        .await;
-        if let Err(e) = limited {
-            // R46: a refusal by a rate limit is audited like any other.
-            if matches!(e, MfaError::RateLimited { .. }) {
-                inner
-                    .record(
-                        Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
-                            .client(&request.client)
-                            .meta(serde_json::json!({ "action": "login" })),
-                    )
-                    .await?;
-            }
-            return Err(e);
-        }
-
-        let user = inner
-            .users
-            .find_user_by_identifier(&identifier)
-            .await?
-            .filter(|u| u.status == UserStatus::Active);
-        let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h))) else {
-            self.dummy_verify_password(&request.password).await;
-            self.refuse_password(None, &request.client, "unknown")
-                .await?;
-            return Err(MfaError::InvalidCredentials);
-        };
-        let lock_started = match inner.reserve_attempt(user.id, LockScope::Password).await {
-            Ok(started) => started,
-            Err(MfaError::AccountLocked { .. }) => {
-                self.dummy_verify_password(&request.password).await;
-                self.refuse_password(Some(&user), &request.client, "locked")
-                    .await?;
-                return Err(MfaError::InvalidCredentials);
-            }
-            Err(e) => return Err(e),
-        };
-        match self
-            .verify_password(&request.password, &phc)
-            .await
-            .map_err(MfaError::Crypto)?
-        {
-            PasswordCheck::Valid { needs_rehash } => {
-                inner.clear_failures(user.id, LockScope::Password).await?;
-                if needs_rehash {
-                    let fresh = self
-                        .hash_password(&request.password)
-                        .await
-                        .map_err(MfaError::Crypto)?;
+        check_password_shape(&self.inner, &request.password)?;
+        let client = &request.client;
+        // Two units around the password hash: the first counts the attempt
+        // (R56) and commits it, the second records the outcome. A write
+        // transaction is never held open across the argon2 work.
+        let gate = unit!(&self.inner, |inner| {
+            let limits = inner.policy.login_rate;
+            let limited = async {
+                if let Some(ip) = &client.ip {
                     inner
-                        .users
-                        .set_password(user.id, &fresh, inner.policy.password.history, inner.now())
+                        .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
                         .await?;
                 }
                 inner
-                    .record(
-                        Audit::new(AuditKind::PasswordLogin, AuditOutcome::Success, inner.now())
-                            .user(user.id)
-                            .client(&request.client)
-                            .meta(serde_json::json!({ "rehashed": needs_rehash })),
+                    .limit(
+                        &rate_key("login:id", &identifier),
+                        limits.per_identifier,
+                        limits.window,
                     )
-                    .await?;
-                self.after_first_factor(&user, AuthMethod::Pwd, &request.client)
                     .await
             }
-            PasswordCheck::Invalid => {
-                self.refuse_password(Some(&user), &request.client, "wrong_password")
-                    .await?;
-                if let Some(until) = lock_started {
+            .await;
+            if let Err(e) = limited {
+                // R46: a refusal by a rate limit is audited like any other.
+                if matches!(e, MfaError::RateLimited { .. }) {
                     inner
-                        .lock_started(&user, LockScope::Password, until, Some(&request.client))
+                        .record(
+                            Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                                .client(client)
+                                .meta(serde_json::json!({ "action": "login" })),
+                        )
                         .await?;
                 }
-                Err(MfaError::InvalidCredentials)
+                return Err(e);
             }
-        }
+            let user = inner
+                .users
+                .find_user_by_identifier(&identifier)
+                .await?
+                .filter(|u| u.status == UserStatus::Active);
+            let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
+            else {
+                return Ok(Gate::Refused(None, "unknown"));
+            };
+            match inner.reserve_attempt(user.id, LockScope::Password).await {
+                Ok(lock_started) => Ok(Gate::Open {
+                    user,
+                    phc,
+                    lock_started,
+                }),
+                Err(MfaError::AccountLocked { .. }) => Ok(Gate::Refused(Some(user), "locked")),
+                Err(e) => Err(e),
+            }
+        })?;
+        let (user, phc, lock_started) = match gate {
+            Gate::Open {
+                user,
+                phc,
+                lock_started,
+            } => (user, phc, lock_started),
+            Gate::Refused(user, reason) => {
+                // The same argon2 work and the same second unit as a wrong
+                // password: neither answer nor timing tells them apart.
+                self.dummy_verify_password(&request.password).await;
+                unit!(&self.inner, |inner| {
+                    inner.refuse_password(user.as_ref(), client, reason).await
+                })?;
+                return Err(MfaError::InvalidCredentials);
+            }
+        };
+        let check = self
+            .verify_password(&request.password, &phc)
+            .await
+            .map_err(MfaError::Crypto)?;
+        let rehashed = match check {
+            PasswordCheck::Valid { needs_rehash: true } => Some(
+                self.hash_password(&request.password)
+                    .await
+                    .map_err(MfaError::Crypto)?,
+            ),
+            _ => None,
+        };
+        unit!(&self.inner, |inner| {
+            match check {
+                PasswordCheck::Valid { .. } => {
+                    inner.clear_failures(user.id, LockScope::Password).await?;
+                    if let Some(fresh) = &rehashed {
+                        inner
+                            .users
+                            .set_password(
+                                user.id,
+                                fresh,
+                                inner.policy.password.history,
+                                inner.now(),
+                            )
+                            .await?;
+                    }
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::PasswordLogin,
+                                AuditOutcome::Success,
+                                inner.now(),
+                            )
+                            .user(user.id)
+                            .client(client)
+                            .meta(serde_json::json!({ "rehashed": rehashed.is_some() })),
+                        )
+                        .await?;
+                    inner
+                        .after_first_factor(&user, AuthMethod::Pwd, client)
+                        .await
+                }
+                PasswordCheck::Invalid => {
+                    inner
+                        .refuse_password(Some(&user), client, "wrong_password")
+                        .await?;
+                    if let Some(until) = lock_started {
+                        inner
+                            .lock_started(&user, LockScope::Password, until, Some(client))
+                            .await?;
+                    }
+                    Err(MfaError::InvalidCredentials)
+                }
+            }
+        })
     }
 
     /// Starts the second-factor part of a sign-in whose first factor the
@@ -231,26 +279,28 @@ impl Mfa {
         client: ClientInfo,
     ) -> MfaResult<LoginOutcome> {
         client.validate()?;
-        let inner = &self.inner;
-        let user = inner
-            .users
-            .get_user(user)
-            .await?
-            .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
-            .ok_or(MfaError::InvalidCredentials)?;
-        inner
-            .record(
-                Audit::new(
-                    AuditKind::PrimaryAuthAccepted,
-                    AuditOutcome::Success,
-                    inner.now(),
+        unit!(&self.inner, |inner| {
+            let user = inner
+                .users
+                .get_user(user)
+                .await?
+                .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
+                .ok_or(MfaError::InvalidCredentials)?;
+            inner
+                .record(
+                    Audit::new(
+                        AuditKind::PrimaryAuthAccepted,
+                        AuditOutcome::Success,
+                        inner.now(),
+                    )
+                    .user(user.id)
+                    .client(&client),
                 )
-                .user(user.id)
-                .client(&client),
-            )
-            .await?;
-        self.after_first_factor(&user, AuthMethod::Ext, &client)
-            .await
+                .await?;
+            inner
+                .after_first_factor(&user, AuthMethod::Ext, &client)
+                .await
+        })
     }
 
     /// Signs in without a second factor during the enrolment grace period.
@@ -266,44 +316,47 @@ impl Mfa {
         client: ClientInfo,
     ) -> MfaResult<Tokens> {
         client.validate()?;
-        let inner = &self.inner;
-        let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
-        // The user enrolled a factor since the ticket was issued: the grace
-        // period no longer applies to them (R37).
-        if self
-            .usable_methods(ticket.user_id)
-            .await?
-            .iter()
-            .any(|k| *k != FactorKind::BackupCodes)
-        {
-            return Err(MfaError::MfaRequired);
-        }
-        let settings = inner.factors.get_settings(ticket.user_id).await?;
-        let deadline = settings.and_then(|s| s.grace_deadline);
-        if deadline.is_none_or(|d| inner.now() >= d) {
-            return Err(MfaError::EnrollmentRequired);
-        }
-        inner.consume_ticket(&ticket).await?;
-        inner
-            .start_session(SessionIssue {
-                user_id: ticket.user_id,
-                device: ticket.device_id,
-                client: &client,
-                aal: Aal::Aal1,
-                amr: ticket.amr.clone(),
-                mfa_at: None,
-                risk_score: ticket.risk_score,
-            })
-            .await
+        unit!(&self.inner, |inner| {
+            let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
+            // The user enrolled a factor since the ticket was issued: the grace
+            // period no longer applies to them (R37).
+            if inner
+                .usable_methods(ticket.user_id)
+                .await?
+                .iter()
+                .any(|k| *k != FactorKind::BackupCodes)
+            {
+                return Err(MfaError::MfaRequired);
+            }
+            let settings = inner.factors.get_settings(ticket.user_id).await?;
+            let deadline = settings.and_then(|s| s.grace_deadline);
+            if deadline.is_none_or(|d| inner.now() >= d) {
+                return Err(MfaError::EnrollmentRequired);
+            }
+            inner.consume_ticket(&ticket).await?;
+            inner
+                .start_session(SessionIssue {
+                    user_id: ticket.user_id,
+                    device: ticket.device_id,
+                    client: &client,
+                    aal: Aal::Aal1,
+                    amr: ticket.amr.clone(),
+                    mfa_at: None,
+                    risk_score: ticket.risk_score,
+                })
+                .await
+        })
     }
+}
 
+impl Step<'_> {
     async fn refuse_password(
         &self,
         user: Option<&User>,
         client: &ClientInfo,
         reason: &str,
     ) -> MfaResult<()> {
-        let inner = &self.inner;
+        let inner = self;
         let (kind, outcome) = if reason == "locked" {
             (AuditKind::LoginRefused, AuditOutcome::Denied)
         } else {
@@ -326,7 +379,7 @@ impl Mfa {
         primary: AuthMethod,
         client: &ClientInfo,
     ) -> MfaResult<LoginOutcome> {
-        let inner = &self.inner;
+        let inner = self;
         let now = inner.now();
         let known = inner.devices.list_devices(user.id).await?;
         let fingerprint = client
@@ -380,13 +433,11 @@ impl Mfa {
                         .meta(serde_json::json!({ "reason": "high_risk", "signals": signals })),
                 )
                 .await?;
-            inner
-                .notify(
-                    user,
-                    NotificationKind::SuspiciousSignIn,
-                    serde_json::json!({ "ip": client.ip, "country": client.country }),
-                )
-                .await;
+            inner.notify(
+                user,
+                NotificationKind::SuspiciousSignIn,
+                serde_json::json!({ "ip": client.ip, "country": client.country }),
+            );
             return Err(MfaError::LoginBlocked);
         }
         if assessment.score >= risk.step_up {
@@ -413,8 +464,7 @@ impl Mfa {
                         "ip": client.ip,
                         "country": client.country,
                     }),
-                )
-                .await;
+                );
         }
 
         let factors = self.usable_methods(user.id).await?;
@@ -565,7 +615,7 @@ impl Mfa {
         client: &ClientInfo,
         metadata: serde_json::Value,
     ) -> MfaResult<(String, LoginTicket)> {
-        let inner = &self.inner;
+        let inner = self;
         let (user, device, risk) = (issue.user.id, issue.device, issue.risk_score);
         let issued = inner.issue_ticket(issue).await?;
         inner
@@ -589,7 +639,7 @@ impl Mfa {
         user: &User,
         now: DateTime<Utc>,
     ) -> RiskAssessment {
-        let inner = &self.inner;
+        let inner = self;
         let previous = known.iter().max_by_key(|d| d.last_seen_at);
         let locate = |ip: Option<String>| async move {
             match (&inner.geo, ip) {
@@ -636,7 +686,7 @@ impl Mfa {
 
     /// The second-factor methods a user can complete now, in a stable order.
     pub(crate) async fn usable_methods(&self, user: UserId) -> MfaResult<Vec<FactorKind>> {
-        let inner = &self.inner;
+        let inner = self;
         let factors = inner.factors.list_factors(user).await?;
         let mut kinds = self.methods_of(&factors);
         if kinds.contains(&FactorKind::BackupCodes)
@@ -646,11 +696,13 @@ impl Mfa {
         }
         Ok(kinds)
     }
+}
 
+impl Inner {
     /// The enabled kinds among active `factors`, sorted, without checking
     /// whether backup codes remain.
     pub(crate) fn methods_of(&self, factors: &[Factor]) -> Vec<FactorKind> {
-        let enabled = self.inner.policy.methods;
+        let enabled = self.policy.methods;
         let mut kinds: Vec<FactorKind> = factors
             .iter()
             .filter(|f| f.is_active())

@@ -15,6 +15,7 @@ mod hashing;
 mod login;
 mod sessions;
 mod support;
+pub(crate) mod unit;
 mod users;
 mod verify;
 
@@ -34,10 +35,7 @@ use crate::delivery::DeliveryChannel;
 use crate::model::{Aal, AuthMethod, SessionId};
 use crate::policy::Policy;
 use crate::risk::{GeoLocator, RiskEngine};
-use crate::store::{
-    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, SessionRepository, UserRepository,
-};
+use crate::store::{AuditRepository, Store, UserRepository};
 use chrono::{DateTime, Utc};
 use std::fmt;
 use std::sync::Arc;
@@ -81,14 +79,14 @@ impl Mfa {
 }
 
 pub(crate) struct Inner {
-    pub users: Arc<dyn UserRepository>,
-    pub factors: Arc<dyn FactorRepository>,
-    pub backup_codes: Arc<dyn BackupCodeRepository>,
-    pub challenges: Arc<dyn ChallengeRepository>,
-    pub devices: Arc<dyn DeviceRepository>,
-    pub sessions: Arc<dyn SessionRepository>,
-    pub audit: Arc<dyn AuditRepository>,
-    pub rate: Arc<dyn RateLimiter>,
+    /// Every repository, and the units of work the steps run in.
+    pub store: Arc<dyn Store>,
+    /// The host's own user table, used outside the units (see
+    /// [`MfaBuilder::users`]).
+    pub host_users: Option<Arc<dyn UserRepository>>,
+    /// The host's own audit log, written outside the units (see
+    /// [`MfaBuilder::audit_log`]).
+    pub host_audit: Option<Arc<dyn AuditRepository>>,
     pub email: Option<Arc<dyn DeliveryChannel>>,
     pub sms: Option<Arc<dyn DeliveryChannel>>,
     pub keys: Arc<KeyRing>,

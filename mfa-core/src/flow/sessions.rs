@@ -2,6 +2,7 @@
 //! checks, step-up freshness, logout and revocation.
 
 use super::support::Audit;
+use super::unit::{Step, direct, unit};
 use super::{ClientInfo, Mfa, Tokens};
 use crate::crypto::{AccessClaims, OpaqueToken, TokenPurpose};
 use crate::error::{MfaError, MfaResult};
@@ -30,85 +31,84 @@ impl Mfa {
     /// [`MfaError::InvalidToken`] for unknown, expired or revoked tokens,
     /// [`MfaError::TokenReused`] on reuse.
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> MfaResult<Tokens> {
-        let inner = &self.inner;
         client.validate()?;
         let presented = OpaqueToken::parse(refresh_token).map_err(|_| MfaError::InvalidToken)?;
-        let fresh = OpaqueToken::generate();
-        let now = inner.now();
-        let outcome = inner
-            .sessions
-            .rotate_refresh_token(
-                &presented.hash(TokenPurpose::Refresh),
-                &NewRefreshToken {
-                    id: RefreshTokenId::new(),
-                    token_hash: fresh.hash(TokenPurpose::Refresh),
-                    expires_at: now + inner.policy.session.refresh_sliding,
-                },
-                now,
-            )
-            .await?;
-        match outcome {
-            RotateOutcome::Rotated { token, session } => {
-                let ip_changed = client.ip.is_some() && client.ip != session.ip;
-                inner
-                    .record(
-                        Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)
-                            .user(session.user_id)
-                            .session(session.id)
-                            .device(session.device_id)
-                            .client(client)
-                            .meta(serde_json::json!({
-                                "family": token.family_id,
-                                "ip_change": ip_changed,
-                            })),
-                    )
-                    .await?;
-                let (access, claims) = inner.access_token(&session)?;
-                Ok(Tokens {
-                    access_token: access,
-                    access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
-                    refresh_token: fresh.expose().to_owned(),
-                    refresh_expires_at: token.expires_at,
-                    session_id: session.id,
-                    aal: session.aal,
-                    amr: session.amr,
-                    trust_token: None,
-                })
-            }
-            RotateOutcome::Reused {
-                family_id,
-                session_id,
-                user_id,
-            } => {
-                inner
-                    .record(
-                        Audit::new(AuditKind::RefreshTokenReused, AuditOutcome::Denied, now)
-                            .user(user_id)
-                            .session(session_id)
-                            .client(client)
-                            .meta(serde_json::json!({ "family": family_id })),
-                    )
-                    .await?;
-                if let Ok(user) = inner.user(user_id).await {
+        unit!(&self.inner, |inner| {
+            let fresh = OpaqueToken::generate();
+            let now = inner.now();
+            let outcome = inner
+                .sessions
+                .rotate_refresh_token(
+                    &presented.hash(TokenPurpose::Refresh),
+                    &NewRefreshToken {
+                        id: RefreshTokenId::new(),
+                        token_hash: fresh.hash(TokenPurpose::Refresh),
+                        expires_at: now + inner.policy.session.refresh_sliding,
+                    },
+                    now,
+                )
+                .await?;
+            match outcome {
+                RotateOutcome::Rotated { token, session } => {
+                    let ip_changed = client.ip.is_some() && client.ip != session.ip;
                     inner
-                        .notify(&user, NotificationKind::TokenReused, serde_json::json!({}))
-                        .await;
+                        .record(
+                            Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)
+                                .user(session.user_id)
+                                .session(session.id)
+                                .device(session.device_id)
+                                .client(client)
+                                .meta(serde_json::json!({
+                                    "family": token.family_id,
+                                    "ip_change": ip_changed,
+                                })),
+                        )
+                        .await?;
+                    let (access, claims) = inner.access_token(&session)?;
+                    Ok(Tokens {
+                        access_token: access,
+                        access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
+                        refresh_token: fresh.expose().to_owned(),
+                        refresh_expires_at: token.expires_at,
+                        session_id: session.id,
+                        aal: session.aal,
+                        amr: session.amr,
+                        trust_token: None,
+                    })
                 }
-                Err(MfaError::TokenReused)
+                RotateOutcome::Reused {
+                    family_id,
+                    session_id,
+                    user_id,
+                } => {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::RefreshTokenReused, AuditOutcome::Denied, now)
+                                .user(user_id)
+                                .session(session_id)
+                                .client(client)
+                                .meta(serde_json::json!({ "family": family_id })),
+                        )
+                        .await?;
+                    if let Ok(user) = inner.user(user_id).await {
+                        inner.notify(&user, NotificationKind::TokenReused, serde_json::json!({}));
+                    }
+                    Err(MfaError::TokenReused)
+                }
+                RotateOutcome::Revoked { user_id } | RotateOutcome::Expired { user_id } => {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Failure, now)
+                                .user(user_id)
+                                .client(client)
+                                .meta(serde_json::json!({ "reason": "expired_or_revoked" })),
+                        )
+                        .await?;
+                    Err(MfaError::InvalidToken)
+                }
+                RotateOutcome::Unknown => Err(MfaError::InvalidToken),
             }
-            RotateOutcome::Revoked { user_id } | RotateOutcome::Expired { user_id } => {
-                inner
-                    .record(
-                        Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Failure, now)
-                            .user(user_id)
-                            .client(client)
-                            .meta(serde_json::json!({ "reason": "expired_or_revoked" })),
-                    )
-                    .await?;
-                Err(MfaError::InvalidToken)
-            }
-            RotateOutcome::Unknown => Err(MfaError::InvalidToken),
-        }
+        })
     }
 
     /// Verifies an access token and that its session is still active, so a
@@ -122,18 +122,10 @@ impl Mfa {
             .tokens
             .verify(access_token, self.inner.now())
             .map_err(|_| MfaError::InvalidToken)?;
-        self.live_session(&claims).await?;
-        Ok(claims)
-    }
-
-    /// The active session behind verified claims.
-    pub(crate) async fn live_session(&self, claims: &AccessClaims) -> MfaResult<Session> {
-        self.inner
-            .sessions
-            .get_session(claims.sid)
-            .await?
-            .filter(|s| s.user_id == claims.sub && s.is_active(self.inner.now()))
-            .ok_or(MfaError::InvalidToken)
+        direct!(&self.inner, |inner| {
+            inner.live_session(&claims).await?;
+            Ok(claims)
+        })
     }
 
     /// Demands a second factor verified within `max_age` (step-up for
@@ -175,23 +167,24 @@ impl Mfa {
         session: SessionId,
         reason: RevocationReason,
     ) -> MfaResult<()> {
-        let inner = &self.inner;
-        let found = inner.sessions.get_session(session).await?;
-        if found.is_none_or(|s| s.user_id != user) {
-            return Err(MfaError::NotFound);
-        }
-        let now = inner.now();
-        if inner.sessions.revoke_session(session, reason, now).await? {
-            inner
-                .record(
-                    Audit::new(AuditKind::SessionRevoked, AuditOutcome::Success, now)
-                        .user(user)
-                        .session(session)
-                        .meta(serde_json::json!({ "reason": reason.as_str() })),
-                )
-                .await?;
-        }
-        Ok(())
+        unit!(&self.inner, |inner| {
+            let found = inner.sessions.get_session(session).await?;
+            if found.is_none_or(|s| s.user_id != user) {
+                return Err(MfaError::NotFound);
+            }
+            let now = inner.now();
+            if inner.sessions.revoke_session(session, reason, now).await? {
+                inner
+                    .record(
+                        Audit::new(AuditKind::SessionRevoked, AuditOutcome::Success, now)
+                            .user(user)
+                            .session(session)
+                            .meta(serde_json::json!({ "reason": reason.as_str() })),
+                    )
+                    .await?;
+            }
+            Ok(())
+        })
     }
 
     /// Ends every session of a user, except `keep` if given. Returns how
@@ -204,20 +197,21 @@ impl Mfa {
         user: UserId,
         keep: Option<SessionId>,
     ) -> MfaResult<u64> {
-        let inner = &self.inner;
-        let now = inner.now();
-        let n = inner
-            .sessions
-            .revoke_user_sessions(user, keep, RevocationReason::Revoked, now)
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
-                    .user(user)
-                    .meta(serde_json::json!({ "count": n })),
-            )
-            .await?;
-        Ok(n)
+        unit!(&self.inner, |inner| {
+            let now = inner.now();
+            let n = inner
+                .sessions
+                .revoke_user_sessions(user, keep, RevocationReason::Revoked, now)
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
+                        .user(user)
+                        .meta(serde_json::json!({ "count": n })),
+                )
+                .await?;
+            Ok(n)
+        })
     }
 
     /// A user's live sessions with their devices, newest first.
@@ -225,17 +219,29 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn sessions(&self, user: UserId) -> MfaResult<Vec<SessionView>> {
-        let inner = &self.inner;
-        let sessions = inner.sessions.list_sessions(user, inner.now()).await?;
-        let devices = inner.devices.list_devices(user).await?;
-        Ok(sessions
-            .into_iter()
-            .map(|session| {
-                let device = session
-                    .device_id
-                    .and_then(|id| devices.iter().find(|d| d.id == id).cloned());
-                SessionView { session, device }
-            })
-            .collect())
+        direct!(&self.inner, |inner| {
+            let sessions = inner.sessions.list_sessions(user, inner.now()).await?;
+            let devices = inner.devices.list_devices(user).await?;
+            Ok(sessions
+                .into_iter()
+                .map(|session| {
+                    let device = session
+                        .device_id
+                        .and_then(|id| devices.iter().find(|d| d.id == id).cloned());
+                    SessionView { session, device }
+                })
+                .collect())
+        })
+    }
+}
+
+impl Step<'_> {
+    /// The active session behind verified claims.
+    pub(crate) async fn live_session(&self, claims: &AccessClaims) -> MfaResult<Session> {
+        self.sessions
+            .get_session(claims.sid)
+            .await?
+            .filter(|s| s.user_id == claims.sub && s.is_active(self.now()))
+            .ok_or(MfaError::InvalidToken)
     }
 }

@@ -1,6 +1,7 @@
 //! Steps every flow shares: time, audit records, notifications, rate limits,
 //! login tickets, failure counting and session issuance. Each lives here once.
 
+use super::unit::{After, Step};
 use super::{ClientInfo, Inner, Tokens};
 use crate::crypto::{AccessClaims, AccessTokenInput, OpaqueToken, TokenPurpose};
 use crate::delivery::{Message, NotificationMessage};
@@ -59,6 +60,21 @@ impl Audit {
         self.0.metadata = metadata;
         self
     }
+
+    /// Sets one field of the metadata object (making it an object first).
+    pub fn meta_field(mut self, key: &str, value: impl Into<serde_json::Value>) -> Self {
+        if !self.0.metadata.is_object() {
+            self.0.metadata = serde_json::json!({});
+        }
+        if let Some(map) = self.0.metadata.as_object_mut() {
+            map.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    pub const fn event(&self) -> &AuditEvent {
+        &self.0
+    }
 }
 
 /// Converts a non-negative time span into a `Retry-After` duration, rounded
@@ -104,14 +120,32 @@ impl Inner {
         DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
     }
 
+    /// Signs an access token for a session.
+    pub fn access_token(&self, session: &Session) -> MfaResult<(String, AccessClaims)> {
+        let input = AccessTokenInput {
+            sub: session.user_id,
+            sid: session.id,
+            aal: session.aal,
+            amr: session.amr.clone(),
+            dev: session.device_id,
+            auth_time: session.mfa_at.unwrap_or(session.created_at),
+        };
+        self.tokens
+            .issue(&input, self.now())
+            .map_err(MfaError::Crypto)
+    }
+}
+
+impl Step<'_> {
     pub async fn record(&self, audit: Audit) -> MfaResult<()> {
         self.audit.append_audit(&audit.0).await?;
         Ok(())
     }
 
-    /// Sends a security notification by email (or SMS when the user has no
-    /// email). Never fails the caller: a failed send is audited.
-    pub async fn notify(&self, user: &User, kind: NotificationKind, details: serde_json::Value) {
+    /// Queues a security notification by email (or SMS when the user has
+    /// no email), sent once the step has committed. Never fails the step: a
+    /// failed send is audited.
+    pub fn notify(&self, user: &User, kind: NotificationKind, details: serde_json::Value) {
         let target = match (&user.email, &self.email, &user.phone, &self.sms) {
             (Some(to), Some(channel), _, _) | (_, _, Some(to), Some(channel)) => {
                 Some((to.clone(), channel.clone()))
@@ -121,30 +155,21 @@ impl Inner {
         let Some((to, channel)) = target else {
             return;
         };
-        let now = self.now();
         let message = Message::Notification(NotificationMessage {
             id: NotificationId::new(),
             to,
             kind,
             details,
-            at: now,
+            at: self.now(),
             product_name: self.policy.product_name.clone(),
             locale: user.locale.clone(),
         });
-        let (outcome, error) = match channel.send(&message).await {
-            Ok(()) => (AuditOutcome::Success, None),
-            Err(e) => (AuditOutcome::Failure, Some(e.to_string())),
-        };
-        let audit = Audit::new(AuditKind::NotificationSent, outcome, now)
-            .user(user.id)
-            .meta(serde_json::json!({
-                "notification": kind.as_str(),
-                "channel": channel.channel().as_str(),
-                "error": error,
-            }));
-        if let Err(e) = self.record(audit).await {
-            tracing::warn!(error = %e, "could not audit a notification");
-        }
+        self.after_commit(After::Notify {
+            channel,
+            message,
+            user: user.id,
+            kind,
+        });
     }
 
     /// One hit on a rate limit; refused hits become [`MfaError::RateLimited`].
@@ -258,8 +283,7 @@ impl Inner {
             audit = audit.client(client);
         }
         self.record(audit).await?;
-        self.notify(user, NotificationKind::AccountLocked, serde_json::json!({}))
-            .await;
+        self.notify(user, NotificationKind::AccountLocked, serde_json::json!({}));
         Ok(())
     }
 
@@ -269,21 +293,6 @@ impl Inner {
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or(MfaError::NotFound)
-    }
-
-    /// Signs an access token for a session.
-    pub fn access_token(&self, session: &Session) -> MfaResult<(String, AccessClaims)> {
-        let input = AccessTokenInput {
-            sub: session.user_id,
-            sid: session.id,
-            aal: session.aal,
-            amr: session.amr.clone(),
-            dev: session.device_id,
-            auth_time: session.mfa_at.unwrap_or(session.created_at),
-        };
-        self.tokens
-            .issue(&input, self.now())
-            .map_err(MfaError::Crypto)
     }
 
     /// Creates an active session with a fresh refresh-token family and signs

@@ -3,6 +3,7 @@
 use super::Mfa;
 use super::login::{check_password_shape, normalize_identifier};
 use super::support::Audit;
+use super::unit::{direct, unit};
 use crate::crypto::{AccessClaims, ExposeSecret, PasswordCheck, SecretString};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
@@ -62,15 +63,19 @@ impl Mfa {
                     .map_err(MfaError::Crypto)?,
             );
         }
-        match inner.users.create_user(&user).await {
-            Ok(()) => {}
-            Err(StoreError::Conflict(_)) => return Err(MfaError::Conflict("identifier taken")),
-            Err(e) => return Err(e.into()),
-        }
-        inner
-            .record(Audit::new(AuditKind::UserCreated, AuditOutcome::Success, now).user(user.id))
-            .await?;
-        Ok(user)
+        unit!(inner, |inner| {
+            match inner.users.create_user(&user).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(_)) => return Err(MfaError::Conflict("identifier taken")),
+                Err(e) => return Err(e.into()),
+            }
+            inner
+                .record(
+                    Audit::new(AuditKind::UserCreated, AuditOutcome::Success, now).user(user.id),
+                )
+                .await?;
+            Ok(user.clone())
+        })
     }
 
     /// A user by id.
@@ -78,7 +83,7 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn user(&self, id: UserId) -> MfaResult<User> {
-        self.inner.user(id).await
+        direct!(&self.inner, |inner| inner.user(id).await)
     }
 
     /// Changes the password of the signed-in user. The current password is
@@ -95,14 +100,19 @@ impl Mfa {
         current: &SecretString,
         new: &SecretString,
     ) -> MfaResult<()> {
-        let inner = &self.inner;
-        let session = self.live_session(claims).await?;
-        let user = inner.user(session.user_id).await?;
+        let limit = self.inner.policy.password.history;
+        let (session, user, mut history) = direct!(&self.inner, |inner| {
+            let session = inner.live_session(claims).await?;
+            let user = inner.user(session.user_id).await?;
+            let history = inner.users.password_history(user.id, limit).await?;
+            Ok((session, user, history))
+        })?;
         self.check_new_password(new)?;
         let phc = user
             .password_hash
             .as_deref()
             .ok_or(MfaError::InvalidCredentials)?;
+        // The argon2 work runs before the unit, never inside it.
         match self
             .verify_password(current, phc)
             .await
@@ -111,39 +121,37 @@ impl Mfa {
             PasswordCheck::Valid { .. } => {}
             PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
         }
-        let limit = inner.policy.password.history;
-        let mut history = inner.users.password_history(user.id, limit).await?;
         history.push(phc.to_owned());
-        if inner.passwords.is_in_history(new, &history) {
+        if self.inner.passwords.is_in_history(new, &history) {
             return Err(MfaError::invalid_input("password", "used before"));
         }
         let hash = self.hash_password(new).await.map_err(MfaError::Crypto)?;
-        let now = inner.now();
-        inner.users.set_password(user.id, &hash, limit, now).await?;
-        inner.devices.revoke_all_device_trust(user.id).await?;
-        inner
-            .sessions
-            .revoke_user_sessions(
-                user.id,
-                Some(session.id),
-                RevocationReason::PasswordChanged,
-                now,
-            )
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::PasswordChanged, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .session(session.id),
-            )
-            .await?;
-        inner
-            .notify(
+        unit!(&self.inner, |inner| {
+            let now = inner.now();
+            inner.users.set_password(user.id, &hash, limit, now).await?;
+            inner.devices.revoke_all_device_trust(user.id).await?;
+            inner
+                .sessions
+                .revoke_user_sessions(
+                    user.id,
+                    Some(session.id),
+                    RevocationReason::PasswordChanged,
+                    now,
+                )
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::PasswordChanged, AuditOutcome::Success, now)
+                        .user(user.id)
+                        .session(session.id),
+                )
+                .await?;
+            inner.notify(
                 &user,
                 NotificationKind::PasswordChanged,
                 serde_json::json!({}),
-            )
-            .await;
-        Ok(())
+            );
+            Ok(())
+        })
     }
 }

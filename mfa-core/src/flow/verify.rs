@@ -1,6 +1,7 @@
 //! Checking a second factor: TOTP, email/SMS code or backup code.
 
 use super::support::{Audit, SessionIssue, TicketIssue};
+use super::unit::{Step, unit};
 use super::{ClientInfo, Inner, Mfa, Tokens};
 use crate::crypto::{
     Aad, AccessClaims, BackupCode, OpaqueToken, OtpCode, TokenPurpose, Totp, TotpCode, TotpSecret,
@@ -80,7 +81,9 @@ impl Inner {
         Totp::new(secret, params, &self.policy.totp.issuer, &user.identifier)
             .map_err(MfaError::Crypto)
     }
+}
 
+impl Step<'_> {
     /// Checks a TOTP code against `factor` and spends its step. Every
     /// candidate step is evaluated (constant time inside `verify_at`).
     pub async fn check_totp(
@@ -230,8 +233,7 @@ impl Inner {
             user,
             NotificationKind::DeviceTrusted,
             serde_json::json!({ "device": client.device.name, "ip": client.ip }),
-        )
-        .await;
+        );
         Ok(Some(token.expose().to_owned()))
     }
 
@@ -254,8 +256,7 @@ impl Inner {
                     .client(client),
             )
             .await?;
-            self.notify(user, NotificationKind::OtpReplay, serde_json::json!({}))
-                .await;
+            self.notify(user, NotificationKind::OtpReplay, serde_json::json!({}));
         }
         self.record(
             Audit::new(AuditKind::MfaVerification, AuditOutcome::Failure, now)
@@ -299,124 +300,121 @@ impl Mfa {
     /// [`MfaError::MethodUnavailable`], [`MfaError::AccountLocked`],
     /// [`MfaError::InvalidCode`].
     pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
-        let inner = &self.inner;
         request.client.validate()?;
-        let ticket = inner
-            .open_ticket(request.ticket, &[TicketKind::Mfa])
-            .await?;
-        let user = inner.user(ticket.user_id).await?;
-        // One read of the factors serves the method check and the code
-        // check; a used-up backup-code set simply fails to consume.
-        let factors = inner.factors.list_factors(user.id).await?;
-        if !self.methods_of(&factors).contains(&request.method) {
-            return Err(MfaError::MethodUnavailable);
-        }
-        let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
-            Ok(started) => started,
-            Err(e) => {
-                inner
-                    .record(
-                        Audit::new(
-                            AuditKind::MfaVerification,
-                            AuditOutcome::Denied,
-                            inner.now(),
-                        )
-                        .user(user.id)
-                        .factor(request.method)
-                        .client(request.client)
-                        .meta(serde_json::json!({ "reason": "locked" })),
-                    )
-                    .await?;
-                return Err(e);
+        unit!(&self.inner, |inner| {
+            let ticket = inner
+                .open_ticket(request.ticket, &[TicketKind::Mfa])
+                .await?;
+            let user = inner.user(ticket.user_id).await?;
+            // One read of the factors serves the method check and the code
+            // check; a used-up backup-code set simply fails to consume.
+            let factors = inner.factors.list_factors(user.id).await?;
+            if !inner.methods_of(&factors).contains(&request.method) {
+                return Err(MfaError::MethodUnavailable);
             }
-        };
-        let check = inner
-            .check_login_code(&user, &factors, request.method, ticket.id, request.code)
-            .await?;
-        if check != CodeCheck::Accepted {
-            return Err(inner
-                .code_failed(&user, request.method, check, lock_started, request.client)
-                .await?);
-        }
-        inner.clear_failures(user.id, LockScope::Mfa).await?;
-        inner.consume_ticket(&ticket).await?;
-        let now = inner.now();
-        inner
-            .record(
-                Audit::new(AuditKind::MfaVerification, AuditOutcome::Success, now)
-                    .user(user.id)
-                    .device(ticket.device_id)
-                    .factor(request.method)
-                    .client(request.client)
-                    .risk(ticket.risk_score),
-            )
-            .await?;
-
-        let mut backup_codes_remaining = None;
-        if request.method == FactorKind::BackupCodes {
-            let remaining = inner.backup_codes.remaining_backup_codes(user.id).await?;
-            backup_codes_remaining = Some(remaining);
+            let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
+                Ok(started) => started,
+                Err(e) => {
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::MfaVerification,
+                                AuditOutcome::Denied,
+                                inner.now(),
+                            )
+                            .user(user.id)
+                            .factor(request.method)
+                            .client(request.client)
+                            .meta(serde_json::json!({ "reason": "locked" })),
+                        )
+                        .await?;
+                    return Err(e);
+                }
+            };
+            let check = inner
+                .check_login_code(&user, &factors, request.method, ticket.id, request.code)
+                .await?;
+            if check != CodeCheck::Accepted {
+                return Err(inner
+                    .code_failed(&user, request.method, check, lock_started, request.client)
+                    .await?);
+            }
+            inner.clear_failures(user.id, LockScope::Mfa).await?;
+            inner.consume_ticket(&ticket).await?;
+            let now = inner.now();
             inner
                 .record(
-                    Audit::new(AuditKind::BackupCodeUsed, AuditOutcome::Success, now)
+                    Audit::new(AuditKind::MfaVerification, AuditOutcome::Success, now)
                         .user(user.id)
-                        .factor(FactorKind::BackupCodes)
-                        .meta(serde_json::json!({ "remaining": remaining })),
+                        .device(ticket.device_id)
+                        .factor(request.method)
+                        .client(request.client)
+                        .risk(ticket.risk_score),
                 )
                 .await?;
-            inner
-                .notify(
-                    &user,
-                    NotificationKind::BackupCodeUsed,
-                    serde_json::json!({ "remaining": remaining }),
-                )
-                .await;
-            if remaining <= inner.policy.backup_codes.low_threshold {
+
+            let mut backup_codes_remaining = None;
+            if request.method == FactorKind::BackupCodes {
+                let remaining = inner.backup_codes.remaining_backup_codes(user.id).await?;
+                backup_codes_remaining = Some(remaining);
                 inner
                     .record(
-                        Audit::new(AuditKind::BackupCodesLow, AuditOutcome::Success, now)
+                        Audit::new(AuditKind::BackupCodeUsed, AuditOutcome::Success, now)
                             .user(user.id)
+                            .factor(FactorKind::BackupCodes)
                             .meta(serde_json::json!({ "remaining": remaining })),
                     )
                     .await?;
-                inner
-                    .notify(
+                inner.notify(
+                    &user,
+                    NotificationKind::BackupCodeUsed,
+                    serde_json::json!({ "remaining": remaining }),
+                );
+                if remaining <= inner.policy.backup_codes.low_threshold {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::BackupCodesLow, AuditOutcome::Success, now)
+                                .user(user.id)
+                                .meta(serde_json::json!({ "remaining": remaining })),
+                        )
+                        .await?;
+                    inner.notify(
                         &user,
                         NotificationKind::BackupCodesLow,
                         serde_json::json!({ "remaining": remaining }),
-                    )
-                    .await;
+                    );
+                }
             }
-        }
 
-        if let Some(replaced) = ticket.session_id {
-            inner
-                .sessions
-                .revoke_session(replaced, RevocationReason::SteppedUp, now)
+            if let Some(replaced) = ticket.session_id {
+                inner
+                    .sessions
+                    .revoke_session(replaced, RevocationReason::SteppedUp, now)
+                    .await?;
+            }
+            let mut amr = ticket.amr.clone();
+            amr.push(method_amr(request.method));
+            let mut tokens = inner
+                .start_session(SessionIssue {
+                    user_id: user.id,
+                    device: ticket.device_id,
+                    client: request.client,
+                    aal: inner.policy.methods.aal_of(request.method),
+                    amr,
+                    mfa_at: Some(now),
+                    risk_score: ticket.risk_score,
+                })
                 .await?;
-        }
-        let mut amr = ticket.amr.clone();
-        amr.push(method_amr(request.method));
-        let mut tokens = inner
-            .start_session(SessionIssue {
-                user_id: user.id,
-                device: ticket.device_id,
-                client: request.client,
-                aal: inner.policy.methods.aal_of(request.method),
-                amr,
-                mfa_at: Some(now),
-                risk_score: ticket.risk_score,
+            if request.remember_device
+                && inner.policy.device_trust.enabled
+                && let Some(device) = ticket.device_id
+            {
+                tokens.trust_token = inner.remember(&user, device, request.client).await?;
+            }
+            Ok(Verified {
+                tokens,
+                backup_codes_remaining,
             })
-            .await?;
-        if request.remember_device
-            && inner.policy.device_trust.enabled
-            && let Some(device) = ticket.device_id
-        {
-            tokens.trust_token = inner.remember(&user, device, request.client).await?;
-        }
-        Ok(Verified {
-            tokens,
-            backup_codes_remaining,
         })
     }
 
@@ -428,41 +426,42 @@ impl Mfa {
     /// [`MfaError::InvalidToken`] when the session is gone,
     /// [`MfaError::MethodUnavailable`] when the user has no second factor.
     pub async fn begin_step_up(&self, claims: &AccessClaims) -> MfaResult<super::LoginOutcome> {
-        let inner = &self.inner;
-        let session = self.live_session(claims).await?;
-        let user = inner.user(session.user_id).await?;
-        let methods = self.usable_methods(user.id).await?;
-        if methods.is_empty() {
-            return Err(MfaError::MethodUnavailable);
-        }
-        let primary: Vec<AuthMethod> = session
-            .amr
-            .iter()
-            .copied()
-            .filter(|m| matches!(m, AuthMethod::Pwd | AuthMethod::Ext))
-            .collect();
-        let (ticket, issued) = inner
-            .issue_ticket(TicketIssue {
-                user: &user,
-                kind: TicketKind::Mfa,
-                amr: primary,
-                device: session.device_id,
-                risk_score: session.risk_score,
-                replaces: Some(session.id),
+        unit!(&self.inner, |inner| {
+            let session = inner.live_session(claims).await?;
+            let user = inner.user(session.user_id).await?;
+            let methods = inner.usable_methods(user.id).await?;
+            if methods.is_empty() {
+                return Err(MfaError::MethodUnavailable);
+            }
+            let primary: Vec<AuthMethod> = session
+                .amr
+                .iter()
+                .copied()
+                .filter(|m| matches!(m, AuthMethod::Pwd | AuthMethod::Ext))
+                .collect();
+            let (ticket, issued) = inner
+                .issue_ticket(TicketIssue {
+                    user: &user,
+                    kind: TicketKind::Mfa,
+                    amr: primary,
+                    device: session.device_id,
+                    risk_score: session.risk_score,
+                    replaces: Some(session.id),
+                })
+                .await?;
+            inner
+                .record(
+                    Audit::new(AuditKind::StepUp, AuditOutcome::Success, inner.now())
+                        .user(user.id)
+                        .session(session.id)
+                        .meta(serde_json::json!({ "methods": methods })),
+                )
+                .await?;
+            Ok(super::LoginOutcome::MfaRequired {
+                ticket,
+                methods,
+                expires_at: issued.expires_at,
             })
-            .await?;
-        inner
-            .record(
-                Audit::new(AuditKind::StepUp, AuditOutcome::Success, inner.now())
-                    .user(user.id)
-                    .session(session.id)
-                    .meta(serde_json::json!({ "methods": methods })),
-            )
-            .await?;
-        Ok(super::LoginOutcome::MfaRequired {
-            ticket,
-            methods,
-            expires_at: issued.expires_at,
         })
     }
 }

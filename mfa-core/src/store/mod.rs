@@ -34,10 +34,12 @@ pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
 pub use unit::{Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};
 
-/// Every repository in one value: what a library store implements.
+/// Every repository in one value, and units of work over them: what a
+/// library store implements.
 ///
-/// Implemented automatically for any type that implements all the traits
-/// (see [`Repositories`]).
-pub trait Store: Repositories + 'static {}
+/// Implemented automatically for any type that implements all the
+/// repository traits (see [`Repositories`]) and [`UnitOfWork`]. The engine
+/// runs each step in one unit of work of its store.
+pub trait Store: Repositories + UnitOfWork + 'static {}
 
-impl<T: Repositories + 'static> Store for T {}
+impl<T: Repositories + UnitOfWork + 'static> Store for T {}

@@ -1,37 +1,81 @@
-//! A store wrapper that counts round trips: every repository call is one.
-//! Benchmarks and docs use it to report how many store operations each
-//! engine step makes, on any backend.
+//! A store wrapper that counts round trips: every repository call is one,
+//! and so are the begin and the commit (or rollback) of a unit of work.
+//! Benchmarks and tests use it to report and pin how many store operations
+//! each engine step makes, on any backend.
 
 use crate::model::*;
 use crate::store::*;
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Wraps a store and counts the repository calls made through it.
+/// What a [`CountingStore`] forwards the repository calls to: a store, or
+/// the repositories of an open unit of work.
+pub trait Backing: Send + Sync {
+    /// The repositories behind the wrapper.
+    fn repositories(&self) -> &dyn Repositories;
+}
+
+impl<S: Store> Backing for S {
+    fn repositories(&self) -> &dyn Repositories {
+        self
+    }
+}
+
+/// The open unit of work of a [`CountingStore`], as a [`Backing`].
+pub struct UnitBacking(Box<dyn Transaction>);
+
+impl Backing for UnitBacking {
+    fn repositories(&self) -> &dyn Repositories {
+        self.0.repositories()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    calls: AtomicU64,
+    commits: AtomicU64,
+}
+
+/// Wraps a store and counts the repository calls made through it, inside
+/// units of work too.
 #[derive(Debug, Default)]
 pub struct CountingStore<S> {
     inner: S,
-    calls: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 impl<S> CountingStore<S> {
-    /// Wraps `inner` with a zero count.
-    pub const fn new(inner: S) -> Self {
+    /// Wraps `inner` with zero counts.
+    pub fn new(inner: S) -> Self {
         Self {
             inner,
-            calls: AtomicU64::new(0),
+            counters: Arc::default(),
         }
     }
 
-    /// Calls made so far.
+    /// Round trips made so far: repository calls, and the begin and end of
+    /// every unit of work.
     pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.counters.calls.load(Ordering::Relaxed)
     }
 
-    /// Sets the count back to zero and returns what it was.
+    /// Units of work committed so far.
+    pub fn commits(&self) -> u64 {
+        self.counters.commits.load(Ordering::Relaxed)
+    }
+
+    /// Sets both counts back to zero and returns the round trips.
     pub fn reset(&self) -> u64 {
-        self.calls.swap(0, Ordering::Relaxed)
+        self.counters.commits.store(0, Ordering::Relaxed);
+        self.counters.calls.swap(0, Ordering::Relaxed)
+    }
+
+    /// Sets both counts back to zero and returns `(round trips, commits)`.
+    pub fn take(&self) -> (u64, u64) {
+        let commits = self.counters.commits.swap(0, Ordering::Relaxed);
+        (self.counters.calls.swap(0, Ordering::Relaxed), commits)
     }
 
     /// The wrapped store.
@@ -40,25 +84,69 @@ impl<S> CountingStore<S> {
     }
 
     fn tick(&self) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// An open unit of work of a [`CountingStore`]: its calls are counted in
+/// the store's counters.
+struct CountingUnit {
+    repositories: CountingStore<UnitBacking>,
+}
+
+#[async_trait]
+impl Transaction for CountingUnit {
+    fn repositories(&self) -> &dyn Repositories {
+        &self.repositories
+    }
+
+    async fn commit(self: Box<Self>) -> StoreResult<()> {
+        let counted = self.repositories;
+        counted.tick();
+        counted.inner.0.commit().await?;
+        counted.counters.commits.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        let counted = self.repositories;
+        counted.tick();
+        counted.inner.0.rollback().await
     }
 }
 
 #[async_trait]
-impl<S: UserRepository> UserRepository for CountingStore<S> {
+impl<S: Store> UnitOfWork for CountingStore<S> {
+    async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        self.tick();
+        let tx = self.inner.begin().await?;
+        Ok(Box::new(CountingUnit {
+            repositories: CountingStore {
+                inner: UnitBacking(tx),
+                counters: Arc::clone(&self.counters),
+            },
+        }))
+    }
+}
+
+#[async_trait]
+impl<S: Backing> UserRepository for CountingStore<S> {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         self.tick();
-        self.inner.create_user(user).await
+        self.inner.repositories().create_user(user).await
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         self.tick();
-        self.inner.get_user(id).await
+        self.inner.repositories().get_user(id).await
     }
 
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
         self.tick();
-        self.inner.find_user_by_identifier(identifier).await
+        self.inner
+            .repositories()
+            .find_user_by_identifier(identifier)
+            .await
     }
 
     async fn set_password(
@@ -70,13 +158,14 @@ impl<S: UserRepository> UserRepository for CountingStore<S> {
     ) -> StoreResult<bool> {
         self.tick();
         self.inner
+            .repositories()
             .set_password(id, password_hash, history_limit, now)
             .await
     }
 
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
         self.tick();
-        self.inner.password_history(id, limit).await
+        self.inner.repositories().password_history(id, limit).await
     }
 
     async fn set_contact(
@@ -86,7 +175,10 @@ impl<S: UserRepository> UserRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.set_contact(id, contact, now).await
+        self.inner
+            .repositories()
+            .set_contact(id, contact, now)
+            .await
     }
 
     async fn set_status(
@@ -96,7 +188,7 @@ impl<S: UserRepository> UserRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.set_status(id, status, now).await
+        self.inner.repositories().set_status(id, status, now).await
     }
 
     async fn record_failure(
@@ -107,55 +199,64 @@ impl<S: UserRepository> UserRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<FailureOutcome> {
         self.tick();
-        self.inner.record_failure(id, scope, rule, now).await
+        self.inner
+            .repositories()
+            .record_failure(id, scope, rule, now)
+            .await
     }
 
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
         self.tick();
-        self.inner.reset_failures(id, scope).await
+        self.inner.repositories().reset_failures(id, scope).await
     }
 
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.soft_delete_user(id, now).await
+        self.inner.repositories().soft_delete_user(id, now).await
     }
 
     async fn purge_deleted_users(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_deleted_users(before).await
+        self.inner.repositories().purge_deleted_users(before).await
     }
 }
 
 #[async_trait]
-impl<S: FactorRepository> FactorRepository for CountingStore<S> {
+impl<S: Backing> FactorRepository for CountingStore<S> {
     async fn create_factor(&self, factor: &Factor) -> StoreResult<()> {
         self.tick();
-        self.inner.create_factor(factor).await
+        self.inner.repositories().create_factor(factor).await
     }
 
     async fn get_factor(&self, id: FactorId) -> StoreResult<Option<Factor>> {
         self.tick();
-        self.inner.get_factor(id).await
+        self.inner.repositories().get_factor(id).await
     }
 
     async fn list_factors(&self, user: UserId) -> StoreResult<Vec<Factor>> {
         self.tick();
-        self.inner.list_factors(user).await
+        self.inner.repositories().list_factors(user).await
     }
 
     async fn activate_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.activate_factor(id, now).await
+        self.inner.repositories().activate_factor(id, now).await
     }
 
     async fn set_factor_status(&self, id: FactorId, status: FactorStatus) -> StoreResult<bool> {
         self.tick();
-        self.inner.set_factor_status(id, status).await
+        self.inner
+            .repositories()
+            .set_factor_status(id, status)
+            .await
     }
 
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool> {
         self.tick();
-        self.inner.set_factor_secret(id, secret).await
+        self.inner
+            .repositories()
+            .set_factor_secret(id, secret)
+            .await
     }
 
     async fn advance_totp_step(
@@ -165,49 +266,61 @@ impl<S: FactorRepository> FactorRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.advance_totp_step(id, step, now).await
+        self.inner
+            .repositories()
+            .advance_totp_step(id, step, now)
+            .await
     }
 
     async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()> {
         self.tick();
-        self.inner.touch_factor(id, now).await
+        self.inner.repositories().touch_factor(id, now).await
     }
 
     async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.soft_delete_factor(id, now).await
+        self.inner.repositories().soft_delete_factor(id, now).await
     }
 
     async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.soft_delete_factors_of(user, now).await
+        self.inner
+            .repositories()
+            .soft_delete_factors_of(user, now)
+            .await
     }
 
     async fn get_settings(&self, user: UserId) -> StoreResult<Option<MfaSettings>> {
         self.tick();
-        self.inner.get_settings(user).await
+        self.inner.repositories().get_settings(user).await
     }
 
     async fn put_settings(&self, settings: &MfaSettings) -> StoreResult<()> {
         self.tick();
-        self.inner.put_settings(settings).await
+        self.inner.repositories().put_settings(settings).await
     }
 
     async fn purge_deleted_factors(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_deleted_factors(before).await
+        self.inner
+            .repositories()
+            .purge_deleted_factors(before)
+            .await
     }
 }
 
 #[async_trait]
-impl<S: BackupCodeRepository> BackupCodeRepository for CountingStore<S> {
+impl<S: Backing> BackupCodeRepository for CountingStore<S> {
     async fn replace_backup_codes(
         &self,
         user: UserId,
         codes: &[BackupCodeRecord],
     ) -> StoreResult<()> {
         self.tick();
-        self.inner.replace_backup_codes(user, codes).await
+        self.inner
+            .repositories()
+            .replace_backup_codes(user, codes)
+            .await
     }
 
     async fn consume_backup_code(
@@ -217,30 +330,33 @@ impl<S: BackupCodeRepository> BackupCodeRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.consume_backup_code(user, hash, now).await
+        self.inner
+            .repositories()
+            .consume_backup_code(user, hash, now)
+            .await
     }
 
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
         self.tick();
-        self.inner.remaining_backup_codes(user).await
+        self.inner.repositories().remaining_backup_codes(user).await
     }
 
     async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
         self.tick();
-        self.inner.delete_backup_codes(user).await
+        self.inner.repositories().delete_backup_codes(user).await
     }
 }
 
 #[async_trait]
-impl<S: ChallengeRepository> ChallengeRepository for CountingStore<S> {
+impl<S: Backing> ChallengeRepository for CountingStore<S> {
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
         self.tick();
-        self.inner.issue_challenge(challenge).await
+        self.inner.repositories().issue_challenge(challenge).await
     }
 
     async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>> {
         self.tick();
-        self.inner.get_challenge(id).await
+        self.inner.repositories().get_challenge(id).await
     }
 
     async fn latest_challenge(
@@ -249,7 +365,10 @@ impl<S: ChallengeRepository> ChallengeRepository for CountingStore<S> {
         purpose: ChallengePurpose,
     ) -> StoreResult<Option<OtpChallenge>> {
         self.tick();
-        self.inner.latest_challenge(factor, purpose).await
+        self.inner
+            .repositories()
+            .latest_challenge(factor, purpose)
+            .await
     }
 
     async fn record_challenge_attempt(
@@ -258,50 +377,56 @@ impl<S: ChallengeRepository> ChallengeRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<ChallengeAttempt> {
         self.tick();
-        self.inner.record_challenge_attempt(id, now).await
+        self.inner
+            .repositories()
+            .record_challenge_attempt(id, now)
+            .await
     }
 
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.consume_challenge(id, now).await
+        self.inner.repositories().consume_challenge(id, now).await
     }
 
     async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
         self.tick();
-        self.inner.create_ticket(ticket).await
+        self.inner.repositories().create_ticket(ticket).await
     }
 
     async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>> {
         self.tick();
-        self.inner.find_ticket(token_hash).await
+        self.inner.repositories().find_ticket(token_hash).await
     }
 
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.consume_ticket(id, now).await
+        self.inner.repositories().consume_ticket(id, now).await
     }
 
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_expired_challenges(before).await
+        self.inner
+            .repositories()
+            .purge_expired_challenges(before)
+            .await
     }
 }
 
 #[async_trait]
-impl<S: DeviceRepository> DeviceRepository for CountingStore<S> {
+impl<S: Backing> DeviceRepository for CountingStore<S> {
     async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
         self.tick();
-        self.inner.upsert_device(sighting).await
+        self.inner.repositories().upsert_device(sighting).await
     }
 
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
         self.tick();
-        self.inner.get_device(id).await
+        self.inner.repositories().get_device(id).await
     }
 
     async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
         self.tick();
-        self.inner.list_devices(user).await
+        self.inner.repositories().list_devices(user).await
     }
 
     async fn trust_device(
@@ -312,7 +437,10 @@ impl<S: DeviceRepository> DeviceRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.trust_device(id, token_hash, until, now).await
+        self.inner
+            .repositories()
+            .trust_device(id, token_hash, until, now)
+            .await
     }
 
     async fn find_trusted_device(
@@ -322,7 +450,10 @@ impl<S: DeviceRepository> DeviceRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Device>> {
         self.tick();
-        self.inner.find_trusted_device(user, token_hash, now).await
+        self.inner
+            .repositories()
+            .find_trusted_device(user, token_hash, now)
+            .await
     }
 
     async fn rotate_trust_token(
@@ -333,50 +464,62 @@ impl<S: DeviceRepository> DeviceRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.rotate_trust_token(id, old, new, now).await
+        self.inner
+            .repositories()
+            .rotate_trust_token(id, old, new, now)
+            .await
     }
 
     async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
         self.tick();
-        self.inner.revoke_device_trust(id).await
+        self.inner.repositories().revoke_device_trust(id).await
     }
 
     async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
         self.tick();
-        self.inner.revoke_all_device_trust(user).await
+        self.inner
+            .repositories()
+            .revoke_all_device_trust(user)
+            .await
     }
 
     async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.mark_device_compromised(id, now).await
+        self.inner
+            .repositories()
+            .mark_device_compromised(id, now)
+            .await
     }
 
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
-        self.inner.soft_delete_device(id, now).await
+        self.inner.repositories().soft_delete_device(id, now).await
     }
 
     async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_deleted_devices(before).await
+        self.inner
+            .repositories()
+            .purge_deleted_devices(before)
+            .await
     }
 }
 
 #[async_trait]
-impl<S: SessionRepository> SessionRepository for CountingStore<S> {
+impl<S: Backing> SessionRepository for CountingStore<S> {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
         self.tick();
-        self.inner.create_session(session).await
+        self.inner.repositories().create_session(session).await
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
         self.tick();
-        self.inner.get_session(id).await
+        self.inner.repositories().get_session(id).await
     }
 
     async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
         self.tick();
-        self.inner.list_sessions(user, now).await
+        self.inner.repositories().list_sessions(user, now).await
     }
 
     async fn authenticate_session(
@@ -389,6 +532,7 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
     ) -> StoreResult<bool> {
         self.tick();
         self.inner
+            .repositories()
             .authenticate_session(id, aal, amr, mfa_at, now)
             .await
     }
@@ -400,7 +544,10 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.tick();
-        self.inner.revoke_session(id, reason, now).await
+        self.inner
+            .repositories()
+            .revoke_session(id, reason, now)
+            .await
     }
 
     async fn revoke_user_sessions(
@@ -412,6 +559,7 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
     ) -> StoreResult<u64> {
         self.tick();
         self.inner
+            .repositories()
             .revoke_user_sessions(user, except, reason, now)
             .await
     }
@@ -423,12 +571,15 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         self.tick();
-        self.inner.revoke_device_sessions(device, reason, now).await
+        self.inner
+            .repositories()
+            .revoke_device_sessions(device, reason, now)
+            .await
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         self.tick();
-        self.inner.insert_refresh_token(token).await
+        self.inner.repositories().insert_refresh_token(token).await
     }
 
     async fn rotate_refresh_token(
@@ -438,7 +589,10 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome> {
         self.tick();
-        self.inner.rotate_refresh_token(presented, new, now).await
+        self.inner
+            .repositories()
+            .rotate_refresh_token(presented, new, now)
+            .await
     }
 
     async fn revoke_refresh_family(
@@ -447,20 +601,23 @@ impl<S: SessionRepository> SessionRepository for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
         self.tick();
-        self.inner.revoke_refresh_family(family, now).await
+        self.inner
+            .repositories()
+            .revoke_refresh_family(family, now)
+            .await
     }
 
     async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_sessions(before).await
+        self.inner.repositories().purge_sessions(before).await
     }
 }
 
 #[async_trait]
-impl<S: AuditRepository> AuditRepository for CountingStore<S> {
+impl<S: Backing> AuditRepository for CountingStore<S> {
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         self.tick();
-        self.inner.append_audit(event).await
+        self.inner.repositories().append_audit(event).await
     }
 
     async fn query_audit(
@@ -469,12 +626,12 @@ impl<S: AuditRepository> AuditRepository for CountingStore<S> {
         page: &PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
         self.tick();
-        self.inner.query_audit(filter, page).await
+        self.inner.repositories().query_audit(filter, page).await
     }
 }
 
 #[async_trait]
-impl<S: RateLimiter> RateLimiter for CountingStore<S> {
+impl<S: Backing> RateLimiter for CountingStore<S> {
     async fn hit(
         &self,
         key: &str,
@@ -483,11 +640,11 @@ impl<S: RateLimiter> RateLimiter for CountingStore<S> {
         now: DateTime<Utc>,
     ) -> StoreResult<RateDecision> {
         self.tick();
-        self.inner.hit(key, limit, window, now).await
+        self.inner.repositories().hit(key, limit, window, now).await
     }
 
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
-        self.inner.purge_rate_limits(now).await
+        self.inner.repositories().purge_rate_limits(now).await
     }
 }

@@ -47,6 +47,7 @@
 
 pub mod admin;
 pub mod challenge;
+pub mod counts;
 pub mod devices;
 pub mod enforcement;
 pub mod enroll;
@@ -252,6 +253,9 @@ macro_rules! __flow_cases {
                 sessions_are_listed_with_their_devices,
                 revoke_session_ends_one_session,
                 revoke_all_sessions_keeps_only_the_excepted_one,
+            }
+            counts {
+                each_step_commits_once_with_pinned_round_trips,
             }
             admin {
                 r46_full_scenario_audits_at_least_twenty_kinds,

@@ -1,0 +1,247 @@
+//! Steps as units of work: each public step of the engine reads and writes
+//! through one store transaction and commits once.
+//!
+//! A step's body runs against a [`Step`]: the repositories of the open
+//! unit (or, for the host's own user table or audit log, the host's
+//! repository, outside the unit), and the engine's configuration through
+//! `Deref<Target = Inner>`. What reaches the outside world (security
+//! notifications, the message carrying a one-time code) waits in the step
+//! and goes out only once the unit has committed, so nobody is told of a
+//! change that did not happen.
+//!
+//! How a unit ends (see [`Inner::finish`]):
+//!
+//! - **success**: commit, then deliver;
+//! - **a refusal** (wrong code, locked account, rate limit, bad ticket…):
+//!   commit all the same, so a counted failure and its audit event are
+//!   kept, then deliver (a lock notification), then return the error;
+//! - **a store error**: roll back; contention (deadlock, serialization
+//!   failure) runs the whole step again, at most [`MAX_ATTEMPTS`] times.
+
+use super::Inner;
+use super::support::Audit;
+use crate::delivery::{DeliveryChannel, Message};
+use crate::error::{MfaError, MfaResult};
+use crate::model::{AuditKind, AuditOutcome, NotificationKind, UserId};
+use crate::store::{
+    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
+    RateLimiter, Repositories, SessionRepository, Transaction, UserRepository,
+};
+use std::ops::Deref;
+use std::sync::{Arc, Mutex};
+
+/// How many times a step runs before contention is returned to the caller
+/// (as [`crate::store::StoreError::Contention`], code `unavailable`).
+pub(crate) const MAX_ATTEMPTS: u32 = 8;
+
+/// Runs `$body` (a block of type `MfaResult<T>` that may `return` and use
+/// `?`) as one unit of work of `$inner`, naming the step `$s`; retried as a
+/// whole on contention.
+macro_rules! unit {
+    ($inner:expr, |$s:ident| $body:expr) => {{
+        let owner: &$crate::flow::Inner = $inner;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let tx = owner.begin().await?;
+            let $s = owner.step(Some(tx.repositories()));
+            let result: $crate::error::MfaResult<_> = async { $body }.await;
+            let after = $s.into_after();
+            match owner.finish(tx, result, after, attempt).await {
+                $crate::flow::unit::Finished::Done(result) => break result,
+                $crate::flow::unit::Finished::Again => {}
+            }
+        }
+    }};
+}
+
+/// Runs `$body` against the store without a unit of work: for steps that
+/// only read, and for the purge (batches committed one by one, so a long
+/// purge never holds one huge transaction).
+macro_rules! direct {
+    ($inner:expr, |$s:ident| $body:expr) => {{
+        let owner: &$crate::flow::Inner = $inner;
+        let $s = owner.step(None);
+        let result: $crate::error::MfaResult<_> = async { $body }.await;
+        let delivered = owner.deliver($s.into_after()).await;
+        result.and_then(|value| delivered.map(|()| value))
+    }};
+}
+
+pub(crate) use {direct, unit};
+
+/// Something sent once the unit has committed.
+pub(crate) enum After {
+    /// A security notification, audited when sent.
+    Notify {
+        channel: Arc<dyn DeliveryChannel>,
+        message: Message,
+        user: UserId,
+        kind: NotificationKind,
+    },
+    /// The message carrying a one-time code; a failed send fails the step.
+    Code {
+        channel: Arc<dyn DeliveryChannel>,
+        message: Message,
+        /// Audited when the send fails.
+        failure: Audit,
+    },
+}
+
+/// What ending a unit decided.
+pub(crate) enum Finished<T> {
+    /// The step's answer.
+    Done(MfaResult<T>),
+    /// Contention: run the step again.
+    Again,
+}
+
+/// One step's view of the store (see the module docs).
+pub(crate) struct Step<'a> {
+    inner: &'a Inner,
+    pub users: &'a dyn UserRepository,
+    pub factors: &'a dyn FactorRepository,
+    pub backup_codes: &'a dyn BackupCodeRepository,
+    pub challenges: &'a dyn ChallengeRepository,
+    pub devices: &'a dyn DeviceRepository,
+    pub sessions: &'a dyn SessionRepository,
+    pub audit: &'a dyn AuditRepository,
+    pub rate: &'a dyn RateLimiter,
+    after: Mutex<Vec<After>>,
+}
+
+impl Deref for Step<'_> {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        self.inner
+    }
+}
+
+impl<'a> Step<'a> {
+    /// Queues something to send after the commit.
+    pub fn after_commit(&self, action: After) {
+        self.after
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(action);
+    }
+
+    /// The queued sends.
+    pub fn into_after(self) -> Vec<After> {
+        self.after
+            .into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Inner {
+    /// Starts a unit of work.
+    pub(crate) async fn begin(&self) -> MfaResult<Box<dyn Transaction>> {
+        Ok(self.store.begin().await?)
+    }
+
+    /// A step on `unit`'s repositories, or on the store's own (autocommit)
+    /// without one. The host's user table and audit log, when set, are used
+    /// as they are.
+    pub(crate) fn step<'a>(&'a self, unit: Option<&'a dyn Repositories>) -> Step<'a> {
+        let repos: &'a dyn Repositories = unit.unwrap_or(&*self.store);
+        Step {
+            inner: self,
+            users: self.host_users.as_deref().unwrap_or(repos),
+            factors: repos,
+            backup_codes: repos,
+            challenges: repos,
+            devices: repos,
+            sessions: repos,
+            audit: self.host_audit.as_deref().unwrap_or(repos),
+            rate: repos,
+            after: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The audit log outside any unit (for events of sends made after a
+    /// commit).
+    fn audit_log(&self) -> &dyn AuditRepository {
+        self.host_audit.as_deref().unwrap_or(&*self.store)
+    }
+
+    /// Ends a unit (see the module docs).
+    pub(crate) async fn finish<T>(
+        &self,
+        tx: Box<dyn Transaction>,
+        result: MfaResult<T>,
+        after: Vec<After>,
+        attempt: u32,
+    ) -> Finished<T> {
+        let retry = attempt < MAX_ATTEMPTS;
+        if let Err(MfaError::Store(e)) = &result {
+            if let Err(rollback) = tx.rollback().await {
+                tracing::warn!(error = %rollback, "rolling back a failed step failed");
+            }
+            if retry && e.is_contention() {
+                tracing::debug!(attempt, "contention: running the step again");
+                return Finished::Again;
+            }
+            return Finished::Done(result);
+        }
+        match tx.commit().await {
+            Ok(()) => {}
+            Err(e) if retry && e.is_contention() => {
+                tracing::debug!(attempt, "contention at commit: running the step again");
+                return Finished::Again;
+            }
+            Err(e) => return Finished::Done(Err(e.into())),
+        }
+        let delivered = self.deliver(after).await;
+        Finished::Done(match (result, delivered) {
+            (Ok(_), Err(e)) => Err(e),
+            (result, _) => result,
+        })
+    }
+
+    /// Sends what a committed step queued. Notifications never fail the
+    /// step (a failed one is audited); a code that could not be sent does.
+    pub(crate) async fn deliver(&self, after: Vec<After>) -> MfaResult<()> {
+        let mut outcome = Ok(());
+        for action in after {
+            match action {
+                After::Notify {
+                    channel,
+                    message,
+                    user,
+                    kind,
+                } => {
+                    let (result, error) = match channel.send(&message).await {
+                        Ok(()) => (AuditOutcome::Success, None),
+                        Err(e) => (AuditOutcome::Failure, Some(e.to_string())),
+                    };
+                    let audit = Audit::new(AuditKind::NotificationSent, result, self.now())
+                        .user(user)
+                        .meta(serde_json::json!({
+                            "notification": kind.as_str(),
+                            "channel": channel.channel().as_str(),
+                            "error": error,
+                        }));
+                    if let Err(e) = self.audit_log().append_audit(audit.event()).await {
+                        tracing::warn!(error = %e, "could not audit a notification");
+                    }
+                }
+                After::Code {
+                    channel,
+                    message,
+                    failure,
+                } => {
+                    if let Err(e) = channel.send(&message).await {
+                        let failure = failure.meta_field("error", e.to_string());
+                        if let Err(e) = self.audit_log().append_audit(failure.event()).await {
+                            tracing::warn!(error = %e, "could not audit a failed code delivery");
+                        }
+                        outcome = Err(MfaError::Delivery(Box::new(e)));
+                    }
+                }
+            }
+        }
+        outcome
+    }
+}

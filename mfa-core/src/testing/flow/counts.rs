@@ -1,0 +1,87 @@
+//! Round trips and commits of each engine step, counted through
+//! [`CountingStore`]: every step is one unit of work (one commit) and
+//! makes a fixed number of store calls, so a step that quietly grows an
+//! extra call or an extra commit fails here, on every backend.
+//!
+//! A round trip here is one repository call, or the begin or the end of a
+//! unit: what one network round trip costs on a SQL store when each call is
+//! one statement. The SQL stores pin their statements per call in their own
+//! tests.
+
+use super::harness::{Harness, expect_mfa_ticket};
+use crate::model::{FactorKind, OtpChannel};
+use crate::store::Store;
+use crate::testing::counting::CountingStore;
+use std::sync::Arc;
+
+/// Takes the store back out of the `Arc` the suite hands over (the flow
+/// suite creates it fresh for each test, so nothing else holds it).
+fn counted<S: Store>(store: Arc<S>) -> Arc<CountingStore<S>> {
+    let Ok(store) = Arc::try_unwrap(store) else {
+        panic!("the flow suite hands over a store nobody else holds");
+    };
+    Arc::new(CountingStore::new(store))
+}
+
+/// (round trips, commits) of each step of the sign-in flow:
+/// login → MFA required, send an email code, verify TOTP, authenticate,
+/// refresh, logout.
+pub async fn each_step_commits_once_with_pinned_round_trips<S: Store>(store: Arc<S>) {
+    let store = counted(store);
+    let h = Harness::new(Arc::clone(&store));
+    let user = h.user_with_totp("counted").await;
+    let mut seen = Vec::new();
+
+    store.take();
+    let ticket = expect_mfa_ticket(h.login(&user.user).await);
+    seen.push(("login → MFA required", store.take()));
+
+    h.next_step();
+    let code = h.totp_code(&user.secret);
+    let verified = h
+        .verify(&ticket, FactorKind::Totp, &code)
+        .await
+        .expect("verify failed");
+    seen.push(("verify TOTP", store.take()));
+
+    let claims = h
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("authenticate failed");
+    seen.push(("authenticate", store.take()));
+
+    let tokens = h
+        .mfa
+        .refresh(&verified.tokens.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    seen.push(("refresh", store.take()));
+
+    h.mfa.logout(&claims).await.expect("logout failed");
+    seen.push(("logout", store.take()));
+    drop(tokens);
+
+    let (otp_user, _) = h.user_with_otp("counted-otp", OtpChannel::Email).await;
+    let ticket = expect_mfa_ticket(h.login(&otp_user).await);
+    store.take();
+    h.mfa
+        .send_challenge(&ticket, OtpChannel::Email)
+        .await
+        .expect("send_challenge failed");
+    seen.push(("send an email code", store.take()));
+
+    let expected = [
+        // Two units around the password hash (count, then decide).
+        ("login → MFA required", (17, 2)),
+        ("verify TOTP", (13, 1)),
+        ("authenticate", (1, 0)),
+        ("refresh", (4, 1)),
+        ("logout", (5, 1)),
+        ("send an email code", (10, 1)),
+    ];
+    assert_eq!(
+        seen, expected,
+        "(round trips, commits) per step changed; update the pins and docs/performance.md"
+    );
+}
