@@ -19,6 +19,11 @@ mod flow {
     mfa_core::flow_tests!(sqlite_store);
 }
 
+mod counts {
+    use super::common::sqlite_store;
+    mfa_store_sql::statement_count_tests!(sqlite_store);
+}
+
 #[mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     use mfa_store_sqlx::sqlx;
@@ -41,12 +46,12 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         .fetch_all(&pool)
         .await
         .expect("read versions");
-    assert_eq!(versions, vec![1], "each migration is recorded once");
+    assert_eq!(versions, vec![1, 2], "each migration is recorded once");
     let tables: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'host\\_mfa\\_%' ESCAPE '\\'",
     )
     .fetch_one(&pool)
     .await
     .expect("count tables");
-    assert_eq!(tables, 14, "13 tables and the migration record per prefix");
+    assert_eq!(tables, 13, "12 tables and the migration record per prefix");
 }

@@ -4,7 +4,8 @@
 
 /// Implements every repository trait of `mfa_core::store`, and
 /// `UnitOfWork`, for `$store` by forwarding to its field
-/// `$inner: SqlStore<_>`.
+/// `$inner: SqlStore<_>`; gives `$store` the store's counters as an
+/// inherent `stats()` and through [`Instrumented`](crate::Instrumented).
 ///
 /// ```ignore
 /// pub struct PgStore { inner: mfa_store_sql::SqlStore<PgDriver> }
@@ -13,6 +14,23 @@
 #[macro_export]
 macro_rules! forward_repositories {
     ($store:ty => $inner:ident) => {
+        impl $store {
+            /// The round-trip and commit counters of this store, shared by
+            /// its clones and the units of work it begins (see
+            /// [`mfa_store_sql::stats`]($crate::stats)).
+            #[must_use]
+            pub fn stats(&self) -> &$crate::StoreStats {
+                self.$inner.stats()
+            }
+        }
+        impl $crate::Instrumented for $store {
+            fn stats(&self) -> &$crate::StoreStats {
+                self.$inner.stats()
+            }
+            fn dialect(&self) -> &'static $crate::sql::Dialect {
+                self.$inner.sql_dialect()
+            }
+        }
         const _: () = {
             use $crate::__private::*;
             #[$crate::__private::async_trait]

@@ -5,6 +5,10 @@
 //! one copy, so their schemas and statements cannot drift apart and a host
 //! can move between them without migrating data.
 //!
+//! Every store counts its statements, round trips and writing commits
+//! ([`stats`]); the hot paths' counts are pinned by tests on every backend
+//! (`testing::counts`).
+//!
 //! Not meant to be used on its own; it has no database driver.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -18,12 +22,14 @@ pub mod prefix;
 mod repo;
 mod rows;
 pub mod sql;
+pub mod stats;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod unit;
 
 pub use prefix::{InvalidPrefix, TablePrefix};
+pub use stats::{Instrumented, StatsSnapshot, StoreStats};
 pub use store::SqlStore;
 
 /// Re-exports for [`forward_repositories!`]; not part of the API.

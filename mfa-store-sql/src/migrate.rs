@@ -55,25 +55,46 @@ pub enum MigrationLock {
 }
 
 /// SQLite migrations, in order.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate_limit_counters",
+        sql: include_str!("../migrations/sqlite/0002_rate_limit_counters.sql"),
+    },
+];
 
 /// PostgreSQL migrations, in order.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/postgres/0001_initial.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate_limit_counters",
+        sql: include_str!("../migrations/postgres/0002_rate_limit_counters.sql"),
+    },
+];
 
 /// MySQL / MariaDB migrations, in order.
-pub const MYSQL: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/mysql/0001_initial.sql"),
-}];
+pub const MYSQL: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/mysql/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "rate_limit_counters",
+        sql: include_str!("../migrations/mysql/0002_rate_limit_counters.sql"),
+    },
+];
 
 /// `CREATE TABLE IF NOT EXISTS <prefix>schema_migrations`, with the
 /// backend's type for `applied_at`.

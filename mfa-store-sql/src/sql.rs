@@ -112,7 +112,8 @@ impl Dialect {
         migration_lock: MigrationLock::Transaction("SELECT pg_advisory_xact_lock(hashtext($1))"),
     };
 
-    /// MySQL 8 / MariaDB ≥ 10.5 (InnoDB).
+    /// MySQL 8 / MariaDB (InnoDB). The rate limiter's one-statement hit
+    /// uses MariaDB's `INSERT … RETURNING` and `JSON_TABLE`: MariaDB ≥ 10.6.
     pub const MYSQL: Dialect = Dialect {
         placeholders: Placeholders::Question,
         returning: false,

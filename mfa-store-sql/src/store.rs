@@ -6,8 +6,11 @@ use crate::migrate::MigrationLock;
 use crate::prefix::TablePrefix;
 use crate::rows::FromRow;
 use crate::sql::{Arg, Dialect, PURGE_BATCH};
+use crate::stats::{CountedPool, StoreStats};
+use crate::unit::UnitState;
 use chrono::Utc;
 use mfa_core::store::{StoreError, StoreResult};
+use std::sync::Arc;
 
 /// Retries an `async` block while it fails with a deadlock, serialization
 /// failure or busy database. Every block passed here is a whole transaction,
@@ -31,7 +34,7 @@ macro_rules! retry {
 macro_rules! in_tx {
     ($self:ident, |$tx:ident| $body:block) => {
         $crate::store::retry!(async {
-            let mut open = $self.driver().begin().await?;
+            let mut open = $self.pool().begin().await?;
             let result: StoreResult<_> = async {
                 let $tx: &mut (dyn $crate::driver::Executor + '_) = &mut open;
                 $body
@@ -65,23 +68,85 @@ pub(crate) async fn finish<T, X: Transaction>(tx: X, result: StoreResult<T>) -> 
 /// The public store types of `mfa-store-sqlx` and `mfa-store-diesel` wrap
 /// one of these and forward every trait method to it
 /// ([`forward_repositories!`](crate::forward_repositories)).
+///
+/// A store counts its round trips and writing commits
+/// ([`stats`](Self::stats)); clones of it, and the units of work it
+/// begins, count into the same [`StoreStats`].
 #[derive(Debug, Clone)]
 pub struct SqlStore<D> {
     driver: D,
     prefix: TablePrefix,
+    stats: Arc<StoreStats>,
+    /// `Some` for the repositories of an open unit of work.
+    unit: Option<Arc<UnitState>>,
 }
 
 impl<D: Driver> SqlStore<D> {
-    /// The repositories on `driver`, tables starting with `prefix`.
+    /// The repositories on `driver`, tables starting with `prefix`, with
+    /// fresh counters.
     #[must_use]
     pub fn new(driver: D, prefix: TablePrefix) -> Self {
-        Self { driver, prefix }
+        Self {
+            driver,
+            prefix,
+            stats: Arc::default(),
+            unit: None,
+        }
+    }
+
+    /// The repositories of a unit of work: `driver` runs every statement
+    /// on the unit's transaction, which counts them into `stats`.
+    pub(crate) fn for_unit(
+        driver: D,
+        prefix: TablePrefix,
+        stats: Arc<StoreStats>,
+        unit: Arc<UnitState>,
+    ) -> Self {
+        Self {
+            driver,
+            prefix,
+            stats,
+            unit: Some(unit),
+        }
+    }
+
+    /// The round-trip and commit counters of this store (see
+    /// [`crate::stats`]).
+    #[must_use]
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    /// The shared counters, for the units this store begins.
+    pub(crate) fn stats_handle(&self) -> &Arc<StoreStats> {
+        &self.stats
+    }
+
+    /// The state of the open unit of work these repositories run in, if any.
+    pub(crate) fn unit(&self) -> Option<&UnitState> {
+        self.unit.as_deref()
+    }
+
+    /// The pool as a counted executor (inside a unit: the unit's
+    /// transaction, counted there). Its `begin` opens a counted
+    /// transaction.
+    pub(crate) fn pool(&self) -> CountedPool<'_, D> {
+        CountedPool {
+            driver: &self.driver,
+            stats: self.unit.is_none().then_some(&self.stats),
+        }
     }
 
     /// The driver.
     #[must_use]
     pub fn driver(&self) -> &D {
         &self.driver
+    }
+
+    /// The SQL dialect of the driver's backend.
+    #[must_use]
+    pub fn sql_dialect(&self) -> &'static Dialect {
+        &D::DIALECT
     }
 
     /// The table prefix.
@@ -102,7 +167,7 @@ impl<D: Driver> SqlStore<D> {
     pub async fn migrate(&self) -> StoreResult<()> {
         let dialect = &D::DIALECT;
         let lock_name = || vec![Arg::Text(format!("mfa-store-sqlx:{}", self.prefix))];
-        let mut open = self.driver.begin().await?;
+        let mut open = self.pool().begin().await?;
         let tx: &mut (dyn Executor + '_) = &mut open;
         let locked = match dialect.migration_lock {
             MigrationLock::None => Ok(()),
@@ -229,7 +294,7 @@ impl<D: Driver> SqlStore<D> {
 
     /// [`Self::run`] on the pool.
     pub(crate) async fn affected(&self, template: &str, args: Vec<Arg>) -> StoreResult<u64> {
-        self.driver.execute(&self.st(template, args)).await
+        self.pool().execute(&self.st(template, args)).await
     }
 
     /// An insert on the pool; a unique violation is `Conflict(conflict)`.
@@ -251,7 +316,7 @@ impl<D: Driver> SqlStore<D> {
         template: &str,
         args: Vec<Arg>,
     ) -> StoreResult<Option<T>> {
-        self.row_on(&mut &self.driver, template, args, T::from_row)
+        self.row_on(&mut self.pool(), template, args, T::from_row)
             .await
     }
 
@@ -261,7 +326,7 @@ impl<D: Driver> SqlStore<D> {
         template: &str,
         args: Vec<Arg>,
     ) -> StoreResult<Vec<T>> {
-        self.rows_on(&mut &self.driver, template, args, T::from_row)
+        self.rows_on(&mut self.pool(), template, args, T::from_row)
             .await
     }
 

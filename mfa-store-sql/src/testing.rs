@@ -4,6 +4,8 @@
 //! earlier runs is `test-support/cleanup.rs`, included by both crates' test
 //! commons (it needs sqlx, which this crate does not depend on).
 
+pub mod counts;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -10,17 +10,108 @@
 //! a deadlock or serialization failure aborts the whole transaction, so it
 //! is not retried statement by statement: it comes back as
 //! [`StoreError::Contention`] for the caller to run the unit again.
+//!
+//! What a unit saves over separate calls:
+//!
+//! - **Audit events are buffered**: `append_audit` inside a unit costs no
+//!   statement; the unit's events are written by one multi-row `INSERT`
+//!   just before its `COMMIT` (or before an audit query inside the unit,
+//!   so the unit reads its own events). A rolled-back unit writes none, and
+//!   a duplicate event id fails the commit (the unit is rolled back).
+//! - **Resets of clean counters are skipped**: a user row read inside the
+//!   unit (`get_user`, `find_user_by_identifier`) tells which failure
+//!   counters are already clear; `reset_failures` of such a counter costs
+//!   no statement (the reset takes effect at the moment of the read; a
+//!   failure counted concurrently after it stays counted, the stricter
+//!   outcome). A failure the unit records makes the counter dirty again.
+//!
+//! The unit's statements, `BEGIN` and `COMMIT`/`ROLLBACK` count into the
+//! [`StoreStats`](crate::stats::StoreStats) of the store that began it.
 
 use crate::driver::{Driver, EachRow, Executor, Statement, Transaction};
 use crate::error::is_retryable;
+use crate::stats::CountedTx;
 use crate::store::SqlStore;
 use async_trait::async_trait;
+use mfa_core::model::{AuditEvent, LockScope, User, UserId};
 use mfa_core::store::{Repositories, StoreError, StoreResult, UnitOfWork};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
 /// The one open transaction of a unit, shared by its repository calls.
-type Shared<D> = Arc<Mutex<Option<<D as Driver>::Tx>>>;
+type Shared<D> = Arc<Mutex<Option<CountedTx<<D as Driver>::Tx>>>>;
+
+/// What the repositories of one unit remember between their calls.
+#[derive(Debug, Default)]
+pub(crate) struct UnitState {
+    /// Audit events appended in the unit, not yet written.
+    audit: std::sync::Mutex<Vec<AuditEvent>>,
+    /// Per live user read in the unit: whether its password and MFA failure
+    /// counters are clear (nothing to reset).
+    clean: std::sync::Mutex<HashMap<UserId, [bool; 2]>>,
+}
+
+fn slot(scope: LockScope) -> usize {
+    match scope {
+        LockScope::Password => 0,
+        LockScope::Mfa => 1,
+    }
+}
+
+impl UnitState {
+    /// Buffers an audit event until the unit writes its events.
+    pub(crate) fn buffer_audit(&self, event: AuditEvent) {
+        lock(&self.audit).push(event);
+    }
+
+    /// The buffered audit events, emptying the buffer.
+    pub(crate) fn take_audit(&self) -> Vec<AuditEvent> {
+        std::mem::take(&mut *lock(&self.audit))
+    }
+
+    /// Remembers which counters of a user read in the unit are clear.
+    pub(crate) fn saw_user(&self, user: &User) {
+        let mut clean = lock(&self.clean);
+        if user.deleted_at.is_some() {
+            clean.remove(&user.id);
+            return;
+        }
+        let clear =
+            |c: &mfa_core::model::FailureCounter| c.failures == 0 && c.locked_until.is_none();
+        clean.insert(
+            user.id,
+            [clear(&user.password_failures), clear(&user.mfa_failures)],
+        );
+    }
+
+    /// Whether the unit knows the counter of `scope` to be clear on a live
+    /// user.
+    pub(crate) fn is_clean(&self, id: UserId, scope: LockScope) -> bool {
+        lock(&self.clean)
+            .get(&id)
+            .is_some_and(|flags| flags[slot(scope)])
+    }
+
+    /// Records the counter of `scope` as clear (after a reset) or not
+    /// (after a counted failure); unknown users stay unknown.
+    pub(crate) fn set_clean(&self, id: UserId, scope: LockScope, clear: bool) {
+        if let Some(flags) = lock(&self.clean).get_mut(&id) {
+            flags[slot(scope)] = clear;
+        }
+    }
+
+    /// Forgets what the unit knew of a user (deleted, or changed wholesale).
+    pub(crate) fn forget_user(&self, id: UserId) {
+        lock(&self.clean).remove(&id);
+    }
+}
+
+/// A poisoned lock only means another call panicked mid-update of plain
+/// data; the data is still usable.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// A retryable failure inside a unit is contention: the transaction is
 /// gone, only running the whole unit again can help.
@@ -123,11 +214,19 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
+        if let Err(e) = self.repositories.flush_audit().await {
+            if let Some(tx) = self.tx.lock().await.take() {
+                let _ = tx.rollback().await;
+            }
+            return Err(e);
+        }
         let tx = self.tx.lock().await.take().ok_or_else(ended)?;
         tx.commit().await.map_err(contention)
     }
 
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
+        // Buffered audit events go with the transaction.
+        drop(self.repositories.unit().map(|u| u.take_audit()));
         let tx = self.tx.lock().await.take().ok_or_else(ended)?;
         tx.rollback().await
     }
@@ -136,12 +235,17 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
 #[async_trait]
 impl<D: Driver> UnitOfWork for SqlStore<D> {
     async fn begin(&self) -> StoreResult<Box<dyn mfa_core::store::Transaction>> {
-        let tx: Shared<D> = Arc::new(Mutex::new(Some(self.driver().begin().await?)));
+        let tx: Shared<D> = Arc::new(Mutex::new(Some(self.pool().begin().await?)));
         let driver = UnitDriver::<D> {
             tx: Arc::clone(&tx),
         };
         Ok(Box::new(SqlUnit {
-            repositories: SqlStore::new(driver, self.prefix().clone()),
+            repositories: SqlStore::for_unit(
+                driver,
+                self.prefix().clone(),
+                Arc::clone(self.stats_handle()),
+                Arc::default(),
+            ),
             tx,
         }))
     }

@@ -20,6 +20,11 @@ mod memory {
     mfa_core::store_conformance_tests!(sqlite_memory_store);
 }
 
+mod counts {
+    use super::common::sqlite_file_store;
+    mfa_store_sql::statement_count_tests!(sqlite_file_store);
+}
+
 #[mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
 async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     use mfa_store_sqlx::SqliteStore;
@@ -40,7 +45,7 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
         .fetch_all(store.pool())
         .await
         .expect("read versions");
-    assert_eq!(versions, vec![1], "each migration is recorded once");
+    assert_eq!(versions, vec![1, 2], "each migration is recorded once");
     let custom = SqliteStore::with_prefix(store.pool().clone(), "host_mfa_").expect("prefix");
     custom
         .migrate()
@@ -52,5 +57,5 @@ async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
     .fetch_one(store.pool())
     .await
     .expect("count tables");
-    assert_eq!(tables, 14, "13 tables and the migration record per prefix");
+    assert_eq!(tables, 13, "12 tables and the migration record per prefix");
 }

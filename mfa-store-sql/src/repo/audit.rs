@@ -9,31 +9,82 @@ use async_trait::async_trait;
 use mfa_core::model::*;
 use mfa_core::store::*;
 
+/// The columns of an audit row, in the order of [`audit_args`].
+const AUDIT_COLUMNS: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, \
+                             ip, user_agent, country, risk_score, metadata";
+
+/// Values per audit row.
+const AUDIT_ARITY: usize = 13;
+
+/// Audit rows per multi-row `INSERT` (13 values each: far below the bind
+/// limits of every backend).
+const AUDIT_BATCH: usize = 500;
+
+fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) {
+    args.extend([
+        uuid_of(event.id),
+        Arg::Ts(event.at),
+        opt_uuid(event.user_id),
+        opt_uuid(event.session_id),
+        opt_uuid(event.device_id),
+        text(event.kind.as_str()),
+        text(event.outcome.as_str()),
+        Arg::OptText(event.factor.map(|f| f.as_str().to_owned())),
+        opt_text(&event.ip),
+        opt_text(&event.user_agent),
+        opt_text(&event.country),
+        Arg::OptI32(event.risk_score.map(i32::from)),
+        Arg::Json(event.metadata.clone()),
+    ]);
+}
+
+impl<D: Driver> SqlStore<D> {
+    /// Writes `events` with one multi-row `INSERT` per [`AUDIT_BATCH`].
+    async fn insert_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
+        for batch in events.chunks(AUDIT_BATCH) {
+            let mut args = Vec::with_capacity(batch.len() * AUDIT_ARITY);
+            let rows: Vec<String> = (0..batch.len())
+                .map(|i| format!("({})", params(i * AUDIT_ARITY + 1, AUDIT_ARITY)))
+                .collect();
+            for event in batch {
+                audit_args(event, &mut args);
+            }
+            let sql = format!(
+                "INSERT INTO {{p}}audit_events ({AUDIT_COLUMNS}) VALUES {}",
+                rows.join(", ")
+            );
+            self.insert(&sql, args, "audit event id").await?;
+        }
+        Ok(())
+    }
+
+    /// Inside a unit of work: writes the audit events buffered so far (one
+    /// multi-row `INSERT`). Outside one, or with nothing buffered: nothing.
+    pub(crate) async fn flush_audit(&self) -> StoreResult<()> {
+        let Some(unit) = self.unit() else {
+            return Ok(());
+        };
+        let events = unit.take_audit();
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.insert_audit(&events).await
+    }
+}
+
 #[async_trait]
 impl<D: Driver> AuditRepository for SqlStore<D> {
+    /// Outside a unit of work one `INSERT`; inside one, buffered until the
+    /// unit commits (or queries the audit trail), then written with the
+    /// unit's other events in one multi-row `INSERT`.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.insert(
-            "INSERT INTO {p}audit_events (id, at, user_id, session_id, device_id, kind, \
-             outcome, factor, ip, user_agent, country, risk_score, metadata) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            vec![
-                uuid_of(event.id),
-                Arg::Ts(event.at),
-                opt_uuid(event.user_id),
-                opt_uuid(event.session_id),
-                opt_uuid(event.device_id),
-                text(event.kind.as_str()),
-                text(event.outcome.as_str()),
-                Arg::OptText(event.factor.map(|f| f.as_str().to_owned())),
-                opt_text(&event.ip),
-                opt_text(&event.user_agent),
-                opt_text(&event.country),
-                Arg::OptI32(event.risk_score.map(i32::from)),
-                Arg::Json(event.metadata.clone()),
-            ],
-            "audit event id",
-        )
-        .await
+        match self.unit() {
+            Some(unit) => {
+                unit.buffer_audit(event.clone());
+                Ok(())
+            }
+            None => self.insert_audit(std::slice::from_ref(event)).await,
+        }
     }
 
     async fn query_audit(
@@ -79,6 +130,8 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             }
             conditions.push(format!("kind IN ({})", params(start, filter.kinds.len())));
         }
+        // A unit reads its own events.
+        self.flush_audit().await?;
         let limit = page.effective_limit();
         args.push(Arg::I64(i64::from(limit) + 1));
         let where_clause = if conditions.is_empty() {

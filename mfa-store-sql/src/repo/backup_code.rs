@@ -73,7 +73,7 @@ impl<D: Driver> BackupCodeRepository for SqlStore<D> {
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
         let n = self
             .one_on(
-                &mut self.driver(),
+                &mut self.pool(),
                 "SELECT COUNT(*) AS n FROM {p}backup_codes \
                  WHERE user_id = $1 AND used_at IS NULL",
                 vec![uuid_of(user)],

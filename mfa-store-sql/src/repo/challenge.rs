@@ -98,7 +98,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
             let attempts = |r: &dyn Row| c_u32(r, "attempts");
             if let Some(attempts) = self
                 .row_on(
-                    &mut self.driver(),
+                    &mut self.pool(),
                     &sql,
                     vec![uuid_of(id), Arg::Ts(now)],
                     attempts,

@@ -87,7 +87,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
                 cols::DEVICE
             );
             retry!(async {
-                self.one_on(&mut self.driver(), &sql, args.clone(), device_from_row)
+                self.one_on(&mut self.pool(), &sql, args.clone(), device_from_row)
                     .await
                     .map_err(conflict_as("device"))
             })?

@@ -1,13 +1,124 @@
-//! The rate limiter.
+//! The rate limiter: one row per key holding the allowed hits still in the
+//! key's window, updated by one upsert per hit.
+//!
+//! A hit is a single statement that prunes the hits that left the window,
+//! counts the rest, appends `now` only if fewer than `limit` remain, records
+//! whether it did (`allowed`), and returns the row:
+//!
+//! - PostgreSQL: `INSERT … ON CONFLICT DO UPDATE … RETURNING` on a
+//!   `BIGINT[]`;
+//! - SQLite: the same on a JSON array (`json_each`, `json_group_array`);
+//! - MariaDB (≥ 10.6): `INSERT … ON DUPLICATE KEY UPDATE … RETURNING` on a
+//!   JSON array (`JSON_TABLE`). MariaDB returns the row as updated. Its
+//!   assignments are written so that each reads only the old `hits` (the
+//!   one assigned last), which gives the same result whether the server
+//!   assigns left to right (the default) or simultaneously
+//!   (`SIMULTANEOUS_ASSIGNMENT`). MySQL 8 has no `RETURNING`: there the
+//!   minimum would be the upsert and a read of the row in one transaction.
+//!
+//! The upsert takes the key's row lock (a concurrent first hit on a new key
+//! becomes an update of the row the other inserted), so the check and the
+//! record are one atomic step and concurrent hits on one key are
+//! serialised: a single winner for the last slot. The window is exact (the
+//! contract's sliding window, not fixed buckets): the row keeps the time of
+//! every allowed hit still in it, at most `limit` values, never a read of a
+//! log of hits. A refused hit rewrites the row with the expired hits pruned
+//! and `allowed` false, but records no hit.
 
 use crate::driver::Driver;
-use crate::rows::*;
-use crate::sql::{Arg, PURGE_BATCH};
-use crate::store::{SqlStore, in_tx};
+use crate::sql::{Arg, PURGE_BATCH, Placeholders};
+use crate::store::{SqlStore, retry};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::store::*;
-use uuid::Uuid;
+
+/// The hit upsert on PostgreSQL. `$1` key, `$2` now, `$3` window start
+/// (hits at or before it have left), `$4` limit, `$5` now + window; times
+/// in µs since the epoch.
+const HIT_POSTGRES: &str = "INSERT INTO {p}rate_limits AS r (rate_key, hits, allowed, expires_at) \
+     VALUES ($1, CASE WHEN $4 > 0 THEN ARRAY[$2::bigint] ELSE ARRAY[]::bigint[] END, $4 > 0, $5) \
+     ON CONFLICT (rate_key) DO UPDATE SET \
+     allowed = (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4, \
+     hits = ARRAY(SELECT h FROM unnest(r.hits) h WHERE h > $3 \
+     UNION ALL SELECT $2 WHERE (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4), \
+     expires_at = CASE WHEN (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4 \
+     THEN GREATEST(r.expires_at, $5) ELSE r.expires_at END \
+     RETURNING allowed, array_to_string(hits, ',') AS hits";
+
+/// The hit upsert on SQLite (parameters as [`HIT_POSTGRES`]).
+const HIT_SQLITE: &str = "INSERT INTO {p}rate_limits (rate_key, hits, allowed, expires_at) \
+     VALUES ($1, CASE WHEN $4 > 0 THEN json_array($2) ELSE '[]' END, $4 > 0, $5) \
+     ON CONFLICT (rate_key) DO UPDATE SET \
+     allowed = (SELECT count(*) FROM json_each({p}rate_limits.hits) WHERE value > $3) < $4, \
+     hits = (SELECT json_group_array(h) FROM (SELECT value AS h \
+     FROM json_each({p}rate_limits.hits) WHERE value > $3 UNION ALL SELECT $2 \
+     WHERE (SELECT count(*) FROM json_each({p}rate_limits.hits) WHERE value > $3) < $4)), \
+     expires_at = CASE WHEN (SELECT count(*) FROM json_each({p}rate_limits.hits) \
+     WHERE value > $3) < $4 THEN max(expires_at, $5) ELSE expires_at END \
+     RETURNING allowed, hits";
+
+/// The hits of the row still in the window, on MariaDB.
+const LIVE_MYSQL: &str = "JSON_TABLE({p}rate_limits.hits, '$[*]' COLUMNS (h BIGINT PATH '$')) j \
+     WHERE j.h > $3";
+
+/// The hit upsert on MariaDB (parameters as [`HIT_POSTGRES`]); `hits` is
+/// assigned last, so every assignment reads the old value.
+fn hit_mysql() -> String {
+    let count = format!("(SELECT COUNT(*) FROM {LIVE_MYSQL})");
+    let pruned = format!("COALESCE((SELECT JSON_ARRAYAGG(j.h) FROM {LIVE_MYSQL}), JSON_ARRAY())");
+    format!(
+        "INSERT INTO {{p}}rate_limits (rate_key, hits, allowed, expires_at) \
+         VALUES ($1, IF($4 > 0, JSON_ARRAY($2), JSON_ARRAY()), $4 > 0, $5) \
+         ON DUPLICATE KEY UPDATE \
+         allowed = {count} < $4, \
+         expires_at = IF({count} < $4, GREATEST(expires_at, $5), expires_at), \
+         hits = IF({count} < $4, JSON_ARRAY_APPEND({pruned}, '$', $2), {pruned}) \
+         RETURNING allowed, hits"
+    )
+}
+
+/// The hit times of a returned row: a JSON array (`[1, 2]`, possibly of
+/// strings) or PostgreSQL's `array_to_string` (`1,2`; empty when empty).
+fn parse_hits(text: &str) -> StoreResult<Vec<i64>> {
+    let inner = text.trim().trim_start_matches('[').trim_end_matches(']');
+    inner
+        .split(',')
+        .map(|v| v.trim().trim_matches('"'))
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| crate::error::corrupt("rate_limits.hits"))
+        })
+        .collect()
+}
+
+/// Microseconds of a duration, saturating.
+fn micros(d: TimeDelta) -> i64 {
+    d.num_microseconds().unwrap_or(if d < TimeDelta::zero() {
+        i64::MIN
+    } else {
+        i64::MAX
+    })
+}
+
+/// The decision a returned row means: `allowed` and the hits in the window
+/// after this hit.
+fn decision(allowed: bool, hits: &[i64], limit: u32, window: TimeDelta, now: i64) -> RateDecision {
+    let count = u32::try_from(hits.len()).unwrap_or(u32::MAX);
+    if allowed {
+        RateDecision::Allowed {
+            remaining: limit.saturating_sub(count),
+        }
+    } else {
+        // Allowed again when the oldest hit in the window leaves it.
+        let retry_after = hits.iter().min().map_or(window, |oldest| {
+            TimeDelta::microseconds(oldest.saturating_add(micros(window)).saturating_sub(now))
+        });
+        RateDecision::Limited {
+            retry_after: retry_after.max(TimeDelta::zero()),
+        }
+    }
+}
 
 #[async_trait]
 impl<D: Driver> RateLimiter for SqlStore<D> {
@@ -18,94 +129,121 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> StoreResult<RateDecision> {
-        // One row per key serialises the check and the insert: it is
-        // created (idempotently) first, then locked in the
-        // transaction that counts and records the hit.
-        let ensure = if self.dialect().mysql {
-            "INSERT IGNORE INTO {p}rate_limit_keys (rate_key) VALUES ($1)"
-        } else {
-            "INSERT INTO {p}rate_limit_keys (rate_key) VALUES ($1) ON CONFLICT DO NOTHING"
-        };
-        let lock = format!(
-            "SELECT rate_key FROM {{p}}rate_limit_keys WHERE rate_key = $1{}",
-            self.dialect().for_update
-        );
-        let window_start = now - window;
-        for _ in 0..100 {
-            self.affected(ensure, vec![text(key)]).await?;
-            let decision = in_tx!(self, |conn| {
-                let locked = self
-                    .row_on(conn, &lock, vec![text(key)], |r| r.text("rate_key"))
-                    .await?;
-                if locked.is_none() {
-                    // Purged between the insert and the lock: again.
-                    return Ok(None);
-                }
-                let hits = self
-                    .rows_on(
-                        conn,
-                        "SELECT at FROM {p}rate_limit_hits WHERE rate_key = $1 \
-                         AND at > $2 ORDER BY at",
-                        vec![text(key), Arg::Ts(window_start)],
-                        |r| r.ts("at"),
-                    )
-                    .await?;
-                let used = u32::try_from(hits.len()).unwrap_or(u32::MAX);
-                if used >= limit {
-                    let oldest = hits.first().copied().unwrap_or(now);
-                    return Ok(Some(RateDecision::Limited {
-                        retry_after: (oldest + window - now).max(TimeDelta::zero()),
-                    }));
-                }
-                self.run(
-                    conn,
-                    "INSERT INTO {p}rate_limit_hits (id, rate_key, at, expires_at) \
-                     VALUES ($1, $2, $3, $4)",
-                    vec![
-                        uuid_of(Uuid::now_v7()),
-                        text(key),
-                        Arg::Ts(now),
-                        Arg::Ts(now + window),
-                    ],
-                )
-                .await?;
-                Ok(Some(RateDecision::Allowed {
-                    remaining: limit - used - 1,
-                }))
-            })?;
-            if let Some(decision) = decision {
-                return Ok(decision);
+        let owned;
+        let template = match self.dialect().placeholders {
+            Placeholders::Dollar => HIT_POSTGRES,
+            Placeholders::NumberedQuestion => HIT_SQLITE,
+            Placeholders::Question => {
+                owned = hit_mysql();
+                owned.as_str()
             }
-        }
-        Err(StoreError::Unavailable(
-            "the rate-limit key was purged repeatedly".into(),
+        };
+        let now_us = now.timestamp_micros();
+        let args = vec![
+            Arg::Text(key.to_owned()),
+            Arg::I64(now_us),
+            Arg::I64(now_us.saturating_sub(micros(window))),
+            Arg::I64(i64::from(limit)),
+            Arg::I64(now_us.saturating_add(micros(window))),
+        ];
+        // One statement; outside a unit a deadlock (InnoDB, two first hits
+        // on one new key) runs it again.
+        let row = if self.unit().is_some() {
+            self.one_on(&mut self.pool(), template, args, |r| {
+                Ok((r.bool("allowed")?, r.text("hits")?))
+            })
+            .await?
+        } else {
+            retry!(async {
+                self.one_on(&mut self.pool(), template, args.clone(), |r| {
+                    Ok((r.bool("allowed")?, r.text("hits")?))
+                })
+                .await
+            })?
+        };
+        let (allowed, hits) = row;
+        Ok(decision(
+            allowed,
+            &parse_hits(&hits)?,
+            limit,
+            window,
+            now_us,
         ))
     }
 
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let hits = self
-            .purge_in_batches("rate_limit_hits", "expires_at <= $1", vec![Arg::Ts(now)])
-            .await?;
-        // Keys without hits are dropped too; `hit` recreates them.
-        let empty = if self.dialect().delete_limit {
+        // Keys whose every hit left its window go, and their hits are
+        // counted; `hit` recreates a key. Hits that expired in a key that
+        // still has live ones are pruned by the key's next hit.
+        let length = match self.dialect().placeholders {
+            Placeholders::Dollar => "cardinality(hits)::bigint",
+            Placeholders::NumberedQuestion => "json_array_length(hits)",
+            Placeholders::Question => "JSON_LENGTH(hits)",
+        };
+        let template = if self.dialect().delete_limit {
             format!(
-                "DELETE FROM {{p}}rate_limit_keys WHERE NOT EXISTS (SELECT 1 FROM \
-                 {{p}}rate_limit_hits h WHERE h.rate_key = {{p}}rate_limit_keys.rate_key) \
-                 LIMIT {PURGE_BATCH}"
+                "DELETE FROM {{p}}rate_limits WHERE expires_at <= $1 LIMIT {PURGE_BATCH} \
+                 RETURNING {length} AS n"
             )
         } else {
             format!(
-                "DELETE FROM {{p}}rate_limit_keys WHERE rate_key IN (SELECT k.rate_key \
-                 FROM {{p}}rate_limit_keys k WHERE NOT EXISTS (SELECT 1 FROM \
-                 {{p}}rate_limit_hits h WHERE h.rate_key = k.rate_key) LIMIT {PURGE_BATCH})"
+                "DELETE FROM {{p}}rate_limits WHERE rate_key IN (SELECT rate_key FROM \
+                 {{p}}rate_limits WHERE expires_at <= $1 LIMIT {PURGE_BATCH}) \
+                 RETURNING {length} AS n"
             )
         };
+        let mut total = 0u64;
         loop {
-            let n = self.affected(&empty, vec![]).await?;
-            if n < u64::from(PURGE_BATCH) {
-                break;
+            let counts = self
+                .rows_on(
+                    &mut self.pool(),
+                    &template,
+                    vec![Arg::I64(now.timestamp_micros())],
+                    |r| r.i64("n"),
+                )
+                .await?;
+            total += counts
+                .iter()
+                .map(|n| u64::try_from(*n).unwrap_or(0))
+                .sum::<u64>();
+            if counts.len() < PURGE_BATCH as usize {
+                return Ok(total);
             }
         }
-        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returned_hits_parse_in_every_backend_format() {
+        assert_eq!(parse_hits("[1, 2]").unwrap(), vec![1, 2]);
+        assert_eq!(parse_hits("[\"3\",\"4\"]").unwrap(), vec![3, 4]);
+        assert_eq!(parse_hits("5,6").unwrap(), vec![5, 6]);
+        assert_eq!(parse_hits("").unwrap(), Vec::<i64>::new());
+        assert_eq!(parse_hits("[]").unwrap(), Vec::<i64>::new());
+        assert!(parse_hits("[x]").is_err());
+    }
+
+    #[test]
+    fn a_refusal_waits_for_the_oldest_hit() {
+        let w = TimeDelta::seconds(60);
+        let s = 1_000_000;
+        assert_eq!(
+            decision(false, &[30 * s, 10 * s], 2, w, 20 * s),
+            RateDecision::Limited {
+                retry_after: TimeDelta::seconds(50)
+            }
+        );
+        assert_eq!(
+            decision(true, &[10 * s, 20 * s], 3, w, 20 * s),
+            RateDecision::Allowed { remaining: 1 }
+        );
+        assert_eq!(
+            decision(false, &[], 0, w, 0),
+            RateDecision::Limited { retry_after: w }
+        );
     }
 }

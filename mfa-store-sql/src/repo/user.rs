@@ -26,6 +26,163 @@ fn failure_counter(row: &dyn Row) -> StoreResult<FailureCounter> {
     })
 }
 
+impl<D: Driver> SqlStore<D> {
+    /// `record_failure` as one `UPDATE … RETURNING` (PostgreSQL, SQLite):
+    /// the counter is advanced only where it is not locked, and the lock a
+    /// failure starts is chosen by the failure count it replaces, from a
+    /// table built with [`LockoutRule::lock_after`] (the rule's own
+    /// arithmetic: failure `f + 1` locks until `now + lock_after(f + 1)`).
+    /// Nothing is written when the counter refuses the attempt; then one
+    /// read tells which lock refused it (or that the user is gone).
+    async fn record_failure_returning(
+        &self,
+        id: UserId,
+        scope: LockScope,
+        rule: &LockoutRule,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FailureOutcome> {
+        let (failures_col, locked_col) = scope_columns(scope);
+        let mut args = vec![uuid_of(id), count_i32(rule.hard_cap), Arg::Ts(now)];
+        let mut arms = String::new();
+        for before in 0..rule.hard_cap {
+            if let Some(lock) = rule.lock_after(before + 1) {
+                args.push(Arg::Ts(now + lock));
+                arms.push_str(&format!(" WHEN {before} THEN ${}", args.len()));
+            }
+        }
+        let locked_until = if arms.is_empty() {
+            locked_col.to_owned()
+        } else {
+            format!("CASE {failures_col}{arms} ELSE {locked_col} END")
+        };
+        let count = format!(
+            "UPDATE {{p}}users SET {failures_col} = {failures_col} + 1, \
+             {locked_col} = {locked_until} \
+             WHERE id = $1 AND deleted_at IS NULL AND {failures_col} < $2 \
+             AND ({locked_col} IS NULL OR {locked_col} <= $3) \
+             RETURNING {failures_col} AS failures, {locked_col} AS locked_until"
+        );
+        let read = format!(
+            "SELECT {failures_col} AS failures, {locked_col} AS locked_until \
+             FROM {{p}}users WHERE id = $1 AND deleted_at IS NULL"
+        );
+        for _ in 0..10_000 {
+            if let Some(next) = self
+                .row_on(&mut self.pool(), &count, args.clone(), failure_counter)
+                .await?
+            {
+                if let Some(unit) = self.unit() {
+                    unit.set_clean(id, scope, false);
+                }
+                let started = next
+                    .locked_until
+                    .filter(|_| rule.lock_after(next.failures).is_some());
+                return Ok(FailureOutcome::Counted {
+                    failures: next.failures,
+                    locked_until: started,
+                });
+            }
+            let Some(current) = self
+                .row_on(&mut self.pool(), &read, vec![uuid_of(id)], failure_counter)
+                .await?
+            else {
+                return Ok(FailureOutcome::NotFound);
+            };
+            if let Some(lock) = current.lock_at(rule, now) {
+                return Ok(FailureOutcome::Locked(lock));
+            }
+            // Unlocked between the two statements: count again.
+        }
+        Err(StoreError::Unavailable(
+            "the failure counter kept changing under contention".into(),
+        ))
+    }
+
+    /// `record_failure` where `UPDATE … RETURNING` is missing (MySQL,
+    /// MariaDB): compare-and-set, the minimum there. Read the counter,
+    /// apply [`LockoutRule::next`], and write it back only if nobody changed
+    /// it in between; otherwise read again. Two statements, one write; a
+    /// refused attempt is one read. Inside a unit of work the read locks
+    /// the row (`FOR UPDATE`): a plain read inside a MySQL/MariaDB
+    /// transaction keeps returning the unit's snapshot, so the write could
+    /// never match, while the failed write kept the row locked.
+    async fn record_failure_cas(
+        &self,
+        id: UserId,
+        scope: LockScope,
+        rule: &LockoutRule,
+        now: DateTime<Utc>,
+    ) -> StoreResult<FailureOutcome> {
+        let (failures_col, locked_col) = scope_columns(scope);
+        let read = format!(
+            "SELECT {failures_col} AS failures, {locked_col} AS locked_until \
+             FROM {{p}}users WHERE id = $1 AND deleted_at IS NULL{}",
+            if self.unit().is_some() {
+                self.dialect().for_update
+            } else {
+                ""
+            }
+        );
+        let write = format!(
+            "UPDATE {{p}}users SET {failures_col} = $2, {locked_col} = $3 \
+             WHERE id = $1 AND deleted_at IS NULL AND {failures_col} = $4 \
+             AND {locked_col} {} $5",
+            self.dialect().null_safe_eq
+        );
+        let mut conn = self.pool();
+        for _ in 0..10_000 {
+            let Some(current) = self
+                .row_on(&mut conn, &read, vec![uuid_of(id)], failure_counter)
+                .await?
+            else {
+                return Ok(FailureOutcome::NotFound);
+            };
+            let Some(next) = rule.next(current, now) else {
+                let lock = current
+                    .lock_at(rule, now)
+                    .ok_or_else(|| StoreError::Corrupt("refused failure without a lock".into()))?;
+                return Ok(FailureOutcome::Locked(lock));
+            };
+            let n = self
+                .run(
+                    &mut conn,
+                    &write,
+                    vec![
+                        uuid_of(id),
+                        count_i32(next.failures),
+                        Arg::OptTs(next.locked_until),
+                        count_i32(current.failures),
+                        Arg::OptTs(current.locked_until),
+                    ],
+                )
+                .await?;
+            if n == 1 {
+                if let Some(unit) = self.unit() {
+                    unit.set_clean(id, scope, false);
+                }
+                let started = next
+                    .locked_until
+                    .filter(|_| next.locked_until != current.locked_until);
+                return Ok(FailureOutcome::Counted {
+                    failures: next.failures,
+                    locked_until: started,
+                });
+            }
+        }
+        Err(StoreError::Unavailable(
+            "the failure counter kept changing under contention".into(),
+        ))
+    }
+
+    /// Tells the open unit, if any, which counters of a user it read are
+    /// clear.
+    fn saw_user(&self, user: Option<&User>) {
+        if let (Some(unit), Some(user)) = (self.unit(), user) {
+            unit.saw_user(user);
+        }
+    }
+}
+
 #[async_trait]
 impl<D: Driver> UserRepository for SqlStore<D> {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
@@ -57,7 +214,9 @@ impl<D: Driver> UserRepository for SqlStore<D> {
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {} FROM {{p}}users WHERE id = $1", cols::USER);
-        self.row(&sql, vec![uuid_of(id)]).await
+        let user = self.row(&sql, vec![uuid_of(id)]).await?;
+        self.saw_user(user.as_ref());
+        Ok(user)
     }
 
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
@@ -65,7 +224,9 @@ impl<D: Driver> UserRepository for SqlStore<D> {
             "SELECT {} FROM {{p}}users WHERE identifier = $1 AND deleted_at IS NULL",
             cols::USER
         );
-        self.row(&sql, vec![text(identifier)]).await
+        let user = self.row(&sql, vec![text(identifier)]).await?;
+        self.saw_user(user.as_ref());
+        Ok(user)
     }
 
     async fn set_password(
@@ -136,7 +297,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
 
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
         self.rows_on(
-            &mut self.driver(),
+            &mut self.pool(),
             "SELECT password_hash FROM {p}password_history WHERE user_id = $1 \
              ORDER BY created_at DESC, id DESC LIMIT $2",
             vec![uuid_of(id), Arg::I64(i64::from(limit))],
@@ -190,77 +351,50 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         rule: &LockoutRule,
         now: DateTime<Utc>,
     ) -> StoreResult<FailureOutcome> {
-        // Compare-and-set: read the counter, apply the one definition
-        // of the arithmetic (`LockoutRule::next`), and write it back
-        // only if nobody changed it in between; otherwise read again.
-        // The read locks the row (`FOR UPDATE`, a no-op outside a
-        // transaction): inside a unit of work on MySQL/MariaDB a plain read
-        // would keep returning the unit's snapshot, so the write could
-        // never match, while the failed write kept the row locked.
-        let (failures_col, locked_col) = scope_columns(scope);
-        let read = format!(
-            "SELECT {failures_col} AS failures, {locked_col} AS locked_until \
-             FROM {{p}}users WHERE id = $1 AND deleted_at IS NULL{}",
-            self.dialect().for_update
-        );
-        let write = format!(
-            "UPDATE {{p}}users SET {failures_col} = $2, {locked_col} = $3 \
-             WHERE id = $1 AND deleted_at IS NULL AND {failures_col} = $4 \
-             AND {locked_col} {} $5",
-            self.dialect().null_safe_eq
-        );
-        let mut conn = self.driver();
-        for _ in 0..10_000 {
-            let Some(current) = self
-                .row_on(&mut conn, &read, vec![uuid_of(id)], failure_counter)
-                .await?
-            else {
-                return Ok(FailureOutcome::NotFound);
-            };
-            let Some(next) = rule.next(current, now) else {
-                let lock = current
-                    .lock_at(rule, now)
-                    .ok_or_else(|| StoreError::Corrupt("refused failure without a lock".into()))?;
-                return Ok(FailureOutcome::Locked(lock));
-            };
-            let n = self
-                .run(
-                    &mut conn,
-                    &write,
-                    vec![
-                        uuid_of(id),
-                        count_i32(next.failures),
-                        Arg::OptTs(next.locked_until),
-                        count_i32(current.failures),
-                        Arg::OptTs(current.locked_until),
-                    ],
-                )
-                .await?;
-            if n == 1 {
-                let started = next
-                    .locked_until
-                    .filter(|_| next.locked_until != current.locked_until);
-                return Ok(FailureOutcome::Counted {
-                    failures: next.failures,
-                    locked_until: started,
-                });
-            }
+        if self.dialect().returning && rule.hard_cap <= MAX_CONSECUTIVE_FAILURES {
+            self.record_failure_returning(id, scope, rule, now).await
+        } else {
+            self.record_failure_cas(id, scope, rule, now).await
         }
-        Err(StoreError::Unavailable(
-            "the failure counter kept changing under contention".into(),
-        ))
     }
 
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
+        // Nothing to reset, nothing written: a unit that read the user knows
+        // the counter is clear (no statement at all); otherwise the UPDATE
+        // touches the row only if there is something to clear.
+        if let Some(unit) = self.unit()
+            && unit.is_clean(id, scope)
+        {
+            return Ok(true);
+        }
         let (failures_col, locked_col) = scope_columns(scope);
         let sql = format!(
             "UPDATE {{p}}users SET {failures_col} = 0, {locked_col} = NULL \
-             WHERE id = $1 AND deleted_at IS NULL"
+             WHERE id = $1 AND deleted_at IS NULL \
+             AND ({failures_col} <> 0 OR {locked_col} IS NOT NULL)"
         );
-        Ok(self.affected(&sql, vec![uuid_of(id)]).await? > 0)
+        let live = if self.affected(&sql, vec![uuid_of(id)]).await? > 0 {
+            true
+        } else {
+            self.row_on(
+                &mut self.pool(),
+                "SELECT id FROM {p}users WHERE id = $1 AND deleted_at IS NULL",
+                vec![uuid_of(id)],
+                |r| r.uuid("id"),
+            )
+            .await?
+            .is_some()
+        };
+        if live && let Some(unit) = self.unit() {
+            unit.set_clean(id, scope, true);
+        }
+        Ok(live)
     }
 
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
+        if let Some(unit) = self.unit() {
+            unit.forget_user(id);
+        }
         let n = self
             .affected(
                 "UPDATE {p}users SET deleted_at = $2, updated_at = $2 \

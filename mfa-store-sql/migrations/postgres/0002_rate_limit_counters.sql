@@ -1,0 +1,23 @@
+-- The rate limiter keeps one row per key instead of a row per hit, so a hit
+-- is one upsert (`INSERT … ON CONFLICT DO UPDATE … RETURNING`).
+-- `hits`: the allowed hits still in the key's window, in microseconds since
+-- the Unix epoch (at most `limit` of them); `allowed`: whether the last hit
+-- was allowed; `expires_at` (µs): when every recorded hit has left its
+-- window (purge_rate_limits).
+CREATE TABLE {p}rate_limits (
+    rate_key TEXT NOT NULL PRIMARY KEY,
+    hits BIGINT[] NOT NULL,
+    allowed BOOLEAN NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+-- purge_rate_limits.
+CREATE INDEX {p}rate_limits_expires_idx ON {p}rate_limits (expires_at);
+-- The hits of the old log carry over.
+INSERT INTO {p}rate_limits (rate_key, hits, allowed, expires_at)
+SELECT rate_key,
+       array_agg((extract(epoch FROM at) * 1000000)::bigint ORDER BY at),
+       true,
+       MAX((extract(epoch FROM expires_at) * 1000000)::bigint)
+FROM {p}rate_limit_hits GROUP BY rate_key;
+DROP TABLE {p}rate_limit_hits;
+DROP TABLE {p}rate_limit_keys;

@@ -1,0 +1,282 @@
+//! Round-trip and commit counters of a [`SqlStore`](crate::SqlStore).
+//!
+//! Every store counts, with relaxed atomics (a few nanoseconds per
+//! statement), what it asks of the database:
+//!
+//! - **statements**: every statement executed or fetched;
+//! - **round trips**: the statements plus every `BEGIN`, `COMMIT` and
+//!   `ROLLBACK` the store sends (a unit of work's nested transactions are
+//!   free: they join the unit's);
+//! - **write commits**: commits that wrote something, an estimate of the
+//!   WAL flushes (fsyncs) of durable commits. A transaction counts when it
+//!   commits after at least one write statement touched a row; an
+//!   autocommitted write statement that touched a row counts by itself. A
+//!   write statement is one that is not a `SELECT` (DDL, `INSERT`,
+//!   `UPDATE`, `DELETE`), or a locking `SELECT … FOR UPDATE` (PostgreSQL
+//!   logs row locks). A statement that touches no row (an `UPDATE` whose
+//!   condition fails) writes nothing.
+//!
+//! Driver-internal traffic (a pool's liveness ping before handing out a
+//! connection, prepared-statement bookkeeping) is not seen here.
+//!
+//! The counters are shared by a store, its clones and the units of work it
+//! begins; read them with [`StoreStats::snapshot`] and zero them with
+//! [`StoreStats::reset`]. The public stores of `mfa-store-sqlx` and
+//! `mfa-store-diesel` expose them as `store.stats()`
+//! ([`Instrumented`]). Tests pin the counts of the hot paths so a
+//! regression fails CI.
+
+use crate::driver::{Driver, EachRow, Executor, Statement, Transaction};
+use crate::sql::Dialect;
+use async_trait::async_trait;
+use mfa_core::store::StoreResult;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The counters of one store (see the [module docs](self)).
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    statements: AtomicU64,
+    round_trips: AtomicU64,
+    write_commits: AtomicU64,
+}
+
+/// The counters at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Statements executed or fetched.
+    pub statements: u64,
+    /// Statements plus `BEGIN`, `COMMIT` and `ROLLBACK`.
+    pub round_trips: u64,
+    /// Commits (explicit or autocommits) that wrote something.
+    pub write_commits: u64,
+}
+
+impl std::ops::Sub for StatsSnapshot {
+    type Output = StatsSnapshot;
+
+    /// What happened between two snapshots (`later - earlier`).
+    fn sub(self, earlier: StatsSnapshot) -> StatsSnapshot {
+        StatsSnapshot {
+            statements: self.statements.saturating_sub(earlier.statements),
+            round_trips: self.round_trips.saturating_sub(earlier.round_trips),
+            write_commits: self.write_commits.saturating_sub(earlier.write_commits),
+        }
+    }
+}
+
+impl StoreStats {
+    /// The counters now.
+    #[must_use]
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            statements: self.statements.load(Ordering::Relaxed),
+            round_trips: self.round_trips.load(Ordering::Relaxed),
+            write_commits: self.write_commits.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Sets every counter to zero and returns what they were.
+    pub fn reset(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            statements: self.statements.swap(0, Ordering::Relaxed),
+            round_trips: self.round_trips.swap(0, Ordering::Relaxed),
+            write_commits: self.write_commits.swap(0, Ordering::Relaxed),
+        }
+    }
+
+    fn statement(&self) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn control(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn write_commit(&self) {
+        self.write_commits.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A store whose database traffic is counted: the public stores of the
+/// driver crates (through [`forward_repositories!`](crate::forward_repositories)).
+pub trait Instrumented {
+    /// The counters of this store, shared with its clones and units.
+    fn stats(&self) -> &StoreStats;
+
+    /// The SQL dialect of the store's backend.
+    fn dialect(&self) -> &'static Dialect;
+}
+
+/// Whether `statement` writes when it touches a row: anything but a plain
+/// `SELECT` (a `WITH` counts when it holds a data-modifying statement).
+fn writes(statement: &Statement) -> bool {
+    let sql = statement.sql.trim_start();
+    let head: String = sql
+        .chars()
+        .take_while(char::is_ascii_alphabetic)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    match head.as_str() {
+        "SELECT" => sql.contains(" FOR UPDATE"),
+        "WITH" => ["INSERT ", "UPDATE ", "DELETE "]
+            .iter()
+            .any(|kw| sql.contains(kw)),
+        _ => true,
+    }
+}
+
+/// The pool of a driver, counted (`stats: None` for the "pool" of a unit of
+/// work, whose statements its transaction counts): every statement is an
+/// autocommit.
+pub(crate) struct CountedPool<'a, D> {
+    pub(crate) driver: &'a D,
+    pub(crate) stats: Option<&'a Arc<StoreStats>>,
+}
+
+impl<D: Driver> CountedPool<'_, D> {
+    /// Begins a counted transaction (one round trip).
+    pub(crate) async fn begin(&self) -> StoreResult<CountedTx<D::Tx>> {
+        if let Some(stats) = self.stats {
+            stats.control();
+        }
+        let tx = self.driver.begin().await?;
+        Ok(CountedTx {
+            tx,
+            stats: self.stats.cloned(),
+            wrote: false,
+        })
+    }
+}
+
+#[async_trait]
+impl<D: Driver> Executor for CountedPool<'_, D> {
+    async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+        let Some(stats) = self.stats else {
+            return self.driver.execute(statement).await;
+        };
+        stats.statement();
+        let n = self.driver.execute(statement).await?;
+        if n > 0 && writes(statement) {
+            stats.write_commit();
+        }
+        Ok(n)
+    }
+
+    async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+        let Some(stats) = self.stats else {
+            return self.driver.fetch(statement, each).await;
+        };
+        stats.statement();
+        let mut rows = 0u64;
+        let result = self
+            .driver
+            .fetch(statement, &mut |row| {
+                rows += 1;
+                each(row)
+            })
+            .await;
+        if rows > 0 && writes(statement) {
+            stats.write_commit();
+        }
+        result
+    }
+}
+
+/// A transaction of a driver, counted (unless `stats` is `None`): its
+/// statements, its `BEGIN` (counted by [`CountedPool::begin`]), its end,
+/// and whether it wrote.
+pub(crate) struct CountedTx<T> {
+    tx: T,
+    stats: Option<Arc<StoreStats>>,
+    wrote: bool,
+}
+
+#[async_trait]
+impl<T: Transaction> Executor for CountedTx<T> {
+    async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+        if let Some(stats) = &self.stats {
+            stats.statement();
+        }
+        let n = self.tx.execute(statement).await?;
+        if n > 0 && writes(statement) {
+            self.wrote = true;
+        }
+        Ok(n)
+    }
+
+    async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+        if let Some(stats) = &self.stats {
+            stats.statement();
+        }
+        let mut rows = 0u64;
+        let result = self
+            .tx
+            .fetch(statement, &mut |row| {
+                rows += 1;
+                each(row)
+            })
+            .await;
+        if rows > 0 && writes(statement) {
+            self.wrote = true;
+        }
+        result
+    }
+}
+
+#[async_trait]
+impl<T: Transaction> Transaction for CountedTx<T> {
+    async fn commit(self) -> StoreResult<()> {
+        let result = self.tx.commit().await;
+        if let Some(stats) = &self.stats {
+            stats.control();
+            if self.wrote && result.is_ok() {
+                stats.write_commit();
+            }
+        }
+        result
+    }
+
+    async fn rollback(self) -> StoreResult<()> {
+        if let Some(stats) = &self.stats {
+            stats.control();
+        }
+        self.tx.rollback().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_selects_do_not_write() {
+        let st = |sql: &str| Statement::raw(sql);
+        assert!(!writes(&st("SELECT 1")));
+        assert!(!writes(&st("  select x FROM t")));
+        assert!(writes(&st("SELECT x FROM t WHERE id = $1 FOR UPDATE")));
+        assert!(writes(&st("INSERT INTO t VALUES (1)")));
+        assert!(writes(&st("UPDATE t SET x = 1")));
+        assert!(writes(&st("CREATE TABLE t (x INT)")));
+        assert!(!writes(&st("WITH a AS (SELECT 1) SELECT * FROM a")));
+    }
+
+    #[test]
+    fn reset_returns_and_zeroes_the_counters() {
+        let s = StoreStats::default();
+        s.statement();
+        s.control();
+        s.write_commit();
+        let was = s.reset();
+        assert_eq!(
+            was,
+            StatsSnapshot {
+                statements: 1,
+                round_trips: 2,
+                write_commits: 1
+            }
+        );
+        assert_eq!(s.snapshot(), StatsSnapshot::default());
+    }
+}

@@ -1,0 +1,222 @@
+//! Pinned statement, round-trip and write-commit counts of the hot store
+//! calls, on every backend ([`statement_count_tests!`](crate::statement_count_tests)).
+//! A regression (one more statement, one more flush) fails here.
+//!
+//! The counts, per call (statements / round trips / writing commits):
+//!
+//! | call | PostgreSQL, SQLite | MariaDB |
+//! |---|---|---|
+//! | rate-limit hit (allowed or limited) | 1 / 1 / 1 | 1 / 1 / 1 |
+//! | `record_failure`, counted | 1 / 1 / 1 | 2 / 2 / 1 |
+//! | `record_failure`, refused while locked | 2 / 2 / 0 | 1 / 1 / 0 |
+//! | `reset_failures`, something to reset | 1 / 1 / 1 | 1 / 1 / 1 |
+//! | `reset_failures`, nothing to reset | 2 / 2 / 0 | 2 / 2 / 0 |
+//! | `reset_failures`, nothing to reset, user read in the unit | 0 / 0 / 0 | 0 / 0 / 0 |
+//! | unit: 3 `append_audit` + commit | 1 / 3 / 1 | 1 / 3 / 1 |
+
+use crate::stats::{Instrumented, StatsSnapshot};
+use chrono::{DateTime, TimeDelta, Utc};
+use mfa_core::model::{AuditEvent, AuditKind, AuditOutcome, LockScope, LockoutRule, User};
+use mfa_core::store::{AuditFilter, FailureOutcome, PageRequest, RateDecision, Store, UnitOfWork};
+use std::sync::Arc;
+
+/// A fixed instant the counts are measured at.
+fn t0() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_750_000_000, 0).expect("a valid instant")
+}
+
+/// `(statements, round trips, writing commits)`.
+fn counts(s: StatsSnapshot) -> (u64, u64, u64) {
+    (s.statements, s.round_trips, s.write_commits)
+}
+
+/// What `work` cost on `store`.
+async fn measure<S, T>(store: &S, work: impl Future<Output = T>) -> (T, (u64, u64, u64))
+where
+    S: Instrumented,
+{
+    let before = store.stats().snapshot();
+    let out = work.await;
+    (out, counts(store.stats().snapshot() - before))
+}
+
+async fn live_user<S: Store>(store: &S) -> User {
+    let user = User::new(format!("counts-{}", uuid::Uuid::now_v7()), t0());
+    store.create_user(&user).await.expect("create_user");
+    user
+}
+
+/// One rate-limit hit is one statement that commits once, allowed or not.
+pub async fn rate_limit_hit_is_one_statement<S: Store + Instrumented>(store: Arc<S>) {
+    let key = format!("counts-{}", uuid::Uuid::now_v7());
+    let window = TimeDelta::seconds(60);
+    let expected = [
+        RateDecision::Allowed { remaining: 1 },
+        RateDecision::Allowed { remaining: 0 },
+        RateDecision::Limited {
+            retry_after: TimeDelta::seconds(58),
+        },
+    ];
+    for (n, want) in expected.into_iter().enumerate() {
+        let now = t0() + TimeDelta::seconds(i64::try_from(n).expect("small"));
+        let (got, cost) = measure(&*store, store.hit(&key, 2, window, now)).await;
+        assert_eq!(got.expect("hit"), want, "hit {n}");
+        assert_eq!(cost, (1, 1, 1), "hit {n}: statements, round trips, writes");
+    }
+}
+
+/// A counted failure is one `UPDATE … RETURNING` (MariaDB: read and
+/// compare-and-set); a refusal while locked writes nothing.
+pub async fn record_failure_costs<S: Store + Instrumented>(store: Arc<S>) {
+    let user = live_user(&*store).await;
+    let rule = LockoutRule {
+        threshold: 1,
+        ..LockoutRule::default()
+    };
+    let mysql = store.dialect().mysql;
+    let (got, cost) = measure(
+        &*store,
+        store.record_failure(user.id, LockScope::Mfa, &rule, t0()),
+    )
+    .await;
+    assert_eq!(
+        got.expect("record_failure"),
+        FailureOutcome::Counted {
+            failures: 1,
+            locked_until: Some(t0() + rule.base_lock),
+        }
+    );
+    assert_eq!(cost, if mysql { (2, 2, 1) } else { (1, 1, 1) }, "counted");
+    let (got, cost) = measure(
+        &*store,
+        store.record_failure(user.id, LockScope::Mfa, &rule, t0()),
+    )
+    .await;
+    assert_eq!(
+        got.expect("record_failure"),
+        FailureOutcome::Locked(mfa_core::model::Lock::Until(t0() + rule.base_lock))
+    );
+    assert_eq!(cost, if mysql { (1, 1, 0) } else { (2, 2, 0) }, "refused");
+    let (got, cost) = measure(&*store, store.reset_failures(user.id, LockScope::Mfa)).await;
+    assert!(got.expect("reset_failures"));
+    assert_eq!(cost, (1, 1, 1), "a reset with something to reset");
+}
+
+/// A reset with nothing to reset writes nothing; inside a unit that read
+/// the user it is not even sent.
+pub async fn reset_with_nothing_to_reset_writes_nothing<S: Store + UnitOfWork + Instrumented>(
+    store: Arc<S>,
+) {
+    let user = live_user(&*store).await;
+    let (got, cost) = measure(&*store, store.reset_failures(user.id, LockScope::Password)).await;
+    assert!(got.expect("reset_failures"), "a live user");
+    assert_eq!(cost, (2, 2, 0), "outside a unit: no write");
+    let tx = store.begin().await.expect("begin");
+    let seen = tx.repositories().get_user(user.id).await.expect("get_user");
+    assert!(seen.is_some());
+    let (got, cost) = measure(
+        &*store,
+        tx.repositories()
+            .reset_failures(user.id, LockScope::Password),
+    )
+    .await;
+    assert!(got.expect("reset_failures"), "a live user");
+    assert_eq!(
+        cost,
+        (0, 0, 0),
+        "inside a unit that read the user: no statement"
+    );
+    let (done, cost) = measure(&*store, tx.commit()).await;
+    done.expect("commit");
+    assert_eq!(cost, (0, 1, 0), "a commit that wrote nothing");
+    let missing = mfa_core::model::UserId::new();
+    assert!(
+        !store
+            .reset_failures(missing, LockScope::Password)
+            .await
+            .expect("reset_failures"),
+        "no such user"
+    );
+}
+
+fn event(user: &User, n: i64) -> AuditEvent {
+    let mut e = AuditEvent::new(
+        AuditKind::ALL[0],
+        AuditOutcome::Success,
+        t0() + TimeDelta::seconds(n),
+    );
+    e.user_id = Some(user.id);
+    e
+}
+
+/// A unit's audit events are one multi-row `INSERT` at commit; a unit's
+/// audit query sees its own events; a rolled-back unit writes none.
+pub async fn unit_audit_events_are_one_insert<S: Store + UnitOfWork + Instrumented>(store: Arc<S>) {
+    let user = live_user(&*store).await;
+    let filter = AuditFilter {
+        user_id: Some(user.id),
+        ..AuditFilter::default()
+    };
+    let (_, cost) = measure(&*store, async {
+        let tx = store.begin().await.expect("begin");
+        for n in 0..3 {
+            tx.repositories()
+                .append_audit(&event(&user, n))
+                .await
+                .expect("append_audit");
+        }
+        tx.commit().await.expect("commit");
+    })
+    .await;
+    assert_eq!(cost, (1, 3, 1), "BEGIN, one INSERT of 3 rows, COMMIT");
+    let page = store
+        .query_audit(&filter, &PageRequest::first(10))
+        .await
+        .expect("query_audit");
+    assert_eq!(page.items.len(), 3, "the three events are stored");
+
+    let tx = store.begin().await.expect("begin");
+    tx.repositories()
+        .append_audit(&event(&user, 10))
+        .await
+        .expect("append_audit");
+    let own = tx
+        .repositories()
+        .query_audit(&filter, &PageRequest::first(10))
+        .await
+        .expect("query_audit in the unit");
+    assert_eq!(own.items.len(), 4, "a unit reads its own events");
+    tx.rollback().await.expect("rollback");
+    let tx = store.begin().await.expect("begin");
+    tx.repositories()
+        .append_audit(&event(&user, 11))
+        .await
+        .expect("append_audit");
+    tx.rollback().await.expect("rollback");
+    let page = store
+        .query_audit(&filter, &PageRequest::first(10))
+        .await
+        .expect("query_audit");
+    assert_eq!(page.items.len(), 3, "rolled-back units write no event");
+}
+
+/// The count tests on a store factory (an `async fn() -> impl Store +
+/// UnitOfWork + Instrumented`), one `#[tokio::test]` each.
+#[macro_export]
+macro_rules! statement_count_tests {
+    ($factory:path) => {
+        $crate::statement_count_tests!(@each $factory,
+            rate_limit_hit_is_one_statement,
+            record_failure_costs,
+            reset_with_nothing_to_reset_writes_nothing,
+            unit_audit_events_are_one_insert);
+    };
+    (@each $factory:path, $($name:ident),+) => {
+        $(
+            #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+            async fn $name() {
+                $crate::testing::counts::$name(::std::sync::Arc::new($factory().await)).await;
+            }
+        )+
+    };
+}
