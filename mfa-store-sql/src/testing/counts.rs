@@ -13,6 +13,17 @@
 //! | `reset_failures`, nothing to reset | 2 / 2 / 0 | 2 / 2 / 0 |
 //! | `reset_failures`, nothing to reset, user read in the unit | 0 / 0 / 0 | 0 / 0 / 0 |
 //! | unit: 3 `append_audit` + commit | 1 / 3 / 1 | 1 / 3 / 1 |
+//!
+//! And per engine step ([`engine_steps_cost_pinned_round_trips`]):
+//!
+//! | step | PostgreSQL, SQLite | MariaDB |
+//! |---|---|---|
+//! | login → MFA required (two units around the hash) | 12 / 16 / 2 | 14 / 18 / 2 |
+//! | verify TOTP | 10 / 12 / 1 | 11 / 13 / 1 |
+//! | authenticate (no unit) | 1 / 1 / 0 | 1 / 1 / 0 |
+//! | refresh | 4 / 6 / 1 | 6 / 8 / 1 |
+//! | logout | 4 / 6 / 1 | 4 / 6 / 1 |
+//! | send an email code | 10 / 12 / 1 | 10 / 12 / 1 |
 
 use crate::stats::{Instrumented, StatsSnapshot};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -200,6 +211,80 @@ pub async fn unit_audit_events_are_one_insert<S: Store + UnitOfWork + Instrument
     assert_eq!(page.items.len(), 3, "rolled-back units write no event");
 }
 
+/// `(statements, round trips, writing commits)` of each step of the
+/// sign-in flow through the engine (`mfa_core::Mfa`): login → MFA required,
+/// verify TOTP, authenticate, refresh, logout, send an email code. A step
+/// that grows a statement or a flush fails here.
+///
+/// # Panics
+/// When a step fails or costs other than pinned.
+pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store: Arc<S>) {
+    use mfa_core::model::{FactorKind, OtpChannel};
+    use mfa_core::testing::flow::harness::{Harness, expect_mfa_ticket};
+
+    let h = Harness::new(Arc::clone(&store));
+    let user = h.user_with_totp("counted").await;
+    let (otp_user, _) = h.user_with_otp("counted-otp", OtpChannel::Email).await;
+    let mut seen = Vec::new();
+    let mut snap = store.stats().snapshot();
+    let mut step = |name: &'static str| {
+        let now = store.stats().snapshot();
+        seen.push((name, counts(now - snap)));
+        snap = now;
+    };
+
+    let ticket = expect_mfa_ticket(h.login(&user.user).await);
+    step("login → MFA required");
+    h.next_step();
+    let code = h.totp_code(&user.secret);
+    let verified = h
+        .verify(&ticket, FactorKind::Totp, &code)
+        .await
+        .expect("verify failed");
+    step("verify TOTP");
+    let claims = h
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("authenticate failed");
+    step("authenticate");
+    h.mfa
+        .refresh(&verified.tokens.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    step("refresh");
+    h.mfa.logout(&claims).await.expect("logout failed");
+    step("logout");
+    let ticket = expect_mfa_ticket(h.login(&otp_user).await);
+    step("login (email user)");
+    h.mfa
+        .send_challenge(&ticket, OtpChannel::Email)
+        .await
+        .expect("send_challenge failed");
+    step("send an email code");
+
+    // Two writing commits for a password sign-in: its two units around
+    // the hash. MariaDB: the failure counter is read + compare-and-set, the
+    // refresh rotation reads back what PostgreSQL and SQLite get from
+    // `RETURNING`.
+    let mysql = store.dialect().mysql;
+    let login = if mysql { (14, 18, 2) } else { (12, 16, 2) };
+    let expected = [
+        ("login → MFA required", login),
+        ("verify TOTP", if mysql { (11, 13, 1) } else { (10, 12, 1) }),
+        ("authenticate", (1, 1, 0)),
+        ("refresh", if mysql { (6, 8, 1) } else { (4, 6, 1) }),
+        ("logout", (4, 6, 1)),
+        ("login (email user)", login),
+        ("send an email code", (10, 12, 1)),
+    ];
+    assert_eq!(
+        seen, expected,
+        "(statements, round trips, writing commits) per engine step changed; \
+         update the pins and docs/performance.md"
+    );
+}
+
 /// The count tests on a store factory (an `async fn() -> impl Store +
 /// UnitOfWork + Instrumented`), one `#[tokio::test]` each.
 #[macro_export]
@@ -209,7 +294,8 @@ macro_rules! statement_count_tests {
             rate_limit_hit_is_one_statement,
             record_failure_costs,
             reset_with_nothing_to_reset_writes_nothing,
-            unit_audit_events_are_one_insert);
+            unit_audit_events_are_one_insert,
+            engine_steps_cost_pinned_round_trips);
     };
     (@each $factory:path, $($name:ident),+) => {
         $(
