@@ -23,61 +23,65 @@ fn counted<S: Store>(store: Arc<S>) -> Arc<CountingStore<S>> {
     Arc::new(CountingStore::new(store))
 }
 
-/// (round trips, commits) of each step of the sign-in flow:
-/// login → MFA required, send an email code, verify TOTP, authenticate,
-/// refresh, logout.
-pub async fn each_step_commits_once_with_pinned_round_trips<S: Store>(store: Arc<S>) {
-    let store = counted(store);
-    let h = Harness::new(Arc::clone(&store));
+/// Runs the counted sign-in flow on `h`: login → MFA required, verify
+/// TOTP, authenticate, refresh, logout, a login of an email-code user and
+/// its email code; `mark(step)` is called after each, so a caller can read
+/// its counters. Users are enrolled before the first mark. Store crates use
+/// it to pin their own statement counts.
+///
+/// # Panics
+/// When a step fails.
+pub async fn counted_sign_in_flow<S: Store>(h: &Harness<S>, mut mark: impl FnMut(&'static str)) {
     let user = h.user_with_totp("counted").await;
-    let mut seen = Vec::new();
-
-    store.take();
+    let (otp_user, _) = h.user_with_otp("counted-otp", OtpChannel::Email).await;
+    mark("set-up");
     let ticket = expect_mfa_ticket(h.login(&user.user).await);
-    seen.push(("login → MFA required", store.take()));
-
+    mark("login → MFA required");
     h.next_step();
     let code = h.totp_code(&user.secret);
     let verified = h
         .verify(&ticket, FactorKind::Totp, &code)
         .await
         .expect("verify failed");
-    seen.push(("verify TOTP", store.take()));
-
+    mark("verify TOTP");
     let claims = h
         .mfa
         .authenticate(&verified.tokens.access_token)
         .await
         .expect("authenticate failed");
-    seen.push(("authenticate", store.take()));
-
-    let tokens = h
-        .mfa
+    mark("authenticate");
+    h.mfa
         .refresh(&verified.tokens.refresh_token, &h.client())
         .await
         .expect("refresh failed");
-    seen.push(("refresh", store.take()));
-
+    mark("refresh");
     h.mfa.logout(&claims).await.expect("logout failed");
-    seen.push(("logout", store.take()));
-    drop(tokens);
-
-    let (otp_user, _) = h.user_with_otp("counted-otp", OtpChannel::Email).await;
+    mark("logout");
     let ticket = expect_mfa_ticket(h.login(&otp_user).await);
-    store.take();
+    mark("login (email user)");
     h.mfa
         .send_challenge(&ticket, OtpChannel::Email)
         .await
         .expect("send_challenge failed");
-    seen.push(("send an email code", store.take()));
+    mark("send an email code");
+}
 
+/// (round trips, commits) of each step of [`counted_sign_in_flow`].
+pub async fn each_step_commits_once_with_pinned_round_trips<S: Store>(store: Arc<S>) {
+    let store = counted(store);
+    let h = Harness::new(Arc::clone(&store));
+    let mut seen = Vec::new();
+    counted_sign_in_flow(&h, |step| seen.push((step, store.take()))).await;
+    seen.remove(0);
+    let login = (17, 2);
     let expected = [
         // Two units around the password hash (count, then decide).
-        ("login → MFA required", (17, 2)),
+        ("login → MFA required", login),
         ("verify TOTP", (13, 1)),
         ("authenticate", (1, 0)),
         ("refresh", (4, 1)),
         ("logout", (5, 1)),
+        ("login (email user)", login),
         ("send an email code", (10, 1)),
     ];
     assert_eq!(
