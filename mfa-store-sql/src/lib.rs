@@ -5,6 +5,10 @@
 //! one copy, so their schemas and statements cannot drift apart and a host
 //! can move between them without migrating data.
 //!
+//! A driver crate implements [`driver::Driver`] with its database library
+//! (reading and binding values through [`value`]) and declares its public
+//! store types with [`store_type!`]; everything else is here.
+//!
 //! Not meant to be used on its own; it has no database driver.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,9 +23,11 @@ mod repo;
 mod rows;
 pub mod sql;
 mod store;
+mod store_type;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod unit;
+pub mod value;
 
 pub use prefix::{InvalidPrefix, TablePrefix};
 pub use store::SqlStore;
