@@ -1,36 +1,81 @@
 //! The diesel-async [`Driver`](mfa_store_sql::driver::Driver) of each
 //! backend, stamped out by one macro: the backends differ in their
-//! connection type, how a transaction begins, and the SQL types of UUIDs,
-//! timestamps and JSON (the `bind` and `read_*` functions of each backend
-//! module).
+//! connection type, how a transaction begins (the `begin` function of each
+//! backend module), and the forms in which UUIDs, timestamps and JSON are
+//! stored ([`Storage`](mfa_store_sql::value::Storage)).
 //!
 //! Every statement is a `diesel::sql_query` with bound parameters: diesel's
 //! `table!` needs static table names, and the prefix is chosen at run time.
 
+/// Implements `Bind` of each Rust type, as its SQL type, for the `Binding`
+/// of the backend `$db`, and `Decode` for its `Raw` rows; the `Option` of
+/// each as the nullable SQL type.
+macro_rules! sql_types {
+    ($db:ty; $($rust:ty => $sql:ty),*) => {$(
+        impl Bind<$rust> for Binding {
+            fn bind(self, value: $rust) -> Self {
+                Self(self.0.bind::<$sql, _>(value))
+            }
+        }
+        impl Bind<Option<$rust>> for Binding {
+            fn bind(self, value: Option<$rust>) -> Self {
+                Self(self.0.bind::<Nullable<$sql>, _>(value))
+            }
+        }
+        impl<'r, R: diesel::row::Row<'r, $db>> Decode<$rust> for Raw<'_, 'r, R> {
+            fn decode(&self, c: &str) -> StoreResult<$rust> {
+                diesel::row::NamedRow::get::<$sql, _>(self.0, c).map_err(|_| mfa_store_sql::error::corrupt(c))
+            }
+        }
+        impl<'r, R: diesel::row::Row<'r, $db>> Decode<Option<$rust>> for Raw<'_, 'r, R> {
+            fn decode(&self, c: &str) -> StoreResult<Option<$rust>> {
+                diesel::row::NamedRow::get::<Nullable<$sql>, _>(self.0, c).map_err(|_| mfa_store_sql::error::corrupt(c))
+            }
+        }
+    )*};
+}
+
 /// Implements the driver traits for `$driver` (a struct holding a deadpool
-/// `Pool<$conn>` as `pool`), whose transactions are `$tx`. The backend
-/// module provides `begin(conn)`, `bind(query, arg)`, and `read_uuid`,
-/// `read_opt_uuid`, `read_ts`, `read_opt_ts`, `read_json`.
+/// `Pool<$conn>` as `pool`), whose transactions are `$tx`. `uuid`, `ts`
+/// and `json` are the Rust types in which the backend stores those values;
+/// `types` gives the diesel SQL type of each Rust type bound or read
+/// beyond text, integers, bytes and booleans. The backend module provides
+/// `begin(conn)`.
 macro_rules! diesel_driver {
-    ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr) => {
-        use diesel::row::NamedRow;
+    ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr,
+     uuid: $uuid:ty, ts: $ts:ty, json: $json:ty, types: [$($t:ty => $st:ty),* $(,)?]) => {
         use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
         use diesel_async::pooled_connection::deadpool::Object;
         use diesel_async::{AsyncConnection, AsyncConnectionCore, RunQueryDsl, TransactionManager};
         use futures::TryStreamExt;
-        use mfa_store_sql::driver::{EachRow, Executor, Row, Statement};
+        use mfa_store_sql::driver::{EachRow, Executor, Statement};
+        use mfa_store_sql::value::{Bind, Columns, Decode, Storage, bind_args};
         use std::marker::PhantomData;
 
         type Tm = <$conn as AsyncConnection>::TransactionManager;
+        type Query = diesel::query_builder::BoxedSqlQuery<'static, $db, diesel::query_builder::SqlQuery>;
 
-        fn query(
-            statement: &Statement,
-        ) -> diesel::query_builder::BoxedSqlQuery<'static, $db, diesel::query_builder::SqlQuery> {
-            let mut q = diesel::sql_query(statement.sql.clone()).into_boxed::<$db>();
-            for arg in statement.args.iter().cloned() {
-                q = bind(q, arg);
-            }
-            q
+        /// The forms of the stored values on this backend.
+        struct Forms;
+
+        impl Storage for Forms {
+            type Uuid = $uuid;
+            type Ts = $ts;
+            type Json = $json;
+        }
+
+        /// A query being bound.
+        struct Binding(Query);
+
+        /// A result row, its columns read by name.
+        struct Raw<'b, 'r, R>(&'b R, PhantomData<&'r ()>);
+
+        crate::driver::sql_types!($db; String => Text, i32 => Integer, i64 => BigInt,
+            Vec<u8> => Binary, bool => Bool $(, $t => $st)*);
+
+        fn query(statement: &Statement) -> Query {
+            let sql = diesel::sql_query(statement.sql.clone()).into_boxed::<$db>();
+            bind_args::<Forms, _>(Binding(sql), &statement.args).0
         }
 
         async fn execute_on(conn: &mut $conn, statement: &Statement) -> StoreResult<u64> {
@@ -50,76 +95,15 @@ macro_rules! diesel_driver {
                 .map_err(map_err)?;
             let mut rows = std::pin::pin!(rows);
             while let Some(row) = rows.try_next().await.map_err(map_err)? {
-                each(&Columns(&row, PhantomData))?;
+                each(&Columns::<_, Forms>::new(&Raw(&row, PhantomData)))?;
             }
             Ok(())
-        }
-
-        /// A row of `$db` read by column name.
-        struct Columns<'b, 'r, R>(&'b R, PhantomData<&'r ()>);
-
-        fn get<'r, ST, T>(row: &impl NamedRow<'r, $db>, c: &str) -> StoreResult<T>
-        where
-            T: diesel::deserialize::FromSql<ST, $db>,
-        {
-            NamedRow::get::<ST, T>(row, c).map_err(|_| corrupt(c))
-        }
-
-        impl<'r, R: diesel::row::Row<'r, $db>> Row for Columns<'_, 'r, R> {
-            fn uuid(&self, c: &str) -> StoreResult<uuid::Uuid> {
-                read_uuid(self.0, c)
-            }
-            fn opt_uuid(&self, c: &str) -> StoreResult<Option<uuid::Uuid>> {
-                read_opt_uuid(self.0, c)
-            }
-            fn text(&self, c: &str) -> StoreResult<String> {
-                get::<Text, _>(self.0, c)
-            }
-            fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
-                get::<Nullable<Text>, _>(self.0, c)
-            }
-            fn i32(&self, c: &str) -> StoreResult<i32> {
-                get::<Integer, _>(self.0, c)
-            }
-            fn opt_i32(&self, c: &str) -> StoreResult<Option<i32>> {
-                get::<Nullable<Integer>, _>(self.0, c)
-            }
-            fn i64(&self, c: &str) -> StoreResult<i64> {
-                get::<BigInt, _>(self.0, c)
-            }
-            fn opt_i64(&self, c: &str) -> StoreResult<Option<i64>> {
-                get::<Nullable<BigInt>, _>(self.0, c)
-            }
-            fn bytes(&self, c: &str) -> StoreResult<Vec<u8>> {
-                get::<Binary, _>(self.0, c)
-            }
-            fn opt_bytes(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
-                get::<Nullable<Binary>, _>(self.0, c)
-            }
-            fn bool(&self, c: &str) -> StoreResult<bool> {
-                get::<Bool, _>(self.0, c)
-            }
-            fn ts(&self, c: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
-                read_ts(self.0, c)
-            }
-            fn opt_ts(&self, c: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-                read_opt_ts(self.0, c)
-            }
-            fn json(&self, c: &str) -> StoreResult<serde_json::Value> {
-                read_json(self.0, c)
-            }
         }
 
         /// The diesel driver of this backend.
         #[derive(Clone)]
         pub(crate) struct $driver {
             pub(crate) pool: diesel_async::pooled_connection::deadpool::Pool<$conn>,
-        }
-
-        impl std::fmt::Debug for $driver {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.debug_struct(stringify!($driver)).finish_non_exhaustive()
-            }
         }
 
         /// A write transaction of [`$driver`] on one pooled connection.
@@ -163,7 +147,7 @@ macro_rules! diesel_driver {
             type Tx = $tx;
 
             async fn execute(&self, statement: &Statement) -> StoreResult<u64> {
-                let mut conn = self.pool.get().await.map_err(pool_err)?;
+                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
                 execute_on(&mut conn, statement).await
             }
 
@@ -172,12 +156,12 @@ macro_rules! diesel_driver {
                 statement: &Statement,
                 each: &mut EachRow<'_>,
             ) -> StoreResult<()> {
-                let mut conn = self.pool.get().await.map_err(pool_err)?;
+                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
                 fetch_on(&mut conn, statement, each).await
             }
 
             async fn begin(&self) -> StoreResult<$tx> {
-                let mut conn = self.pool.get().await.map_err(pool_err)?;
+                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
                 begin(&mut conn).await?;
                 Ok($tx(conn))
             }
@@ -185,4 +169,4 @@ macro_rules! diesel_driver {
     };
 }
 
-pub(crate) use diesel_driver;
+pub(crate) use {diesel_driver, sql_types};

@@ -3,20 +3,7 @@
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use mfa_core::store::StoreError;
-use mfa_store_sql::error::{backend, conflict, unavailable};
-
-/// Whether a driver message says "run the transaction again". diesel keeps
-/// no SQLSTATE for these, so the engines' fixed texts are matched:
-/// PostgreSQL deadlock, MySQL/MariaDB deadlock and lock wait timeout,
-/// SQLite busy / locked.
-fn is_retryable_message(message: &str) -> bool {
-    let m = message.to_ascii_lowercase();
-    m.contains("deadlock")
-        || m.contains("lock wait timeout")
-        || m.contains("could not serialize")
-        || m.contains("database is locked")
-        || m.contains("database table is locked")
-}
+use mfa_store_sql::error::{backend, conflict, is_retryable_message, unavailable};
 
 /// Maps a diesel error; a unique violation is a generic `Conflict` that the
 /// repository relabels.
@@ -61,26 +48,17 @@ fn kind_name(err: &DieselError) -> &'static str {
     }
 }
 
-/// Maps a failure to get a connection from the pool.
-pub(crate) fn pool_err<E: std::error::Error + Send + Sync + 'static>(err: E) -> StoreError {
-    StoreError::unavailable(err)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn deadlocks_and_busy_databases_are_retryable() {
-        for m in [
-            "deadlock detected",
-            "Deadlock found when trying to get lock; try restarting transaction",
-            "Lock wait timeout exceeded; try restarting transaction",
-            "database is locked",
-        ] {
-            assert!(is_retryable_message(m), "{m}");
-        }
-        assert!(!is_retryable_message("syntax error at or near"));
+    fn deadlocks_reported_as_other_errors_are_retryable() {
+        let err = DieselError::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("Deadlock found when trying to get lock".to_owned()),
+        );
+        assert!(mfa_store_sql::error::is_retryable(&map_err(err)));
     }
 
     #[test]

@@ -183,85 +183,89 @@ async fn sqlite_data_written_by_diesel_is_used_by_sqlx() {
     written_by_one_store_used_by_the_other(Arc::new(diesel_store), Arc::new(sqlx_store)).await;
 }
 
-#[cfg(all(feature = "postgres", mfa_test_postgres))]
-mod postgres {
-    use super::*;
+#[cfg(feature = "postgres")]
+mfa_store_sql::if_database! { postgres,
+    mod postgres {
+        use super::*;
 
-    async fn pair() -> (mfa_store_sqlx::PgStore, mfa_store_diesel::PgStore) {
-        let prefix = common::unique_prefix();
-        // The diesel store migrates here; the sqlx store then finds it done.
-        let diesel_store = common::postgres_store_with_prefix(&prefix).await;
-        let pool = mfa_store_sqlx::sqlx::postgres::PgPoolOptions::new()
-            .max_connections(4)
-            .connect(&common::postgres_url())
-            .await
-            .expect("sqlx connects");
-        let sqlx_store = mfa_store_sqlx::PgStore::with_prefix(pool, &prefix).expect("prefix");
-        sqlx_store
-            .migrate()
-            .await
-            .expect("sqlx accepts the diesel schema");
-        (sqlx_store, diesel_store)
-    }
+        async fn pair() -> (mfa_store_sqlx::PgStore, mfa_store_diesel::PgStore) {
+            let prefix = common::unique_prefix();
+            // The diesel store migrates here; the sqlx store then finds it done.
+            let diesel_store = common::postgres_store_with_prefix(&prefix).await;
+            let pool = mfa_store_sqlx::sqlx::postgres::PgPoolOptions::new()
+                .max_connections(4)
+                .connect(&common::postgres_url())
+                .await
+                .expect("sqlx connects");
+            let sqlx_store = mfa_store_sqlx::PgStore::with_prefix(pool, &prefix).expect("prefix");
+            sqlx_store
+                .migrate()
+                .await
+                .expect("sqlx accepts the diesel schema");
+            (sqlx_store, diesel_store)
+        }
 
-    #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
-    async fn postgres_data_written_by_sqlx_is_used_by_diesel() {
-        let (sqlx_store, diesel_store) = pair().await;
-        written_by_one_store_used_by_the_other(Arc::new(sqlx_store), Arc::new(diesel_store)).await;
-    }
+        #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
+        async fn postgres_data_written_by_sqlx_is_used_by_diesel() {
+            let (sqlx_store, diesel_store) = pair().await;
+            written_by_one_store_used_by_the_other(Arc::new(sqlx_store), Arc::new(diesel_store)).await;
+        }
 
-    #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
-    async fn postgres_data_written_by_diesel_is_used_by_sqlx() {
-        let (sqlx_store, diesel_store) = pair().await;
-        written_by_one_store_used_by_the_other(Arc::new(diesel_store), Arc::new(sqlx_store)).await;
-    }
-}
-
-#[cfg(all(feature = "mysql", mfa_test_mysql))]
-mod mysql {
-    use super::*;
-
-    async fn pair() -> (mfa_store_sqlx::MySqlStore, mfa_store_diesel::MySqlStore) {
-        let prefix = common::unique_prefix();
-        let pool = mfa_store_sqlx::sqlx::mysql::MySqlPoolOptions::new()
-            .max_connections(4)
-            .connect(&common::mysql_url())
-            .await
-            .expect("sqlx connects");
-        let sqlx_store = mfa_store_sqlx::MySqlStore::with_prefix(pool, &prefix).expect("prefix");
-        // The sqlx store migrates here; the diesel store then finds it done.
-        sqlx_store.migrate().await.expect("sqlx migrates");
-        let diesel_store = common::mysql_store_with_prefix(&prefix).await;
-        (sqlx_store, diesel_store)
-    }
-
-    #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
-    async fn mysql_data_written_by_sqlx_is_used_by_diesel() {
-        let (sqlx_store, diesel_store) = pair().await;
-        written_by_one_store_used_by_the_other(Arc::new(sqlx_store), Arc::new(diesel_store)).await;
-    }
-
-    #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
-    async fn mysql_data_written_by_diesel_is_used_by_sqlx() {
-        let (sqlx_store, diesel_store) = pair().await;
-        written_by_one_store_used_by_the_other(Arc::new(diesel_store), Arc::new(sqlx_store)).await;
+        #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
+        async fn postgres_data_written_by_diesel_is_used_by_sqlx() {
+            let (sqlx_store, diesel_store) = pair().await;
+            written_by_one_store_used_by_the_other(Arc::new(diesel_store), Arc::new(sqlx_store)).await;
+        }
     }
 }
 
-#[cfg(not(all(feature = "postgres", mfa_test_postgres)))]
+#[cfg(feature = "mysql")]
+mfa_store_sql::if_database! { mysql,
+    mod mysql {
+        use super::*;
+
+        async fn pair() -> (mfa_store_sqlx::MySqlStore, mfa_store_diesel::MySqlStore) {
+            let prefix = common::unique_prefix();
+            let pool = mfa_store_sqlx::sqlx::mysql::MySqlPoolOptions::new()
+                .max_connections(4)
+                .connect(&common::mysql_url())
+                .await
+                .expect("sqlx connects");
+            let sqlx_store = mfa_store_sqlx::MySqlStore::with_prefix(pool, &prefix).expect("prefix");
+            // The sqlx store migrates here; the diesel store then finds it done.
+            sqlx_store.migrate().await.expect("sqlx migrates");
+            let diesel_store = common::mysql_store_with_prefix(&prefix).await;
+            (sqlx_store, diesel_store)
+        }
+
+        #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
+        async fn mysql_data_written_by_sqlx_is_used_by_diesel() {
+            let (sqlx_store, diesel_store) = pair().await;
+            written_by_one_store_used_by_the_other(Arc::new(sqlx_store), Arc::new(diesel_store)).await;
+        }
+
+        #[mfa_core::testing::tokio::test(flavor = "multi_thread", crate = "::mfa_core::testing::tokio")]
+        async fn mysql_data_written_by_diesel_is_used_by_sqlx() {
+            let (sqlx_store, diesel_store) = pair().await;
+            written_by_one_store_used_by_the_other(Arc::new(diesel_store), Arc::new(sqlx_store)).await;
+        }
+    }
+}
+
+#[cfg(not(feature = "postgres"))]
 #[test]
-fn postgres_interop_is_skipped_without_its_url() {
+fn postgres_interop_is_skipped_without_its_feature() {
     mfa_core::testing::skip::skip(
-        "postgres_interop_is_skipped_without_its_url",
-        "MFA_TEST_POSTGRES_URL was not set when the tests were built (or feature `postgres` is off)",
+        "postgres_interop_is_skipped_without_its_feature",
+        "feature `postgres` is off",
     );
 }
 
-#[cfg(not(all(feature = "mysql", mfa_test_mysql)))]
+#[cfg(not(feature = "mysql"))]
 #[test]
-fn mysql_interop_is_skipped_without_its_url() {
+fn mysql_interop_is_skipped_without_its_feature() {
     mfa_core::testing::skip::skip(
-        "mysql_interop_is_skipped_without_its_url",
-        "MFA_TEST_MYSQL_URL was not set when the tests were built (or feature `mysql` is off)",
+        "mysql_interop_is_skipped_without_its_feature",
+        "feature `mysql` is off",
     );
 }

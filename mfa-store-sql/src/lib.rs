@@ -9,6 +9,10 @@
 //! ([`stats`]); the hot paths' counts are pinned by tests on every backend
 //! (`testing::counts`).
 //!
+//! A driver crate implements [`driver::Driver`] with its database library
+//! (reading and binding values through [`value`]) and declares its public
+//! store types with [`store_type!`]; everything else is here.
+//!
 //! Not meant to be used on its own; it has no database driver.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -24,9 +28,11 @@ mod rows;
 pub mod sql;
 pub mod stats;
 mod store;
+mod store_type;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod unit;
+pub mod value;
 
 pub use prefix::{InvalidPrefix, TablePrefix};
 pub use stats::{Instrumented, StatsSnapshot, StoreStats};

@@ -1,8 +1,13 @@
 //! Helpers shared by the test suites of the driver crates (feature
-//! `testing`): isolated table prefixes, scratch SQLite files, the database
-//! URLs (a missing one is a recorded skip). The cleanup of tables left by
-//! earlier runs is `test-support/cleanup.rs`, included by both crates' test
-//! commons (it needs sqlx, which this crate does not depend on).
+//! `testing`): the suites themselves ([`sql_store_tests!`](crate::sql_store_tests)),
+//! the gate of the tests of each database ([`if_database!`](crate::if_database)),
+//! isolated table prefixes, scratch SQLite files, the database URLs (a
+//! missing one is a recorded skip).
+//!
+//! What needs sqlx, which this crate does not depend on, is in
+//! `test-support/`, included by `#[path]` from both crates' test commons:
+//! `cleanup.rs` drops the tables left by earlier runs, `schema.rs` reads a
+//! migrated schema back for the migration tests.
 
 pub mod counts;
 
@@ -50,14 +55,19 @@ pub fn is_stale_test_table(name: &str, tag: char, min_age_secs: u64) -> bool {
 }
 
 /// A fresh SQLite database file path in `dir` (created if missing); files
-/// older than ten minutes, left by earlier runs, are removed once.
+/// older than ten minutes, left by earlier runs, are removed once per
+/// directory and process.
 ///
 /// # Panics
 /// If `dir` cannot be created.
 #[must_use]
 pub fn sqlite_path(dir: &Path) -> PathBuf {
-    static CLEANED: std::sync::Once = std::sync::Once::new();
-    CLEANED.call_once(|| {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let mut cleaned = CLEANED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !cleaned.iter().any(|d| d == dir) {
+        cleaned.push(dir.to_owned());
         for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
             let old = entry
                 .metadata()
@@ -69,7 +79,8 @@ pub fn sqlite_path(dir: &Path) -> PathBuf {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
-    });
+    }
+    drop(cleaned);
     std::fs::create_dir_all(dir).expect("create the scratch directory");
     dir.join(format!("{}.db", uuid::Uuid::now_v7()))
 }
@@ -103,4 +114,199 @@ where
         .join()
         .expect("the cleanup of earlier test tables failed");
     });
+}
+
+/// Expands the items after `$db,` (`sqlite`, `postgres` or `mysql`) when
+/// the tests of that database can run: SQLite always; PostgreSQL and
+/// MySQL/MariaDB when `MFA_TEST_POSTGRES_URL` / `MFA_TEST_MYSQL_URL` was set
+/// when these helpers were built. Otherwise it expands to one test that
+/// records the skip ([`mfa_core::testing::skip`]), so no suite is left out
+/// silently. Use it once per database in a test file.
+///
+/// ```ignore
+/// mfa_store_sql::if_database! { postgres,
+///     mod on_postgres { /* tests */ }
+/// }
+/// ```
+#[macro_export]
+macro_rules! if_database {
+    (sqlite, $($item:item)*) => {
+        $($item)*
+    };
+    (postgres, $($item:item)*) => {
+        $crate::__if_postgres! { $($item)* }
+    };
+    (mysql, $($item:item)*) => {
+        $crate::__if_mysql! { $($item)* }
+    };
+}
+
+/// The items of a skipped database: one test recording the skip.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __skipped_database {
+    ($test:ident, $var:literal, $what:literal) => {
+        #[test]
+        fn $test() {
+            ::mfa_core::testing::skip::skip(
+                concat!(module_path!(), "::", stringify!($test)),
+                concat!(
+                    $var,
+                    " was not set when the tests were built: ",
+                    $what,
+                    " tests not compiled"
+                ),
+            );
+        }
+    };
+}
+
+/// [`if_database!`] for PostgreSQL. Not public API.
+#[cfg(mfa_test_postgres)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_postgres {
+    ($($item:item)*) => { $($item)* };
+}
+
+/// [`if_database!`] for PostgreSQL. Not public API.
+#[cfg(not(mfa_test_postgres))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_postgres {
+    ($($item:item)*) => {
+        $crate::__skipped_database!(
+            postgres_tests_are_skipped_without_their_url,
+            "MFA_TEST_POSTGRES_URL",
+            "PostgreSQL"
+        );
+    };
+}
+
+/// [`if_database!`] for MySQL/MariaDB. Not public API.
+#[cfg(mfa_test_mysql)]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_mysql {
+    ($($item:item)*) => { $($item)* };
+}
+
+/// [`if_database!`] for MySQL/MariaDB. Not public API.
+#[cfg(not(mfa_test_mysql))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __if_mysql {
+    ($($item:item)*) => {
+        $crate::__skipped_database!(
+            mysql_tests_are_skipped_without_their_url,
+            "MFA_TEST_MYSQL_URL",
+            "MySQL/MariaDB"
+        );
+    };
+}
+
+/// The suites of a SQL store on one database, for the test files of the
+/// driver crates: `$db` is `sqlite`, `postgres` or `mysql` (gated by
+/// [`if_database!`]), `$store` the store type and `$factory` an absolute
+/// path to an `async fn() -> $store` returning a fresh, migrated store.
+/// Then, in any order:
+///
+/// - `conformance`: `mfa_core::store_conformance_tests!`, in `mod conformance`;
+/// - `units`: `mfa_core::unit_of_work_conformance_tests!`, in `mod units`;
+/// - `flow`: `mfa_core::flow_tests!`, in `mod flow`;
+/// - `migrations(check)`: the test that migrating is idempotent. On
+///   PostgreSQL and MySQL a fresh store is migrated again and
+///   `check(prefix: &str)` reads its schema back; on SQLite a new database
+///   file is migrated twice, a second prefix beside the first, and
+///   `check(url: &str)` reads it back. The checks are in
+///   `test-support/schema.rs`.
+///
+/// ```ignore
+/// mod common;
+///
+/// mfa_store_sql::sql_store_tests!(postgres: mfa_store_sqlx::PgStore = crate::common::postgres_store;
+///     conformance, units, migrations(crate::common::schema::postgres_migrated));
+/// ```
+#[macro_export]
+macro_rules! sql_store_tests {
+    ($db:ident: $store:ty = $factory:path; $($suite:ident $(($check:path))?),+ $(,)?) => {
+        $crate::if_database! { $db,
+            $($crate::__sql_store_suite!($suite $db, $store, $factory $(, $check)?);)+
+        }
+    };
+}
+
+/// One suite of [`sql_store_tests!`]. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sql_store_suite {
+    (conformance $db:ident, $store:ty, $factory:path) => {
+        mod conformance {
+            ::mfa_core::store_conformance_tests!($factory);
+        }
+    };
+    (units $db:ident, $store:ty, $factory:path) => {
+        mod units {
+            ::mfa_core::unit_of_work_conformance_tests!($factory);
+        }
+    };
+    (flow $db:ident, $store:ty, $factory:path) => {
+        mod flow {
+            ::mfa_core::flow_tests!($factory);
+        }
+    };
+    (counts $db:ident, $store:ty, $factory:path) => {
+        mod counts {
+            $crate::statement_count_tests!($factory);
+        }
+    };
+    (migrations sqlite, $store:ty, $factory:path, $check:path) => {
+        #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+        async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
+            let dir = ::std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sqlite-migrations");
+            let url = format!("sqlite://{}", $crate::testing::sqlite_path(&dir).display());
+            let store = <$store>::connect(&url, 1).await.expect("open");
+            store.migrate().await.expect("first migrate");
+            store.migrate().await.expect("second migrate");
+            let custom = <$store>::with_prefix(store.pool().clone(), "host_mfa_").expect("prefix");
+            custom
+                .migrate()
+                .await
+                .expect("a second prefix beside the first");
+            $check(&url).await;
+        }
+    };
+    (migrations $db:ident, $store:ty, $factory:path, $check:path) => {
+        #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+        async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
+            let store: $store = $factory().await; // migrated once
+            store.migrate().await.expect("second migrate");
+            $check(store.prefix().as_str()).await;
+        }
+    };
+}
+
+/// Declares `pub async fn $name() -> $store`, a factory of the test suites:
+/// `$store::connect` on a fresh SQLite database file (see [`sqlite_path`])
+/// in the directory `$dir` of the test crate's `CARGO_TARGET_TMPDIR`, with
+/// `$connections` connections, migrated.
+///
+/// ```ignore
+/// mfa_store_sql::sqlite_file_store!(sqlite_store: mfa_store_diesel::SqliteStore, "sqlite-tests", 4);
+/// ```
+#[macro_export]
+macro_rules! sqlite_file_store {
+    ($name:ident: $store:ty, $dir:literal, $connections:expr) => {
+        /// A store on a fresh SQLite database file (WAL, several
+        /// connections), migrated.
+        pub async fn $name() -> $store {
+            let dir = ::std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join($dir);
+            let url = format!("sqlite://{}", $crate::testing::sqlite_path(&dir).display());
+            let store = <$store>::connect(&url, $connections)
+                .await
+                .expect("open the SQLite file");
+            store.migrate().await.expect("migrate");
+            store
+        }
+    };
 }

@@ -1,103 +1,56 @@
 //! The sqlx [`Driver`](mfa_store_sql::driver::Driver) of each backend,
-//! stamped out by one macro: the backends differ only in their pool type,
-//! how a transaction begins and how timestamps are stored.
-
-use crate::error::map_err;
-use mfa_core::store::StoreResult;
-
-/// `Ok(v)` of a column read, or the mapped error.
-pub(crate) fn get<'r, R, T>(row: &'r R, column: &str) -> StoreResult<T>
-where
-    R: sqlx::Row,
-    T: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'c> &'c str: sqlx::ColumnIndex<R>,
-{
-    row.try_get(column).map_err(map_err)
-}
+//! stamped out by one macro: the backends differ only in their database
+//! type, how a transaction begins and how UUIDs and timestamps are stored
+//! ([`Storage`](mfa_store_sql::value::Storage)).
 
 /// Implements the driver traits for `$driver` (a struct holding a
-/// `sqlx::Pool<$db>` as `pool`), whose transactions are `$tx`.
-/// `$begin` is the statement opening a write transaction, if not the
-/// default `BEGIN`; `$ts_in` turns a
-/// timestamp into the bound value and `$ts_out` reads one back.
+/// `sqlx::Pool<$db>` as `pool`), whose transactions are `$tx`. `$begin` is
+/// the statement opening a write transaction, if not the default `BEGIN`;
+/// `uuid` and `ts` are the forms in which UUIDs and timestamps are stored
+/// (JSON documents are bound and read as `serde_json::Value`).
 macro_rules! sqlx_driver {
     ($driver:ident, $tx:ident, $db:ty, $dialect:expr, begin_with: $begin:expr,
-     ts_in: $ts_in:expr, ts_out: $ts_out:ty => $ts_conv:expr) => {
-        use mfa_store_sql::driver::{EachRow, Executor, Row, Statement};
-        use mfa_store_sql::sql::Arg;
+     uuid: $uuid:ty, ts: $ts:ty) => {
+        use mfa_store_sql::driver::{EachRow, Executor, Statement};
+        use mfa_store_sql::value::{Bind, Columns, Decode, Storage, bind_args};
 
-        type Query = sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>;
-        type DbRow = <$db as sqlx::Database>::Row;
+        /// The forms of the stored values on this backend.
+        struct Forms;
 
-        fn query(statement: &Statement) -> Query {
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(statement.sql.clone()));
-            for arg in statement.args.iter().cloned() {
-                q = match arg {
-                    Arg::Uuid(v) => q.bind(v),
-                    Arg::OptUuid(v) => q.bind(v),
-                    Arg::Ts(v) => q.bind($ts_in(v)),
-                    Arg::OptTs(v) => q.bind(v.map($ts_in)),
-                    Arg::Bytes(v) => q.bind(v),
-                    Arg::OptBytes(v) => q.bind(v),
-                    Arg::Text(v) => q.bind(v),
-                    Arg::OptText(v) => q.bind(v),
-                    Arg::I32(v) => q.bind(v),
-                    Arg::OptI32(v) => q.bind(v),
-                    Arg::I64(v) => q.bind(v),
-                    Arg::OptI64(v) => q.bind(v),
-                    Arg::Bool(v) => q.bind(v),
-                    Arg::Json(v) => q.bind(sqlx::types::Json(v)),
-                };
-            }
-            q
+        impl Storage for Forms {
+            type Uuid = $uuid;
+            type Ts = $ts;
+            type Json = serde_json::Value;
         }
 
-        struct Columns<'r>(&'r DbRow);
+        /// A query being bound.
+        struct Query(sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments>);
 
-        impl Row for Columns<'_> {
-            fn uuid(&self, c: &str) -> StoreResult<uuid::Uuid> {
-                get(self.0, c)
+        impl<T> Bind<T> for Query
+        where
+            T: sqlx::Encode<'static, $db> + sqlx::Type<$db> + Send + 'static,
+        {
+            fn bind(self, value: T) -> Self {
+                Self(self.0.bind(value))
             }
-            fn opt_uuid(&self, c: &str) -> StoreResult<Option<uuid::Uuid>> {
-                get(self.0, c)
-            }
-            fn text(&self, c: &str) -> StoreResult<String> {
-                get(self.0, c)
-            }
-            fn opt_text(&self, c: &str) -> StoreResult<Option<String>> {
-                get(self.0, c)
-            }
-            fn i32(&self, c: &str) -> StoreResult<i32> {
-                get(self.0, c)
-            }
-            fn opt_i32(&self, c: &str) -> StoreResult<Option<i32>> {
-                get(self.0, c)
-            }
-            fn i64(&self, c: &str) -> StoreResult<i64> {
-                get(self.0, c)
-            }
-            fn opt_i64(&self, c: &str) -> StoreResult<Option<i64>> {
-                get(self.0, c)
-            }
-            fn bytes(&self, c: &str) -> StoreResult<Vec<u8>> {
-                get(self.0, c)
-            }
-            fn opt_bytes(&self, c: &str) -> StoreResult<Option<Vec<u8>>> {
-                get(self.0, c)
-            }
-            fn bool(&self, c: &str) -> StoreResult<bool> {
-                get(self.0, c)
-            }
-            fn ts(&self, c: &str) -> StoreResult<chrono::DateTime<chrono::Utc>> {
-                $ts_conv(c, get::<_, $ts_out>(self.0, c)?)
-            }
-            fn opt_ts(&self, c: &str) -> StoreResult<Option<chrono::DateTime<chrono::Utc>>> {
-                get::<_, Option<$ts_out>>(self.0, c)?
-                    .map(|v| $ts_conv(c, v))
-                    .transpose()
-            }
-            fn json(&self, c: &str) -> StoreResult<serde_json::Value> {
-                get::<_, sqlx::types::Json<serde_json::Value>>(self.0, c).map(|j| j.0)
+        }
+
+        fn query(
+            statement: &Statement,
+        ) -> sqlx::query::Query<'static, $db, <$db as sqlx::Database>::Arguments> {
+            let sql = sqlx::query(sqlx::AssertSqlSafe(statement.sql.clone()));
+            bind_args::<Forms, _>(Query(sql), &statement.args).0
+        }
+
+        /// A result row, its columns decoded by sqlx.
+        struct Raw<'r>(&'r <$db as sqlx::Database>::Row);
+
+        impl<'r, T> Decode<T> for Raw<'r>
+        where
+            T: sqlx::Decode<'r, $db> + sqlx::Type<$db>,
+        {
+            fn decode(&self, column: &str) -> StoreResult<T> {
+                sqlx::Row::try_get(self.0, column).map_err(map_err)
             }
         }
 
@@ -110,7 +63,8 @@ macro_rules! sqlx_driver {
             E: sqlx::Executor<'e, Database = $db>,
         {
             let rows = query(statement).fetch_all(ex).await.map_err(map_err)?;
-            rows.iter().try_for_each(|row| each(&Columns(row)))
+            rows.iter()
+                .try_for_each(|row| each(&Columns::<_, Forms>::new(&Raw(row))))
         }
 
         /// The sqlx driver of this backend.

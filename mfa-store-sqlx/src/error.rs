@@ -1,47 +1,18 @@
 //! Mapping of sqlx errors into [`StoreError`], without SQL text or values.
 
 use mfa_core::store::StoreError;
-use mfa_store_sql::error::{backend, conflict, unavailable};
-
-/// SQLSTATEs and engine codes that mean "try the transaction again":
-/// PostgreSQL serialization failure / deadlock, MySQL deadlock / lock wait
-/// timeout, SQLite busy / locked (with extended codes).
-fn is_retryable_code(code: &str) -> bool {
-    matches!(
-        code,
-        "40001" | "40P01" | "1213" | "1205" | "5" | "6" | "261" | "262" | "517" | "773"
-    )
-}
-
-/// Codes of a server that is going away, restarting or refusing
-/// connections: PostgreSQL class 08 (connection exception), 57P01–57P03
-/// (shutdown, crash, not yet accepting connections), 53300 (too many
-/// connections); MySQL/MariaDB 1040 (too many connections), 1053 (shutdown),
-/// 2006/2013 (server gone / connection lost). The outcome of the statement
-/// is unknown, so these are unavailable but not retried here.
-fn is_unavailable_code(code: &str) -> bool {
-    code.starts_with("08")
-        || matches!(
-            code,
-            "57P01" | "57P02" | "57P03" | "53300" | "1040" | "1053" | "2006" | "2013"
-        )
-}
+use mfa_store_sql::error::{backend, from_code};
 
 /// Maps a sqlx error; a unique violation is a generic `Conflict` that the
 /// repository relabels.
 pub(crate) fn map_err(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::Database(db) => {
-            let code = db.code().map(|c| c.into_owned());
             if db.is_unique_violation() {
                 // Relabelled by the repository with what the duplicate means.
                 return StoreError::Conflict("duplicate row");
             }
-            match code {
-                Some(c) if is_unavailable_code(&c) => unavailable("database unavailable", Some(c)),
-                Some(c) if is_retryable_code(&c) => conflict(Some(c)),
-                code => backend("database error", code),
-            }
+            from_code(db.code().map(|c| c.into_owned()))
         }
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -115,18 +86,12 @@ mod tests {
         map_err(sqlx::Error::Database(Box::new(Coded(code))))
     }
 
-    /// A restarting server (what the load-with-faults run met) is
-    /// `unavailable` (HTTP 503, retry later), not an internal error; it is
-    /// not retried inside the store because the statement's fate is unknown.
+    /// The engine's code reaches the classification of `mfa-store-sql`.
     #[test]
-    fn server_going_away_is_unavailable() {
-        for code in [
-            "57P01", "57P02", "57P03", "08006", "08003", "53300", "2006", "2013", "1053",
-        ] {
-            let err = mapped(code);
-            assert!(matches!(err, StoreError::Unavailable(_)), "{code}: {err:?}");
-            assert!(!is_retryable(&err), "{code} must not be retried blindly");
-        }
+    fn server_codes_are_classified() {
+        let err = mapped("57P01");
+        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
+        assert!(!is_retryable(&err), "a server going away is not retried");
     }
 
     #[test]

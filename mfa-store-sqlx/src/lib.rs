@@ -8,7 +8,7 @@
 //! |---|---|---|
 //! | [`SqliteStore`] | `sqlite` (default) | a `SqlitePool` |
 //! | [`PgStore`] | `postgres` | a `PgPool` |
-//! | [`MySqlStore`] | `mysql` | a `MySqlPool` (MySQL 8 or MariaDB ≥ 10.5) |
+//! | [`MySqlStore`] | `mysql` | a `MySqlPool` (MariaDB ≥ 10.6) |
 //!
 //! The store holds only the pool and a table prefix: no global state, so a
 //! process may run several stores side by side.

@@ -1,12 +1,8 @@
 //! SQLite: [`SqliteStore`].
 
-use crate::driver::get;
 use crate::error::map_err;
-use chrono::{DateTime, Utc};
 use mfa_core::store::StoreResult;
-use mfa_store_sql::error::corrupt;
 use mfa_store_sql::sql::Dialect;
-use mfa_store_sql::{InvalidPrefix, SqlStore, TablePrefix};
 use sqlx::sqlite::{
     Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
@@ -14,51 +10,26 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The store on SQLite (feature `sqlite`).
-///
-/// Timestamps are stored as INTEGER microseconds since the Unix epoch, UUIDs
-/// and digests as BLOBs. Every write transaction starts with
-/// `BEGIN IMMEDIATE`, so it holds the database write lock from its first
-/// statement and never fails upgrading a read lock. Give the pool
-/// [`SqliteStore::connect_options`] (WAL, a busy timeout, foreign keys on),
-/// or at least foreign keys and a busy timeout.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    inner: SqlStore<SqliteDriver>,
+mfa_store_sql::store_type! {
+    /// The store on SQLite (feature `sqlite`).
+    ///
+    /// Timestamps are stored as INTEGER microseconds since the Unix epoch, UUIDs
+    /// and digests as BLOBs. Every write transaction starts with
+    /// `BEGIN IMMEDIATE`, so it holds the database write lock from its first
+    /// statement and never fails upgrading a read lock. Give the pool
+    /// [`SqliteStore::connect_options`] (WAL, a busy timeout, foreign keys on),
+    /// or at least foreign keys and a busy timeout.
+    pub struct SqliteStore(SqliteDriver, SqlitePool);
+    /// Creates or upgrades this store's tables. Idempotent: applied versions
+    /// are recorded in `<prefix>schema_migrations`, and every migration runs
+    /// in one `BEGIN IMMEDIATE` transaction with its version record.
+    ///
+    /// # Errors
+    /// Any database failure; a failed migration leaves no partial change.
+    fn migrate;
 }
 
 impl SqliteStore {
-    /// A store on `pool` with the default table prefix `mfa_`.
-    #[must_use]
-    pub fn new(pool: SqlitePool) -> Self {
-        Self {
-            inner: SqlStore::new(SqliteDriver { pool }, TablePrefix::default()),
-        }
-    }
-
-    /// A store on `pool` whose tables start with `prefix`.
-    ///
-    /// # Errors
-    /// [`InvalidPrefix`] if `prefix` is not a safe identifier start.
-    pub fn with_prefix(pool: SqlitePool, prefix: &str) -> Result<Self, InvalidPrefix> {
-        let prefix = TablePrefix::new(prefix)?;
-        Ok(Self {
-            inner: SqlStore::new(SqliteDriver { pool }, prefix),
-        })
-    }
-
-    /// The pool the store runs on.
-    #[must_use]
-    pub fn pool(&self) -> &SqlitePool {
-        &self.inner.driver().pool
-    }
-
-    /// The table prefix.
-    #[must_use]
-    pub fn prefix(&self) -> &TablePrefix {
-        self.inner.prefix()
-    }
-
     /// Connection options this store expects, from a URL such as
     /// `sqlite://mfa.db` or `sqlite:file:mfa?mode=memory&cache=shared`:
     /// the file is created if missing, WAL journal (file databases), a 5 s
@@ -100,20 +71,6 @@ impl SqliteStore {
             .map_err(map_err)?;
         Ok(Self::new(pool))
     }
-
-    /// Creates or upgrades this store's tables. Idempotent: applied versions
-    /// are recorded in `<prefix>schema_migrations`, and every migration runs
-    /// in one `BEGIN IMMEDIATE` transaction with its version record.
-    ///
-    /// # Errors
-    /// Any database failure; a failed migration leaves no partial change.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        self.inner.migrate().await
-    }
-}
-
-fn micros(column: &str, v: i64) -> StoreResult<DateTime<Utc>> {
-    DateTime::from_timestamp_micros(v).ok_or_else(|| corrupt(column))
 }
 
 crate::driver::sqlx_driver!(
@@ -124,8 +81,6 @@ crate::driver::sqlx_driver!(
     // The write lock from the first statement: a transaction never fails
     // upgrading a read lock.
     begin_with: Some("BEGIN IMMEDIATE"),
-    ts_in: |t: DateTime<Utc>| t.timestamp_micros(),
-    ts_out: i64 => micros
+    uuid: uuid::Uuid,
+    ts: i64
 );
-
-mfa_store_sql::forward_repositories!(SqliteStore => inner);

@@ -3,6 +3,5 @@
 
 mod common;
 
-use common::sqlite_file_store;
-
-mfa_core::flow_tests!(sqlite_file_store);
+mfa_store_sql::sql_store_tests!(sqlite: mfa_store_sqlx::SqliteStore = crate::common::sqlite_file_store;
+    flow);

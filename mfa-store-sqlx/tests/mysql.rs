@@ -1,59 +1,10 @@
-//! The `mfa-core` conformance suite and the migration test on the
-//! MySQL or MariaDB at `MFA_TEST_MYSQL_URL` (a fresh table prefix per test).
-//! Without the variable the suite is not built and one test says so.
+//! The `mfa-core` conformance and unit-of-work suites and the migration
+//! test on the MySQL or MariaDB at `MFA_TEST_MYSQL_URL` (a fresh table
+//! prefix per test). Without the variable the suites are not built and one
+//! test says so.
 #![cfg(feature = "mysql")]
 
 mod common;
 
-#[cfg(mfa_test_mysql)]
-mod conformance {
-    use super::common::mysql_store;
-    mfa_core::store_conformance_tests!(mysql_store);
-}
-
-#[cfg(mfa_test_mysql)]
-mod units {
-    use super::common::mysql_store;
-    mfa_core::unit_of_work_conformance_tests!(mysql_store);
-}
-
-#[cfg(mfa_test_mysql)]
-mod counts {
-    use super::common::mysql_store;
-    mfa_store_sql::statement_count_tests!(mysql_store);
-}
-
-#[cfg(mfa_test_mysql)]
-#[mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
-async fn migrations_apply_to_an_empty_database_and_are_idempotent() {
-    use mfa_store_sqlx::sqlx;
-    let store = common::mysql_store().await; // migrated once
-    let prefix = store.prefix().as_str().to_owned();
-    store.migrate().await.expect("second migrate");
-    let versions: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT version FROM {prefix}schema_migrations"
-    )))
-    .fetch_all(store.pool())
-    .await
-    .expect("read versions");
-    assert_eq!(versions, vec![1, 2], "each migration is recorded once");
-    let tables: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() \
-         AND LEFT(table_name, CHAR_LENGTH(?)) = ?",
-    )
-    .bind(&prefix)
-    .bind(&prefix)
-    .fetch_one(store.pool())
-    .await
-    .expect("count tables");
-    assert_eq!(tables, 13, "12 tables and the migration record");
-}
-
-#[cfg(not(mfa_test_mysql))]
-#[test]
-fn mysql_suite_is_skipped_without_its_url() {
-    mfa_core::testing::skip::skip(
-        "mysql_suite_is_skipped_without_its_url",
-        "MFA_TEST_MYSQL_URL was not set when the tests were built: MySQL tests not compiled",
-    );
-}
+mfa_store_sql::sql_store_tests!(mysql: mfa_store_sqlx::MySqlStore = crate::common::mysql_store;
+    conformance, units, counts, migrations(crate::common::schema::mysql_migrated));

@@ -1,5 +1,5 @@
 //! Store factories of this crate's test files; what both SQL store crates
-//! share is `mfa_store_sql::testing` and `test-support/cleanup.rs`.
+//! share is `mfa_store_sql::testing` (the suites) and `test-support/`.
 //!
 //! Every factory call returns an isolated store: a fresh SQLite file, or a
 //! fresh table prefix (`d<run start>x<n>_`; the `d` keeps these apart from
@@ -8,6 +8,8 @@
 
 #[path = "../../../mfa-store-sql/test-support/cleanup.rs"]
 mod cleanup;
+#[path = "../../../mfa-store-sql/test-support/schema.rs"]
+pub mod schema;
 
 /// Connections per test pool: MariaDB's `max_connections` is limited and
 /// several tests run at once.
@@ -27,16 +29,8 @@ pub fn sqlite_path() -> std::path::PathBuf {
     mfa_store_sql::testing::sqlite_path(&dir)
 }
 
-/// A SQLite store on a fresh database file (WAL, several connections).
 #[cfg(feature = "sqlite")]
-pub async fn sqlite_store() -> mfa_store_diesel::SqliteStore {
-    let url = format!("sqlite://{}", sqlite_path().display());
-    let store = mfa_store_diesel::SqliteStore::connect(&url, POOL_SIZE)
-        .await
-        .expect("open the SQLite file");
-    store.migrate().await.expect("migrate");
-    store
-}
+mfa_store_sql::sqlite_file_store!(sqlite_store: mfa_store_diesel::SqliteStore, "diesel-sqlite-tests", POOL_SIZE);
 
 /// The PostgreSQL URL the tests were built for.
 #[cfg(feature = "postgres")]

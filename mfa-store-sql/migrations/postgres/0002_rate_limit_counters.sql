@@ -19,5 +19,6 @@ SELECT rate_key,
        true,
        MAX((extract(epoch FROM expires_at) * 1000000)::bigint)
 FROM {p}rate_limit_hits GROUP BY rate_key;
-DROP TABLE {p}rate_limit_hits;
-DROP TABLE {p}rate_limit_keys;
+-- The old tables stay: instances of the previous version keep using them
+-- during a rolling upgrade (their limits then count apart from the new
+-- ones for that time). A later migration drops them.

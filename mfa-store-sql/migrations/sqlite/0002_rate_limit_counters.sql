@@ -16,5 +16,6 @@ CREATE INDEX {p}rate_limits_expires_idx ON {p}rate_limits (expires_at);
 INSERT INTO {p}rate_limits (rate_key, hits, allowed, expires_at)
 SELECT rate_key, json_group_array(at), 1, MAX(expires_at)
 FROM {p}rate_limit_hits GROUP BY rate_key;
-DROP TABLE {p}rate_limit_hits;
-DROP TABLE {p}rate_limit_keys;
+-- The old tables stay: instances of the previous version keep using them
+-- during a rolling upgrade (their limits then count apart from the new
+-- ones for that time). A later migration drops them.

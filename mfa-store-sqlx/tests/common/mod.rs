@@ -1,11 +1,13 @@
 //! Store factories of this crate's test files; what both SQL store crates
-//! share is `mfa_store_sql::testing` and `test-support/cleanup.rs`.
+//! share is `mfa_store_sql::testing` (the suites) and `test-support/`.
 #![allow(dead_code)]
 
 #[path = "../../../mfa-store-sql/test-support/cleanup.rs"]
 mod cleanup;
+#[path = "../../../mfa-store-sql/test-support/schema.rs"]
+pub mod schema;
 
-use mfa_store_sql::testing::{sqlite_path, unique_prefix};
+use mfa_store_sql::testing::unique_prefix;
 
 /// Connections per test pool: MariaDB's `max_connections` is limited and
 /// many tests run at once.
@@ -14,17 +16,8 @@ pub const POOL_SIZE: u32 = 8;
 /// The tag of this crate's table prefixes (`t<run>x<n>_`).
 const TAG: char = 't';
 
-/// A SQLite store on a fresh database file (WAL, several connections).
 #[cfg(feature = "sqlite")]
-pub async fn sqlite_file_store() -> mfa_store_sqlx::SqliteStore {
-    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sqlite-tests");
-    let url = format!("sqlite://{}", sqlite_path(&dir).display());
-    let store = mfa_store_sqlx::SqliteStore::connect(&url, POOL_SIZE)
-        .await
-        .expect("open the SQLite file");
-    store.migrate().await.expect("migrate");
-    store
-}
+mfa_store_sql::sqlite_file_store!(sqlite_file_store: mfa_store_sqlx::SqliteStore, "sqlite-tests", POOL_SIZE);
 
 /// A SQLite store on a fresh named in-memory database shared by the pool's
 /// connections (shared cache).

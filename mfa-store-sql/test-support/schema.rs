@@ -1,0 +1,86 @@
+//! Reads a migrated schema back through an independent sqlx pool, for the
+//! migration tests of [`mfa_store_sql::sql_store_tests!`]: every migration
+//! is recorded once, and a prefix has its 14 tables and the migration
+//! record. Included by `#[path]` from the test commons of `mfa-store-sqlx`
+//! and `mfa-store-diesel` (both can name `mfa_store_sqlx::sqlx`).
+
+use mfa_store_sqlx::sqlx;
+
+/// `SELECT version FROM <prefix>schema_migrations`.
+fn versions_sql(prefix: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("SELECT version FROM {prefix}schema_migrations"))
+}
+
+/// Each migration recorded once, and 14 tables and the migration record
+/// (migration 2's `rate_limits` beside the two rate-limit tables of
+/// migration 1, kept for a rolling upgrade).
+fn assert_migrated(versions: &[i64], tables: i64) {
+    assert_eq!(versions, [1, 2], "each migration is recorded once");
+    assert_eq!(tables, 15, "14 tables and the migration record");
+}
+
+/// The SQLite database at `url`: migrated with the default prefix, and
+/// beside it with `host_mfa_`.
+#[allow(dead_code)]
+pub async fn sqlite_migrated(url: &str) {
+    let pool = sqlx::SqlitePool::connect(url).await.expect("sqlx open");
+    for prefix in ["mfa_", "host_mfa_"] {
+        let versions = sqlx::query_scalar(versions_sql(prefix))
+            .fetch_all(&pool)
+            .await
+            .expect("read versions");
+        let tables = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' \
+             AND substr(name, 1, length(?1)) = ?1",
+        )
+        .bind(prefix)
+        .fetch_one(&pool)
+        .await
+        .expect("count tables");
+        assert_migrated(&versions, tables);
+    }
+    pool.close().await;
+}
+
+/// The PostgreSQL tables of `prefix`, migrated.
+#[allow(dead_code)]
+pub async fn postgres_migrated(prefix: &str) {
+    let url = super::cleanup::url("MFA_TEST_POSTGRES_URL", "postgres_migrated");
+    let pool = sqlx::PgPool::connect(&url).await.expect("sqlx connect");
+    let versions = sqlx::query_scalar(versions_sql(prefix))
+        .fetch_all(&pool)
+        .await
+        .expect("read versions");
+    let tables = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() \
+         AND starts_with(tablename::text, $1)",
+    )
+    .bind(prefix)
+    .fetch_one(&pool)
+    .await
+    .expect("count tables");
+    assert_migrated(&versions, tables);
+    pool.close().await;
+}
+
+/// The MySQL/MariaDB tables of `prefix`, migrated.
+#[allow(dead_code)]
+pub async fn mysql_migrated(prefix: &str) {
+    let url = super::cleanup::url("MFA_TEST_MYSQL_URL", "mysql_migrated");
+    let pool = sqlx::MySqlPool::connect(&url).await.expect("sqlx connect");
+    let versions = sqlx::query_scalar(versions_sql(prefix))
+        .fetch_all(&pool)
+        .await
+        .expect("read versions");
+    let tables = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() \
+         AND LEFT(table_name, CHAR_LENGTH(?)) = ?",
+    )
+    .bind(prefix)
+    .bind(prefix)
+    .fetch_one(&pool)
+    .await
+    .expect("count tables");
+    assert_migrated(&versions, tables);
+    pool.close().await;
+}
