@@ -15,8 +15,10 @@
 //! - **a refusal** (wrong code, locked account, rate limit, bad ticket…):
 //!   commit all the same, so a counted failure and its audit event are
 //!   kept, then deliver (a lock notification), then return the error;
-//! - **a store error**: roll back; contention (deadlock, serialization
-//!   failure) runs the whole step again, at most [`MAX_ATTEMPTS`] times.
+//! - **a failure** (store, crypto or configuration error): roll back, so a
+//!   step cut short half-way leaves nothing; contention (deadlock,
+//!   serialization failure) runs the whole step again, at most
+//!   [`MAX_ATTEMPTS`] times.
 
 use super::Inner;
 use super::support::Audit;
@@ -86,6 +88,18 @@ pub(crate) enum After {
         /// Audited when the send fails.
         failure: Audit,
     },
+}
+
+/// Whether a step that failed with `e` refused the request (its writes, a
+/// counted failure and the audit event, are kept) rather than broke: store,
+/// crypto and configuration errors (and a delivery error, which a body
+/// never returns since sends wait for the commit) roll the unit back, so a
+/// step cut short half-way leaves nothing behind.
+const fn is_refusal(e: &MfaError) -> bool {
+    !matches!(
+        e,
+        MfaError::Store(_) | MfaError::Crypto(_) | MfaError::Config(_) | MfaError::Delivery(_)
+    )
 }
 
 /// What ending a unit decided.
@@ -175,11 +189,13 @@ impl Inner {
         attempt: u32,
     ) -> Finished<T> {
         let retry = attempt < MAX_ATTEMPTS;
-        if let Err(MfaError::Store(e)) = &result {
+        if let Err(e) = &result
+            && !is_refusal(e)
+        {
             if let Err(rollback) = tx.rollback().await {
                 tracing::warn!(error = %rollback, "rolling back a failed step failed");
             }
-            if retry && e.is_contention() {
+            if retry && matches!(e, MfaError::Store(s) if s.is_contention()) {
                 tracing::debug!(attempt, "contention: running the step again");
                 return Finished::Again;
             }

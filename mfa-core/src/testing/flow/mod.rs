@@ -172,6 +172,7 @@ macro_rules! __flow_cases {
             }
             verify {
                 totp_code_completes_sign_in_at_aal2,
+                a_step_cut_short_by_an_internal_error_leaves_nothing,
                 ticket_info_describes_a_ticket_without_using_it,
                 wrong_totp_code_is_invalid_code,
                 r49_malformed_codes_are_invalid_code,

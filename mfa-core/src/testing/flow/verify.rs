@@ -610,3 +610,36 @@ pub async fn ticket_info_describes_a_ticket_without_using_it<S: Store>(store: Ar
     expect_err(h.mfa.ticket_info(&ticket).await, "invalid_ticket");
     expect_err(h.mfa.ticket_info("garbage").await, "invalid_ticket");
 }
+
+/// A step that fails half-way for a reason other than a refusal leaves
+/// nothing behind: an engine whose key ring cannot open the stored TOTP
+/// seed (a different `KeyRing` on the same store) answers `internal`, and
+/// the failure it had counted before evaluating, like the ticket, is rolled
+/// back with its unit: no failure, no audit event, the ticket still open.
+pub async fn a_step_cut_short_by_an_internal_error_leaves_nothing<S: Store>(store: Arc<S>) {
+    let h = Harness::new(Arc::clone(&store));
+    let user = h.user_with_totp("alice").await;
+    let other_keys = Harness::new(store);
+    let ticket = super::harness::expect_mfa_ticket(other_keys.login(&user.user).await);
+    let events_before = other_keys.audit().await.len();
+    let code = other_keys.totp_code(&user.secret);
+    expect_err(
+        other_keys.verify(&ticket, FactorKind::Totp, &code).await,
+        "internal",
+    );
+    assert_eq!(
+        other_keys.mfa_failures(user.user.id).await,
+        0,
+        "the failure counted before the seed was opened is rolled back"
+    );
+    assert_eq!(
+        other_keys.audit().await.len(),
+        events_before,
+        "no audit event of the rolled-back step"
+    );
+    other_keys
+        .mfa
+        .ticket_info(&ticket)
+        .await
+        .expect("the ticket is still open");
+}
