@@ -1,11 +1,12 @@
 //! The `faults` run: load on PostgreSQL while PostgreSQL restarts, then the
-//! checks that nothing was lost or left inconsistent and that the service
+//! checks that nothing was lost or left inconsistent (every step of the
+//! engine whole or absent, see [`crate::checks`]) and that the service
 //! recovered by itself.
 
 use crate::api::Api;
 use crate::checks::{self, DbChecks};
 use crate::cli::{Args, parse_duration};
-use crate::flow::{FlowResult, Pacing, Step, run_level};
+use crate::flow::{FlowKind, FlowResult, Pacing, Step, run_level};
 use crate::pool::{self, PoolSize};
 use crate::service::{self, Backend, Service, ServiceSpec};
 use crate::{Error, default_server_bin};
@@ -24,6 +25,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(250);
 /// hashes at the first instant); never more than half the time before the
 /// restart.
 const MAX_RAMP_UP: Duration = Duration::from_secs(5);
+/// Default share of the pool's users that only send wrong codes, so failure
+/// steps run (and are interrupted) alongside the sign-ins.
+pub const DEFAULT_GUESSERS: f64 = 0.2;
 
 /// Settings of a `faults` run.
 #[derive(Debug, Clone)]
@@ -42,6 +46,9 @@ pub struct FaultOptions {
     pub restart_cmd: String,
     /// Pool size; `None`: estimated.
     pub users: Option<usize>,
+    /// Share of the pool's users that are guessers (0 to 1, see
+    /// [`crate::flow::FlowKind::Guess`]).
+    pub guessers: f64,
     /// Client timeout per request.
     pub timeout: Duration,
     /// JSON output.
@@ -57,6 +64,7 @@ const OPTIONS: &[&str] = &[
     "restart-at",
     "restart-cmd",
     "users",
+    "guessers",
     "timeout",
     "out",
     "keep",
@@ -113,6 +121,9 @@ impl FaultOptions {
             restart_cmd,
             users: args.parsed("users", None, |v| {
                 v.parse().ok().filter(|n| *n > 0).map(Some)
+            })?,
+            guessers: args.parsed("guessers", DEFAULT_GUESSERS, |v| {
+                v.parse::<f64>().ok().filter(|g| (0.0..=1.0).contains(g))
             })?,
             timeout: args.parsed("timeout", Duration::from_secs(10), parse_duration)?,
             out: args.get("out").map(PathBuf::from),
@@ -187,6 +198,8 @@ pub struct FaultReport {
     pub timeout_s: f64,
     /// Users in the pool.
     pub pool_users: usize,
+    /// Share of the pool's users that only send wrong codes.
+    pub guessers: f64,
     /// The restart.
     pub restart: Restart,
     /// Requests sent.
@@ -202,10 +215,15 @@ pub struct FaultReport {
     /// Untyped failures by phase (`before`: the load alone overloads the
     /// service, not the fault).
     pub untyped_by_phase: Phases,
-    /// Flows that completed.
+    /// Flows that completed (sign-ins and guesses).
     pub flows_ok: usize,
     /// Flows that stopped at an error.
     pub flows_failed: usize,
+    /// Guesses whose wrong code was refused (`invalid_code`); included in
+    /// `flows_ok`.
+    pub guesses_ok: usize,
+    /// Guesses that stopped at another answer; included in `flows_failed`.
+    pub guesses_failed: usize,
     /// From the restart command to the end of the first successful flow
     /// whose verify was sent after the command returned, s; `None`: none.
     pub recovery_s: Option<f64>,
@@ -260,8 +278,12 @@ impl FaultReport {
         row(
             "load",
             format!(
-                "{} VUs, {:.1} s, {} pool users, client timeout {:.0} s",
-                self.concurrency, self.elapsed_s, self.pool_users, self.timeout_s
+                "{} VUs, {:.1} s, {} pool users ({:.0} % guessers), client timeout {:.0} s",
+                self.concurrency,
+                self.elapsed_s,
+                self.pool_users,
+                self.guessers * 100.0,
+                self.timeout_s
             ),
         );
         row(
@@ -296,7 +318,10 @@ impl FaultReport {
         row("untyped failures by phase", phases(&self.untyped_by_phase));
         row(
             "flows ok / failed",
-            format!("{} / {}", self.flows_ok, self.flows_failed),
+            format!(
+                "{} / {} (guesses {} / {})",
+                self.flows_ok, self.flows_failed, self.guesses_ok, self.guesses_failed
+            ),
         );
         row(
             "error window after restart",
@@ -316,10 +341,12 @@ impl FaultReport {
         row(
             "lost audit events",
             format!(
-                "{} (session_created {}, mfa_verification {}, session_refreshed {})",
+                "{} (session_created {}, mfa_verification success {}, failure {}, \
+                 session_refreshed {})",
                 self.db.lost_audit_events(),
                 self.db.missing_session_created_events,
                 self.db.missing_verification_events,
+                self.db.missing_failure_events,
                 self.db.missing_refresh_events
             ),
         );
@@ -332,6 +359,61 @@ impl FaultReport {
                 self.db.forked_parents
             ),
         );
+        let v = &self.db.verify_steps;
+        row(
+            "verify steps (ticket ⇔ success event ⇔ session, token, session_created)",
+            format!(
+                "{} checked ({} tickets consumed, {} success events, {} sessions); \
+                 partial {} (no ticket {}, no event {}, no session {}, no first token {}, \
+                 no session_created {})",
+                v.steps,
+                v.consumed_tickets,
+                v.success_events,
+                v.sessions,
+                v.partial,
+                v.without_ticket,
+                v.without_success_event,
+                v.without_session,
+                v.without_first_token,
+                v.without_created_event
+            ),
+        );
+        let f = &self.db.failure_steps;
+        row(
+            "failure steps (counter ⇔ failure event, lock ⇔ account_locked)",
+            format!(
+                "{} failure events, {} compared with the counters of {} users (sum {}); \
+                 partial {} (counted without event {}, event without count {}, \
+                 lock mismatches {}; users mismatched {}); {} users locked",
+                f.events,
+                f.compared_events,
+                f.users,
+                f.counted,
+                f.partial(),
+                f.counted_without_event,
+                f.event_without_count,
+                f.lock_mismatches,
+                f.users_mismatched,
+                f.locked_users
+            ),
+        );
+        let r = &self.db.refresh_steps;
+        row(
+            "refresh steps (rotated ⇔ child ⇔ session_refreshed)",
+            format!(
+                "{} checked ({} rotated, {} children, {} events); partial {} \
+                 (no rotated parent {}, no child {}, no event {})",
+                r.steps,
+                r.rotated_tokens,
+                r.child_tokens,
+                r.events,
+                r.partial,
+                r.without_rotated_parent,
+                r.without_child,
+                r.without_event
+            ),
+        );
+        row("partial steps", self.db.partial_steps().to_string());
         row(
             "service alive, same process",
             yes(self.service_alive).into(),
@@ -446,6 +528,7 @@ async fn exercise(
         let pacing = Pacing {
             ramp_up: MAX_RAMP_UP.min(options.restart_at / 2),
             retry_pause: RETRY_PAUSE,
+            guessers: options.guessers,
         };
         tokio::spawn(async move { run_level(&api, &users, concurrency, duration, pacing).await })
     };
@@ -497,6 +580,7 @@ async fn exercise(
         elapsed_s: round2(run.elapsed.as_secs_f64()),
         timeout_s: options.timeout.as_secs_f64(),
         pool_users: users.len(),
+        guessers: options.guessers,
         restart,
         requests: 0,
         successes: 0,
@@ -506,6 +590,16 @@ async fn exercise(
         untyped_by_phase: Phases::default(),
         flows_ok: run.flows.iter().filter(|f| f.ok()).count(),
         flows_failed: run.flows.iter().filter(|f| !f.ok()).count(),
+        guesses_ok: run
+            .flows
+            .iter()
+            .filter(|f| f.kind == FlowKind::Guess && f.ok())
+            .count(),
+        guesses_failed: run
+            .flows
+            .iter()
+            .filter(|f| f.kind == FlowKind::Guess && !f.ok())
+            .count(),
         recovery_s: recovery(&run.flows, issued, returned),
         error_window_s: None,
         db,
@@ -621,6 +715,18 @@ fn failed_checks(r: &FaultReport) -> Vec<String> {
     }
     if r.db.lost_audit_events() > 0 {
         failed.push(format!("{} lost audit events", r.db.lost_audit_events()));
+    }
+    if r.db.partial_steps() > 0 {
+        failed.push(format!(
+            "{} partial steps (verify {}, failure {}, refresh {})",
+            r.db.partial_steps(),
+            r.db.verify_steps.partial,
+            r.db.failure_steps.partial(),
+            r.db.refresh_steps.partial
+        ));
+    }
+    if r.guessers > 0.0 && r.db.failure_steps.events == 0 {
+        failed.push("guessers configured, but no failure step ran".into());
     }
     if r.db.orphan_tokens > 0 || r.db.forked_parents > 0 {
         failed.push(format!(

@@ -1,8 +1,9 @@
-//! One sign-in flow (login → verify with the current TOTP code → refresh)
-//! and a level of concurrent virtual users running flows for a fixed time.
+//! One sign-in flow (login → verify with the current TOTP code → refresh,
+//! or, for a guesser, login → verify with a wrong code) and a level of
+//! concurrent virtual users running flows for a fixed time.
 
 use crate::api::{Api, Reply, token_subject};
-use crate::pool::{Pool, Spent, now_ms};
+use crate::pool::{Pool, PoolUser, Spent, now_ms};
 use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -14,8 +15,11 @@ use std::time::{Duration, Instant};
 pub enum Step {
     /// `POST /api/login`.
     Login,
-    /// `POST /api/mfa/verify`.
+    /// `POST /api/mfa/verify` with the right code.
     Verify,
+    /// `POST /api/mfa/verify` with a wrong code (a guesser's flow): the
+    /// expected answer is `invalid_code`.
+    WrongCode,
     /// `POST /api/token/refresh`.
     Refresh,
 }
@@ -27,6 +31,7 @@ impl Step {
         match self {
             Self::Login => "login",
             Self::Verify => "verify",
+            Self::WrongCode => "wrong_code",
             Self::Refresh => "refresh",
         }
     }
@@ -41,7 +46,8 @@ pub struct StepResult {
     pub sent: Instant,
     /// Time to the complete answer.
     pub latency: Duration,
-    /// `None` for a success; the error label otherwise (see
+    /// `None` for a success (for [`Step::WrongCode`]: the answer
+    /// `invalid_code`); the error label otherwise (see
     /// [`Reply::error_label`]; `unexpected:…` for a 2xx that is not what
     /// the flow needs).
     pub error: Option<String>,
@@ -58,11 +64,27 @@ pub struct VerifiedSession {
     pub session_id: String,
 }
 
+/// Which flow a pool user runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    /// Login → verify with the current code → refresh.
+    SignIn,
+    /// Login → verify with a wrong code, which the engine must refuse and
+    /// count as a failure. A guesser never sends the right code, so its
+    /// failure counter holds every failure of the run (see
+    /// [`crate::checks::FailureSteps`]).
+    Guess,
+}
+
 /// A finished flow.
 #[derive(Debug, Clone)]
 pub struct FlowResult {
     /// Pool index of the user.
     pub user: usize,
+    /// The user's id (sign-up `user_id`).
+    pub user_id: String,
+    /// Which flow it was.
+    pub kind: FlowKind,
     /// When the login was sent.
     pub started: Instant,
     /// When the last step answered.
@@ -71,15 +93,18 @@ pub struct FlowResult {
     pub steps: Vec<StepResult>,
     /// Set when verify succeeded.
     pub verified: Option<VerifiedSession>,
-    /// Whether refresh succeeded (the whole flow succeeded).
+    /// Whether refresh succeeded (the whole sign-in flow succeeded).
     pub refreshed: bool,
+    /// Whether the wrong code of a guess was answered `invalid_code` (the
+    /// whole guess flow succeeded; the failure was counted and committed).
+    pub refused_wrong_code: bool,
 }
 
 impl FlowResult {
     /// Whether every step succeeded.
     #[must_use]
     pub fn ok(&self) -> bool {
-        self.refreshed
+        self.refreshed || self.refused_wrong_code
     }
 }
 
@@ -108,19 +133,22 @@ fn outcome(reply: &Reply) -> (Option<String>, bool) {
     (reply.error_label(), matches!(reply, Reply::Untyped(_)))
 }
 
-/// Runs one flow for pool user `index`; returns the result and what it
-/// spent (for the pool's schedule).
-pub async fn run_flow(api: &Api, pool: &Pool, index: usize) -> (FlowResult, Spent) {
+/// Runs one flow of `kind` for pool user `index`; returns the result and
+/// what it spent (for the pool's schedule).
+pub async fn run_flow(api: &Api, pool: &Pool, index: usize, kind: FlowKind) -> (FlowResult, Spent) {
     let user = pool.user(index);
     let started = Instant::now();
     let mut spent = Spent::default();
     let mut result = FlowResult {
         user: index,
+        user_id: user.user_id.clone(),
+        kind,
         started,
         finished: started,
         steps: Vec::new(),
         verified: None,
         refreshed: false,
+        refused_wrong_code: false,
     };
     // Login.
     spent.login_at_ms = Some(now_ms());
@@ -157,6 +185,11 @@ pub async fn run_flow(api: &Api, pool: &Pool, index: usize) -> (FlowResult, Spen
             return (result, spent);
         }
     };
+
+    if kind == FlowKind::Guess {
+        guess(api, user, &ticket, &mut result, &mut spent).await;
+        return (result, spent);
+    }
 
     // Verify with the code of the current step.
     let (code, step) = match user.current_code() {
@@ -248,6 +281,51 @@ pub async fn run_flow(api: &Api, pool: &Pool, index: usize) -> (FlowResult, Spen
     (result, spent)
 }
 
+/// A guess: verify with a wrong code, expecting `invalid_code`. The step
+/// of the current code counts as spent, so a guesser is handed out as
+/// often as any other user (once per TOTP step), not in a tight loop.
+async fn guess(
+    api: &Api,
+    user: &PoolUser,
+    ticket: &str,
+    result: &mut FlowResult,
+    spent: &mut Spent,
+) {
+    let (code, step) = match user.wrong_code() {
+        Ok(c) => c,
+        Err(_) => {
+            record(
+                result,
+                Step::WrongCode,
+                Instant::now(),
+                Duration::ZERO,
+                unexpected("clock"),
+            );
+            return;
+        }
+    };
+    spent.step = Some(step);
+    let sent = Instant::now();
+    let (reply, latency) = api
+        .post(
+            "/api/mfa/verify",
+            &user.who,
+            None,
+            &json!({ "ticket": ticket, "method": "totp", "code": code }),
+        )
+        .await;
+    let o = match &reply {
+        Reply::Typed { code, .. } if code == "invalid_code" => {
+            result.refused_wrong_code = true;
+            (None, false)
+        }
+        // A wrong code accepted would be a security bug of the engine.
+        Reply::Ok(_) => unexpected("wrong_code_accepted"),
+        other => outcome(other),
+    };
+    record(result, Step::WrongCode, sent, latency, o);
+}
+
 /// What a level of virtual users produced.
 #[derive(Debug, Default)]
 pub struct LevelRun {
@@ -268,6 +346,23 @@ pub struct Pacing {
     /// Pause after a failed flow (a client backing off, not a retry
     /// storm).
     pub retry_pause: Duration,
+    /// Share of the pool's users (0 to 1, spread evenly over the pool)
+    /// that are guessers ([`FlowKind::Guess`]); the others sign in.
+    pub guessers: f64,
+}
+
+impl Pacing {
+    /// The flow pool user `index` runs: user `i` is a guesser when
+    /// `⌊(i + 1)·share⌋ > ⌊i·share⌋`, which spreads the guessers evenly.
+    #[must_use]
+    pub fn kind_of(&self, index: usize) -> FlowKind {
+        let share = self.guessers.clamp(0.0, 1.0);
+        if ((index + 1) as f64 * share).floor() > (index as f64 * share).floor() {
+            FlowKind::Guess
+        } else {
+            FlowKind::SignIn
+        }
+    }
 }
 
 /// Runs `concurrency` virtual users for `duration`: each takes a ready
@@ -297,7 +392,7 @@ pub async fn run_level(
                 let Some(index) = index else {
                     break;
                 };
-                let (flow, spent) = run_flow(&api, &pool, index).await;
+                let (flow, spent) = run_flow(&api, &pool, index, pacing.kind_of(index)).await;
                 pool.release(index, spent);
                 let ok = flow.ok();
                 flows.push(flow);
@@ -318,4 +413,34 @@ pub async fn run_level(
     run.elapsed = started.elapsed();
     run.flows.sort_by_key(|f| f.finished);
     run
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pacing(guessers: f64) -> Pacing {
+        Pacing {
+            ramp_up: Duration::ZERO,
+            retry_pause: Duration::ZERO,
+            guessers,
+        }
+    }
+
+    #[test]
+    fn guessers_are_spread_evenly_over_the_pool() {
+        let count = |share: f64| {
+            (0..1000)
+                .filter(|i| pacing(share).kind_of(*i) == FlowKind::Guess)
+                .count()
+        };
+        assert_eq!(count(0.0), 0);
+        assert_eq!(count(0.25), 250);
+        assert_eq!(count(1.0), 1000);
+        let quarter = pacing(0.25);
+        let first: Vec<usize> = (0..12)
+            .filter(|i| quarter.kind_of(*i) == FlowKind::Guess)
+            .collect();
+        assert_eq!(first, vec![3, 7, 11]);
+    }
 }

@@ -63,11 +63,19 @@
 //! target/release/faults --duration 60s --out faults.json
 //! ```
 //!
-//! Runs the service on PostgreSQL with 200 virtual users (`--concurrency`,
-//! arriving over the first 5 s) for `--duration` (default `60s`); at `--restart-at` (default: half-way)
+//! Runs the service on PostgreSQL (`MFA_TEST_POSTGRES_URL`, as for `load`)
+//! with 200 virtual users (`--concurrency`,
+//! arriving over the first 5 s) for `--duration` (default `60s`). A share
+//! of the pool's users (`--guessers`, default `0.2`, spread evenly) are
+//! guessers: their flows are login → verify with a wrong code (never one
+//! of the codes of the skew window), which the engine must refuse with
+//! `invalid_code` and count as a failure; the other users sign in as in
+//! `load`. At `--restart-at` (default: half-way)
 //! it restarts PostgreSQL with `--restart-cmd` (default
 //! `pg_ctlcluster --skip-systemctl-redirect <version> main restart`, the
-//! version being the directory under `/etc/postgresql`). Every request has
+//! version being the directory under `/etc/postgresql`; on a private
+//! cluster, e.g. `--restart-cmd "pg_ctl -D DIR restart -m immediate"`, a
+//! crash). Every request has
 //! a client timeout (`--timeout`, default `10s`). Afterwards it prints the
 //! figures and checks, exiting non-zero when one fails:
 //!
@@ -75,7 +83,20 @@
 //!   answer, timeout, an error without the JSON shape) — untyped must be 0;
 //! - every successful verify has its session row and its `session_created`
 //!   and `mfa_verification` audit events, every successful refresh its
-//!   `session_refreshed` event (missing sessions and lost events must be 0);
+//!   `session_refreshed` event, every wrong code answered `invalid_code`
+//!   its `mfa_verification` failure event (missing sessions and lost
+//!   events must be 0);
+//! - every step of the run, read back from the tables, has all of its rows
+//!   or none (partial steps must be 0; how each kind of step is rebuilt is
+//!   in [`checks`]): a **verify** step's consumed ticket,
+//!   `mfa_verification` success event, session, first refresh token and
+//!   `session_created` event; a **failure** step's count
+//!   (`users.mfa_failures`, compared per user with the failure events
+//!   since its last successful verification, which resets it) and its
+//!   `mfa_verification` failure event, and a lock with its
+//!   `account_locked` event; a **refresh** step's rotated token, child
+//!   token and `session_refreshed` event. The report gives the steps
+//!   checked per kind and the partial ones by missing row;
 //! - no refresh-token family has two active, unused tokens and no token was
 //!   rotated twice (orphans must be 0);
 //! - recovery time: from the restart command until the end of the first
@@ -86,6 +107,9 @@
 //!   load alone: overload), in flight during it, or sent after it;
 //! - the service process is still the same, alive, and ready, and logged
 //!   no panic.
+//!
+//! Other options: `--users N`, `--server-bin PATH`, `--keep` (as for
+//! `load`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 const PACING: Pacing = Pacing {
     ramp_up: Duration::ZERO,
     retry_pause: Duration::from_millis(250),
+    guessers: 0.0,
 };
 
 /// Settings of a `load` run.

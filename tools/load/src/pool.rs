@@ -60,6 +60,35 @@ impl PoolUser {
         ))
     }
 
+    /// A code the engine must refuse, and the current step: the current
+    /// code plus one (wrapping), moved on until it matches none of the
+    /// codes of the two steps either side of now (the engine's skew window
+    /// is at most that), so it can never be accepted by chance.
+    ///
+    /// # Errors
+    /// A clock before 1970.
+    pub fn wrong_code(&self) -> Result<(String, i64), Error> {
+        let now = chrono::Utc::now().timestamp();
+        let period = i64::from(self.totp.params().period);
+        let valid = (-2..=2)
+            .map(|k| {
+                self.totp
+                    .generate_at(now + k * period)
+                    .map(|c| c.expose().to_owned())
+                    .map_err(Error::msg)
+            })
+            .collect::<Result<Vec<String>, Error>>()?;
+        let digits = usize::from(self.totp.params().digits);
+        let modulus = 10u64.pow(u32::from(self.totp.params().digits));
+        let current: u64 = valid[2].parse().map_err(Error::msg)?;
+        let wrong = (1..=5)
+            .map(|k| format!("{:0digits$}", (current + k) % modulus))
+            .find(|c| !valid.contains(c))
+            .ok_or_else(|| Error::msg("no wrong code among six candidates"))?;
+        let step = self.totp.step_at(now).map_err(Error::msg)?;
+        Ok((wrong, i64::try_from(step).map_err(Error::msg)?))
+    }
+
     fn period_ms(&self) -> i64 {
         i64::from(self.totp.params().period) * 1000
     }
@@ -406,6 +435,39 @@ async fn sign_up(api: &Api, tag: &str, index: usize) -> Result<(PoolUser, Spent)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wrong_code_is_none_of_the_codes_around_now() {
+        for n in 0..20u8 {
+            let user = PoolUser {
+                user_id: String::new(),
+                identifier: String::new(),
+                password: String::new(),
+                totp: Totp::new(
+                    TotpSecret::from_bytes(vec![n; 20]).unwrap(),
+                    TotpParams::default(),
+                    "mfa-load",
+                    "user",
+                )
+                .unwrap(),
+                who: ClientIdentity {
+                    ip: address_of(0),
+                    fingerprint: String::new(),
+                },
+            };
+            let (wrong, step) = user.wrong_code().unwrap();
+            let (right, now_step) = user.current_code().unwrap();
+            assert_eq!(wrong.len(), right.len());
+            assert!(wrong.bytes().all(|b| b.is_ascii_digit()));
+            assert_ne!(wrong, right);
+            assert!((now_step - step).abs() <= 1);
+            let now = chrono::Utc::now().timestamp();
+            for k in -1..=1 {
+                let near = user.totp.generate_at(now + k * 30).unwrap();
+                assert_ne!(wrong, near.expose());
+            }
+        }
+    }
 
     #[test]
     fn addresses_are_distinct_per_user() {

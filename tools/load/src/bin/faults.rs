@@ -1,6 +1,7 @@
 //! `faults`: load on PostgreSQL while PostgreSQL restarts, then checks that
-//! no session, audit event or refresh-token chain was lost or forked and
-//! that the service recovered by itself. Exits non-zero when a check fails.
+//! no session, audit event or refresh-token chain was lost or forked, that
+//! every step left all of its rows or none, and that the service recovered
+//! by itself. Exits non-zero when a check fails.
 //! See the `mfa_load` crate docs.
 #![forbid(unsafe_code)]
 
