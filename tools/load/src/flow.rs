@@ -2,6 +2,7 @@
 //! or, for a guesser, login → verify with a wrong code) and a level of
 //! concurrent virtual users running flows for a fixed time.
 
+use crate::Error;
 use crate::api::{Api, Reply, token_subject};
 use crate::pool::{Pool, PoolUser, Spent, now_ms};
 use serde::Serialize;
@@ -192,29 +193,19 @@ pub async fn run_flow(api: &Api, pool: &Pool, index: usize, kind: FlowKind) -> (
     }
 
     // Verify with the code of the current step.
-    let (code, step) = match user.current_code() {
-        Ok(c) => c,
-        Err(_) => {
-            record(
-                &mut result,
-                Step::Verify,
-                Instant::now(),
-                Duration::ZERO,
-                unexpected("clock"),
-            );
-            return (result, spent);
-        }
+    let Some((sent, reply, latency)) = post_verify(
+        api,
+        user,
+        &ticket,
+        user.current_code(),
+        Step::Verify,
+        &mut result,
+        &mut spent,
+    )
+    .await
+    else {
+        return (result, spent);
     };
-    spent.step = Some(step);
-    let sent = Instant::now();
-    let (reply, latency) = api
-        .post(
-            "/api/mfa/verify",
-            &user.who,
-            None,
-            &json!({ "ticket": ticket, "method": "totp", "code": code }),
-        )
-        .await;
     let tokens = match &reply {
         Reply::Ok(v) => match (
             v["session_id"].as_str(),
@@ -281,6 +272,42 @@ pub async fn run_flow(api: &Api, pool: &Pool, index: usize, kind: FlowKind) -> (
     (result, spent)
 }
 
+/// Posts a TOTP verify for `ticket` with `code` (and its step, which
+/// counts as spent from now on). Without a code (the clock failed) it
+/// records that as `step` and returns `None`; else when the request was
+/// sent, the reply and its latency.
+async fn post_verify(
+    api: &Api,
+    user: &PoolUser,
+    ticket: &str,
+    code: Result<(String, i64), Error>,
+    step: Step,
+    result: &mut FlowResult,
+    spent: &mut Spent,
+) -> Option<(Instant, Reply, Duration)> {
+    let Ok((code, totp_step)) = code else {
+        record(
+            result,
+            step,
+            Instant::now(),
+            Duration::ZERO,
+            unexpected("clock"),
+        );
+        return None;
+    };
+    spent.step = Some(totp_step);
+    let sent = Instant::now();
+    let (reply, latency) = api
+        .post(
+            "/api/mfa/verify",
+            &user.who,
+            None,
+            &json!({ "ticket": ticket, "method": "totp", "code": code }),
+        )
+        .await;
+    Some((sent, reply, latency))
+}
+
 /// A guess: verify with a wrong code, expecting `invalid_code`. The step
 /// of the current code counts as spent, so a guesser is handed out as
 /// often as any other user (once per TOTP step), not in a tight loop.
@@ -291,29 +318,19 @@ async fn guess(
     result: &mut FlowResult,
     spent: &mut Spent,
 ) {
-    let (code, step) = match user.wrong_code() {
-        Ok(c) => c,
-        Err(_) => {
-            record(
-                result,
-                Step::WrongCode,
-                Instant::now(),
-                Duration::ZERO,
-                unexpected("clock"),
-            );
-            return;
-        }
+    let Some((sent, reply, latency)) = post_verify(
+        api,
+        user,
+        ticket,
+        user.wrong_code(),
+        Step::WrongCode,
+        result,
+        spent,
+    )
+    .await
+    else {
+        return;
     };
-    spent.step = Some(step);
-    let sent = Instant::now();
-    let (reply, latency) = api
-        .post(
-            "/api/mfa/verify",
-            &user.who,
-            None,
-            &json!({ "ticket": ticket, "method": "totp", "code": code }),
-        )
-        .await;
     let o = match &reply {
         Reply::Typed { code, .. } if code == "invalid_code" => {
             result.refused_wrong_code = true;
