@@ -11,7 +11,7 @@ use crate::model::{
     Session, SessionId, UserId,
 };
 use crate::store::{NewRefreshToken, RotateOutcome};
-use chrono::{DateTime, TimeDelta};
+use chrono::TimeDelta;
 
 /// A session with the device it runs on, for "where you're signed in" pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,17 +64,7 @@ impl Mfa {
                                 })),
                         )
                         .await?;
-                    let (access, claims) = inner.access_token(&session)?;
-                    Ok(Tokens {
-                        access_token: access,
-                        access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
-                        refresh_token: fresh.expose().to_owned(),
-                        refresh_expires_at: token.expires_at,
-                        session_id: session.id,
-                        aal: session.aal,
-                        amr: session.amr,
-                        trust_token: None,
-                    })
+                    inner.tokens_for(session, &fresh, token.expires_at)
                 }
                 RotateOutcome::Reused {
                     family_id,

@@ -134,6 +134,28 @@ impl Inner {
             .issue(&input, self.now())
             .map_err(MfaError::Crypto)
     }
+
+    /// What a client gets for `session`: a freshly signed access token and
+    /// the refresh token `refresh` (valid until `refresh_expires_at`).
+    pub fn tokens_for(
+        &self,
+        session: Session,
+        refresh: &OpaqueToken,
+        refresh_expires_at: DateTime<Utc>,
+    ) -> MfaResult<Tokens> {
+        let (access, claims) = self.access_token(&session)?;
+        Ok(Tokens {
+            access_token: access,
+            access_expires_at: DateTime::from_timestamp(claims.exp, 0)
+                .unwrap_or_else(|| self.now()),
+            refresh_token: refresh.expose().to_owned(),
+            refresh_expires_at,
+            session_id: session.id,
+            aal: session.aal,
+            amr: session.amr,
+            trust_token: None,
+        })
+    }
 }
 
 impl Step<'_> {
@@ -334,7 +356,6 @@ impl Step<'_> {
             used_at: None,
         };
         self.sessions.insert_refresh_token(&token).await?;
-        let (access, claims) = self.access_token(&session)?;
         self.record(
             Audit::new(AuditKind::SessionCreated, AuditOutcome::Success, now)
                 .user(session.user_id)
@@ -348,15 +369,6 @@ impl Step<'_> {
                 })),
         )
         .await?;
-        Ok(Tokens {
-            access_token: access,
-            access_expires_at: DateTime::from_timestamp(claims.exp, 0).unwrap_or(now),
-            refresh_token: refresh.expose().to_owned(),
-            refresh_expires_at: token.expires_at,
-            session_id: session.id,
-            aal: session.aal,
-            amr: session.amr,
-            trust_token: None,
-        })
+        self.tokens_for(session, &refresh, token.expires_at)
     }
 }
