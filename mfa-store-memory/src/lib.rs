@@ -40,8 +40,8 @@ use mfa_core::model::{
 use mfa_core::store::{
     AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
     DeviceRepository, FactorRepository, FailureOutcome, NewRefreshToken, Page, PageRequest,
-    RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository, StoreError,
-    StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
+    RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository, StepReads,
+    StoreError, StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
@@ -494,6 +494,9 @@ impl BackupCodeRepository for MemoryStore {
             .map_or(0, |codes| codes.len() as u64))
     }
 }
+
+#[async_trait]
+impl StepReads for MemoryStore {}
 
 #[async_trait]
 impl ChallengeRepository for MemoryStore {

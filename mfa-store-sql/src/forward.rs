@@ -418,6 +418,16 @@ macro_rules! forward_repositories {
                 }
             }
             #[$crate::__private::async_trait]
+            impl $crate::__private::StepReads for $store {
+                async fn ticket_context(
+                    &self,
+                    token_hash: &TokenHash,
+                    with_user: bool,
+                ) -> StoreResult<Option<TicketContext>> {
+                    self.$inner.ticket_context(token_hash, with_user).await
+                }
+            }
+            #[$crate::__private::async_trait]
             impl $crate::__private::UnitOfWork for $store {
                 async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
                     self.$inner.begin().await

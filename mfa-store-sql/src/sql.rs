@@ -63,6 +63,10 @@ pub struct Dialect {
     pub for_update: &'static str,
     /// Null-safe equality operator.
     pub null_safe_eq: &'static str,
+    /// Several writes can go as one statement of data-modifying `WITH`
+    /// clauses (PostgreSQL); elsewhere a unit's deferred writes go one by
+    /// one.
+    pub batch_writes: bool,
     /// `DELETE … LIMIT n` is available (MySQL); otherwise batches go through
     /// a sub-select of ids.
     pub delete_limit: bool,
@@ -86,6 +90,7 @@ impl Dialect {
         returning: true,
         for_update: "",
         null_safe_eq: "IS",
+        batch_writes: false,
         delete_limit: false,
         mysql: false,
         migrations: migrate::SQLITE,
@@ -101,6 +106,7 @@ impl Dialect {
         returning: true,
         for_update: " FOR UPDATE",
         null_safe_eq: "IS NOT DISTINCT FROM",
+        batch_writes: true,
         delete_limit: false,
         mysql: false,
         migrations: migrate::POSTGRES,
@@ -119,6 +125,7 @@ impl Dialect {
         returning: false,
         for_update: " FOR UPDATE",
         null_safe_eq: "<=>",
+        batch_writes: false,
         delete_limit: true,
         mysql: true,
         migrations: migrate::MYSQL,
@@ -203,6 +210,45 @@ pub fn highest_placeholder(template: &str) -> usize {
     highest
 }
 
+/// Several statements written with `$n` placeholders as one statement of
+/// data-modifying `WITH` clauses (PostgreSQL), each statement's
+/// placeholders shifted past the ones before it. Only plain `INSERT`,
+/// `UPDATE` and `DELETE` statements that touch distinct rows belong in one
+/// batch: its parts all see the database as it was before the statement
+/// (PostgreSQL, "Data-Modifying Statements in WITH").
+#[must_use]
+pub fn batch_statement(statements: Vec<crate::driver::Statement>) -> crate::driver::Statement {
+    let mut sql = String::from("WITH ");
+    let mut args = Vec::new();
+    for (i, statement) in statements.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("w{i} AS ("));
+        shift_placeholders(&statement.sql, args.len(), &mut sql);
+        sql.push(')');
+        args.extend(statement.args);
+    }
+    sql.push_str(" SELECT 1");
+    crate::driver::Statement { sql, args }
+}
+
+/// Appends `sql` to `out` with every `$n` written as `$(n + by)`.
+fn shift_placeholders(sql: &str, by: usize, out: &mut String) {
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
+            let mut n = 0usize;
+            while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                n = n * 10 + d as usize;
+                chars.next();
+            }
+            out.push_str(&(n + by).to_string());
+        }
+    }
+}
+
 /// `$start, $start+1, …` for `n` parameters (for `IN` lists and multi-row
 /// inserts).
 pub fn params(start: usize, n: usize) -> String {
@@ -240,6 +286,27 @@ mod tests {
     fn highest_placeholder_counts_numbered_parameters() {
         assert_eq!(highest_placeholder("a = $1 AND b <> $4 OR c = $2"), 4);
         assert_eq!(highest_placeholder("SELECT 1"), 0);
+    }
+
+    #[test]
+    fn a_batch_shifts_each_statements_placeholders_past_the_ones_before() {
+        use crate::driver::Statement;
+        let batch = batch_statement(vec![
+            Statement {
+                sql: "UPDATE t SET a = $2 WHERE id = $1".into(),
+                args: vec![Arg::I64(1), Arg::I64(2)],
+            },
+            Statement {
+                sql: "INSERT INTO u (x, y) VALUES ($1, $2)".into(),
+                args: vec![Arg::I64(3), Arg::I64(4)],
+            },
+        ]);
+        assert_eq!(
+            batch.sql,
+            "WITH w0 AS (UPDATE t SET a = $2 WHERE id = $1), \
+             w1 AS (INSERT INTO u (x, y) VALUES ($3, $4)) SELECT 1"
+        );
+        assert_eq!(batch.args.len(), 4);
     }
 
     #[test]

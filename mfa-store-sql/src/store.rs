@@ -310,6 +310,25 @@ impl<D: Driver> SqlStore<D> {
         Ok(())
     }
 
+    /// [`Self::insert`], or inside a unit of work a write deferred to the
+    /// unit's next flush (for rows with fresh ids; the unit's next
+    /// statement flushes it first, so the unit reads its own rows, and a
+    /// duplicate id fails that flush, and the unit).
+    pub(crate) async fn insert_or_defer(
+        &self,
+        template: &str,
+        args: Vec<Arg>,
+        conflict: &'static str,
+    ) -> StoreResult<()> {
+        match self.unit() {
+            Some(unit) => {
+                unit.defer(None, self.st(template, args));
+                Ok(())
+            }
+            None => self.insert(template, args, conflict).await,
+        }
+    }
+
     /// The first model row of a query on the pool, if any.
     pub(crate) async fn row<T: FromRow>(
         &self,

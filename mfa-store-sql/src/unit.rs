@@ -25,6 +25,24 @@
 //!   failure counted concurrently after it stays counted, the stricter
 //!   outcome). A failure the unit records makes the counter dirty again.
 //!
+//! - **Rows read under lock decide the unit's conditional writes**: the
+//!   combined read of a ticket, its user and the user's factors
+//!   ([`StepReads::ticket_context`](mfa_core::store::StepReads)) locks
+//!   them (`FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already holds the
+//!   database). While the unit holds them, `consume_ticket`,
+//!   `record_failure`, `reset_failures` and `advance_totp_step` on those
+//!   rows are decided from what was read, with the same rules as their
+//!   conditional statements, and their writes are deferred; a failure
+//!   counted and then reset writes nothing at all.
+//! - **Deferred writes go together**: those writes, new sessions and
+//!   refresh tokens, and the audit events wait until the unit's next
+//!   statement or its commit, and then go as one statement of
+//!   data-modifying `WITH` clauses on PostgreSQL (one by one elsewhere),
+//!   in the order they were made. A later deferred write of the same row
+//!   replaces the earlier one, so no batch writes a row twice. An error in
+//!   a deferred write (a duplicate id) fails the statement that flushed it
+//!   or the commit, and the unit rolls back.
+//!
 //! The unit's statements, `BEGIN` and `COMMIT`/`ROLLBACK` count into the
 //! [`StoreStats`](crate::stats::StoreStats) of the store that began it.
 
@@ -33,8 +51,13 @@ use crate::error::is_retryable;
 use crate::stats::CountedTx;
 use crate::store::SqlStore;
 use async_trait::async_trait;
-use mfa_core::model::{AuditEvent, LockScope, User, UserId};
-use mfa_core::store::{Repositories, StoreError, StoreResult, UnitOfWork};
+use chrono::{DateTime, Utc};
+use mfa_core::model::{
+    AuditEvent, FactorId, FailureCounter, LockScope, LockoutRule, TicketId, User, UserId,
+};
+use mfa_core::store::{
+    FailureOutcome, Repositories, StoreError, StoreResult, TicketContext, UnitOfWork,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
@@ -50,6 +73,47 @@ pub(crate) struct UnitState {
     /// Per live user read in the unit: whether its password and MFA failure
     /// counters are clear (nothing to reset).
     clean: std::sync::Mutex<HashMap<UserId, [bool; 2]>>,
+    /// Rows the unit holds locked, as it last wrote (or read) them.
+    locked: std::sync::Mutex<Locked>,
+    /// Writes waiting for the unit's next statement or its commit.
+    pending: std::sync::Mutex<Vec<Deferred>>,
+}
+
+/// The row a deferred write is for: a later write of the same row
+/// replaces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RowKey {
+    /// A login ticket's consumption.
+    Ticket(TicketId),
+    /// A user's failure counters.
+    Counters(UserId),
+    /// A factor's last accepted TOTP step.
+    Step(FactorId),
+}
+
+/// A write deferred to the unit's next flush.
+#[derive(Debug)]
+pub(crate) struct Deferred {
+    key: Option<RowKey>,
+    statement: Statement,
+}
+
+/// A locked user's failure counters: as in the database, and as the unit
+/// has them now (`[password, mfa]`).
+#[derive(Debug, Clone, Copy)]
+struct LockedUser {
+    stored: [FailureCounter; 2],
+    current: [FailureCounter; 2],
+}
+
+#[derive(Debug, Default)]
+struct Locked {
+    /// Per locked ticket: consumed, and when it expires.
+    tickets: HashMap<TicketId, (bool, DateTime<Utc>)>,
+    /// Per locked live user.
+    users: HashMap<UserId, LockedUser>,
+    /// Per locked live factor: its last accepted TOTP step.
+    factors: HashMap<FactorId, Option<i64>>,
 }
 
 fn slot(scope: LockScope) -> usize {
@@ -104,6 +168,150 @@ impl UnitState {
     /// Forgets what the unit knew of a user (deleted, or changed wholesale).
     pub(crate) fn forget_user(&self, id: UserId) {
         lock(&self.clean).remove(&id);
+        lock(&self.locked).users.remove(&id);
+    }
+
+    /// Forgets what the unit knew of a factor (deleted), or of every
+    /// factor (`None`).
+    pub(crate) fn forget_factor(&self, id: Option<FactorId>) {
+        let factors = &mut lock(&self.locked).factors;
+        match id {
+            Some(id) => drop(factors.remove(&id)),
+            None => factors.clear(),
+        }
+    }
+
+    /// Remembers the rows of a ticket context read under lock.
+    pub(crate) fn lock_context(&self, context: &TicketContext) {
+        let mut locked = lock(&self.locked);
+        let ticket = &context.ticket;
+        locked
+            .tickets
+            .insert(ticket.id, (ticket.consumed_at.is_some(), ticket.expires_at));
+        if let Some(user) = context.user.as_ref().filter(|u| u.deleted_at.is_none()) {
+            let counters = [user.password_failures, user.mfa_failures];
+            locked.users.insert(
+                user.id,
+                LockedUser {
+                    stored: counters,
+                    current: counters,
+                },
+            );
+        }
+        for factor in &context.factors {
+            locked.factors.insert(factor.id, factor.last_totp_step);
+        }
+        drop(locked);
+        if let Some(user) = &context.user {
+            self.saw_user(user);
+        }
+    }
+
+    /// `consume_ticket` of a locked ticket (`None`: not locked here).
+    pub(crate) fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> Option<bool> {
+        let mut locked = lock(&self.locked);
+        let (consumed, expires_at) = locked.tickets.get_mut(&id)?;
+        if *consumed || *expires_at <= now {
+            return Some(false);
+        }
+        *consumed = true;
+        Some(true)
+    }
+
+    /// `advance_totp_step` of a locked factor (`None`: not locked here).
+    pub(crate) fn advance_step(&self, id: FactorId, step: i64) -> Option<bool> {
+        let mut locked = lock(&self.locked);
+        let last = locked.factors.get_mut(&id)?;
+        if last.is_some_and(|last| last >= step) {
+            return Some(false);
+        }
+        *last = Some(step);
+        Some(true)
+    }
+
+    /// `record_failure` on a locked user (`None`: not locked here), with
+    /// the rule's own arithmetic ([`LockoutRule::next`]).
+    pub(crate) fn record_failure(
+        &self,
+        id: UserId,
+        scope: LockScope,
+        rule: &LockoutRule,
+        now: DateTime<Utc>,
+    ) -> Option<FailureOutcome> {
+        let mut locked = lock(&self.locked);
+        let user = locked.users.get_mut(&id)?;
+        let current = user.current[slot(scope)];
+        let Some(next) = rule.next(current, now) else {
+            let lock = current.lock_at(rule, now)?;
+            return Some(FailureOutcome::Locked(lock));
+        };
+        user.current[slot(scope)] = next;
+        drop(locked);
+        self.set_clean(id, scope, false);
+        Some(FailureOutcome::Counted {
+            failures: next.failures,
+            locked_until: next
+                .locked_until
+                .filter(|_| rule.lock_after(next.failures).is_some()),
+        })
+    }
+
+    /// `reset_failures` on a locked user (`false`: not locked here).
+    pub(crate) fn reset_failures(&self, id: UserId, scope: LockScope) -> bool {
+        let mut locked = lock(&self.locked);
+        let Some(user) = locked.users.get_mut(&id) else {
+            return false;
+        };
+        user.current[slot(scope)] = FailureCounter::default();
+        drop(locked);
+        self.set_clean(id, scope, true);
+        true
+    }
+
+    /// A locked user's counters as the unit has them, when they differ from
+    /// the database's (`Some(None)`: they no longer differ; `None`: not
+    /// locked here).
+    pub(crate) fn counters_to_write(&self, id: UserId) -> Option<Option<[FailureCounter; 2]>> {
+        let locked = lock(&self.locked);
+        let user = locked.users.get(&id)?;
+        Some((user.current != user.stored).then_some(user.current))
+    }
+
+    /// Defers a write; one of the same row replaces the earlier one in
+    /// place.
+    pub(crate) fn defer(&self, key: Option<RowKey>, statement: Statement) {
+        let mut pending = lock(&self.pending);
+        if let Some(key) = key
+            && let Some(slot) = pending.iter_mut().find(|d| d.key == Some(key))
+        {
+            slot.statement = statement;
+            return;
+        }
+        pending.push(Deferred { key, statement });
+    }
+
+    /// Drops the deferred write of `key`, if any.
+    pub(crate) fn undefer(&self, key: RowKey) {
+        lock(&self.pending).retain(|d| d.key != Some(key));
+    }
+
+    /// The deferred writes, in order, emptying the queue; the locked users'
+    /// counters count as written.
+    fn take_pending(&self) -> Vec<Statement> {
+        let pending = std::mem::take(&mut *lock(&self.pending));
+        if !pending.is_empty() {
+            for user in lock(&self.locked).users.values_mut() {
+                user.stored = user.current;
+            }
+        }
+        pending.into_iter().map(|d| d.statement).collect()
+    }
+
+    /// Forgets the deferred writes and the audit events of a unit rolled
+    /// back.
+    fn discard(&self) {
+        lock(&self.pending).clear();
+        lock(&self.audit).clear();
     }
 }
 
@@ -130,41 +338,67 @@ fn ended() -> StoreError {
     StoreError::Backend("the unit of work has already ended".into())
 }
 
-async fn run_on<D: Driver>(tx: &Shared<D>, statement: &Statement) -> StoreResult<u64> {
+/// Writes the unit's deferred writes on `open`: one batch statement where
+/// the dialect has them, otherwise one statement each.
+async fn flush<D: Driver>(open: &mut CountedTx<D::Tx>, state: &UnitState) -> StoreResult<()> {
+    let pending = state.take_pending();
+    if D::DIALECT.batch_writes && pending.len() > 1 {
+        open.execute(&crate::sql::batch_statement(pending))
+            .await
+            .map_err(contention)?;
+        return Ok(());
+    }
+    for statement in &pending {
+        open.execute(statement).await.map_err(contention)?;
+    }
+    Ok(())
+}
+
+async fn run_on<D: Driver>(
+    tx: &Shared<D>,
+    state: &UnitState,
+    statement: &Statement,
+) -> StoreResult<u64> {
     let mut guard = tx.lock().await;
     let open = guard.as_mut().ok_or_else(ended)?;
+    flush::<D>(open, state).await?;
     open.execute(statement).await.map_err(contention)
 }
 
 async fn fetch_on<D: Driver>(
     tx: &Shared<D>,
+    state: &UnitState,
     statement: &Statement,
     each: &mut EachRow<'_>,
 ) -> StoreResult<()> {
     let mut guard = tx.lock().await;
     let open = guard.as_mut().ok_or_else(ended)?;
+    flush::<D>(open, state).await?;
     open.fetch(statement, each).await.map_err(contention)
 }
 
-/// The driver of an open unit: every statement on the unit's transaction.
+/// The driver of an open unit: every statement on the unit's transaction,
+/// after the unit's deferred writes.
 pub struct UnitDriver<D: Driver> {
     tx: Shared<D>,
+    state: Arc<UnitState>,
 }
 
 /// A repository method's own transaction inside a unit: the unit's
 /// transaction, whose end is the unit's.
 pub struct Nested<D: Driver> {
     tx: Shared<D>,
+    state: Arc<UnitState>,
 }
 
 #[async_trait]
 impl<D: Driver> Executor for Nested<D> {
     async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
-        run_on::<D>(&self.tx, statement).await
+        run_on::<D>(&self.tx, &self.state, statement).await
     }
 
     async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
-        fetch_on::<D>(&self.tx, statement, each).await
+        fetch_on::<D>(&self.tx, &self.state, statement, each).await
     }
 }
 
@@ -187,16 +421,17 @@ impl<D: Driver> Driver for UnitDriver<D> {
     type Tx = Nested<D>;
 
     async fn execute(&self, statement: &Statement) -> StoreResult<u64> {
-        run_on::<D>(&self.tx, statement).await
+        run_on::<D>(&self.tx, &self.state, statement).await
     }
 
     async fn fetch(&self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
-        fetch_on::<D>(&self.tx, statement, each).await
+        fetch_on::<D>(&self.tx, &self.state, statement, each).await
     }
 
     async fn begin(&self) -> StoreResult<Nested<D>> {
         Ok(Nested {
             tx: Arc::clone(&self.tx),
+            state: Arc::clone(&self.state),
         })
     }
 }
@@ -205,6 +440,7 @@ impl<D: Driver> Driver for UnitDriver<D> {
 struct SqlUnit<D: Driver> {
     repositories: SqlStore<UnitDriver<D>>,
     tx: Shared<D>,
+    state: Arc<UnitState>,
 }
 
 #[async_trait]
@@ -214,19 +450,18 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        if let Err(e) = self.repositories.flush_audit().await {
-            if let Some(tx) = self.tx.lock().await.take() {
-                let _ = tx.rollback().await;
-            }
+        self.repositories.flush_audit();
+        let mut tx = self.tx.lock().await.take().ok_or_else(ended)?;
+        if let Err(e) = flush::<D>(&mut tx, &self.state).await {
+            let _ = tx.rollback().await;
             return Err(e);
         }
-        let tx = self.tx.lock().await.take().ok_or_else(ended)?;
         tx.commit().await.map_err(contention)
     }
 
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
-        // Buffered audit events go with the transaction.
-        drop(self.repositories.unit().map(|u| u.take_audit()));
+        // Deferred writes and buffered audit events go with the transaction.
+        self.state.discard();
         let tx = self.tx.lock().await.take().ok_or_else(ended)?;
         tx.rollback().await
     }
@@ -236,17 +471,20 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
 impl<D: Driver> UnitOfWork for SqlStore<D> {
     async fn begin(&self) -> StoreResult<Box<dyn mfa_core::store::Transaction>> {
         let tx: Shared<D> = Arc::new(Mutex::new(Some(self.pool().begin().await?)));
+        let state = Arc::new(UnitState::default());
         let driver = UnitDriver::<D> {
             tx: Arc::clone(&tx),
+            state: Arc::clone(&state),
         };
         Ok(Box::new(SqlUnit {
             repositories: SqlStore::for_unit(
                 driver,
                 self.prefix().clone(),
                 Arc::clone(self.stats_handle()),
-                Arc::default(),
+                Arc::clone(&state),
             ),
             tx,
+            state,
         }))
     }
 }

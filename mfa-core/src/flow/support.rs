@@ -7,8 +7,8 @@ use crate::crypto::{AccessClaims, AccessTokenInput, OpaqueToken, TokenPurpose};
 use crate::delivery::{Message, NotificationMessage};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditEvent, AuditKind, AuditOutcome, AuthMethod, DeviceId, FactorKind, FamilyId, Lock,
-    LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
+    Aal, AuditEvent, AuditKind, AuditOutcome, AuthMethod, DeviceId, Factor, FactorKind, FamilyId,
+    Lock, LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
     RefreshTokenId, Session, SessionId, SessionStatus, TicketId, TicketKind, User, UserId,
 };
 use crate::store::{FailureOutcome, RateDecision};
@@ -230,8 +230,48 @@ impl Step<'_> {
         let ticket = self
             .challenges
             .find_ticket(&token.hash(TokenPurpose::LoginTicket))
+            .await?;
+        self.still_open(ticket, kinds)
+    }
+
+    /// The open ticket presented by a client, of one of `kinds`, with its
+    /// live user and the user's factors: one combined read of the store
+    /// (which, inside the unit, may hold the rows until it commits; see
+    /// [`StepReads`](crate::store::StepReads)). A host's own user table
+    /// is read on its own.
+    pub async fn open_ticket_with_user(
+        &self,
+        token: &str,
+        kinds: &[TicketKind],
+    ) -> MfaResult<(LoginTicket, User, Vec<Factor>)> {
+        let token = OpaqueToken::parse(token).map_err(|_| MfaError::InvalidTicket)?;
+        let own_users = self.host_users.is_none();
+        let Some(context) = self
+            .reads
+            .ticket_context(&token.hash(TokenPurpose::LoginTicket), own_users)
             .await?
-            .ok_or(MfaError::InvalidTicket)?;
+        else {
+            return Err(MfaError::InvalidTicket);
+        };
+        let ticket = self.still_open(Some(context.ticket), kinds)?;
+        let user = if own_users {
+            context
+                .user
+                .filter(|u| u.deleted_at.is_none())
+                .ok_or(MfaError::NotFound)?
+        } else {
+            self.user(ticket.user_id).await?
+        };
+        Ok((ticket, user, context.factors))
+    }
+
+    /// `ticket` if it is there, unused, of one of `kinds` and unexpired.
+    fn still_open(
+        &self,
+        ticket: Option<LoginTicket>,
+        kinds: &[TicketKind],
+    ) -> MfaResult<LoginTicket> {
+        let ticket = ticket.ok_or(MfaError::InvalidTicket)?;
         if ticket.consumed_at.is_some() || !kinds.contains(&ticket.kind) {
             return Err(MfaError::InvalidTicket);
         }

@@ -27,7 +27,7 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::{AuditKind, AuditOutcome, NotificationKind, UserId};
 use crate::store::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, Repositories, SessionRepository, Transaction, UserRepository,
+    RateLimiter, Repositories, SessionRepository, StepReads, Transaction, UserRepository,
 };
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -121,6 +121,8 @@ pub(crate) struct Step<'a> {
     pub sessions: &'a dyn SessionRepository,
     pub audit: &'a dyn AuditRepository,
     pub rate: &'a dyn RateLimiter,
+    /// The combined reads, on the unit's repositories (never the host's).
+    pub reads: &'a dyn StepReads,
     after: Mutex<Vec<After>>,
 }
 
@@ -170,6 +172,7 @@ impl Inner {
             sessions: repos,
             audit: self.host_audit.as_deref().unwrap_or(repos),
             rate: repos,
+            reads: repos,
             after: Mutex::new(Vec::new()),
         }
     }

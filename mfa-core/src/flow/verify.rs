@@ -302,13 +302,12 @@ impl Mfa {
     pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
         request.client.validate()?;
         unit!(&self.inner, |inner| {
-            let ticket = inner
-                .open_ticket(request.ticket, &[TicketKind::Mfa])
+            // One read of the ticket, the user and the factors serves the
+            // method check and the code check; a used-up backup-code set
+            // simply fails to consume.
+            let (ticket, user, factors) = inner
+                .open_ticket_with_user(request.ticket, &[TicketKind::Mfa])
                 .await?;
-            let user = inner.user(ticket.user_id).await?;
-            // One read of the factors serves the method check and the code
-            // check; a used-up backup-code set simply fails to consume.
-            let factors = inner.factors.list_factors(user.id).await?;
             if !inner.methods_of(&factors).contains(&request.method) {
                 return Err(MfaError::MethodUnavailable);
             }

@@ -33,7 +33,7 @@
 
 use super::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, SessionRepository, StoreResult, UserRepository,
+    RateLimiter, SessionRepository, StepReads, StoreResult, UserRepository,
 };
 use async_trait::async_trait;
 
@@ -49,6 +49,7 @@ pub trait Repositories:
     + SessionRepository
     + AuditRepository
     + RateLimiter
+    + StepReads
     + Send
     + Sync
 {
@@ -63,6 +64,7 @@ impl<T> Repositories for T where
         + SessionRepository
         + AuditRepository
         + RateLimiter
+        + StepReads
         + Send
         + Sync
 {

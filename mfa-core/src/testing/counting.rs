@@ -348,6 +348,21 @@ impl<S: Backing> BackupCodeRepository for CountingStore<S> {
 }
 
 #[async_trait]
+impl<S: Backing> StepReads for CountingStore<S> {
+    async fn ticket_context(
+        &self,
+        token_hash: &TokenHash,
+        with_user: bool,
+    ) -> StoreResult<Option<TicketContext>> {
+        self.tick();
+        self.inner
+            .repositories()
+            .ticket_context(token_hash, with_user)
+            .await
+    }
+}
+
+#[async_trait]
 impl<S: Backing> ChallengeRepository for CountingStore<S> {
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
         self.tick();

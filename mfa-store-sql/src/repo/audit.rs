@@ -1,7 +1,7 @@
 //! The audit trail.
 
 use crate::columns as cols;
-use crate::driver::Driver;
+use crate::driver::{Driver, Executor, Statement};
 use crate::rows::*;
 use crate::sql::{Arg, params};
 use crate::store::SqlStore;
@@ -39,36 +39,38 @@ fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) {
 }
 
 impl<D: Driver> SqlStore<D> {
-    /// Writes `events` with one multi-row `INSERT` per [`AUDIT_BATCH`].
-    async fn insert_audit(&self, events: &[AuditEvent]) -> StoreResult<()> {
-        for batch in events.chunks(AUDIT_BATCH) {
-            let mut args = Vec::with_capacity(batch.len() * AUDIT_ARITY);
-            let rows: Vec<String> = (0..batch.len())
-                .map(|i| format!("({})", params(i * AUDIT_ARITY + 1, AUDIT_ARITY)))
-                .collect();
-            for event in batch {
-                audit_args(event, &mut args);
-            }
-            let sql = format!(
-                "INSERT INTO {{p}}audit_events ({AUDIT_COLUMNS}) VALUES {}",
-                rows.join(", ")
-            );
-            self.insert(&sql, args, "audit event id").await?;
-        }
-        Ok(())
+    /// The multi-row `INSERT`s (one per [`AUDIT_BATCH`]) that write `events`.
+    fn audit_inserts(&self, events: &[AuditEvent]) -> Vec<Statement> {
+        events
+            .chunks(AUDIT_BATCH)
+            .map(|batch| {
+                let mut args = Vec::with_capacity(batch.len() * AUDIT_ARITY);
+                let rows: Vec<String> = (0..batch.len())
+                    .map(|i| format!("({})", params(i * AUDIT_ARITY + 1, AUDIT_ARITY)))
+                    .collect();
+                for event in batch {
+                    audit_args(event, &mut args);
+                }
+                let sql = format!(
+                    "INSERT INTO {{p}}audit_events ({AUDIT_COLUMNS}) VALUES {}",
+                    rows.join(", ")
+                );
+                self.st(&sql, args)
+            })
+            .collect()
     }
 
-    /// Inside a unit of work: writes the audit events buffered so far (one
-    /// multi-row `INSERT`). Outside one, or with nothing buffered: nothing.
-    pub(crate) async fn flush_audit(&self) -> StoreResult<()> {
+    /// Inside a unit of work: defers the audit events buffered so far to the
+    /// unit's next statement or commit (see [`crate::unit`]). Outside one,
+    /// or with nothing buffered: nothing.
+    pub(crate) fn flush_audit(&self) {
         let Some(unit) = self.unit() else {
-            return Ok(());
+            return;
         };
         let events = unit.take_audit();
-        if events.is_empty() {
-            return Ok(());
+        for insert in self.audit_inserts(&events) {
+            unit.defer(None, insert);
         }
-        self.insert_audit(&events).await
     }
 }
 
@@ -83,7 +85,15 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
                 unit.buffer_audit(event.clone());
                 Ok(())
             }
-            None => self.insert_audit(std::slice::from_ref(event)).await,
+            None => {
+                for insert in self.audit_inserts(std::slice::from_ref(event)) {
+                    self.pool()
+                        .execute(&insert)
+                        .await
+                        .map_err(crate::error::conflict_as("audit event id"))?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -131,7 +141,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             conditions.push(format!("kind IN ({})", params(start, filter.kinds.len())));
         }
         // A unit reads its own events.
-        self.flush_audit().await?;
+        self.flush_audit();
         let limit = page.effective_limit();
         args.push(Arg::I64(i64::from(limit) + 1));
         let where_clause = if conditions.is_empty() {

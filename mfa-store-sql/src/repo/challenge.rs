@@ -5,6 +5,7 @@ use crate::driver::{Driver, Row};
 use crate::rows::*;
 use crate::sql::Arg;
 use crate::store::{SqlStore, in_tx};
+use crate::unit::RowKey;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
@@ -185,6 +186,20 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
     }
 
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
+        if let Some(unit) = self.unit()
+            && let Some(consumed) = unit.consume_ticket(id, now)
+        {
+            if consumed {
+                unit.defer(
+                    Some(RowKey::Ticket(id)),
+                    self.st(
+                        "UPDATE {p}login_tickets SET consumed_at = $2 WHERE id = $1",
+                        vec![uuid_of(id), Arg::Ts(now)],
+                    ),
+                );
+            }
+            return Ok(consumed);
+        }
         let n = self
             .affected(
                 "UPDATE {p}login_tickets SET consumed_at = $2 \

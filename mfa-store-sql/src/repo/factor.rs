@@ -5,6 +5,7 @@ use crate::driver::Driver;
 use crate::rows::*;
 use crate::sql::Arg;
 use crate::store::SqlStore;
+use crate::unit::RowKey;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
@@ -93,7 +94,23 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         // The replay guard: one conditional update, so exactly one
-        // caller moves the step forward.
+        // caller moves the step forward (or, in a unit holding the factor's
+        // row, the same condition on the row it read, written at its flush).
+        if let Some(unit) = self.unit()
+            && let Some(advanced) = unit.advance_step(id, step)
+        {
+            if advanced {
+                unit.defer(
+                    Some(RowKey::Step(id)),
+                    self.st(
+                        "UPDATE {p}factors SET last_totp_step = $2, last_used_at = $3 \
+                         WHERE id = $1",
+                        vec![uuid_of(id), Arg::I64(step), Arg::Ts(now)],
+                    ),
+                );
+            }
+            return Ok(advanced);
+        }
         let n = self
             .affected(
                 "UPDATE {p}factors SET last_totp_step = $2, last_used_at = $3 \
@@ -115,6 +132,9 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
     }
 
     async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
+        if let Some(unit) = self.unit() {
+            unit.forget_factor(Some(id));
+        }
         let n = self
             .affected(
                 "UPDATE {p}factors SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
@@ -125,6 +145,9 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
     }
 
     async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
+        if let Some(unit) = self.unit() {
+            unit.forget_factor(None);
+        }
         self.affected(
             "UPDATE {p}factors SET deleted_at = $2 WHERE user_id = $1 AND deleted_at IS NULL",
             vec![uuid_of(user), Arg::Ts(now)],

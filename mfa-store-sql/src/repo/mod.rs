@@ -8,5 +8,6 @@ mod challenge;
 mod device;
 mod factor;
 mod rate_limit;
+mod reads;
 mod session;
 mod user;

@@ -63,7 +63,7 @@ impl<D: Driver> SqlStore<D> {
 #[async_trait]
 impl<D: Driver> SessionRepository for SqlStore<D> {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        self.insert(
+        self.insert_or_defer(
             "INSERT INTO {p}sessions (id, user_id, device_id, session_type, status, aal, \
              amr, mfa_at, ip, user_agent, country, risk_score, created_at, last_seen_at, \
              expires_at, revoked_at, revocation_reason) VALUES ($1, $2, $3, $4, $5, $6, \
@@ -174,7 +174,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        self.insert(
+        self.insert_or_defer(
             "INSERT INTO {p}refresh_tokens (id, family_id, session_id, user_id, \
              parent_id, token_hash, status, created_at, expires_at, used_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

@@ -5,6 +5,7 @@ use crate::driver::{Driver, Row};
 use crate::rows::*;
 use crate::sql::{Arg, params};
 use crate::store::{SqlStore, in_tx};
+use crate::unit::{RowKey, UnitState};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
@@ -172,6 +173,30 @@ impl<D: Driver> SqlStore<D> {
         Err(StoreError::Unavailable(
             "the failure counter kept changing under contention".into(),
         ))
+    }
+
+    /// Defers the write of a locked user's counters as `unit` has them
+    /// now, or drops it when they are back to what the database holds.
+    fn defer_counters(&self, unit: &UnitState, id: UserId) {
+        match unit.counters_to_write(id) {
+            Some(Some([password, mfa])) => unit.defer(
+                Some(RowKey::Counters(id)),
+                self.st(
+                    "UPDATE {p}users SET password_failures = $2, \
+                     password_locked_until = $3, mfa_failures = $4, mfa_locked_until = $5 \
+                     WHERE id = $1",
+                    vec![
+                        uuid_of(id),
+                        count_i32(password.failures),
+                        Arg::OptTs(password.locked_until),
+                        count_i32(mfa.failures),
+                        Arg::OptTs(mfa.locked_until),
+                    ],
+                ),
+            ),
+            Some(None) => unit.undefer(RowKey::Counters(id)),
+            None => {}
+        }
     }
 
     /// Tells the open unit, if any, which counters of a user it read are
@@ -351,6 +376,12 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         rule: &LockoutRule,
         now: DateTime<Utc>,
     ) -> StoreResult<FailureOutcome> {
+        if let Some(unit) = self.unit()
+            && let Some(outcome) = unit.record_failure(id, scope, rule, now)
+        {
+            self.defer_counters(unit, id);
+            return Ok(outcome);
+        }
         if self.dialect().returning && rule.hard_cap <= MAX_CONSECUTIVE_FAILURES {
             self.record_failure_returning(id, scope, rule, now).await
         } else {
@@ -359,13 +390,19 @@ impl<D: Driver> UserRepository for SqlStore<D> {
     }
 
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
-        // Nothing to reset, nothing written: a unit that read the user knows
-        // the counter is clear (no statement at all); otherwise the UPDATE
+        // A unit holding the user's row resets its copy (writing, at the
+        // unit's next flush, only what differs from the database). Nothing
+        // to reset, nothing written: a unit that read the user knows the
+        // counter is clear (no statement at all); otherwise the UPDATE
         // touches the row only if there is something to clear.
-        if let Some(unit) = self.unit()
-            && unit.is_clean(id, scope)
-        {
-            return Ok(true);
+        if let Some(unit) = self.unit() {
+            if unit.reset_failures(id, scope) {
+                self.defer_counters(unit, id);
+                return Ok(true);
+            }
+            if unit.is_clean(id, scope) {
+                return Ok(true);
+            }
         }
         let (failures_col, locked_col) = scope_columns(scope);
         let sql = format!(

@@ -77,7 +77,7 @@ pub async fn each_step_commits_once_with_pinned_round_trips<S: Store>(store: Arc
     let expected = [
         // Two units around the password hash (count, then decide).
         ("login → MFA required", login),
-        ("verify TOTP", (13, 1)),
+        ("verify TOTP", (11, 1)),
         ("authenticate", (1, 0)),
         ("refresh", (4, 1)),
         ("logout", (5, 1)),

@@ -1,0 +1,153 @@
+//! The combined reads of the engine's hot steps ([`StepReads`]).
+
+use crate::columns as cols;
+use crate::driver::{Driver, Row};
+use crate::rows::FromRow;
+use crate::sql::Arg;
+use crate::store::SqlStore;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mfa_core::model::*;
+use mfa_core::store::*;
+use uuid::Uuid;
+
+/// `alias.column AS alias_column, …` for a column list of [`cols`].
+fn aliased(alias: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| {
+            let c = c.trim();
+            format!("{alias}.{c} AS {alias}_{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns of one table in a joined row, read by their own names.
+struct Part<'a> {
+    row: &'a dyn Row,
+    alias: &'static str,
+}
+
+impl Part<'_> {
+    fn name(&self, column: &str) -> String {
+        format!("{}_{column}", self.alias)
+    }
+}
+
+macro_rules! forward_columns {
+    ($($method:ident -> $t:ty),* $(,)?) => {
+        impl Row for Part<'_> {
+            $(fn $method(&self, column: &str) -> StoreResult<$t> {
+                self.row.$method(&self.name(column))
+            })*
+        }
+    };
+}
+
+forward_columns!(
+    uuid -> Uuid,
+    opt_uuid -> Option<Uuid>,
+    text -> String,
+    opt_text -> Option<String>,
+    i32 -> i32,
+    opt_i32 -> Option<i32>,
+    i64 -> i64,
+    opt_i64 -> Option<i64>,
+    bytes -> Vec<u8>,
+    opt_bytes -> Option<Vec<u8>>,
+    bool -> bool,
+    ts -> DateTime<Utc>,
+    opt_ts -> Option<DateTime<Utc>>,
+    json -> serde_json::Value,
+);
+
+/// One row of the ticket-context query: the ticket, its user when asked
+/// for, and one factor.
+struct ContextRow {
+    ticket: LoginTicket,
+    user: Option<User>,
+    factor: Factor,
+}
+
+fn context_row(row: &dyn Row, with_user: bool) -> StoreResult<ContextRow> {
+    Ok(ContextRow {
+        ticket: LoginTicket::from_row(&Part { row, alias: "t" })?,
+        user: if with_user {
+            Some(User::from_row(&Part { row, alias: "u" })?)
+        } else {
+            None
+        },
+        factor: Factor::from_row(&Part { row, alias: "f" })?,
+    })
+}
+
+#[async_trait]
+impl<D: Driver> StepReads for SqlStore<D> {
+    /// One statement joining the ticket, its user and the user's factors;
+    /// inside a unit of work it locks them (see [`crate::unit`]). A ticket
+    /// whose user has no factor (the join finds nothing) is read table by
+    /// table, unlocked.
+    async fn ticket_context(
+        &self,
+        token_hash: &TokenHash,
+        with_user: bool,
+    ) -> StoreResult<Option<TicketContext>> {
+        let (user_columns, user_join) = if with_user {
+            (
+                format!(", {}", aliased("u", cols::USER)),
+                "JOIN {p}users u ON u.id = t.user_id ",
+            )
+        } else {
+            (String::new(), "")
+        };
+        let sql = format!(
+            "SELECT {}{user_columns}, {} FROM {{p}}login_tickets t {user_join}\
+             JOIN {{p}}factors f ON f.user_id = t.user_id AND f.deleted_at IS NULL \
+             WHERE t.token_hash = $1 ORDER BY f.created_at, f.id{}",
+            aliased("t", cols::TICKET),
+            aliased("f", cols::FACTOR),
+            if self.unit().is_some() {
+                self.dialect().for_update
+            } else {
+                ""
+            },
+        );
+        let args = vec![Arg::Bytes(token_hash.as_bytes().to_vec())];
+        let statement = self.st(&sql, args);
+        let mut rows: Vec<ContextRow> = Vec::new();
+        crate::driver::Executor::fetch(&mut self.pool(), &statement, &mut |row| {
+            rows.push(context_row(row, with_user)?);
+            Ok(())
+        })
+        .await?;
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            let Some(ticket) = self.find_ticket(token_hash).await? else {
+                return Ok(None);
+            };
+            let user = if with_user {
+                self.get_user(ticket.user_id).await?
+            } else {
+                None
+            };
+            let factors = self.list_factors(ticket.user_id).await?;
+            return Ok(Some(TicketContext {
+                ticket,
+                user,
+                factors,
+            }));
+        };
+        let mut factors = vec![first.factor];
+        factors.extend(rows.map(|r| r.factor));
+        let context = TicketContext {
+            ticket: first.ticket,
+            user: first.user,
+            factors,
+        };
+        if let Some(unit) = self.unit() {
+            unit.lock_context(&context);
+        }
+        Ok(Some(context))
+    }
+}
