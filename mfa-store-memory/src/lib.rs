@@ -620,29 +620,13 @@ impl DeviceRepository for MemoryStore {
                 && d.deleted_at.is_none()
         });
         if let Some(device) = known.and_then(|id| s.devices.get_mut(&id)) {
-            device.info = sighting.info.clone();
-            device.last_ip.clone_from(&sighting.ip);
-            device.last_country.clone_from(&sighting.country);
-            device.risk_score = sighting.risk_score;
-            if !sighting.metadata.is_null() {
-                device.metadata = sighting.metadata.clone();
-            }
-            device.last_seen_at = sighting.at;
+            sighting.apply_to(device);
             return Ok(Upserted {
                 device: device.clone(),
                 created: false,
             });
         }
-        let mut device = Device::new(
-            sighting.user_id,
-            sighting.fingerprint_hash,
-            sighting.info.clone(),
-            sighting.at,
-        );
-        device.last_ip.clone_from(&sighting.ip);
-        device.last_country.clone_from(&sighting.country);
-        device.risk_score = sighting.risk_score;
-        device.metadata = sighting.metadata.clone();
+        let device = sighting.new_device();
         s.devices.insert(device.id, device.clone());
         Ok(Upserted {
             device,

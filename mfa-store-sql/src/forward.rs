@@ -426,6 +426,13 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<Option<TicketContext>> {
                     self.$inner.ticket_context(token_hash, with_user).await
                 }
+                async fn sign_in_context(
+                    &self,
+                    user: UserId,
+                    with_user: bool,
+                ) -> StoreResult<SignInContext> {
+                    self.$inner.sign_in_context(user, with_user).await
+                }
             }
             #[$crate::__private::async_trait]
             impl $crate::__private::UnitOfWork for $store {

@@ -84,6 +84,18 @@ pub struct Dialect {
 }
 
 impl Dialect {
+    /// Row-lock suffix of a `SELECT` with outer joins that must lock the
+    /// rows of table `alias`: PostgreSQL locks only those (it refuses to
+    /// lock the nullable side of an outer join), MySQL every row it reads,
+    /// SQLite nothing (see [`Dialect::for_update`]).
+    #[must_use]
+    pub fn for_update_of(&self, alias: &str) -> String {
+        match self.placeholders {
+            Placeholders::Dollar => format!("{} OF {alias}", self.for_update),
+            _ => self.for_update.to_owned(),
+        }
+    }
+
     /// SQLite ≥ 3.35.
     pub const SQLITE: Dialect = Dialect {
         placeholders: Placeholders::NumberedQuestion,

@@ -53,10 +53,11 @@ use crate::store::SqlStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
-    AuditEvent, FactorId, FailureCounter, LockScope, LockoutRule, TicketId, User, UserId,
+    AuditEvent, Device, DeviceId, DeviceSighting, Factor, FactorId, FailureCounter, LockScope,
+    LockoutRule, TicketId, User, UserId,
 };
 use mfa_core::store::{
-    FailureOutcome, Repositories, StoreError, StoreResult, TicketContext, UnitOfWork,
+    FailureOutcome, Repositories, SignInContext, StoreError, StoreResult, TicketContext, UnitOfWork,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,6 +90,8 @@ pub(crate) enum RowKey {
     Counters(UserId),
     /// A factor's last accepted TOTP step.
     Step(FactorId),
+    /// A device's sighting (its insert, or its update).
+    Device(DeviceId),
 }
 
 /// A write deferred to the unit's next flush.
@@ -114,6 +117,47 @@ struct Locked {
     users: HashMap<UserId, LockedUser>,
     /// Per locked live factor: its last accepted TOTP step.
     factors: HashMap<FactorId, Option<i64>>,
+    /// Per locked live user whose live devices the unit read under that
+    /// lock: the devices as the unit has them now.
+    devices: HashMap<UserId, Vec<KnownDevice>>,
+}
+
+/// A device of a locked user, as the unit has it.
+#[derive(Debug, Clone)]
+struct KnownDevice {
+    device: Device,
+    /// The row exists in the database (read, or its insert written).
+    stored: bool,
+}
+
+/// What [`UnitState::sight_device`] decided.
+#[derive(Debug)]
+pub(crate) struct Sighted {
+    /// The device after the sighting.
+    pub(crate) device: Device,
+    /// The sighting created it.
+    pub(crate) created: bool,
+    /// Its row exists already: the write is an update, not an insert.
+    pub(crate) stored: bool,
+}
+
+impl Locked {
+    /// Holds a live user's row and the user's live factors.
+    fn hold(&mut self, user: Option<&User>, factors: &[Factor]) {
+        if let Some(user) = user.filter(|u| u.deleted_at.is_none()) {
+            let counters = [user.password_failures, user.mfa_failures];
+            self.users.insert(
+                user.id,
+                LockedUser {
+                    stored: counters,
+                    current: counters,
+                },
+            );
+        }
+        for factor in factors {
+            self.factors.insert(factor.id, factor.last_totp_step);
+        }
+    }
 }
 
 fn slot(scope: LockScope) -> usize {
@@ -168,7 +212,9 @@ impl UnitState {
     /// Forgets what the unit knew of a user (deleted, or changed wholesale).
     pub(crate) fn forget_user(&self, id: UserId) {
         lock(&self.clean).remove(&id);
-        lock(&self.locked).users.remove(&id);
+        let mut locked = lock(&self.locked);
+        locked.users.remove(&id);
+        locked.devices.remove(&id);
     }
 
     /// Forgets what the unit knew of a factor (deleted), or of every
@@ -188,23 +234,71 @@ impl UnitState {
         locked
             .tickets
             .insert(ticket.id, (ticket.consumed_at.is_some(), ticket.expires_at));
-        if let Some(user) = context.user.as_ref().filter(|u| u.deleted_at.is_none()) {
-            let counters = [user.password_failures, user.mfa_failures];
-            locked.users.insert(
-                user.id,
-                LockedUser {
-                    stored: counters,
-                    current: counters,
-                },
-            );
-        }
-        for factor in &context.factors {
-            locked.factors.insert(factor.id, factor.last_totp_step);
-        }
+        locked.hold(context.user.as_ref(), &context.factors);
         drop(locked);
         if let Some(user) = &context.user {
             self.saw_user(user);
         }
+    }
+
+    /// Remembers the rows of a sign-in context read under the user's lock,
+    /// with the user's devices.
+    pub(crate) fn lock_sign_in(&self, context: &SignInContext) {
+        let Some(user) = context.user.as_ref().filter(|u| u.deleted_at.is_none()) else {
+            return;
+        };
+        let mut locked = lock(&self.locked);
+        locked.hold(Some(user), &context.factors);
+        let known = context
+            .devices
+            .iter()
+            .map(|device| KnownDevice {
+                device: device.clone(),
+                stored: true,
+            })
+            .collect();
+        locked.devices.insert(user.id, known);
+        drop(locked);
+        self.saw_user(user);
+    }
+
+    /// `upsert_device` of a user whose devices the unit read under lock
+    /// (`None`: not read here): the same rule as the upsert (a live device
+    /// of that fingerprint is updated, otherwise one is created).
+    pub(crate) fn sight_device(&self, sighting: &DeviceSighting) -> Option<Sighted> {
+        let mut locked = lock(&self.locked);
+        let known = locked.devices.get_mut(&sighting.user_id)?;
+        if let Some(entry) = known
+            .iter_mut()
+            .find(|k| k.device.fingerprint_hash == sighting.fingerprint_hash)
+        {
+            sighting.apply_to(&mut entry.device);
+            return Some(Sighted {
+                device: entry.device.clone(),
+                created: false,
+                stored: entry.stored,
+            });
+        }
+        let device = sighting.new_device();
+        known.push(KnownDevice {
+            device: device.clone(),
+            stored: false,
+        });
+        Some(Sighted {
+            device,
+            created: true,
+            stored: false,
+        })
+    }
+
+    /// Forgets the devices the unit knew (one was deleted).
+    pub(crate) fn forget_devices(&self) {
+        lock(&self.locked).devices.clear();
+    }
+
+    /// Whether the unit holds a live factor's row locked.
+    pub(crate) fn holds_factor(&self, id: FactorId) -> bool {
+        lock(&self.locked).factors.contains_key(&id)
     }
 
     /// `consume_ticket` of a locked ticket (`None`: not locked here).
@@ -300,8 +394,12 @@ impl UnitState {
     fn take_pending(&self) -> Vec<Statement> {
         let pending = std::mem::take(&mut *lock(&self.pending));
         if !pending.is_empty() {
-            for user in lock(&self.locked).users.values_mut() {
+            let mut locked = lock(&self.locked);
+            for user in locked.users.values_mut() {
                 user.stored = user.current;
+            }
+            for known in locked.devices.values_mut().flatten() {
+                known.stored = true;
             }
         }
         pending.into_iter().map(|d| d.statement).collect()

@@ -180,16 +180,6 @@ impl Step<'_> {
             resend_after: now + policy.resend_after,
         })
     }
-
-    /// The user's active factor of `kind`, if any.
-    pub async fn active_factor(&self, user: &User, kind: FactorKind) -> MfaResult<Option<Factor>> {
-        Ok(self
-            .factors
-            .list_factors(user.id)
-            .await?
-            .into_iter()
-            .find(|f| f.kind == kind && f.is_active()))
-    }
 }
 
 /// What a login ticket allows, for clients that come back to it.
@@ -241,11 +231,13 @@ impl Mfa {
         channel: OtpChannel,
     ) -> MfaResult<ChallengeSent> {
         unit!(&self.inner, |inner| {
-            let ticket = inner.open_ticket(ticket, &[TicketKind::Mfa]).await?;
-            let user = inner.user(ticket.user_id).await?;
-            let factor = inner
-                .active_factor(&user, channel_kind(channel))
-                .await?
+            let (ticket, user, factors) = inner
+                .open_ticket_with_user(ticket, &[TicketKind::Mfa])
+                .await?;
+            let kind = channel_kind(channel);
+            let factor = factors
+                .into_iter()
+                .find(|f| f.kind == kind && f.is_active())
                 .ok_or(MfaError::MethodUnavailable)?;
             inner
                 .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))

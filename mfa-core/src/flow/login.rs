@@ -13,6 +13,7 @@ use crate::model::{
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
+use crate::store::SignInContext;
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -223,6 +224,9 @@ impl Mfa {
         unit!(&self.inner, |inner| {
             match check {
                 PasswordCheck::Valid { .. } => {
+                    // Read first: a store may lock the user's row with it
+                    // and decide the reset below on what it read.
+                    let context = inner.sign_in_context(user.id).await?;
                     inner.clear_failures(user.id, LockScope::Password).await?;
                     if let Some(fresh) = &rehashed {
                         inner
@@ -248,7 +252,7 @@ impl Mfa {
                         )
                         .await?;
                     inner
-                        .after_first_factor(&user, AuthMethod::Pwd, client)
+                        .after_first_factor(&user, context, AuthMethod::Pwd, client)
                         .await
                 }
                 PasswordCheck::Invalid => {
@@ -280,12 +284,14 @@ impl Mfa {
     ) -> MfaResult<LoginOutcome> {
         client.validate()?;
         unit!(&self.inner, |inner| {
-            let user = inner
-                .users
-                .get_user(user)
-                .await?
-                .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
-                .ok_or(MfaError::InvalidCredentials)?;
+            let mut context = inner.sign_in_context(user).await?;
+            let user = match context.user.take() {
+                Some(found) => Some(found),
+                None if inner.host_users.is_some() => inner.users.get_user(user).await?,
+                None => None,
+            }
+            .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
+            .ok_or(MfaError::InvalidCredentials)?;
             inner
                 .record(
                     Audit::new(
@@ -298,7 +304,7 @@ impl Mfa {
                 )
                 .await?;
             inner
-                .after_first_factor(&user, AuthMethod::Ext, &client)
+                .after_first_factor(&user, context, AuthMethod::Ext, &client)
                 .await
         })
     }
@@ -376,12 +382,19 @@ impl Step<'_> {
     async fn after_first_factor(
         &self,
         user: &User,
+        context: SignInContext,
         primary: AuthMethod,
         client: &ClientInfo,
     ) -> MfaResult<LoginOutcome> {
         let inner = self;
         let now = inner.now();
-        let known = inner.devices.list_devices(user.id).await?;
+        let SignInContext {
+            factors,
+            devices: known,
+            mut settings,
+            backup_codes_left,
+            ..
+        } = context;
         let fingerprint = client
             .fingerprint
             .as_ref()
@@ -467,11 +480,13 @@ impl Step<'_> {
                 );
         }
 
-        let factors = self.usable_methods(user.id).await?;
+        let mut factors = self.methods_of(&factors);
+        if backup_codes_left == 0 {
+            factors.retain(|k| *k != FactorKind::BackupCodes);
+        }
         let has_primary = factors
             .iter()
             .any(|k| !matches!(k, FactorKind::BackupCodes));
-        let mut settings = inner.factors.get_settings(user.id).await?;
         let required = match inner.policy.enforcement {
             Enforcement::Off => false,
             Enforcement::All => true,

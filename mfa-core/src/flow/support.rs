@@ -11,7 +11,7 @@ use crate::model::{
     Lock, LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
     RefreshTokenId, Session, SessionId, SessionStatus, TicketId, TicketKind, User, UserId,
 };
-use crate::store::{FailureOutcome, RateDecision};
+use crate::store::{FailureOutcome, RateDecision, SignInContext};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -263,6 +263,18 @@ impl Step<'_> {
             self.user(ticket.user_id).await?
         };
         Ok((ticket, user, context.factors))
+    }
+
+    /// What a sign-in reads after its first factor, in one combined read
+    /// of the store (which, inside the unit, may lock the user's row; see
+    /// [`StepReads`](crate::store::StepReads)). The user is in it only when
+    /// the store keeps the users; a host's own user table is read on its
+    /// own.
+    pub async fn sign_in_context(&self, user: UserId) -> MfaResult<SignInContext> {
+        Ok(self
+            .reads
+            .sign_in_context(user, self.host_users.is_none())
+            .await?)
     }
 
     /// `ticket` if it is there, unused, of one of `kinds` and unexpired.

@@ -161,3 +161,36 @@ pub struct DeviceSighting {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+impl DeviceSighting {
+    /// The device this sighting creates when none of its user has the
+    /// fingerprint yet.
+    #[must_use]
+    pub fn new_device(&self) -> Device {
+        let mut device = Device::new(
+            self.user_id,
+            self.fingerprint_hash,
+            self.info.clone(),
+            self.at,
+        );
+        device.last_ip.clone_from(&self.ip);
+        device.last_country.clone_from(&self.country);
+        device.risk_score = self.risk_score;
+        device.metadata = self.metadata.clone();
+        device
+    }
+
+    /// Updates a known device with this sighting: descriptive signals,
+    /// place, risk and time replaced, metadata replaced unless null, trust
+    /// and first sighting kept.
+    pub fn apply_to(&self, device: &mut Device) {
+        device.info = self.info.clone();
+        device.last_ip.clone_from(&self.ip);
+        device.last_country.clone_from(&self.country);
+        device.risk_score = self.risk_score;
+        if !self.metadata.is_null() {
+            device.metadata = self.metadata.clone();
+        }
+        device.last_seen_at = self.at;
+    }
+}

@@ -31,7 +31,7 @@ pub use device::{DeviceRepository, Upserted};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
 pub use rate_limit::{RateDecision, RateLimiter};
-pub use reads::{StepReads, TicketContext};
+pub use reads::{SignInContext, StepReads, TicketContext, sign_in_context_by_calls};
 pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
 pub use unit::{Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};

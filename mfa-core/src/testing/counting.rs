@@ -360,6 +360,14 @@ impl<S: Backing> StepReads for CountingStore<S> {
             .ticket_context(token_hash, with_user)
             .await
     }
+
+    async fn sign_in_context(&self, user: UserId, with_user: bool) -> StoreResult<SignInContext> {
+        self.tick();
+        self.inner
+            .repositories()
+            .sign_in_context(user, with_user)
+            .await
+    }
 }
 
 #[async_trait]

@@ -14,6 +14,44 @@ use mfa_core::store::*;
 #[async_trait]
 impl<D: Driver> ChallengeRepository for SqlStore<D> {
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
+        let close = self.st(
+            "UPDATE {p}challenges SET consumed_at = $3 \
+             WHERE factor_id = $1 AND purpose = $2 AND consumed_at IS NULL",
+            vec![
+                uuid_of(challenge.factor_id),
+                text(challenge.purpose.as_str()),
+                Arg::Ts(challenge.created_at),
+            ],
+        );
+        let insert = self.st(
+            "INSERT INTO {p}challenges (id, user_id, factor_id, ticket_id, purpose, \
+             channel, code_hash, attempts, max_attempts, created_at, expires_at, \
+             consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            vec![
+                uuid_of(challenge.id),
+                uuid_of(challenge.user_id),
+                uuid_of(challenge.factor_id),
+                opt_uuid(challenge.ticket_id),
+                text(challenge.purpose.as_str()),
+                text(challenge.channel.as_str()),
+                Arg::Bytes(challenge.code_hash.as_bytes().to_vec()),
+                count_i32(challenge.attempts),
+                count_i32(challenge.max_attempts),
+                Arg::Ts(challenge.created_at),
+                Arg::Ts(challenge.expires_at),
+                Arg::OptTs(challenge.consumed_at),
+            ],
+        );
+        // A unit that holds the factor's row locked (it read it through
+        // `ticket_context`) has already serialised the senders: both
+        // writes wait for its flush.
+        if let Some(unit) = self.unit()
+            && unit.holds_factor(challenge.factor_id)
+        {
+            unit.defer(None, close);
+            unit.defer(None, insert);
+            return Ok(());
+        }
         // Lock the factor so two concurrent sends cannot both leave
         // their code open (SQLite: the write lock is held).
         let lock = format!(
@@ -25,39 +63,10 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
                 r.uuid("id")
             })
             .await?;
-            self.run(
-                conn,
-                "UPDATE {p}challenges SET consumed_at = $3 \
-                 WHERE factor_id = $1 AND purpose = $2 AND consumed_at IS NULL",
-                vec![
-                    uuid_of(challenge.factor_id),
-                    text(challenge.purpose.as_str()),
-                    Arg::Ts(challenge.created_at),
-                ],
-            )
-            .await?;
-            self.run_as(
-                conn,
-                "INSERT INTO {p}challenges (id, user_id, factor_id, ticket_id, purpose, \
-                 channel, code_hash, attempts, max_attempts, created_at, expires_at, \
-                 consumed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-                vec![
-                    uuid_of(challenge.id),
-                    uuid_of(challenge.user_id),
-                    uuid_of(challenge.factor_id),
-                    opt_uuid(challenge.ticket_id),
-                    text(challenge.purpose.as_str()),
-                    text(challenge.channel.as_str()),
-                    Arg::Bytes(challenge.code_hash.as_bytes().to_vec()),
-                    count_i32(challenge.attempts),
-                    count_i32(challenge.max_attempts),
-                    Arg::Ts(challenge.created_at),
-                    Arg::Ts(challenge.expires_at),
-                    Arg::OptTs(challenge.consumed_at),
-                ],
-                "challenge id",
-            )
-            .await?;
+            conn.execute(&close).await?;
+            conn.execute(&insert)
+                .await
+                .map_err(crate::error::conflict_as("challenge id"))?;
             Ok(())
         })
     }
@@ -154,7 +163,9 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
     }
 
     async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
-        self.insert(
+        // A fresh id and token: inside a unit the insert waits for the
+        // flush.
+        self.insert_or_defer(
             "INSERT INTO {p}login_tickets (id, token_hash, user_id, session_id, \
              device_id, kind, amr, risk_score, created_at, expires_at, consumed_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

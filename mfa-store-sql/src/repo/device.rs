@@ -2,10 +2,12 @@
 
 use crate::columns as cols;
 use crate::driver::Driver;
+use crate::driver::Statement;
 use crate::error::conflict_as;
 use crate::rows::*;
 use crate::sql::Arg;
 use crate::store::{SqlStore, in_tx, retry};
+use crate::unit::RowKey;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
@@ -14,9 +16,77 @@ use mfa_core::store::*;
 /// Columns set to NULL when a device loses its trust.
 const CLEAR_TRUST: &str = "trust_token_hash = NULL, trusted_at = NULL, trusted_until = NULL";
 
+impl<D: Driver> SqlStore<D> {
+    /// The write of a device as a unit has it after a sighting: its insert
+    /// when the row is new, otherwise the update of what a sighting
+    /// changes (trust and first sighting are not touched).
+    fn device_write(&self, device: &Device, stored: bool) -> Statement {
+        let info = &device.info;
+        let sighted = [
+            text(info.kind.as_str()),
+            opt_text(&info.name),
+            opt_text(&info.os),
+            opt_text(&info.os_version),
+            opt_text(&info.browser),
+            opt_text(&info.browser_version),
+            opt_text(&info.app_version),
+            opt_text(&info.brand),
+            opt_text(&info.model),
+            opt_text(&device.last_ip),
+            opt_text(&device.last_country),
+        ];
+        let mut args = vec![uuid_of(device.id)];
+        if stored {
+            args.extend(sighted);
+            args.extend([
+                Arg::Ts(device.last_seen_at),
+                Arg::I32(i32::from(device.risk_score)),
+                Arg::Json(device.metadata.clone()),
+            ]);
+            return self.st(
+                "UPDATE {p}devices SET kind = $2, name = $3, os = $4, os_version = $5, \
+                 browser = $6, browser_version = $7, app_version = $8, brand = $9, \
+                 model = $10, last_ip = $11, last_country = $12, last_seen_at = $13, \
+                 risk_score = $14, metadata = $15 WHERE id = $1",
+                args,
+            );
+        }
+        args.extend([
+            uuid_of(device.user_id),
+            Arg::Bytes(device.fingerprint_hash.as_bytes().to_vec()),
+        ]);
+        args.extend(sighted);
+        args.extend([
+            Arg::Ts(device.first_seen_at),
+            Arg::Ts(device.last_seen_at),
+            Arg::I32(i32::from(device.risk_score)),
+            Arg::Json(device.metadata.clone()),
+        ]);
+        self.st(
+            "INSERT INTO {p}devices (id, user_id, fingerprint_hash, kind, name, os, \
+             os_version, browser, browser_version, app_version, brand, model, last_ip, \
+             last_country, first_seen_at, last_seen_at, risk_score, metadata) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+            args,
+        )
+    }
+}
+
 #[async_trait]
 impl<D: Driver> DeviceRepository for SqlStore<D> {
     async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
+        // A unit that read the user's devices under the user's lock knows
+        // the answer; the write waits for its flush.
+        if let Some(unit) = self.unit()
+            && let Some(sighted) = unit.sight_device(sighting)
+        {
+            let write = self.device_write(&sighted.device, sighted.stored);
+            unit.defer(Some(RowKey::Device(sighted.device.id)), write);
+            return Ok(Upserted {
+                device: sighted.device,
+                created: sighted.created,
+            });
+        }
         let new_id = DeviceId::new();
         let info = &sighting.info;
         let keep_metadata = sighting.metadata.is_null();
@@ -203,6 +273,9 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
     }
 
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
+        if let Some(unit) = self.unit() {
+            unit.forget_devices();
+        }
         let sql = format!(
             "UPDATE {{p}}devices SET deleted_at = $2, {CLEAR_TRUST} WHERE id = $1 \
              AND deleted_at IS NULL"

@@ -150,4 +150,79 @@ impl<D: Driver> StepReads for SqlStore<D> {
         }
         Ok(Some(context))
     }
+
+    /// One statement joining the user, the user's factors and settings and
+    /// counting the unused backup codes (inside a unit of work it locks
+    /// the user's row, see [`crate::unit`]), then the user's devices. A
+    /// host's own user table, or a user that is not there, is read table
+    /// by table.
+    async fn sign_in_context(&self, user: UserId, with_user: bool) -> StoreResult<SignInContext> {
+        if !with_user {
+            return sign_in_context_by_calls(self, user, with_user).await;
+        }
+        let sql = format!(
+            "SELECT {}, {}, {}, (SELECT COUNT(*) FROM {{p}}backup_codes b \
+             WHERE b.user_id = u.id AND b.used_at IS NULL) AS backup_left \
+             FROM {{p}}users u \
+             LEFT JOIN {{p}}factors f ON f.user_id = u.id AND f.deleted_at IS NULL \
+             LEFT JOIN {{p}}mfa_settings s ON s.user_id = u.id \
+             WHERE u.id = $1 ORDER BY f.created_at, f.id{}",
+            aliased("u", cols::USER),
+            aliased("f", cols::FACTOR),
+            aliased("s", cols::SETTINGS),
+            if self.unit().is_some() {
+                self.dialect().for_update_of("u")
+            } else {
+                String::new()
+            },
+        );
+        let statement = self.st(&sql, vec![crate::rows::uuid_of(user)]);
+        let mut found: Option<(User, Option<MfaSettings>, i64)> = None;
+        let mut factors = Vec::new();
+        crate::driver::Executor::fetch(&mut self.pool(), &statement, &mut |row| {
+            if found.is_none() {
+                let settings = Part { row, alias: "s" };
+                let settings = match settings.opt_uuid("user_id")? {
+                    Some(_) => Some(MfaSettings::from_row(&settings)?),
+                    None => None,
+                };
+                found = Some((
+                    User::from_row(&Part { row, alias: "u" })?,
+                    settings,
+                    row.i64("backup_left")?,
+                ));
+            }
+            let factor = Part { row, alias: "f" };
+            if factor.opt_uuid("id")?.is_some() {
+                factors.push(Factor::from_row(&factor)?);
+            }
+            Ok(())
+        })
+        .await?;
+        let Some((found, settings, backup_left)) = found else {
+            return sign_in_context_by_calls(self, user, with_user).await;
+        };
+        let backup_codes_left = if factors
+            .iter()
+            .any(|f| f.kind == FactorKind::BackupCodes && f.is_active())
+        {
+            u32::try_from(backup_left).unwrap_or(u32::MAX)
+        } else {
+            0
+        };
+        // Read under the user's lock: no sign-in of this user adds a
+        // device until the unit ends.
+        let devices = self.list_devices(user).await?;
+        let context = SignInContext {
+            user: Some(found),
+            factors,
+            devices,
+            settings,
+            backup_codes_left,
+        };
+        if let Some(unit) = self.unit() {
+            unit.lock_sign_in(&context);
+        }
+        Ok(context)
+    }
 }
