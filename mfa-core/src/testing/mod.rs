@@ -299,6 +299,7 @@ macro_rules! unit_of_work_conformance_tests {
                 dropped_unit_is_rolled_back,
                 rollback_restores_changed_rows,
                 unit_reads_its_own_writes,
+                sign_in_context_and_its_writes_match_the_single_calls,
                 refused_attempt_commits_failure_and_audit,
                 concurrent_units_spend_one_backup_code_once,
                 concurrent_units_stop_counting_failures_at_the_lock,

@@ -291,6 +291,133 @@ pub async fn unit_reads_its_own_writes<S: Store + UnitOfWork>(store: Arc<S>) {
     tx.commit().await.expect("commit failed");
 }
 
+/// `sign_in_context` answers what the single-table reads answer, in a unit
+/// and outside; inside a unit, the sightings and the counter reset that
+/// follow it are kept as the separate calls would keep them (a new
+/// device seen twice is one device, a known one keeps its first
+/// sighting, and a sighting after the unit wrote the device updates it).
+pub async fn sign_in_context_and_its_writes_match_the_single_calls<S: Store + UnitOfWork>(
+    store: Arc<S>,
+) {
+    let user = create_user(&*store, t0()).await;
+    let totp = fixtures::create_active_totp(&*store, user.id, t0()).await;
+    let mut backup = fixtures::factor(user.id, FactorKind::BackupCodes, t0());
+    backup.status = crate::model::FactorStatus::Active;
+    backup.confirmed_at = Some(t0());
+    store
+        .create_factor(&backup)
+        .await
+        .expect("create_factor failed");
+    store
+        .replace_backup_codes(user.id, &fixtures::backup_codes(user.id, 3, t0()))
+        .await
+        .expect("replace_backup_codes failed");
+    let mut settings = crate::model::MfaSettings::new(user.id, t0());
+    settings.enforced = true;
+    store
+        .put_settings(&settings)
+        .await
+        .expect("put_settings failed");
+    let known = fixtures::create_device(&*store, user.id, t0()).await;
+    store
+        .record_failure(user.id, LockScope::Password, &LockoutRule::default(), at(1))
+        .await
+        .expect("record_failure failed");
+
+    let by_calls = sign_in_context_by_calls(&*store, user.id, true)
+        .await
+        .expect("sign_in_context_by_calls failed");
+    let combined = store
+        .sign_in_context(user.id, true)
+        .await
+        .expect("sign_in_context failed");
+    let ids = |c: &SignInContext| {
+        (
+            c.user.as_ref().map(|u| u.id),
+            c.factors.iter().map(|f| f.id).collect::<Vec<_>>(),
+            c.devices.iter().map(|d| d.id).collect::<Vec<_>>(),
+            c.settings.as_ref().map(|s| s.enforced),
+            c.backup_codes_left,
+        )
+    };
+    assert_eq!(ids(&combined), ids(&by_calls));
+    assert_eq!(
+        ids(&combined),
+        (
+            Some(user.id),
+            vec![totp.id, backup.id],
+            vec![known.id],
+            Some(true),
+            3
+        )
+    );
+
+    let tx = store.begin().await.expect("begin failed");
+    let r = tx.repositories();
+    let context = r
+        .sign_in_context(user.id, true)
+        .await
+        .expect("sign_in_context failed");
+    assert_eq!(ids(&context), ids(&by_calls));
+    assert!(
+        r.reset_failures(user.id, LockScope::Password)
+            .await
+            .expect("reset_failures failed")
+    );
+    let again = r
+        .upsert_device(&fixtures::sighting(user.id, known.fingerprint_hash, at(5)))
+        .await
+        .expect("upsert_device failed");
+    assert!(!again.created);
+    assert_eq!(again.device.id, known.id);
+    assert_eq!(again.device.first_seen_at, t0());
+    let fresh = fixtures::fingerprint();
+    let first = r
+        .upsert_device(&fixtures::sighting(user.id, fresh, at(6)))
+        .await
+        .expect("upsert_device failed");
+    assert!(first.created);
+    let mut quiet = fixtures::sighting(user.id, fresh, at(7));
+    quiet.metadata = serde_json::Value::Null;
+    let second = r.upsert_device(&quiet).await.expect("upsert_device failed");
+    assert!(!second.created, "the same fingerprint is the same device");
+    assert_eq!(second.device.id, first.device.id);
+    assert_eq!(second.device.metadata, first.device.metadata);
+    assert_eq!(
+        r.list_devices(user.id).await.expect("list_devices").len(),
+        2,
+        "the unit reads its own devices"
+    );
+    let third = r
+        .upsert_device(&fixtures::sighting(user.id, fresh, at(8)))
+        .await
+        .expect("upsert_device failed");
+    assert!(!third.created);
+    assert_eq!(third.device.id, first.device.id);
+    tx.commit().await.expect("commit failed");
+
+    let devices = store.list_devices(user.id).await.expect("list_devices");
+    assert_eq!(devices.len(), 2);
+    let new = devices
+        .iter()
+        .find(|d| d.id == first.device.id)
+        .expect("the new device");
+    assert_eq!(new.first_seen_at, at(6));
+    assert_eq!(new.last_seen_at, at(8));
+    assert_eq!(new.metadata, first.device.metadata);
+    let old = devices
+        .iter()
+        .find(|d| d.id == known.id)
+        .expect("the known device");
+    assert_eq!((old.first_seen_at, old.last_seen_at), (t0(), at(5)));
+    let u = store
+        .get_user(user.id)
+        .await
+        .expect("get_user")
+        .expect("user");
+    assert_eq!(u.password_failures.failures, 0, "the reset was written");
+}
+
 /// A unit that counts a failure and records its audit event, then commits
 /// (as the engine does for a refused attempt), keeps both.
 pub async fn refused_attempt_commits_failure_and_audit<S: Store + UnitOfWork>(store: Arc<S>) {
