@@ -413,6 +413,13 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<RateDecision> {
                     self.$inner.hit(key, limit, window, now).await
                 }
+                async fn hit_in_order(
+                    &self,
+                    hits: &[RateHit<'_>],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Vec<RateDecision>> {
+                    self.$inner.hit_in_order(hits, now).await
+                }
                 async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
                     self.$inner.purge_rate_limits(now).await
                 }

@@ -53,8 +53,8 @@ use crate::store::SqlStore;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
-    AuditEvent, Device, DeviceId, DeviceSighting, Factor, FactorId, FailureCounter, LockScope,
-    LockoutRule, TicketId, User, UserId,
+    AuditEvent, ChallengePurpose, Device, DeviceId, DeviceSighting, Factor, FactorId,
+    FailureCounter, LockScope, LockoutRule, OtpChallenge, TicketId, User, UserId,
 };
 use mfa_core::store::{
     FailureOutcome, Repositories, SignInContext, StoreError, StoreResult, TicketContext, UnitOfWork,
@@ -117,6 +117,9 @@ struct Locked {
     users: HashMap<UserId, LockedUser>,
     /// Per locked live factor: its last accepted TOTP step.
     factors: HashMap<FactorId, Option<i64>>,
+    /// Per locked live factor: its latest login challenge (`None`: it has
+    /// none), as the unit has it.
+    latest: HashMap<FactorId, Option<OtpChallenge>>,
     /// Per locked live user whose live devices the unit read under that
     /// lock: the devices as the unit has them now.
     devices: HashMap<UserId, Vec<KnownDevice>>,
@@ -220,10 +223,16 @@ impl UnitState {
     /// Forgets what the unit knew of a factor (deleted), or of every
     /// factor (`None`).
     pub(crate) fn forget_factor(&self, id: Option<FactorId>) {
-        let factors = &mut lock(&self.locked).factors;
+        let mut locked = lock(&self.locked);
         match id {
-            Some(id) => drop(factors.remove(&id)),
-            None => factors.clear(),
+            Some(id) => {
+                locked.factors.remove(&id);
+                locked.latest.remove(&id);
+            }
+            None => {
+                locked.factors.clear();
+                locked.latest.clear();
+            }
         }
     }
 
@@ -294,6 +303,44 @@ impl UnitState {
     /// Forgets the devices the unit knew (one was deleted).
     pub(crate) fn forget_devices(&self) {
         lock(&self.locked).devices.clear();
+    }
+
+    /// Remembers the latest login challenge of factors read under lock.
+    pub(crate) fn know_latest_login_challenges(
+        &self,
+        latest: impl IntoIterator<Item = (FactorId, Option<OtpChallenge>)>,
+    ) {
+        lock(&self.locked).latest.extend(latest);
+    }
+
+    /// `latest_challenge` of a locked factor, when the unit knows it
+    /// (`None`: ask the database).
+    pub(crate) fn latest_challenge(
+        &self,
+        factor: FactorId,
+        purpose: ChallengePurpose,
+    ) -> Option<Option<OtpChallenge>> {
+        if purpose != ChallengePurpose::Login {
+            return None;
+        }
+        lock(&self.locked).latest.get(&factor).cloned()
+    }
+
+    /// Records a challenge the unit issued: the factor's latest now, if
+    /// the unit tracks the factor's login challenges.
+    pub(crate) fn issued_challenge(&self, challenge: &OtpChallenge) {
+        if challenge.purpose != ChallengePurpose::Login {
+            return;
+        }
+        if let Some(latest) = lock(&self.locked).latest.get_mut(&challenge.factor_id) {
+            *latest = Some(challenge.clone());
+        }
+    }
+
+    /// Forgets the latest challenges the unit knew (a challenge changed by
+    /// a statement).
+    pub(crate) fn forget_challenges(&self) {
+        lock(&self.locked).latest.clear();
     }
 
     /// Whether the unit holds a live factor's row locked.

@@ -11,6 +11,7 @@ use crate::model::{
     OtpChannel, TicketId, TicketKind, User,
 };
 use crate::policy::OtpPolicy;
+use crate::store::RateHit;
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// A code was sent.
@@ -99,21 +100,20 @@ impl Step<'_> {
             }
         }
         let hour = TimeDelta::hours(1);
-        let limited = async {
-            self.limit(
-                &rate_key("otp:dest", &destination),
-                policy.sends_per_destination_per_hour,
-                hour,
-            )
-            .await?;
-            self.limit(
-                &format!("otp:user:{}", user.id),
-                policy.sends_per_user_per_hour,
-                hour,
-            )
-            .await
-        }
-        .await;
+        let limited = self
+            .limit_all(&[
+                RateHit {
+                    key: &rate_key("otp:dest", &destination),
+                    limit: policy.sends_per_destination_per_hour,
+                    window: hour,
+                },
+                RateHit {
+                    key: &format!("otp:user:{}", user.id),
+                    limit: policy.sends_per_user_per_hour,
+                    window: hour,
+                },
+            ])
+            .await;
         if let Err(e) = limited {
             self.record(
                 Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, now)

@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
-use crate::store::SignInContext;
+use crate::store::{RateHit, SignInContext};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -146,21 +146,22 @@ impl Mfa {
         // transaction is never held open across the argon2 work.
         let gate = unit!(&self.inner, |inner| {
             let limits = inner.policy.login_rate;
-            let limited = async {
-                if let Some(ip) = &client.ip {
-                    inner
-                        .limit(&rate_key("login:ip", ip), limits.per_ip, limits.window)
-                        .await?;
-                }
-                inner
-                    .limit(
-                        &rate_key("login:id", &identifier),
-                        limits.per_identifier,
-                        limits.window,
-                    )
-                    .await
+            let ip_key = client.ip.as_ref().map(|ip| rate_key("login:ip", ip));
+            let id_key = rate_key("login:id", &identifier);
+            let mut hits = Vec::with_capacity(2);
+            if let Some(key) = &ip_key {
+                hits.push(RateHit {
+                    key,
+                    limit: limits.per_ip,
+                    window: limits.window,
+                });
             }
-            .await;
+            hits.push(RateHit {
+                key: &id_key,
+                limit: limits.per_identifier,
+                window: limits.window,
+            });
+            let limited = inner.limit_all(&hits).await;
             if let Err(e) = limited {
                 // R46: a refusal by a rate limit is audited like any other.
                 if matches!(e, MfaError::RateLimited { .. }) {

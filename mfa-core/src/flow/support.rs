@@ -11,7 +11,7 @@ use crate::model::{
     Lock, LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
     RefreshTokenId, Session, SessionId, SessionStatus, TicketId, TicketKind, User, UserId,
 };
-use crate::store::{FailureOutcome, RateDecision, SignInContext};
+use crate::store::{FailureOutcome, RateDecision, RateHit, SignInContext};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -194,13 +194,18 @@ impl Step<'_> {
         });
     }
 
-    /// One hit on a rate limit; refused hits become [`MfaError::RateLimited`].
-    pub async fn limit(&self, key: &str, limit: u32, window: TimeDelta) -> MfaResult<()> {
-        match self.rate.hit(key, limit, window, self.now()).await? {
-            RateDecision::Allowed { .. } => Ok(()),
-            RateDecision::Limited { retry_after: wait } => Err(MfaError::RateLimited {
-                retry_after: retry_after(wait),
+    /// Hits on rate limits, in order, stopping at the first refused (one
+    /// store call, see [`RateLimiter::hit_in_order`]); a refusal becomes
+    /// [`MfaError::RateLimited`].
+    ///
+    /// [`RateLimiter::hit_in_order`]: crate::store::RateLimiter::hit_in_order
+    pub async fn limit_all(&self, hits: &[RateHit<'_>]) -> MfaResult<()> {
+        let decisions = self.rate.hit_in_order(hits, self.now()).await?;
+        match decisions.last() {
+            Some(RateDecision::Limited { retry_after: wait }) => Err(MfaError::RateLimited {
+                retry_after: retry_after(*wait),
             }),
+            _ => Ok(()),
         }
     }
 

@@ -30,7 +30,7 @@ pub use challenge::{ChallengeAttempt, ChallengeRepository};
 pub use device::{DeviceRepository, Upserted};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
-pub use rate_limit::{RateDecision, RateLimiter};
+pub use rate_limit::{RateDecision, RateHit, RateLimiter};
 pub use reads::{SignInContext, StepReads, TicketContext, sign_in_context_by_calls};
 pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
 pub use unit::{Repositories, Transaction, UnitOfWork};

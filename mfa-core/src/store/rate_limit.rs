@@ -19,6 +19,17 @@ pub enum RateDecision {
     },
 }
 
+/// One hit of [`RateLimiter::hit_in_order`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateHit<'a> {
+    /// The limited key.
+    pub key: &'a str,
+    /// Hits allowed per window.
+    pub limit: u32,
+    /// The sliding window.
+    pub window: TimeDelta,
+}
+
 /// Sliding-window rate limiter.
 ///
 /// Contract: for every key, at most `limit` hits are allowed in any
@@ -36,6 +47,31 @@ pub trait RateLimiter: Send + Sync {
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> StoreResult<RateDecision>;
+
+    /// Hits `hits` in order at `now`, as [`RateLimiter::hit`] each, and
+    /// stops at the first refused: returns one decision per hit made, the
+    /// last one the refusal if there was one (the keys after it are not
+    /// hit). A store may send them as one statement.
+    ///
+    /// # Errors
+    /// A store error; hits made before it stay made unless the unit of
+    /// work they ran in is rolled back.
+    async fn hit_in_order(
+        &self,
+        hits: &[RateHit<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RateDecision>> {
+        let mut decisions = Vec::with_capacity(hits.len());
+        for hit in hits {
+            let decision = self.hit(hit.key, hit.limit, hit.window, now).await?;
+            let refused = matches!(decision, RateDecision::Limited { .. });
+            decisions.push(decision);
+            if refused {
+                break;
+            }
+        }
+        Ok(decisions)
+    }
 
     /// Forgets hits that fell out of their window before `now`; returns how
     /// many.

@@ -666,6 +666,15 @@ impl<S: Backing> RateLimiter for CountingStore<S> {
         self.inner.repositories().hit(key, limit, window, now).await
     }
 
+    async fn hit_in_order(
+        &self,
+        hits: &[RateHit<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RateDecision>> {
+        self.tick();
+        self.inner.repositories().hit_in_order(hits, now).await
+    }
+
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
         self.inner.repositories().purge_rate_limits(now).await

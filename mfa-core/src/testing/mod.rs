@@ -254,6 +254,7 @@ macro_rules! __store_conformance_cases {
                 refused_hits_are_not_recorded,
                 hits_are_allowed_again_once_the_window_slides,
                 rate_limit_keys_are_independent,
+                hits_in_order_stop_at_the_first_refusal,
                 sliding_window_never_allows_more_than_the_limit,
                 purge_forgets_only_expired_hits,
             }

@@ -180,6 +180,84 @@ pub async fn rate_limit_keys_are_independent<S: Store>(store: Arc<S>) {
     );
 }
 
+/// `hit_in_order` makes each hit as `hit` would, in order, and stops at
+/// the first refusal: the keys after it are not hit, the ones before it
+/// stay hit.
+pub async fn hits_in_order_stop_at_the_first_refusal<S: Store>(store: Arc<S>) {
+    let (a, b, c) = (rate_key("a"), rate_key("b"), rate_key("c"));
+    let window = TimeDelta::minutes(10);
+    let hits = [
+        RateHit {
+            key: &a,
+            limit: 3,
+            window,
+        },
+        RateHit {
+            key: &b,
+            limit: 1,
+            window,
+        },
+        RateHit {
+            key: &c,
+            limit: 5,
+            window,
+        },
+    ];
+    let in_order = |now| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .hit_in_order(&hits, now)
+                .await
+                .expect("hit_in_order failed")
+        }
+    };
+    assert_eq!(
+        in_order(at(0)).await,
+        vec![
+            RateDecision::Allowed { remaining: 2 },
+            RateDecision::Allowed { remaining: 0 },
+            RateDecision::Allowed { remaining: 4 },
+        ]
+    );
+    assert_eq!(
+        in_order(at(60)).await,
+        vec![
+            RateDecision::Allowed { remaining: 1 },
+            RateDecision::Limited {
+                retry_after: TimeDelta::seconds(540)
+            },
+        ],
+        "b refuses: c is not hit"
+    );
+    assert_eq!(
+        hit(&*store, &c, 5, window, at(61)).await,
+        RateDecision::Allowed { remaining: 3 },
+        "c holds its first hit only"
+    );
+    assert_eq!(
+        hit(&*store, &a, 3, window, at(61)).await,
+        RateDecision::Allowed { remaining: 0 },
+        "a holds the hits made before the refusal"
+    );
+    // The first key refused: nothing after it is hit.
+    let refused = store
+        .hit_in_order(&hits[..2], at(62))
+        .await
+        .expect("hit_in_order failed");
+    assert!(
+        matches!(refused.as_slice(), [RateDecision::Limited { .. }]),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store
+            .hit_in_order(&[], at(62))
+            .await
+            .expect("hit_in_order failed"),
+        Vec::new()
+    );
+}
+
 /// The sliding-window contract over a long, irregular sequence of hits
 /// (several at the same instant, gaps shorter and longer than the window):
 /// every decision, `remaining` and `retry_after` matches the model, and no

@@ -50,6 +50,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         {
             unit.defer(None, close);
             unit.defer(None, insert);
+            unit.issued_challenge(challenge);
             return Ok(());
         }
         // Lock the factor so two concurrent sends cannot both leave
@@ -84,6 +85,14 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         factor: FactorId,
         purpose: ChallengePurpose,
     ) -> StoreResult<Option<OtpChallenge>> {
+        // A unit that read the factor under lock knows its latest login
+        // challenge (see `ticket_context`).
+        if let Some(known) = self
+            .unit()
+            .and_then(|unit| unit.latest_challenge(factor, purpose))
+        {
+            return Ok(known);
+        }
         let sql = format!(
             "SELECT {} FROM {{p}}challenges WHERE factor_id = $1 AND purpose = $2 \
              ORDER BY created_at DESC, id DESC LIMIT 1",
@@ -98,6 +107,9 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         id: ChallengeId,
         now: DateTime<Utc>,
     ) -> StoreResult<ChallengeAttempt> {
+        if let Some(unit) = self.unit() {
+            unit.forget_challenges();
+        }
         const OPEN: &str = "id = $1 AND consumed_at IS NULL AND expires_at > $2 \
                             AND attempts < max_attempts";
         if self.dialect().returning {
@@ -152,6 +164,9 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
     }
 
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
+        if let Some(unit) = self.unit() {
+            unit.forget_challenges();
+        }
         let n = self
             .affected(
                 "UPDATE {p}challenges SET consumed_at = $2 \
@@ -222,6 +237,9 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
     }
 
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        if let Some(unit) = self.unit() {
+            unit.forget_challenges();
+        }
         let challenges = self
             .purge_in_batches("challenges", "expires_at < $1", vec![Arg::Ts(before)])
             .await?;

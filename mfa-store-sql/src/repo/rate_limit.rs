@@ -32,20 +32,52 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::store::*;
 
-/// The hit upsert on PostgreSQL. `$1` key, `$2` now, `$3` window start
-/// (hits at or before it have left), `$4` limit, `$5` now + window; times
-/// in µs since the epoch.
-const HIT_POSTGRES: &str = "INSERT INTO {p}rate_limits AS r (rate_key, hits, allowed, expires_at) \
-     VALUES ($1, CASE WHEN $4 > 0 THEN ARRAY[$2::bigint] ELSE ARRAY[]::bigint[] END, $4 > 0, $5) \
-     ON CONFLICT (rate_key) DO UPDATE SET \
-     allowed = (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4, \
-     hits = ARRAY(SELECT h FROM unnest(r.hits) h WHERE h > $3 \
-     UNION ALL SELECT $2 WHERE (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4), \
-     expires_at = CASE WHEN (SELECT count(*) FROM unnest(r.hits) h WHERE h > $3) < $4 \
-     THEN GREATEST(r.expires_at, $5) ELSE r.expires_at END \
-     RETURNING allowed, array_to_string(hits, ',') AS hits";
+/// The hit upsert on PostgreSQL, the `n`-th of a statement (its
+/// parameters `$5n+1` … `$5n+5`: key, now, window start (hits at or before
+/// it have left), limit, now + window; times in µs since the epoch), made
+/// only when `gate` (a boolean SQL expression) holds.
+fn hit_postgres(n: usize, gate: &str) -> String {
+    let [key, now, start, limit, end] = [1, 2, 3, 4, 5].map(|k| format!("${}", 5 * n + k));
+    let live = format!("(SELECT count(*) FROM unnest(r.hits) h WHERE h > {start})");
+    format!(
+        "INSERT INTO {{p}}rate_limits AS r (rate_key, hits, allowed, expires_at) \
+         SELECT {key}, CASE WHEN {limit} > 0 THEN ARRAY[{now}::bigint] \
+         ELSE ARRAY[]::bigint[] END, {limit} > 0, {end} WHERE {gate} \
+         ON CONFLICT (rate_key) DO UPDATE SET \
+         allowed = {live} < {limit}, \
+         hits = ARRAY(SELECT h FROM unnest(r.hits) h WHERE h > {start} \
+         UNION ALL SELECT {now} WHERE {live} < {limit}), \
+         expires_at = CASE WHEN {live} < {limit} \
+         THEN GREATEST(r.expires_at, {end}) ELSE r.expires_at END \
+         RETURNING allowed, array_to_string(hits, ',') AS hits"
+    )
+}
 
-/// The hit upsert on SQLite (parameters as [`HIT_POSTGRES`]).
+/// Hits in order as one PostgreSQL statement: each hit is a
+/// data-modifying `WITH` clause made only when the one before it was
+/// allowed, and the rows come back in order.
+fn hits_postgres(count: usize) -> String {
+    let clauses: Vec<String> = (0..count)
+        .map(|n| {
+            let gate = if n == 0 {
+                "TRUE".to_owned()
+            } else {
+                format!("(SELECT allowed FROM h{})", n - 1)
+            };
+            format!("h{n} AS ({})", hit_postgres(n, &gate))
+        })
+        .collect();
+    let rows: Vec<String> = (0..count)
+        .map(|n| format!("SELECT {n} AS i, allowed, hits FROM h{n}"))
+        .collect();
+    format!(
+        "WITH {} {} ORDER BY i",
+        clauses.join(", "),
+        rows.join(" UNION ALL ")
+    )
+}
+
+/// The hit upsert on SQLite (parameters as [`hit_postgres`]'s first).
 const HIT_SQLITE: &str = "INSERT INTO {p}rate_limits (rate_key, hits, allowed, expires_at) \
      VALUES ($1, CASE WHEN $4 > 0 THEN json_array($2) ELSE '[]' END, $4 > 0, $5) \
      ON CONFLICT (rate_key) DO UPDATE SET \
@@ -61,7 +93,7 @@ const HIT_SQLITE: &str = "INSERT INTO {p}rate_limits (rate_key, hits, allowed, e
 const LIVE_MYSQL: &str = "JSON_TABLE({p}rate_limits.hits, '$[*]' COLUMNS (h BIGINT PATH '$')) j \
      WHERE j.h > $3";
 
-/// The hit upsert on MariaDB (parameters as [`HIT_POSTGRES`]); `hits` is
+/// The hit upsert on MariaDB (parameters as [`hit_postgres`]'s first); `hits` is
 /// assigned last, so every assignment reads the old value.
 fn hit_mysql() -> String {
     let count = format!("(SELECT COUNT(*) FROM {LIVE_MYSQL})");
@@ -90,6 +122,17 @@ fn parse_hits(text: &str) -> StoreResult<Vec<i64>> {
                 .map_err(|_| crate::error::corrupt("rate_limits.hits"))
         })
         .collect()
+}
+
+/// The parameters of one hit (see [`hit_postgres`]).
+fn hit_args(key: &str, limit: u32, window: TimeDelta, now_us: i64) -> [Arg; 5] {
+    [
+        Arg::Text(key.to_owned()),
+        Arg::I64(now_us),
+        Arg::I64(now_us.saturating_sub(micros(window))),
+        Arg::I64(i64::from(limit)),
+        Arg::I64(now_us.saturating_add(micros(window))),
+    ]
 }
 
 /// Microseconds of a duration, saturating.
@@ -131,7 +174,10 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
     ) -> StoreResult<RateDecision> {
         let owned;
         let template = match self.dialect().placeholders {
-            Placeholders::Dollar => HIT_POSTGRES,
+            Placeholders::Dollar => {
+                owned = hit_postgres(0, "TRUE");
+                owned.as_str()
+            }
             Placeholders::NumberedQuestion => HIT_SQLITE,
             Placeholders::Question => {
                 owned = hit_mysql();
@@ -139,13 +185,7 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
             }
         };
         let now_us = now.timestamp_micros();
-        let args = vec![
-            Arg::Text(key.to_owned()),
-            Arg::I64(now_us),
-            Arg::I64(now_us.saturating_sub(micros(window))),
-            Arg::I64(i64::from(limit)),
-            Arg::I64(now_us.saturating_add(micros(window))),
-        ];
+        let args = hit_args(key, limit, window, now_us).to_vec();
         // One statement; outside a unit a deadlock (InnoDB, two first hits
         // on one new key) runs it again.
         let row = if self.unit().is_some() {
@@ -169,6 +209,55 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
             window,
             now_us,
         ))
+    }
+
+    /// PostgreSQL: one statement for all the hits ([`hits_postgres`]);
+    /// elsewhere one per hit.
+    async fn hit_in_order(
+        &self,
+        hits: &[RateHit<'_>],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Vec<RateDecision>> {
+        if !self.dialect().batch_writes || hits.len() < 2 {
+            let mut decisions = Vec::with_capacity(hits.len());
+            for hit in hits {
+                let decision = self.hit(hit.key, hit.limit, hit.window, now).await?;
+                let refused = matches!(decision, RateDecision::Limited { .. });
+                decisions.push(decision);
+                if refused {
+                    break;
+                }
+            }
+            return Ok(decisions);
+        }
+        let template = hits_postgres(hits.len());
+        let now_us = now.timestamp_micros();
+        let args: Vec<Arg> = hits
+            .iter()
+            .flat_map(|h| hit_args(h.key, h.limit, h.window, now_us))
+            .collect();
+        let read = |r: &dyn crate::driver::Row| Ok((r.bool("allowed")?, r.text("hits")?));
+        let rows = if self.unit().is_some() {
+            self.rows_on(&mut self.pool(), &template, args, read)
+                .await?
+        } else {
+            retry!(async {
+                self.rows_on(&mut self.pool(), &template, args.clone(), read)
+                    .await
+            })?
+        };
+        rows.iter()
+            .zip(hits)
+            .map(|((allowed, returned), hit)| {
+                Ok(decision(
+                    *allowed,
+                    &parse_hits(returned)?,
+                    hit.limit,
+                    hit.window,
+                    now_us,
+                ))
+            })
+            .collect()
     }
 
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {

@@ -63,14 +63,16 @@ forward_columns!(
 );
 
 /// One row of the ticket-context query: the ticket, its user when asked
-/// for, and one factor.
+/// for, one factor and the factor's latest login challenge.
 struct ContextRow {
     ticket: LoginTicket,
     user: Option<User>,
     factor: Factor,
+    latest: Option<OtpChallenge>,
 }
 
 fn context_row(row: &dyn Row, with_user: bool) -> StoreResult<ContextRow> {
+    let latest = Part { row, alias: "c" };
     Ok(ContextRow {
         ticket: LoginTicket::from_row(&Part { row, alias: "t" })?,
         user: if with_user {
@@ -79,6 +81,10 @@ fn context_row(row: &dyn Row, with_user: bool) -> StoreResult<ContextRow> {
             None
         },
         factor: Factor::from_row(&Part { row, alias: "f" })?,
+        latest: match latest.opt_uuid("id")? {
+            Some(_) => Some(OtpChallenge::from_row(&latest)?),
+            None => None,
+        },
     })
 }
 
@@ -101,19 +107,31 @@ impl<D: Driver> StepReads for SqlStore<D> {
         } else {
             (String::new(), "")
         };
+        // Each factor's latest login challenge comes along (what a send
+        // checks for its cool-down and a code is checked against); the
+        // lock is on the ticket, the user and the factors, which every
+        // writer of a login challenge locks first.
         let sql = format!(
-            "SELECT {}{user_columns}, {} FROM {{p}}login_tickets t {user_join}\
+            "SELECT {}{user_columns}, {}, {} FROM {{p}}login_tickets t {user_join}\
              JOIN {{p}}factors f ON f.user_id = t.user_id AND f.deleted_at IS NULL \
+             LEFT JOIN {{p}}challenges c ON c.id = (SELECT l.id FROM {{p}}challenges l \
+             WHERE l.factor_id = f.id AND l.purpose = $2 \
+             ORDER BY l.created_at DESC, l.id DESC LIMIT 1) \
              WHERE t.token_hash = $1 ORDER BY f.created_at, f.id{}",
             aliased("t", cols::TICKET),
             aliased("f", cols::FACTOR),
+            aliased("c", cols::CHALLENGE),
             if self.unit().is_some() {
-                self.dialect().for_update
+                self.dialect()
+                    .for_update_of(if with_user { "t, u, f" } else { "t, f" })
             } else {
-                ""
+                String::new()
             },
         );
-        let args = vec![Arg::Bytes(token_hash.as_bytes().to_vec())];
+        let args = vec![
+            Arg::Bytes(token_hash.as_bytes().to_vec()),
+            Arg::Text(ChallengePurpose::Login.as_str().to_owned()),
+        ];
         let statement = self.st(&sql, args);
         let mut rows: Vec<ContextRow> = Vec::new();
         crate::driver::Executor::fetch(&mut self.pool(), &statement, &mut |row| {
@@ -138,8 +156,12 @@ impl<D: Driver> StepReads for SqlStore<D> {
                 factors,
             }));
         };
+        let mut latest = vec![(first.factor.id, first.latest)];
         let mut factors = vec![first.factor];
-        factors.extend(rows.map(|r| r.factor));
+        for row in rows {
+            latest.push((row.factor.id, row.latest));
+            factors.push(row.factor);
+        }
         let context = TicketContext {
             ticket: first.ticket,
             user: first.user,
@@ -147,6 +169,7 @@ impl<D: Driver> StepReads for SqlStore<D> {
         };
         if let Some(unit) = self.unit() {
             unit.lock_context(&context);
+            unit.know_latest_login_challenges(latest);
         }
         Ok(Some(context))
     }
