@@ -11,8 +11,17 @@ use mfa_core::model::*;
 use mfa_core::store::*;
 use uuid::Uuid;
 
+/// `alias.column, …` for a column list of [`cols`].
+pub(crate) fn qualified(alias: &str, columns: &str) -> String {
+    columns
+        .split(',')
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `alias.column AS alias_column, …` for a column list of [`cols`].
-fn aliased(alias: &str, columns: &str) -> String {
+pub(crate) fn aliased(alias: &str, columns: &str) -> String {
     columns
         .split(',')
         .map(|c| {
@@ -24,9 +33,11 @@ fn aliased(alias: &str, columns: &str) -> String {
 }
 
 /// The columns of one table in a joined row, read by their own names.
-struct Part<'a> {
-    row: &'a dyn Row,
-    alias: &'static str,
+pub(crate) struct Part<'a> {
+    /// The joined row.
+    pub(crate) row: &'a dyn Row,
+    /// The table's alias in the query.
+    pub(crate) alias: &'static str,
 }
 
 impl Part<'_> {

@@ -2,6 +2,7 @@
 
 use crate::columns as cols;
 use crate::driver::{Driver, Executor};
+use crate::repo::reads::{Part, aliased, qualified};
 use crate::rows::*;
 use crate::sql::Arg;
 use crate::store::{SqlStore, in_tx};
@@ -212,8 +213,38 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
             cols::REFRESH
         );
         let locked_by_hash = format!("{by_hash}{}", self.dialect().for_update);
+        // Inside a unit on PostgreSQL the gate and the session's touch are
+        // one statement, and the child waits for the unit's flush.
+        let batched = self.dialect().batch_writes && self.unit().is_some();
+        let gate_and_touch = format!(
+            "WITH g AS ({GATE} RETURNING {}), s AS (UPDATE {{p}}sessions x \
+             SET last_seen_at = $2 FROM g WHERE x.id = g.session_id RETURNING {}) \
+             SELECT {}, {} FROM g JOIN s ON TRUE",
+            cols::REFRESH,
+            qualified("x", cols::SESSION),
+            aliased("g", cols::REFRESH),
+            aliased("s", cols::SESSION),
+        );
         in_tx!(self, |conn| {
-            let won = if self.dialect().returning {
+            let touched = if batched {
+                self.row_on(
+                    conn,
+                    &gate_and_touch,
+                    vec![hash.clone(), Arg::Ts(now)],
+                    |row| {
+                        Ok((
+                            RefreshToken::from_row(&Part { row, alias: "g" })?,
+                            Session::from_row(&Part { row, alias: "s" })?,
+                        ))
+                    },
+                )
+                .await?
+            } else {
+                None
+            };
+            let won = if batched {
+                touched.as_ref().map(|(token, _)| token.clone())
+            } else if self.dialect().returning {
                 let sql = format!("{GATE} RETURNING {}", cols::REFRESH);
                 self.row_on(
                     conn,
@@ -234,7 +265,9 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                 }
             };
             if let Some(current) = won {
-                let session = if self.dialect().returning {
+                let session = if let Some((_, session)) = touched {
+                    session
+                } else if self.dialect().returning {
                     let sql = format!(
                         "UPDATE {{p}}sessions SET last_seen_at = $2 WHERE id = $1 \
                          RETURNING {}",
@@ -275,11 +308,27 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                     expires_at: new.expires_at.min(session.expires_at),
                     used_at: None,
                 };
+                const CHILD: &str = "INSERT INTO {p}refresh_tokens (id, family_id, \
+                     session_id, user_id, parent_id, token_hash, status, created_at, \
+                     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, NULL)";
+                let child = vec![
+                    uuid_of(token.id),
+                    uuid_of(token.family_id),
+                    uuid_of(token.session_id),
+                    uuid_of(token.user_id),
+                    opt_uuid(token.parent_id),
+                    Arg::Bytes(token.token_hash.as_bytes().to_vec()),
+                    Arg::Ts(token.created_at),
+                    Arg::Ts(token.expires_at),
+                ];
+                if batched {
+                    // A fresh id and token hash.
+                    self.insert_or_defer(CHILD, child, "refresh token").await?;
+                    return Ok(RotateOutcome::Rotated { token, session });
+                }
                 self.run_as(
                     conn,
-                    "INSERT INTO {p}refresh_tokens (id, family_id, session_id, user_id, \
-                     parent_id, token_hash, status, created_at, expires_at, used_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, NULL)",
+                    CHILD,
                     vec![
                         uuid_of(token.id),
                         uuid_of(token.family_id),
