@@ -114,6 +114,14 @@ pub trait Driver: Send + Sync + 'static {
     /// The SQL differences of this backend.
     const DIALECT: Dialect;
 
+    /// The driver runs several statements handed over as one
+    /// (`;`-separated, placeholders numbered across them, see
+    /// [`crate::sql::joined_statement`]) in one call, each in turn: a unit
+    /// of work's deferred writes then cost one call where the dialect has
+    /// no batch statement of its own (sqlx's SQLite driver; not diesel's,
+    /// which prepares one statement per call).
+    const JOINS_STATEMENTS: bool = false;
+
     /// A transaction of this driver.
     type Tx: Transaction;
 

@@ -30,6 +30,9 @@ macro_rules! forward_repositories {
             fn dialect(&self) -> &'static $crate::sql::Dialect {
                 self.$inner.sql_dialect()
             }
+            fn joins_statements(&self) -> bool {
+                self.$inner.joins_statements()
+            }
         }
         const _: () = {
             use $crate::__private::*;

@@ -245,6 +245,41 @@ pub fn batch_statement(statements: Vec<crate::driver::Statement>) -> crate::driv
     crate::driver::Statement { sql, args }
 }
 
+/// Several statements rendered with numbered `?n` placeholders (SQLite)
+/// as one `;`-separated text for a driver that runs them in one call
+/// ([`Driver::JOINS_STATEMENTS`](crate::driver::Driver::JOINS_STATEMENTS)).
+/// The placeholders become plain `?`, each bound in the order it appears
+/// (an argument used twice is bound twice): sqlx hands a statement of a
+/// joined text the arguments the statements before it left, in order,
+/// and numbered ones past the first statement would index wrongly.
+#[must_use]
+pub fn joined_statement(statements: Vec<crate::driver::Statement>) -> crate::driver::Statement {
+    let mut sql = String::new();
+    let mut args = Vec::new();
+    for statement in statements {
+        if !sql.is_empty() {
+            sql.push_str("; ");
+        }
+        let mut chars = statement.sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            sql.push(c);
+            if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+                let mut n = 0usize;
+                while let Some(d) = chars.peek().and_then(|d| d.to_digit(10)) {
+                    n = n * 10 + d as usize;
+                    chars.next();
+                }
+                args.extend(
+                    n.checked_sub(1)
+                        .and_then(|i| statement.args.get(i))
+                        .cloned(),
+                );
+            }
+        }
+    }
+    crate::driver::Statement { sql, args }
+}
+
 /// Appends `sql` to `out` with every `$n` written as `$(n + by)`.
 fn shift_placeholders(sql: &str, by: usize, out: &mut String) {
     let mut chars = sql.chars().peekable();
@@ -319,6 +354,34 @@ mod tests {
              w1 AS (INSERT INTO u (x, y) VALUES ($3, $4)) SELECT 1"
         );
         assert_eq!(batch.args.len(), 4);
+    }
+
+    #[test]
+    fn joined_statements_bind_plain_placeholders_in_order_of_appearance() {
+        use crate::driver::Statement;
+        let joined = joined_statement(vec![
+            Statement {
+                sql: "UPDATE t SET a = ?2, b = ?2 WHERE id = ?1".into(),
+                args: vec![Arg::I64(1), Arg::I64(2)],
+            },
+            Statement {
+                sql: "INSERT INTO u (x, y) VALUES (?1, ?12)".into(),
+                args: (3..15).map(Arg::I64).collect(),
+            },
+        ]);
+        assert_eq!(
+            joined.sql,
+            "UPDATE t SET a = ?, b = ? WHERE id = ?; INSERT INTO u (x, y) VALUES (?, ?)"
+        );
+        let bound: Vec<i64> = joined
+            .args
+            .iter()
+            .map(|a| match a {
+                Arg::I64(v) => *v,
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(bound, vec![2, 2, 1, 3, 14]);
     }
 
     #[test]

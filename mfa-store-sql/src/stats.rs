@@ -107,6 +107,10 @@ pub trait Instrumented {
 
     /// The SQL dialect of the store's backend.
     fn dialect(&self) -> &'static Dialect;
+
+    /// Whether the store's driver runs a unit's deferred writes as one
+    /// `;`-separated call ([`Driver::JOINS_STATEMENTS`](crate::driver::Driver::JOINS_STATEMENTS)).
+    fn joins_statements(&self) -> bool;
 }
 
 /// Whether `statement` writes when it touches a row: anything but a plain

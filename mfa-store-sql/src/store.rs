@@ -149,6 +149,13 @@ impl<D: Driver> SqlStore<D> {
         &D::DIALECT
     }
 
+    /// Whether the driver runs several statements as one call
+    /// ([`Driver::JOINS_STATEMENTS`]).
+    #[must_use]
+    pub fn joins_statements(&self) -> bool {
+        D::JOINS_STATEMENTS
+    }
+
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {

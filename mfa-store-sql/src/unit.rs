@@ -37,7 +37,8 @@
 //! - **Deferred writes go together**: those writes, new sessions and
 //!   refresh tokens, and the audit events wait until the unit's next
 //!   statement or its commit, and then go as one statement of
-//!   data-modifying `WITH` clauses on PostgreSQL (one by one elsewhere),
+//!   data-modifying `WITH` clauses on PostgreSQL, as one `;`-separated
+//!   call where the driver runs those (sqlx's SQLite), one by one elsewhere,
 //!   in the order they were made. A later deferred write of the same row
 //!   replaces the earlier one, so no batch writes a row twice. An error in
 //!   a deferred write (a duplicate id) fails the statement that flushed it
@@ -487,10 +488,13 @@ fn ended() -> StoreError {
 /// the dialect has them, otherwise one statement each.
 async fn flush<D: Driver>(open: &mut CountedTx<D::Tx>, state: &UnitState) -> StoreResult<()> {
     let pending = state.take_pending();
-    if D::DIALECT.batch_writes && pending.len() > 1 {
-        open.execute(&crate::sql::batch_statement(pending))
-            .await
-            .map_err(contention)?;
+    if pending.len() > 1 && (D::DIALECT.batch_writes || D::JOINS_STATEMENTS) {
+        let batch = if D::DIALECT.batch_writes {
+            crate::sql::batch_statement(pending)
+        } else {
+            crate::sql::joined_statement(pending)
+        };
+        open.execute(&batch).await.map_err(contention)?;
         return Ok(());
     }
     for statement in &pending {
@@ -563,6 +567,7 @@ impl<D: Driver> Transaction for Nested<D> {
 #[async_trait]
 impl<D: Driver> Driver for UnitDriver<D> {
     const DIALECT: crate::sql::Dialect = D::DIALECT;
+    const JOINS_STATEMENTS: bool = D::JOINS_STATEMENTS;
     type Tx = Nested<D>;
 
     async fn execute(&self, statement: &Statement) -> StoreResult<u64> {

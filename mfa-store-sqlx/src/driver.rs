@@ -10,7 +10,7 @@
 /// (JSON documents are bound and read as `serde_json::Value`).
 macro_rules! sqlx_driver {
     ($driver:ident, $tx:ident, $db:ty, $dialect:expr, begin_with: $begin:expr,
-     uuid: $uuid:ty, ts: $ts:ty) => {
+     joins_statements: $joins:expr, uuid: $uuid:ty, ts: $ts:ty) => {
         use mfa_store_sql::driver::{EachRow, Executor, Statement};
         use mfa_store_sql::value::{Bind, Columns, Decode, Storage, bind_args};
 
@@ -109,6 +109,7 @@ macro_rules! sqlx_driver {
         #[async_trait::async_trait]
         impl mfa_store_sql::driver::Driver for $driver {
             const DIALECT: mfa_store_sql::sql::Dialect = $dialect;
+            const JOINS_STATEMENTS: bool = $joins;
             type Tx = $tx;
 
             async fn execute(&self, statement: &Statement) -> StoreResult<u64> {

@@ -29,6 +29,7 @@ crate::driver::sqlx_driver!(
     Postgres,
     Dialect::POSTGRES,
     begin_with: None,
+    joins_statements: false,
     uuid: uuid::Uuid,
     ts: chrono::DateTime<chrono::Utc>
 );

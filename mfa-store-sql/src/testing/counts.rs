@@ -244,14 +244,20 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
     // databases one by one.
     let dialect = store.dialect();
     let mysql = dialect.mysql;
+    // Deferred writes go as one statement on PostgreSQL (`WITH`) and as
+    // one call on sqlx's SQLite (`;`-joined); diesel's SQLite and MariaDB
+    // send them one by one.
+    let joined = store.joins_statements();
     let login = if mysql {
         (11, 15, 2)
     } else if dialect.batch_writes {
         (6, 10, 2)
+    } else if joined {
+        (7, 11, 2)
     } else {
         (10, 14, 2)
     };
-    let verify = if dialect.batch_writes {
+    let verify = if dialect.batch_writes || joined {
         (2, 4, 1)
     } else {
         (6, 8, 1)
@@ -263,6 +269,8 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
     // PostgreSQL makes the two rate-limit hits in one statement.
     let send = if dialect.batch_writes {
         (3, 5, 1)
+    } else if joined {
+        (4, 6, 1)
     } else {
         (6, 8, 1)
     };
