@@ -30,8 +30,10 @@ pub use challenge::{ChallengeAttempt, ChallengeRepository};
 pub use device::{DeviceRepository, Upserted};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
-pub use rate_limit::{RateDecision, RateHit, RateLimiter};
-pub use reads::{SignInContext, StepReads, TicketContext, sign_in_context_by_calls};
+pub use rate_limit::{RateDecision, RateHit, RateLimiter, hit_one_by_one};
+pub use reads::{
+    SignInContext, StepReads, TicketContext, sign_in_context_by_calls, ticket_context_by_calls,
+};
 pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
 pub use unit::{Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};

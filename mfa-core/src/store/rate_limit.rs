@@ -30,6 +30,28 @@ pub struct RateHit<'a> {
     pub window: TimeDelta,
 }
 
+/// [`RateLimiter::hit_in_order`] as one [`RateLimiter::hit`] per key: its
+/// default, and the fallback of a store that batches them only sometimes.
+///
+/// # Errors
+/// A store error.
+pub async fn hit_one_by_one<L: RateLimiter + ?Sized>(
+    limiter: &L,
+    hits: &[RateHit<'_>],
+    now: DateTime<Utc>,
+) -> StoreResult<Vec<RateDecision>> {
+    let mut decisions = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let decision = limiter.hit(hit.key, hit.limit, hit.window, now).await?;
+        let refused = matches!(decision, RateDecision::Limited { .. });
+        decisions.push(decision);
+        if refused {
+            break;
+        }
+    }
+    Ok(decisions)
+}
+
 /// Sliding-window rate limiter.
 ///
 /// Contract: for every key, at most `limit` hits are allowed in any
@@ -61,16 +83,7 @@ pub trait RateLimiter: Send + Sync {
         hits: &[RateHit<'_>],
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<RateDecision>> {
-        let mut decisions = Vec::with_capacity(hits.len());
-        for hit in hits {
-            let decision = self.hit(hit.key, hit.limit, hit.window, now).await?;
-            let refused = matches!(decision, RateDecision::Limited { .. });
-            decisions.push(decision);
-            if refused {
-                break;
-            }
-        }
-        Ok(decisions)
+        hit_one_by_one(self, hits, now).await
     }
 
     /// Forgets hits that fell out of their window before `now`; returns how

@@ -40,6 +40,33 @@ pub struct SignInContext {
     pub backup_codes_left: u32,
 }
 
+/// [`StepReads::ticket_context`] made of the single-table calls it
+/// replaces: its default, and the fallback of a store whose combined
+/// statement finds nothing to join.
+///
+/// # Errors
+/// A store error.
+pub async fn ticket_context_by_calls<S: StepReads + ?Sized>(
+    store: &S,
+    token_hash: &TokenHash,
+    with_user: bool,
+) -> StoreResult<Option<TicketContext>> {
+    let Some(ticket) = store.find_ticket(token_hash).await? else {
+        return Ok(None);
+    };
+    let user = if with_user {
+        store.get_user(ticket.user_id).await?
+    } else {
+        None
+    };
+    let factors = store.list_factors(ticket.user_id).await?;
+    Ok(Some(TicketContext {
+        ticket,
+        user,
+        factors,
+    }))
+}
+
 /// [`StepReads::sign_in_context`] made of the single-table calls it
 /// replaces: its default, and the fallback of a store whose combined
 /// statement cannot answer (a host's own user table).
@@ -108,20 +135,7 @@ pub trait StepReads:
         token_hash: &TokenHash,
         with_user: bool,
     ) -> StoreResult<Option<TicketContext>> {
-        let Some(ticket) = self.find_ticket(token_hash).await? else {
-            return Ok(None);
-        };
-        let user = if with_user {
-            self.get_user(ticket.user_id).await?
-        } else {
-            None
-        };
-        let factors = self.list_factors(ticket.user_id).await?;
-        Ok(Some(TicketContext {
-            ticket,
-            user,
-            factors,
-        }))
+        ticket_context_by_calls(self, token_hash, with_user).await
     }
 
     /// What a sign-in reads after its first factor (see

@@ -16,25 +16,31 @@ use mfa_core::store::*;
 /// Columns set to NULL when a device loses its trust.
 const CLEAR_TRUST: &str = "trust_token_hash = NULL, trusted_at = NULL, trusted_until = NULL";
 
+/// What a sighting sets of a device, in the column order of the device
+/// statements: `kind` … `model`, `last_ip`, `last_country`.
+fn sighted_columns(device: &Device) -> [Arg; 11] {
+    let info = &device.info;
+    [
+        text(info.kind.as_str()),
+        opt_text(&info.name),
+        opt_text(&info.os),
+        opt_text(&info.os_version),
+        opt_text(&info.browser),
+        opt_text(&info.browser_version),
+        opt_text(&info.app_version),
+        opt_text(&info.brand),
+        opt_text(&info.model),
+        opt_text(&device.last_ip),
+        opt_text(&device.last_country),
+    ]
+}
+
 impl<D: Driver> SqlStore<D> {
     /// The write of a device as a unit has it after a sighting: its insert
     /// when the row is new, otherwise the update of what a sighting
     /// changes (trust and first sighting are not touched).
     fn device_write(&self, device: &Device, stored: bool) -> Statement {
-        let info = &device.info;
-        let sighted = [
-            text(info.kind.as_str()),
-            opt_text(&info.name),
-            opt_text(&info.os),
-            opt_text(&info.os_version),
-            opt_text(&info.browser),
-            opt_text(&info.browser_version),
-            opt_text(&info.app_version),
-            opt_text(&info.brand),
-            opt_text(&info.model),
-            opt_text(&device.last_ip),
-            opt_text(&device.last_country),
-        ];
+        let sighted = sighted_columns(device);
         let mut args = vec![uuid_of(device.id)];
         if stored {
             args.extend(sighted);
@@ -87,29 +93,20 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
                 created: sighted.created,
             });
         }
-        let new_id = DeviceId::new();
-        let info = &sighting.info;
-        let keep_metadata = sighting.metadata.is_null();
-        let args = vec![
+        let fresh = sighting.new_device();
+        let new_id = fresh.id;
+        let mut args = vec![
             uuid_of(new_id),
             uuid_of(sighting.user_id),
             Arg::Bytes(sighting.fingerprint_hash.as_bytes().to_vec()),
-            text(info.kind.as_str()),
-            opt_text(&info.name),
-            opt_text(&info.os),
-            opt_text(&info.os_version),
-            opt_text(&info.browser),
-            opt_text(&info.browser_version),
-            opt_text(&info.app_version),
-            opt_text(&info.brand),
-            opt_text(&info.model),
-            opt_text(&sighting.ip),
-            opt_text(&sighting.country),
+        ];
+        args.extend(sighted_columns(&fresh));
+        args.extend([
             Arg::Ts(sighting.at),
             Arg::I32(i32::from(sighting.risk_score)),
             Arg::Json(sighting.metadata.clone()),
-            Arg::Bool(keep_metadata),
-        ];
+            Arg::Bool(sighting.metadata.is_null()),
+        ]);
         const INSERT: &str = "INSERT INTO {p}devices (id, user_id, fingerprint_hash, \
             kind, name, os, os_version, browser, browser_version, app_version, brand, \
             model, last_ip, last_country, first_seen_at, last_seen_at, risk_score, \

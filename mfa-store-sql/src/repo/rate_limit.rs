@@ -219,16 +219,7 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
         now: DateTime<Utc>,
     ) -> StoreResult<Vec<RateDecision>> {
         if !self.dialect().batch_writes || hits.len() < 2 {
-            let mut decisions = Vec::with_capacity(hits.len());
-            for hit in hits {
-                let decision = self.hit(hit.key, hit.limit, hit.window, now).await?;
-                let refused = matches!(decision, RateDecision::Limited { .. });
-                decisions.push(decision);
-                if refused {
-                    break;
-                }
-            }
-            return Ok(decisions);
+            return hit_one_by_one(self, hits, now).await;
         }
         let template = hits_postgres(hits.len());
         let now_us = now.timestamp_micros();

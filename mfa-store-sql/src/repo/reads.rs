@@ -152,20 +152,7 @@ impl<D: Driver> StepReads for SqlStore<D> {
         .await?;
         let mut rows = rows.into_iter();
         let Some(first) = rows.next() else {
-            let Some(ticket) = self.find_ticket(token_hash).await? else {
-                return Ok(None);
-            };
-            let user = if with_user {
-                self.get_user(ticket.user_id).await?
-            } else {
-                None
-            };
-            let factors = self.list_factors(ticket.user_id).await?;
-            return Ok(Some(TicketContext {
-                ticket,
-                user,
-                factors,
-            }));
+            return ticket_context_by_calls(self, token_hash, with_user).await;
         };
         let mut latest = vec![(first.factor.id, first.latest)];
         let mut factors = vec![first.factor];

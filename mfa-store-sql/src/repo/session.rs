@@ -326,22 +326,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                     self.insert_or_defer(CHILD, child, "refresh token").await?;
                     return Ok(RotateOutcome::Rotated { token, session });
                 }
-                self.run_as(
-                    conn,
-                    CHILD,
-                    vec![
-                        uuid_of(token.id),
-                        uuid_of(token.family_id),
-                        uuid_of(token.session_id),
-                        uuid_of(token.user_id),
-                        opt_uuid(token.parent_id),
-                        Arg::Bytes(token.token_hash.as_bytes().to_vec()),
-                        Arg::Ts(token.created_at),
-                        Arg::Ts(token.expires_at),
-                    ],
-                    "refresh token",
-                )
-                .await?;
+                self.run_as(conn, CHILD, child, "refresh token").await?;
                 return Ok(RotateOutcome::Rotated { token, session });
             }
             // Lost or refused: the locking read waits for a winner
