@@ -109,7 +109,7 @@ pub trait Instrumented {
     fn dialect(&self) -> &'static Dialect;
 
     /// Whether the store's driver runs a unit's deferred writes as one
-    /// `;`-separated call ([`Driver::JOINS_STATEMENTS`](crate::driver::Driver::JOINS_STATEMENTS)).
+    /// `;`-separated call ([`Driver::JOINS_STATEMENTS`]).
     fn joins_statements(&self) -> bool;
 }
 

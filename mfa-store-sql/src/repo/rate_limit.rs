@@ -211,7 +211,7 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
         ))
     }
 
-    /// PostgreSQL: one statement for all the hits ([`hits_postgres`]);
+    /// PostgreSQL: one statement for all the hits (chained `WITH` clauses);
     /// elsewhere one per hit.
     async fn hit_in_order(
         &self,
