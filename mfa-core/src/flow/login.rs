@@ -482,9 +482,7 @@ impl Step<'_> {
         }
 
         let mut factors = self.methods_of(&factors);
-        if backup_codes_left == 0 {
-            factors.retain(|k| *k != FactorKind::BackupCodes);
-        }
+        drop_spent_backup_codes(&mut factors, backup_codes_left);
         let has_primary = factors
             .iter()
             .any(|k| !matches!(k, FactorKind::BackupCodes));
@@ -705,12 +703,18 @@ impl Step<'_> {
         let inner = self;
         let factors = inner.factors.list_factors(user).await?;
         let mut kinds = self.methods_of(&factors);
-        if kinds.contains(&FactorKind::BackupCodes)
-            && inner.backup_codes.remaining_backup_codes(user).await? == 0
-        {
-            kinds.retain(|k| *k != FactorKind::BackupCodes);
+        if kinds.contains(&FactorKind::BackupCodes) {
+            let left = inner.backup_codes.remaining_backup_codes(user).await?;
+            drop_spent_backup_codes(&mut kinds, left);
         }
         Ok(kinds)
+    }
+}
+
+/// Backup codes are no method once none is left.
+fn drop_spent_backup_codes(kinds: &mut Vec<FactorKind>, left: u32) {
+    if left == 0 {
+        kinds.retain(|k| *k != FactorKind::BackupCodes);
     }
 }
 

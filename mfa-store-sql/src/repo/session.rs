@@ -11,6 +11,27 @@ use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
 
+/// The insert of one refresh token, with [`refresh_args`].
+const INSERT_REFRESH: &str = "INSERT INTO {p}refresh_tokens (id, family_id, session_id, \
+     user_id, parent_id, token_hash, status, created_at, expires_at, used_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+
+/// The values of [`INSERT_REFRESH`] for `token`.
+fn refresh_args(token: &RefreshToken) -> Vec<Arg> {
+    vec![
+        uuid_of(token.id),
+        uuid_of(token.family_id),
+        uuid_of(token.session_id),
+        uuid_of(token.user_id),
+        opt_uuid(token.parent_id),
+        Arg::Bytes(token.token_hash.as_bytes().to_vec()),
+        text(token.status.as_str()),
+        Arg::Ts(token.created_at),
+        Arg::Ts(token.expires_at),
+        Arg::OptTs(token.used_at),
+    ]
+}
+
 impl<D: Driver> SqlStore<D> {
     /// Revokes a session and its refresh tokens on `conn` (inside a
     /// transaction); `true` if it was not revoked yet.
@@ -175,25 +196,8 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        self.insert_or_defer(
-            "INSERT INTO {p}refresh_tokens (id, family_id, session_id, user_id, \
-             parent_id, token_hash, status, created_at, expires_at, used_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            vec![
-                uuid_of(token.id),
-                uuid_of(token.family_id),
-                uuid_of(token.session_id),
-                uuid_of(token.user_id),
-                opt_uuid(token.parent_id),
-                Arg::Bytes(token.token_hash.as_bytes().to_vec()),
-                text(token.status.as_str()),
-                Arg::Ts(token.created_at),
-                Arg::Ts(token.expires_at),
-                Arg::OptTs(token.used_at),
-            ],
-            "refresh token",
-        )
-        .await
+        self.insert_or_defer(INSERT_REFRESH, refresh_args(token), "refresh token")
+            .await
     }
 
     async fn rotate_refresh_token(
@@ -308,25 +312,14 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                     expires_at: new.expires_at.min(session.expires_at),
                     used_at: None,
                 };
-                const CHILD: &str = "INSERT INTO {p}refresh_tokens (id, family_id, \
-                     session_id, user_id, parent_id, token_hash, status, created_at, \
-                     expires_at, used_at) VALUES ($1, $2, $3, $4, $5, $6, 'active', $7, $8, NULL)";
-                let child = vec![
-                    uuid_of(token.id),
-                    uuid_of(token.family_id),
-                    uuid_of(token.session_id),
-                    uuid_of(token.user_id),
-                    opt_uuid(token.parent_id),
-                    Arg::Bytes(token.token_hash.as_bytes().to_vec()),
-                    Arg::Ts(token.created_at),
-                    Arg::Ts(token.expires_at),
-                ];
                 if batched {
-                    // A fresh id and token hash.
-                    self.insert_or_defer(CHILD, child, "refresh token").await?;
-                    return Ok(RotateOutcome::Rotated { token, session });
+                    // A fresh id and token hash: the insert waits for the
+                    // unit's flush.
+                    self.insert_refresh_token(&token).await?;
+                } else {
+                    self.run_as(conn, INSERT_REFRESH, refresh_args(&token), "refresh token")
+                        .await?;
                 }
-                self.run_as(conn, CHILD, child, "refresh token").await?;
                 return Ok(RotateOutcome::Rotated { token, session });
             }
             // Lost or refused: the locking read waits for a winner
