@@ -332,6 +332,17 @@ fn sqlite(c: &mut Criterion) {
     drop(file);
 }
 
+/// The same steps on `mfa-store-diesel`'s SQLite store, whose statements
+/// run on the calling thread (no hop to a worker per statement).
+fn sqlite_diesel(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, file) = rt.block_on(SqliteFile::create_diesel(4));
+    let bench = Bench::with_store(store, Passwords::Test);
+    engine_steps(c, &rt, "engine_sqlite_diesel", &bench);
+    drop(bench);
+    drop(file);
+}
+
 fn postgres(c: &mut Criterion) {
     sql::install_counter();
     let rt = runtime();
@@ -350,5 +361,5 @@ fn postgres(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, floor, memory, sqlite, postgres);
+criterion_group!(benches, floor, memory, sqlite, sqlite_diesel, postgres);
 criterion_main!(benches);

@@ -22,6 +22,10 @@ OPERATIONS = [
         "login_totp_flow_cheap_hash",
         "login → TOTP → session, SQLite file, **cheap test password hashing on every side**",
     ),
+    (
+        "login_totp_flow_cheap_hash_sqlx",
+        "the same, ours on `mfa-store-sqlx` (a worker-thread hop per statement)",
+    ),
 ]
 PEERS = ["pyotp", "django-otp", "better-auth"]
 

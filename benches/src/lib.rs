@@ -618,15 +618,36 @@ pub mod sql {
     }
 
     impl SqliteFile {
+        /// A new scratch directory and the URL of a database file in it.
+        fn scratch() -> (String, Self) {
+            let dir = std::env::temp_dir().join(format!("mfa-bench-{}", uuid::Uuid::now_v7()));
+            std::fs::create_dir_all(&dir).expect("create the scratch directory");
+            let url = format!("sqlite://{}", dir.join("mfa.db").display());
+            (url, Self { dir })
+        }
+
+        /// A migrated SQLite store of `mfa-store-diesel` (WAL, statements
+        /// run inline) on a new file with a pool of `connections`, and the
+        /// guard that removes the file.
+        ///
+        /// # Panics
+        /// When the file cannot be created or migrated.
+        pub async fn create_diesel(connections: usize) -> (mfa_store_diesel::SqliteStore, Self) {
+            let (url, file) = Self::scratch();
+            let store = mfa_store_diesel::SqliteStore::connect(&url, connections)
+                .await
+                .expect("open the SQLite file");
+            store.migrate().await.expect("migrate");
+            (store, file)
+        }
+
         /// A migrated SQLite store (WAL) on a new file, and the guard that
         /// removes the file.
         ///
         /// # Panics
         /// When the file cannot be created or migrated.
         pub async fn create() -> (SqliteStore, Self) {
-            let dir = std::env::temp_dir().join(format!("mfa-bench-{}", uuid::Uuid::now_v7()));
-            std::fs::create_dir_all(&dir).expect("create the scratch directory");
-            let url = format!("sqlite://{}", dir.join("mfa.db").display());
+            let (url, file) = Self::scratch();
             let options = SqliteStore::connect_options(&url).expect("SQLite options");
             let pool = pool_options::<sqlx::Sqlite>()
                 .connect_with(options)
@@ -634,7 +655,7 @@ pub mod sql {
                 .expect("open the SQLite file");
             let store = SqliteStore::new(pool);
             store.migrate().await.expect("migrate");
-            (store, Self { dir })
+            (store, file)
         }
     }
 

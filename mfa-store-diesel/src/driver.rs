@@ -7,6 +7,89 @@
 //! Every statement is a `diesel::sql_query` with bound parameters: diesel's
 //! `table!` needs static table names, and the prefix is chosen at run time.
 
+use mfa_core::store::{StoreError, StoreResult};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Longest a statement or `BEGIN` waits for a database lock held by
+/// another process (SQLite's usual busy timeout).
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// First and longest pause between two tries of a busy statement.
+const FIRST_PAUSE: Duration = Duration::from_micros(500);
+const LONGEST_PAUSE: Duration = Duration::from_millis(50);
+
+/// How writers of a store wait for the database's write lock.
+///
+/// PostgreSQL and MySQL lock rows and wait in the server: their gate is
+/// open. SQLite has one write lock per database and its calls run on the
+/// calling thread ([`crate::sqlite::Inline`]), so a connection must never
+/// sit in SQLite's busy handler while the unit holding the lock waits for
+/// that very thread. Its gate is a queue of one: the store's writers (units
+/// and autocommitted writes) take turns asynchronously, and a lock held
+/// by another process (SQLite answers "busy" at once: the connections
+/// have no busy timeout) is waited for with asynchronous pauses, up to
+/// [`PATIENCE`].
+#[derive(Clone, Default)]
+pub(crate) struct WriteGate(Option<Arc<Semaphore>>);
+
+impl WriteGate {
+    /// The gate of a database with a single write lock.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn single_writer() -> Self {
+        Self(Some(Arc::new(Semaphore::new(1))))
+    }
+
+    /// Waits for this store's turn to write, when `writes` and the gate is
+    /// a queue; the turn lasts as long as the permit. A turn not had within
+    /// [`PATIENCE`] is [`StoreError::Contention`], as a busy timeout is.
+    pub(crate) async fn enter(&self, writes: bool) -> StoreResult<Option<OwnedSemaphorePermit>> {
+        match &self.0 {
+            Some(queue) if writes => {
+                match tokio::time::timeout(PATIENCE, queue.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => Ok(Some(permit)),
+                    Ok(Err(_closed)) => Err(StoreError::Unavailable("write queue closed".into())),
+                    Err(_elapsed) => Err(StoreError::Contention(
+                        "waited too long for the database write lock".into(),
+                    )),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A budget of tries for one statement or `BEGIN`.
+    pub(crate) fn patience(&self) -> Patience {
+        Patience {
+            waits: self.0.is_some(),
+            deadline: Instant::now() + PATIENCE,
+            pause: FIRST_PAUSE,
+        }
+    }
+}
+
+/// The tries left to one statement of a [`WriteGate`].
+pub(crate) struct Patience {
+    waits: bool,
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Patience {
+    /// After `err`: pauses and answers `true` when the statement should be
+    /// tried again (the database was busy, and the deadline is not past).
+    pub(crate) async fn again(&mut self, err: &StoreError) -> bool {
+        let busy = err.is_contention() || mfa_store_sql::error::is_retryable(err);
+        if !self.waits || !busy || Instant::now() >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(LONGEST_PAUSE);
+        true
+    }
+}
+
 /// Implements `Bind` of each Rust type, as its SQL type, for the `Binding`
 /// of the backend `$db`, and `Decode` for its `Raw` rows; the `Option` of
 /// each as the nullable SQL type.
@@ -40,7 +123,8 @@ macro_rules! sql_types {
 /// and `json` are the Rust types in which the backend stores those values;
 /// `types` gives the diesel SQL type of each Rust type bound or read
 /// beyond text, integers, bytes and booleans. The backend module provides
-/// `begin(conn)`.
+/// `begin(conn)`, `gate()` (its [`WriteGate`]), and `CARRIES_COMMITS` with
+/// `begin_carried(conn)` (see `mfa_store_sql::driver::Driver`).
 macro_rules! diesel_driver {
     ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr,
      uuid: $uuid:ty, ts: $ts:ty, json: $json:ty, types: [$($t:ty => $st:ty),* $(,)?]) => {
@@ -73,9 +157,43 @@ macro_rules! diesel_driver {
         crate::driver::sql_types!($db; String => Text, i32 => Integer, i64 => BigInt,
             Vec<u8> => Binary, bool => Bool $(, $t => $st)*);
 
-        fn query(statement: &Statement) -> Query {
+        /// A statement as diesel runs it: the text and its bound values,
+        /// its prepared form kept by the connection for the next run.
+        ///
+        /// Diesel never reuses the prepared form of a `sql_query`, since it
+        /// cannot know whether its text was built from values. Ours is
+        /// fixed text from the repository templates (every value is a
+        /// bound parameter), so it can be: on SQLite, compiling a statement
+        /// cost more than running it. The connection's cache is keyed by
+        /// the text and the bound types; the templates give a bounded set
+        /// of texts (multi-row inserts add one per row count).
+        struct Prepared(Query);
+
+        impl diesel::query_builder::QueryFragment<$db> for Prepared {
+            fn walk_ast<'b>(
+                &'b self,
+                pass: diesel::query_builder::AstPass<'_, 'b, $db>,
+            ) -> diesel::QueryResult<()> {
+                self.0.walk_ast(pass)
+            }
+
+            fn is_safe_to_cache_prepared(&self, _backend: &$db) -> diesel::QueryResult<bool> {
+                Ok(true)
+            }
+        }
+
+        impl diesel::query_builder::QueryId for Prepared {
+            type QueryId = ();
+            const HAS_STATIC_QUERY_ID: bool = false;
+        }
+
+        impl diesel::query_builder::Query for Prepared {
+            type SqlType = diesel::sql_types::Untyped;
+        }
+
+        fn query(statement: &Statement) -> Prepared {
             let sql = diesel::sql_query(statement.sql.clone()).into_boxed::<$db>();
-            bind_args::<Forms, _>(Binding(sql), &statement.args).0
+            Prepared(bind_args::<Forms, _>(Binding(sql), &statement.args).0)
         }
 
         async fn execute_on(conn: &mut $conn, statement: &Statement) -> StoreResult<u64> {
@@ -104,10 +222,18 @@ macro_rules! diesel_driver {
         #[derive(Clone)]
         pub(crate) struct $driver {
             pub(crate) pool: diesel_async::pooled_connection::deadpool::Pool<$conn>,
+            gate: crate::driver::WriteGate,
         }
 
-        /// A write transaction of [`$driver`] on one pooled connection.
-        pub(crate) struct $tx(Object<$conn>);
+        impl From<diesel_async::pooled_connection::deadpool::Pool<$conn>> for $driver {
+            fn from(pool: diesel_async::pooled_connection::deadpool::Pool<$conn>) -> Self {
+                Self { pool, gate: gate() }
+            }
+        }
+
+        /// A write transaction of [`$driver`] on one pooled connection,
+        /// holding its store's turn to write while it lasts.
+        pub(crate) struct $tx(Object<$conn>, #[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
 
         #[async_trait::async_trait]
         impl Executor for $tx {
@@ -147,8 +273,15 @@ macro_rules! diesel_driver {
             type Tx = $tx;
 
             async fn execute(&self, statement: &Statement) -> StoreResult<u64> {
+                let _turn = self.gate.enter(statement.writes()).await?;
                 let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                execute_on(&mut conn, statement).await
+                let mut patience = self.gate.patience();
+                loop {
+                    match execute_on(&mut conn, statement).await {
+                        Err(e) if patience.again(&e).await => {}
+                        done => return done,
+                    }
+                }
             }
 
             async fn fetch(
@@ -156,14 +289,46 @@ macro_rules! diesel_driver {
                 statement: &Statement,
                 each: &mut EachRow<'_>,
             ) -> StoreResult<()> {
+                let _turn = self.gate.enter(statement.writes()).await?;
                 let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                fetch_on(&mut conn, statement, each).await
+                let mut patience = self.gate.patience();
+                loop {
+                    // Tried again only if no row was handed out yet.
+                    let mut rows = 0_usize;
+                    let mut counted = |row: &dyn mfa_store_sql::driver::Row| {
+                        rows += 1;
+                        each(row)
+                    };
+                    match fetch_on(&mut conn, statement, &mut counted).await {
+                        Err(e) if rows == 0 && patience.again(&e).await => {}
+                        done => return done,
+                    }
+                }
             }
 
             async fn begin(&self) -> StoreResult<$tx> {
+                let turn = self.gate.enter(true).await?;
                 let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                begin(&mut conn).await?;
-                Ok($tx(conn))
+                let mut patience = self.gate.patience();
+                loop {
+                    match begin(&mut conn).await {
+                        Err(e) if patience.again(&e).await => {}
+                        done => break done?,
+                    }
+                }
+                Ok($tx(conn, turn))
+            }
+
+            const CARRIES_COMMITS: bool = CARRIES_COMMITS;
+
+            async fn begin_carried(&self) -> StoreResult<$tx> {
+                if !CARRIES_COMMITS {
+                    return mfa_store_sql::driver::Driver::begin(self).await;
+                }
+                let turn = self.gate.enter(true).await?;
+                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
+                begin_carried(&mut conn).await?;
+                Ok($tx(conn, turn))
             }
         }
     };

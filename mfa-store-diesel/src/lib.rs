@@ -8,13 +8,14 @@
 //!
 //! | feature | store | pool | connection |
 //! |---|---|---|---|
-//! | `sqlite` (default) | [`SqliteStore`] | [`SqlitePool`] | diesel's `SqliteConnection` in diesel-async's `SyncConnectionWrapper` |
+//! | `sqlite` (default) | [`SqliteStore`] | [`SqlitePool`] | diesel's `SqliteConnection` in diesel-async's `SyncConnectionWrapper`, run inline |
 //! | `postgres` | [`PgStore`] | [`PgPool`] | `AsyncPgConnection` (tokio-postgres, pure Rust) |
 //! | `mysql` | [`MySqlStore`] | [`MySqlPool`] | `AsyncMysqlConnection` (mysql_async, pure Rust) |
 //!
-//! No call blocks an async executor thread: PostgreSQL and MySQL are async
-//! drivers, and SQLite calls run on Tokio's blocking pool. The stores need a
-//! Tokio runtime (multi-threaded for SQLite).
+//! PostgreSQL and MySQL are async drivers. SQLite calls run on the calling
+//! thread ([`Inline`]), microseconds each on a local file; no call waits for
+//! a lock there (a busy database is waited for asynchronously). The stores
+//! need a Tokio runtime.
 //!
 //! # Same schema as `mfa-store-sqlx`
 //!
@@ -53,7 +54,7 @@
 //! use std::sync::Arc;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! // A pool of four connections with foreign keys, a busy timeout and WAL.
+//! // A pool of four connections with foreign keys and WAL.
 //! let pool = SqliteStore::build_pool("sqlite://mfa.db", 4)?;
 //! let store = SqliteStore::new(pool);
 //! store.migrate().await?; // one call, idempotent
@@ -109,7 +110,7 @@ pub use mysql::{MySqlPool, MySqlStore};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgPool, PgStore};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{CONNECTION_PRAGMAS, SqliteConn, SqlitePool, SqliteStore};
+pub use sqlite::{CONNECTION_PRAGMAS, Inline, SqliteConn, SqlitePool, SqliteStore};
 
 /// The diesel-async version this crate is built on, re-exported so hosts
 /// build their pools with the same one.

@@ -71,6 +71,19 @@ async fn begin(conn: &mut AsyncMysqlConnection) -> StoreResult<()> {
 }
 
 // MariaDB's JSON is LONGTEXT with a validity check: documents go as text.
+/// Rows are locked in the server, which queues writers: the gate is open.
+fn gate() -> crate::driver::WriteGate {
+    crate::driver::WriteGate::default()
+}
+
+/// No commit without a flush on this backend: a carried unit begins as
+/// any other.
+const CARRIES_COMMITS: bool = false;
+
+async fn begin_carried(conn: &mut AsyncMysqlConnection) -> StoreResult<()> {
+    begin(conn).await
+}
+
 crate::driver::diesel_driver!(MySqlDriver, MySqlTx, AsyncMysqlConnection, Mysql, Dialect::MYSQL,
     uuid: Vec<u8>, ts: chrono::NaiveDateTime, json: String,
     types: [chrono::NaiveDateTime => Datetime]);

@@ -68,6 +68,25 @@ async fn begin(conn: &mut AsyncPgConnection) -> StoreResult<()> {
         .map_err(map_err)
 }
 
+/// Rows are locked in the server, which queues writers: the gate is open.
+fn gate() -> crate::driver::WriteGate {
+    crate::driver::WriteGate::default()
+}
+
+/// A carried unit's commit does not wait for the WAL flush.
+const CARRIES_COMMITS: bool = true;
+
+/// Opens a transaction whose commit does not wait for the WAL flush, in the
+/// round trip of its `BEGIN`.
+async fn begin_carried(conn: &mut AsyncPgConnection) -> StoreResult<()> {
+    diesel_async::AnsiTransactionManager::begin_transaction_sql(
+        conn,
+        mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES,
+    )
+    .await
+    .map_err(map_err)
+}
+
 crate::driver::diesel_driver!(PgDriver, PgTx, AsyncPgConnection, Pg, Dialect::POSTGRES,
     uuid: uuid::Uuid, ts: chrono::DateTime<chrono::Utc>, json: serde_json::Value,
     types: [uuid::Uuid => diesel::sql_types::Uuid, chrono::DateTime<chrono::Utc> => Timestamptz,

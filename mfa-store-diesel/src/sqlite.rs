@@ -6,22 +6,56 @@ use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel_async::SimpleAsyncConnection;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::sync_connection_wrapper::{SpawnBlocking, SyncConnectionWrapper};
+use futures::future::BoxFuture;
 use mfa_core::store::{StoreError, StoreResult};
 use mfa_store_sql::sql::Dialect;
 
 /// The async SQLite connection the store runs on: diesel's synchronous
 /// [`SqliteConnection`] behind diesel-async's [`SyncConnectionWrapper`],
-/// which runs every call on Tokio's blocking thread pool.
-pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+/// which here runs every call on the calling thread ([`Inline`]).
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection, Inline>;
 
 /// The connection pool [`SqliteStore`] takes (diesel-async's deadpool).
 pub type SqlitePool = Pool<SqliteConn>;
 
+/// Runs a SQLite call on the thread that asks for it, without a hop to a
+/// blocking pool.
+///
+/// A statement of this store on a local file takes microseconds, less than
+/// handing it to another thread and waking the task again, which tripled
+/// the cost of a sign-in (see `docs/performance.md`). What could block for
+/// long does not happen on the caller's thread: the connections have no
+/// busy timeout, so SQLite answers "busy" at once when another connection
+/// holds the write lock, and the store waits for it asynchronously (its
+/// writers take turns in an async queue; another process's lock is retried
+/// with pauses, up to five seconds). What remains inline is the file I/O
+/// of a statement and, now and then, a WAL checkpoint at commit.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inline;
+
+impl SpawnBlocking for Inline {
+    fn spawn_blocking<'a, R>(
+        &mut self,
+        task: impl FnOnce() -> R + Send + 'static,
+    ) -> BoxFuture<'a, Result<R, Box<dyn std::error::Error + Send + Sync + 'static>>>
+    where
+        R: Send + 'static,
+    {
+        Box::pin(std::future::ready(Ok(task())))
+    }
+
+    fn get_runtime() -> Self {
+        Inline
+    }
+}
+
 /// Settings every connection of a [`SqliteStore`] pool needs: foreign keys
-/// (the purges cascade through them) and a busy timeout (writers wait for
-/// the lock instead of failing); WAL and `synchronous = NORMAL` for speed.
-pub const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+/// (the purges cascade through them) and no busy timeout (the store waits
+/// for a busy database asynchronously, see [`Inline`]); `synchronous =
+/// NORMAL` for speed (with WAL, a commit is durable across a process crash
+/// and reaches the disk at the next checkpoint).
+pub const CONNECTION_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 0; \
     PRAGMA synchronous = NORMAL;";
 
 mfa_store_sql::store_type! {
@@ -34,7 +68,8 @@ mfa_store_sql::store_type! {
     /// upgrading a read lock.
     ///
     /// Build the pool with [`SqliteStore::build_pool`], or make sure each connection
-    /// runs [`CONNECTION_PRAGMAS`] (at least foreign keys and a busy timeout).
+    /// runs [`CONNECTION_PRAGMAS`] (at least foreign keys, and no busy timeout:
+    /// a connection that waits in SQLite for the lock blocks its thread).
     pub struct SqliteStore(SqliteDriver, SqlitePool);
     /// Creates or upgrades this store's tables (the same migrations, and the
     /// same `<prefix>schema_migrations` record, as `mfa-store-sqlx`).
@@ -61,12 +96,14 @@ impl SqliteStore {
             let url = url.to_owned();
             Box::pin(async move {
                 let mut conn = SqliteConn::establish(&url).await?;
+                // Switching a new file to WAL takes a lock another new
+                // connection may hold for a moment: only this pragma waits.
                 let wal = if in_memory {
                     ""
                 } else {
-                    "PRAGMA journal_mode = WAL;"
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;"
                 };
-                conn.batch_execute(&format!("{CONNECTION_PRAGMAS}{wal}"))
+                conn.batch_execute(&format!("{wal}{CONNECTION_PRAGMAS}"))
                     .await
                     .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                 Ok(conn)
@@ -91,11 +128,24 @@ impl SqliteStore {
     }
 }
 
+/// One writer at a time: see [`Inline`].
+fn gate() -> crate::driver::WriteGate {
+    crate::driver::WriteGate::single_writer()
+}
+
 /// Opens a transaction holding the database write lock from the start.
 async fn begin(conn: &mut SqliteConn) -> StoreResult<()> {
     conn.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
         .await
         .map_err(map_err)
+}
+
+/// No commit without a flush on this backend: a carried unit begins as
+/// any other.
+const CARRIES_COMMITS: bool = false;
+
+async fn begin_carried(conn: &mut SqliteConn) -> StoreResult<()> {
+    begin(conn).await
 }
 
 crate::driver::diesel_driver!(SqliteDriver, SqliteTx, SqliteConn, Sqlite, Dialect::SQLITE,

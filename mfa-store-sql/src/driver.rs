@@ -49,6 +49,27 @@ impl Statement {
         Self { sql, args }
     }
 
+    /// Whether the statement writes when it touches a row: anything but a
+    /// plain `SELECT` (a `SELECT … FOR UPDATE` locks rows, which
+    /// PostgreSQL logs; a `WITH` counts when it holds a data-modifying
+    /// statement).
+    #[must_use]
+    pub fn writes(&self) -> bool {
+        let sql = self.sql.trim_start();
+        let head: String = sql
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
+        match head.as_str() {
+            "SELECT" => sql.contains(" FOR UPDATE"),
+            "WITH" => ["INSERT ", "UPDATE ", "DELETE "]
+                .iter()
+                .any(|kw| sql.contains(kw)),
+            _ => true,
+        }
+    }
+
     /// A statement without parameters, run as it is (DDL of migrations).
     #[must_use]
     pub fn raw(sql: impl Into<String>) -> Self {
@@ -135,6 +156,18 @@ pub trait Driver: Send + Sync + 'static {
     /// backend's write lock up front where it needs that (SQLite:
     /// `BEGIN IMMEDIATE`, so a transaction never fails upgrading a read lock).
     async fn begin(&self) -> StoreResult<Self::Tx>;
+
+    /// [`Driver::begin_carried`] gives a transaction whose commit does not
+    /// wait for the log flush (PostgreSQL: `SET LOCAL synchronous_commit
+    /// TO off` in the same round trip as its `BEGIN`).
+    const CARRIES_COMMITS: bool = false;
+
+    /// Begins a transaction for a unit of
+    /// [`Durability::Carried`](mfa_core::store::Durability::Carried); the
+    /// default is [`Driver::begin`].
+    async fn begin_carried(&self) -> StoreResult<Self::Tx> {
+        self.begin().await
+    }
 }
 
 /// The pool as an [`Executor`]: each statement on any pooled connection.

@@ -33,6 +33,9 @@ macro_rules! forward_repositories {
             fn joins_statements(&self) -> bool {
                 self.$inner.joins_statements()
             }
+            fn carries_commits(&self) -> bool {
+                self.$inner.carries_commits()
+            }
         }
         const _: () = {
             use $crate::__private::*;
@@ -448,6 +451,13 @@ macro_rules! forward_repositories {
             impl $crate::__private::UnitOfWork for $store {
                 async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
                     self.$inner.begin().await
+                }
+
+                async fn begin_with(
+                    &self,
+                    durability: $crate::__private::Durability,
+                ) -> StoreResult<Box<dyn Transaction>> {
+                    self.$inner.begin_with(durability).await
                 }
             }
         };

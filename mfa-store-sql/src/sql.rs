@@ -201,6 +201,11 @@ impl Dialect {
     }
 }
 
+/// Opens a PostgreSQL transaction whose commit does not wait for the WAL
+/// flush (one simple-query round trip): the `BEGIN` of a unit of
+/// [`Durability::Carried`](mfa_core::store::Durability::Carried).
+pub const CARRIED_BEGIN_POSTGRES: &str = "BEGIN; SET LOCAL synchronous_commit TO off";
+
 /// Rows a purge removes per statement, so a purge never holds long locks.
 pub const PURGE_BATCH: u32 = 500;
 

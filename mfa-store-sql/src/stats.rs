@@ -14,7 +14,9 @@
 //!   write statement is one that is not a `SELECT` (DDL, `INSERT`,
 //!   `UPDATE`, `DELETE`), or a locking `SELECT … FOR UPDATE` (PostgreSQL
 //!   logs row locks). A statement that touches no row (an `UPDATE` whose
-//!   condition fails) writes nothing.
+//!   condition fails) writes nothing. The commit of a unit of
+//!   [`Durability::Carried`] does not count where the driver carries it
+//!   ([`Driver::CARRIES_COMMITS`]): it does not wait for a flush.
 //!
 //! Driver-internal traffic (a pool's liveness ping before handing out a
 //! connection, prepared-statement bookkeeping) is not seen here.
@@ -29,7 +31,7 @@
 use crate::driver::{Driver, EachRow, Executor, Statement, Transaction};
 use crate::sql::Dialect;
 use async_trait::async_trait;
-use mfa_core::store::StoreResult;
+use mfa_core::store::{Durability, StoreResult};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -111,24 +113,11 @@ pub trait Instrumented {
     /// Whether the store's driver runs a unit's deferred writes as one
     /// `;`-separated call ([`Driver::JOINS_STATEMENTS`]).
     fn joins_statements(&self) -> bool;
-}
 
-/// Whether `statement` writes when it touches a row: anything but a plain
-/// `SELECT` (a `WITH` counts when it holds a data-modifying statement).
-fn writes(statement: &Statement) -> bool {
-    let sql = statement.sql.trim_start();
-    let head: String = sql
-        .chars()
-        .take_while(char::is_ascii_alphabetic)
-        .map(|c| c.to_ascii_uppercase())
-        .collect();
-    match head.as_str() {
-        "SELECT" => sql.contains(" FOR UPDATE"),
-        "WITH" => ["INSERT ", "UPDATE ", "DELETE "]
-            .iter()
-            .any(|kw| sql.contains(kw)),
-        _ => true,
-    }
+    /// Whether a unit of
+    /// [`Durability::Carried`]
+    /// commits without waiting for the flush ([`Driver::CARRIES_COMMITS`]).
+    fn carries_commits(&self) -> bool;
 }
 
 /// The pool of a driver, counted (`stats: None` for the "pool" of a unit of
@@ -140,16 +129,23 @@ pub(crate) struct CountedPool<'a, D> {
 }
 
 impl<D: Driver> CountedPool<'_, D> {
-    /// Begins a counted transaction (one round trip).
-    pub(crate) async fn begin(&self) -> StoreResult<CountedTx<D::Tx>> {
+    /// Begins a counted transaction (one round trip) whose commit has
+    /// `durability`.
+    pub(crate) async fn begin(&self, durability: Durability) -> StoreResult<CountedTx<D::Tx>> {
         if let Some(stats) = self.stats {
             stats.control();
         }
-        let tx = self.driver.begin().await?;
+        let carried = durability == Durability::Carried && D::CARRIES_COMMITS;
+        let tx = if carried {
+            self.driver.begin_carried().await?
+        } else {
+            self.driver.begin().await?
+        };
         Ok(CountedTx {
             tx,
             stats: self.stats.cloned(),
             wrote: false,
+            flushes: !carried,
         })
     }
 }
@@ -162,7 +158,7 @@ impl<D: Driver> Executor for CountedPool<'_, D> {
         };
         stats.statement();
         let n = self.driver.execute(statement).await?;
-        if n > 0 && writes(statement) {
+        if n > 0 && statement.writes() {
             stats.write_commit();
         }
         Ok(n)
@@ -181,7 +177,7 @@ impl<D: Driver> Executor for CountedPool<'_, D> {
                 each(row)
             })
             .await;
-        if rows > 0 && writes(statement) {
+        if rows > 0 && statement.writes() {
             stats.write_commit();
         }
         result
@@ -195,6 +191,8 @@ pub(crate) struct CountedTx<T> {
     tx: T,
     stats: Option<Arc<StoreStats>>,
     wrote: bool,
+    /// Its commit waits for the log flush (not a carried commit).
+    flushes: bool,
 }
 
 #[async_trait]
@@ -204,7 +202,7 @@ impl<T: Transaction> Executor for CountedTx<T> {
             stats.statement();
         }
         let n = self.tx.execute(statement).await?;
-        if n > 0 && writes(statement) {
+        if n > 0 && statement.writes() {
             self.wrote = true;
         }
         Ok(n)
@@ -222,7 +220,7 @@ impl<T: Transaction> Executor for CountedTx<T> {
                 each(row)
             })
             .await;
-        if rows > 0 && writes(statement) {
+        if rows > 0 && statement.writes() {
             self.wrote = true;
         }
         result
@@ -235,7 +233,7 @@ impl<T: Transaction> Transaction for CountedTx<T> {
         let result = self.tx.commit().await;
         if let Some(stats) = &self.stats {
             stats.control();
-            if self.wrote && result.is_ok() {
+            if self.wrote && self.flushes && result.is_ok() {
                 stats.write_commit();
             }
         }
@@ -257,13 +255,13 @@ mod tests {
     #[test]
     fn only_plain_selects_do_not_write() {
         let st = |sql: &str| Statement::raw(sql);
-        assert!(!writes(&st("SELECT 1")));
-        assert!(!writes(&st("  select x FROM t")));
-        assert!(writes(&st("SELECT x FROM t WHERE id = $1 FOR UPDATE")));
-        assert!(writes(&st("INSERT INTO t VALUES (1)")));
-        assert!(writes(&st("UPDATE t SET x = 1")));
-        assert!(writes(&st("CREATE TABLE t (x INT)")));
-        assert!(!writes(&st("WITH a AS (SELECT 1) SELECT * FROM a")));
+        assert!(!st("SELECT 1").writes());
+        assert!(!st("  select x FROM t").writes());
+        assert!(st("SELECT x FROM t WHERE id = $1 FOR UPDATE").writes());
+        assert!(st("INSERT INTO t VALUES (1)").writes());
+        assert!(st("UPDATE t SET x = 1").writes());
+        assert!(st("CREATE TABLE t (x INT)").writes());
+        assert!(!st("WITH a AS (SELECT 1) SELECT * FROM a").writes());
     }
 
     #[test]

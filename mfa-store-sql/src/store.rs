@@ -34,7 +34,10 @@ macro_rules! retry {
 macro_rules! in_tx {
     ($self:ident, |$tx:ident| $body:block) => {
         $crate::store::retry!(async {
-            let mut open = $self.pool().begin().await?;
+            let mut open = $self
+                .pool()
+                .begin(mfa_core::store::Durability::Flushed)
+                .await?;
             let result: StoreResult<_> = async {
                 let $tx: &mut (dyn $crate::driver::Executor + '_) = &mut open;
                 $body
@@ -156,6 +159,13 @@ impl<D: Driver> SqlStore<D> {
         D::JOINS_STATEMENTS
     }
 
+    /// Whether a carried unit's commit skips the flush wait
+    /// ([`Driver::CARRIES_COMMITS`]).
+    #[must_use]
+    pub fn carries_commits(&self) -> bool {
+        D::CARRIES_COMMITS
+    }
+
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {
@@ -174,7 +184,10 @@ impl<D: Driver> SqlStore<D> {
     pub async fn migrate(&self) -> StoreResult<()> {
         let dialect = &D::DIALECT;
         let lock_name = || vec![Arg::Text(format!("mfa-store-sqlx:{}", self.prefix))];
-        let mut open = self.pool().begin().await?;
+        let mut open = self
+            .pool()
+            .begin(mfa_core::store::Durability::Flushed)
+            .await?;
         let tx: &mut (dyn Executor + '_) = &mut open;
         let locked = match dialect.migration_lock {
             MigrationLock::None => Ok(()),

@@ -57,7 +57,7 @@ macro_rules! store_type {
             pub fn new(pool: $pool) -> Self {
                 let prefix = $crate::TablePrefix::default();
                 Self {
-                    inner: $crate::SqlStore::new($driver { pool }, prefix),
+                    inner: $crate::SqlStore::new($driver::from(pool), prefix),
                 }
             }
 
@@ -69,7 +69,7 @@ macro_rules! store_type {
             pub fn with_prefix(pool: $pool, prefix: &str) -> Result<Self, $crate::InvalidPrefix> {
                 let prefix = $crate::TablePrefix::new(prefix)?;
                 Ok(Self {
-                    inner: $crate::SqlStore::new($driver { pool }, prefix),
+                    inner: $crate::SqlStore::new($driver::from(pool), prefix),
                 })
             }
 

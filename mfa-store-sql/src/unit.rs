@@ -58,7 +58,8 @@ use mfa_core::model::{
     FailureCounter, LockScope, LockoutRule, OtpChallenge, TicketId, User, UserId,
 };
 use mfa_core::store::{
-    FailureOutcome, Repositories, SignInContext, StoreError, StoreResult, TicketContext, UnitOfWork,
+    Durability, FailureOutcome, Repositories, SignInContext, StoreError, StoreResult,
+    TicketContext, UnitOfWork,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -620,7 +621,14 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
 #[async_trait]
 impl<D: Driver> UnitOfWork for SqlStore<D> {
     async fn begin(&self) -> StoreResult<Box<dyn mfa_core::store::Transaction>> {
-        let tx: Shared<D> = Arc::new(Mutex::new(Some(self.pool().begin().await?)));
+        self.begin_with(Durability::Flushed).await
+    }
+
+    async fn begin_with(
+        &self,
+        durability: Durability,
+    ) -> StoreResult<Box<dyn mfa_core::store::Transaction>> {
+        let tx: Shared<D> = Arc::new(Mutex::new(Some(self.pool().begin(durability).await?)));
         let state = Arc::new(UnitState::default());
         let driver = UnitDriver::<D> {
             tx: Arc::clone(&tx),

@@ -6,11 +6,13 @@
 /// Implements the driver traits for `$driver` (a struct holding a
 /// `sqlx::Pool<$db>` as `pool`), whose transactions are `$tx`. `$begin` is
 /// the statement opening a write transaction, if not the default `BEGIN`;
-/// `uuid` and `ts` are the forms in which UUIDs and timestamps are stored
+/// `carried`, if the backend has one, the statements opening a transaction
+/// whose commit does not wait for the log flush (one round trip); `uuid`
+/// and `ts` are the forms in which UUIDs and timestamps are stored
 /// (JSON documents are bound and read as `serde_json::Value`).
 macro_rules! sqlx_driver {
     ($driver:ident, $tx:ident, $db:ty, $dialect:expr, begin_with: $begin:expr,
-     joins_statements: $joins:expr, uuid: $uuid:ty, ts: $ts:ty) => {
+     carried: $carried:expr, joins_statements: $joins:expr, uuid: $uuid:ty, ts: $ts:ty) => {
         use mfa_store_sql::driver::{EachRow, Executor, Statement};
         use mfa_store_sql::value::{Bind, Columns, Decode, Storage, bind_args};
 
@@ -71,6 +73,12 @@ macro_rules! sqlx_driver {
         #[derive(Debug, Clone)]
         pub(crate) struct $driver {
             pub(crate) pool: sqlx::Pool<$db>,
+        }
+
+        impl From<sqlx::Pool<$db>> for $driver {
+            fn from(pool: sqlx::Pool<$db>) -> Self {
+                Self { pool }
+            }
         }
 
         /// A write transaction of [`$driver`].
@@ -135,6 +143,24 @@ macro_rules! sqlx_driver {
                     None => self.pool.begin().await,
                 };
                 tx.map($tx).map_err(map_err)
+            }
+
+            const CARRIES_COMMITS: bool = {
+                let carried: Option<&'static str> = $carried;
+                carried.is_some()
+            };
+
+            async fn begin_carried(&self) -> StoreResult<$tx> {
+                let carried: Option<&'static str> = $carried;
+                match carried {
+                    Some(statement) => self
+                        .pool
+                        .begin_with(statement)
+                        .await
+                        .map($tx)
+                        .map_err(map_err),
+                    None => mfa_store_sql::driver::Driver::begin(self).await,
+                }
             }
         }
     };

@@ -33,6 +33,7 @@ crate::driver::sqlx_driver!(
     MySql,
     Dialect::MYSQL,
     begin_with: None,
+    carried: None,
     joins_statements: false,
     uuid: uuid::Uuid,
     ts: chrono::DateTime<chrono::Utc>

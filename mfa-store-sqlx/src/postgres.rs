@@ -29,6 +29,7 @@ crate::driver::sqlx_driver!(
     Postgres,
     Dialect::POSTGRES,
     begin_with: None,
+    carried: Some(mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES),
     joins_statements: false,
     uuid: uuid::Uuid,
     ts: chrono::DateTime<chrono::Utc>

@@ -81,6 +81,7 @@ crate::driver::sqlx_driver!(
     // The write lock from the first statement: a transaction never fails
     // upgrading a read lock.
     begin_with: Some("BEGIN IMMEDIATE"),
+    carried: None,
     // sqlx runs a `;`-separated text statement by statement, binding
     // numbered placeholders across them: a unit's writes in one call.
     joins_statements: true,

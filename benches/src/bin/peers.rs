@@ -14,7 +14,7 @@ use mfa_core::crypto::{
 };
 use mfa_core::model::{Contact, FactorKind, TotpAlgorithm, TotpParams};
 use mfa_core::policy::Policy;
-use mfa_core::store::FactorRepository;
+use mfa_core::store::{FactorRepository, Store};
 use mfa_core::{Actor, ClientInfo, LoginOutcome, LoginRequest, Mfa, NewUser, VerifyRequest};
 use mfa_store_sqlx::SqliteStore;
 use serde_json::{Value, json};
@@ -57,11 +57,15 @@ fn main() {
     );
     results.insert(
         "login_totp_flow_default_hash".into(),
-        rt.block_on(login_flow(&work, false)),
+        rt.block_on(login_flow(&work, false, Sqlite::Diesel)),
     );
     results.insert(
         "login_totp_flow_cheap_hash".into(),
-        rt.block_on(login_flow(&work, true)),
+        rt.block_on(login_flow(&work, true, Sqlite::Diesel)),
+    );
+    results.insert(
+        "login_totp_flow_cheap_hash_sqlx".into(),
+        rt.block_on(login_flow(&work, true, Sqlite::Sqlx)),
     );
     let report = json!({
         "side": "ours",
@@ -167,8 +171,8 @@ fn client() -> ClientInfo {
     }
 }
 
-fn engine(
-    store: Arc<SqliteStore>,
+fn engine<S: Store + 'static>(
+    store: Arc<S>,
     keys: KeyRing,
     clock: Arc<ManualClock>,
     cheap_passwords: bool,
@@ -319,18 +323,51 @@ async fn totp_with_replay_guard() -> Value {
     )
 }
 
-/// Password → ticket → TOTP → tokens, on a SQLite file, one user, the
-/// manual clock moved 30 s per flow so every code is a fresh step.
-async fn login_flow(work: &Path, cheap_passwords: bool) -> Value {
+/// Which of our two SQLite stores a flow runs on.
+#[derive(Clone, Copy)]
+enum Sqlite {
+    /// `mfa-store-diesel`: statements run on the calling thread.
+    Diesel,
+    /// `mfa-store-sqlx`: every statement goes through sqlx's worker thread.
+    Sqlx,
+}
+
+/// Password → ticket → TOTP → tokens, on a SQLite file of `kind`.
+async fn login_flow(work: &Path, cheap_passwords: bool, kind: Sqlite) -> Value {
     let label = if cheap_passwords { "cheap" } else { "default" };
-    let file = work.join(format!("ours-{label}.db"));
-    let _ = std::fs::remove_file(&file);
-    let store = Arc::new(
-        SqliteStore::connect(&format!("sqlite://{}", file.display()), 4)
-            .await
-            .expect("open"),
-    );
-    store.migrate().await.expect("migrate");
+    let (crate_name, tag) = match kind {
+        Sqlite::Diesel => ("mfa-store-diesel", "diesel"),
+        Sqlite::Sqlx => ("mfa-store-sqlx", "sqlx"),
+    };
+    let file = work.join(format!("ours-{label}-{tag}.db"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let url = format!("sqlite://{}", file.display());
+    let note = format!("{crate_name} SqliteStore file (WAL, synchronous=NORMAL, pool 4)");
+    match kind {
+        Sqlite::Diesel => {
+            let store = mfa_store_diesel::SqliteStore::connect(&url, 4)
+                .await
+                .expect("open");
+            store.migrate().await.expect("migrate");
+            flow_on(Arc::new(store), cheap_passwords, &note).await
+        }
+        Sqlite::Sqlx => {
+            let store = SqliteStore::connect(&url, 4).await.expect("open");
+            store.migrate().await.expect("migrate");
+            flow_on(Arc::new(store), cheap_passwords, &note).await
+        }
+    }
+}
+
+/// The flows on `store`: one user, the manual clock moved 30 s per flow so
+/// every code is a fresh step.
+async fn flow_on<S: Store + 'static>(
+    store: Arc<S>,
+    cheap_passwords: bool,
+    store_note: &str,
+) -> Value {
     let clock = Arc::new(ManualClock::default());
     let mfa = engine(store, KeyRing::generate(), clock.clone(), cheap_passwords);
     let user = enrol(&mfa, &clock).await;
@@ -380,7 +417,7 @@ async fn login_flow(work: &Path, cheap_passwords: bool) -> Value {
     summary(
         samples,
         &format!(
-            "Mfa::login -> MfaRequired ticket -> Mfa::verify(TOTP) -> JWT (EdDSA) + refresh token + session; SqliteStore file (WAL, synchronous=NORMAL, pool 4); replay guard on (ManualClock +30 s per flow); login rate limits raised to u32::MAX but still counted in the store; audit events written; {hashing}"
+            "Mfa::login -> MfaRequired ticket -> Mfa::verify(TOTP) -> JWT (EdDSA) + refresh token + session; {store_note}; replay guard on (ManualClock +30 s per flow); login rate limits raised to u32::MAX but still counted in the store; audit events written; {hashing}"
         ),
     )
 }

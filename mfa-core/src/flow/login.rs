@@ -13,7 +13,7 @@ use crate::model::{
 };
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
-use crate::store::{RateHit, SignInContext};
+use crate::store::{Durability, RateHit, SignInContext};
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -143,8 +143,11 @@ impl Mfa {
         let client = &request.client;
         // Two units around the password hash: the first counts the attempt
         // (R56) and commits it, the second records the outcome. A write
-        // transaction is never held open across the argon2 work.
-        let gate = unit!(&self.inner, |inner| {
+        // transaction is never held open across the argon2 work. The first
+        // commit need not wait for the log flush (`Durability::Carried`):
+        // every path that answers more than a refusal goes through the
+        // second unit, whose flushed commit makes the first durable too.
+        let gate = unit!(&self.inner, Durability::Carried, |inner| {
             let limits = inner.policy.login_rate;
             let ip_key = client.ip.as_ref().map(|ip| rate_key("login:ip", ip));
             let id_key = rate_key("login:id", &identifier);

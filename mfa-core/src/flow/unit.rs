@@ -26,8 +26,9 @@ use crate::delivery::{DeliveryChannel, Message};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{AuditKind, AuditOutcome, NotificationKind, UserId};
 use crate::store::{
-    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, Repositories, SessionRepository, StepReads, Transaction, UserRepository,
+    AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, Durability,
+    FactorRepository, RateLimiter, Repositories, SessionRepository, StepReads, Transaction,
+    UserRepository,
 };
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -38,14 +39,19 @@ pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
 /// Runs `$body` (a block of type `MfaResult<T>` that may `return` and use
 /// `?`) as one unit of work of `$inner`, naming the step `$s`; retried as a
-/// whole on contention.
+/// whole on contention. The unit's commit is
+/// [`Durability::Flushed`](crate::store::Durability::Flushed) unless a
+/// durability is given before the body.
 macro_rules! unit {
-    ($inner:expr, |$s:ident| $body:expr) => {{
+    ($inner:expr, |$s:ident| $body:expr) => {
+        $crate::flow::unit::unit!($inner, $crate::store::Durability::Flushed, |$s| $body)
+    };
+    ($inner:expr, $durability:expr, |$s:ident| $body:expr) => {{
         let owner: &$crate::flow::Inner = $inner;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let tx = owner.begin().await?;
+            let tx = owner.begin($durability).await?;
             let $s = owner.step(Some(tx.repositories()));
             let result: $crate::error::MfaResult<_> = async { $body }.await;
             let after = $s.into_after();
@@ -152,9 +158,9 @@ impl<'a> Step<'a> {
 }
 
 impl Inner {
-    /// Starts a unit of work.
-    pub(crate) async fn begin(&self) -> MfaResult<Box<dyn Transaction>> {
-        Ok(self.store.begin().await?)
+    /// Starts a unit of work whose commit has `durability`.
+    pub(crate) async fn begin(&self, durability: Durability) -> MfaResult<Box<dyn Transaction>> {
+        Ok(self.store.begin_with(durability).await?)
     }
 
     /// A step on `unit`'s repositories, or on the store's own (autocommit)

@@ -35,7 +35,7 @@ pub use reads::{
     SignInContext, StepReads, TicketContext, sign_in_context_by_calls, ticket_context_by_calls,
 };
 pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
-pub use unit::{Repositories, Transaction, UnitOfWork};
+pub use unit::{Durability, Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};
 
 /// Every repository in one value, and units of work over them: what a

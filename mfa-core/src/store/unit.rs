@@ -92,12 +92,45 @@ pub trait Transaction: Send + Sync {
     async fn rollback(self: Box<Self>) -> StoreResult<()>;
 }
 
+/// When the commit of a unit of work may return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Durability {
+    /// Once the unit's writes are durable: the backend's ordinary commit
+    /// (on PostgreSQL, after the WAL flush).
+    #[default]
+    Flushed,
+    /// Possibly before the writes are flushed, though they are visible to
+    /// every other transaction at once. Only for a unit that the same step
+    /// follows with a [`Durability::Flushed`] unit on the same database,
+    /// and whose own answer reveals nothing that the loss of its writes
+    /// would undo: the log is flushed in order, so the later commit makes
+    /// these writes durable too, and until then only a crash of the
+    /// database server can lose them. The first unit of a password sign-in
+    /// is one: it counts the attempt before the hash (R56), and the unit
+    /// after the hash, which answers, commits with a flush.
+    ///
+    /// A store may treat it as [`Durability::Flushed`] (the default of
+    /// [`UnitOfWork::begin_with`]).
+    Carried,
+}
+
 /// A store that can run a unit of work.
 #[async_trait]
 pub trait UnitOfWork: Send + Sync {
-    /// Starts a unit of work.
+    /// Starts a unit of work whose commit is [`Durability::Flushed`].
     ///
     /// # Errors
     /// [`super::StoreError::Unavailable`] when no connection can be had.
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>>;
+
+    /// Starts a unit of work whose commit has `durability`. The default
+    /// ignores it and calls [`UnitOfWork::begin`].
+    ///
+    /// # Errors
+    /// As [`UnitOfWork::begin`].
+    async fn begin_with(&self, durability: Durability) -> StoreResult<Box<dyn Transaction>> {
+        let _ = durability;
+        self.begin().await
+    }
 }

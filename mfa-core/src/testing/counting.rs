@@ -118,8 +118,12 @@ impl Transaction for CountingUnit {
 #[async_trait]
 impl<S: Store> UnitOfWork for CountingStore<S> {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
+        self.begin_with(Durability::Flushed).await
+    }
+
+    async fn begin_with(&self, durability: Durability) -> StoreResult<Box<dyn Transaction>> {
         self.tick();
-        let tx = self.inner.begin().await?;
+        let tx = self.inner.begin_with(durability).await?;
         Ok(Box::new(CountingUnit {
             repositories: CountingStore {
                 inner: UnitBacking(tx),
