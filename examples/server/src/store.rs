@@ -6,7 +6,7 @@ use mfa_core::store::{Store, UserRepository};
 use mfa_store_memory::MemoryStore;
 use mfa_store_sqlx::sqlx::mysql::MySqlPoolOptions;
 use mfa_store_sqlx::sqlx::postgres::PgPoolOptions;
-use mfa_store_sqlx::{MySqlStore, PgStore, SqliteStore};
+use mfa_store_sqlx::{MySqlStore, PgStore};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -101,7 +101,13 @@ pub async fn open(
     match backend {
         Backend::Memory => Ok(attach(builder, Arc::new(MemoryStore::new()), "memory")),
         Backend::Sqlite(url) => {
-            let store = SqliteStore::connect(url, 4).await.map_err(unavailable)?;
+            // `mfa-store-diesel`'s SQLite store: statements on the calling
+            // thread, several times faster per step than a hop to a
+            // worker (docs/performance.md); same tables as `mfa-store-sqlx`.
+            use mfa_store_diesel::SqliteStore;
+            let store = SqliteStore::connect(&sqlite_file_url(url)?, 4)
+                .await
+                .map_err(unavailable)?;
             let store = match prefix {
                 Some(p) => SqliteStore::with_prefix(store.pool().clone(), p).map_err(bad_prefix)?,
                 None => store,
@@ -147,6 +153,43 @@ pub async fn open(
     }
 }
 
+/// `sqlite:path` or `sqlite://path` (with URI parameters) as the store's
+/// `sqlite://` form. An in-memory SQLite database is refused: each pooled
+/// connection would have its own (`memory:` is the in-memory store).
+fn sqlite_file_url(url: &str) -> Result<String, ConfigError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if rest.is_empty() || rest.contains(":memory:") || rest.contains("mode=memory") {
+        return Err(ConfigError::new(
+            "DATABASE_URL",
+            "a SQLite file is needed (sqlite:path); use memory: for an in-memory store",
+        ));
+    }
+    Ok(format!("sqlite://{rest}"))
+}
+
 fn unavailable(e: mfa_core::store::StoreError) -> ConfigError {
     ConfigError::new("DATABASE_URL", e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_file_url;
+
+    #[test]
+    fn sqlite_urls_name_a_file() {
+        assert_eq!(
+            sqlite_file_url("sqlite:data/mfa.db").unwrap(),
+            "sqlite://data/mfa.db"
+        );
+        assert_eq!(
+            sqlite_file_url("sqlite:///srv/mfa.db?mode=rwc").unwrap(),
+            "sqlite:///srv/mfa.db?mode=rwc"
+        );
+        for memory in ["sqlite::memory:", "sqlite://file:x?mode=memory", "sqlite:"] {
+            assert!(sqlite_file_url(memory).is_err(), "{memory}");
+        }
+    }
 }
