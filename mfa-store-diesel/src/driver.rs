@@ -41,12 +41,16 @@ impl WriteGate {
         Self(Some(Arc::new(Semaphore::new(1))))
     }
 
-    /// Waits for this store's turn to write, when `writes` and the gate is
-    /// a queue; the turn lasts as long as the permit. A turn not had within
-    /// [`PATIENCE`] is [`StoreError::Contention`], as a busy timeout is.
-    pub(crate) async fn enter(&self, writes: bool) -> StoreResult<Option<OwnedSemaphorePermit>> {
+    /// Waits for this store's turn to write, when the gate is a queue and
+    /// `writes()` (asked only then); the turn lasts as long as the permit.
+    /// A turn not had within [`PATIENCE`] is [`StoreError::Contention`], as
+    /// a busy timeout is.
+    pub(crate) async fn enter(
+        &self,
+        writes: impl FnOnce() -> bool,
+    ) -> StoreResult<Option<OwnedSemaphorePermit>> {
         match &self.0 {
-            Some(queue) if writes => {
+            Some(queue) if writes() => {
                 match tokio::time::timeout(PATIENCE, queue.clone().acquire_owned()).await {
                     Ok(Ok(permit)) => Ok(Some(permit)),
                     Ok(Err(_closed)) => Err(StoreError::Unavailable("write queue closed".into())),
@@ -123,8 +127,10 @@ macro_rules! sql_types {
 /// and `json` are the Rust types in which the backend stores those values;
 /// `types` gives the diesel SQL type of each Rust type bound or read
 /// beyond text, integers, bytes and booleans. The backend module provides
-/// `begin(conn)`, `gate()` (its [`WriteGate`]), and `CARRIES_COMMITS` with
-/// `begin_carried(conn)` (see `mfa_store_sql::driver::Driver`).
+/// `begin(conn, carried)` (`carried`: for a unit of
+/// `Durability::Carried`, which it may begin as any other), `gate()` (its
+/// [`WriteGate`]) and `CARRIES_COMMITS` (see
+/// `mfa_store_sql::driver::Driver`).
 macro_rules! diesel_driver {
     ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr,
      uuid: $uuid:ty, ts: $ts:ty, json: $json:ty, types: [$($t:ty => $st:ty),* $(,)?]) => {
@@ -225,6 +231,23 @@ macro_rules! diesel_driver {
             gate: crate::driver::WriteGate,
         }
 
+        impl $driver {
+            /// Opens a transaction on a pooled connection in this store's
+            /// turn to write (a busy database waited for by the gate).
+            async fn open(&self, carried: bool) -> StoreResult<$tx> {
+                let turn = self.gate.enter(|| true).await?;
+                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
+                let mut patience = self.gate.patience();
+                loop {
+                    match begin(&mut conn, carried).await {
+                        Err(e) if patience.again(&e).await => {}
+                        done => break done?,
+                    }
+                }
+                Ok($tx(conn, turn))
+            }
+        }
+
         impl From<diesel_async::pooled_connection::deadpool::Pool<$conn>> for $driver {
             fn from(pool: diesel_async::pooled_connection::deadpool::Pool<$conn>) -> Self {
                 Self { pool, gate: gate() }
@@ -273,7 +296,7 @@ macro_rules! diesel_driver {
             type Tx = $tx;
 
             async fn execute(&self, statement: &Statement) -> StoreResult<u64> {
-                let _turn = self.gate.enter(statement.writes()).await?;
+                let _turn = self.gate.enter(|| statement.writes()).await?;
                 let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
                 let mut patience = self.gate.patience();
                 loop {
@@ -289,7 +312,7 @@ macro_rules! diesel_driver {
                 statement: &Statement,
                 each: &mut EachRow<'_>,
             ) -> StoreResult<()> {
-                let _turn = self.gate.enter(statement.writes()).await?;
+                let _turn = self.gate.enter(|| statement.writes()).await?;
                 let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
                 let mut patience = self.gate.patience();
                 loop {
@@ -307,28 +330,13 @@ macro_rules! diesel_driver {
             }
 
             async fn begin(&self) -> StoreResult<$tx> {
-                let turn = self.gate.enter(true).await?;
-                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                let mut patience = self.gate.patience();
-                loop {
-                    match begin(&mut conn).await {
-                        Err(e) if patience.again(&e).await => {}
-                        done => break done?,
-                    }
-                }
-                Ok($tx(conn, turn))
+                self.open(false).await
             }
 
             const CARRIES_COMMITS: bool = CARRIES_COMMITS;
 
             async fn begin_carried(&self) -> StoreResult<$tx> {
-                if !CARRIES_COMMITS {
-                    return mfa_store_sql::driver::Driver::begin(self).await;
-                }
-                let turn = self.gate.enter(true).await?;
-                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                begin_carried(&mut conn).await?;
-                Ok($tx(conn, turn))
+                self.open(true).await
             }
         }
     };

@@ -63,27 +63,23 @@ impl MySqlStore {
 }
 
 /// Opens a transaction (InnoDB's default REPEATABLE READ; row locks are
-/// taken explicitly with `FOR UPDATE`).
-async fn begin(conn: &mut AsyncMysqlConnection) -> StoreResult<()> {
+/// taken explicitly with `FOR UPDATE`). MariaDB has no per-transaction
+/// flush setting: a carried unit begins as any other.
+async fn begin(conn: &mut AsyncMysqlConnection, _carried: bool) -> StoreResult<()> {
     <Tm as TransactionManager<AsyncMysqlConnection>>::begin_transaction(conn)
         .await
         .map_err(map_err)
 }
 
-// MariaDB's JSON is LONGTEXT with a validity check: documents go as text.
 /// Rows are locked in the server, which queues writers: the gate is open.
 fn gate() -> crate::driver::WriteGate {
     crate::driver::WriteGate::default()
 }
 
-/// No commit without a flush on this backend: a carried unit begins as
-/// any other.
+/// No commit without a flush on this backend.
 const CARRIES_COMMITS: bool = false;
 
-async fn begin_carried(conn: &mut AsyncMysqlConnection) -> StoreResult<()> {
-    begin(conn).await
-}
-
+// MariaDB's JSON is LONGTEXT with a validity check: documents go as text.
 crate::driver::diesel_driver!(MySqlDriver, MySqlTx, AsyncMysqlConnection, Mysql, Dialect::MYSQL,
     uuid: Vec<u8>, ts: chrono::NaiveDateTime, json: String,
     types: [chrono::NaiveDateTime => Datetime]);

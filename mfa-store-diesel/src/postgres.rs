@@ -61,11 +61,20 @@ impl PgStore {
     }
 }
 
-/// Opens a READ COMMITTED transaction (row locks are taken explicitly).
-async fn begin(conn: &mut AsyncPgConnection) -> StoreResult<()> {
-    <Tm as TransactionManager<AsyncPgConnection>>::begin_transaction(conn)
+/// Opens a READ COMMITTED transaction (row locks are taken explicitly);
+/// `carried`, one whose commit does not wait for the WAL flush, in the
+/// round trip of its `BEGIN`.
+async fn begin(conn: &mut AsyncPgConnection, carried: bool) -> StoreResult<()> {
+    if carried {
+        diesel_async::AnsiTransactionManager::begin_transaction_sql(
+            conn,
+            mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES,
+        )
         .await
-        .map_err(map_err)
+    } else {
+        <Tm as TransactionManager<AsyncPgConnection>>::begin_transaction(conn).await
+    }
+    .map_err(map_err)
 }
 
 /// Rows are locked in the server, which queues writers: the gate is open.
@@ -73,19 +82,8 @@ fn gate() -> crate::driver::WriteGate {
     crate::driver::WriteGate::default()
 }
 
-/// A carried unit's commit does not wait for the WAL flush.
+/// A carried unit's commit does not wait for the WAL flush (see `begin`).
 const CARRIES_COMMITS: bool = true;
-
-/// Opens a transaction whose commit does not wait for the WAL flush, in the
-/// round trip of its `BEGIN`.
-async fn begin_carried(conn: &mut AsyncPgConnection) -> StoreResult<()> {
-    diesel_async::AnsiTransactionManager::begin_transaction_sql(
-        conn,
-        mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES,
-    )
-    .await
-    .map_err(map_err)
-}
 
 crate::driver::diesel_driver!(PgDriver, PgTx, AsyncPgConnection, Pg, Dialect::POSTGRES,
     uuid: uuid::Uuid, ts: chrono::DateTime<chrono::Utc>, json: serde_json::Value,

@@ -134,19 +134,16 @@ fn gate() -> crate::driver::WriteGate {
 }
 
 /// Opens a transaction holding the database write lock from the start.
-async fn begin(conn: &mut SqliteConn) -> StoreResult<()> {
+/// With WAL and `synchronous = NORMAL` a commit does not flush anyway: a
+/// carried unit begins as any other.
+async fn begin(conn: &mut SqliteConn, _carried: bool) -> StoreResult<()> {
     conn.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
         .await
         .map_err(map_err)
 }
 
-/// No commit without a flush on this backend: a carried unit begins as
-/// any other.
+/// No commit waits for a flush here (see `begin`).
 const CARRIES_COMMITS: bool = false;
-
-async fn begin_carried(conn: &mut SqliteConn) -> StoreResult<()> {
-    begin(conn).await
-}
 
 crate::driver::diesel_driver!(SqliteDriver, SqliteTx, SqliteConn, Sqlite, Dialect::SQLITE,
     uuid: Vec<u8>, ts: i64, json: String, types: []);
