@@ -31,7 +31,12 @@ struct Body<'a> {
 #[must_use]
 pub fn status_for(error: &MfaError) -> StatusCode {
     match error.code() {
-        "invalid_input" => StatusCode::BAD_REQUEST,
+        "invalid_input" | "passkey_malformed" => StatusCode::BAD_REQUEST,
+        "passkey_already_registered" => StatusCode::CONFLICT,
+        // Every other refused WebAuthn answer: wrong origin, challenge,
+        // signature, user verification, closed ceremony, suspect
+        // authenticator.
+        code if code.starts_with("passkey_") => StatusCode::UNAUTHORIZED,
         "invalid_credentials"
         | "invalid_code"
         | "invalid_ticket"
@@ -93,5 +98,29 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_core::PasskeyError;
+
+    #[test]
+    fn refused_passkeys_are_client_errors() {
+        let status = |e| status_for(&MfaError::Passkey(e));
+        assert_eq!(status(PasskeyError::Malformed), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(PasskeyError::AlreadyRegistered),
+            StatusCode::CONFLICT
+        );
+        for e in [
+            PasskeyError::WrongOrigin,
+            PasskeyError::CeremonyClosed,
+            PasskeyError::CounterRegression,
+            PasskeyError::UserNotVerified,
+        ] {
+            assert_eq!(status(e), StatusCode::UNAUTHORIZED, "{e:?}");
+        }
     }
 }

@@ -141,6 +141,7 @@ fn notification_title(kind: NotificationKind) -> &'static str {
         NotificationKind::AccountLocked => "account locked",
         NotificationKind::TokenReused => "sessions ended for your safety",
         NotificationKind::OtpReplay => "a used code was tried again",
+        NotificationKind::PasskeySuspect => "passkey turned off",
         NotificationKind::SuspiciousSignIn => "suspicious sign-in",
         NotificationKind::DeviceTrusted => "device remembered",
         NotificationKind::PasswordChanged => "password changed",
@@ -197,6 +198,12 @@ fn notification_text(m: &NotificationMessage) -> String {
         NotificationKind::OtpReplay => {
             format!("An authenticator code that was already used was tried again at {when}. {tail}")
         }
+        NotificationKind::PasskeySuspect => format!(
+            "A passkey ({}) answered at {when} with a signature counter that went backwards, \
+             a sign that it was copied. We turned it off; register it again once you are sure \
+             your devices are yours. {tail}",
+            detail(m, "label")
+        ),
         NotificationKind::SuspiciousSignIn => format!(
             "We stopped or challenged an unusual sign-in at {when} (IP: {}, country: {}). {tail}",
             detail(m, "ip"),
@@ -293,6 +300,7 @@ mod tests {
             NotificationKind::AccountLocked,
             NotificationKind::TokenReused,
             NotificationKind::OtpReplay,
+            NotificationKind::PasskeySuspect,
             NotificationKind::SuspiciousSignIn,
             NotificationKind::DeviceTrusted,
             NotificationKind::PasswordChanged,

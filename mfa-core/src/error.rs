@@ -84,9 +84,83 @@ pub enum MfaError {
     /// that does not open, a missing key).
     #[error("cryptographic failure")]
     Crypto(#[source] crate::crypto::CryptoError),
+    /// A WebAuthn ceremony was refused: the browser's answer is malformed,
+    /// for another origin, relying party or challenge, without user
+    /// presence or verification, for an unknown credential, or from an
+    /// authenticator that may have been cloned. Nothing was registered and
+    /// no session was created.
+    #[error("passkey refused: {0}")]
+    Passkey(PasskeyError),
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),
+}
+
+/// Why a WebAuthn ceremony was refused (the detail of
+/// [`MfaError::Passkey`]); its [`code`](PasskeyError::code) is stable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasskeyError {
+    /// The response is not a WebAuthn response: bad JSON, base64url,
+    /// `clientDataJSON`, `authenticatorData` or CBOR.
+    #[error("malformed response")]
+    Malformed,
+    /// The ceremony is unknown, expired, already answered, or not this
+    /// caller's: start a new one.
+    #[error("ceremony closed")]
+    CeremonyClosed,
+    /// `clientDataJSON` names an origin the relying party does not allow.
+    #[error("wrong origin")]
+    WrongOrigin,
+    /// The authenticator signed for another relying party id.
+    #[error("wrong relying party")]
+    WrongRelyingParty,
+    /// The response answers another challenge, or another ceremony type.
+    #[error("wrong challenge")]
+    WrongChallenge,
+    /// The authenticator did not report user presence.
+    #[error("user not present")]
+    UserNotPresent,
+    /// The authenticator did not verify the user (PIN or biometrics).
+    #[error("user not verified")]
+    UserNotVerified,
+    /// No active credential of this user has that id.
+    #[error("unknown credential")]
+    UnknownCredential,
+    /// The signature or attestation does not verify.
+    #[error("signature invalid")]
+    BadSignature,
+    /// The signature counter did not move forward: the authenticator may
+    /// have been cloned. The credential was disabled.
+    #[error("possibly cloned authenticator")]
+    CounterRegression,
+    /// The credential is already registered to this account.
+    #[error("credential already registered")]
+    AlreadyRegistered,
+    /// The authenticator or algorithm is not accepted by policy.
+    #[error("authenticator not allowed")]
+    NotAllowed,
+}
+
+impl PasskeyError {
+    /// The stable, machine-readable code (`passkey_…`).
+    #[must_use]
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Malformed => "passkey_malformed",
+            Self::CeremonyClosed => "passkey_ceremony_closed",
+            Self::WrongOrigin => "passkey_wrong_origin",
+            Self::WrongRelyingParty => "passkey_wrong_relying_party",
+            Self::WrongChallenge => "passkey_wrong_challenge",
+            Self::UserNotPresent => "passkey_user_not_present",
+            Self::UserNotVerified => "passkey_user_not_verified",
+            Self::UnknownCredential => "passkey_unknown_credential",
+            Self::BadSignature => "passkey_bad_signature",
+            Self::CounterRegression => "passkey_counter_regression",
+            Self::AlreadyRegistered => "passkey_already_registered",
+            Self::NotAllowed => "passkey_not_allowed",
+        }
+    }
 }
 
 impl MfaError {
@@ -112,6 +186,7 @@ impl MfaError {
             Self::InvalidInput { .. } => "invalid_input",
             Self::Config(_) => "configuration",
             Self::Delivery(_) => "delivery_failed",
+            Self::Passkey(e) => e.code(),
             Self::Crypto(_) => "internal",
             // Contention reaches the caller only once the bounded retries
             // of the step are spent: transient, like a lost connection.

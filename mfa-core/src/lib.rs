@@ -117,11 +117,13 @@ pub mod delivery;
 pub mod error;
 mod flow;
 pub mod model;
+#[cfg(feature = "passkeys")]
+pub mod passkey;
 pub mod policy;
 pub mod risk;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{MfaError, MfaResult};
+pub use error::{MfaError, MfaResult, PasskeyError};
 pub use flow::*;

@@ -50,6 +50,20 @@ pub struct Methods {
     /// it to `false`.
     #[serde(default = "allow")]
     pub sms_as_only_factor: bool,
+    /// Passwordless sign-in with a passkey (a discoverable WebAuthn
+    /// credential, user verification required): `None` refuses it; the
+    /// level is the assurance the sign-in gives. At [`Aal::Aal2`] (the
+    /// default: a multi-factor cryptographic authenticator, NIST SP
+    /// 800-63B-4 §3.1.7) it completes the sign-in; at [`Aal::Aal1`] it
+    /// replaces the password only, and the second factor is decided as
+    /// after a password.
+    #[serde(default = "passwordless_default")]
+    pub passwordless: Option<Aal>,
+}
+
+#[allow(clippy::unnecessary_wraps)]
+const fn passwordless_default() -> Option<Aal> {
+    Some(Aal::Aal2)
 }
 
 fn allow() -> bool {
@@ -65,6 +79,7 @@ impl Default for Methods {
             backup_codes: true,
             email_aal: Aal::Aal2,
             sms_as_only_factor: true,
+            passwordless: passwordless_default(),
         }
     }
 }

@@ -268,6 +268,7 @@ fn title(language: Language, kind: NotificationKind) -> &'static str {
         (Language::German, NotificationKind::OtpReplay) => {
             "Ein bereits verwendeter Code wurde erneut versucht"
         }
+        (Language::German, NotificationKind::PasskeySuspect) => "Passkey deaktiviert",
         (Language::German, NotificationKind::SuspiciousSignIn) => "Verdächtige Anmeldung",
         (Language::German, NotificationKind::DeviceTrusted) => "Gerät gespeichert",
         (Language::German, NotificationKind::PasswordChanged) => "Passwort geändert",
@@ -280,6 +281,7 @@ fn title(language: Language, kind: NotificationKind) -> &'static str {
         (_, NotificationKind::AccountLocked) => "Account locked",
         (_, NotificationKind::TokenReused) => "Sessions ended for your safety",
         (_, NotificationKind::OtpReplay) => "A used code was tried again",
+        (_, NotificationKind::PasskeySuspect) => "Passkey turned off",
         (_, NotificationKind::SuspiciousSignIn) => "Suspicious sign-in",
         (_, NotificationKind::DeviceTrusted) => "Device remembered",
         (_, NotificationKind::PasswordChanged) => "Password changed",
@@ -323,6 +325,10 @@ fn english_event(m: &NotificationMessage, when: &str) -> String {
         ),
         NotificationKind::OtpReplay => format!(
             "An authenticator code that was already used was tried again on your {product} account at {when}."
+        ),
+        NotificationKind::PasskeySuspect => format!(
+            "A passkey ({}) of your {product} account answered at {when} with a signature counter that went backwards, a sign that it was copied. We turned it off.",
+            d("label"),
         ),
         NotificationKind::SuspiciousSignIn => format!(
             "We stopped or challenged an unusual sign-in to your {product} account at {when} (IP address: {}, country: {}).",
@@ -377,6 +383,10 @@ fn german_event(m: &NotificationMessage, when: &str) -> String {
         NotificationKind::OtpReplay => format!(
             "Am {when} wurde bei Ihrem {product}-Konto ein bereits verwendeter Authenticator-Code erneut versucht."
         ),
+        NotificationKind::PasskeySuspect => format!(
+            "Am {when} hat ein Passkey ({}) Ihres {product}-Kontos mit einem Signaturzähler geantwortet, der zurückgegangen ist: ein Zeichen, dass er kopiert wurde. Wir haben ihn deaktiviert.",
+            d("label"),
+        ),
         NotificationKind::SuspiciousSignIn => format!(
             "Am {when} haben wir eine ungewöhnliche Anmeldung bei Ihrem {product}-Konto gestoppt oder zusätzlich geprüft (IP-Adresse: {}, Land: {}).",
             d("ip"),
@@ -428,7 +438,7 @@ mod tests {
     use mfa_core::delivery::OtpCodeText;
     use mfa_core::model::NotificationId;
 
-    const ALL_KINDS: [NotificationKind; 12] = [
+    const ALL_KINDS: [NotificationKind; 13] = [
         NotificationKind::NewDeviceLogin,
         NotificationKind::FactorAdded,
         NotificationKind::FactorRemoved,
@@ -438,6 +448,7 @@ mod tests {
         NotificationKind::AccountLocked,
         NotificationKind::TokenReused,
         NotificationKind::OtpReplay,
+        NotificationKind::PasskeySuspect,
         NotificationKind::SuspiciousSignIn,
         NotificationKind::DeviceTrusted,
         NotificationKind::PasswordChanged,

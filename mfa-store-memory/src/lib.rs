@@ -35,7 +35,7 @@ use mfa_core::model::{
     Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, LockScope,
     LockoutRule, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken,
     RevocationReason, SealedSecret, Session, SessionId, SessionStatus, TicketId, TokenHash, User,
-    UserId, UserStatus,
+    UserId, UserStatus, WebauthnCeremony,
 };
 use mfa_core::store::{
     AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
@@ -601,12 +601,37 @@ impl ChallengeRepository for MemoryStore {
         }
     }
 
+    async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
+        let mut s = self.lock().await;
+        if s.ceremonies.contains_key(&ceremony.id) {
+            return Err(StoreError::Conflict("ceremony id"));
+        }
+        s.ceremonies.insert(ceremony.id, ceremony.clone());
+        Ok(())
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<WebauthnCeremony>> {
+        let mut s = self.lock().await;
+        match s.ceremonies.get_mut(&id) {
+            Some(c) if c.is_open(now) => {
+                c.consumed_at = Some(now);
+                Ok(Some(c.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         let mut s = self.lock().await;
-        let n = s.challenges.len() + s.tickets.len();
+        let n = s.challenges.len() + s.ceremonies.len() + s.tickets.len();
         s.challenges.retain(|_, c| c.expires_at >= before);
+        s.ceremonies.retain(|_, c| c.expires_at >= before);
         s.tickets.retain(|_, t| t.expires_at >= before);
-        Ok((n - s.challenges.len() - s.tickets.len()) as u64)
+        Ok((n - s.challenges.len() - s.ceremonies.len() - s.tickets.len()) as u64)
     }
 }
 

@@ -7,6 +7,7 @@ use mfa_core::model::{
     AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
     LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken, RefreshTokenId,
     RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId,
+    WebauthnCeremony,
 };
 use mfa_core::store::AuditFilter;
 
@@ -18,6 +19,7 @@ pub(crate) struct State {
     pub settings: Table<UserId, MfaSettings>,
     pub backup_codes: Table<UserId, Vec<BackupCodeRecord>>,
     pub challenges: Table<ChallengeId, OtpChallenge>,
+    pub ceremonies: Table<ChallengeId, WebauthnCeremony>,
     pub tickets: Table<TicketId, LoginTicket>,
     pub devices: Table<DeviceId, Device>,
     pub sessions: Table<SessionId, Session>,
@@ -38,6 +40,7 @@ macro_rules! each_table {
         s.settings.$method();
         s.backup_codes.$method();
         s.challenges.$method();
+        s.ceremonies.$method();
         s.tickets.$method();
         s.devices.$method();
         s.sessions.$method();
@@ -171,6 +174,7 @@ impl State {
         self.settings.remove(&id);
         self.backup_codes.remove(&id);
         self.challenges.retain(|_, c| c.user_id != id);
+        self.ceremonies.retain(|_, c| c.user_id != Some(id));
         self.tickets.retain(|_, t| t.user_id != id);
         self.devices.retain(|_, d| d.user_id != id);
         let sessions: Vec<SessionId> = self

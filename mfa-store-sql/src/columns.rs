@@ -18,6 +18,10 @@ pub const SETTINGS: &str = "user_id, enforced, grace_deadline, preferred, update
 pub const CHALLENGE: &str = "id, user_id, factor_id, ticket_id, purpose, channel, \
     code_hash, attempts, max_attempts, created_at, expires_at, consumed_at";
 
+/// Columns of `<prefix>webauthn_ceremonies`.
+pub const CEREMONY: &str = "id, user_id, ticket_id, session_id, purpose, state, created_at, \
+    expires_at, consumed_at";
+
 /// Columns of `<prefix>login_tickets`.
 pub const TICKET: &str = "id, token_hash, user_id, session_id, device_id, kind, amr, \
     risk_score, created_at, expires_at, consumed_at";

@@ -249,6 +249,16 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<bool> {
                     self.$inner.consume_ticket(id, now).await
                 }
+                async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
+                    self.$inner.create_ceremony(ceremony).await
+                }
+                async fn take_ceremony(
+                    &self,
+                    id: ChallengeId,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Option<WebauthnCeremony>> {
+                    self.$inner.take_ceremony(id, now).await
+                }
                 async fn purge_expired_challenges(
                     &self,
                     before: DateTime<Utc>,

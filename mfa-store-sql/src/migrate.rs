@@ -66,6 +66,11 @@ pub const SQLITE: &[Migration] = &[
         name: "rate_limit_counters",
         sql: include_str!("../migrations/sqlite/0002_rate_limit_counters.sql"),
     },
+    Migration {
+        version: 3,
+        name: "webauthn",
+        sql: include_str!("../migrations/sqlite/0003_webauthn.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -80,6 +85,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "rate_limit_counters",
         sql: include_str!("../migrations/postgres/0002_rate_limit_counters.sql"),
     },
+    Migration {
+        version: 3,
+        name: "webauthn",
+        sql: include_str!("../migrations/postgres/0003_webauthn.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -93,6 +103,11 @@ pub const MYSQL: &[Migration] = &[
         version: 2,
         name: "rate_limit_counters",
         sql: include_str!("../migrations/mysql/0002_rate_limit_counters.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "webauthn",
+        sql: include_str!("../migrations/mysql/0003_webauthn.sql"),
     },
 ];
 

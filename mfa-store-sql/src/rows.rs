@@ -6,12 +6,13 @@ use crate::driver::Row;
 use crate::error::corrupt;
 use crate::sql::Arg;
 use mfa_core::model::{
-    Aal, AuditEvent, AuditEventId, AuditKind, AuditOutcome, AuthMethod, ChallengeId,
-    ChallengePurpose, CodeHash, Device, DeviceId, DeviceInfo, DeviceKind, DigestLengthError,
-    Factor, FactorId, FactorKind, FactorStatus, FailureCounter, FamilyId, FingerprintHash,
-    LoginTicket, MfaSettings, OtpChallenge, OtpChannel, RefreshStatus, RefreshToken,
-    RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId, SessionStatus, SessionType,
-    TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User, UserId, UserStatus,
+    Aal, AuditEvent, AuditEventId, AuditKind, AuditOutcome, AuthMethod, CeremonyPurpose,
+    ChallengeId, ChallengePurpose, CodeHash, Device, DeviceId, DeviceInfo, DeviceKind,
+    DigestLengthError, Factor, FactorId, FactorKind, FactorStatus, FailureCounter, FamilyId,
+    FingerprintHash, LoginTicket, MfaSettings, OtpChallenge, OtpChannel, RefreshStatus,
+    RefreshToken, RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId,
+    SessionStatus, SessionType, TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User,
+    UserId, UserStatus, WebauthnCeremony,
 };
 use mfa_core::store::StoreResult;
 use uuid::Uuid;
@@ -169,6 +170,20 @@ pub(crate) fn challenge_from_row(row: &dyn Row) -> StoreResult<OtpChallenge> {
     })
 }
 
+pub(crate) fn ceremony_from_row(row: &dyn Row) -> StoreResult<WebauthnCeremony> {
+    Ok(WebauthnCeremony {
+        id: ChallengeId::from_uuid(row.uuid("id")?),
+        user_id: row.opt_uuid("user_id")?.map(UserId::from_uuid),
+        ticket_id: row.opt_uuid("ticket_id")?.map(TicketId::from_uuid),
+        session_id: row.opt_uuid("session_id")?.map(SessionId::from_uuid),
+        purpose: c_enum(row, "purpose", CeremonyPurpose::parse)?,
+        state: SealedSecret::from_bytes(row.bytes("state")?),
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
+        consumed_at: row.opt_ts("consumed_at")?,
+    })
+}
+
 pub(crate) fn ticket_from_row(row: &dyn Row) -> StoreResult<LoginTicket> {
     Ok(LoginTicket {
         id: TicketId::from_uuid(row.uuid("id")?),
@@ -298,6 +313,7 @@ from_row!(
     Factor => factor_from_row,
     MfaSettings => settings_from_row,
     OtpChallenge => challenge_from_row,
+    WebauthnCeremony => ceremony_from_row,
     LoginTicket => ticket_from_row,
     Device => device_from_row,
     Session => session_from_row,

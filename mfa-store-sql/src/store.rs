@@ -182,6 +182,16 @@ impl<D: Driver> SqlStore<D> {
     /// Any database failure; on MySQL/MariaDB, where DDL cannot be rolled
     /// back, a migration failing half-way must be cleaned up by hand.
     pub async fn migrate(&self) -> StoreResult<()> {
+        self.migrate_to(i64::MAX).await
+    }
+
+    /// [`SqlStore::migrate`], applying the migrations up to version `last`
+    /// only: for tests of an upgrade from an earlier schema.
+    ///
+    /// # Errors
+    /// As [`SqlStore::migrate`].
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, last: i64) -> StoreResult<()> {
         let dialect = &D::DIALECT;
         let lock_name = || vec![Arg::Text(format!("mfa-store-sqlx:{}", self.prefix))];
         let mut open = self
@@ -208,7 +218,7 @@ impl<D: Driver> SqlStore<D> {
         if let Err(e) = locked {
             return finish(open, Err(e)).await;
         }
-        let mut result = self.apply_migrations(tx).await;
+        let mut result = self.apply_migrations(tx, last).await;
         if let MigrationLock::Session { release, .. } = dialect.migration_lock {
             let released = fetch_all(tx, &self.st(release, lock_name()), |_| Ok(())).await;
             result = released.and(result);
@@ -216,7 +226,7 @@ impl<D: Driver> SqlStore<D> {
         finish(open, result).await
     }
 
-    async fn apply_migrations(&self, tx: &mut (dyn Executor + '_)) -> StoreResult<()> {
+    async fn apply_migrations(&self, tx: &mut (dyn Executor + '_), last: i64) -> StoreResult<()> {
         let dialect = &D::DIALECT;
         let prefix = self.prefix.as_str();
         let tracking = crate::migrate::tracking_table(prefix, dialect.applied_at);
@@ -226,7 +236,7 @@ impl<D: Driver> SqlStore<D> {
         for migration in dialect
             .migrations
             .iter()
-            .filter(|m| !applied.contains(&m.version))
+            .filter(|m| m.version <= last && !applied.contains(&m.version))
         {
             for statement in migration.statements(prefix) {
                 tx.execute(&Statement::raw(statement)).await?;

@@ -89,6 +89,16 @@ macro_rules! store_type {
             pub async fn migrate(&self) -> $crate::__private::StoreResult<()> {
                 self.inner.migrate().await
             }
+
+            /// `migrate`, up to version `last` only: for tests of an
+            /// upgrade from an earlier schema.
+            ///
+            /// # Errors
+            /// As `migrate`.
+            #[doc(hidden)]
+            pub async fn migrate_to(&self, last: i64) -> $crate::__private::StoreResult<()> {
+                self.inner.migrate_to(last).await
+            }
         }
 
         $crate::forward_repositories!($name => inner);

@@ -27,6 +27,8 @@ pub struct MfaBuilder {
     risk: Option<Arc<dyn RiskEngine>>,
     geo: Option<Arc<dyn GeoLocator>>,
     clock: Option<Arc<dyn Clock>>,
+    #[cfg(feature = "passkeys")]
+    passkeys: Option<crate::passkey::PasskeyConfig>,
 }
 
 impl std::fmt::Debug for MfaBuilder {
@@ -134,6 +136,15 @@ impl MfaBuilder {
         self
     }
 
+    /// Turns on passkeys and security keys (WebAuthn) for this relying
+    /// party. Its id and origins are checked by [`MfaBuilder::build`].
+    #[cfg(feature = "passkeys")]
+    #[must_use]
+    pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
+        self.passkeys = Some(config);
+        self
+    }
+
     /// Checks the configuration and builds the engine.
     ///
     /// # Errors
@@ -194,6 +205,13 @@ impl MfaBuilder {
                 .unwrap_or_else(|| Arc::new(DefaultRiskEngine::default())),
             geo: self.geo,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+            #[cfg(feature = "passkeys")]
+            passkeys: match &self.passkeys {
+                Some(config) => Some(Arc::new(
+                    crate::passkey::RelyingParty::new(config).map_err(MfaError::Config)?,
+                )),
+                None => None,
+            },
         };
         Ok(Mfa {
             inner: Arc::new(inner),

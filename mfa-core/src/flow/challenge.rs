@@ -172,7 +172,7 @@ impl Step<'_> {
         self.after_commit(After::Code {
             channel: delivery,
             message,
-            failure: audit(AuditOutcome::Failure),
+            failure: Box::new(audit(AuditOutcome::Failure)),
         });
         Ok(ChallengeSent {
             masked_destination: masked,

@@ -82,10 +82,12 @@ pub struct DestinationPending {
     pub sent: ChallengeSent,
 }
 
-struct Resolved {
-    user: User,
-    ticket: Option<LoginTicket>,
-    session: Option<Session>,
+/// The user an [`Actor`] stands for, with the ticket or session it came
+/// with.
+pub(crate) struct Resolved {
+    pub user: User,
+    pub ticket: Option<LoginTicket>,
+    pub session: Option<Session>,
 }
 
 fn valid_email(address: &str) -> bool {
@@ -111,7 +113,7 @@ fn valid_e164(number: &str) -> bool {
 }
 
 impl Step<'_> {
-    async fn resolve(&self, actor: Actor<'_>) -> MfaResult<Resolved> {
+    pub(crate) async fn resolve(&self, actor: Actor<'_>) -> MfaResult<Resolved> {
         let inner = self;
         let now = inner.now();
         let window = inner.policy.session.reauth_window;
@@ -175,7 +177,7 @@ impl Step<'_> {
         Ok(())
     }
 
-    async fn started(&self, user: &User, factor: &Factor) -> MfaResult<()> {
+    pub(crate) async fn started(&self, user: &User, factor: &Factor) -> MfaResult<()> {
         self.record(
             Audit::new(
                 AuditKind::FactorEnrollmentStarted,
@@ -187,6 +189,72 @@ impl Step<'_> {
             .meta(serde_json::json!({ "factor": factor.id })),
         )
         .await
+    }
+
+    /// The end of every enrolment: audits and announces the new active
+    /// `factor`, voids remembered devices, hands out backup codes with the
+    /// user's first factor and, for an enrolment ticket, completes the
+    /// sign-in with the methods the enrolment `proved` (RFC 8176).
+    pub(crate) async fn enrolled(
+        &self,
+        user: &User,
+        factor: &Factor,
+        ticket: Option<LoginTicket>,
+        proved: Vec<crate::model::AuthMethod>,
+        client: &ClientInfo,
+    ) -> MfaResult<Enrolled> {
+        let inner = self;
+        let now = inner.now();
+        inner
+            .record(
+                Audit::new(AuditKind::FactorEnrolled, AuditOutcome::Success, now)
+                    .user(user.id)
+                    .factor(factor.kind)
+                    .client(client)
+                    .meta(serde_json::json!({ "factor": factor.id })),
+            )
+            .await?;
+        inner.notify(
+            user,
+            NotificationKind::FactorAdded,
+            serde_json::json!({ "method": factor.kind.as_str() }),
+        );
+        // A new factor voids every remembered device (DESIGN §5).
+        inner.devices.revoke_all_device_trust(user.id).await?;
+
+        let backup_codes = if inner.policy.methods.backup_codes
+            && inner.backup_codes.remaining_backup_codes(user.id).await? == 0
+        {
+            Some(inner.issue_backup_codes(user).await?)
+        } else {
+            None
+        };
+        let tokens = match ticket {
+            Some(ticket) => {
+                inner.consume_ticket(&ticket).await?;
+                let mut amr = ticket.amr.clone();
+                amr.extend(proved);
+                Some(
+                    inner
+                        .start_session(SessionIssue {
+                            user_id: user.id,
+                            device: ticket.device_id,
+                            client,
+                            aal: inner.policy.methods.aal_of(factor.kind),
+                            amr,
+                            mfa_at: Some(now),
+                            risk_score: ticket.risk_score,
+                        })
+                        .await?,
+                )
+            }
+            None => None,
+        };
+        Ok(Enrolled {
+            factor_id: factor.id,
+            backup_codes,
+            tokens,
+        })
     }
 
     async fn issue_backup_codes(&self, user: &User) -> MfaResult<BackupCodes> {
@@ -336,7 +404,7 @@ impl Mfa {
                     f.status == FactorStatus::Active
                         && f.deleted_at.is_none()
                         && match f.kind {
-                            FactorKind::Totp => true,
+                            FactorKind::Totp | FactorKind::Webauthn => true,
                             FactorKind::Email => methods.aal_of(FactorKind::Email) == Aal::Aal2,
                             FactorKind::Sms | FactorKind::BackupCodes => false,
                         }
@@ -380,11 +448,7 @@ impl Mfa {
     ) -> MfaResult<Enrolled> {
         unit!(&self.inner, |inner| {
             client.validate()?;
-            let Resolved {
-                user,
-                ticket,
-                session,
-            } = inner.resolve(actor).await?;
+            let Resolved { user, ticket, .. } = inner.resolve(actor).await?;
             let factor = inner
                 .factors
                 .get_factor(factor_id)
@@ -403,7 +467,9 @@ impl Mfa {
                         .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
                         .await?
                 }
-                FactorKind::BackupCodes => return Err(MfaError::NotFound),
+                // Backup codes are never pending; a WebAuthn credential is
+                // created active by its registration ceremony.
+                FactorKind::BackupCodes | FactorKind::Webauthn => return Err(MfaError::NotFound),
             };
             if check != CodeCheck::Accepted {
                 return Err(inner
@@ -416,55 +482,14 @@ impl Mfa {
                 return Err(MfaError::Conflict("factor already confirmed"));
             }
             inner
-                .record(
-                    Audit::new(AuditKind::FactorEnrolled, AuditOutcome::Success, now)
-                        .user(user.id)
-                        .factor(factor.kind)
-                        .client(client)
-                        .meta(serde_json::json!({ "factor": factor.id })),
+                .enrolled(
+                    &user,
+                    &factor,
+                    ticket,
+                    vec![method_amr(factor.kind)],
+                    client,
                 )
-                .await?;
-            inner.notify(
-                &user,
-                NotificationKind::FactorAdded,
-                serde_json::json!({ "method": factor.kind.as_str() }),
-            );
-            // A new factor voids every remembered device (DESIGN §5).
-            inner.devices.revoke_all_device_trust(user.id).await?;
-
-            let backup_codes = if inner.policy.methods.backup_codes
-                && inner.backup_codes.remaining_backup_codes(user.id).await? == 0
-            {
-                Some(inner.issue_backup_codes(&user).await?)
-            } else {
-                None
-            };
-            let tokens = match (ticket, session) {
-                (Some(ticket), _) => {
-                    inner.consume_ticket(&ticket).await?;
-                    let mut amr = ticket.amr.clone();
-                    amr.push(method_amr(factor.kind));
-                    Some(
-                        inner
-                            .start_session(SessionIssue {
-                                user_id: user.id,
-                                device: ticket.device_id,
-                                client,
-                                aal: inner.policy.methods.aal_of(factor.kind),
-                                amr,
-                                mfa_at: Some(now),
-                                risk_score: ticket.risk_score,
-                            })
-                            .await?,
-                    )
-                }
-                _ => None,
-            };
-            Ok(Enrolled {
-                factor_id: factor.id,
-                backup_codes,
-                tokens,
-            })
+                .await
         })
     }
 

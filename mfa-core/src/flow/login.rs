@@ -256,7 +256,7 @@ impl Mfa {
                         )
                         .await?;
                     inner
-                        .after_first_factor(&user, context, AuthMethod::Pwd, client)
+                        .after_first_factor(&user, context, &[AuthMethod::Pwd], None, client)
                         .await
                 }
                 PasswordCheck::Invalid => {
@@ -308,7 +308,7 @@ impl Mfa {
                 )
                 .await?;
             inner
-                .after_first_factor(&user, context, AuthMethod::Ext, &client)
+                .after_first_factor(&user, context, &[AuthMethod::Ext], None, &client)
                 .await
         })
     }
@@ -382,12 +382,16 @@ impl Step<'_> {
     }
 
     /// Device recognition, risk, and the MFA decision, shared by every
-    /// first-factor path.
-    async fn after_first_factor(
+    /// first-factor path. `primary` is what the first step proved (its
+    /// `amr`); `complete` is the assurance it gives on its own when it was
+    /// multi-factor already (a passkey with user verification), which
+    /// skips the second-factor decision but not the risk check.
+    pub(crate) async fn after_first_factor(
         &self,
         user: &User,
         context: SignInContext,
-        primary: AuthMethod,
+        primary: &[AuthMethod],
+        complete: Option<Aal>,
         client: &ClientInfo,
     ) -> MfaResult<LoginOutcome> {
         let inner = self;
@@ -484,6 +488,21 @@ impl Step<'_> {
                 );
         }
 
+        if let Some(aal) = complete {
+            let tokens = inner
+                .start_session(SessionIssue {
+                    user_id: user.id,
+                    device: device_id,
+                    client,
+                    aal,
+                    amr: primary.to_vec(),
+                    mfa_at: (aal == Aal::Aal2).then_some(now),
+                    risk_score: assessment.score,
+                })
+                .await?;
+            return Ok(LoginOutcome::Authenticated(Box::new(tokens)));
+        }
+
         let mut factors = self.methods_of(&factors);
         drop_spent_backup_codes(&mut factors, backup_codes_left);
         let has_primary = factors
@@ -505,7 +524,7 @@ impl Step<'_> {
                     device: device_id,
                     client,
                     aal: Aal::Aal1,
-                    amr: vec![primary],
+                    amr: primary.to_vec(),
                     mfa_at: None,
                     risk_score: assessment.score,
                 })
@@ -531,7 +550,7 @@ impl Step<'_> {
                     TicketIssue {
                         user,
                         kind: TicketKind::Enrollment,
-                        amr: vec![primary],
+                        amr: primary.to_vec(),
                         device: device_id,
                         risk_score: assessment.score,
                         replaces: None,
@@ -585,7 +604,7 @@ impl Step<'_> {
                             device: Some(d.id),
                             client,
                             aal: Aal::Aal1,
-                            amr: vec![primary, AuthMethod::Device],
+                            amr: [primary, &[AuthMethod::Device]].concat(),
                             mfa_at: None,
                             risk_score: assessment.score,
                         })
@@ -601,7 +620,7 @@ impl Step<'_> {
                 TicketIssue {
                     user,
                     kind: TicketKind::Mfa,
-                    amr: vec![primary],
+                    amr: primary.to_vec(),
                     device: device_id,
                     risk_score: assessment.score,
                     replaces: None,
@@ -735,6 +754,7 @@ impl Inner {
                 FactorKind::Email => enabled.email,
                 FactorKind::Sms => enabled.sms,
                 FactorKind::BackupCodes => enabled.backup_codes,
+                FactorKind::Webauthn => self.passkeys_enabled(),
             })
             .collect();
         kinds.sort_unstable();

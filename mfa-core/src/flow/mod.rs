@@ -13,6 +13,8 @@ mod devices;
 mod enroll;
 mod hashing;
 mod login;
+#[cfg(feature = "passkeys")]
+mod passkey;
 mod sessions;
 mod support;
 pub(crate) mod unit;
@@ -25,6 +27,8 @@ pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::ClientInfo;
 pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
 pub use login::{LoginOutcome, LoginRequest};
+#[cfg(feature = "passkeys")]
+pub use passkey::{PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
 pub use sessions::SessionView;
 pub use users::NewUser;
 pub use verify::{Verified, VerifyRequest};
@@ -96,6 +100,24 @@ pub(crate) struct Inner {
     pub risk: Arc<dyn RiskEngine>,
     pub geo: Option<Arc<dyn GeoLocator>>,
     pub clock: Arc<dyn Clock>,
+    /// The WebAuthn relying party, when passkeys are configured.
+    #[cfg(feature = "passkeys")]
+    pub passkeys: Option<Arc<crate::passkey::RelyingParty>>,
+}
+
+impl Inner {
+    /// Whether passkeys are configured (feature `passkeys` and
+    /// [`MfaBuilder::passkeys`]).
+    pub(crate) fn passkeys_enabled(&self) -> bool {
+        #[cfg(feature = "passkeys")]
+        {
+            self.passkeys.is_some()
+        }
+        #[cfg(not(feature = "passkeys"))]
+        {
+            false
+        }
+    }
 }
 
 /// Tokens handed to a client after a complete sign-in or a refresh.

@@ -92,7 +92,7 @@ pub(crate) enum After {
         channel: Arc<dyn DeliveryChannel>,
         message: Message,
         /// Audited when the send fails.
-        failure: Audit,
+        failure: Box<Audit>,
     },
 }
 
@@ -258,7 +258,7 @@ impl Inner {
                     failure,
                 } => {
                     if let Err(e) = channel.send(&message).await {
-                        let failure = failure.meta_field("error", e.to_string());
+                        let failure = (*failure).meta_field("error", e.to_string());
                         if let Err(e) = self.audit_log().append_audit(failure.event()).await {
                             tracing::warn!(error = %e, "could not audit a failed code delivery");
                         }

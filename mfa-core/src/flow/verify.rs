@@ -39,6 +39,14 @@ impl fmt::Debug for VerifyRequest<'_> {
     }
 }
 
+/// The fields of a second-factor step other than the answer.
+struct AnswerFields<'a> {
+    ticket: &'a str,
+    method: FactorKind,
+    remember_device: bool,
+    client: &'a ClientInfo,
+}
+
 /// A completed second factor.
 #[derive(Debug)]
 pub struct Verified {
@@ -57,6 +65,37 @@ pub(crate) enum CodeCheck {
     /// A TOTP code whose step was already accepted (RFC 6238 §5.2).
     Replayed,
     Expired,
+    /// A WebAuthn answer the relying party refused.
+    #[cfg(feature = "passkeys")]
+    Passkey(crate::error::PasskeyError),
+}
+
+/// What answers a second-factor step.
+pub(crate) enum Answer<'a> {
+    /// A code as the user typed it.
+    Code(&'a str),
+    /// A WebAuthn assertion for a ceremony of the ticket.
+    #[cfg(feature = "passkeys")]
+    Passkey {
+        ceremony: crate::model::ChallengeId,
+        response: &'a crate::passkey::AssertionResponse,
+    },
+}
+
+/// An accepted or refused answer, with the methods it proved.
+pub(crate) struct Checked {
+    pub check: CodeCheck,
+    /// `amr` values of the accepted answer (RFC 8176).
+    pub amr: Vec<AuthMethod>,
+}
+
+impl From<CodeCheck> for Checked {
+    fn from(check: CodeCheck) -> Self {
+        Self {
+            check,
+            amr: Vec::new(),
+        }
+    }
 }
 
 pub(crate) fn method_amr(kind: FactorKind) -> AuthMethod {
@@ -65,6 +104,10 @@ pub(crate) fn method_amr(kind: FactorKind) -> AuthMethod {
         FactorKind::Email => AuthMethod::Email,
         FactorKind::Sms => AuthMethod::Sms,
         FactorKind::BackupCodes => AuthMethod::Backup,
+        // A credential whose flags are unknown here: hardware-bound is
+        // what registration without backup eligibility means. The
+        // assertion itself says more (see `passkey::amr_of`).
+        FactorKind::Webauthn => AuthMethod::Hwk,
     }
 }
 
@@ -181,6 +224,31 @@ impl Step<'_> {
         factors: &[Factor],
         method: FactorKind,
         ticket: TicketId,
+        answer: &Answer<'_>,
+    ) -> MfaResult<Checked> {
+        let code = match answer {
+            Answer::Code(code) => *code,
+            #[cfg(feature = "passkeys")]
+            Answer::Passkey { ceremony, response } => {
+                return self
+                    .check_passkey(user, factors, ticket, *ceremony, response)
+                    .await;
+            }
+        };
+        let check = self.check_code(user, factors, method, ticket, code).await?;
+        Ok(Checked {
+            check,
+            amr: vec![method_amr(method)],
+        })
+    }
+
+    /// Checks a typed code for `method`.
+    async fn check_code(
+        &self,
+        user: &User,
+        factors: &[Factor],
+        method: FactorKind,
+        ticket: TicketId,
         code: &str,
     ) -> MfaResult<CodeCheck> {
         let mut of_kind = factors.iter().filter(|f| f.kind == method && f.is_active());
@@ -200,6 +268,12 @@ impl Step<'_> {
                     .await
             }
             FactorKind::BackupCodes => self.check_backup(user, code).await,
+            // A passkey answers with an assertion (`Mfa::verify_passkey`),
+            // never with a typed code.
+            FactorKind::Webauthn => Err(MfaError::invalid_input(
+                "method",
+                "a passkey is answered with verify_passkey",
+            )),
         }
     }
 
@@ -267,6 +341,8 @@ impl Step<'_> {
                     "reason": match check {
                         CodeCheck::Replayed => "replayed",
                         CodeCheck::Expired => "expired",
+                        #[cfg(feature = "passkeys")]
+                        CodeCheck::Passkey(e) => e.code(),
                         _ => "wrong_code",
                     }
                 })),
@@ -276,10 +352,11 @@ impl Step<'_> {
             self.lock_started(user, LockScope::Mfa, until, Some(client))
                 .await?;
         }
-        Ok(if check == CodeCheck::Expired {
-            MfaError::ChallengeExpired
-        } else {
-            MfaError::InvalidCode
+        Ok(match check {
+            CodeCheck::Expired => MfaError::ChallengeExpired,
+            #[cfg(feature = "passkeys")]
+            CodeCheck::Passkey(e) => MfaError::Passkey(e),
+            _ => MfaError::InvalidCode,
         })
     }
 }
@@ -301,6 +378,32 @@ impl Mfa {
     /// [`MfaError::InvalidCode`].
     pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
         request.client.validate()?;
+        self.answer_ticket(
+            request.ticket,
+            request.method,
+            Answer::Code(request.code),
+            request.remember_device,
+            request.client,
+        )
+        .await
+    }
+
+    /// The body of [`Mfa::verify`] and [`Mfa::verify_passkey`]: counts the
+    /// attempt, checks `answer` and, when accepted, completes the ticket.
+    pub(crate) async fn answer_ticket(
+        &self,
+        ticket_token: &str,
+        method: FactorKind,
+        answer: Answer<'_>,
+        remember_device: bool,
+        client: &ClientInfo,
+    ) -> MfaResult<Verified> {
+        let request = AnswerFields {
+            ticket: ticket_token,
+            method,
+            remember_device,
+            client,
+        };
         unit!(&self.inner, |inner| {
             // One read of the ticket, the user and the factors serves the
             // method check and the code check; a used-up backup-code set
@@ -330,8 +433,8 @@ impl Mfa {
                     return Err(e);
                 }
             };
-            let check = inner
-                .check_login_code(&user, &factors, request.method, ticket.id, request.code)
+            let Checked { check, amr: proved } = inner
+                .check_login_code(&user, &factors, request.method, ticket.id, &answer)
                 .await?;
             if check != CodeCheck::Accepted {
                 return Err(inner
@@ -392,7 +495,7 @@ impl Mfa {
                     .await?;
             }
             let mut amr = ticket.amr.clone();
-            amr.push(method_amr(request.method));
+            amr.extend(proved);
             let mut tokens = inner
                 .start_session(SessionIssue {
                     user_id: user.id,

@@ -51,6 +51,9 @@ audit_kinds! {
     MfaVerification => "mfa_verification",
     /// A TOTP code was presented again after it was accepted.
     TotpReplay => "totp_replay",
+    /// A WebAuthn assertion carried a signature counter that did not move
+    /// forward: the credential may have been cloned; it was disabled.
+    PasskeySuspect => "passkey_suspect",
     /// A backup code was used.
     BackupCodeUsed => "backup_code_used",
     /// Backup codes were generated or regenerated.

@@ -51,11 +51,22 @@ pub enum AuthMethod {
     Backup,
     /// A remembered (trusted) device.
     Device,
+    /// Proof of possession of a hardware-bound key (RFC 8176 `hwk`): a
+    /// WebAuthn credential that cannot be synchronised off its
+    /// authenticator.
+    Hwk,
+    /// Proof of possession of a software-secured key (RFC 8176 `swk`): a
+    /// WebAuthn credential its authenticator may back up or synchronise
+    /// (a synced passkey).
+    Swk,
+    /// User presence and verification performed by the authenticator, by
+    /// PIN or biometrics (RFC 8176 `user`).
+    User,
 }
 
 impl AuthMethod {
     /// Every method, in a stable order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 10] = [
         Self::Pwd,
         Self::Ext,
         Self::Otp,
@@ -63,6 +74,9 @@ impl AuthMethod {
         Self::Sms,
         Self::Backup,
         Self::Device,
+        Self::Hwk,
+        Self::Swk,
+        Self::User,
     ];
 
     /// The stable wire name (`pwd`, `otp`, …).
@@ -76,6 +90,9 @@ impl AuthMethod {
             Self::Sms => "sms",
             Self::Backup => "backup",
             Self::Device => "device",
+            Self::Hwk => "hwk",
+            Self::Swk => "swk",
+            Self::User => "user",
         }
     }
 }

@@ -173,3 +173,74 @@ impl LoginTicket {
         self.consumed_at.is_none() && now < self.expires_at
     }
 }
+
+/// What a WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CeremonyPurpose {
+    /// Registering a new credential (`navigator.credentials.create`).
+    Registration,
+    /// An assertion answering a login or step-up ticket (second factor).
+    Login,
+    /// A passwordless sign-in with a discoverable credential: no user is
+    /// known until the assertion names one.
+    Passwordless,
+}
+
+impl CeremonyPurpose {
+    /// Stable storage name.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Registration => "registration",
+            Self::Login => "login",
+            Self::Passwordless => "passwordless",
+        }
+    }
+
+    /// Parses the storage name.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Registration, Self::Login, Self::Passwordless]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// The server side of one WebAuthn ceremony: the relying party's state
+/// between the options sent to the browser and its answer.
+///
+/// Single use: [`crate::store::ChallengeRepository::take_ceremony`] hands
+/// it out once, atomically, and only before `expires_at`. The state (the
+/// challenge, the credentials allowed or excluded, the policy) is sealed
+/// with the key ring, bound to the ceremony id and purpose, so a row edited
+/// in the database does not open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebauthnCeremony {
+    /// Identifier, handed to the client with the options.
+    pub id: ChallengeId,
+    /// Whose ceremony; `None` for a passwordless sign-in.
+    pub user_id: Option<UserId>,
+    /// The login ticket an assertion answers.
+    pub ticket_id: Option<TicketId>,
+    /// The session that started a registration.
+    pub session_id: Option<SessionId>,
+    /// What the ceremony is for.
+    pub purpose: CeremonyPurpose,
+    /// The relying party's state, sealed.
+    pub state: super::SealedSecret,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Refused from this time on.
+    pub expires_at: DateTime<Utc>,
+    /// When it was taken.
+    pub consumed_at: Option<DateTime<Utc>>,
+}
+
+impl WebauthnCeremony {
+    /// Whether it could still be taken at `now`.
+    #[must_use]
+    pub fn is_open(&self, now: DateTime<Utc>) -> bool {
+        self.consumed_at.is_none() && now < self.expires_at
+    }
+}

@@ -16,11 +16,22 @@ pub enum FactorKind {
     Sms,
     /// Single-use backup codes.
     BackupCodes,
+    /// A WebAuthn credential: a passkey or a security key. Its public key
+    /// (the relying party's credential record) is kept sealed in
+    /// [`Factor::secret`] and its signature counter in
+    /// [`Factor::last_totp_step`].
+    Webauthn,
 }
 
 impl FactorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 4] = [Self::Totp, Self::Email, Self::Sms, Self::BackupCodes];
+    pub const ALL: [Self; 5] = [
+        Self::Totp,
+        Self::Email,
+        Self::Sms,
+        Self::BackupCodes,
+        Self::Webauthn,
+    ];
 
     /// Stable storage name.
     #[must_use]
@@ -30,6 +41,7 @@ impl FactorKind {
             Self::Email => "email",
             Self::Sms => "sms",
             Self::BackupCodes => "backup_codes",
+            Self::Webauthn => "webauthn",
         }
     }
 
@@ -170,13 +182,17 @@ pub struct Factor {
     pub status: FactorStatus,
     /// A name the user chose ("work phone").
     pub label: Option<String>,
-    /// TOTP seed sealed with the key ring; the AAD binds user and factor id.
+    /// TOTP seed, or a WebAuthn factor's credential record, sealed with the
+    /// key ring; the AAD binds user and factor id.
     pub secret: Option<SealedSecret>,
     /// TOTP parameters (TOTP factors only).
     pub totp: Option<TotpParams>,
     /// Email address or E.164 phone number (email and SMS factors).
     pub destination: Option<String>,
-    /// Highest TOTP time step accepted so far: the replay guard.
+    /// Highest TOTP time step accepted so far: the replay guard. For a
+    /// WebAuthn factor, the highest signature counter its authenticator has
+    /// reported (the clone detector, WebAuthn Level 3 §7.2 step 21); both
+    /// only move forward, through [`crate::store::FactorRepository::advance_totp_step`].
     pub last_totp_step: Option<i64>,
     /// Creation time.
     pub created_at: DateTime<Utc>,

@@ -16,7 +16,10 @@ mod user;
 
 pub use audit::{AuditEvent, AuditKind, AuditOutcome};
 pub use auth::{Aal, AuthMethod, UnknownAuthMethod};
-pub use challenge::{ChallengePurpose, LoginTicket, OtpChallenge, OtpChannel, TicketKind};
+pub use challenge::{
+    CeremonyPurpose, ChallengePurpose, LoginTicket, OtpChallenge, OtpChannel, TicketKind,
+    WebauthnCeremony,
+};
 pub use device::{Device, DeviceInfo, DeviceKind, DeviceSighting};
 pub use digest::{CodeHash, DigestLengthError, FingerprintHash, SealedSecret, TokenHash};
 pub use factor::{

@@ -26,6 +26,9 @@ pub enum NotificationKind {
     TokenReused,
     /// A TOTP code was replayed.
     OtpReplay,
+    /// A passkey's signature counter went backwards: it may have been
+    /// cloned, and it was disabled.
+    PasskeySuspect,
     /// A sign-in was assessed as high risk.
     SuspiciousSignIn,
     /// A device was trusted.
@@ -48,6 +51,7 @@ impl NotificationKind {
             Self::AccountLocked => "account_locked",
             Self::TokenReused => "token_reused",
             Self::OtpReplay => "otp_replay",
+            Self::PasskeySuspect => "passkey_suspect",
             Self::SuspiciousSignIn => "suspicious_sign_in",
             Self::DeviceTrusted => "device_trusted",
             Self::PasswordChanged => "password_changed",

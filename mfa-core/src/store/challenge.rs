@@ -3,6 +3,7 @@
 use super::StoreResult;
 use crate::model::{
     ChallengeId, ChallengePurpose, FactorId, LoginTicket, OtpChallenge, TicketId, TokenHash,
+    WebauthnCeremony,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -65,7 +66,21 @@ pub trait ChallengeRepository: Send + Sync {
     /// one caller, and `false` once it expired.
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Deletes challenges and tickets that expired before `before`; returns
-    /// how many rows went.
+    /// Inserts the state of a WebAuthn ceremony.
+    async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()>;
+
+    /// Takes a WebAuthn ceremony, atomically: marks it consumed at `now`
+    /// and returns it (with `consumed_at` set) if it was neither consumed
+    /// nor expired at `now`. Returns it to exactly one caller; every other,
+    /// and any caller after `expires_at`, gets `None`. This is what makes
+    /// an assertion or an attestation single-use.
+    async fn take_ceremony(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<WebauthnCeremony>>;
+
+    /// Deletes challenges, WebAuthn ceremonies and tickets that expired
+    /// before `before`; returns how many rows went.
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64>;
 }

@@ -3,7 +3,8 @@
 
 use super::fixtures::{self, Era, at, challenge, create_user, era, t0, ticket};
 use crate::model::{
-    ChallengeId, ChallengePurpose, FactorId, FactorKind, OtpChallenge, TicketId, UserId,
+    CeremonyPurpose, ChallengeId, ChallengePurpose, FactorId, FactorKind, OtpChallenge, TicketId,
+    UserId,
 };
 use crate::store::*;
 use chrono::TimeDelta;
@@ -482,14 +483,34 @@ pub async fn purge_expired_challenges_removes_only_expired_rows<S: Store>(store:
         .await
         .expect("create_ticket failed");
 
+    let old_ceremony = fixtures::ceremony(Some(user.id), CeremonyPurpose::Login, base);
+    let mut live_ceremony = fixtures::ceremony(Some(user.id), CeremonyPurpose::Login, base);
+    live_ceremony.expires_at = cutoff + TimeDelta::hours(1);
+    for c in [&old_ceremony, &live_ceremony] {
+        store
+            .create_ceremony(c)
+            .await
+            .expect("create_ceremony failed");
+    }
+
     let purged = store
         .purge_expired_challenges(cutoff)
         .await
         .expect("purge_expired_challenges failed");
     assert_eq!(
-        purged, 2,
-        "one expired challenge and one expired ticket must be purged"
+        purged, 3,
+        "one expired challenge, ceremony and ticket must be purged"
     );
+    let ceremony = store
+        .take_ceremony(old_ceremony.id, base)
+        .await
+        .expect("take_ceremony failed");
+    assert_eq!(ceremony, None, "the expired ceremony must be gone");
+    let live = store
+        .take_ceremony(live_ceremony.id, cutoff)
+        .await
+        .expect("take_ceremony failed");
+    assert!(live.is_some(), "an unexpired ceremony must be kept");
     let gone = store
         .get_challenge(old_challenge.id)
         .await
@@ -538,5 +559,81 @@ pub async fn last_allowed_attempt_can_still_consume<S: Store>(store: Arc<S>) {
             .await
             .expect("consume_challenge failed"),
         "a correct code on the last allowed attempt must consume the challenge"
+    );
+}
+
+/// A WebAuthn ceremony reads back whole from the one take that wins, with
+/// its consumption time; a second take, or a take of an unknown id, gets
+/// nothing.
+pub async fn ceremony_is_taken_once_and_reads_back_whole<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let c = fixtures::ceremony(Some(user.id), CeremonyPurpose::Registration, t0());
+    store
+        .create_ceremony(&c)
+        .await
+        .expect("create_ceremony failed");
+    let taken = store
+        .take_ceremony(c.id, at(10))
+        .await
+        .expect("take_ceremony failed");
+    let mut expected = c.clone();
+    expected.consumed_at = Some(at(10));
+    assert_eq!(taken, Some(expected), "the take returns the whole ceremony");
+    let again = store
+        .take_ceremony(c.id, at(11))
+        .await
+        .expect("take_ceremony failed");
+    assert_eq!(again, None, "a ceremony is taken once");
+    let unknown = store
+        .take_ceremony(ChallengeId::new(), at(11))
+        .await
+        .expect("take_ceremony failed");
+    assert_eq!(unknown, None);
+}
+
+/// A passwordless ceremony has no user until its answer names one.
+pub async fn ceremony_without_user_round_trips<S: Store>(store: Arc<S>) {
+    let mut c = fixtures::ceremony(None, CeremonyPurpose::Passwordless, t0());
+    c.ticket_id = None;
+    store
+        .create_ceremony(&c)
+        .await
+        .expect("create_ceremony failed");
+    let taken = store
+        .take_ceremony(c.id, at(1))
+        .await
+        .expect("take_ceremony failed")
+        .expect("the ceremony is open");
+    assert_eq!(taken.user_id, None);
+    assert_eq!(taken.purpose, CeremonyPurpose::Passwordless);
+    assert_eq!(taken.state, c.state);
+}
+
+/// A ceremony is not taken at or after its expiry, and stays takeable
+/// just before.
+pub async fn expired_ceremony_is_not_taken<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let c = fixtures::ceremony(Some(user.id), CeremonyPurpose::Login, t0());
+    store
+        .create_ceremony(&c)
+        .await
+        .expect("create_ceremony failed");
+    let late = store
+        .take_ceremony(c.id, c.expires_at)
+        .await
+        .expect("take_ceremony failed");
+    assert_eq!(late, None, "an expired ceremony is not taken");
+    let d = fixtures::ceremony(Some(user.id), CeremonyPurpose::Login, t0());
+    store
+        .create_ceremony(&d)
+        .await
+        .expect("create_ceremony failed");
+    let just_in_time = store
+        .take_ceremony(d.id, d.expires_at - TimeDelta::microseconds(1))
+        .await
+        .expect("take_ceremony failed");
+    assert!(
+        just_in_time.is_some(),
+        "a ceremony is open until its expiry"
     );
 }

@@ -430,6 +430,20 @@ impl<S: Backing> ChallengeRepository for CountingStore<S> {
         self.inner.repositories().consume_ticket(id, now).await
     }
 
+    async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
+        self.tick();
+        self.inner.repositories().create_ceremony(ceremony).await
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<WebauthnCeremony>> {
+        self.tick();
+        self.inner.repositories().take_ceremony(id, now).await
+    }
+
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.tick();
         self.inner

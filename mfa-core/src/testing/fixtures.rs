@@ -129,6 +129,12 @@ pub fn factor(user: UserId, kind: FactorKind, now: DateTime<Utc>) -> Factor {
         FactorKind::Email => factor.destination = Some("someone@example.test".into()),
         FactorKind::Sms => factor.destination = Some("+41790000000".into()),
         FactorKind::BackupCodes => {}
+        FactorKind::Webauthn => {
+            // A sealed credential record, and the counter its
+            // authenticator reported at registration.
+            factor.secret = Some(SealedSecret::from_bytes(unique_bytes().to_vec()));
+            factor.last_totp_step = Some(0);
+        }
     }
     factor
 }
@@ -372,4 +378,26 @@ pub fn audit_event(
     event.risk_score = Some(12);
     event.metadata = serde_json::json!({ "step": "conformance" });
     event
+}
+
+/// An open WebAuthn ceremony of `user` (or of nobody, for a passwordless
+/// sign-in), created at `now`, expiring 5 minutes later, with an opaque
+/// state blob.
+#[must_use]
+pub fn ceremony(
+    user: Option<UserId>,
+    purpose: crate::model::CeremonyPurpose,
+    now: DateTime<Utc>,
+) -> crate::model::WebauthnCeremony {
+    crate::model::WebauthnCeremony {
+        id: crate::model::ChallengeId::new(),
+        user_id: user,
+        ticket_id: Some(crate::model::TicketId::new()),
+        session_id: None,
+        purpose,
+        state: SealedSecret::from_bytes(unique_bytes().to_vec()),
+        created_at: now,
+        expires_at: now + TimeDelta::minutes(5),
+        consumed_at: None,
+    }
 }

@@ -39,6 +39,7 @@
 //! list in `__store_conformance_cases!` (in `testing/mod.rs`).
 
 pub mod audit;
+pub mod authenticator;
 pub mod backup_codes;
 pub mod capture;
 pub mod challenges;
@@ -201,6 +202,9 @@ macro_rules! __store_conformance_cases {
                 ticket_is_consumed_once,
                 expired_ticket_is_not_consumed,
                 purge_expired_challenges_removes_only_expired_rows,
+                ceremony_is_taken_once_and_reads_back_whole,
+                ceremony_without_user_round_trips,
+                expired_ceremony_is_not_taken,
             }
             devices {
                 first_sighting_creates_a_device,
@@ -271,6 +275,7 @@ macro_rules! __store_conformance_cases {
                 concurrent_ticket_consumptions_succeed_once,
                 concurrent_trust_token_rotations_succeed_once,
                 revoking_a_family_during_rotations_leaves_no_usable_token,
+                concurrent_ceremony_takes_succeed_once,
             }
         }
     };

@@ -461,3 +461,24 @@ pub async fn revoking_a_family_during_rotations_leaves_no_usable_token<S: Store>
         );
     }
 }
+
+/// 64 concurrent takes of one WebAuthn ceremony: exactly one gets it (an
+/// assertion or attestation is answered once).
+pub async fn concurrent_ceremony_takes_succeed_once<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let ceremony = fixtures::ceremony(Some(user.id), crate::model::CeremonyPurpose::Login, t0());
+    store
+        .create_ceremony(&ceremony)
+        .await
+        .expect("create_ceremony failed");
+    let results = race(64, |_| {
+        let store = Arc::clone(&store);
+        async move { store.take_ceremony(ceremony.id, at(10)).await }
+    })
+    .await;
+    assert_eq!(
+        count(&results, Option::is_some),
+        1,
+        "exactly one of 64 concurrent takes may get the ceremony"
+    );
+}

@@ -236,6 +236,67 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
+        // A fresh id: inside a unit the insert waits for the flush.
+        self.insert_or_defer(
+            "INSERT INTO {p}webauthn_ceremonies (id, user_id, ticket_id, session_id, \
+             purpose, state, created_at, expires_at, consumed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            vec![
+                uuid_of(ceremony.id),
+                opt_uuid(ceremony.user_id),
+                opt_uuid(ceremony.ticket_id),
+                opt_uuid(ceremony.session_id),
+                text(ceremony.purpose.as_str()),
+                Arg::Bytes(ceremony.state.as_bytes().to_vec()),
+                Arg::Ts(ceremony.created_at),
+                Arg::Ts(ceremony.expires_at),
+                Arg::OptTs(ceremony.consumed_at),
+            ],
+            "ceremony id",
+        )
+        .await
+    }
+
+    async fn take_ceremony(
+        &self,
+        id: ChallengeId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<WebauthnCeremony>> {
+        const TAKE: &str = "UPDATE {p}webauthn_ceremonies SET consumed_at = $2 \
+                            WHERE id = $1 AND consumed_at IS NULL AND expires_at > $2";
+        if self.dialect().returning {
+            // The conditional update is the single winner; it returns the
+            // row it took.
+            let sql = format!("{TAKE} RETURNING {}", cols::CEREMONY);
+            return self
+                .row_on(
+                    &mut self.pool(),
+                    &sql,
+                    vec![uuid_of(id), Arg::Ts(now)],
+                    ceremony_from_row,
+                )
+                .await;
+        }
+        // MySQL: the conditional update decides; the row is read back in the
+        // same transaction, where the update's lock holds it.
+        let read = format!(
+            "SELECT {} FROM {{p}}webauthn_ceremonies WHERE id = $1",
+            cols::CEREMONY
+        );
+        in_tx!(self, |conn| {
+            if self
+                .run(conn, TAKE, vec![uuid_of(id), Arg::Ts(now)])
+                .await?
+                != 1
+            {
+                return Ok(None);
+            }
+            self.row_on(conn, &read, vec![uuid_of(id)], ceremony_from_row)
+                .await
+        })
+    }
+
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         if let Some(unit) = self.unit() {
             unit.forget_challenges();
@@ -243,10 +304,17 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         let challenges = self
             .purge_in_batches("challenges", "expires_at < $1", vec![Arg::Ts(before)])
             .await?;
+        let ceremonies = self
+            .purge_in_batches(
+                "webauthn_ceremonies",
+                "expires_at < $1",
+                vec![Arg::Ts(before)],
+            )
+            .await?;
         let tickets = self
             .purge_in_batches("login_tickets", "expires_at < $1", vec![Arg::Ts(before)])
             .await?;
-        Ok(challenges + tickets)
+        Ok(challenges + ceremonies + tickets)
     }
 }
 

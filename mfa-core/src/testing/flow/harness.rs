@@ -102,6 +102,11 @@ impl fmt::Debug for TotpUser {
     }
 }
 
+/// The relying-party id of the test engine's passkeys.
+pub const PASSKEY_RP_ID: &str = "app.example.com";
+/// The one origin the test engine's passkeys accept.
+pub const PASSKEY_ORIGIN: &str = "https://app.example.com";
+
 /// The engine and everything around it.
 pub struct Harness<S: Store> {
     /// The engine.
@@ -203,6 +208,11 @@ impl<S: Store> Harness<S> {
             )
             .password_hasher(PasswordHasher::insecure_fast_for_tests())
             .clock(clock.clone())
+            .passkeys(crate::passkey::PasskeyConfig::new(
+                PASSKEY_RP_ID,
+                "Flow tests",
+                PASSKEY_ORIGIN,
+            ))
             .policy(policy);
         let mfa = extra(builder).build().expect("the test engine builds");
         Self {

@@ -53,6 +53,7 @@ pub mod enforcement;
 pub mod enroll;
 pub mod harness;
 pub mod login;
+pub mod passkeys;
 pub mod races;
 pub mod sessions;
 pub mod verify;
@@ -254,6 +255,28 @@ macro_rules! __flow_cases {
                 sessions_are_listed_with_their_devices,
                 revoke_session_ends_one_session,
                 revoke_all_sessions_keeps_only_the_excepted_one,
+            }
+            passkeys {
+                passkey_registers_and_answers_a_ticket_at_aal2,
+                first_passkey_comes_with_backup_codes,
+                passkey_registration_needs_a_recent_second_factor,
+                passkey_registration_refuses_a_wrong_origin_and_stores_nothing,
+                passkey_registration_refuses_an_answer_for_another_ceremony,
+                replayed_assertion_is_refused,
+                assertion_for_an_expired_ceremony_is_refused,
+                assertion_from_a_wrong_origin_counts_as_a_failure,
+                assertion_without_user_verification_is_refused,
+                tampered_assertions_are_refused,
+                malformed_answers_are_refused_before_anything_is_stored,
+                cloned_authenticator_is_refused_disabled_audited_and_notified,
+                wrong_passkey_answers_lock_the_second_factor,
+                concurrent_answers_with_one_assertion_succeed_once,
+                passwordless_passkey_signs_in_at_aal2,
+                passwordless_options_name_no_account,
+                passwordless_answer_is_single_use,
+                passwordless_refuses_unknown_and_disabled_accounts,
+                passwordless_follows_the_policy,
+                passwordless_clone_is_refused_and_disabled,
             }
             counts {
                 each_step_commits_once_with_pinned_round_trips,
