@@ -246,9 +246,94 @@ fn passwords(c: &mut Criterion) {
     g.finish();
 }
 
+/// A passkey assertion's verification (the relying party's check of the
+/// client data, authenticator data and ES256 signature, after parsing the
+/// browser's JSON) beside a TOTP verification with its seed opened: the
+/// two second factors' cryptographic cost.
+fn passkey(c: &mut Criterion) {
+    use mfa_core::testing::authenticator::SoftAuthenticator;
+    use webauthn_rs::prelude::{
+        PublicKeyCredential, RegisterPublicKeyCredential, Url, WebauthnBuilder,
+    };
+    let origin = "https://app.example.com";
+    let rp = WebauthnBuilder::new("app.example.com", &Url::parse(origin).unwrap())
+        .unwrap()
+        .build()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let mut authenticator = SoftAuthenticator::new(origin);
+    let (state, assertion) = runtime.block_on(async {
+        let (options, state) = rp
+            .start_passkey_registration(uuid::Uuid::new_v4(), "bench", "bench", None)
+            .unwrap();
+        let created = authenticator
+            .register(&serde_json::to_value(&options).unwrap())
+            .await
+            .unwrap();
+        let created: RegisterPublicKeyCredential = serde_json::from_value(created).unwrap();
+        let passkey = rp.finish_passkey_registration(&created, &state).unwrap();
+        let (options, state) = rp
+            .start_passkey_authentication(std::slice::from_ref(&passkey))
+            .unwrap();
+        let assertion = authenticator
+            .authenticate(&serde_json::to_value(&options).unwrap())
+            .await
+            .unwrap();
+        (state, assertion.to_string())
+    });
+
+    let secret = TotpSecret::generate(mfa_core::model::TotpAlgorithm::Sha1);
+    let keys = KeyRing::generate();
+    let (user, factor) = (UserId::new(), FactorId::new());
+    let sealed = keys
+        .seal(secret.expose(), &Aad::factor(user, factor))
+        .unwrap();
+    let code_text = Totp::new(
+        TotpSecret::from_bytes(secret.expose().to_vec()).unwrap(),
+        TotpParams::default(),
+        "bench",
+        "user",
+    )
+    .unwrap()
+    .generate_at(NOW)
+    .unwrap()
+    .expose()
+    .to_owned();
+
+    let mut g = c.benchmark_group("second_factor_verify");
+    g.bench_function("baseline_totp_open_seed_then_verify", |b| {
+        b.iter(|| {
+            let seed = keys.open(&sealed, &Aad::factor(user, factor)).unwrap();
+            let totp = Totp::new(
+                TotpSecret::from_bytes(seed.expose().to_vec()).unwrap(),
+                TotpParams::default(),
+                "bench",
+                "user",
+            )
+            .unwrap();
+            let code = TotpCode::parse(black_box(&code_text), 6).unwrap();
+            black_box(totp.verify_at(&code, NOW, 1).unwrap())
+        });
+    });
+    g.bench_function("passkey_parse_json_then_verify_assertion", |b| {
+        b.iter(|| {
+            let credential: PublicKeyCredential =
+                serde_json::from_str(black_box(&assertion)).unwrap();
+            black_box(
+                rp.finish_passkey_authentication(&credential, &state)
+                    .unwrap(),
+            )
+        });
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     totp,
+    passkey,
     otp,
     backup_codes,
     jwt,

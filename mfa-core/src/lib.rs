@@ -106,8 +106,11 @@
 //! - [`crypto`]: every primitive (TOTP, codes, sealing, passwords, tokens).
 //! - [`policy`]: every tunable number, validated once at `build()`.
 //! - [`risk`], [`delivery`], [`clock`]: the engine's other seams.
+//! - `passkey` (feature `passkeys`): passkeys and security keys (WebAuthn)
+//!   as a second factor and for passwordless sign-in.
 //! - `testing` (feature `testing`): the store conformance suite, the engine
-//!   flow suite and a capturing delivery channel, for store authors.
+//!   flow suite, a capturing delivery channel and a software passkey
+//!   authenticator, for store authors.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -54,6 +54,7 @@ pub struct PasskeyConfig {
     rp_name: String,
     origins: Vec<String>,
     ceremony_ttl: TimeDelta,
+    aaguids: Option<Vec<uuid::Uuid>>,
 }
 
 impl PasskeyConfig {
@@ -77,7 +78,22 @@ impl PasskeyConfig {
             rp_name: rp_name.into(),
             origins: vec![origin.into()],
             ceremony_ttl: TimeDelta::minutes(5),
+            aaguids: None,
         }
+    }
+
+    /// Registers only authenticators whose model (AAGUID) is in `aaguids`
+    /// (for instance the security keys an organisation hands out).
+    ///
+    /// Attestation stays `none`, so the AAGUID is what the authenticator
+    /// says of itself, unverified: this steers users to the intended
+    /// devices, it does not prove what a device is. Some browsers report a
+    /// zero AAGUID for security keys under attestation `none`; include
+    /// [`uuid::Uuid::nil`] to accept those.
+    #[must_use]
+    pub fn allow_authenticators(mut self, aaguids: impl IntoIterator<Item = uuid::Uuid>) -> Self {
+        self.aaguids = Some(aaguids.into_iter().collect());
+        self
     }
 
     /// Allows one more origin; its host must be the relying-party id or a
@@ -112,6 +128,7 @@ impl PasskeyConfig {
 pub(crate) struct RelyingParty {
     webauthn: Webauthn,
     pub ttl: TimeDelta,
+    aaguids: Option<Vec<uuid::Uuid>>,
 }
 
 impl std::fmt::Debug for RelyingParty {
@@ -193,9 +210,13 @@ impl RelyingParty {
             builder = builder.append_allowed_origin(origin);
         }
         let webauthn = builder.build().map_err(|e| format!("passkeys: {e}"))?;
+        if config.aaguids.as_ref().is_some_and(Vec::is_empty) {
+            return Err("passkeys: the authenticator allow-list is empty".into());
+        }
         Ok(Self {
             webauthn,
             ttl: config.ceremony_ttl,
+            aaguids: config.aaguids.clone(),
         })
     }
 
@@ -224,15 +245,25 @@ impl RelyingParty {
         Ok((options, state))
     }
 
-    /// Verifies a registration answer against its state.
+    /// Verifies a registration answer against its state, and its
+    /// authenticator model against the allow-list; the credential and the
+    /// model (AAGUID) it named.
     pub fn finish_registration(
         &self,
         response: &AttestationResponse,
         state: &PasskeyRegistration,
-    ) -> Result<Passkey, PasskeyError> {
-        self.webauthn
+    ) -> Result<(Passkey, Option<uuid::Uuid>), PasskeyError> {
+        let passkey = self
+            .webauthn
             .finish_passkey_registration(&response.0, state)
-            .map_err(refusal)
+            .map_err(refusal)?;
+        let aaguid = aaguid_of(&response.0.response.attestation_object);
+        if let Some(allowed) = &self.aaguids
+            && !aaguid.is_some_and(|a| allowed.contains(&a))
+        {
+            return Err(PasskeyError::NotAllowed);
+        }
+        Ok((passkey, aaguid))
     }
 
     /// Options and state of an assertion by one of `credentials`.
@@ -282,6 +313,23 @@ impl RelyingParty {
             .finish_passkey_authentication(&response.0, state)
             .map_err(refusal)
     }
+}
+
+/// The AAGUID (authenticator model) in the authenticator data of an
+/// attestation object: after the relying-party id hash (32 bytes), the
+/// flags (1) and the signature counter (4), when the AT flag says attested
+/// credential data follows (WebAuthn Level 3 §6.1, §6.5.1).
+fn aaguid_of(attestation_object: &[u8]) -> Option<uuid::Uuid> {
+    const AT: u8 = 0x40;
+    let object: std::collections::BTreeMap<String, serde_cbor_2::Value> =
+        serde_cbor_2::from_slice(attestation_object).ok()?;
+    let serde_cbor_2::Value::Bytes(auth_data) = object.get("authData")? else {
+        return None;
+    };
+    if auth_data.get(32)? & AT == 0 {
+        return None;
+    }
+    uuid::Uuid::from_slice(auth_data.get(37..53)?).ok()
 }
 
 fn to_json(value: &impl Serialize) -> MfaResult<serde_json::Value> {
@@ -435,6 +483,9 @@ pub(crate) struct CredentialRecord {
     pub passkey: Passkey,
     #[serde(default)]
     pub transports: Vec<String>,
+    /// The authenticator model it named at registration.
+    #[serde(default)]
+    pub aaguid: Option<uuid::Uuid>,
 }
 
 /// Seals a credential record into a factor (bound to its user and id).
@@ -509,6 +560,9 @@ pub struct PasskeyInfo {
     /// How the browser can reach the authenticator (`internal`, `usb`,
     /// `hybrid`…), as the browser reported at registration.
     pub transports: Vec<String>,
+    /// The authenticator model (AAGUID) it reported at registration,
+    /// unverified (attestation `none`).
+    pub aaguid: Option<uuid::Uuid>,
     /// Registration time.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// Last successful use.
@@ -527,6 +581,7 @@ impl PasskeyInfo {
             backup_eligible: facts.backup_eligible,
             backup_state: facts.backup_state,
             transports: record.transports.clone(),
+            aaguid: record.aaguid,
             created_at: factor.created_at,
             last_used_at: factor.last_used_at,
         }

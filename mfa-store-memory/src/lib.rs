@@ -380,6 +380,13 @@ impl FactorRepository for MemoryStore {
             .is_some())
     }
 
+    async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
+        let mut s = self.lock().await;
+        Ok(s.live_factor_mut(id)
+            .map(|f| f.label = label.map(str::to_owned))
+            .is_some())
+    }
+
     async fn advance_totp_step(
         &self,
         id: FactorId,

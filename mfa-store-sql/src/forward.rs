@@ -142,6 +142,13 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<bool> {
                     self.$inner.set_factor_secret(id, secret).await
                 }
+                async fn set_factor_label(
+                    &self,
+                    id: FactorId,
+                    label: Option<&str>,
+                ) -> StoreResult<bool> {
+                    self.$inner.set_factor_label(id, label).await
+                }
                 async fn advance_totp_step(
                     &self,
                     id: FactorId,

@@ -80,6 +80,14 @@ pub struct Config {
     /// Twilio SMS (`MFA_TWILIO_ACCOUNT_SID`, `MFA_TWILIO_AUTH_TOKEN`,
     /// `MFA_TWILIO_FROM`, `MFA_SMS_COUNTRIES` calling codes, default all).
     pub twilio: Option<TwilioSettings>,
+    /// Passkeys: the relying-party id (`MFA_PASSKEY_RP_ID`, a domain) and
+    /// the web origins allowed to use it (`MFA_PASSKEY_ORIGINS`,
+    /// comma-separated, required with the id). Unset: in development
+    /// `localhost` and `http://localhost:<port>`; in production passkeys
+    /// are off.
+    pub passkey_rp_id: Option<String>,
+    /// See [`Config::passkey_rp_id`].
+    pub passkey_origins: Vec<String>,
 }
 
 /// Where development messages go.
@@ -144,6 +152,31 @@ impl Config {
             dev_delivery: DevDelivery::Log,
             smtp: None,
             twilio: None,
+            passkey_rp_id: None,
+            passkey_origins: Vec::new(),
+        }
+    }
+
+    /// The passkey relying party this configuration asks for (see
+    /// [`Config::passkey_rp_id`]); `listen` is the address actually bound,
+    /// for the development default origin.
+    #[must_use]
+    pub fn passkeys(&self, listen: SocketAddr) -> Option<mfa_core::passkey::PasskeyConfig> {
+        let name = self.policy.product_name.clone();
+        match (&self.passkey_rp_id, self.mode) {
+            (Some(rp_id), _) => {
+                let (first, more) = self.passkey_origins.split_first()?;
+                Some(more.iter().fold(
+                    mfa_core::passkey::PasskeyConfig::new(rp_id, name, first),
+                    |config, origin| config.allow_origin(origin),
+                ))
+            }
+            (None, Mode::Development) => Some(mfa_core::passkey::PasskeyConfig::new(
+                "localhost",
+                name,
+                format!("http://localhost:{}", listen.port()),
+            )),
+            (None, Mode::Production) => None,
         }
     }
 
@@ -321,6 +354,25 @@ impl Config {
                 from,
                 countries,
             });
+        }
+        if let Some(rp_id) = get("MFA_PASSKEY_RP_ID") {
+            let origins: Vec<String> = get("MFA_PASSKEY_ORIGINS")
+                .map(|o| {
+                    o.split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if origins.is_empty() {
+                return Err(ConfigError::new(
+                    "MFA_PASSKEY_ORIGINS",
+                    "required with MFA_PASSKEY_RP_ID",
+                ));
+            }
+            config.passkey_rp_id = Some(rp_id);
+            config.passkey_origins = origins;
         }
         Ok(config)
     }

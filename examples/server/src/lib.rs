@@ -89,7 +89,12 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     }
     let keys = keys::load(config)?;
     let backend = store::Backend::from_config(config)?;
-    let (builder, handles) = store::open(&backend, config.table_prefix.as_deref(), builder).await?;
+    let (mut builder, handles) =
+        store::open(&backend, config.table_prefix.as_deref(), builder).await?;
+    if let Some(passkeys) = config.passkeys(config.listen) {
+        tracing::info!(rp_id = passkeys.rp_id(), origins = ?passkeys.origins(), "passkeys on");
+        builder = builder.passkeys(passkeys);
+    }
     let mfa = builder
         .keys(keys.ring.ring()?)
         .tokens(
@@ -199,10 +204,14 @@ async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(SocketAddr, JoinHandle<std::io::Result<()>>), StartError> {
-    let state = build_state(&config).await?;
-    let router = app(state, &config);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    // The address actually bound (port 0 picks one): the development
+    // passkey origin names it.
+    let mut config = config;
+    config.listen = addr;
+    let state = build_state(&config).await?;
+    let router = app(state, &config);
     tracing::info!(%addr, "listening");
     let task = tokio::spawn(async move {
         axum::serve(

@@ -191,6 +191,31 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/mfa/backup-codes", "post", Op::new("regenerateBackupCodes", "enrolment", "Replace the backup codes (shown once); needs a recent second factor")
             .security(BEARER).ok("200", "New codes", Some("BackupCodes"))
             .errors(&["401", "403", "422", "429"]).build()),
+        ("/api/mfa/passkey/register/start", "post", Op::new("passkeyRegisterStart", "passkeys", "Options for navigator.credentials.create() to register a passkey (bearer token with a recent second factor, or enrolment ticket)")
+            .security(BEARER_OR_TICKET).body("PasskeyRegisterStartRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
+            .errors(&["400", "401", "403", "422", "429"]).build()),
+        ("/api/mfa/passkey/register/finish", "post", Op::new("passkeyRegisterFinish", "passkeys", "Register the passkey the browser created; backup codes with the first factor, tokens with a ticket")
+            .security(BEARER_OR_TICKET).body("PasskeyRegisterFinishRequest").ok("200", "Registered", Some("Confirmed"))
+            .errors(&["400", "401", "403", "409", "422", "429"]).build()),
+        ("/api/mfa/passkey/options", "post", Op::new("passkeyOptions", "passkeys", "Options for navigator.credentials.get() answering a login or step-up ticket")
+            .security(&["ticket"]).body("TicketRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
+            .errors(&["400", "401", "422", "429"]).build()),
+        ("/api/mfa/passkey/verify", "post", Op::new("passkeyVerify", "passkeys", "Answer a ticket with a passkey assertion; sets the trust cookie when remember_device is true")
+            .security(&["ticket"]).body("PasskeyVerifyRequest").ok("200", "Signed in at AAL2", Some("Tokens"))
+            .errors(&["400", "401", "422", "423", "429"]).build()),
+        ("/api/mfa/passkeys", "get", Op::new("passkeys", "passkeys", "The user's passkeys")
+            .security(BEARER).ok("200", "Passkeys", Some("PasskeyList")).errors(&["401", "422", "429"]).build()),
+        ("/api/mfa/passkeys/{id}", "delete", Op::new("removePasskey", "passkeys", "Remove a passkey; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id of the passkey")).ok("204", "Removed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/api/mfa/passkeys/{id}", "patch", Op::new("renamePasskey", "passkeys", "Rename a passkey; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id of the passkey")).body("PasskeyRenameRequest").ok("204", "Renamed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/api/passkey/login/options", "post", Op::new("passkeyLoginOptions", "sign-in", "Options for a passwordless sign-in (names no account; mediation conditional)")
+            .ok("200", "Ceremony and options", Some("PasskeyChallenge")).errors(&["422", "429"]).build()),
+        ("/api/passkey/login", "post", Op::new("passkeyLogin", "sign-in", "Sign in with a passkey alone")
+            .body("PasskeyLoginRequest").ok("200", "Signed in, or a ticket for the second factor", Some("LoginResponse"))
+            .errors(&["400", "401", "403", "422", "423", "429"]).build()),
         ("/api/device/register", "post", Op::new("registerDevice", "devices", "Record or describe the calling device (X-Device-Fingerprint header)")
             .security(BEARER).body("DeviceInfo").ok("200", "Known device (201 when created)", Some("RegisteredDevice"))
             .errors(&["400", "401", "429"]).build()),
@@ -222,7 +247,7 @@ fn schemas() -> Value {
     let ts = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
     let kinds = json!({ "type": "string", "enum": ["totp", "email", "sms", "backup_codes"] });
-    let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device"] } });
+    let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device", "hwk", "swk", "user"] } });
     let device = obj(
         &["id", "trusted", "current"],
         json!({
@@ -316,6 +341,33 @@ fn schemas() -> Value {
             "backup_codes": { "type": ["array", "null"], "items": { "type": "string" } },
             "access_token": { "type": "string" }, "refresh_token": { "type": "string" }
         })),
+        "PasskeyChallenge": obj(&["ceremony", "options", "expires_at"], json!({
+            "ceremony": uuid,
+            "options": { "type": "object", "description": "{\"publicKey\": …} with base64url fields, for PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON" },
+            "expires_at": ts
+        })),
+        "PasskeyRenameRequest": obj(&["label"], json!({ "label": { "type": ["string", "null"], "maxLength": 64 } })),
+        "PasskeyRegisterStartRequest": obj(&[], json!({ "ticket": { "type": "string" }, "label": { "type": "string", "maxLength": 64 } })),
+        "PasskeyRegisterFinishRequest": obj(&["ceremony", "credential"], json!({
+            "ticket": { "type": "string" }, "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the created credential" }
+        })),
+        "PasskeyVerifyRequest": obj(&["ceremony", "credential"], json!({
+            "ticket": { "type": "string" }, "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" },
+            "remember_device": { "type": "boolean", "default": false }
+        })),
+        "PasskeyLoginRequest": obj(&["ceremony", "credential"], json!({
+            "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" }
+        })),
+        "PasskeyList": obj(&["passkeys"], json!({ "passkeys": { "type": "array", "items": obj(&["factor_id", "status", "credential_id"], json!({
+            "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
+            "credential_id": { "type": "string", "description": "base64url" },
+            "backup_eligible": { "type": "boolean" }, "backup_state": { "type": "boolean" },
+            "transports": { "type": "array", "items": { "type": "string" } },
+            "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+        })) } })),
         "BackupCodes": obj(&["backup_codes"], json!({ "backup_codes": { "type": "array", "items": { "type": "string" } } })),
         "Device": device,
         "RegisteredDevice": obj(&["created", "device"], json!({ "created": { "type": "boolean" }, "device": { "$ref": "#/components/schemas/Device" } })),

@@ -18,8 +18,8 @@ fn chromium() -> Option<PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_page_enrols_totp_and_remembers_the_device_in_chromium() {
-    const TEST: &str = "demo_page_enrols_totp_and_remembers_the_device_in_chromium";
+async fn demo_page_enrols_totp_and_a_passkey_in_chromium() {
+    const TEST: &str = "demo_page_enrols_totp_and_a_passkey_in_chromium";
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let Some(chromium) = chromium() else {
         skip(TEST, "no Chromium at /usr/bin/chromium or $CHROMIUM");
@@ -43,11 +43,17 @@ async fn demo_page_enrols_totp_and_remembers_the_device_in_chromium() {
         .join("browser");
     std::fs::create_dir_all(&out).expect("screenshot dir");
     let screenshot = out.join("enrolment.png");
+    let passkeys = out.join("passkeys.png");
     let _ = std::fs::remove_file(&screenshot);
+    let _ = std::fs::remove_file(&passkeys);
+    // WebAuthn needs a domain: the development relying party is
+    // `localhost`, the page's origin `http://localhost:<port>`.
+    let base = s.base.replace("127.0.0.1", "localhost");
     let run = tokio::process::Command::new("node")
         .arg(dir.join("run.mjs"))
-        .arg(&s.base)
+        .arg(&base)
         .arg(&screenshot)
+        .arg(&passkeys)
         .env("CHROMIUM", &chromium)
         .current_dir(&dir)
         .kill_on_drop(true)
@@ -65,10 +71,8 @@ async fn demo_page_enrols_totp_and_remembers_the_device_in_chromium() {
     println!("{}", String::from_utf8_lossy(&output.stdout));
     eprintln!("{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the browser run failed");
-    assert!(
-        screenshot.exists(),
-        "no screenshot at {}",
-        screenshot.display()
-    );
+    for shot in [&screenshot, &passkeys] {
+        assert!(shot.exists(), "no screenshot at {}", shot.display());
+    }
     s.stop().await;
 }

@@ -65,6 +65,7 @@ on_every_backend!(
     enrolment_during_sign_in_uses_the_totp_endpoints_with_the_ticket,
     enrolment_can_be_skipped_during_the_grace_period,
     email_codes_are_sent_resend_limited_and_verified,
+    passkeys_register_answer_a_ticket_and_sign_in_alone,
 );
 
 async fn probes_keys_document_and_demo_page_are_served(db: Db) {
@@ -828,4 +829,149 @@ async fn production_mode_refuses_development_delivery() {
         };
         assert!(err.contains("MFA_DELIVERY"), "{err}");
     }
+}
+
+/// The passkey endpoints end to end, with a software authenticator as the
+/// browser (the development relying party: `localhost`, origin
+/// `http://localhost:<port>`): register from a fresh session, answer a
+/// sign-in ticket, sign in without a password, list and remove; and the
+/// typed refusals (a replayed answer, a wrong origin, a malformed body).
+async fn passkeys_register_answer_a_ticket_and_sign_in_alone(db: Db) {
+    use mfa_core::testing::authenticator::SoftAuthenticator;
+    let s = TestServer::on(&db, "passkeys").await;
+    let origin = s.base.replace("127.0.0.1", "localhost");
+    let mut authenticator = SoftAuthenticator::new(&origin);
+    let (id, secret, _) = user_with_totp(&s).await;
+    let session = login_with_totp(&s, &id, &secret, false, &[]).await;
+    session.expect(200, None);
+    let token = session.str("access_token");
+
+    let start = s
+        .call(
+            Req::post("/api/mfa/passkey/register/start")
+                .bearer(&token)
+                .json(json!({ "label": "laptop" })),
+        )
+        .await;
+    start.expect(200, None);
+    let created = authenticator
+        .register(&start.json["options"])
+        .await
+        .expect("the authenticator creates a credential");
+    let finish = s
+        .call(
+            Req::post("/api/mfa/passkey/register/finish")
+                .bearer(&token)
+                .json(json!({ "ceremony": start.json["ceremony"], "credential": created })),
+        )
+        .await;
+    finish.expect(200, None);
+    // The same answer again: the ceremony is spent.
+    s.call(
+        Req::post("/api/mfa/passkey/register/finish")
+            .bearer(&token)
+            .json(json!({ "ceremony": start.json["ceremony"], "credential": created })),
+    )
+    .await
+    .expect(401, Some("passkey_ceremony_closed"));
+    let list = s.call(Req::get("/api/mfa/passkeys").bearer(&token)).await;
+    list.expect(200, None);
+    assert_eq!(list.json["passkeys"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list.json["passkeys"][0]["label"], "laptop");
+
+    // The passkey answers the next sign-in's ticket.
+    let login = s.login(&id, PASSWORD, &[]).await;
+    let ticket = login.str("ticket");
+    assert!(
+        login.json["methods"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("webauthn"))
+    );
+    let options = s
+        .call(Req::post("/api/mfa/passkey/options").json(json!({ "ticket": ticket })))
+        .await;
+    options.expect(200, None);
+    s.call(Req::post("/api/mfa/passkey/verify").json(json!({
+        "ticket": ticket, "ceremony": options.json["ceremony"], "credential": { "id": 1 },
+    })))
+    .await
+    .expect(400, Some("passkey_malformed"));
+    let mut phished = authenticator.clone();
+    phished.set_origin("http://localhost:1");
+    let wrong = phished
+        .authenticate(&options.json["options"])
+        .await
+        .expect("get");
+    s.call(Req::post("/api/mfa/passkey/verify").json(json!({
+        "ticket": ticket, "ceremony": options.json["ceremony"], "credential": wrong,
+    })))
+    .await
+    .expect(401, Some("passkey_wrong_origin"));
+    let options = s
+        .call(Req::post("/api/mfa/passkey/options").json(json!({ "ticket": ticket })))
+        .await;
+    let assertion = authenticator
+        .authenticate(&options.json["options"])
+        .await
+        .expect("get");
+    let verified = s
+        .call(Req::post("/api/mfa/passkey/verify").json(json!({
+            "ticket": ticket, "ceremony": options.json["ceremony"], "credential": assertion,
+        })))
+        .await;
+    verified.expect(200, None);
+    assert_eq!(verified.json["aal"], "aal2");
+    assert!(
+        verified.json["amr"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user"))
+    );
+
+    // Passwordless: the options name nobody; the passkey names the account.
+    let options = s.call(Req::post("/api/passkey/login/options")).await;
+    options.expect(200, None);
+    assert_eq!(options.json["options"]["mediation"], "conditional");
+    let assertion = authenticator
+        .authenticate(&options.json["options"])
+        .await
+        .expect("get");
+    let signed_in = s
+        .call(Req::post("/api/passkey/login").json(json!({
+            "ceremony": options.json["ceremony"], "credential": assertion,
+        })))
+        .await;
+    signed_in.expect(200, None);
+    assert_eq!(signed_in.json["aal"], "aal2");
+    assert_eq!(signed_in.json["mfa_required"], false);
+
+    // Rename and removal need a recent second factor; this session has one.
+    let passwordless = signed_in.str("access_token");
+    let factor = list.json["passkeys"][0]["factor_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    s.call(
+        Req::new(
+            reqwest::Method::PATCH,
+            &format!("/api/mfa/passkeys/{factor}"),
+        )
+        .bearer(&passwordless)
+        .json(json!({ "label": "work laptop" })),
+    )
+    .await
+    .expect(204, None);
+    let renamed = s
+        .call(Req::get("/api/mfa/passkeys").bearer(&passwordless))
+        .await;
+    assert_eq!(renamed.json["passkeys"][0]["label"], "work laptop");
+    s.call(Req::delete(&format!("/api/mfa/passkeys/{factor}")).bearer(&passwordless))
+        .await
+        .expect(204, None);
+    let list = s
+        .call(Req::get("/api/mfa/passkeys").bearer(&passwordless))
+        .await;
+    assert_eq!(list.json["passkeys"].as_array().map(Vec::len), Some(0));
+    s.stop().await;
 }

@@ -565,6 +565,47 @@ impl Mfa {
         })
     }
 
+    /// Renames one of the user's factors (`None` clears the name); audited.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] for a name that is empty, longer than 64
+    /// bytes or has control characters, [`MfaError::NotFound`] for a factor
+    /// that is not the user's, and as [`Mfa::enroll_totp`] (a recent second
+    /// factor is needed, like every factor change).
+    pub async fn rename_factor(
+        &self,
+        actor: Actor<'_>,
+        factor_id: FactorId,
+        label: Option<&str>,
+    ) -> MfaResult<()> {
+        if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
+            return Err(MfaError::invalid_input(
+                "label",
+                "1 to 64 printable characters",
+            ));
+        }
+        unit!(&self.inner, |inner| {
+            let Resolved { user, .. } = inner.resolve(actor).await?;
+            let factor = inner
+                .factors
+                .get_factor(factor_id)
+                .await?
+                .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
+                .ok_or(MfaError::NotFound)?;
+            if !inner.factors.set_factor_label(factor.id, label).await? {
+                return Err(MfaError::NotFound);
+            }
+            inner
+                .record(
+                    Audit::new(AuditKind::FactorRenamed, AuditOutcome::Success, inner.now())
+                        .user(user.id)
+                        .factor(factor.kind)
+                        .meta(serde_json::json!({ "factor": factor.id })),
+                )
+                .await
+        })
+    }
+
     /// A user's factors (pending and active), without their sealed secrets.
     ///
     /// # Errors

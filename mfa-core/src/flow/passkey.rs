@@ -417,12 +417,12 @@ impl Mfa {
             let registered = match taken {
                 Ok(CeremonyState::Registration { state, label }) => rp
                     .finish_registration(&response, &state)
-                    .map(|passkey| (passkey, label)),
+                    .map(|(passkey, aaguid)| (passkey, aaguid, label)),
                 Ok(_) => Err(PasskeyError::CeremonyClosed),
                 Err(e) => Err(e),
             };
             let factors = inner.factors.list_factors(user.id).await?;
-            let registered = registered.and_then(|(passkey, label)| {
+            let registered = registered.and_then(|(passkey, aaguid, label)| {
                 let known = credentials_of(&inner.keys, &factors, false)
                     .map_err(|_| PasskeyError::AlreadyRegistered)?
                     .iter()
@@ -430,10 +430,10 @@ impl Mfa {
                 if known {
                     Err(PasskeyError::AlreadyRegistered)
                 } else {
-                    Ok((passkey, label))
+                    Ok((passkey, aaguid, label))
                 }
             });
-            let (passkey, label) = match registered {
+            let (passkey, aaguid, label) = match registered {
                 Ok(done) => done,
                 Err(e) => {
                     inner
@@ -463,6 +463,7 @@ impl Mfa {
                 &CredentialRecord {
                     passkey,
                     transports: response.transports(),
+                    aaguid,
                 },
             )?;
             inner.factors.create_factor(&factor).await?;
@@ -481,17 +482,39 @@ impl Mfa {
 
     /// The options for `navigator.credentials.get()` to answer a login or
     /// step-up ticket with a passkey: the user's active credentials are
-    /// allowed, user verification is required.
+    /// allowed, user verification is required. Each call stores a
+    /// ceremony, so calls per user are limited like sign-in attempts
+    /// (`policy.login_rate.per_identifier` per window).
     ///
     /// # Errors
-    /// [`MfaError::InvalidTicket`], and [`MfaError::MethodUnavailable`]
-    /// when passkeys are not configured or the user has none.
+    /// [`MfaError::InvalidTicket`], [`MfaError::RateLimited`], and
+    /// [`MfaError::MethodUnavailable`] when passkeys are not configured or
+    /// the user has none.
     pub async fn passkey_options(&self, ticket: &str) -> MfaResult<PasskeyChallenge> {
         let rp = self.inner.relying_party()?;
         unit!(&self.inner, |inner| {
             let (ticket, user, factors) = inner
                 .open_ticket_with_user(ticket, &[TicketKind::Mfa])
                 .await?;
+            let limits = inner.policy.login_rate;
+            let key = super::support::rate_key("passkey_options:user", &user.id.to_string());
+            let limited = inner
+                .limit_all(&[crate::store::RateHit {
+                    key: &key,
+                    limit: limits.per_identifier,
+                    window: limits.window,
+                }])
+                .await;
+            if matches!(limited, Err(MfaError::RateLimited { .. })) {
+                inner
+                    .record(
+                        Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                            .user(user.id)
+                            .meta(serde_json::json!({ "action": "passkey_options" })),
+                    )
+                    .await?;
+            }
+            limited?;
             let credentials: Vec<Passkey> = credentials_of(&inner.keys, &factors, true)?
                 .into_iter()
                 .map(|(_, r)| r.passkey)

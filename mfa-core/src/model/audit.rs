@@ -66,6 +66,8 @@ audit_kinds! {
     FactorEnrolled => "factor_enrolled",
     /// A factor was removed or disabled.
     FactorRemoved => "factor_removed",
+    /// A factor was given another name.
+    FactorRenamed => "factor_renamed",
     /// An account locked after repeated failures.
     AccountLocked => "account_locked",
     /// An account was unlocked.

@@ -27,6 +27,10 @@ pub trait FactorRepository: Send + Sync {
     /// Replaces the sealed secret of a live factor (key rotation).
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool>;
 
+    /// Sets (or clears) the user-given name of a live factor. Returns
+    /// `false` if there is none.
+    async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool>;
+
     /// Records that the TOTP step `step` was accepted, atomically, only if it
     /// is greater than the last accepted step (or none was accepted yet).
     /// Returns `true` for exactly one caller per step: this is the replay

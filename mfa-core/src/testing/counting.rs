@@ -263,6 +263,11 @@ impl<S: Backing> FactorRepository for CountingStore<S> {
             .await
     }
 
+    async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
+        self.tick();
+        self.inner.repositories().set_factor_label(id, label).await
+    }
+
     async fn advance_totp_step(
         &self,
         id: FactorId,

@@ -240,6 +240,42 @@ pub async fn set_factor_secret_replaces_the_sealed_secret<S: Store>(store: Arc<S
     );
 }
 
+/// A live factor's label is set, set again to the same value, and
+/// cleared (each answered `true`); a deleted or unknown factor's is not.
+pub async fn set_factor_label_renames_only_live_factors<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let factor = create_factor(&*store, user.id, FactorKind::Webauthn, t0()).await;
+    for label in [Some("work laptop"), Some("work laptop"), None] {
+        assert!(
+            store
+                .set_factor_label(factor.id, label)
+                .await
+                .expect("set_factor_label failed"),
+            "set_factor_label({label:?}) of a live factor must return true"
+        );
+        assert_eq!(load(&*store, factor.id).await.label.as_deref(), label);
+    }
+    assert!(
+        !store
+            .set_factor_label(FactorId::new(), Some("x"))
+            .await
+            .expect("set_factor_label failed"),
+        "an unknown factor is not renamed"
+    );
+    store
+        .soft_delete_factor(factor.id, at(5))
+        .await
+        .expect("soft_delete_factor failed");
+    assert!(
+        !store
+            .set_factor_label(factor.id, Some("gone"))
+            .await
+            .expect("set_factor_label failed"),
+        "a deleted factor is not renamed"
+    );
+    assert_eq!(load(&*store, factor.id).await.label, None);
+}
+
 /// R4: a TOTP step is accepted once; the first step is accepted even when
 /// it is 0.
 pub async fn totp_step_is_accepted_once<S: Store>(store: Arc<S>) {

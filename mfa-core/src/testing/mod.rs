@@ -48,6 +48,7 @@ pub mod devices;
 pub mod factors;
 pub mod fixtures;
 pub mod flow;
+pub mod passkey_rig;
 pub mod races;
 pub mod rate_limit;
 pub mod sessions;
@@ -171,6 +172,7 @@ macro_rules! __store_conformance_cases {
                 activation_refuses_disabled_deleted_and_unknown_factors,
                 set_factor_status_changes_only_live_factors,
                 set_factor_secret_replaces_the_sealed_secret,
+                set_factor_label_renames_only_live_factors,
                 totp_step_is_accepted_once,
                 totp_step_must_increase,
                 touch_factor_records_last_use,

@@ -87,6 +87,16 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}factors SET label = $2 WHERE id = $1 AND deleted_at IS NULL",
+                vec![uuid_of(id), Arg::OptText(label.map(str::to_owned))],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
     async fn advance_totp_step(
         &self,
         id: FactorId,

@@ -16,13 +16,13 @@ use mfa_core::{Actor, ChallengeSent, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
 
 /// Who asks for a factor change: a sign-in ticket or a signed-in session.
-enum Who {
+pub(super) enum Who {
     Ticket(String),
     Session(AccessClaims),
 }
 
 impl Who {
-    fn actor(&self) -> Actor<'_> {
+    pub(super) fn actor(&self) -> Actor<'_> {
         match self {
             Self::Ticket(t) => Actor::Ticket(t),
             Self::Session(c) => Actor::Session(c),
@@ -30,7 +30,7 @@ impl Who {
     }
 }
 
-async fn who(
+pub(super) async fn who(
     state: &AppState,
     headers: &HeaderMap,
     ticket: Option<String>,

@@ -6,6 +6,7 @@ mod auth;
 mod devices;
 mod meta;
 mod mfa;
+mod passkeys;
 mod sessions;
 
 use crate::store::StoreHandles;
@@ -133,6 +134,27 @@ pub fn routes() -> Routes {
         .on("POST", "/api/mfa/email/enroll", mfa::enroll_email)
         .on("POST", "/api/mfa/email/confirm", mfa::confirm)
         .on("POST", "/api/mfa/backup-codes", mfa::backup_codes)
+        .on(
+            "POST",
+            "/api/mfa/passkey/register/start",
+            passkeys::register_start,
+        )
+        .on(
+            "POST",
+            "/api/mfa/passkey/register/finish",
+            passkeys::register_finish,
+        )
+        .on("POST", "/api/mfa/passkey/options", passkeys::options)
+        .on("POST", "/api/mfa/passkey/verify", passkeys::verify)
+        .on("GET", "/api/mfa/passkeys", passkeys::list)
+        .on("DELETE", "/api/mfa/passkeys/{id}", passkeys::remove)
+        .on("PATCH", "/api/mfa/passkeys/{id}", passkeys::rename)
+        .on(
+            "POST",
+            "/api/passkey/login/options",
+            passkeys::login_options,
+        )
+        .on("POST", "/api/passkey/login", passkeys::login)
         .on("POST", "/api/device/register", devices::register)
         .on("GET", "/api/device/trusted", devices::trusted)
         .on("DELETE", "/api/device/{id}", devices::revoke)

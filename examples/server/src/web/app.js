@@ -91,6 +91,100 @@ function button(row, label, onClick) {
   row.appendChild(td);
 }
 
+// ---- passkeys (WebAuthn) ----
+
+function fromB64url(text) {
+  const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
+  const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
+  return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
+}
+
+function toB64url(buffer) {
+  let bin = "";
+  for (const b of new Uint8Array(buffer)) bin += String.fromCharCode(b);
+  return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+// The server's options (base64url fields) as navigator.credentials takes them.
+function creationOptions(options) {
+  const pk = structuredClone(options.publicKey);
+  pk.challenge = fromB64url(pk.challenge);
+  pk.user.id = fromB64url(pk.user.id);
+  for (const c of pk.excludeCredentials || []) c.id = fromB64url(c.id);
+  return pk;
+}
+
+function requestOptions(options) {
+  const pk = structuredClone(options.publicKey);
+  pk.challenge = fromB64url(pk.challenge);
+  for (const c of pk.allowCredentials || []) c.id = fromB64url(c.id);
+  return pk;
+}
+
+// A credential as the JSON the server reads (PublicKeyCredential.toJSON()).
+function credentialJson(cred) {
+  if (typeof cred.toJSON === "function") return cred.toJSON();
+  const r = cred.response;
+  const out = { id: cred.id, rawId: toB64url(cred.rawId), type: cred.type, clientExtensionResults: cred.getClientExtensionResults(), response: { clientDataJSON: toB64url(r.clientDataJSON) } };
+  if (r.attestationObject) {
+    out.response.attestationObject = toB64url(r.attestationObject);
+    out.response.transports = r.getTransports ? r.getTransports() : [];
+  } else {
+    out.response.authenticatorData = toB64url(r.authenticatorData);
+    out.response.signature = toB64url(r.signature);
+    if (r.userHandle) out.response.userHandle = toB64url(r.userHandle);
+  }
+  return out;
+}
+
+// Passkeys offered in the user-name field's autofill (conditional UI),
+// started when the field gets the focus, aborted before any other WebAuthn
+// call and once signed in.
+let autofill = null;
+
+function stopAutofill() {
+  if (autofill) { autofill.abort(); autofill = null; }
+}
+
+async function passkeySignIn(conditional) {
+  stopAutofill();
+  const data = await api("POST", "/api/passkey/login/options", {}, { auth: false });
+  const request = { publicKey: requestOptions(data.options) };
+  if (conditional) {
+    autofill = new AbortController();
+    request.mediation = "conditional";
+    request.signal = autofill.signal;
+  }
+  const cred = await navigator.credentials.get(request);
+  autofill = null;
+  const result = await api("POST", "/api/passkey/login", { ceremony: data.ceremony, credential: credentialJson(cred) }, { auth: false });
+  await afterSignIn(result);
+}
+
+async function startAutofill() {
+  if (!window.PublicKeyCredential || !PublicKeyCredential.isConditionalMediationAvailable) return;
+  if (!(await PublicKeyCredential.isConditionalMediationAvailable())) return;
+  if (autofill || state.access) return;
+  passkeySignIn(true).catch((e) => { if (e.name !== "AbortError") explain(e); });
+}
+
+async function loadPasskeys() {
+  const data = await api("GET", "/api/mfa/passkeys");
+  const body = $("passkey-list");
+  body.replaceChildren();
+  for (const p of data.passkeys) {
+    const row = document.createElement("tr");
+    cell(row, (p.label || "passkey") + (p.status === "active" ? "" : ` (${p.status})`));
+    cell(row, p.backup_eligible ? "synced" : "device-bound");
+    cell(row, when(p.created_at));
+    cell(row, when(p.last_used_at));
+    button(row, "Remove", async () => {
+      try { await api("DELETE", `/api/mfa/passkeys/${p.factor_id}`); say("Passkey removed.", true); await signedInView(); } catch (e) { explain(e); }
+    });
+    body.appendChild(row);
+  }
+}
+
 // ---- views ----
 
 function signedOutView() {
@@ -103,6 +197,7 @@ function signedOutView() {
 }
 
 async function signedInView() {
+  stopAutofill();
   show("signed-out", false);
   show("mfa", false);
   show("enrol-required", false);
@@ -118,7 +213,7 @@ async function signedInView() {
     $("profile").textContent += active.length
       ? ` · factors: ${active.join(", ")} · backup codes left: ${settings.backup_codes_remaining}`
       : " · no second factor yet";
-    await Promise.all([loadTrusted(), loadSessions(), loadAudit(true)]);
+    await Promise.all([loadTrusted(), loadSessions(), loadAudit(true), loadPasskeys()]);
   } catch (err) {
     if (err.status === 401) {
       clearTokens();
@@ -192,9 +287,11 @@ function secondFactorView(data) {
   for (const m of data.methods) {
     const o = document.createElement("option");
     o.value = m;
+    if (m === "webauthn") continue; // answered with the passkey button
     o.textContent = { totp: "Authenticator app", backup_codes: "Backup code", email: "Email code", sms: "SMS code" }[m] || m;
     select.appendChild(o);
   }
+  show("mfa-passkey", data.methods.includes("webauthn"));
   updateSend();
   $("mfa-code").value = "";
   $("mfa-code").focus();
@@ -283,6 +380,38 @@ $("mfa-form").addEventListener("submit", async (ev) => {
     await afterSignIn(data);
     if (data.backup_codes_remaining != null) say(`Backup code used; ${data.backup_codes_remaining} left.`, true);
   } catch (e) { explain(e); }
+});
+
+$("mfa-passkey").addEventListener("click", async () => {
+  try {
+    stopAutofill();
+    const options = await api("POST", "/api/mfa/passkey/options", {}, { auth: false, ticket: state.ticket });
+    const cred = await navigator.credentials.get({ publicKey: requestOptions(options.options) });
+    const data = await api("POST", "/api/mfa/passkey/verify", {
+      ceremony: options.ceremony,
+      credential: credentialJson(cred),
+      remember_device: $("mfa-remember").checked,
+    }, { auth: false, ticket: state.ticket });
+    await afterSignIn(data);
+  } catch (e) { explain(e); }
+});
+
+$("passkey-login").addEventListener("click", () => passkeySignIn(false).catch(explain));
+$("login-identifier").addEventListener("focus", () => { startAutofill(); });
+
+$("passkey-add").addEventListener("click", async () => {
+  try {
+    stopAutofill();
+    const start = await api("POST", "/api/mfa/passkey/register/start", { label: $("passkey-label").value || null });
+    const cred = await navigator.credentials.create({ publicKey: creationOptions(start.options) });
+    const data = await api("POST", "/api/mfa/passkey/register/finish", { ceremony: start.ceremony, credential: credentialJson(cred) });
+    if (data.backup_codes) showBackupCodes(data.backup_codes);
+    say("Passkey added.", true);
+    await signedInView();
+  } catch (e) {
+    explain(e);
+    if (e.code === "step_up_required") say("This needs a fresh second factor: press “Verify again”.");
+  }
 });
 
 $("skip-mfa").addEventListener("click", async () => {

@@ -193,6 +193,16 @@ impl<S: Store> Harness<S> {
         Self::build(store, test_policy(), |b| b.risk(risk))
     }
 
+    /// An engine on `store` with [`test_policy`] and another passkey
+    /// relying party.
+    ///
+    /// # Panics
+    /// When the engine does not build.
+    #[must_use]
+    pub fn with_passkeys(store: Arc<S>, passkeys: crate::passkey::PasskeyConfig) -> Self {
+        Self::build(store, test_policy(), |b| b.passkeys(passkeys))
+    }
+
     fn build(store: Arc<S>, policy: Policy, extra: impl FnOnce(MfaBuilder) -> MfaBuilder) -> Self {
         let clock = Arc::new(ManualClock::default());
         let email = Arc::new(CapturingChannel::email());

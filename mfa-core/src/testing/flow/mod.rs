@@ -277,6 +277,12 @@ macro_rules! __flow_cases {
                 passwordless_refuses_unknown_and_disabled_accounts,
                 passwordless_follows_the_policy,
                 passwordless_clone_is_refused_and_disabled,
+                passkey_is_renamed_and_removed,
+                authenticator_allow_list_decides_registration,
+                passkey_registered_with_the_enrolment_ticket_completes_sign_in,
+                registration_answers_are_refused_with_their_reason,
+                assertion_by_an_unknown_credential_is_refused,
+                passkey_options_are_rate_limited_per_user,
             }
             counts {
                 each_step_commits_once_with_pinned_round_trips,

@@ -709,3 +709,275 @@ pub async fn passwordless_clone_is_refused_and_disabled<S: Store>(store: Arc<S>)
     );
     assert_eq!(events(&h, &user, AuditKind::PasskeySuspect).await, 1);
 }
+
+/// A passkey is renamed and removed from a session with a fresh second
+/// factor; both are audited, and a removed passkey no longer answers.
+pub async fn passkey_is_renamed_and_removed<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = user_with_passkey(&h, "uma").await;
+    let claims = fresh_claims(&h, &user.totp).await;
+    h.mfa
+        .rename_factor(Actor::Session(&claims), user.factor_id, Some("phone"))
+        .await
+        .expect("rename");
+    let listed = h.mfa.passkeys(user.totp.user.id).await.expect("list");
+    assert_eq!(listed[0].label.as_deref(), Some("phone"));
+    expect_err(
+        h.mfa
+            .rename_factor(Actor::Session(&claims), user.factor_id, Some(""))
+            .await,
+        "invalid_input",
+    );
+    expect_err(
+        h.mfa
+            .rename_factor(Actor::Session(&claims), FactorId::new(), Some("x"))
+            .await,
+        "not_found",
+    );
+    assert_eq!(events(&h, &user, AuditKind::FactorRenamed).await, 1);
+    h.mfa
+        .remove_factor(Actor::Session(&claims), user.factor_id)
+        .await
+        .expect("remove");
+    assert!(
+        h.mfa
+            .passkeys(user.totp.user.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let ticket = h.mfa_ticket(&user.totp.user).await;
+    expect_err(h.mfa.passkey_options(&ticket).await, "method_unavailable");
+    assert!(events(&h, &user, AuditKind::FactorRemoved).await >= 1);
+}
+
+/// With an authenticator allow-list, a passkey whose model (AAGUID) is not
+/// on it is not registered; one that is, is, and its model is listed.
+pub async fn authenticator_allow_list_decides_registration<S: Store>(store: Arc<S>) {
+    use super::harness::PASSKEY_RP_ID;
+    use crate::passkey::PasskeyConfig;
+    let config = PasskeyConfig::new(PASSKEY_RP_ID, "Flow tests", PASSKEY_ORIGIN);
+    let strict = Harness::with_passkeys(
+        Arc::clone(&store),
+        config.clone().allow_authenticators([uuid::Uuid::from_u128(
+            0x0ea2_42b4_43c4_4a1b_8b17_dd6d_0b6b_aec6,
+        )]),
+    );
+    let user = strict.user_with_totp("vic").await;
+    let claims = fresh_claims(&strict, &user).await;
+    let mut authenticator = SoftAuthenticator::new(PASSKEY_ORIGIN);
+    expect_err(
+        register(&strict, &claims, &mut authenticator).await,
+        "passkey_not_allowed",
+    );
+    assert!(
+        strict
+            .mfa
+            .passkeys(user.user.id)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    // The software authenticator names the nil AAGUID (as browsers do for
+    // many authenticators under attestation `none`).
+    let open = Harness::with_passkeys(store, config.allow_authenticators([uuid::Uuid::nil()]));
+    let user = open.user_with_totp("wes").await;
+    let claims = fresh_claims(&open, &user).await;
+    let mut authenticator = SoftAuthenticator::new(PASSKEY_ORIGIN);
+    register(&open, &claims, &mut authenticator)
+        .await
+        .expect("an allowed model registers");
+    let listed = open.mfa.passkeys(user.user.id).await.expect("list");
+    assert_eq!(listed[0].aaguid, Some(uuid::Uuid::nil()));
+}
+
+/// A user who must enrol a second factor can register a passkey with the
+/// enrolment ticket: the registration completes the sign-in at AAL2 and
+/// comes with backup codes.
+pub async fn passkey_registered_with_the_enrolment_ticket_completes_sign_in<S: Store>(
+    store: Arc<S>,
+) {
+    let h = Harness::with_policy(store, |p| {
+        p.enforcement = crate::policy::Enforcement::All;
+    });
+    let user = h.create_user("xia").await;
+    let ticket = match h.login(&user).await {
+        Ok(LoginOutcome::EnrollmentRequired { ticket, .. }) => ticket,
+        other => panic!("expected EnrollmentRequired, got {other:?}"),
+    };
+    let started = h
+        .mfa
+        .start_passkey_registration(Actor::Ticket(&ticket), None)
+        .await
+        .expect("start with the ticket");
+    let mut authenticator = SoftAuthenticator::new(PASSKEY_ORIGIN);
+    let created = authenticator
+        .register(&started.options)
+        .await
+        .expect("create");
+    let enrolled = h
+        .mfa
+        .finish_passkey_registration(
+            Actor::Ticket(&ticket),
+            started.ceremony,
+            &created.to_string(),
+            &h.client(),
+        )
+        .await
+        .expect("finish with the ticket");
+    let tokens = enrolled
+        .tokens
+        .expect("the registration completes the sign-in");
+    assert_eq!(tokens.aal, crate::model::Aal::Aal2);
+    assert!(tokens.amr.contains(&AuthMethod::Pwd) && tokens.amr.contains(&AuthMethod::User));
+    assert_eq!(enrolled.backup_codes.map(|c| c.codes.len()), Some(10));
+    // The ticket is spent.
+    expect_err(
+        h.mfa
+            .start_passkey_registration(Actor::Ticket(&ticket), None)
+            .await,
+        "invalid_ticket",
+    );
+}
+
+/// Changes a registration answer before it is sent.
+type Edit = Box<dyn FnOnce(&serde_json::Value) -> String + Send>;
+
+/// Rewrites the authenticator data inside a registration answer's
+/// attestation object (attestation `none` signs nothing, so the relying
+/// party's own checks are what refuses it).
+fn with_auth_data(answer: &serde_json::Value, edit: impl FnOnce(&mut Vec<u8>)) -> String {
+    use serde_cbor_2::Value;
+    let mut answer = answer.clone();
+    let bytes = data_encoding::BASE64URL_NOPAD
+        .decode(
+            answer["response"]["attestationObject"]
+                .as_str()
+                .expect("attestationObject")
+                .as_bytes(),
+        )
+        .expect("base64url");
+    let mut object: std::collections::BTreeMap<String, Value> =
+        serde_cbor_2::from_slice(&bytes).expect("CBOR");
+    if let Some(Value::Bytes(auth_data)) = object.get_mut("authData") {
+        edit(auth_data);
+    }
+    let bytes = serde_cbor_2::to_vec(&object).expect("CBOR");
+    answer["response"]["attestationObject"] = data_encoding::BASE64URL_NOPAD.encode(&bytes).into();
+    answer.to_string()
+}
+
+/// Registration answers the relying party must refuse, each with its
+/// reason, none of them registering anything: no user presence, no user
+/// verification, another relying party, an attestation object that is not
+/// CBOR, authenticator data cut short.
+pub async fn registration_answers_are_refused_with_their_reason<S: Store>(store: Arc<S>) {
+    const UP: u8 = 0x01;
+    const UV: u8 = 0x04;
+    let h = Harness::new(store);
+    let user = h.user_with_totp("yan").await;
+    let claims = fresh_claims(&h, &user).await;
+    let attempt = |edit: Box<dyn FnOnce(&serde_json::Value) -> String + Send>,
+                   rp: Option<&'static str>| {
+        let h = &h;
+        let claims = &claims;
+        async move {
+            let started = h
+                .mfa
+                .start_passkey_registration(Actor::Session(claims), None)
+                .await
+                .expect("start");
+            let mut options = started.options.clone();
+            if let Some(rp) = rp {
+                options["publicKey"]["rp"]["id"] = rp.into();
+            }
+            let mut authenticator = SoftAuthenticator::new(PASSKEY_ORIGIN);
+            let created = authenticator.register(&options).await.expect("create");
+            h.mfa
+                .finish_passkey_registration(
+                    Actor::Session(claims),
+                    started.ceremony,
+                    &edit(&created),
+                    &h.client(),
+                )
+                .await
+        }
+    };
+    let cases: Vec<(&str, Edit, Option<&'static str>)> = vec![
+        (
+            "passkey_user_not_present",
+            Box::new(|a| with_auth_data(a, |d| d[32] &= !UP)),
+            None,
+        ),
+        (
+            "passkey_user_not_verified",
+            Box::new(|a| with_auth_data(a, |d| d[32] &= !UV)),
+            None,
+        ),
+        (
+            "passkey_malformed",
+            Box::new(|a| with_auth_data(a, |d| d.truncate(40))),
+            None,
+        ),
+        (
+            "passkey_malformed",
+            Box::new(|a| {
+                let mut a = a.clone();
+                a["response"]["attestationObject"] = "AAEC".into();
+                a.to_string()
+            }),
+            None,
+        ),
+        // The authenticator signs for the parent domain (which the page
+        // may name), not for the relying party.
+        (
+            "passkey_wrong_relying_party",
+            Box::new(|a: &serde_json::Value| a.to_string()),
+            Some("example.com"),
+        ),
+    ];
+    for (code, edit, rp) in cases {
+        expect_err(attempt(edit, rp).await, code);
+    }
+    assert!(h.mfa.passkeys(user.user.id).await.expect("list").is_empty());
+}
+
+/// An assertion by a credential the user does not have is refused as an
+/// unknown credential.
+pub async fn assertion_by_an_unknown_credential_is_refused<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = user_with_passkey(&h, "zoe").await;
+    let mut authenticator = user.authenticator.clone();
+    let (ticket, ceremony, response) = assertion(&h, &user, &mut authenticator).await;
+    let mut json: serde_json::Value = serde_json::from_str(&response).expect("json");
+    let other = data_encoding::BASE64URL_NOPAD.encode(&[7u8; 32]);
+    json["id"] = other.clone().into();
+    json["rawId"] = other.into();
+    expect_err(
+        answer(&h, &ticket, ceremony, &json.to_string()).await,
+        "passkey_unknown_credential",
+    );
+}
+
+/// Options for a ticket are limited per user like sign-in attempts: past
+/// the limit they are refused (and audited) until the window moves on.
+pub async fn passkey_options_are_rate_limited_per_user<S: Store>(store: Arc<S>) {
+    let h = Harness::with_policy(store, |p| p.login_rate.per_identifier = 3);
+    let user = user_with_passkey(&h, "amy").await;
+    // The sign-in that gives the ticket counts too (per identifier).
+    let ticket = h.mfa_ticket(&user.totp.user).await;
+    for _ in 0..3 {
+        h.mfa
+            .passkey_options(&ticket)
+            .await
+            .expect("within the limit");
+    }
+    expect_err(h.mfa.passkey_options(&ticket).await, "rate_limited");
+    assert!(events(&h, &user, AuditKind::RateLimited).await >= 1);
+    h.advance(h.mfa.policy().login_rate.window);
+    let ticket = h.mfa_ticket(&user.totp.user).await;
+    h.mfa
+        .passkey_options(&ticket)
+        .await
+        .expect("a new window allows options again");
+}

@@ -1,0 +1,250 @@
+//! Passkeys and security keys (WebAuthn): registration, the second factor,
+//! passwordless sign-in, and the list a security page shows.
+//!
+//! Options go to the browser as `{"publicKey": …}` with base64url fields
+//! (`PublicKeyCredential.parseCreationOptionsFromJSON` /
+//! `parseRequestOptionsFromJSON` turn them into what
+//! `navigator.credentials` takes); the browser's answer comes back as the
+//! JSON of the `PublicKeyCredential` (`credential.toJSON()`), with the
+//! ceremony id the options came with.
+
+use super::auth::{login_response, tokens_response};
+use super::mfa::{Who, who};
+use super::{AppState, Body, ticket_of};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use mfa_axum::{ApiError, Authenticated, Client};
+use mfa_core::crypto::ExposeSecret;
+use mfa_core::model::{ChallengeId, FactorId, FactorKind};
+use mfa_core::{MfaError, PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
+use serde::Deserialize;
+
+fn challenge_json(challenge: &PasskeyChallenge) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "ceremony": challenge.ceremony,
+        "options": challenge.options,
+        "expires_at": challenge.expires_at,
+    }))
+}
+
+fn ceremony_of(text: &str) -> Result<ChallengeId, ApiError> {
+    text.parse()
+        .map_err(|_| ApiError(MfaError::invalid_input("ceremony", "not a UUID")))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterStartBody {
+    ticket: Option<String>,
+    label: Option<String>,
+}
+
+/// `POST /api/mfa/passkey/register/start`: options for
+/// `navigator.credentials.create()`, for a signed-in user with a recent
+/// second factor (bearer token) or during sign-in (enrolment ticket).
+pub async fn register_start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<RegisterStartBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = who(&state, &headers, req.ticket).await?;
+    let challenge = state
+        .mfa
+        .start_passkey_registration(who.actor(), req.label.as_deref())
+        .await?;
+    Ok(challenge_json(&challenge))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterFinishBody {
+    ticket: Option<String>,
+    ceremony: String,
+    credential: serde_json::Value,
+}
+
+/// `POST /api/mfa/passkey/register/finish`: the browser's answer. The
+/// passkey is active at once; a first factor comes with backup codes, and
+/// with a ticket the sign-in completes.
+pub async fn register_finish(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Body(req): Body<RegisterFinishBody>,
+) -> Result<Response, ApiError> {
+    let ceremony = ceremony_of(&req.ceremony)?;
+    let who = who(&state, &headers, req.ticket).await?;
+    let enrolled = state
+        .mfa
+        .finish_passkey_registration(who.actor(), ceremony, &req.credential.to_string(), &client)
+        .await?;
+    let codes: Option<Vec<&str>> = enrolled
+        .backup_codes
+        .as_ref()
+        .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
+    let extra = serde_json::json!({ "factor_id": enrolled.factor_id, "backup_codes": codes });
+    Ok(match &enrolled.tokens {
+        Some(tokens) => tokens_response(&state, tokens, extra),
+        None => Json(extra).into_response(),
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OptionsBody {
+    ticket: Option<String>,
+}
+
+/// `POST /api/mfa/passkey/options`: options for `navigator.credentials
+/// .get()` answering a login or step-up ticket.
+pub async fn options(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Body(req): Body<OptionsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let challenge = state.mfa.passkey_options(&ticket).await?;
+    Ok(challenge_json(&challenge))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    ticket: Option<String>,
+    ceremony: String,
+    credential: serde_json::Value,
+    #[serde(default)]
+    remember_device: bool,
+}
+
+/// `POST /api/mfa/passkey/verify`: completes a sign-in or step-up with the
+/// browser's assertion.
+pub async fn verify(
+    State(state): State<AppState>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Body(req): Body<VerifyBody>,
+) -> Result<Response, ApiError> {
+    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ceremony = ceremony_of(&req.ceremony)?;
+    let response = req.credential.to_string();
+    let verified = state
+        .mfa
+        .verify_passkey(PasskeyVerifyRequest {
+            ticket: &ticket,
+            ceremony,
+            response: &response,
+            remember_device: req.remember_device,
+            client: &client,
+        })
+        .await?;
+    Ok(tokens_response(
+        &state,
+        &verified.tokens,
+        serde_json::json!({ "device_remembered": verified.tokens.trust_token.is_some() }),
+    ))
+}
+
+/// `POST /api/passkey/login/options`: options for a passwordless sign-in
+/// (no account named; `mediation: conditional` for autofill).
+pub async fn login_options(
+    State(state): State<AppState>,
+    Client(client): Client,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let challenge = state.mfa.passkey_sign_in_options(&client).await?;
+    Ok(challenge_json(&challenge))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    ceremony: String,
+    credential: serde_json::Value,
+}
+
+/// `POST /api/passkey/login`: signs in with a passkey alone; answers like
+/// `/api/login`.
+pub async fn login(
+    State(state): State<AppState>,
+    Client(client): Client,
+    Body(req): Body<LoginBody>,
+) -> Result<Response, ApiError> {
+    let ceremony = ceremony_of(&req.ceremony)?;
+    let response = req.credential.to_string();
+    let outcome = state
+        .mfa
+        .passkey_sign_in(PasskeySignInRequest {
+            ceremony,
+            response: &response,
+            client,
+        })
+        .await?;
+    Ok(login_response(&state, outcome))
+}
+
+/// `GET /api/mfa/passkeys`: the user's passkeys (label, flags, transports,
+/// status, last use).
+pub async fn list(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let passkeys = state.mfa.passkeys(claims.sub).await?;
+    Ok(Json(serde_json::json!({ "passkeys": passkeys })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenameBody {
+    label: Option<String>,
+}
+
+/// `PATCH /api/mfa/passkeys/{id}`: renames a passkey (`null` clears the
+/// name); a recent second factor is needed.
+pub async fn rename(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+    Body(req): Body<RenameBody>,
+) -> Result<StatusCode, ApiError> {
+    let factor = passkey_of(&state, &claims, &id).await?;
+    let who = Who::Session(claims);
+    state
+        .mfa
+        .rename_factor(who.actor(), factor, req.label.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The user's passkey `id`, or `not_found`.
+async fn passkey_of(
+    state: &AppState,
+    claims: &mfa_core::crypto::AccessClaims,
+    id: &str,
+) -> Result<FactorId, ApiError> {
+    let id: FactorId = id
+        .parse()
+        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
+    state
+        .mfa
+        .factors(claims.sub)
+        .await?
+        .into_iter()
+        .find(|f| f.id == id && f.kind == FactorKind::Webauthn)
+        .map(|f| f.id)
+        .ok_or(ApiError(MfaError::NotFound))
+}
+
+/// `DELETE /api/mfa/passkeys/{id}`: removes a passkey (a recent second
+/// factor needed; removing the last factor removes the backup codes).
+pub async fn remove(
+    State(state): State<AppState>,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let factor = passkey_of(&state, &claims, &id).await?;
+    let who = Who::Session(claims);
+    state.mfa.remove_factor(who.actor(), factor).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
