@@ -103,7 +103,9 @@ fn credentials_of<'f>(
 }
 
 impl Step<'_> {
-    /// Stores a new ceremony with its sealed state.
+    /// Stores a new ceremony with its sealed state; the challenge for the
+    /// browser, with `options`.
+    #[allow(clippy::too_many_arguments)]
     async fn open_ceremony(
         &self,
         purpose: CeremonyPurpose,
@@ -111,8 +113,9 @@ impl Step<'_> {
         ticket: Option<TicketId>,
         session: Option<crate::model::SessionId>,
         state: &CeremonyState,
+        options: serde_json::Value,
         ttl: chrono::TimeDelta,
-    ) -> MfaResult<WebauthnCeremony> {
+    ) -> MfaResult<PasskeyChallenge> {
         let now = self.now();
         let mut ceremony = WebauthnCeremony {
             id: ChallengeId::new(),
@@ -127,7 +130,11 @@ impl Step<'_> {
         };
         state.seal_into(&self.keys, &mut ceremony)?;
         self.challenges.create_ceremony(&ceremony).await?;
-        Ok(ceremony)
+        Ok(PasskeyChallenge {
+            ceremony: ceremony.id,
+            options,
+            expires_at: ceremony.expires_at,
+        })
     }
 
     /// Takes the ceremony `id` if it is open and was opened for `purpose`,
@@ -249,30 +256,41 @@ impl Step<'_> {
         Ok(Ok(amr_of(facts.backup_eligible, result.user_verified())))
     }
 
+    /// One hit of `key` (`limit` per `window`); a refusal is audited as
+    /// `action` (R46).
+    async fn limit_one(
+        &self,
+        key: &str,
+        limit: u32,
+        window: chrono::TimeDelta,
+        refusal: Audit,
+    ) -> MfaResult<()> {
+        let limited = self
+            .limit_all(&[crate::store::RateHit { key, limit, window }])
+            .await;
+        if matches!(limited, Err(MfaError::RateLimited { .. })) {
+            self.record(refusal).await?;
+        }
+        limited
+    }
+
     /// Counts a passwordless request against the client IP's sign-in
-    /// limit (the one password sign-ins use); a refusal is audited (R46).
+    /// limit (the one password sign-ins use).
     async fn limit_sign_in(&self, client: &ClientInfo, action: &str) -> MfaResult<()> {
         let Some(ip) = &client.ip else {
             return Ok(());
         };
         let limits = self.policy.login_rate;
-        let key = super::support::rate_key("login:ip", ip);
-        let limited = self
-            .limit_all(&[crate::store::RateHit {
-                key: &key,
-                limit: limits.per_ip,
-                window: limits.window,
-            }])
-            .await;
-        if matches!(limited, Err(MfaError::RateLimited { .. })) {
-            self.record(
-                Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, self.now())
-                    .client(client)
-                    .meta(serde_json::json!({ "action": action })),
-            )
-            .await?;
-        }
-        limited
+        let refusal = Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, self.now())
+            .client(client)
+            .meta(serde_json::json!({ "action": action }));
+        self.limit_one(
+            &super::support::rate_key("login:ip", ip),
+            limits.per_ip,
+            limits.window,
+            refusal,
+        )
+        .await
     }
 
     /// Disables a credential whose authenticator may have been cloned, and
@@ -352,6 +370,7 @@ impl Mfa {
                         state,
                         label: label.map(str::to_owned),
                     },
+                    options,
                     rp.ttl,
                 )
                 .await?;
@@ -364,14 +383,10 @@ impl Mfa {
                     )
                     .user(user.id)
                     .factor(FactorKind::Webauthn)
-                    .meta(serde_json::json!({ "ceremony": ceremony.id })),
+                    .meta(serde_json::json!({ "ceremony": ceremony.ceremony })),
                 )
                 .await?;
-            Ok(PasskeyChallenge {
-                ceremony: ceremony.id,
-                options,
-                expires_at: ceremony.expires_at,
-            })
+            Ok(ceremony)
         })
     }
 
@@ -497,24 +512,16 @@ impl Mfa {
                 .open_ticket_with_user(ticket, &[TicketKind::Mfa])
                 .await?;
             let limits = inner.policy.login_rate;
-            let key = super::support::rate_key("passkey_options:user", &user.id.to_string());
-            let limited = inner
-                .limit_all(&[crate::store::RateHit {
-                    key: &key,
-                    limit: limits.per_identifier,
-                    window: limits.window,
-                }])
-                .await;
-            if matches!(limited, Err(MfaError::RateLimited { .. })) {
-                inner
-                    .record(
-                        Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
-                            .user(user.id)
-                            .meta(serde_json::json!({ "action": "passkey_options" })),
-                    )
-                    .await?;
-            }
-            limited?;
+            inner
+                .limit_one(
+                    &super::support::rate_key("passkey_options:user", &user.id.to_string()),
+                    limits.per_identifier,
+                    limits.window,
+                    Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                        .user(user.id)
+                        .meta(serde_json::json!({ "action": "passkey_options" })),
+                )
+                .await?;
             let credentials: Vec<Passkey> = credentials_of(&inner.keys, &factors, true)?
                 .into_iter()
                 .map(|(_, r)| r.passkey)
@@ -523,21 +530,17 @@ impl Mfa {
                 return Err(MfaError::MethodUnavailable);
             }
             let (options, state) = rp.start_authentication(&credentials)?;
-            let ceremony = inner
+            inner
                 .open_ceremony(
                     CeremonyPurpose::Login,
                     Some(user.id),
                     Some(ticket.id),
                     None,
                     &CeremonyState::Login { state },
+                    options,
                     rp.ttl,
                 )
-                .await?;
-            Ok(PasskeyChallenge {
-                ceremony: ceremony.id,
-                options,
-                expires_at: ceremony.expires_at,
-            })
+                .await
         })
     }
 
@@ -591,21 +594,17 @@ impl Mfa {
         unit!(&self.inner, |inner| {
             inner.limit_sign_in(client, "passkey_options").await?;
             let (options, state) = rp.start_discoverable()?;
-            let ceremony = inner
+            inner
                 .open_ceremony(
                     CeremonyPurpose::Passwordless,
                     None,
                     None,
                     None,
                     &CeremonyState::Passwordless { state },
+                    options,
                     rp.ttl,
                 )
-                .await?;
-            Ok(PasskeyChallenge {
-                ceremony: ceremony.id,
-                options,
-                expires_at: ceremony.expires_at,
-            })
+                .await
         })
     }
 
@@ -664,14 +663,19 @@ impl Mfa {
                 None => None,
             }
             .filter(|u| u.deleted_at.is_none() && u.status == crate::model::UserStatus::Active);
+            let refused = |user: Option<UserId>, outcome, reason: &str| {
+                let audit = Audit::new(AuditKind::LoginRefused, outcome, inner.now())
+                    .client(client)
+                    .factor(FactorKind::Webauthn)
+                    .meta(serde_json::json!({ "reason": reason }));
+                match user {
+                    Some(id) => audit.user(id),
+                    None => audit,
+                }
+            };
             let Some(user) = user else {
                 inner
-                    .record(
-                        Audit::new(AuditKind::LoginRefused, AuditOutcome::Failure, inner.now())
-                            .client(client)
-                            .factor(FactorKind::Webauthn)
-                            .meta(serde_json::json!({ "reason": "unknown_credential" })),
-                    )
+                    .record(refused(None, AuditOutcome::Failure, "unknown_credential"))
                     .await?;
                 return Err(unknown());
             };
@@ -681,13 +685,11 @@ impl Mfa {
                 .find(|(_, r)| r.passkey.cred_id().as_slice() == response.credential_id())
             else {
                 inner
-                    .record(
-                        Audit::new(AuditKind::LoginRefused, AuditOutcome::Failure, inner.now())
-                            .user(user.id)
-                            .client(client)
-                            .factor(FactorKind::Webauthn)
-                            .meta(serde_json::json!({ "reason": "unknown_credential" })),
-                    )
+                    .record(refused(
+                        Some(user.id),
+                        AuditOutcome::Failure,
+                        "unknown_credential",
+                    ))
                     .await?;
                 return Err(unknown());
             };
@@ -699,13 +701,7 @@ impl Mfa {
                 Ok(started) => started,
                 Err(e) => {
                     inner
-                        .record(
-                            Audit::new(AuditKind::LoginRefused, AuditOutcome::Denied, inner.now())
-                                .user(user.id)
-                                .client(client)
-                                .factor(FactorKind::Webauthn)
-                                .meta(serde_json::json!({ "reason": "locked" })),
-                        )
+                        .record(refused(Some(user.id), AuditOutcome::Denied, "locked"))
                         .await?;
                     return Err(e);
                 }

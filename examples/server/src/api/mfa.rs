@@ -12,7 +12,7 @@ use mfa_axum::{ApiError, Authenticated, Client};
 use mfa_core::crypto::{AccessClaims, ExposeSecret};
 use mfa_core::delivery::mask_destination;
 use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
-use mfa_core::{Actor, ChallengeSent, MfaError, VerifyRequest};
+use mfa_core::{Actor, ChallengeSent, Enrolled, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
 
 /// Who asks for a factor change: a sign-in ticket or a signed-in session.
@@ -274,15 +274,21 @@ pub async fn confirm(
         .mfa
         .confirm_factor(who.actor(), factor_id, &req.code, &client)
         .await?;
+    Ok(enrolled_response(&state, &enrolled))
+}
+
+/// The answer to a confirmed factor: its id, the backup codes (shown once)
+/// when it was the first, and tokens when it completed a sign-in.
+pub(super) fn enrolled_response(state: &AppState, enrolled: &Enrolled) -> Response {
     let codes: Option<Vec<&str>> = enrolled
         .backup_codes
         .as_ref()
         .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
     let extra = serde_json::json!({ "factor_id": enrolled.factor_id, "backup_codes": codes });
-    Ok(match &enrolled.tokens {
-        Some(tokens) => tokens_response(&state, tokens, extra),
+    match &enrolled.tokens {
+        Some(tokens) => tokens_response(state, tokens, extra),
         None => Json(extra).into_response(),
-    })
+    }
 }
 
 /// `POST /api/mfa/backup-codes`: a new set of backup codes, shown once.

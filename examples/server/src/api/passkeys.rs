@@ -9,14 +9,13 @@
 //! ceremony id the options came with.
 
 use super::auth::{login_response, tokens_response};
-use super::mfa::{Who, who};
+use super::mfa::{Who, enrolled_response, who};
 use super::{AppState, Body, ticket_of};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use mfa_axum::{ApiError, Authenticated, Client};
-use mfa_core::crypto::ExposeSecret;
 use mfa_core::model::{ChallengeId, FactorId, FactorKind};
 use mfa_core::{MfaError, PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
 use serde::Deserialize;
@@ -80,15 +79,7 @@ pub async fn register_finish(
         .mfa
         .finish_passkey_registration(who.actor(), ceremony, &req.credential.to_string(), &client)
         .await?;
-    let codes: Option<Vec<&str>> = enrolled
-        .backup_codes
-        .as_ref()
-        .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
-    let extra = serde_json::json!({ "factor_id": enrolled.factor_id, "backup_codes": codes });
-    Ok(match &enrolled.tokens {
-        Some(tokens) => tokens_response(&state, tokens, extra),
-        None => Json(extra).into_response(),
-    })
+    Ok(enrolled_response(&state, &enrolled))
 }
 
 #[derive(Deserialize, Default)]
