@@ -199,11 +199,13 @@ pub async fn settings(
     })))
 }
 
+/// The body of an enrolment start: the ticket during sign-in, and a name
+/// for the new factor.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct EnrollTotpBody {
-    ticket: Option<String>,
-    label: Option<String>,
+pub struct EnrollStartBody {
+    pub(super) ticket: Option<String>,
+    pub(super) label: Option<String>,
 }
 
 /// `POST /api/mfa/totp/enroll`: starts enrolling an authenticator app, for
@@ -211,7 +213,7 @@ pub struct EnrollTotpBody {
 pub async fn enroll_totp(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(req): Body<EnrollTotpBody>,
+    Body(req): Body<EnrollStartBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = who(&state, &headers, req.ticket).await?;
     let enrollment = state

@@ -9,7 +9,7 @@
 //! ceremony id the options came with.
 
 use super::auth::{login_response, tokens_response};
-use super::mfa::{Who, enrolled_response, who};
+use super::mfa::{EnrollStartBody, Who, enrolled_response, who};
 use super::{AppState, Body, ticket_of};
 use axum::Json;
 use axum::extract::{Path, State};
@@ -33,20 +33,13 @@ fn ceremony_of(text: &str) -> Result<ChallengeId, ApiError> {
         .map_err(|_| ApiError(MfaError::invalid_input("ceremony", "not a UUID")))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterStartBody {
-    ticket: Option<String>,
-    label: Option<String>,
-}
-
 /// `POST /api/mfa/passkey/register/start`: options for
 /// `navigator.credentials.create()`, for a signed-in user with a recent
 /// second factor (bearer token) or during sign-in (enrolment ticket).
 pub async fn register_start(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Body(req): Body<RegisterStartBody>,
+    Body(req): Body<EnrollStartBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = who(&state, &headers, req.ticket).await?;
     let challenge = state
