@@ -9,8 +9,11 @@
 //! | feature | store | pool | connection |
 //! |---|---|---|---|
 //! | `sqlite` (default) | [`SqliteStore`] | [`SqlitePool`] | diesel's `SqliteConnection` in diesel-async's `SyncConnectionWrapper`, run inline |
-//! | `postgres` | [`PgStore`] | [`PgPool`] | `AsyncPgConnection` (tokio-postgres, pure Rust) |
-//! | `mysql` | [`MySqlStore`] | [`MySqlPool`] | `AsyncMysqlConnection` (mysql_async, pure Rust) |
+//! | `postgres` | `PgStore` | `PgPool` | `AsyncPgConnection` (tokio-postgres, pure Rust) |
+//! | `mysql` | `MySqlStore` | `MySqlPool` | `AsyncMysqlConnection` (mysql_async, pure Rust) |
+//!
+//! (The PostgreSQL and MySQL types exist, and are documented, only with
+//! their feature on.)
 //!
 //! PostgreSQL and MySQL are async drivers. SQLite calls run on the calling
 //! thread ([`Inline`]), microseconds each on a local file; no call waits for

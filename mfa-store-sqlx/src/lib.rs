@@ -15,26 +15,52 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! # #[cfg(feature = "sqlite")]
-//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use mfa_core::model::User;
-//! use mfa_core::store::UserRepository;
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing, SecretString};
+//! use mfa_core::model::Contact;
+//! use mfa_core::{ClientInfo, LoginOutcome, LoginRequest, Mfa, NewUser};
 //! use mfa_store_sqlx::SqliteStore;
 //! use std::sync::Arc;
 //!
-//! let store = SqliteStore::connect("sqlite://mfa.db", 8).await?;
+//! # let dir = std::env::temp_dir().join(format!("mfa-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let path = dir.join("mfa.db");
+//! let store = SqliteStore::connect(&format!("sqlite://{}", path.display()), 8).await?;
 //! store.migrate().await?; // idempotent: run it at every start
 //!
-//! let alice = User::new("alice@example.com", chrono::Utc::now());
-//! store.create_user(&alice).await?;
-//!
-//! let mfa = mfa_core::Mfa::builder()
+//! let mfa = Mfa::builder()
 //!     .store(Arc::new(store))
-//!     .keys(mfa_core::crypto::KeyRing::generate())
+//!     // Keys that outlive the process (the data is sealed with them):
+//!     // KeyRing::from_env()? in production.
+//!     .keys(KeyRing::generate())
+//!     .tokens(
+//!         JwtConfig::new("https://auth.example", "example-api"),
+//!         JwtKeys::generate_ed25519("k1")?,
+//!     )
 //!     .build()?;
-//! # let _ = mfa;
+//!
+//! let password = SecretString::from("correct horse battery staple");
+//! mfa.create_user(NewUser {
+//!     identifier: "alice@example.com".into(),
+//!     password: Some(password.clone()),
+//!     contact: Contact::default(),
+//! })
+//! .await?;
+//! let outcome = mfa
+//!     .login(LoginRequest {
+//!         identifier: "alice@example.com".into(),
+//!         password,
+//!         client: ClientInfo::default(),
+//!     })
+//!     .await?;
+//! assert!(matches!(outcome, LoginOutcome::Authenticated(_)));
+//! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(()) }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 //!
 //! With PostgreSQL, beside the host's own tables:

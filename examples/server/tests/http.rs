@@ -165,6 +165,9 @@ async fn malformed_requests_are_400_invalid_input(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // An empty body is `{}`: refused only where a field is required.
+    let r = s.http.post(s.url("/api/login")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
     // Over the body limit. The server answers before reading the body and
     // closes the connection, so this uses a client of its own.
     let big = "x".repeat(64 * 1024);
@@ -846,6 +849,15 @@ async fn passkeys_register_answer_a_ticket_and_sign_in_alone(db: Db) {
     session.expect(200, None);
     let token = session.str("access_token");
 
+    // A bare POST (no body at all) where every field is optional.
+    let bare = s
+        .http
+        .post(s.url("/api/mfa/passkey/register/start"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200, "an empty body reads as {{}}");
     let start = s
         .call(
             Req::post("/api/mfa/passkey/register/start")

@@ -165,7 +165,9 @@ pub fn routes() -> Routes {
 }
 
 /// A JSON body whose rejection is an `invalid_input` error in the API's
-/// error format.
+/// error format. An empty body reads as `{}`, so an endpoint whose fields
+/// are all optional takes a bare `POST`; a body that is there must be
+/// `application/json`.
 pub struct Body<T>(pub T);
 
 impl<S, T> FromRequest<S> for Body<T>
@@ -176,22 +178,41 @@ where
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => Err((
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Json(serde_json::json!({
-                    "error": "payload_too_large",
-                    "message": "request body too large",
-                })),
-            )
-                .into_response()),
-            Err(_) => Err(ApiError(MfaError::invalid_input(
-                "body",
-                "expected a JSON object of the documented shape",
-            ))
-            .into_response()),
-        }
+        let invalid = |reason| ApiError(MfaError::invalid_input("body", reason)).into_response();
+        let json_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|v| {
+                let v = v.trim();
+                v.eq_ignore_ascii_case("application/json")
+                    || (v.starts_with("application/") && v.ends_with("+json"))
+            });
+        let bytes = match axum::body::Bytes::from_request(req, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err((
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    Json(serde_json::json!({
+                        "error": "payload_too_large",
+                        "message": "request body too large",
+                    })),
+                )
+                    .into_response());
+            }
+            Err(_) => return Err(invalid("the body could not be read")),
+        };
+        let text: &[u8] = if bytes.is_empty() {
+            b"{}"
+        } else if json_type {
+            &bytes
+        } else {
+            return Err(invalid("expected Content-Type: application/json"));
+        };
+        serde_json::from_slice(text)
+            .map(Self)
+            .map_err(|_| invalid("expected a JSON object of the documented shape"))
     }
 }
 
