@@ -102,6 +102,18 @@ fn credentials_of<'f>(
         .collect()
 }
 
+/// The credential ids of the user's live WebAuthn factors, active or not:
+/// what a registration excludes.
+fn credential_ids(
+    keys: &crate::crypto::KeyRing,
+    factors: &[Factor],
+) -> MfaResult<Vec<webauthn_rs::prelude::CredentialID>> {
+    Ok(credentials_of(keys, factors, false)?
+        .into_iter()
+        .map(|(_, r)| r.passkey.cred_id().clone())
+        .collect())
+}
+
 impl Step<'_> {
     /// Stores a new ceremony with its sealed state; the challenge for the
     /// browser, with `options`.
@@ -355,10 +367,7 @@ impl Mfa {
                 session,
             } = inner.resolve(actor).await?;
             let factors = inner.factors.list_factors(user.id).await?;
-            let exclude = credentials_of(&inner.keys, &factors, false)?
-                .into_iter()
-                .map(|(_, r)| r.passkey.cred_id().clone())
-                .collect();
+            let exclude = credential_ids(&inner.keys, &factors)?;
             let (options, state) = rp.start_registration(user.id, &user.identifier, exclude)?;
             let ceremony = inner
                 .open_ceremony(
@@ -436,18 +445,20 @@ impl Mfa {
                 Ok(_) => Err(PasskeyError::CeremonyClosed),
                 Err(e) => Err(e),
             };
-            let factors = inner.factors.list_factors(user.id).await?;
-            let registered = registered.and_then(|(passkey, aaguid, label)| {
-                let known = credentials_of(&inner.keys, &factors, false)
-                    .map_err(|_| PasskeyError::AlreadyRegistered)?
-                    .iter()
-                    .any(|(_, r)| r.passkey.cred_id() == passkey.cred_id());
-                if known {
-                    Err(PasskeyError::AlreadyRegistered)
-                } else {
-                    Ok((passkey, aaguid, label))
+            // The relying party excluded the user's credentials in the
+            // options; the store is asked again, since the options were
+            // made before this unit.
+            let registered = match registered {
+                Ok((passkey, aaguid, label)) => {
+                    let factors = inner.factors.list_factors(user.id).await?;
+                    if credential_ids(&inner.keys, &factors)?.contains(passkey.cred_id()) {
+                        Err(PasskeyError::AlreadyRegistered)
+                    } else {
+                        Ok((passkey, aaguid, label))
+                    }
                 }
-            });
+                Err(e) => Err(e),
+            };
             let (passkey, aaguid, label) = match registered {
                 Ok(done) => done,
                 Err(e) => {
