@@ -1,12 +1,12 @@
 //! The client of a request: IP (behind trusted proxies), user agent, device
 //! fingerprint and trust-token cookie.
 
-use crate::ApiError;
-use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
+use crate::{ApiError, MfaState};
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::{self, HeaderName};
 use axum::http::request::Parts;
-use mfa_core::ClientInfo;
 use mfa_core::model::SessionType;
+use mfa_core::{ClientInfo, MfaError};
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
@@ -184,29 +184,35 @@ impl ClientConfig {
     }
 }
 
-/// The [`ClientInfo`] of a request, read as [`ClientConfig`] says. The peer
-/// address comes from `ConnectInfo<SocketAddr>` (serve with
-/// `into_make_service_with_connect_info::<SocketAddr>()`).
+/// The [`ClientInfo`] of a request, read as the [`MfaState`]'s
+/// [`ClientConfig`] says. The peer address comes from
+/// `ConnectInfo<SocketAddr>`: serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (tests: axum's
+/// `MockConnectInfo` layer). Without it the request is refused with a
+/// configuration error (500, logged), never served with no client IP: that
+/// would turn the per-IP limits off.
 ///
-/// Needs `ClientConfig: FromRef<S>`. Invalid values are passed on; the
-/// engine validates them and answers `invalid_input`.
+/// Invalid values are passed on; the engine validates them and answers
+/// `invalid_input`.
 #[derive(Debug, Clone)]
 pub struct Client(pub ClientInfo);
 
-impl<S> FromRequestParts<S> for Client
-where
-    ClientConfig: FromRef<S>,
-    S: Send + Sync,
-{
+impl<S: Send + Sync> FromRequestParts<S> for Client {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let config = ClientConfig::from_ref(state);
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
-        Ok(Self(config.client_info(peer, parts)))
+    async fn from_request_parts(parts: &mut Parts, s: &S) -> Result<Self, Self::Rejection> {
+        let state = MfaState::of(parts)?;
+        // The extractor, not the extension: it also reads axum's
+        // `MockConnectInfo` (tests).
+        let Ok(ConnectInfo(peer)) = ConnectInfo::<SocketAddr>::from_request_parts(parts, s).await
+        else {
+            return Err(ApiError(MfaError::Config(
+                "mfa-axum: the request has no peer address; serve the router with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`"
+                    .into(),
+            )));
+        };
+        Ok(Self(state.client.client_info(Some(peer.ip()), parts)))
     }
 }
 

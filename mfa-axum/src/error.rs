@@ -27,35 +27,10 @@ struct Body<'a> {
     retry_after: Option<u64>,
 }
 
-/// The HTTP status for an error code.
+/// The HTTP status of an error ([`MfaError::http_status`]).
 #[must_use]
 pub fn status_for(error: &MfaError) -> StatusCode {
-    match error.code() {
-        "invalid_input" | "passkey_malformed" => StatusCode::BAD_REQUEST,
-        "passkey_already_registered" => StatusCode::CONFLICT,
-        // Every other refused WebAuthn answer: wrong origin, challenge,
-        // signature, user verification, closed ceremony, suspect
-        // authenticator.
-        code if code.starts_with("passkey_") => StatusCode::UNAUTHORIZED,
-        "invalid_credentials"
-        | "invalid_code"
-        | "invalid_ticket"
-        | "invalid_token"
-        | "challenge_expired" => StatusCode::UNAUTHORIZED,
-        "mfa_required"
-        | "step_up_required"
-        | "enrollment_required"
-        | "login_blocked"
-        | "token_reused" => StatusCode::FORBIDDEN,
-        "not_found" => StatusCode::NOT_FOUND,
-        "conflict" => StatusCode::CONFLICT,
-        "method_unavailable" => StatusCode::UNPROCESSABLE_ENTITY,
-        "account_locked" => StatusCode::LOCKED,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
-        "delivery_failed" => StatusCode::BAD_GATEWAY,
-        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+    StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 impl IntoResponse for ApiError {

@@ -1,40 +1,34 @@
-//! axum glue for `mfa-core`: what any host serving the MFA flow over HTTP
-//! needs.
+//! axum routes and extractors for `mfa-core`: the whole MFA API mounted in
+//! one line, and the pieces to write your own handlers.
 //!
+//! - [`MfaState`]: the engine plus how clients are read and the trust
+//!   cookie written. [`MfaState::routes`] is the MFA API (sign-up, sign-in,
+//!   second factor, enrolment of every factor, backup codes, refresh and
+//!   logout, sessions, devices, the user's audit log; see [`route_list`]
+//!   and [`openapi::document`]). [`MfaState::layer`] lets the extractors
+//!   below work on the host's own routes, whatever its state type: no
+//!   `FromRef` impls.
 //! - [`Authenticated`], [`Aal2`] and [`RecentMfa`]: extractors that verify
 //!   the bearer access token (and the session behind it), demand two factors,
 //!   or demand a recent second factor (step-up).
+//! - [`Client`]: the client's IP (honouring only trusted proxies), user
+//!   agent, device fingerprint header and trust-token cookie, as a
+//!   [`mfa_core::ClientInfo`]. Serve with
+//!   `into_make_service_with_connect_info::<SocketAddr>()`; without a peer
+//!   address it refuses loudly.
+//! - [`JsonBody`] and [`Ticket`]: the JSON body and the login ticket, both
+//!   refusing in the [`ApiError`] format.
 //! - [`ApiError`]: any [`mfa_core::MfaError`] as a JSON response
 //!   `{"error": code, "message", "retry_after"}` with the right status and a
-//!   `Retry-After` header.
-//! - [`Client`] and [`ClientConfig`]: the client's IP (honouring only
-//!   trusted proxies), user agent, device fingerprint header and trust-token
-//!   cookie, as a [`mfa_core::ClientInfo`].
+//!   `Retry-After` header. [`MfaState::reply`] answers the engine's outcomes
+//!   (tokens, login, verification, enrolment) as the routes do, trust
+//!   cookie included.
 //!
 //! ```
-//! use axum::extract::FromRef;
 //! use axum::routing::get;
 //! use axum::{Json, Router};
-//! use mfa_axum::{Aal2, ApiError, Authenticated, Client, ClientConfig, RecentMfa};
+//! use mfa_axum::{Aal2, ApiError, Authenticated, Client, MfaState, RecentMfa};
 //! use mfa_core::Mfa;
-//!
-//! #[derive(Clone)]
-//! struct AppState {
-//!     mfa: Mfa,
-//!     client: ClientConfig,
-//! }
-//!
-//! impl FromRef<AppState> for Mfa {
-//!     fn from_ref(state: &AppState) -> Mfa {
-//!         state.mfa.clone()
-//!     }
-//! }
-//!
-//! impl FromRef<AppState> for ClientConfig {
-//!     fn from_ref(state: &AppState) -> ClientConfig {
-//!         state.client.clone()
-//!     }
-//! }
 //!
 //! async fn me(Authenticated(claims): Authenticated) -> Json<String> {
 //!     Json(claims.sub.to_string())
@@ -54,22 +48,35 @@
 //!     Json(client.ip)
 //! }
 //!
-//! fn router(state: AppState) -> Router {
+//! fn app(engine: Mfa) -> Router {
+//!     let mfa = MfaState::new(engine);
 //!     Router::new()
 //!         .route("/me", get(me))
 //!         .route("/settings", get(settings))
 //!         .route("/factor", axum::routing::delete(remove_factor))
 //!         .route("/whoami", get(whoami))
-//!         .with_state(state)
+//!         .merge(mfa.routes())
+//!         .layer(mfa.layer())
 //! }
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// The hand-written OpenAPI document is one deep `json!` literal.
+#![recursion_limit = "512"]
 
 mod auth;
+mod body;
 mod client;
 mod error;
+pub mod openapi;
+mod reply;
+mod routes;
+mod state;
 
-pub use auth::{Aal2, Authenticated, RecentMfa};
+pub use auth::{Aal2, Authenticated, RecentMfa, bearer_token};
+pub use body::{JsonBody, TICKET_HEADER, Ticket, ticket_of};
 pub use client::{Client, ClientConfig, InvalidIpNet, IpNet};
 pub use error::{ApiError, status_for};
+pub use reply::{Reply, TokensView};
+pub use routes::{MAX_AUDIT_PAGE, RouteInfo, Who, route_list};
+pub use state::{CookieConfig, MfaState};

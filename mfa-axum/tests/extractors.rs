@@ -2,12 +2,12 @@
 //! store, driven through the router.
 
 use axum::body::Body;
-use axum::extract::FromRef;
+use axum::extract::connect_info::MockConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use axum::routing::get;
 use axum::{Json, Router};
 use http_body_util::BodyExt;
-use mfa_axum::{Aal2, ApiError, Authenticated, Client, ClientConfig, RecentMfa};
+use mfa_axum::{Aal2, ApiError, Authenticated, Client, MfaState, RecentMfa};
 use mfa_core::clock::ManualClock;
 use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing, PasswordHasher, SecretString};
 use mfa_core::model::Contact;
@@ -15,24 +15,6 @@ use mfa_core::{ClientInfo, LoginOutcome, LoginRequest, Mfa, MfaError, NewUser};
 use std::sync::Arc;
 use std::time::Duration;
 use tower::ServiceExt;
-
-#[derive(Clone)]
-struct AppState {
-    mfa: Mfa,
-    client: ClientConfig,
-}
-
-impl FromRef<AppState> for Mfa {
-    fn from_ref(state: &AppState) -> Mfa {
-        state.mfa.clone()
-    }
-}
-
-impl FromRef<AppState> for ClientConfig {
-    fn from_ref(state: &AppState) -> ClientConfig {
-        state.client.clone()
-    }
-}
 
 async fn me(Authenticated(claims): Authenticated) -> Json<String> {
     Json(claims.sub.to_string())
@@ -46,8 +28,8 @@ async fn recent(RecentMfa(claims): RecentMfa<600>) -> Json<u8> {
     Json(claims.aal.level())
 }
 
-async fn client(Client(info): Client) -> Json<Option<String>> {
-    Json(info.fingerprint)
+async fn client(Client(info): Client) -> Json<(Option<String>, Option<String>)> {
+    Json((info.fingerprint, info.ip))
 }
 
 async fn limited() -> Result<(), ApiError> {
@@ -58,6 +40,20 @@ async fn limited() -> Result<(), ApiError> {
 }
 
 async fn setup() -> (Router, String) {
+    let (routes, token) = routes().await;
+    let router = routes
+        .0
+        .clone()
+        .layer(routes.1.layer())
+        .layer(MockConnectInfo(std::net::SocketAddr::from((
+            [192, 0, 2, 7],
+            4000,
+        ))));
+    (router, token)
+}
+
+/// The host's routes (not yet layered) and the engine's state.
+async fn routes() -> ((Router, MfaState), String) {
     let mfa = Mfa::builder()
         .store(Arc::new(mfa_store_memory::MemoryStore::new()))
         .keys(KeyRing::generate())
@@ -91,18 +87,13 @@ async fn setup() -> (Router, String) {
     else {
         panic!("a user without factors signs in with the password");
     };
-    let state = AppState {
-        mfa,
-        client: ClientConfig::default(),
-    };
     let router = Router::new()
         .route("/me", get(me))
         .route("/strong", get(strong))
         .route("/recent", get(recent))
         .route("/client", get(client))
-        .route("/limited", get(limited))
-        .with_state(state);
-    (router, tokens.access_token)
+        .route("/limited", get(limited));
+    ((router, MfaState::new(mfa)), tokens.access_token)
 }
 
 async fn call(
@@ -173,5 +164,25 @@ async fn client_extractor_reads_the_fingerprint_header() {
     let (router, _) = setup().await;
     let (status, _, body) = call(&router, "/client", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, "fp-9");
+    assert_eq!(body, serde_json::json!(["fp-9", "192.0.2.7"]));
+}
+
+/// A router served without the peer address refuses loudly instead of
+/// passing on a client with no IP (which would turn per-IP limits off).
+#[tokio::test]
+async fn a_missing_peer_address_is_a_configuration_error() {
+    let ((router, state), _) = routes().await;
+    let router = router.layer(state.layer());
+    let (status, _, body) = call(&router, "/client", None).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "configuration");
+}
+
+/// A route without the state layer refuses loudly too.
+#[tokio::test]
+async fn a_missing_state_layer_is_a_configuration_error() {
+    let ((router, _), token) = routes().await;
+    let (status, _, body) = call(&router, "/me", Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"], "configuration");
 }

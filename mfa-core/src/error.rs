@@ -77,6 +77,12 @@ pub enum MfaError {
     /// run time).
     #[error("configuration error: {0}")]
     Config(String),
+    /// The key ring is not the one the store's data was written with
+    /// (reported at start-up by [`MfaBuilder::open`](crate::MfaBuilder::open)
+    /// and [`Mfa::check_keys`](crate::Mfa::check_keys)). Serving with it
+    /// would fail every TOTP check and refuse valid backup codes.
+    #[error("the key ring does not match this store: {0}")]
+    KeyMismatch(KeyMismatch),
     /// A message could not be delivered.
     #[error("delivery failed")]
     Delivery(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -94,6 +100,46 @@ pub enum MfaError {
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),
+}
+
+/// How a key ring fails to match a store (the detail of
+/// [`MfaError::KeyMismatch`]). Its message says what to do and names no key
+/// material.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyMismatch {
+    /// The ring's key with this id does not open the check value written
+    /// when that key id was first used with the store: it is another key.
+    #[error(
+        "key {key_id} does not open the check value written when key {key_id} was first used \
+         with this store; start with the keys the data was written with \
+         (MFA_AEAD_KEYS / MFA_ROOT_SECRET)"
+    )]
+    WrongKey {
+        /// The AEAD key id.
+        key_id: u32,
+    },
+    /// The store holds a check value for a key the ring does not have:
+    /// data may be sealed under it.
+    #[error(
+        "the store has a check value for key {key_id}, which the key ring lacks, so data may \
+         be sealed under it; start with the keys the data was written with \
+         (MFA_AEAD_KEYS / MFA_ROOT_SECRET). If key {key_id} was retired on purpose, after \
+         every secret was re-sealed under a newer key, delete its check row (kind \
+         'aead_key', key_id {key_id} in the table <prefix>key_checks)"
+    )]
+    MissingKey {
+        /// The AEAD key id.
+        key_id: u32,
+    },
+    /// The root secret is not the one the stored digests of backup codes,
+    /// one-time codes and device fingerprints were made with.
+    #[error(
+        "the root secret does not match the check value written when the store was first \
+         used, so no stored backup code or device would match; start with the keys the data \
+         was written with (MFA_AEAD_KEYS / MFA_ROOT_SECRET)"
+    )]
+    RootSecret,
 }
 
 /// Why a WebAuthn ceremony was refused (the detail of
@@ -185,6 +231,7 @@ impl MfaError {
             Self::Conflict(_) => "conflict",
             Self::InvalidInput { .. } => "invalid_input",
             Self::Config(_) => "configuration",
+            Self::KeyMismatch(_) => "key_mismatch",
             Self::Delivery(_) => "delivery_failed",
             Self::Passkey(e) => e.code(),
             Self::Crypto(_) => "internal",
@@ -192,6 +239,43 @@ impl MfaError {
             // of the step are spent: transient, like a lost connection.
             Self::Store(StoreError::Unavailable(_) | StoreError::Contention(_)) => "unavailable",
             Self::Store(_) => "internal",
+        }
+    }
+
+    /// The HTTP status an API answers this error with, as a number, so any
+    /// framework maps errors the same way: 400 for malformed input, 401
+    /// for a credential, code, ticket, token or passkey answer that does
+    /// not verify, 403 for a session that lacks what the route needs, 404,
+    /// 409 for a conflict or an already registered passkey, 422 for a
+    /// method that is off, 423 for a locked account, 429 for a rate limit,
+    /// 502 for a failed delivery, 503 for an unavailable store, and 500 for
+    /// everything internal (configuration, keys, crypto, store).
+    #[must_use]
+    pub const fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidInput { .. } | Self::Passkey(PasskeyError::Malformed) => 400,
+            Self::Passkey(PasskeyError::AlreadyRegistered) | Self::Conflict(_) => 409,
+            // Every other refused WebAuthn answer: wrong origin, challenge,
+            // signature, user verification, closed ceremony, suspect
+            // authenticator.
+            Self::Passkey(_)
+            | Self::InvalidCredentials
+            | Self::InvalidCode
+            | Self::InvalidTicket
+            | Self::InvalidToken
+            | Self::ChallengeExpired => 401,
+            Self::MfaRequired
+            | Self::StepUpRequired
+            | Self::EnrollmentRequired
+            | Self::LoginBlocked
+            | Self::TokenReused => 403,
+            Self::NotFound => 404,
+            Self::MethodUnavailable => 422,
+            Self::AccountLocked { .. } => 423,
+            Self::RateLimited { .. } => 429,
+            Self::Delivery(_) => 502,
+            Self::Store(StoreError::Unavailable(_) | StoreError::Contention(_)) => 503,
+            Self::Config(_) | Self::KeyMismatch(_) | Self::Crypto(_) | Self::Store(_) => 500,
         }
     }
 
@@ -220,6 +304,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_code_has_one_status() {
+        use std::collections::HashMap;
+        let errors = [
+            MfaError::InvalidInput {
+                field: "f",
+                reason: "r",
+            },
+            MfaError::Passkey(PasskeyError::Malformed),
+            MfaError::Passkey(PasskeyError::AlreadyRegistered),
+            MfaError::Passkey(PasskeyError::BadSignature),
+            MfaError::Conflict("x"),
+            MfaError::InvalidCode,
+            MfaError::InvalidToken,
+            MfaError::MfaRequired,
+            MfaError::NotFound,
+            MfaError::MethodUnavailable,
+            MfaError::AccountLocked { retry_after: None },
+            MfaError::RateLimited {
+                retry_after: Duration::from_secs(1),
+            },
+            MfaError::Config("c".into()),
+            MfaError::Store(StoreError::unavailable(std::io::Error::other("down"))),
+        ];
+        let statuses: Vec<u16> = errors.iter().map(MfaError::http_status).collect();
+        assert_eq!(
+            statuses,
+            [
+                400, 400, 409, 401, 409, 401, 401, 403, 404, 422, 423, 429, 500, 503
+            ]
+        );
+        // A code never answers two statuses.
+        let mut seen = HashMap::new();
+        for e in &errors {
+            assert_eq!(
+                *seen.entry(e.code()).or_insert(e.http_status()),
+                e.http_status()
+            );
+        }
+    }
+
+    #[test]
     fn codes_are_stable_snake_case_strings() {
         let samples = [
             MfaError::InvalidCredentials,
@@ -233,6 +358,7 @@ mod tests {
             MfaError::TokenReused,
             MfaError::invalid_input("code", "too long"),
             MfaError::Store(StoreError::Conflict("identifier")),
+            MfaError::KeyMismatch(KeyMismatch::RootSecret),
         ];
         for e in &samples {
             let code = e.code();
@@ -240,5 +366,24 @@ mod tests {
         }
         assert_eq!(samples[3].retry_after(), Some(Duration::from_secs(30)));
         assert_eq!(samples[0].retry_after(), None);
+    }
+
+    #[test]
+    fn key_mismatch_says_what_is_wrong_and_what_to_do() {
+        let wrong = MfaError::KeyMismatch(KeyMismatch::WrongKey { key_id: 1 });
+        assert_eq!(wrong.code(), "key_mismatch");
+        assert_eq!(
+            wrong.to_string(),
+            "the key ring does not match this store: key 1 does not open the check value \
+             written when key 1 was first used with this store; start with the keys the data \
+             was written with (MFA_AEAD_KEYS / MFA_ROOT_SECRET)"
+        );
+        let missing = MfaError::KeyMismatch(KeyMismatch::MissingKey { key_id: 2 }).to_string();
+        assert!(missing.contains("lacks"), "{missing}");
+        assert!(missing.contains("retired on purpose"), "{missing}");
+        assert!(missing.contains("key_checks"), "{missing}");
+        let root = MfaError::KeyMismatch(KeyMismatch::RootSecret).to_string();
+        assert!(root.contains("root secret"), "{root}");
+        assert!(root.contains("MFA_ROOT_SECRET"), "{root}");
     }
 }

@@ -99,6 +99,41 @@
 //! # }
 //! ```
 //!
+//! # Keys
+//!
+//! Sealed secrets and code digests are only as durable as the keys they
+//! were made with: a store that outlives the process needs the same
+//! [`KeyRing`](crypto::KeyRing) and token key at every start. Production
+//! loads them with [`KeyRing::from_env`](crypto::KeyRing::from_env) and
+//! [`JwtKeys::ed25519_from_pkcs8_pem`](crypto::JwtKeys::ed25519_from_pkcs8_pem)
+//! (`mfa-server keys` prints fresh ones); development keeps them in files
+//! made on first use ([`KeyRing::load_or_generate`](crypto::KeyRing::load_or_generate),
+//! [`JwtKeys::load_or_generate_ed25519`](crypto::JwtKeys::load_or_generate_ed25519)).
+//! Start the engine with [`MfaBuilder::open`]: it compares the key ring
+//! with check values kept in the store and refuses a ring the data was not
+//! written with ([`MfaError::KeyMismatch`]), instead of failing sign-ins
+//! later. The example above uses a memory store, which lives and dies with
+//! its keys, so `build()` is enough there.
+//!
+//! # Good to know
+//!
+//! - **JSON wire names** (`serde`): factor kinds `totp`, `email`, `sms`,
+//!   `webauthn`, `backup_codes`; `amr` values per RFC 8176 (`pwd`, `otp`,
+//!   `email`, `sms`, `backup`, `device`, `hwk`, `swk`, `user`, `ext`);
+//!   [`Aal`](model::Aal) is `"aal1"`/`"aal2"` in JSON and `1`/`2` in the
+//!   access token's `aal` claim.
+//! - **A TOTP code works once per 30-s step** (RFC 6238 §5.2): confirming an
+//!   enrolment and signing in with the same code is `invalid_code`. The
+//!   name authenticator apps show is `policy.totp.issuer` (default
+//!   `mfa-rs`); the JWT issuer is [`JwtConfig::new`](crypto::JwtConfig::new)'s.
+//! - **Errors carry a stable [`MfaError::code`]** and an HTTP status
+//!   ([`MfaError::http_status`]); an internal error's cause is for the
+//!   operator only: log it through `tracing` and install a subscriber, or
+//!   it is printed nowhere.
+//! - **Debug builds hash slowly**: argon2 unoptimised takes about a second
+//!   per sign-in. Add `[profile.dev.package.argon2] opt-level = 3` (and
+//!   the same for `blake2`) to your workspace.
+//!
 //! # Modules
 //!
 //! - [`model`]: plain data. [`store`]: one repository trait per aggregate,
@@ -128,5 +163,5 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use error::{MfaError, MfaResult, PasskeyError};
+pub use error::{KeyMismatch, MfaError, MfaResult, PasskeyError};
 pub use flow::*;

@@ -20,7 +20,9 @@
 //! No transport logs a code, except [`log::LogChannel`], whose purpose that
 //! is.
 //!
-//! ```no_run
+//! Nothing is sent until the engine asks for a code, so this runs as is:
+//!
+//! ```
 //! use std::sync::Arc;
 //! use chrono::TimeDelta;
 //! use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing, SecretString};

@@ -52,22 +52,41 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
+//! # #[cfg(feature = "sqlite")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use mfa_core::Mfa;
+//! use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing};
 //! use mfa_store_diesel::SqliteStore;
 //! use std::sync::Arc;
 //!
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = std::env::temp_dir().join(format!("mfa-diesel-doc-{}", std::process::id()));
+//! # std::fs::create_dir_all(&dir)?;
+//! # let path = dir.join("mfa.db");
 //! // A pool of four connections with foreign keys and WAL.
-//! let pool = SqliteStore::build_pool("sqlite://mfa.db", 4)?;
+//! let pool = SqliteStore::build_pool(&format!("sqlite://{}", path.display()), 4)?;
 //! let store = SqliteStore::new(pool);
 //! store.migrate().await?; // one call, idempotent
 //!
-//! // Hand the store to the engine.
-//! let store = Arc::new(store);
-//! let builder = mfa_core::Mfa::builder().store(store);
-//! # let _ = builder;
+//! // Hand the store to the engine; `open` checks that the keys match the
+//! // data already stored (a development key file here; from the
+//! // environment in production).
+//! let mfa = Mfa::builder()
+//!     .store(Arc::new(store))
+//!     .keys(KeyRing::load_or_generate(dir.join("keys.env"))?)
+//!     .tokens(
+//!         JwtConfig::new("https://auth.example", "api"),
+//!         JwtKeys::load_or_generate_ed25519(dir.join("jwt.pem"), "k1")?,
+//!     )
+//!     .open()
+//!     .await?;
+//! # drop(mfa);
+//! # std::fs::remove_dir_all(&dir)?;
 //! # Ok(())
 //! # }
+//! # #[cfg(not(feature = "sqlite"))]
+//! # fn main() {}
 //! ```
 //!
 //! With PostgreSQL (feature `postgres`), the host may build the pool itself:

@@ -32,16 +32,16 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::model::{
     Aal, AuditEvent, AuthMethod, BackupCodeRecord, ChallengeId, ChallengePurpose, CodeHash,
-    Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, LockScope,
-    LockoutRule, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken,
-    RevocationReason, SealedSecret, Session, SessionId, SessionStatus, TicketId, TokenHash, User,
-    UserId, UserStatus, WebauthnCeremony,
+    Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, KeyCheck,
+    KeyCheckSubject, LockScope, LockoutRule, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus,
+    RefreshToken, RevocationReason, SealedSecret, Session, SessionId, SessionStatus, TicketId,
+    TokenHash, User, UserId, UserStatus, WebauthnCeremony,
 };
 use mfa_core::store::{
     AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
-    DeviceRepository, FactorRepository, FailureOutcome, NewRefreshToken, Page, PageRequest,
-    RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository, StepReads,
-    StoreError, StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
+    DeviceRepository, FactorRepository, FailureOutcome, KeyCheckRepository, NewRefreshToken, Page,
+    PageRequest, RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository,
+    StepReads, StoreError, StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
@@ -504,6 +504,26 @@ impl BackupCodeRepository for MemoryStore {
 
 #[async_trait]
 impl StepReads for MemoryStore {}
+
+#[async_trait]
+impl KeyCheckRepository for MemoryStore {
+    async fn key_checks(&self) -> StoreResult<Vec<KeyCheck>> {
+        Ok(self.lock().await.key_checks.values().cloned().collect())
+    }
+
+    async fn add_key_check(&self, check: &KeyCheck) -> StoreResult<bool> {
+        let mut s = self.lock().await;
+        if s.key_checks.contains_key(&check.subject) {
+            return Ok(false);
+        }
+        s.key_checks.insert(check.subject, check.clone());
+        Ok(true)
+    }
+
+    async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
+        Ok(self.lock().await.key_checks.remove(&subject).is_some())
+    }
+}
 
 #[async_trait]
 impl ChallengeRepository for MemoryStore {

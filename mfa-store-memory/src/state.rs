@@ -5,9 +5,9 @@ use crate::journal::{Log, Table};
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
     AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
-    LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken, RefreshTokenId,
-    RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId,
-    WebauthnCeremony,
+    KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken,
+    RefreshTokenId, RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User,
+    UserId, WebauthnCeremony,
 };
 use mfa_core::store::AuditFilter;
 
@@ -28,6 +28,7 @@ pub(crate) struct State {
     pub audit: Log<AuditEvent>,
     /// Allowed hits per key.
     pub rate_hits: Table<String, Vec<RateHit>>,
+    pub key_checks: Table<KeyCheckSubject, KeyCheck>,
 }
 
 /// Calls `$method` on every table of the state.
@@ -48,6 +49,7 @@ macro_rules! each_table {
         s.refresh_by_hash.$method();
         s.audit.$method();
         s.rate_hits.$method();
+        s.key_checks.$method();
     }};
 }
 

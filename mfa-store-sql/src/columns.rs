@@ -22,6 +22,9 @@ pub const CHALLENGE: &str = "id, user_id, factor_id, ticket_id, purpose, channel
 pub const CEREMONY: &str = "id, user_id, ticket_id, session_id, purpose, state, created_at, \
     expires_at, consumed_at";
 
+/// Columns of `<prefix>key_checks`.
+pub const KEY_CHECK: &str = "kind, key_id, check_value, created_at";
+
 /// Columns of `<prefix>login_tickets`.
 pub const TICKET: &str = "id, token_hash, user_id, session_id, device_id, kind, amr, \
     risk_score, created_at, expires_at, consumed_at";

@@ -465,6 +465,18 @@ macro_rules! forward_repositories {
                 }
             }
             #[$crate::__private::async_trait]
+            impl $crate::__private::KeyCheckRepository for $store {
+                async fn key_checks(&self) -> StoreResult<Vec<KeyCheck>> {
+                    self.$inner.key_checks().await
+                }
+                async fn add_key_check(&self, check: &KeyCheck) -> StoreResult<bool> {
+                    self.$inner.add_key_check(check).await
+                }
+                async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
+                    self.$inner.remove_key_check(subject).await
+                }
+            }
+            #[$crate::__private::async_trait]
             impl $crate::__private::UnitOfWork for $store {
                 async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
                     self.$inner.begin().await

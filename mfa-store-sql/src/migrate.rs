@@ -71,6 +71,11 @@ pub const SQLITE: &[Migration] = &[
         name: "webauthn",
         sql: include_str!("../migrations/sqlite/0003_webauthn.sql"),
     },
+    Migration {
+        version: 4,
+        name: "key_checks",
+        sql: include_str!("../migrations/sqlite/0004_key_checks.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -90,6 +95,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "webauthn",
         sql: include_str!("../migrations/postgres/0003_webauthn.sql"),
     },
+    Migration {
+        version: 4,
+        name: "key_checks",
+        sql: include_str!("../migrations/postgres/0004_key_checks.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -108,6 +118,11 @@ pub const MYSQL: &[Migration] = &[
         version: 3,
         name: "webauthn",
         sql: include_str!("../migrations/mysql/0003_webauthn.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "key_checks",
+        sql: include_str!("../migrations/mysql/0004_key_checks.sql"),
     },
 ];
 

@@ -9,10 +9,10 @@ use mfa_core::model::{
     Aal, AuditEvent, AuditEventId, AuditKind, AuditOutcome, AuthMethod, CeremonyPurpose,
     ChallengeId, ChallengePurpose, CodeHash, Device, DeviceId, DeviceInfo, DeviceKind,
     DigestLengthError, Factor, FactorId, FactorKind, FactorStatus, FailureCounter, FamilyId,
-    FingerprintHash, LoginTicket, MfaSettings, OtpChallenge, OtpChannel, RefreshStatus,
-    RefreshToken, RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId,
-    SessionStatus, SessionType, TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User,
-    UserId, UserStatus, WebauthnCeremony,
+    FingerprintHash, KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, OtpChannel,
+    RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason, SealedSecret, Session,
+    SessionId, SessionStatus, SessionType, TicketId, TicketKind, TokenHash, TotpAlgorithm,
+    TotpParams, User, UserId, UserStatus, WebauthnCeremony,
 };
 use mfa_core::store::StoreResult;
 use uuid::Uuid;
@@ -88,6 +88,20 @@ pub(crate) fn opt_text(s: &Option<String>) -> Arg {
 
 pub(crate) fn count_i32(n: u32) -> Arg {
     Arg::I32(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
+/// A key check, or `None` for a kind this version does not know (a newer
+/// engine's row).
+pub(crate) fn key_check_from_row(row: &dyn Row) -> StoreResult<Option<KeyCheck>> {
+    let key_id = u32::try_from(row.i64("key_id")?).map_err(|_| corrupt("key_id"))?;
+    let Some(subject) = KeyCheckSubject::from_parts(&row.text("kind")?, key_id) else {
+        return Ok(None);
+    };
+    Ok(Some(KeyCheck {
+        subject,
+        value: row.bytes("check_value")?,
+        created_at: row.ts("created_at")?,
+    }))
 }
 
 pub(crate) fn user_from_row(row: &dyn Row) -> StoreResult<User> {

@@ -297,7 +297,38 @@ macro_rules! __sql_store_suite {
             store.migrate().await.expect("upgrade to the latest version");
             $crate::testing::rows_after_upgrade(&store, &rows).await;
         }
+
+        #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+        async fn upgrading_from_version_3_keeps_every_row_and_adds_key_checks() {
+            let base: $store = $factory().await;
+            let prefix = format!("{}v", base.prefix().as_str());
+            let store = <$store>::with_prefix(base.pool().clone(), &prefix).expect("prefix");
+            store.migrate_to(3).await.expect("migrate to version 3");
+            let rows = $crate::testing::rows_before_upgrade(&store).await;
+            store.migrate().await.expect("upgrade to the latest version");
+            $crate::testing::rows_after_upgrade(&store, &rows).await;
+            $crate::testing::key_checks_after_upgrade(&store).await;
+        }
     };
+}
+
+/// After an upgrade to version 4: a store written before key checks
+/// existed has none (so the first start records its key ring), and takes
+/// them like any other rows.
+///
+/// # Panics
+/// When a check is found before one was written, or a write fails.
+pub async fn key_checks_after_upgrade<S: mfa_core::store::Store>(store: &S) {
+    use mfa_core::model::KeyCheckSubject;
+    use mfa_core::testing::fixtures;
+    assert_eq!(
+        store.key_checks().await.expect("key_checks"),
+        [],
+        "an upgraded store has no key checks yet"
+    );
+    let check = fixtures::key_check(KeyCheckSubject::RootSecret, fixtures::t0());
+    assert!(store.add_key_check(&check).await.expect("add_key_check"));
+    assert_eq!(store.key_checks().await.expect("key_checks"), [check]);
 }
 
 /// Declares `pub async fn $name() -> $store`, a factory of the test suites:

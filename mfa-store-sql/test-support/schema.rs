@@ -1,6 +1,6 @@
 //! Reads a migrated schema back through an independent sqlx pool, for the
 //! migration tests of [`mfa_store_sql::sql_store_tests!`]: every migration
-//! is recorded once, and a prefix has its 14 tables and the migration
+//! is recorded once, and a prefix has its 16 tables and the migration
 //! record. Included by `#[path]` from the test commons of `mfa-store-sqlx`
 //! and `mfa-store-diesel` (both can name `mfa_store_sqlx::sqlx`).
 
@@ -11,14 +11,14 @@ fn versions_sql(prefix: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT version FROM {prefix}schema_migrations"))
 }
 
-/// Each migration recorded once, and 15 tables and the migration record
+/// Each migration recorded once, and 16 tables and the migration record
 /// (migration 2's `rate_limits` beside the two rate-limit tables of
 /// migration 1, kept for a rolling upgrade; migration 3's
 /// `webauthn_ceremonies`; none of migration 3's rebuilt SQLite tables left
-/// behind).
+/// behind; migration 4's `key_checks`).
 fn assert_migrated(versions: &[i64], tables: i64) {
-    assert_eq!(versions, [1, 2, 3], "each migration is recorded once");
-    assert_eq!(tables, 16, "15 tables and the migration record");
+    assert_eq!(versions, [1, 2, 3, 4], "each migration is recorded once");
+    assert_eq!(tables, 17, "16 tables and the migration record");
 }
 
 /// The SQLite database at `url`: migrated with the default prefix, and

@@ -2,18 +2,18 @@
 //! access-token signing key.
 //!
 //! Production reads both from the environment and refuses to start without
-//! them. Development uses the environment when it is set, and otherwise
-//! generates the keys once and keeps them under the data directory
-//! (`keys.env`, `jwt-ed25519.pem`, mode 0600), so users, sealed TOTP seeds
-//! and issued tokens survive a restart.
+//! them (`mfa-server keys` prints fresh ones). Development uses the
+//! environment when it is set, and otherwise keeps the keys under the data
+//! directory (`keys.env`, `jwt-ed25519.pem`, created once with fresh keys
+//! by `KeyRing::load_or_generate` and `JwtKeys::load_or_generate_ed25519`,
+//! mode 0600), so users, sealed TOTP seeds and issued tokens survive a
+//! restart. Either way the engine compares the key ring with the store's
+//! key checks at start-up (`MfaBuilder::open`).
 
 use crate::config::{Config, ConfigError, Mode};
-use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use data_encoding::BASE64;
 use mfa_core::crypto::keyring::{ENV_AEAD_CURRENT_KEY, ENV_AEAD_KEYS, ENV_ROOT_SECRET};
 use mfa_core::crypto::{ExposeSecret, JwtKeys, KeyRing, SecretString};
-use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Environment variable with the path of the PKCS#8 PEM Ed25519 signing key.
 pub const ENV_JWT_KEY_FILE: &str = "MFA_JWT_PRIVATE_KEY_FILE";
@@ -27,29 +27,42 @@ const JWT_FILE: &str = "jwt-ed25519.pem";
 const DEV_KID: &str = "dev-1";
 
 /// Where the key ring comes from.
-pub struct KeySource {
-    vars: Vec<(&'static str, SecretString)>,
+pub struct KeySource(Source);
+
+enum Source {
+    /// The key variables of the environment.
+    Environment(Vec<(&'static str, SecretString)>),
+    /// The development key file, created on first use.
+    File(PathBuf),
 }
 
 impl std::fmt::Debug for KeySource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("KeySource([redacted])")
+        match &self.0 {
+            Source::Environment(_) => f.write_str("KeySource(environment, [redacted])"),
+            Source::File(path) => write!(f, "KeySource({})", path.display()),
+        }
     }
 }
 
 impl KeySource {
-    /// A key ring from this source.
+    /// A key ring from this source (from the development file: created
+    /// with fresh keys when there is none).
     ///
     /// # Errors
-    /// The key ring's own validation errors.
+    /// The key ring's own validation errors; for the file, one that cannot
+    /// be read, created or understood.
     pub fn ring(&self) -> Result<KeyRing, ConfigError> {
-        KeyRing::from_lookup(|name| {
-            self.vars
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.expose_secret().to_owned())
-        })
-        .map_err(|e| ConfigError::new("MFA_AEAD_KEYS", e.to_string()))
+        match &self.0 {
+            Source::Environment(vars) => KeyRing::from_lookup(|name| {
+                vars.iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| v.expose_secret().to_owned())
+            })
+            .map_err(|e| ConfigError::new(ENV_AEAD_KEYS, e.to_string())),
+            Source::File(path) => KeyRing::load_or_generate(path)
+                .map_err(|e| ConfigError::new("MFA_DATA_DIR", e.to_string())),
+        }
     }
 }
 
@@ -61,28 +74,23 @@ pub struct Keys {
     pub jwt: JwtKeys,
 }
 
-fn random_base64(len: usize) -> Result<String, ConfigError> {
-    let mut bytes = vec![0u8; len];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| ConfigError::new("keys", "the system random generator failed"))?;
-    Ok(BASE64.encode(&bytes))
-}
-
-fn write_private(path: &Path, contents: &str) -> Result<(), ConfigError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options
-        .open(path)
-        .map_err(|e| ConfigError::new("MFA_DATA_DIR", format!("{}: {e}", path.display())))?;
-    file.write_all(contents.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| ConfigError::new("MFA_DATA_DIR", format!("{}: {e}", path.display())))
+/// Fresh keys for one deployment, as the environment lines the service
+/// reads in production: `MFA_AEAD_KEYS`, `MFA_AEAD_CURRENT_KEY`,
+/// `MFA_ROOT_SECRET`, `MFA_JWT_KID` and `MFA_JWT_PRIVATE_KEY` (a PEM
+/// document in double quotes, over several lines, as `sh` and dotenv files
+/// read it). What `mfa-server keys` prints.
+///
+/// # Errors
+/// When the Ed25519 key cannot be generated.
+pub fn fresh_env() -> Result<SecretString, ConfigError> {
+    let pem = JwtKeys::generate_ed25519_pkcs8_pem()
+        .map_err(|e| ConfigError::new(ENV_JWT_KEY, e.to_string()))?;
+    let kid = format!("k-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    Ok(SecretString::from(format!(
+        "{}{ENV_JWT_KID}={kid}\n{ENV_JWT_KEY}=\"{}\"\n",
+        KeyRing::generate_env().expose_secret(),
+        pem.expose_secret().trim_end()
+    )))
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
@@ -96,48 +104,18 @@ fn ring_from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<KeySource> {
         .iter()
         .filter_map(|n| env(n).map(|v| (*n, SecretString::from(v))))
         .collect();
-    (!vars.is_empty()).then_some(KeySource { vars })
+    (!vars.is_empty()).then_some(KeySource(Source::Environment(vars)))
 }
 
-fn ring_from_file(dir: &Path) -> Result<KeySource, ConfigError> {
+fn ring_from_file(dir: &Path) -> KeySource {
     let path = dir.join(KEYRING_FILE);
     if !path.exists() {
         tracing::warn!(
             path = %path.display(),
-            "development mode: generating a new key ring; set MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY and MFA_ROOT_SECRET in production"
+            "development mode: generating a new key ring; set MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY and MFA_ROOT_SECRET in production (`mfa-server keys` prints fresh ones)"
         );
-        let contents = format!(
-            "{ENV_AEAD_KEYS}=1:{}\n{ENV_AEAD_CURRENT_KEY}=1\n{ENV_ROOT_SECRET}={}\n",
-            random_base64(32)?,
-            random_base64(32)?
-        );
-        write_private(&path, &contents)?;
     }
-    let text = SecretString::from(read(&path)?);
-    let mut vars = Vec::new();
-    for line in text.expose_secret().lines() {
-        let Some((name, value)) = line.split_once('=') else {
-            continue;
-        };
-        let name = [ENV_AEAD_KEYS, ENV_AEAD_CURRENT_KEY, ENV_ROOT_SECRET]
-            .into_iter()
-            .find(|n| *n == name.trim());
-        if let Some(name) = name {
-            vars.push((name, SecretString::from(value.trim().to_owned())));
-        }
-    }
-    Ok(KeySource { vars })
-}
-
-fn pem_of(der: &[u8]) -> String {
-    let b64 = BASE64.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
+    KeySource(Source::File(path))
 }
 
 fn jwt_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Option<JwtKeys>, ConfigError> {
@@ -159,13 +137,9 @@ fn jwt_from_file(dir: &Path) -> Result<JwtKeys, ConfigError> {
             path = %path.display(),
             "development mode: generating a new Ed25519 token signing key; set MFA_JWT_PRIVATE_KEY_FILE in production"
         );
-        let pkcs8 = JwtKeys::generate_ed25519_pkcs8()
-            .map_err(|_| ConfigError::new("keys", "Ed25519 key generation failed"))?;
-        write_private(&path, &pem_of(pkcs8.expose()))?;
     }
-    let pem = SecretString::from(read(&path)?);
-    JwtKeys::ed25519_from_pkcs8_pem(DEV_KID, pem.expose_secret())
-        .map_err(|e| ConfigError::new("MFA_DATA_DIR", format!("{}: {e}", path.display())))
+    JwtKeys::load_or_generate_ed25519(&path, DEV_KID)
+        .map_err(|e| ConfigError::new("MFA_DATA_DIR", e.to_string()))
 }
 
 /// Loads (or, in development, creates) the keys.
@@ -195,7 +169,7 @@ pub fn load_with(
                 "production mode needs MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY and MFA_ROOT_SECRET",
             ));
         }
-        (None, Mode::Development) => ring_from_file(&config.data_dir)?,
+        (None, Mode::Development) => ring_from_file(&config.data_dir),
     };
     // Validate now: a bad key is a startup error, never a request error.
     ring.ring()?;
@@ -217,6 +191,13 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    fn random_base64(len: usize) -> String {
+        use aws_lc_rs::rand::{SecureRandom, SystemRandom};
+        let mut bytes = vec![0u8; len];
+        SystemRandom::new().fill(&mut bytes).unwrap();
+        data_encoding::BASE64.encode(&bytes)
+    }
+
     fn production(dir: &Path) -> Config {
         let mut c = Config::development(dir);
         c.mode = Mode::Production;
@@ -233,12 +214,12 @@ mod tests {
     #[test]
     fn production_loads_keys_from_the_environment_and_writes_nothing() {
         let dir = temp_dir("prod");
-        let pkcs8 = JwtKeys::generate_ed25519_pkcs8().unwrap();
+        let pem = JwtKeys::generate_ed25519_pkcs8_pem().unwrap();
         let vars: HashMap<&str, String> = HashMap::from([
-            (ENV_AEAD_KEYS, format!("7:{}", random_base64(32).unwrap())),
+            (ENV_AEAD_KEYS, format!("7:{}", random_base64(32))),
             (ENV_AEAD_CURRENT_KEY, "7".to_owned()),
-            (ENV_ROOT_SECRET, random_base64(48).unwrap()),
-            (ENV_JWT_KEY, pem_of(pkcs8.expose())),
+            (ENV_ROOT_SECRET, random_base64(48)),
+            (ENV_JWT_KEY, pem.expose_secret().to_owned()),
             (ENV_JWT_KID, "prod-2026".to_owned()),
         ]);
         let keys = load_with(&production(&dir), &|n| vars.get(n).cloned()).unwrap();
@@ -251,9 +232,9 @@ mod tests {
     fn production_without_a_signing_key_is_an_error() {
         let dir = temp_dir("nojwt");
         let vars: HashMap<&str, String> = HashMap::from([
-            (ENV_AEAD_KEYS, format!("1:{}", random_base64(32).unwrap())),
+            (ENV_AEAD_KEYS, format!("1:{}", random_base64(32))),
             (ENV_AEAD_CURRENT_KEY, "1".to_owned()),
-            (ENV_ROOT_SECRET, random_base64(32).unwrap()),
+            (ENV_ROOT_SECRET, random_base64(32)),
         ]);
         let err = load_with(&production(&dir), &|n| vars.get(n).cloned())
             .err()
@@ -279,12 +260,30 @@ mod tests {
 
     #[test]
     fn a_key_source_never_prints_its_secrets() {
-        let source = KeySource {
-            vars: vec![(
-                ENV_ROOT_SECRET,
-                SecretString::from("very-secret-root".to_owned()),
-            )],
-        };
+        let source = KeySource(Source::Environment(vec![(
+            ENV_ROOT_SECRET,
+            SecretString::from("very-secret-root".to_owned()),
+        )]));
         assert!(!format!("{source:?}").contains("very-secret"));
+    }
+
+    #[test]
+    fn fresh_keys_load_as_the_service_reads_them() {
+        let text = fresh_env().unwrap();
+        let text = text.expose_secret();
+        let (head, pem) = text
+            .split_once(&format!("{ENV_JWT_KEY}=\""))
+            .expect("the PEM variable");
+        let vars: HashMap<&str, &str> = head.lines().filter_map(|l| l.split_once('=')).collect();
+        let ring = KeyRing::from_lookup(|n| vars.get(n).map(|v| (*v).to_owned())).unwrap();
+        assert_eq!(ring.key_ids(), [1]);
+        let pem = pem.trim_end().strip_suffix('"').expect("a closing quote");
+        let jwt = JwtKeys::ed25519_from_pkcs8_pem(vars[ENV_JWT_KID], pem).unwrap();
+        assert!(jwt.signing_kid().starts_with("k-"));
+        assert_ne!(
+            fresh_env().unwrap().expose_secret(),
+            text,
+            "fresh every call"
+        );
     }
 }

@@ -22,7 +22,7 @@ use api::AppState;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use config::{Config, ConfigError, Mode};
-use mfa_axum::ClientConfig;
+use mfa_axum::{ClientConfig, CookieConfig, MfaState};
 use mfa_core::Mfa;
 use mfa_core::crypto::JwtConfig;
 use std::future::Future;
@@ -52,7 +52,8 @@ pub enum StartError {
     /// Bad or missing configuration.
     #[error("configuration: {0}")]
     Config(#[from] ConfigError),
-    /// The engine refused its configuration.
+    /// The engine refused its configuration, or the key ring does not
+    /// match the data in the store (`key_mismatch`).
     #[error("engine: {0}")]
     Engine(#[from] mfa_core::MfaError),
     /// The listen address could not be bound, or the data directory created.
@@ -64,7 +65,8 @@ pub enum StartError {
 ///
 /// # Errors
 /// [`StartError`] for missing keys (production), an unusable store, a
-/// refused delivery setting, or an engine configuration error.
+/// refused delivery setting, an engine configuration error, or keys that
+/// are not the ones the store's data was written with.
 pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let mut policy = config.policy.clone();
@@ -102,16 +104,20 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             keys.jwt,
         )
         .policy(policy)
-        .build()?;
+        .open()
+        .await?;
     tracing::info!(store = handles.backend, mode = ?config.mode, "engine ready");
     Ok(AppState {
-        mfa,
-        client: ClientConfig {
-            trusted_proxies: config.trusted_proxies.clone(),
-            ..ClientConfig::default()
-        },
+        mfa: MfaState::new(mfa)
+            .with_client(ClientConfig {
+                trusted_proxies: config.trusted_proxies.clone(),
+                ..ClientConfig::default()
+            })
+            .with_cookies(CookieConfig {
+                path: "/api".into(),
+                secure: config.secure_cookies(),
+            }),
         store: handles,
-        secure_cookies: config.secure_cookies(),
         openapi: Arc::new(openapi::document()),
     })
 }
@@ -120,10 +126,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
 /// (method, path, status, latency; never query strings, bodies or
 /// credentials), timeout, CORS, body limit and the per-IP cap.
 pub fn app(state: AppState, config: &Config) -> Router {
-    let limiter = rate_limit::IpRateLimit::new(config.rate_limit_per_minute, state.client.clone());
-    let mut router = api::routes()
-        .into_router()
-        .with_state(state)
+    let limiter =
+        rate_limit::IpRateLimit::new(config.rate_limit_per_minute, state.mfa.client.clone());
+    let mut router = api::router(state)
         .layer(axum::middleware::from_fn_with_state(
             limiter,
             rate_limit::limit,
@@ -142,7 +147,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
                 .allow_headers([
                     header::AUTHORIZATION,
                     header::CONTENT_TYPE,
-                    HeaderName::from_static(api::TICKET_HEADER),
+                    HeaderName::from_static(mfa_axum::TICKET_HEADER),
                     HeaderName::from_static("x-device-fingerprint"),
                 ])
                 .allow_credentials(true)
@@ -175,7 +180,7 @@ pub fn app(state: AppState, config: &Config) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
             header::COOKIE,
-            HeaderName::from_static(api::TICKET_HEADER),
+            HeaderName::from_static(mfa_axum::TICKET_HEADER),
         ]))
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }

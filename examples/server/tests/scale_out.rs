@@ -9,7 +9,10 @@
 
 mod common;
 
-use common::{PASSWORD, Req, Resp, TestServer, data_dir, totp, unique, user_with_totp, wrong_totp};
+use common::{
+    PASSWORD, Req, Resp, TestServer, data_dir, totp, unique, use_shared_database_keys,
+    user_with_totp, wrong_totp,
+};
 use futures::future::join_all;
 use futures::stream::{self, StreamExt};
 use mfa_core::testing::skip::required_env;
@@ -30,10 +33,10 @@ struct Pair {
 }
 
 impl Pair {
-    /// Starts A on a fresh data directory (it generates the development
-    /// keys), then B on another directory holding copies of A's two key
-    /// files: the keys are the only thing the instances share beside the
-    /// database.
+    /// Starts A on a fresh data directory with the shared test key ring
+    /// (it generates its signing key), then B on another directory holding
+    /// copies of A's two key files: the keys are the only thing the
+    /// instances share beside the database.
     async fn start(database_url: &str) -> Self {
         let env = [
             ("DATABASE_URL", database_url.to_owned()),
@@ -47,6 +50,8 @@ impl Pair {
             ("MFA_LOGIN_RATE_PER_IDENTIFIER", "1000".to_owned()),
         ];
         let dir_a = data_dir("scale-a");
+        // The tables outlive the run: every run uses the same key ring.
+        use_shared_database_keys(&dir_a);
         let a = TestServer::spawn_process(&dir_a, &env).await;
         let dir_b = data_dir("scale-b");
         for file in ["keys.env", "jwt-ed25519.pem"] {

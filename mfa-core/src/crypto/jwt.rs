@@ -16,18 +16,21 @@
 //! Verification failures are [`TokenError`] values: coarse, stable, and free
 //! of token content.
 
-use super::secret::SecretBytes;
+use super::key_file;
+use super::secret::{ExposeSecret, SecretBytes, SecretString};
 use super::{CryptoError, Result, TokenError};
 use crate::model::{Aal, AuthMethod, DeviceId, SessionId, UserId};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use chrono::{DateTime, TimeDelta, Utc};
-use data_encoding::BASE64URL_NOPAD;
+use data_encoding::{BASE64, BASE64URL_NOPAD};
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use uuid::Uuid;
+use zeroize::Zeroizing;
 
 /// The `typ` header of access tokens (RFC 9068).
 pub const ACCESS_TOKEN_TYPE: &str = "at+jwt";
@@ -290,6 +293,62 @@ impl JwtKeys {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
             .map_err(|_| CryptoError::InvalidKey("Ed25519 key generation failed"))?;
         Ok(SecretBytes::from_slice(pkcs8.as_ref()))
+    }
+
+    /// A fresh Ed25519 private key as a PKCS#8 PEM document
+    /// (`-----BEGIN PRIVATE KEY-----`, lines of 64 base64 characters), for
+    /// a key file or an environment variable; load it back with
+    /// [`JwtKeys::ed25519_from_pkcs8_pem`].
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidKey`] if key generation fails.
+    pub fn generate_ed25519_pkcs8_pem() -> Result<SecretString> {
+        let der = Self::generate_ed25519_pkcs8()?;
+        let body = Zeroizing::new(BASE64.encode(der.expose()));
+        let mut pem = String::with_capacity(body.len() + body.len() / 64 + 64);
+        pem.push_str("-----BEGIN PRIVATE KEY-----\n");
+        for line in body.as_bytes().chunks(64) {
+            // Base64 is ASCII, so every chunk is UTF-8.
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END PRIVATE KEY-----\n");
+        Ok(SecretString::from(pem))
+    }
+
+    /// The Ed25519 signing key of the PKCS#8 PEM file at `path`, under
+    /// `kid`; when there is no file, it is created with a fresh key
+    /// ([`JwtKeys::generate_ed25519_pkcs8_pem`]). For development: tokens
+    /// issued before a restart still verify after it. Production loads its
+    /// signing key from a secret store or the environment
+    /// ([`JwtKeys::ed25519_from_pkcs8_pem`]).
+    ///
+    /// A new file is created whole or not at all, readable by its owner
+    /// only (mode 0600 on Unix) and flushed to disk; of two processes
+    /// starting at once, one creates it and both use its key. The
+    /// directory must exist.
+    ///
+    /// ```
+    /// use mfa_core::crypto::JwtKeys;
+    /// # let dir = std::env::temp_dir().join(format!("mfa-doc-{}", uuid::Uuid::new_v4()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let first = JwtKeys::load_or_generate_ed25519(dir.join("jwt-ed25519.pem"), "dev-1")?;
+    /// let again = JwtKeys::load_or_generate_ed25519(dir.join("jwt-ed25519.pem"), "dev-1")?;
+    /// assert_eq!(first.jwks(), again.jwks());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`CryptoError::InvalidParameter`] for an invalid kid (before any
+    /// file is touched); [`CryptoError::KeyFile`] naming the file and what
+    /// failed (it cannot be read or created, or holds no Ed25519 PKCS#8
+    /// private key), never the key.
+    pub fn load_or_generate_ed25519(path: impl AsRef<Path>, kid: &str) -> Result<Self> {
+        check_kid(kid)?;
+        let path = path.as_ref();
+        let pem = key_file::read_or_create(path, Self::generate_ed25519_pkcs8_pem)?;
+        Self::ed25519_from_pkcs8_pem(kid, pem.expose_secret())
+            .map_err(|e| key_file::error(path, e.to_string()))
     }
 
     /// An Ed25519 signing key from a PKCS#8 PEM document
@@ -1152,6 +1211,43 @@ mod tests {
                 .with_hs256_verification_key("h1", &[7u8; 16])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn generated_pem_loads_as_an_ed25519_key() {
+        let pem = JwtKeys::generate_ed25519_pkcs8_pem().unwrap();
+        let text = pem.expose_secret();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        assert!(text.ends_with("-----END PRIVATE KEY-----\n"));
+        assert!(text.lines().all(|l| l.len() <= 64));
+        let keys = JwtKeys::ed25519_from_pkcs8_pem("k1", text).unwrap();
+        assert!(keys.ed25519_public_key("k1").is_some());
+        assert_ne!(
+            JwtKeys::generate_ed25519_pkcs8_pem()
+                .unwrap()
+                .expose_secret(),
+            text
+        );
+    }
+
+    #[test]
+    fn load_or_generate_ed25519_keeps_one_key_in_its_file() {
+        let dir = std::env::temp_dir().join(format!("mfa-core-jwt-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("jwt-ed25519.pem");
+        assert!(matches!(
+            JwtKeys::load_or_generate_ed25519(&path, "bad kid"),
+            Err(CryptoError::InvalidParameter(_))
+        ));
+        assert!(!path.exists(), "an invalid kid creates no file");
+        let first = JwtKeys::load_or_generate_ed25519(&path, "dev-1").unwrap();
+        let second = JwtKeys::load_or_generate_ed25519(&path, "dev-1").unwrap();
+        assert_eq!(first.signing_kid(), "dev-1");
+        assert_eq!(first.jwks(), second.jwks());
+        std::fs::write(dir.join("bad.pem"), "-----BEGIN PRIVATE KEY-----\nAAAA\n").unwrap();
+        let err = JwtKeys::load_or_generate_ed25519(dir.join("bad.pem"), "dev-1").unwrap_err();
+        assert!(matches!(err, CryptoError::KeyFile { .. }), "{err:?}");
+        assert!(err.to_string().contains("bad.pem"), "{err}");
     }
 
     #[test]

@@ -35,12 +35,44 @@
 //! | `MFA_AEAD_KEYS` | `id:base64[,id:base64…]`: decimal `u32` ids, standard base64 of 32-byte keys |
 //! | `MFA_AEAD_CURRENT_KEY` | decimal id of the key used for sealing |
 //! | `MFA_ROOT_SECRET` | standard base64 of at least 32 random bytes |
+//!
+//! [`KeyRing::generate_env`] makes fresh values in this format, and
+//! [`KeyRing::load_or_generate`] keeps them in a file, for development.
+//!
+//! # Key checks
+//!
+//! A store opened with another key ring than the one its data was written
+//! with cannot open its TOTP seeds and matches none of its code digests.
+//! So that this shows at start-up rather than as failed sign-ins, the
+//! engine keeps a check value per key in the store ([`KeyRing::key_check`];
+//! [`MfaBuilder::open`](crate::MfaBuilder::open) writes and compares them):
+//! for each AEAD key a fixed text sealed under it (associated data
+//! `Aad::custom("key-check", <key id, 4 bytes big endian>)`), and for the
+//! root secret an HMAC-SHA256 of a fixed input under a sub-key of its own.
+//! Neither reveals a key.
+//!
+//! # Rotation
+//!
+//! Add the new key to every instance first, then make it current
+//! (`MFA_AEAD_CURRENT_KEY`) everywhere; [`KeyRing::reseal`] moves each
+//! blob to it. The first start with the new key writes its check. A key is
+//! retired by removing it from the ring once nothing is sealed under it any
+//! more; its check stays in the store, and the start-up check refuses a
+//! ring without that key (the data may still need it) until the check is
+//! deleted: `DELETE FROM <prefix>key_checks WHERE kind = 'aead_key' AND
+//! key_id = <id>` on a SQL store, or
+//! [`KeyCheckRepository::remove_key_check`](crate::store::KeyCheckRepository::remove_key_check).
+//! The root secret cannot be rotated in place: the stored digests depend
+//! on it.
 
 use super::backup::BackupCode;
+use super::key_file;
 use super::otp::OtpCode;
-use super::secret::SecretBytes;
+use super::secret::{SecretBytes, SecretString};
 use super::{CryptoError, Result};
-use crate::model::{ChallengeId, CodeHash, FactorId, FingerprintHash, SealedSecret, UserId};
+use crate::model::{
+    ChallengeId, CodeHash, FactorId, FingerprintHash, KeyCheckSubject, SealedSecret, UserId,
+};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use data_encoding::BASE64;
@@ -50,6 +82,7 @@ use rand::Rng;
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -77,7 +110,15 @@ pub const ENV_ROOT_SECRET: &str = "MFA_ROOT_SECRET";
 const INFO_OTP: &[u8] = b"mfa-rs/v1/otp-code";
 const INFO_BACKUP: &[u8] = b"mfa-rs/v1/backup-code";
 const INFO_FINGERPRINT: &[u8] = b"mfa-rs/v1/fingerprint";
+const INFO_KEY_CHECK: &[u8] = b"mfa-rs/v1/key-check";
 const HKDF_SALT: &[u8] = b"mfa-rs/v1/key-ring";
+
+/// The text an AEAD key check seals.
+const KEY_CHECK_PLAINTEXT: &[u8] = b"mfa-rs/v1/key-check";
+/// The label of the associated data of an AEAD key check.
+const KEY_CHECK_AAD_LABEL: &str = "key-check";
+/// The input of the root secret's check digest.
+const ROOT_CHECK_INPUT: &[u8] = b"mfa-rs/v1/key-check/root-secret";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -134,6 +175,9 @@ pub struct KeyRing {
     otp_key: Zeroizing<[u8; 32]>,
     backup_key: Zeroizing<[u8; 32]>,
     fingerprint_key: Zeroizing<[u8; 32]>,
+    /// The root secret's check value (see the module docs); it reveals no
+    /// key, but is kept out of `Debug` all the same.
+    root_check: [u8; 32],
 }
 
 /// Builder for [`KeyRing`]; every check happens in [`KeyRingBuilder::build`].
@@ -230,10 +274,12 @@ impl KeyRingBuilder {
                 .map_err(|_| CryptoError::InvalidKey("HKDF expansion"))?;
             Ok(okm)
         };
+        let root_check = KeyRing::mac(&*derive(INFO_KEY_CHECK)?, &[ROOT_CHECK_INPUT]);
         Ok(KeyRing {
             otp_key: derive(INFO_OTP)?,
             backup_key: derive(INFO_BACKUP)?,
             fingerprint_key: derive(INFO_FINGERPRINT)?,
+            root_check,
             aead,
             current,
         })
@@ -349,6 +395,73 @@ impl KeyRing {
         })
     }
 
+    /// Fresh random keys as the lines of an environment file: one AES-256
+    /// key with id 1, current, and a 32-byte root secret.
+    ///
+    /// ```text
+    /// MFA_AEAD_KEYS=1:<base64>
+    /// MFA_AEAD_CURRENT_KEY=1
+    /// MFA_ROOT_SECRET=<base64>
+    /// ```
+    ///
+    /// What [`KeyRing::from_env`] and [`KeyRing::load_or_generate`] read.
+    /// Keep the text as secret as the keys themselves.
+    #[must_use]
+    pub fn generate_env() -> SecretString {
+        let mut rng = rand::rng();
+        let mut key = Zeroizing::new([0u8; AEAD_KEY_LEN]);
+        let mut root = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut());
+        rng.fill_bytes(root.as_mut());
+        let key = Zeroizing::new(BASE64.encode(key.as_ref()));
+        let root = Zeroizing::new(BASE64.encode(root.as_ref()));
+        SecretString::from(format!(
+            "{ENV_AEAD_KEYS}=1:{}\n{ENV_AEAD_CURRENT_KEY}=1\n{ENV_ROOT_SECRET}={}\n",
+            key.as_str(),
+            root.as_str()
+        ))
+    }
+
+    /// The key ring of the key file at `path`, created with fresh keys
+    /// ([`KeyRing::generate_env`]) when there is none. For development:
+    /// the keys outlive the process, so a file or database store still
+    /// opens its secrets after a restart. Production loads its keys from a
+    /// secret store or the environment ([`KeyRing::from_env`]).
+    ///
+    /// The file holds `NAME=value` lines with the variables of
+    /// [`KeyRing::from_env`] (blank lines and `#` comments are skipped). A
+    /// new file is created whole or not at all, readable by its owner only
+    /// (mode 0600 on Unix) and flushed to disk; of two processes starting
+    /// at once, one creates it and both use its keys. The directory must
+    /// exist.
+    ///
+    /// ```
+    /// use mfa_core::crypto::KeyRing;
+    /// # let dir = std::env::temp_dir().join(format!("mfa-doc-{}", uuid::Uuid::new_v4()));
+    /// # std::fs::create_dir_all(&dir)?;
+    /// let first = KeyRing::load_or_generate(dir.join("keys.env"))?; // creates the file
+    /// let again = KeyRing::load_or_generate(dir.join("keys.env"))?; // reads it back
+    /// assert_eq!(first.key_ids(), again.key_ids());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`CryptoError::KeyFile`] naming the file and what failed (it cannot
+    /// be read or created, a line is not `NAME=value`, a variable is
+    /// missing or invalid), never a key.
+    pub fn load_or_generate(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = key_file::read_or_create(path, || Ok(Self::generate_env()))?;
+        let vars = key_file::parse_env(path, &text)?;
+        Self::from_lookup(|name| vars.get(name).map(|v| v.as_str().to_owned())).map_err(|e| match e
+        {
+            CryptoError::Environment { variable, reason } => {
+                key_file::error(path, format!("{variable}: {reason}"))
+            }
+            other => key_file::error(path, other.to_string()),
+        })
+    }
+
     /// The id of the key used for sealing.
     #[must_use]
     pub fn current_key_id(&self) -> u32 {
@@ -379,11 +492,13 @@ impl KeyRing {
     /// [`CryptoError::InvalidParameter`] if the plaintext is too long for
     /// AES-GCM (over 64 GiB).
     pub fn seal(&self, plaintext: &[u8], aad: &Aad) -> Result<SealedSecret> {
-        let cipher = self
-            .aead
-            .get(&self.current)
-            .ok_or(CryptoError::UnknownKeyId)?;
-        let header = Self::header(self.current);
+        self.seal_with(self.current, plaintext, aad)
+    }
+
+    /// [`KeyRing::seal`] under the key `key_id` rather than the current one.
+    fn seal_with(&self, key_id: u32, plaintext: &[u8], aad: &Aad) -> Result<SealedSecret> {
+        let cipher = self.aead.get(&key_id).ok_or(CryptoError::UnknownKeyId)?;
+        let header = Self::header(key_id);
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let ad = Self::full_aad(&header, aad);
@@ -454,6 +569,62 @@ impl KeyRing {
             return Ok(None);
         }
         self.seal(plaintext.expose(), aad).map(Some)
+    }
+
+    /// What this ring has key checks for: the root secret, then each AEAD
+    /// key, ascending.
+    #[must_use]
+    pub fn key_check_subjects(&self) -> Vec<KeyCheckSubject> {
+        [KeyCheckSubject::RootSecret]
+            .into_iter()
+            .chain(self.aead.keys().map(|id| KeyCheckSubject::AeadKey(*id)))
+            .collect()
+    }
+
+    fn key_check_aad(key_id: u32) -> Aad {
+        Aad::custom(KEY_CHECK_AAD_LABEL, &key_id.to_be_bytes())
+    }
+
+    /// A check value of `subject` made with this ring, to store once (see
+    /// the module docs): for an AEAD key, a fixed text sealed under that
+    /// key; for the root secret, its check digest. Sealing uses a fresh
+    /// nonce, so two values for one key differ; both verify.
+    ///
+    /// # Errors
+    /// [`CryptoError::UnknownKeyId`] for an AEAD key the ring does not hold.
+    pub fn key_check(&self, subject: KeyCheckSubject) -> Result<Vec<u8>> {
+        match subject {
+            KeyCheckSubject::AeadKey(id) => self
+                .seal_with(id, KEY_CHECK_PLAINTEXT, &Self::key_check_aad(id))
+                .map(SealedSecret::into_bytes),
+            KeyCheckSubject::RootSecret => Ok(self.root_check.to_vec()),
+        }
+    }
+
+    /// Whether `value`, a stored check value of `subject`, was made with
+    /// the same key as this ring's (compared in constant time). A value
+    /// that is malformed, sealed under another key id, or altered does not
+    /// verify.
+    ///
+    /// # Errors
+    /// [`CryptoError::UnknownKeyId`] for an AEAD key the ring does not
+    /// hold: whether the value verifies cannot be known.
+    pub fn verify_key_check(&self, subject: KeyCheckSubject, value: &[u8]) -> Result<bool> {
+        match subject {
+            KeyCheckSubject::AeadKey(id) => {
+                if !self.aead.contains_key(&id) {
+                    return Err(CryptoError::UnknownKeyId);
+                }
+                let sealed = SealedSecret::from_bytes(value.to_vec());
+                if Self::sealed_key_id(&sealed).ok() != Some(id) {
+                    return Ok(false);
+                }
+                Ok(self
+                    .open(&sealed, &Self::key_check_aad(id))
+                    .is_ok_and(|text| text.expose().ct_eq(KEY_CHECK_PLAINTEXT).into()))
+            }
+            KeyCheckSubject::RootSecret => Ok(self.root_check.as_slice().ct_eq(value).into()),
+        }
     }
 
     fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
@@ -890,6 +1061,206 @@ mod tests {
         assert!(!shown.contains("ERER")); // base64 of 0x11…
         let b = KeyRing::builder().aead_key(1, &K1).root_secret(&ROOT);
         assert!(!format!("{b:?}").contains("17"));
+    }
+
+    #[test]
+    fn key_checks_verify_with_the_same_keys_only() {
+        let kr = ring(&[(1, K1), (2, K2)], 2);
+        assert_eq!(
+            kr.key_check_subjects(),
+            [
+                KeyCheckSubject::RootSecret,
+                KeyCheckSubject::AeadKey(1),
+                KeyCheckSubject::AeadKey(2)
+            ]
+        );
+        let same = ring(&[(1, K1), (2, K2)], 1);
+        let other_key_1 = ring(&[(1, K2), (2, K2)], 2);
+        for subject in kr.key_check_subjects() {
+            let value = kr.key_check(subject).unwrap();
+            assert!(kr.verify_key_check(subject, &value).unwrap(), "{subject}");
+            assert!(same.verify_key_check(subject, &value).unwrap(), "{subject}");
+        }
+        let check_1 = kr.key_check(KeyCheckSubject::AeadKey(1)).unwrap();
+        assert!(
+            !other_key_1
+                .verify_key_check(KeyCheckSubject::AeadKey(1), &check_1)
+                .unwrap()
+        );
+        // Sealed under key 1 itself, not under the current key 2.
+        let sealed = SealedSecret::from_bytes(check_1.clone());
+        assert_eq!(KeyRing::sealed_key_id(&sealed).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_key_check_of_one_key_does_not_verify_for_another() {
+        let kr = ring(&[(1, K1), (2, K1)], 1);
+        let check_1 = kr.key_check(KeyCheckSubject::AeadKey(1)).unwrap();
+        assert!(
+            !kr.verify_key_check(KeyCheckSubject::AeadKey(2), &check_1)
+                .unwrap(),
+            "same key bytes, other id"
+        );
+        let root = kr.key_check(KeyCheckSubject::RootSecret).unwrap();
+        assert!(
+            !kr.verify_key_check(KeyCheckSubject::AeadKey(1), &root)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn altered_or_malformed_key_checks_do_not_verify() {
+        let kr = ring(&[(1, K1)], 1);
+        for subject in kr.key_check_subjects() {
+            let mut value = kr.key_check(subject).unwrap();
+            let last = value.len() - 1;
+            value[last] ^= 1;
+            assert!(!kr.verify_key_check(subject, &value).unwrap(), "{subject}");
+            assert!(!kr.verify_key_check(subject, &[]).unwrap(), "{subject}");
+            assert!(
+                !kr.verify_key_check(subject, &value[..last]).unwrap(),
+                "{subject}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_key_check_for_a_key_the_ring_lacks_is_unknown() {
+        let kr = ring(&[(1, K1)], 1);
+        let other = ring(&[(2, K2)], 2);
+        let check_2 = other.key_check(KeyCheckSubject::AeadKey(2)).unwrap();
+        assert_eq!(
+            kr.verify_key_check(KeyCheckSubject::AeadKey(2), &check_2),
+            Err(CryptoError::UnknownKeyId)
+        );
+        assert_eq!(
+            kr.key_check(KeyCheckSubject::AeadKey(2)),
+            Err(CryptoError::UnknownKeyId)
+        );
+    }
+
+    #[test]
+    fn the_root_check_follows_the_root_secret_only() {
+        let a = ring(&[(1, K1)], 1);
+        let b = ring(&[(7, K2)], 7);
+        let other_root = KeyRing::builder()
+            .aead_key(1, &K1)
+            .current(1)
+            .root_secret(&[0x44; 32])
+            .build()
+            .unwrap();
+        let value = a.key_check(KeyCheckSubject::RootSecret).unwrap();
+        assert!(
+            b.verify_key_check(KeyCheckSubject::RootSecret, &value)
+                .unwrap()
+        );
+        assert!(
+            !other_root
+                .verify_key_check(KeyCheckSubject::RootSecret, &value)
+                .unwrap()
+        );
+        // The check value is none of the digest sub-keys' outputs.
+        let u = UserId::from_uuid(uuid::Uuid::nil());
+        assert_ne!(value, a.hash_fingerprint(u, "").as_bytes().to_vec());
+    }
+
+    #[test]
+    fn generated_env_lines_load_as_a_key_ring() {
+        use secrecy::ExposeSecret;
+        let text = KeyRing::generate_env();
+        let lines: Vec<&str> = text.expose_secret().lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert!(lines[0].starts_with("MFA_AEAD_KEYS=1:"));
+        assert_eq!(lines[1], "MFA_AEAD_CURRENT_KEY=1");
+        assert!(lines[2].starts_with("MFA_ROOT_SECRET="));
+        let lookup = |name: &str| {
+            lines
+                .iter()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                .map(str::to_owned)
+        };
+        let kr = KeyRing::from_lookup(lookup).unwrap();
+        assert_eq!(kr.key_ids(), [1]);
+        assert_ne!(
+            KeyRing::generate_env().expose_secret(),
+            text.expose_secret(),
+            "fresh keys every call"
+        );
+    }
+
+    fn scratch_dir(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "mfa-core-keyring-{name}-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn load_or_generate_creates_the_file_once_and_reads_it_back() {
+        let path = scratch_dir("load").join("keys.env");
+        let first = KeyRing::load_or_generate(&path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let second = KeyRing::load_or_generate(&path).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        let subject = KeyCheckSubject::AeadKey(1);
+        let check = first.key_check(subject).unwrap();
+        assert!(second.verify_key_check(subject, &check).unwrap());
+        let root = first.key_check(KeyCheckSubject::RootSecret).unwrap();
+        assert!(
+            second
+                .verify_key_check(KeyCheckSubject::RootSecret, &root)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn load_or_generate_reads_a_written_file() {
+        let path = scratch_dir("written").join("keys.env");
+        let keys = format!("1:{},2:{}", BASE64.encode(&K1), BASE64.encode(&K2));
+        std::fs::write(
+            &path,
+            format!(
+                "# rotated\nexport MFA_AEAD_KEYS=\"{keys}\"\nMFA_AEAD_CURRENT_KEY=2\nMFA_ROOT_SECRET={}\n",
+                BASE64.encode(&ROOT)
+            ),
+        )
+        .unwrap();
+        let loaded = KeyRing::load_or_generate(&path).unwrap();
+        assert_eq!(loaded.key_ids(), [1, 2]);
+        assert_eq!(loaded.current_key_id(), 2);
+        let built = ring(&[(1, K1), (2, K2)], 2);
+        let check = built.key_check(KeyCheckSubject::AeadKey(1)).unwrap();
+        assert!(
+            loaded
+                .verify_key_check(KeyCheckSubject::AeadKey(1), &check)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_bad_key_file_is_named_without_its_content() {
+        let dir = scratch_dir("bad");
+        let path = dir.join("keys.env");
+        let root = BASE64.encode(&ROOT);
+        std::fs::write(
+            &path,
+            format!("MFA_AEAD_KEYS=1:AAAA\nMFA_AEAD_CURRENT_KEY=1\nMFA_ROOT_SECRET={root}\n"),
+        )
+        .unwrap();
+        let err = KeyRing::load_or_generate(&path).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, CryptoError::KeyFile { .. }), "{err:?}");
+        assert!(message.contains("keys.env"), "{message}");
+        assert!(message.contains("MFA_AEAD_KEYS"), "{message}");
+        assert!(!message.contains(&root[..12]), "{message}");
+        let missing_root = dir.join("partial.env");
+        std::fs::write(&missing_root, "MFA_AEAD_KEYS=1:x\n").unwrap();
+        let message = KeyRing::load_or_generate(&missing_root)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("partial.env"), "{message}");
     }
 
     #[test]

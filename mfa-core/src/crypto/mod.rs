@@ -7,7 +7,7 @@
 //! | [`totp`] | RFC 6238 time-based codes (authenticator apps), enrolment URI and QR code |
 //! | [`otp`] | numeric one-time codes sent by email or SMS |
 //! | [`backup`] | single-use backup codes (80 bits, Crockford base32) |
-//! | [`keyring`] | AES-256-GCM sealing of stored secrets with key rotation, and keyed (HMAC) digests of codes |
+//! | [`keyring`] | AES-256-GCM sealing of stored secrets with key rotation, keyed (HMAC) digests of codes, and the key checks a store keeps |
 //! | [`password`] | argon2id password hashing |
 //! | [`jwt`] | signed access tokens (EdDSA by default, HS256 opt-in) |
 //! | [`opaque`] | random bearer tokens (refresh, device trust, login ticket) and their stored digests |
@@ -52,6 +52,7 @@
 
 pub mod backup;
 pub mod jwt;
+mod key_file;
 pub mod keyring;
 pub mod opaque;
 pub mod otp;
@@ -184,6 +185,15 @@ pub enum CryptoError {
     /// An access token was rejected.
     #[error(transparent)]
     Token(#[from] TokenError),
+    /// A key file could not be read, created or understood. Names the file
+    /// and what is wrong, never its content.
+    #[error("key file {}: {reason}", path.display())]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// Result alias for this module.

@@ -1,4 +1,5 @@
-//! Configuration of [`Mfa`], validated once in [`MfaBuilder::build`].
+//! Configuration of [`Mfa`], validated once in [`MfaBuilder::build`]; at
+//! start-up, [`MfaBuilder::open`] also checks the keys against the store.
 
 use super::{Inner, Mfa};
 use crate::clock::{Clock, SystemClock};
@@ -13,6 +14,9 @@ use std::sync::Arc;
 
 /// Builder of [`Mfa`]. Every setting is checked in [`MfaBuilder::build`]: an
 /// engine that builds cannot fail later for a configuration reason.
+/// [`MfaBuilder::open`] builds and then checks that the key ring is the one
+/// the store's data was written with: use it when a service starts on a
+/// store that outlives the process.
 #[derive(Default)]
 pub struct MfaBuilder {
     store: Option<Arc<dyn Store>>,
@@ -145,7 +149,55 @@ impl MfaBuilder {
         self
     }
 
-    /// Checks the configuration and builds the engine.
+    /// Checks the configuration and builds the engine, then checks the key
+    /// ring against the store ([`Mfa::check_keys`]): the way to start a
+    /// service on a store that outlives the process (a file or a database).
+    /// A store opened with other keys than its data was written with fails
+    /// here, with a message saying which key and what to do, instead of
+    /// failing sign-ins later.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use mfa_core::{Mfa, MfaError};
+    /// # use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = Arc::new(mfa_store_memory::MemoryStore::new());
+    /// let tokens = || JwtKeys::generate_ed25519("k1");
+    /// let config = || JwtConfig::new("https://auth.example", "api");
+    /// let _mfa = Mfa::builder()
+    ///     .store(store.clone())
+    ///     .keys(KeyRing::generate()) // production: KeyRing::from_env()?
+    ///     .tokens(config(), tokens()?)
+    ///     .open()
+    ///     .await?;
+    ///
+    /// // The same store with other keys: refused at start-up.
+    /// let other = Mfa::builder()
+    ///     .store(store)
+    ///     .keys(KeyRing::generate())
+    ///     .tokens(config(), tokens()?)
+    ///     .open()
+    ///     .await;
+    /// assert!(matches!(other, Err(MfaError::KeyMismatch(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MfaBuilder::build`], then as [`Mfa::check_keys`]:
+    /// [`MfaError::KeyMismatch`] or a store error.
+    pub async fn open(self) -> MfaResult<Mfa> {
+        let mfa = self.build()?;
+        mfa.check_keys().await?;
+        Ok(mfa)
+    }
+
+    /// Checks the configuration and builds the engine, without touching the
+    /// store: the key ring is not compared with the store's data. A
+    /// service starting on a store that outlives the process calls
+    /// [`MfaBuilder::open`] instead (or [`Mfa::check_keys`] before it
+    /// serves).
     ///
     /// # Errors
     /// [`MfaError::Config`] naming what is missing or invalid: a repository,

@@ -12,6 +12,7 @@ mod client;
 mod devices;
 mod enroll;
 mod hashing;
+mod keys;
 mod login;
 #[cfg(feature = "passkeys")]
 mod passkey;
@@ -26,6 +27,7 @@ pub use builder::MfaBuilder;
 pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::ClientInfo;
 pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
+pub use keys::KeysChecked;
 pub use login::{LoginOutcome, LoginRequest};
 #[cfg(feature = "passkeys")]
 pub use passkey::{PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};

@@ -10,6 +10,7 @@ mod device;
 mod digest;
 mod factor;
 mod ids;
+mod key_check;
 mod notification;
 mod session;
 mod user;
@@ -26,6 +27,7 @@ pub use factor::{
     BackupCodeRecord, Factor, FactorKind, FactorStatus, MfaSettings, TotpAlgorithm, TotpParams,
 };
 pub use ids::*;
+pub use key_check::{KeyCheck, KeyCheckSubject};
 pub use notification::{Notification, NotificationKind};
 pub use session::{
     RefreshStatus, RefreshToken, RevocationReason, Session, SessionStatus, SessionType,

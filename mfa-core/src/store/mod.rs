@@ -3,8 +3,8 @@
 //! One trait per aggregate. Every security check-then-act is a single atomic
 //! operation of a trait (consume a code, advance a TOTP step, rotate a
 //! refresh token, count a failure), so two concurrent requests can never both
-//! win, whatever the backend. [`crate::testing`] (feature `testing`) holds the
-//! conformance suite every store runs.
+//! win, whatever the backend. `mfa_core::testing` (feature `testing`) holds
+//! the conformance suite every store runs.
 //!
 //! Traits are object safe: the engine holds `Arc<dyn …>` for each, so a host
 //! may mix its own user table with a library store for the rest.
@@ -18,6 +18,7 @@ mod challenge;
 mod device;
 mod error;
 mod factor;
+mod key_check;
 mod rate_limit;
 mod reads;
 mod session;
@@ -30,6 +31,7 @@ pub use challenge::{ChallengeAttempt, ChallengeRepository};
 pub use device::{DeviceRepository, Upserted};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
+pub use key_check::KeyCheckRepository;
 pub use rate_limit::{RateDecision, RateHit, RateLimiter, hit_one_by_one};
 pub use reads::{
     SignInContext, StepReads, TicketContext, sign_in_context_by_calls, ticket_context_by_calls,

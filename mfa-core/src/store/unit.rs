@@ -33,7 +33,7 @@
 
 use super::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    RateLimiter, SessionRepository, StepReads, StoreResult, UserRepository,
+    KeyCheckRepository, RateLimiter, SessionRepository, StepReads, StoreResult, UserRepository,
 };
 use async_trait::async_trait;
 
@@ -50,6 +50,7 @@ pub trait Repositories:
     + AuditRepository
     + RateLimiter
     + StepReads
+    + KeyCheckRepository
     + Send
     + Sync
 {
@@ -65,6 +66,7 @@ impl<T> Repositories for T where
         + AuditRepository
         + RateLimiter
         + StepReads
+        + KeyCheckRepository
         + Send
         + Sync
 {

@@ -703,3 +703,21 @@ impl<S: Backing> RateLimiter for CountingStore<S> {
         self.inner.repositories().purge_rate_limits(now).await
     }
 }
+
+#[async_trait]
+impl<S: Backing> KeyCheckRepository for CountingStore<S> {
+    async fn key_checks(&self) -> StoreResult<Vec<KeyCheck>> {
+        self.tick();
+        self.inner.repositories().key_checks().await
+    }
+
+    async fn add_key_check(&self, check: &KeyCheck) -> StoreResult<bool> {
+        self.tick();
+        self.inner.repositories().add_key_check(check).await
+    }
+
+    async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
+        self.tick();
+        self.inner.repositories().remove_key_check(subject).await
+    }
+}

@@ -12,7 +12,7 @@ use crate::model::{
     RefreshToken, RefreshTokenId, SealedSecret, Session, SessionId, SessionStatus, SessionType,
     TicketId, TicketKind, TokenHash, TotpParams, User, UserId,
 };
-use crate::model::{Factor, FactorStatus};
+use crate::model::{Factor, FactorStatus, KeyCheck, KeyCheckSubject};
 use crate::store::Store;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -81,6 +81,24 @@ pub fn token_hash() -> TokenHash {
 #[must_use]
 pub fn fingerprint() -> FingerprintHash {
     FingerprintHash::from_array(unique_bytes())
+}
+
+/// An AEAD key id no other call returns (with high probability), at or
+/// above 2^31 so it does not fit a signed 32-bit column.
+#[must_use]
+pub fn high_key_id() -> u32 {
+    let bytes = Uuid::new_v4().into_bytes();
+    u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]) | 0x8000_0000
+}
+
+/// A key check of `subject` with a value no other call returns.
+#[must_use]
+pub fn key_check(subject: KeyCheckSubject, now: DateTime<Utc>) -> KeyCheck {
+    KeyCheck {
+        subject,
+        value: unique_bytes().to_vec(),
+        created_at: now,
+    }
 }
 
 /// A login identifier no other call returns.

@@ -48,6 +48,7 @@ pub mod devices;
 pub mod factors;
 pub mod fixtures;
 pub mod flow;
+pub mod key_checks;
 pub mod passkey_rig;
 pub mod races;
 pub mod rate_limit;
@@ -255,6 +256,12 @@ macro_rules! __store_conformance_cases {
                 audit_paging_returns_every_event_exactly_once,
                 audit_last_full_page_has_no_cursor,
             }
+            key_checks {
+                key_check_round_trips,
+                second_key_check_of_a_subject_does_not_overwrite,
+                key_checks_of_different_keys_are_kept_apart,
+                removed_key_check_is_gone_and_can_be_written_again,
+            }
             rate_limit {
                 hits_up_to_the_limit_are_allowed,
                 refused_hits_are_not_recorded,
@@ -278,6 +285,7 @@ macro_rules! __store_conformance_cases {
                 concurrent_trust_token_rotations_succeed_once,
                 revoking_a_family_during_rotations_leaves_no_usable_token,
                 concurrent_ceremony_takes_succeed_once,
+                concurrent_key_check_inserts_store_one,
             }
         }
     };

@@ -482,3 +482,38 @@ pub async fn concurrent_ceremony_takes_succeed_once<S: Store>(store: Arc<S>) {
         "exactly one of 64 concurrent takes may get the ceremony"
     );
 }
+
+/// 32 concurrent inserts of a check for one key, each with its own value:
+/// exactly one is stored, and the stored value is the winner's.
+pub async fn concurrent_key_check_inserts_store_one<S: Store>(store: Arc<S>) {
+    let subject = crate::model::KeyCheckSubject::AeadKey(fixtures::high_key_id());
+    let checks: Arc<Vec<_>> = Arc::new(
+        (0..32)
+            .map(|_| fixtures::key_check(subject, t0()))
+            .collect(),
+    );
+    let results = race(32, |i| {
+        let store = Arc::clone(&store);
+        let checks = Arc::clone(&checks);
+        async move { store.add_key_check(&checks[i]).await }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |won| *won),
+        1,
+        "exactly one of 32 concurrent inserts may store its check"
+    );
+    let winner = results.iter().position(|won| *won).expect("a winner");
+    let stored: Vec<_> = store
+        .key_checks()
+        .await
+        .expect("key_checks failed")
+        .into_iter()
+        .filter(|c| c.subject == subject)
+        .collect();
+    assert_eq!(
+        stored,
+        [checks[winner].clone()],
+        "the winner's check is stored"
+    );
+}

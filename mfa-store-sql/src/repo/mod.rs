@@ -7,6 +7,7 @@ mod backup_code;
 mod challenge;
 mod device;
 mod factor;
+mod key_check;
 mod rate_limit;
 mod reads;
 mod session;

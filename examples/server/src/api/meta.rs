@@ -48,7 +48,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 
 /// `GET /.well-known/jwks.json`.
 pub async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(state.mfa.jwks())
+    Json(state.mfa.mfa.jwks())
 }
 
 /// `GET /openapi.json`.

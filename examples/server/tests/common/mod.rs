@@ -6,7 +6,7 @@ use mfa_core::crypto::{Totp, TotpSecret};
 use mfa_core::model::TotpParams;
 use mfa_core::testing::skip::required_env;
 use mfa_server::config::{Config, DevDelivery};
-use mfa_server::{Server, start};
+use mfa_server::{Server, StartError, start};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -43,10 +43,30 @@ pub fn data_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The key file of every server on the shared PostgreSQL and MySQL test
+/// databases. Their tables (one prefix for all tests and runs) keep the key
+/// checks of the first server that used them, and a server with other keys
+/// is refused at start-up: so all of them use these fixed test keys.
+pub const SHARED_DATABASE_KEYS: &str =
+    "MFA_AEAD_KEYS=1:WlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlo=
+MFA_AEAD_CURRENT_KEY=1
+MFA_ROOT_SECRET=paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU=
+";
+
+/// Puts [`SHARED_DATABASE_KEYS`] in `dir` as its development key file
+/// (`keys.env`), unless it has one.
+pub fn use_shared_database_keys(dir: &Path) {
+    let path = dir.join("keys.env");
+    if !path.exists() {
+        std::fs::write(&path, SHARED_DATABASE_KEYS).expect("write the shared test keys");
+    }
+}
+
 /// The configuration every test starts from: development mode, port 0,
 /// the outbox file for email codes, and the engine's per-IP sign-in limit
 /// raised (every test connects from 127.0.0.1, and a shared Postgres
-/// database keeps the counters between tests).
+/// database keeps the counters between tests). On a shared database the
+/// data directory gets [`SHARED_DATABASE_KEYS`].
 pub fn config(db: &Db, dir: &Path) -> Config {
     let mut config = Config::development(dir);
     config.listen = "127.0.0.1:0".parse().expect("addr");
@@ -55,7 +75,10 @@ pub fn config(db: &Db, dir: &Path) -> Config {
     config.policy.login_rate.per_ip = 100_000;
     config.database_url = match db {
         Db::Sqlite => None,
-        Db::Postgres(url) | Db::MySql(url) => Some(url.clone()),
+        Db::Postgres(url) | Db::MySql(url) => {
+            use_shared_database_keys(dir);
+            Some(url.clone())
+        }
     };
     // Our own tables in the shared test database.
     config.table_prefix = Some("mfa_server_test_".into());
@@ -73,10 +96,39 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(config: Config) -> Self {
+        Self::try_start(config).await.expect("server starts")
+    }
+
+    /// [`TestServer::start`], returning why the server did not start
+    /// instead of panicking.
+    pub async fn try_start(config: Config) -> Result<Self, StartError> {
         let dir = config.data_dir.clone();
-        let server = start(config).await.expect("server starts");
+        let server = start(config).await?;
         let base = format!("http://{}", server.addr);
-        Self::ready(Some(server), None, base, dir).await
+        Ok(Self::ready(Some(server), None, base, dir).await)
+    }
+
+    /// Runs the `mfa-server` binary like [`TestServer::spawn_process`] when
+    /// it is expected not to start: waits (bounded) until it exits and
+    /// returns its exit status and its JSON log.
+    pub async fn run_process_to_exit(
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> (std::process::ExitStatus, String) {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mfa-server"))
+            .env("MFA_LISTEN", "127.0.0.1:0")
+            .env("MFA_DATA_DIR", dir)
+            .env("RUST_LOG", "warn,mfa_server=info")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(Duration::from_secs(30), output)
+            .await
+            .expect("mfa-server exited within 30 s")
+            .expect("mfa-server runs");
+        let log = String::from_utf8_lossy(&output.stdout).into_owned();
+        (output.status, log)
     }
 
     /// Runs the `mfa-server` binary as its own process on an ephemeral

@@ -121,6 +121,25 @@ pub struct Harness<S: Store> {
     pub sms: Arc<CapturingChannel>,
 }
 
+/// What a [`Harness`] keeps beside its engine and store.
+struct Parts {
+    clock: Arc<ManualClock>,
+    email: Arc<CapturingChannel>,
+    sms: Arc<CapturingChannel>,
+}
+
+impl Parts {
+    fn into_harness<S: Store>(self, mfa: Mfa, store: Arc<S>) -> Harness<S> {
+        Harness {
+            mfa,
+            store,
+            clock: self.clock,
+            email: self.email,
+            sms: self.sms,
+        }
+    }
+}
+
 impl<S: Store> fmt::Debug for Harness<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Harness")
@@ -203,15 +222,33 @@ impl<S: Store> Harness<S> {
         Self::build(store, test_policy(), |b| b.passkeys(passkeys))
     }
 
+    /// An engine on `store` with [`test_policy`] and the key ring `keys`,
+    /// started with [`MfaBuilder::open`]: the keys are compared with the
+    /// store's key checks, as a service does at start-up.
+    ///
+    /// # Errors
+    /// As [`MfaBuilder::open`].
+    pub async fn open_with_keys(store: Arc<S>, keys: KeyRing) -> MfaResult<Self> {
+        let (builder, parts) = Self::parts(&store, test_policy(), keys);
+        let mfa = builder.open().await?;
+        Ok(parts.into_harness(mfa, store))
+    }
+
     fn build(store: Arc<S>, policy: Policy, extra: impl FnOnce(MfaBuilder) -> MfaBuilder) -> Self {
+        let (builder, parts) = Self::parts(&store, policy, KeyRing::generate());
+        let mfa = extra(builder).build().expect("the test engine builds");
+        parts.into_harness(mfa, store)
+    }
+
+    fn parts(store: &Arc<S>, policy: Policy, keys: KeyRing) -> (MfaBuilder, Parts) {
         let clock = Arc::new(ManualClock::default());
         let email = Arc::new(CapturingChannel::email());
         let sms = Arc::new(CapturingChannel::sms());
         let builder = Mfa::builder()
-            .store(Arc::clone(&store))
+            .store(Arc::clone(store))
             .email(email.clone())
             .sms(sms.clone())
-            .keys(KeyRing::generate())
+            .keys(keys)
             .tokens(
                 JwtConfig::new("https://issuer.test", "mfa-tests"),
                 JwtKeys::generate_ed25519("k1").expect("an Ed25519 key is generated"),
@@ -224,14 +261,7 @@ impl<S: Store> Harness<S> {
                 PASSKEY_ORIGIN,
             ))
             .policy(policy);
-        let mfa = extra(builder).build().expect("the test engine builds");
-        Self {
-            mfa,
-            store,
-            clock,
-            email,
-            sms,
-        }
+        (builder, Parts { clock, email, sms })
     }
 
     /// The current time of the engine's clock.

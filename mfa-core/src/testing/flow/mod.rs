@@ -52,6 +52,7 @@ pub mod devices;
 pub mod enforcement;
 pub mod enroll;
 pub mod harness;
+pub mod keys;
 pub mod login;
 pub mod passkeys;
 pub mod races;
@@ -296,6 +297,13 @@ macro_rules! __flow_cases {
                 settings_report_factors_and_backup_codes,
                 deleted_user_loses_sessions_and_sign_in,
                 purge_removes_expired_rows_and_keeps_live_ones,
+            }
+            keys {
+                open_refuses_a_key_ring_that_does_not_match_the_store,
+                open_refuses_another_root_secret,
+                open_records_a_new_key_and_refuses_a_ring_without_an_old_one,
+                secrets_written_before_a_restart_work_after_it_with_the_same_keys,
+                concurrent_opens_on_a_new_store_agree_on_one_key_ring,
             }
             races {
                 r54_concurrent_verifies_with_one_totp_code_succeed_once,

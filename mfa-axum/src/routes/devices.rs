@@ -1,20 +1,21 @@
 //! Devices: registering the current one, listing and revoking trust.
 
-use super::{AppState, DeviceInput};
+use super::DeviceInput;
+use crate::MfaState;
+use crate::{ApiError, Authenticated, Client};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use mfa_axum::{ApiError, Authenticated, Client};
 use mfa_core::MfaError;
 use mfa_core::model::{Device, DeviceId, DeviceInfo};
 use serde::Serialize;
 
 /// A device as the API shows it: no digests.
 #[derive(Serialize)]
-pub struct DeviceView {
+pub(crate) struct DeviceView {
     id: DeviceId,
     info: DeviceInfo,
     last_ip: Option<String>,
@@ -28,7 +29,7 @@ pub struct DeviceView {
 }
 
 impl DeviceView {
-    pub fn new(d: &Device, current: Option<DeviceId>) -> Self {
+    pub(crate) fn new(d: &Device, current: Option<DeviceId>) -> Self {
         let now = Utc::now();
         Self {
             id: d.id,
@@ -48,8 +49,8 @@ impl DeviceView {
 /// `POST /api/device/register`: records the calling device (identified by
 /// its `X-Device-Fingerprint` header) for the signed-in user, or updates
 /// its description, and returns it (`Mfa::register_device`).
-pub async fn register(
-    State(state): State<AppState>,
+pub(crate) async fn register(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Client(client): Client,
     body: Bytes,
@@ -83,8 +84,8 @@ pub async fn register(
 }
 
 /// `GET /api/device/trusted`.
-pub async fn trusted(
-    State(state): State<AppState>,
+pub(crate) async fn trusted(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let devices = state.mfa.trusted_devices(claims.sub).await?;
@@ -96,8 +97,8 @@ pub async fn trusted(
 }
 
 /// `DELETE /api/device/{id}`: stops trusting one of the user's devices.
-pub async fn revoke(
-    State(state): State<AppState>,
+pub(crate) async fn revoke(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

@@ -1,17 +1,17 @@
 //! Sessions: where the user is signed in.
 
-use super::AppState;
 use super::devices::DeviceView;
+use crate::MfaState;
+use crate::{ApiError, Authenticated};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::StatusCode;
-use mfa_axum::{ApiError, Authenticated};
 use mfa_core::MfaError;
 use mfa_core::model::SessionId;
 
 /// `GET /api/sessions`: the user's live sessions, newest first.
-pub async fn list(
-    State(state): State<AppState>,
+pub(crate) async fn list(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let sessions = state.mfa.sessions(claims.sub).await?;
@@ -39,8 +39,8 @@ pub async fn list(
 }
 
 /// `DELETE /api/sessions/{id}`: signs one of the user's sessions out.
-pub async fn revoke(
-    State(state): State<AppState>,
+pub(crate) async fn revoke(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

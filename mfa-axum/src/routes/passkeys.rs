@@ -8,14 +8,13 @@
 //! JSON of the `PublicKeyCredential` (`credential.toJSON()`), with the
 //! ceremony id the options came with.
 
-use super::auth::{login_response, tokens_response};
-use super::mfa::{EnrollStartBody, Who, enrolled_response, who};
-use super::{AppState, Body, ticket_of};
+use super::Who;
+use super::mfa::EnrollStartBody;
+use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, ticket_of};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
-use mfa_axum::{ApiError, Authenticated, Client};
+use axum::response::{IntoResponse, Response};
 use mfa_core::model::{ChallengeId, FactorId, FactorKind};
 use mfa_core::{MfaError, PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
 use serde::Deserialize;
@@ -36,12 +35,12 @@ fn ceremony_of(text: &str) -> Result<ChallengeId, ApiError> {
 /// `POST /api/mfa/passkey/register/start`: options for
 /// `navigator.credentials.create()`, for a signed-in user with a recent
 /// second factor (bearer token) or during sign-in (enrolment ticket).
-pub async fn register_start(
-    State(state): State<AppState>,
+pub(crate) async fn register_start(
+    state: MfaState,
     headers: HeaderMap,
-    Body(req): Body<EnrollStartBody>,
+    JsonBody(req): JsonBody<EnrollStartBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = who(&state, &headers, req.ticket).await?;
+    let who = state.who(&headers, req.ticket).await?;
     let challenge = state
         .mfa
         .start_passkey_registration(who.actor(), req.label.as_deref())
@@ -51,7 +50,7 @@ pub async fn register_start(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterFinishBody {
+pub(crate) struct RegisterFinishBody {
     ticket: Option<String>,
     ceremony: String,
     credential: serde_json::Value,
@@ -60,33 +59,33 @@ pub struct RegisterFinishBody {
 /// `POST /api/mfa/passkey/register/finish`: the browser's answer. The
 /// passkey is active at once; a first factor comes with backup codes, and
 /// with a ticket the sign-in completes.
-pub async fn register_finish(
-    State(state): State<AppState>,
+pub(crate) async fn register_finish(
+    state: MfaState,
     Client(client): Client,
     headers: HeaderMap,
-    Body(req): Body<RegisterFinishBody>,
+    JsonBody(req): JsonBody<RegisterFinishBody>,
 ) -> Result<Response, ApiError> {
     let ceremony = ceremony_of(&req.ceremony)?;
-    let who = who(&state, &headers, req.ticket).await?;
+    let who = state.who(&headers, req.ticket).await?;
     let enrolled = state
         .mfa
         .finish_passkey_registration(who.actor(), ceremony, &req.credential.to_string(), &client)
         .await?;
-    Ok(enrolled_response(&state, &enrolled))
+    Ok(state.reply(enrolled).into_response())
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct OptionsBody {
+pub(crate) struct OptionsBody {
     ticket: Option<String>,
 }
 
 /// `POST /api/mfa/passkey/options`: options for `navigator.credentials
 /// .get()` answering a login or step-up ticket.
-pub async fn options(
-    State(state): State<AppState>,
+pub(crate) async fn options(
+    state: MfaState,
     headers: HeaderMap,
-    Body(req): Body<OptionsBody>,
+    JsonBody(req): JsonBody<OptionsBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
     let challenge = state.mfa.passkey_options(&ticket).await?;
@@ -95,7 +94,7 @@ pub async fn options(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyBody {
+pub(crate) struct VerifyBody {
     ticket: Option<String>,
     ceremony: String,
     credential: serde_json::Value,
@@ -105,11 +104,11 @@ pub struct VerifyBody {
 
 /// `POST /api/mfa/passkey/verify`: completes a sign-in or step-up with the
 /// browser's assertion.
-pub async fn verify(
-    State(state): State<AppState>,
+pub(crate) async fn verify(
+    state: MfaState,
     Client(client): Client,
     headers: HeaderMap,
-    Body(req): Body<VerifyBody>,
+    JsonBody(req): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
     let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
     let ceremony = ceremony_of(&req.ceremony)?;
@@ -124,17 +123,13 @@ pub async fn verify(
             client: &client,
         })
         .await?;
-    Ok(tokens_response(
-        &state,
-        &verified.tokens,
-        serde_json::json!({ "device_remembered": verified.tokens.trust_token.is_some() }),
-    ))
+    Ok(state.reply(verified).into_response())
 }
 
 /// `POST /api/passkey/login/options`: options for a passwordless sign-in
 /// (no account named; `mediation: conditional` for autofill).
-pub async fn login_options(
-    State(state): State<AppState>,
+pub(crate) async fn login_options(
+    state: MfaState,
     Client(client): Client,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let challenge = state.mfa.passkey_sign_in_options(&client).await?;
@@ -143,17 +138,17 @@ pub async fn login_options(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoginBody {
+pub(crate) struct LoginBody {
     ceremony: String,
     credential: serde_json::Value,
 }
 
 /// `POST /api/passkey/login`: signs in with a passkey alone; answers like
 /// `/api/login`.
-pub async fn login(
-    State(state): State<AppState>,
+pub(crate) async fn login(
+    state: MfaState,
     Client(client): Client,
-    Body(req): Body<LoginBody>,
+    JsonBody(req): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
     let ceremony = ceremony_of(&req.ceremony)?;
     let response = req.credential.to_string();
@@ -165,13 +160,13 @@ pub async fn login(
             client,
         })
         .await?;
-    Ok(login_response(&state, outcome))
+    Ok(state.reply(outcome).into_response())
 }
 
 /// `GET /api/mfa/passkeys`: the user's passkeys (label, flags, transports,
 /// status, last use).
-pub async fn list(
-    State(state): State<AppState>,
+pub(crate) async fn list(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let passkeys = state.mfa.passkeys(claims.sub).await?;
@@ -180,17 +175,17 @@ pub async fn list(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RenameBody {
+pub(crate) struct RenameBody {
     label: Option<String>,
 }
 
 /// `PATCH /api/mfa/passkeys/{id}`: renames a passkey (`null` clears the
 /// name); a recent second factor is needed.
-pub async fn rename(
-    State(state): State<AppState>,
+pub(crate) async fn rename(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
-    Body(req): Body<RenameBody>,
+    JsonBody(req): JsonBody<RenameBody>,
 ) -> Result<StatusCode, ApiError> {
     let factor = passkey_of(&state, &claims, &id).await?;
     let who = Who::Session(claims);
@@ -203,7 +198,7 @@ pub async fn rename(
 
 /// The user's passkey `id`, or `not_found`.
 async fn passkey_of(
-    state: &AppState,
+    state: &MfaState,
     claims: &mfa_core::crypto::AccessClaims,
     id: &str,
 ) -> Result<FactorId, ApiError> {
@@ -222,8 +217,8 @@ async fn passkey_of(
 
 /// `DELETE /api/mfa/passkeys/{id}`: removes a passkey (a recent second
 /// factor needed; removing the last factor removes the backup codes).
-pub async fn remove(
-    State(state): State<AppState>,
+pub(crate) async fn remove(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {

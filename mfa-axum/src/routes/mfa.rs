@@ -1,51 +1,16 @@
 //! The second factor: challenges, verification, step-up, enrolment and
 //! backup codes.
 
-use super::auth::{login_response, tokens_response};
-use super::{AppState, Body, bearer_of, ticket_of};
+use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, Ticket, ticket_of};
 use axum::Json;
-use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use mfa_axum::{ApiError, Authenticated, Client};
-use mfa_core::crypto::{AccessClaims, ExposeSecret};
+use mfa_core::crypto::ExposeSecret;
 use mfa_core::delivery::mask_destination;
 use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
-use mfa_core::{Actor, ChallengeSent, Enrolled, MfaError, VerifyRequest};
+use mfa_core::{Actor, ChallengeSent, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
-
-/// Who asks for a factor change: a sign-in ticket or a signed-in session.
-pub(super) enum Who {
-    Ticket(String),
-    Session(AccessClaims),
-}
-
-impl Who {
-    pub(super) fn actor(&self) -> Actor<'_> {
-        match self {
-            Self::Ticket(t) => Actor::Ticket(t),
-            Self::Session(c) => Actor::Session(c),
-        }
-    }
-}
-
-pub(super) async fn who(
-    state: &AppState,
-    headers: &HeaderMap,
-    ticket: Option<String>,
-) -> Result<Who, ApiError> {
-    if let Some(ticket) = ticket_of(headers, ticket) {
-        return Ok(Who::Ticket(ticket));
-    }
-    let token = bearer_of(headers).ok_or(ApiError(MfaError::InvalidToken))?;
-    Ok(Who::Session(state.mfa.authenticate(token).await?))
-}
-
-#[derive(Deserialize)]
-pub struct TicketQuery {
-    ticket: Option<String>,
-}
 
 #[derive(Serialize)]
 struct TicketMethods {
@@ -55,12 +20,10 @@ struct TicketMethods {
 }
 
 /// `GET /api/mfa/challenge`: what a ticket can be answered with.
-pub async fn methods(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<TicketQuery>,
+pub(crate) async fn methods(
+    state: MfaState,
+    Ticket(ticket): Ticket,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let ticket = ticket_of(&headers, query.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
     let info = state.mfa.ticket_info(&ticket).await?;
     Ok(Json(
         serde_json::to_value(TicketMethods {
@@ -91,16 +54,16 @@ impl From<ChallengeSent> for SentView {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SendBody {
+pub(crate) struct SendBody {
     ticket: Option<String>,
     method: OtpChannel,
 }
 
 /// `POST /api/mfa/challenge`: sends an email or SMS code for a ticket.
-pub async fn send_challenge(
-    State(state): State<AppState>,
+pub(crate) async fn send_challenge(
+    state: MfaState,
     headers: HeaderMap,
-    Body(req): Body<SendBody>,
+    JsonBody(req): JsonBody<SendBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
     let sent = state.mfa.send_challenge(&ticket, req.method).await?;
@@ -111,7 +74,7 @@ pub async fn send_challenge(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyBody {
+pub(crate) struct VerifyBody {
     ticket: Option<String>,
     method: FactorKind,
     code: String,
@@ -120,11 +83,11 @@ pub struct VerifyBody {
 }
 
 /// `POST /api/mfa/verify`: completes a sign-in or step-up.
-pub async fn verify(
-    State(state): State<AppState>,
+pub(crate) async fn verify(
+    state: MfaState,
     Client(client): Client,
     headers: HeaderMap,
-    Body(req): Body<VerifyBody>,
+    JsonBody(req): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
     let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
     let verified = state
@@ -137,23 +100,16 @@ pub async fn verify(
             client: &client,
         })
         .await?;
-    Ok(tokens_response(
-        &state,
-        &verified.tokens,
-        serde_json::json!({
-            "backup_codes_remaining": verified.backup_codes_remaining,
-            "device_remembered": verified.tokens.trust_token.is_some(),
-        }),
-    ))
+    Ok(state.reply(verified).into_response())
 }
 
 /// `POST /api/mfa/step-up`: a ticket to re-verify a second factor.
-pub async fn step_up(
-    State(state): State<AppState>,
+pub(crate) async fn step_up(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Response, ApiError> {
     let outcome = state.mfa.begin_step_up(&claims).await?;
-    Ok(login_response(&state, outcome))
+    Ok(state.reply(outcome).into_response())
 }
 
 #[derive(Serialize)]
@@ -169,8 +125,8 @@ struct FactorView {
 }
 
 /// `GET /api/mfa/settings`.
-pub async fn settings(
-    State(state): State<AppState>,
+pub(crate) async fn settings(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let security = state.mfa.settings(claims.sub).await?;
@@ -203,19 +159,19 @@ pub async fn settings(
 /// for the new factor.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-pub struct EnrollStartBody {
-    pub(super) ticket: Option<String>,
-    pub(super) label: Option<String>,
+pub(crate) struct EnrollStartBody {
+    pub(crate) ticket: Option<String>,
+    pub(crate) label: Option<String>,
 }
 
 /// `POST /api/mfa/totp/enroll`: starts enrolling an authenticator app, for
 /// a signed-in user (bearer token) or during sign-in (enrolment ticket).
-pub async fn enroll_totp(
-    State(state): State<AppState>,
+pub(crate) async fn enroll_totp(
+    state: MfaState,
     headers: HeaderMap,
-    Body(req): Body<EnrollStartBody>,
+    JsonBody(req): JsonBody<EnrollStartBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = who(&state, &headers, req.ticket).await?;
+    let who = state.who(&headers, req.ticket).await?;
     let enrollment = state
         .mfa
         .enroll_totp(who.actor(), req.label.as_deref())
@@ -230,19 +186,19 @@ pub async fn enroll_totp(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EnrollEmailBody {
+pub(crate) struct EnrollEmailBody {
     ticket: Option<String>,
     email: String,
 }
 
 /// `POST /api/mfa/email/enroll`: starts enrolling an email address (a code
 /// is sent to it).
-pub async fn enroll_email(
-    State(state): State<AppState>,
+pub(crate) async fn enroll_email(
+    state: MfaState,
     headers: HeaderMap,
-    Body(req): Body<EnrollEmailBody>,
+    JsonBody(req): JsonBody<EnrollEmailBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let who = who(&state, &headers, req.ticket).await?;
+    let who = state.who(&headers, req.ticket).await?;
     let pending = state.mfa.enroll_email(who.actor(), &req.email).await?;
     Ok(Json(serde_json::json!({
         "factor_id": pending.factor_id,
@@ -252,7 +208,7 @@ pub async fn enroll_email(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ConfirmBody {
+pub(crate) struct ConfirmBody {
     ticket: Option<String>,
     factor_id: String,
     code: String,
@@ -261,43 +217,29 @@ pub struct ConfirmBody {
 /// `POST /api/mfa/{totp,email}/confirm`: confirms a pending factor. The
 /// first factor comes with backup codes (shown once); with a ticket the
 /// sign-in completes and tokens are returned.
-pub async fn confirm(
-    State(state): State<AppState>,
+pub(crate) async fn confirm(
+    state: MfaState,
     Client(client): Client,
     headers: HeaderMap,
-    Body(req): Body<ConfirmBody>,
+    JsonBody(req): JsonBody<ConfirmBody>,
 ) -> Result<Response, ApiError> {
     let factor_id: FactorId = req
         .factor_id
         .parse()
         .map_err(|_| MfaError::invalid_input("factor_id", "not a UUID"))?;
-    let who = who(&state, &headers, req.ticket).await?;
+    let who = state.who(&headers, req.ticket).await?;
     let enrolled = state
         .mfa
         .confirm_factor(who.actor(), factor_id, &req.code, &client)
         .await?;
-    Ok(enrolled_response(&state, &enrolled))
-}
-
-/// The answer to a confirmed factor: its id, the backup codes (shown once)
-/// when it was the first, and tokens when it completed a sign-in.
-pub(super) fn enrolled_response(state: &AppState, enrolled: &Enrolled) -> Response {
-    let codes: Option<Vec<&str>> = enrolled
-        .backup_codes
-        .as_ref()
-        .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
-    let extra = serde_json::json!({ "factor_id": enrolled.factor_id, "backup_codes": codes });
-    match &enrolled.tokens {
-        Some(tokens) => tokens_response(state, tokens, extra),
-        None => Json(extra).into_response(),
-    }
+    Ok(state.reply(enrolled).into_response())
 }
 
 /// `POST /api/mfa/backup-codes`: a new set of backup codes, shown once.
 /// Needs a second factor verified within the re-authentication window
 /// (`step_up_required` otherwise).
-pub async fn backup_codes(
-    State(state): State<AppState>,
+pub(crate) async fn backup_codes(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let codes = state

@@ -1,10 +1,10 @@
 //! The signed-in user's profile and audit trail.
 
-use super::AppState;
+use crate::MfaState;
+use crate::{ApiError, Authenticated};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use chrono::{DateTime, Utc};
-use mfa_axum::{ApiError, Authenticated};
 use mfa_core::MfaError;
 use mfa_core::model::AuditEventId;
 use mfa_core::store::{AuditCursor, AuditFilter, PageRequest};
@@ -14,8 +14,8 @@ use serde::Deserialize;
 pub const MAX_AUDIT_PAGE: u32 = 100;
 
 /// `GET /api/user/profile`.
-pub async fn profile(
-    State(state): State<AppState>,
+pub(crate) async fn profile(
+    state: MfaState,
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let user = state.mfa.user(claims.sub).await?;
@@ -39,7 +39,7 @@ pub async fn profile(
 }
 
 #[derive(Deserialize)]
-pub struct AuditQuery {
+pub(crate) struct AuditQuery {
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -54,8 +54,8 @@ fn parse_cursor(cursor: &str) -> Option<AuditCursor> {
 
 /// `GET /api/audit?limit=&cursor=`: the user's own audit events, newest
 /// first; `next_cursor` continues the listing.
-pub async fn audit(
-    State(state): State<AppState>,
+pub(crate) async fn audit(
+    state: MfaState,
     Authenticated(claims): Authenticated,
     Query(query): Query<AuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {

@@ -1,0 +1,440 @@
+//! The OpenAPI 3.1 description of [`MfaState::routes`], written by hand
+//! with `serde_json`. A test holds it to the route table: every served
+//! route is documented, and nothing else is. A host serving more routes
+//! adds its own operations to `paths`.
+//!
+//! [`MfaState::routes`]: crate::MfaState::routes
+
+use serde_json::{Map, Value, json};
+
+fn err(codes: &[&str]) -> Value {
+    let mut responses = Map::new();
+    for code in codes {
+        let (status, text) = match *code {
+            "400" => ("400", "invalid_input: a malformed request"),
+            "401" => (
+                "401",
+                "invalid_credentials, invalid_code, invalid_ticket, invalid_token or challenge_expired",
+            ),
+            "403" => (
+                "403",
+                "mfa_required, step_up_required, enrollment_required, login_blocked or token_reused",
+            ),
+            "404" => ("404", "not_found"),
+            "409" => ("409", "conflict"),
+            "422" => ("422", "method_unavailable"),
+            "423" => (
+                "423",
+                "account_locked (with Retry-After when the lock ends)",
+            ),
+            "429" => ("429", "rate_limited (with Retry-After)"),
+            "502" => ("502", "delivery_failed"),
+            "503" => ("503", "unavailable"),
+            other => (other, "error"),
+        };
+        responses.insert(
+            status.to_owned(),
+            json!({
+                "description": text,
+                "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } }
+            }),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn ok(status: &str, description: &str, schema: Option<&str>) -> Value {
+    let mut r = json!({ "description": description });
+    if let Some(schema) = schema {
+        r["content"] = json!({ "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } });
+    }
+    json!({ status: r })
+}
+
+struct Op {
+    id: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    security: &'static [&'static str],
+    body: Option<&'static str>,
+    params: Vec<Value>,
+    ok: Value,
+    errors: &'static [&'static str],
+}
+
+impl Op {
+    fn new(id: &'static str, tag: &'static str, summary: &'static str) -> Self {
+        Self {
+            id,
+            summary,
+            tag,
+            security: &[],
+            body: None,
+            params: Vec::new(),
+            ok: ok("200", "OK", None),
+            errors: &["429"],
+        }
+    }
+    fn security(mut self, s: &'static [&'static str]) -> Self {
+        self.security = s;
+        self
+    }
+    fn body(mut self, schema: &'static str) -> Self {
+        self.body = Some(schema);
+        self
+    }
+    fn param(mut self, p: Value) -> Self {
+        self.params.push(p);
+        self
+    }
+    fn ok(mut self, status: &str, description: &str, schema: Option<&str>) -> Self {
+        self.ok = ok(status, description, schema);
+        self
+    }
+    fn errors(mut self, e: &'static [&'static str]) -> Self {
+        self.errors = e;
+        self
+    }
+    fn build(self) -> Value {
+        let mut responses = self.ok.as_object().cloned().unwrap_or_default();
+        if let Value::Object(e) = err(self.errors) {
+            responses.extend(e);
+        }
+        let mut op = json!({
+            "operationId": self.id,
+            "summary": self.summary,
+            "tags": [self.tag],
+            "responses": responses,
+        });
+        if !self.security.is_empty() {
+            op["security"] =
+                Value::Array(self.security.iter().map(|s| json!({ *s: [] })).collect());
+        }
+        if let Some(schema) = self.body {
+            op["requestBody"] = json!({
+                "required": true,
+                "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } }
+            });
+        }
+        if !self.params.is_empty() {
+            op["parameters"] = Value::Array(self.params);
+        }
+        op
+    }
+}
+
+fn id_param(description: &str) -> Value {
+    json!({ "name": "id", "in": "path", "required": true, "description": description,
+            "schema": { "type": "string", "format": "uuid" } })
+}
+
+fn ticket_query() -> Value {
+    json!({ "name": "ticket", "in": "query", "required": false,
+            "description": "The login ticket (alternatively the X-MFA-Ticket header)",
+            "schema": { "type": "string" } })
+}
+
+const BEARER: &[&str] = &["bearer"];
+const BEARER_OR_TICKET: &[&str] = &["bearer", "ticket"];
+
+fn operations() -> Vec<(&'static str, &'static str, Value)> {
+    vec![
+        ("/api/signup", "post", Op::new("signup", "account", "Create an account")
+            .body("SignupRequest").ok("201", "Created", Some("SignupResponse"))
+            .errors(&["400", "409", "429"]).build()),
+        ("/api/login", "post", Op::new("login", "sign-in", "Sign in with identifier and password")
+            .body("LoginRequest").ok("200", "Signed in, or a ticket for the second factor or enrolment", Some("LoginResponse"))
+            .errors(&["400", "401", "403", "429"]).build()),
+        ("/api/login/skip-mfa", "post", Op::new("skipMfa", "sign-in", "Sign in without a second factor during the enrolment grace period")
+            .security(&["ticket"]).body("TicketRequest").ok("200", "Signed in", Some("Tokens"))
+            .errors(&["400", "401", "403", "429"]).build()),
+        ("/api/token/refresh", "post", Op::new("refresh", "sign-in", "Rotate a refresh token")
+            .body("RefreshRequest").ok("200", "New tokens", Some("Tokens"))
+            .errors(&["400", "401", "403", "429"]).build()),
+        ("/api/logout", "post", Op::new("logout", "sign-in", "End the current session")
+            .security(BEARER).ok("204", "Signed out", None).errors(&["401", "429"]).build()),
+        ("/api/mfa/challenge", "get", Op::new("ticketMethods", "second factor", "Methods a login ticket can be answered with")
+            .security(&["ticket"]).param(ticket_query()).ok("200", "Methods", Some("TicketMethods"))
+            .errors(&["401", "429"]).build()),
+        ("/api/mfa/challenge", "post", Op::new("sendChallenge", "second factor", "Send an email or SMS code for a ticket")
+            .security(&["ticket"]).body("SendChallengeRequest").ok("200", "Code sent", Some("ChallengeSent"))
+            .errors(&["400", "401", "422", "429", "502"]).build()),
+        ("/api/mfa/verify", "post", Op::new("verify", "second factor", "Answer a ticket with a code; sets the trust cookie when remember_device is true")
+            .security(&["ticket"]).body("VerifyRequest").ok("200", "Signed in at AAL2", Some("Tokens"))
+            .errors(&["400", "401", "422", "423", "429"]).build()),
+        ("/api/mfa/step-up", "post", Op::new("stepUp", "second factor", "A ticket to re-verify a second factor for the current session")
+            .security(BEARER).ok("200", "A ticket", Some("LoginResponse"))
+            .errors(&["401", "422", "429"]).build()),
+        ("/api/mfa/settings", "get", Op::new("settings", "second factor", "The user's factors and MFA settings")
+            .security(BEARER).ok("200", "Settings", Some("Settings")).errors(&["401", "429"]).build()),
+        ("/api/mfa/totp/enroll", "post", Op::new("enrollTotp", "enrolment", "Start enrolling an authenticator app (bearer token, or enrolment ticket during sign-in)")
+            .security(BEARER_OR_TICKET).body("EnrollTotpRequest").ok("200", "Secret, otpauth URI and QR code", Some("TotpEnrollment"))
+            .errors(&["400", "401", "403", "422", "429"]).build()),
+        ("/api/mfa/totp/confirm", "post", Op::new("confirmTotp", "enrolment", "Confirm a pending authenticator app with a code")
+            .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed; backup codes with the first factor, tokens with a ticket", Some("Confirmed"))
+            .errors(&["400", "401", "403", "404", "423", "429"]).build()),
+        ("/api/mfa/email/enroll", "post", Op::new("enrollEmail", "enrolment", "Start enrolling an email address (a code is sent)")
+            .security(BEARER_OR_TICKET).body("EnrollEmailRequest").ok("200", "Code sent", Some("EmailEnrollment"))
+            .errors(&["400", "401", "403", "422", "429", "502"]).build()),
+        ("/api/mfa/email/confirm", "post", Op::new("confirmEmail", "enrolment", "Confirm a pending email address with the code sent to it")
+            .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed", Some("Confirmed"))
+            .errors(&["400", "401", "403", "404", "423", "429"]).build()),
+        ("/api/mfa/backup-codes", "post", Op::new("regenerateBackupCodes", "enrolment", "Replace the backup codes (shown once); needs a recent second factor")
+            .security(BEARER).ok("200", "New codes", Some("BackupCodes"))
+            .errors(&["401", "403", "422", "429"]).build()),
+        ("/api/mfa/passkey/register/start", "post", Op::new("passkeyRegisterStart", "passkeys", "Options for navigator.credentials.create() to register a passkey (bearer token with a recent second factor, or enrolment ticket)")
+            .security(BEARER_OR_TICKET).body("PasskeyRegisterStartRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
+            .errors(&["400", "401", "403", "422", "429"]).build()),
+        ("/api/mfa/passkey/register/finish", "post", Op::new("passkeyRegisterFinish", "passkeys", "Register the passkey the browser created; backup codes with the first factor, tokens with a ticket")
+            .security(BEARER_OR_TICKET).body("PasskeyRegisterFinishRequest").ok("200", "Registered", Some("Confirmed"))
+            .errors(&["400", "401", "403", "409", "422", "429"]).build()),
+        ("/api/mfa/passkey/options", "post", Op::new("passkeyOptions", "passkeys", "Options for navigator.credentials.get() answering a login or step-up ticket")
+            .security(&["ticket"]).body("TicketRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
+            .errors(&["400", "401", "422", "429"]).build()),
+        ("/api/mfa/passkey/verify", "post", Op::new("passkeyVerify", "passkeys", "Answer a ticket with a passkey assertion; sets the trust cookie when remember_device is true")
+            .security(&["ticket"]).body("PasskeyVerifyRequest").ok("200", "Signed in at AAL2", Some("Tokens"))
+            .errors(&["400", "401", "422", "423", "429"]).build()),
+        ("/api/mfa/passkeys", "get", Op::new("passkeys", "passkeys", "The user's passkeys")
+            .security(BEARER).ok("200", "Passkeys", Some("PasskeyList")).errors(&["401", "422", "429"]).build()),
+        ("/api/mfa/passkeys/{id}", "delete", Op::new("removePasskey", "passkeys", "Remove a passkey; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id of the passkey")).ok("204", "Removed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/api/mfa/passkeys/{id}", "patch", Op::new("renamePasskey", "passkeys", "Rename a passkey; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id of the passkey")).body("PasskeyRenameRequest").ok("204", "Renamed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/api/passkey/login/options", "post", Op::new("passkeyLoginOptions", "sign-in", "Options for a passwordless sign-in (names no account; mediation conditional)")
+            .ok("200", "Ceremony and options", Some("PasskeyChallenge")).errors(&["422", "429"]).build()),
+        ("/api/passkey/login", "post", Op::new("passkeyLogin", "sign-in", "Sign in with a passkey alone")
+            .body("PasskeyLoginRequest").ok("200", "Signed in, or a ticket for the second factor", Some("LoginResponse"))
+            .errors(&["400", "401", "403", "422", "423", "429"]).build()),
+        ("/api/device/register", "post", Op::new("registerDevice", "devices", "Record or describe the calling device (X-Device-Fingerprint header)")
+            .security(BEARER).body("DeviceInfo").ok("200", "Known device (201 when created)", Some("RegisteredDevice"))
+            .errors(&["400", "401", "429"]).build()),
+        ("/api/device/trusted", "get", Op::new("trustedDevices", "devices", "Devices trusted right now")
+            .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
+        ("/api/device/{id}", "delete", Op::new("revokeDevice", "devices", "Stop trusting a device")
+            .security(BEARER).param(id_param("Device id")).ok("204", "Trust revoked", None)
+            .errors(&["400", "401", "404", "429"]).build()),
+        ("/api/sessions", "get", Op::new("sessions", "sessions", "Live sessions, newest first")
+            .security(BEARER).ok("200", "Sessions", Some("SessionList")).errors(&["401", "429"]).build()),
+        ("/api/sessions/{id}", "delete", Op::new("revokeSession", "sessions", "Sign a session out")
+            .security(BEARER).param(id_param("Session id")).ok("204", "Signed out", None)
+            .errors(&["400", "401", "404", "429"]).build()),
+        ("/api/user/profile", "get", Op::new("profile", "account", "The signed-in user")
+            .security(BEARER).ok("200", "Profile", Some("Profile")).errors(&["401", "429"]).build()),
+        ("/api/audit", "get", Op::new("audit", "account", "The user's own audit events, newest first")
+            .security(BEARER)
+            .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }))
+            .param(json!({ "name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": { "type": "string" } }))
+            .ok("200", "A page of events", Some("AuditPage")).errors(&["400", "401", "429"]).build()),
+    ]
+}
+
+fn obj(required: &[&str], properties: Value) -> Value {
+    json!({ "type": "object", "required": required, "properties": properties })
+}
+
+fn schemas() -> Value {
+    let ts = json!({ "type": "string", "format": "date-time" });
+    let uuid = json!({ "type": "string", "format": "uuid" });
+    let kinds =
+        json!({ "type": "string", "enum": ["totp", "email", "sms", "webauthn", "backup_codes"] });
+    let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device", "hwk", "swk", "user"] } });
+    let device = obj(
+        &["id", "trusted", "current"],
+        json!({
+            "id": uuid, "info": { "$ref": "#/components/schemas/DeviceInfo" },
+            "last_ip": { "type": ["string", "null"] }, "last_country": { "type": ["string", "null"] },
+            "first_seen_at": ts, "last_seen_at": ts, "trusted": { "type": "boolean" },
+            "trusted_until": { "type": ["string", "null"], "format": "date-time" },
+            "compromised": { "type": "boolean" }, "current": { "type": "boolean" }
+        }),
+    );
+    json!({
+        "Error": obj(&["error", "message"], json!({
+            "error": { "type": "string", "description": "Stable machine-readable code" },
+            "message": { "type": "string" },
+            "retry_after": { "type": "integer", "minimum": 0, "description": "Seconds" }
+        })),
+        "SignupRequest": obj(&["identifier", "password"], json!({
+            "identifier": { "type": "string", "maxLength": 254 }, "password": { "type": "string", "minLength": 8 },
+            "email": { "type": "string" }, "phone": { "type": "string" }, "locale": { "type": "string" }
+        })),
+        "SignupResponse": obj(&["user_id", "identifier"], json!({ "user_id": uuid, "identifier": { "type": "string" } })),
+        "DeviceInfo": json!({ "type": "object", "properties": {
+            "kind": { "type": "string", "enum": ["web", "mobile", "desktop", "api"] },
+            "name": { "type": "string" }, "os": { "type": "string" }, "os_version": { "type": "string" },
+            "browser": { "type": "string" }, "browser_version": { "type": "string" },
+            "app_version": { "type": "string" }, "brand": { "type": "string" }, "model": { "type": "string" }
+        }}),
+        "LoginRequest": obj(&["identifier", "password"], json!({
+            "identifier": { "type": "string" }, "password": { "type": "string" },
+            "device": { "$ref": "#/components/schemas/DeviceInfo" }
+        })),
+        "LoginResponse": obj(&["mfa_required", "methods"], json!({
+            "mfa_required": { "type": "boolean" }, "enrollment_required": { "type": "boolean" },
+            "methods": { "type": "array", "items": kinds },
+            "ticket": { "type": "string", "description": "When a second factor or enrolment is needed" },
+            "expires_at": ts, "deadline": { "type": ["string", "null"], "format": "date-time" },
+            "can_skip": { "type": "boolean" },
+            "session_id": uuid, "token_type": { "type": "string" }, "access_token": { "type": "string" },
+            "access_expires_at": ts, "refresh_token": { "type": "string" }, "refresh_expires_at": ts,
+            "aal": { "type": "string", "enum": ["aal1", "aal2"] }, "amr": amr
+        })),
+        "Tokens": obj(&["session_id", "access_token", "refresh_token", "aal", "amr"], json!({
+            "session_id": uuid, "token_type": { "type": "string", "const": "Bearer" },
+            "access_token": { "type": "string" }, "access_expires_at": ts,
+            "refresh_token": { "type": "string" }, "refresh_expires_at": ts,
+            "aal": { "type": "string", "enum": ["aal1", "aal2"] }, "amr": amr,
+            "backup_codes_remaining": { "type": ["integer", "null"] },
+            "device_remembered": { "type": "boolean" }
+        })),
+        "TicketRequest": obj(&[], json!({ "ticket": { "type": "string" } })),
+        "RefreshRequest": obj(&["refresh_token"], json!({ "refresh_token": { "type": "string" } })),
+        "TicketMethods": obj(&["ticket_kind", "methods", "expires_at"], json!({
+            "ticket_kind": { "type": "string", "enum": ["mfa", "enrollment"] },
+            "methods": { "type": "array", "items": kinds }, "expires_at": ts
+        })),
+        "SendChallengeRequest": obj(&["method"], json!({
+            "ticket": { "type": "string" }, "method": { "type": "string", "enum": ["email", "sms"] }
+        })),
+        "ChallengeSent": obj(&["masked_destination", "expires_at", "resend_after"], json!({
+            "masked_destination": { "type": "string" }, "expires_at": ts, "resend_after": ts
+        })),
+        "VerifyRequest": obj(&["method", "code"], json!({
+            "ticket": { "type": "string" }, "method": kinds, "code": { "type": "string" },
+            "remember_device": { "type": "boolean", "default": false }
+        })),
+        "Settings": obj(&["factors", "backup_codes_remaining"], json!({
+            "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" },
+            "preferred": { "type": ["string", "null"] }, "enforcement": { "type": "string" },
+            "methods_enabled": { "type": "object" }, "backup_codes_remaining": { "type": "integer" },
+            "factors": { "type": "array", "items": obj(&["id", "kind", "status"], json!({
+                "id": uuid, "kind": kinds, "status": { "type": "string", "enum": ["pending", "active", "disabled"] },
+                "label": { "type": ["string", "null"] }, "destination": { "type": ["string", "null"] },
+                "created_at": ts, "confirmed_at": { "type": ["string", "null"], "format": "date-time" },
+                "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+            })) }
+        })),
+        "EnrollTotpRequest": obj(&[], json!({ "ticket": { "type": "string" }, "label": { "type": "string", "maxLength": 64 } })),
+        "TotpEnrollment": obj(&["factor_id", "secret", "otpauth_uri", "qr_svg"], json!({
+            "factor_id": uuid, "secret": { "type": "string", "description": "base32" },
+            "otpauth_uri": { "type": "string" }, "qr_svg": { "type": "string" }
+        })),
+        "EnrollEmailRequest": obj(&["email"], json!({ "ticket": { "type": "string" }, "email": { "type": "string" } })),
+        "EmailEnrollment": obj(&["factor_id", "sent"], json!({ "factor_id": uuid, "sent": { "$ref": "#/components/schemas/ChallengeSent" } })),
+        "ConfirmRequest": obj(&["factor_id", "code"], json!({
+            "ticket": { "type": "string" }, "factor_id": uuid, "code": { "type": "string" }
+        })),
+        "Confirmed": obj(&["factor_id"], json!({
+            "factor_id": uuid,
+            "backup_codes": { "type": ["array", "null"], "items": { "type": "string" } },
+            "access_token": { "type": "string" }, "refresh_token": { "type": "string" }
+        })),
+        "PasskeyChallenge": obj(&["ceremony", "options", "expires_at"], json!({
+            "ceremony": uuid,
+            "options": { "type": "object", "description": "{\"publicKey\": …} with base64url fields, for PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON" },
+            "expires_at": ts
+        })),
+        "PasskeyRenameRequest": obj(&["label"], json!({ "label": { "type": ["string", "null"], "maxLength": 64 } })),
+        "PasskeyRegisterStartRequest": obj(&[], json!({ "ticket": { "type": "string" }, "label": { "type": "string", "maxLength": 64 } })),
+        "PasskeyRegisterFinishRequest": obj(&["ceremony", "credential"], json!({
+            "ticket": { "type": "string" }, "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the created credential" }
+        })),
+        "PasskeyVerifyRequest": obj(&["ceremony", "credential"], json!({
+            "ticket": { "type": "string" }, "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" },
+            "remember_device": { "type": "boolean", "default": false }
+        })),
+        "PasskeyLoginRequest": obj(&["ceremony", "credential"], json!({
+            "ceremony": uuid,
+            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" }
+        })),
+        "PasskeyList": obj(&["passkeys"], json!({ "passkeys": { "type": "array", "items": obj(&["factor_id", "status", "credential_id"], json!({
+            "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
+            "credential_id": { "type": "string", "description": "base64url" },
+            "backup_eligible": { "type": "boolean" }, "backup_state": { "type": "boolean" },
+            "transports": { "type": "array", "items": { "type": "string" } },
+            "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+        })) } })),
+        "BackupCodes": obj(&["backup_codes"], json!({ "backup_codes": { "type": "array", "items": { "type": "string" } } })),
+        "Device": device,
+        "RegisteredDevice": obj(&["created", "device"], json!({ "created": { "type": "boolean" }, "device": { "$ref": "#/components/schemas/Device" } })),
+        "DeviceList": obj(&["devices"], json!({ "devices": { "type": "array", "items": { "$ref": "#/components/schemas/Device" } } })),
+        "SessionList": obj(&["sessions"], json!({ "sessions": { "type": "array", "items": obj(&["id", "current"], json!({
+            "id": uuid, "current": { "type": "boolean" }, "session_type": { "type": "string" },
+            "aal": { "type": "string" }, "amr": amr, "ip": { "type": ["string", "null"] },
+            "user_agent": { "type": ["string", "null"] }, "country": { "type": ["string", "null"] },
+            "created_at": ts, "last_seen_at": ts, "expires_at": ts,
+            "device": { "oneOf": [ { "$ref": "#/components/schemas/Device" }, { "type": "null" } ] }
+        })) } })),
+        "Profile": obj(&["id", "identifier", "session"], json!({
+            "id": uuid, "identifier": { "type": "string" }, "email": { "type": ["string", "null"] },
+            "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
+            "status": { "type": "string" }, "created_at": ts, "session": { "type": "object" }
+        })),
+        "AuditPage": obj(&["items"], json!({
+            "items": { "type": "array", "items": obj(&["id", "at", "kind", "outcome"], json!({
+                "id": uuid, "at": ts, "kind": { "type": "string" }, "outcome": { "type": "string" },
+                "user_id": { "type": ["string", "null"] }, "session_id": { "type": ["string", "null"] },
+                "device_id": { "type": ["string", "null"] }, "factor": { "type": ["string", "null"] },
+                "ip": { "type": ["string", "null"] }, "user_agent": { "type": ["string", "null"] },
+                "country": { "type": ["string", "null"] }, "risk_score": { "type": ["integer", "null"] },
+                "metadata": {}
+            })) },
+            "next_cursor": { "type": ["string", "null"] }
+        })),
+    })
+}
+
+/// The OpenAPI document of the MFA routes (the passkey routes with the
+/// `passkeys` feature).
+#[must_use]
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    let served = |path: &str| cfg!(feature = "passkeys") || !path.contains("passkey");
+    for (path, method, op) in operations().into_iter().filter(|(p, ..)| served(p)) {
+        let entry = paths
+            .entry(path.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(m) = entry {
+            m.insert(method.to_owned(), op);
+        }
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mfa-rs MFA API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Multi-factor sign-in over HTTP: password, TOTP, email codes, backup codes, passkeys, trusted devices, sessions. Errors are {\"error\", \"message\", \"retry_after\"} with a Retry-After header where it applies.",
+            "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" }
+        },
+        "servers": [ { "url": "/" } ],
+        "paths": paths,
+        "components": {
+            "schemas": schemas(),
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
+                "ticket": { "type": "apiKey", "in": "header", "name": "X-MFA-Ticket" }
+            }
+        }
+    })
+}
+
+/// Every documented (method, path) pair, upper-case method, sorted.
+#[must_use]
+pub fn documented_routes(doc: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, item) in paths {
+            if let Some(item) = item.as_object() {
+                for method in item.keys() {
+                    out.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}

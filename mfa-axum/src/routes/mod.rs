@@ -1,0 +1,213 @@
+//! The MFA API as ready-made routes: sign-up and sign-in, the second
+//! factor, enrolment of every factor, backup codes, refresh and logout,
+//! sessions, devices and the user's own audit log. The JSON shapes are the
+//! ones [`crate::openapi::document`] describes.
+
+mod account;
+mod auth;
+mod devices;
+mod mfa;
+#[cfg(feature = "passkeys")]
+mod passkeys;
+mod sessions;
+
+use crate::{ApiError, MfaState, bearer_token, ticket_of};
+use axum::Router;
+use axum::handler::Handler;
+use axum::http::HeaderMap;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use mfa_core::crypto::AccessClaims;
+use mfa_core::model::{DeviceInfo, DeviceKind};
+use mfa_core::{Actor, MfaError};
+use serde::Deserialize;
+
+pub use account::MAX_AUDIT_PAGE;
+
+/// One route of the table: method (upper case) and path (axum 0.8 /
+/// OpenAPI syntax, `/api/sessions/{id}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RouteInfo {
+    /// HTTP method, upper case.
+    pub method: &'static str,
+    /// Path, with `{name}` for a path parameter.
+    pub path: &'static str,
+}
+
+/// The route table, built once for the router and once for the listing.
+struct Table<S> {
+    routes: Vec<(RouteInfo, MethodRouter<S>)>,
+}
+
+impl<S: Clone + Send + Sync + 'static> Table<S> {
+    fn on<H, T>(mut self, method: &'static str, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, S>,
+        T: 'static,
+    {
+        let filter = match method {
+            "GET" => MethodFilter::GET,
+            "POST" => MethodFilter::POST,
+            "DELETE" => MethodFilter::DELETE,
+            "PATCH" => MethodFilter::PATCH,
+            other => unreachable!("no {other} route in the table"),
+        };
+        self.routes
+            .push((RouteInfo { method, path }, on(filter, handler)));
+        self
+    }
+}
+
+fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
+    let table = Table { routes: Vec::new() }
+        .on("POST", "/api/signup", auth::signup)
+        .on("POST", "/api/login", auth::login)
+        .on("POST", "/api/login/skip-mfa", auth::skip_mfa)
+        .on("POST", "/api/token/refresh", auth::refresh)
+        .on("POST", "/api/logout", auth::logout)
+        .on("GET", "/api/mfa/challenge", mfa::methods)
+        .on("POST", "/api/mfa/challenge", mfa::send_challenge)
+        .on("POST", "/api/mfa/verify", mfa::verify)
+        .on("POST", "/api/mfa/step-up", mfa::step_up)
+        .on("GET", "/api/mfa/settings", mfa::settings)
+        .on("POST", "/api/mfa/totp/enroll", mfa::enroll_totp)
+        .on("POST", "/api/mfa/totp/confirm", mfa::confirm)
+        .on("POST", "/api/mfa/email/enroll", mfa::enroll_email)
+        .on("POST", "/api/mfa/email/confirm", mfa::confirm)
+        .on("POST", "/api/mfa/backup-codes", mfa::backup_codes)
+        .on("POST", "/api/device/register", devices::register)
+        .on("GET", "/api/device/trusted", devices::trusted)
+        .on("DELETE", "/api/device/{id}", devices::revoke)
+        .on("GET", "/api/sessions", sessions::list)
+        .on("DELETE", "/api/sessions/{id}", sessions::revoke)
+        .on("GET", "/api/user/profile", account::profile)
+        .on("GET", "/api/audit", account::audit);
+    #[cfg(feature = "passkeys")]
+    let table = table
+        .on(
+            "POST",
+            "/api/mfa/passkey/register/start",
+            passkeys::register_start,
+        )
+        .on(
+            "POST",
+            "/api/mfa/passkey/register/finish",
+            passkeys::register_finish,
+        )
+        .on("POST", "/api/mfa/passkey/options", passkeys::options)
+        .on("POST", "/api/mfa/passkey/verify", passkeys::verify)
+        .on("GET", "/api/mfa/passkeys", passkeys::list)
+        .on("DELETE", "/api/mfa/passkeys/{id}", passkeys::remove)
+        .on("PATCH", "/api/mfa/passkeys/{id}", passkeys::rename)
+        .on(
+            "POST",
+            "/api/passkey/login/options",
+            passkeys::login_options,
+        )
+        .on("POST", "/api/passkey/login", passkeys::login);
+    table
+}
+
+/// Every route [`MfaState::routes`] serves, sorted.
+#[must_use]
+pub fn route_list() -> Vec<RouteInfo> {
+    let mut list: Vec<RouteInfo> = table::<()>().routes.into_iter().map(|(r, _)| r).collect();
+    list.sort();
+    list
+}
+
+impl MfaState {
+    /// The whole MFA API under `/api` (see [`route_list`]), carrying this
+    /// state. Merge it into the host's router:
+    /// `Router::new().merge(state.routes())`. Serve with
+    /// `into_make_service_with_connect_info::<SocketAddr>()`: the routes
+    /// read the client's IP from the connection.
+    pub fn routes<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
+        table::<S>()
+            .routes
+            .into_iter()
+            .fold(Router::new(), |router, (info, method)| {
+                router.route(info.path, method)
+            })
+            .layer(self.layer())
+    }
+
+    /// Who asks for a factor change: the ticket of the request (header, or
+    /// `body_ticket`) during sign-in, or else the session of its bearer
+    /// token.
+    ///
+    /// # Errors
+    /// `invalid_token` without either, and the errors of
+    /// [`mfa_core::Mfa::authenticate`].
+    pub async fn who(
+        &self,
+        headers: &HeaderMap,
+        body_ticket: Option<String>,
+    ) -> Result<Who, ApiError> {
+        if let Some(ticket) = ticket_of(headers, body_ticket) {
+            return Ok(Who::Ticket(ticket));
+        }
+        let token = bearer_token(headers).ok_or(ApiError(MfaError::InvalidToken))?;
+        Ok(Who::Session(self.mfa.authenticate(token).await?))
+    }
+}
+
+/// Who asks for a factor change: a sign-in ticket or a signed-in session
+/// (see [`MfaState::who`]).
+#[derive(Clone)]
+pub enum Who {
+    /// A login or enrolment ticket.
+    Ticket(String),
+    /// The claims of a verified access token.
+    Session(AccessClaims),
+}
+
+impl std::fmt::Debug for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ticket(_) => f.write_str("Who::Ticket([redacted])"),
+            Self::Session(c) => f.debug_tuple("Who::Session").field(&c.sub).finish(),
+        }
+    }
+}
+
+impl Who {
+    /// The engine's actor for this caller.
+    #[must_use]
+    pub fn actor(&self) -> Actor<'_> {
+        match self {
+            Self::Ticket(t) => Actor::Ticket(t),
+            Self::Session(c) => Actor::Session(c),
+        }
+    }
+}
+
+/// Descriptive device details a client may send with a sign-in.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeviceInput {
+    kind: Option<DeviceKind>,
+    name: Option<String>,
+    os: Option<String>,
+    os_version: Option<String>,
+    browser: Option<String>,
+    browser_version: Option<String>,
+    app_version: Option<String>,
+    brand: Option<String>,
+    model: Option<String>,
+}
+
+impl From<DeviceInput> for DeviceInfo {
+    fn from(d: DeviceInput) -> Self {
+        Self {
+            kind: d.kind.unwrap_or_default(),
+            name: d.name,
+            os: d.os,
+            os_version: d.os_version,
+            browser: d.browser,
+            browser_version: d.browser_version,
+            app_version: d.app_version,
+            brand: d.brand,
+            model: d.model,
+        }
+    }
+}
