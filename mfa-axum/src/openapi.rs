@@ -174,11 +174,23 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed; backup codes with the first factor, tokens with a ticket", Some("Confirmed"))
             .errors(&["400", "401", "403", "404", "423", "429"]).build()),
         ("/api/mfa/email/enroll", "post", Op::new("enrollEmail", "enrolment", "Start enrolling an email address (a code is sent)")
-            .security(BEARER_OR_TICKET).body("EnrollEmailRequest").ok("200", "Code sent", Some("EmailEnrollment"))
+            .security(BEARER_OR_TICKET).body("EnrollEmailRequest").ok("200", "Code sent", Some("DestinationEnrollment"))
             .errors(&["400", "401", "403", "422", "429", "502"]).build()),
         ("/api/mfa/email/confirm", "post", Op::new("confirmEmail", "enrolment", "Confirm a pending email address with the code sent to it")
             .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed", Some("Confirmed"))
             .errors(&["400", "401", "403", "404", "423", "429"]).build()),
+        ("/api/mfa/sms/enroll", "post", Op::new("enrollSms", "enrolment", "Start enrolling a phone number, E.164 (a code is sent by SMS)")
+            .security(BEARER_OR_TICKET).body("EnrollSmsRequest").ok("200", "Code sent", Some("DestinationEnrollment"))
+            .errors(&["400", "401", "403", "422", "429", "502"]).build()),
+        ("/api/mfa/sms/confirm", "post", Op::new("confirmSms", "enrolment", "Confirm a pending phone number with the code sent to it")
+            .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed", Some("Confirmed"))
+            .errors(&["400", "401", "403", "404", "423", "429"]).build()),
+        ("/api/mfa/factors/{id}", "delete", Op::new("removeFactor", "enrolment", "Remove one of the user's factors; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id")).ok("204", "Removed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/api/mfa/factors/{id}", "patch", Op::new("renameFactor", "enrolment", "Rename one of the user's factors; needs a recent second factor")
+            .security(BEARER).param(id_param("Factor id")).body("PasskeyRenameRequest").ok("204", "Renamed", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/api/mfa/backup-codes", "post", Op::new("regenerateBackupCodes", "enrolment", "Replace the backup codes (shown once); needs a recent second factor")
             .security(BEARER).ok("200", "New codes", Some("BackupCodes"))
             .errors(&["401", "403", "422", "429"]).build()),
@@ -322,7 +334,8 @@ fn schemas() -> Value {
             "otpauth_uri": { "type": "string" }, "qr_svg": { "type": "string" }
         })),
         "EnrollEmailRequest": obj(&["email"], json!({ "ticket": { "type": "string" }, "email": { "type": "string" } })),
-        "EmailEnrollment": obj(&["factor_id", "sent"], json!({ "factor_id": uuid, "sent": { "$ref": "#/components/schemas/ChallengeSent" } })),
+        "EnrollSmsRequest": obj(&["phone"], json!({ "ticket": { "type": "string" }, "phone": { "type": "string", "description": "E.164, e.g. +41791234567" } })),
+        "DestinationEnrollment": obj(&["factor_id", "sent"], json!({ "factor_id": uuid, "sent": { "$ref": "#/components/schemas/ChallengeSent" } })),
         "ConfirmRequest": obj(&["factor_id", "code"], json!({
             "ticket": { "type": "string" }, "factor_id": uuid, "code": { "type": "string" }
         })),

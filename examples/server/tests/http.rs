@@ -65,6 +65,7 @@ on_every_backend!(
     enrolment_during_sign_in_uses_the_totp_endpoints_with_the_ticket,
     enrolment_can_be_skipped_during_the_grace_period,
     email_codes_are_sent_resend_limited_and_verified,
+    sms_factors_enrol_and_any_factor_is_renamed_and_removed,
     passkeys_register_answer_a_ticket_and_sign_in_alone,
 );
 
@@ -747,6 +748,94 @@ async fn email_codes_are_sent_resend_limited_and_verified(db: Db) {
     ok.expect(200, None);
     assert_eq!(ok.json["amr"], json!(["pwd", "email"]));
     // The log never carried the code: the outbox did.
+    s.stop().await;
+}
+
+async fn sms_factors_enrol_and_any_factor_is_renamed_and_removed(db: Db) {
+    let s = TestServer::on(&db, "sms").await;
+    let id = unique("kofi");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let token = s.login(&id, PASSWORD, &[]).await.str("access_token");
+    s.call(
+        Req::post("/api/mfa/sms/enroll")
+            .bearer(&token)
+            .json(json!({ "phone": "0791234567" })),
+    )
+    .await
+    .expect(400, Some("invalid_input"));
+    // A unique E.164 number per run: the outbox is keyed by destination.
+    let digits: String = uuid::Uuid::new_v4()
+        .as_u128()
+        .to_string()
+        .chars()
+        .take(9)
+        .collect();
+    let phone = format!("+4179{digits}");
+    let pending = s
+        .call(
+            Req::post("/api/mfa/sms/enroll")
+                .bearer(&token)
+                .json(json!({ "phone": phone })),
+        )
+        .await;
+    pending.expect(200, None);
+    let factor = pending.str("factor_id");
+    let code = s
+        .last_code_to(&phone)
+        .expect("enrolment code in the outbox");
+    let confirmed = s
+        .call(
+            Req::post("/api/mfa/sms/confirm")
+                .bearer(&token)
+                .json(json!({ "factor_id": factor, "code": code })),
+        )
+        .await;
+    confirmed.expect(200, None);
+    assert_eq!(confirmed.json["backup_codes"].as_array().unwrap().len(), 10);
+
+    // Changing a factor needs a second factor verified recently.
+    let path = format!("/api/mfa/factors/{factor}");
+    s.call(Req::delete(&path).bearer(&token))
+        .await
+        .expect(403, Some("step_up_required"));
+    let ticket = s.login(&id, PASSWORD, &[]).await.str("ticket");
+    s.call(Req::post("/api/mfa/challenge").json(json!({ "ticket": ticket, "method": "sms" })))
+        .await
+        .expect(200, None);
+    let code = s.last_code_to(&phone).expect("sign-in code in the outbox");
+    let verified = s
+        .call(
+            Req::post("/api/mfa/verify")
+                .json(json!({ "ticket": ticket, "method": "sms", "code": code })),
+        )
+        .await;
+    verified.expect(200, None);
+    assert_eq!(verified.json["amr"], json!(["pwd", "sms"]));
+    let strong = verified.str("access_token");
+
+    s.call(
+        Req::new(reqwest::Method::PATCH, &path)
+            .bearer(&strong)
+            .json(json!({ "label": "work phone" })),
+    )
+    .await
+    .expect(204, None);
+    let settings = s.call(Req::get("/api/mfa/settings").bearer(&strong)).await;
+    settings.expect(200, None);
+    assert_eq!(settings.json["factors"][0]["label"], "work phone");
+    assert_eq!(settings.json["factors"][0]["kind"], "sms");
+    let missing = format!("/api/mfa/factors/{}", uuid::Uuid::new_v4());
+    s.call(Req::delete(&missing).bearer(&strong))
+        .await
+        .expect(404, Some("not_found"));
+    s.call(Req::delete("/api/mfa/factors/12").bearer(&strong))
+        .await
+        .expect(400, Some("invalid_input"));
+    s.call(Req::delete(&path).bearer(&strong))
+        .await
+        .expect(204, None);
+    let settings = s.call(Req::get("/api/mfa/settings").bearer(&strong)).await;
+    assert_eq!(settings.json["factors"], json!([]));
     s.stop().await;
 }
 

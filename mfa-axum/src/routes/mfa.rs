@@ -3,7 +3,8 @@
 
 use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, Ticket, ticket_of};
 use axum::Json;
-use axum::http::HeaderMap;
+use axum::extract::Path;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use mfa_core::crypto::ExposeSecret;
@@ -208,13 +209,35 @@ pub(crate) async fn enroll_email(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+pub(crate) struct EnrollSmsBody {
+    ticket: Option<String>,
+    phone: String,
+}
+
+/// `POST /api/mfa/sms/enroll`: starts enrolling a phone number (E.164; a
+/// code is sent to it by SMS).
+pub(crate) async fn enroll_sms(
+    state: MfaState,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<EnrollSmsBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let who = state.who(&headers, req.ticket).await?;
+    let pending = state.mfa.enroll_sms(who.actor(), &req.phone).await?;
+    Ok(Json(serde_json::json!({
+        "factor_id": pending.factor_id,
+        "sent": SentView::from(pending.sent),
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(crate) struct ConfirmBody {
     ticket: Option<String>,
     factor_id: String,
     code: String,
 }
 
-/// `POST /api/mfa/{totp,email}/confirm`: confirms a pending factor. The
+/// `POST /api/mfa/{totp,email,sms}/confirm`: confirms a pending factor. The
 /// first factor comes with backup codes (shown once); with a ticket the
 /// sign-in completes and tokens are returned.
 pub(crate) async fn confirm(
@@ -248,4 +271,45 @@ pub(crate) async fn backup_codes(
         .await?;
     let codes: Vec<&str> = codes.codes.iter().map(|c| c.expose_secret()).collect();
     Ok(Json(serde_json::json!({ "backup_codes": codes })))
+}
+
+/// A factor id from the path.
+pub(crate) fn factor_id(id: &str) -> Result<FactorId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError(MfaError::invalid_input("id", "not a UUID")))
+}
+
+/// `DELETE /api/mfa/factors/{id}`: removes one of the user's factors (a
+/// recent second factor needed; removing the last one removes the backup
+/// codes, and ends device trust and the other sessions).
+pub(crate) async fn remove_factor(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = factor_id(&id)?;
+    state.mfa.remove_factor(Actor::Session(&claims), id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenameBody {
+    pub(crate) label: Option<String>,
+}
+
+/// `PATCH /api/mfa/factors/{id}`: renames one of the user's factors
+/// (`null` clears the name); a recent second factor is needed.
+pub(crate) async fn rename_factor(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+    JsonBody(req): JsonBody<RenameBody>,
+) -> Result<StatusCode, ApiError> {
+    let id = factor_id(&id)?;
+    state
+        .mfa
+        .rename_factor(Actor::Session(&claims), id, req.label.as_deref())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

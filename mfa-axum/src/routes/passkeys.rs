@@ -9,7 +9,7 @@
 //! ceremony id the options came with.
 
 use super::Who;
-use super::mfa::EnrollStartBody;
+use super::mfa::{EnrollStartBody, RenameBody, factor_id};
 use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, ticket_of};
 use axum::Json;
 use axum::extract::Path;
@@ -173,12 +173,6 @@ pub(crate) async fn list(
     Ok(Json(serde_json::json!({ "passkeys": passkeys })))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RenameBody {
-    label: Option<String>,
-}
-
 /// `PATCH /api/mfa/passkeys/{id}`: renames a passkey (`null` clears the
 /// name); a recent second factor is needed.
 pub(crate) async fn rename(
@@ -202,9 +196,7 @@ async fn passkey_of(
     claims: &mfa_core::crypto::AccessClaims,
     id: &str,
 ) -> Result<FactorId, ApiError> {
-    let id: FactorId = id
-        .parse()
-        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
+    let id = factor_id(id)?;
     state
         .mfa
         .factors(claims.sub)
