@@ -4,6 +4,7 @@
 //! every secret written before.
 
 use super::harness::{Harness, expect_authenticated};
+use super::passkeys::{answer, assertion, user_with_passkey};
 use crate::crypto::{ExposeSecret, KeyRing};
 use crate::error::{KeyMismatch, MfaError, MfaResult};
 use crate::model::{AuthMethod, FactorKind, KeyCheckSubject};
@@ -167,13 +168,15 @@ pub async fn open_records_a_new_key_and_refuses_a_ring_without_an_old_one<S: Sto
 }
 
 /// What was written before a restart works after it with the same keys:
-/// the sealed TOTP seed opens, a backup code matches its digest, and the
-/// remembered device is recognised.
+/// the sealed TOTP seed opens, the sealed passkey record verifies an
+/// assertion, a backup code matches its digest, and the remembered device
+/// is recognised.
 pub async fn secrets_written_before_a_restart_work_after_it_with_the_same_keys<S: Store>(
     store: Arc<S>,
 ) {
     let before = open(&store, ring_a()).await.expect("ring A opens");
-    let user = before.user_with_totp("restart").await;
+    let holder = user_with_passkey(&before, "restart").await;
+    let user = holder.totp.clone();
     let client = ClientInfo {
         trust_token: before
             .sign_in_remembered(&user, &before.client())
@@ -190,6 +193,13 @@ pub async fn secrets_written_before_a_restart_work_after_it_with_the_same_keys<S
     after.advance(now - after.now());
     let verified = after.sign_in_with_totp(&user).await;
     assert!(verified.tokens.amr.contains(&AuthMethod::Otp));
+
+    let mut authenticator = holder.authenticator.clone();
+    let (ticket, ceremony, response) = assertion(&after, &holder, &mut authenticator).await;
+    let verified = answer(&after, &ticket, ceremony, &response)
+        .await
+        .expect("a passkey registered before the restart verifies after it");
+    assert!(verified.tokens.amr.contains(&AuthMethod::User));
 
     let ticket = after.mfa_ticket(&user.user).await;
     after

@@ -18,9 +18,9 @@ use chrono::TimeDelta;
 use std::sync::Arc;
 
 /// A user with an authenticator app and a registered passkey.
-struct PasskeyUser {
-    totp: TotpUser,
-    authenticator: SoftAuthenticator,
+pub(super) struct PasskeyUser {
+    pub(super) totp: TotpUser,
+    pub(super) authenticator: SoftAuthenticator,
     factor_id: FactorId,
 }
 
@@ -59,7 +59,7 @@ async fn register<S: Store>(
         .await
 }
 
-async fn user_with_passkey<S: Store>(h: &Harness<S>, name: &str) -> PasskeyUser {
+pub(super) async fn user_with_passkey<S: Store>(h: &Harness<S>, name: &str) -> PasskeyUser {
     let totp = h.user_with_totp(name).await;
     let claims = fresh_claims(h, &totp).await;
     let mut authenticator = SoftAuthenticator::new(PASSKEY_ORIGIN);
@@ -75,7 +75,7 @@ async fn user_with_passkey<S: Store>(h: &Harness<S>, name: &str) -> PasskeyUser 
 
 /// A fresh login ticket of `user`, the ceremony for it and the assertion
 /// `authenticator` gives for it.
-async fn assertion<S: Store>(
+pub(super) async fn assertion<S: Store>(
     h: &Harness<S>,
     user: &PasskeyUser,
     authenticator: &mut SoftAuthenticator,
@@ -93,7 +93,7 @@ async fn assertion<S: Store>(
     (ticket, options.ceremony, response.to_string())
 }
 
-async fn answer<S: Store>(
+pub(super) async fn answer<S: Store>(
     h: &Harness<S>,
     ticket: &str,
     ceremony: ChallengeId,
