@@ -15,7 +15,7 @@ shift || true
 if [ "$#" -gt 0 ]; then
     targets=("$@")
 else
-    targets=(code_parse jwt_verify opaque_parse otpauth_uri sealed_open template_render client_info passkey_response)
+    targets=(code_parse jwt_verify opaque_parse otpauth_uri sealed_open template_render client_info passkey_response push_answer)
 fi
 
 if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then

@@ -83,6 +83,15 @@ pub fn ticket_of(headers: &HeaderMap, fallback: Option<String>) -> Option<String
         .or(fallback.filter(|t| !t.is_empty()))
 }
 
+/// Like [`ticket_of`], refusing a request without a ticket with
+/// `invalid_ticket` (401).
+///
+/// # Errors
+/// `invalid_ticket` when neither the header nor `fallback` has one.
+pub fn required_ticket(headers: &HeaderMap, fallback: Option<String>) -> Result<String, ApiError> {
+    ticket_of(headers, fallback).ok_or(ApiError(MfaError::InvalidTicket))
+}
+
 /// The login ticket of a request, from the [`TICKET_HEADER`] header or the
 /// `ticket` query parameter; `invalid_ticket` (401) when there is none.
 /// Handlers that also take it from the JSON body use [`ticket_of`].
@@ -106,8 +115,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Ticket {
         let query = Query::<TicketQuery>::try_from_uri(&parts.uri)
             .ok()
             .and_then(|Query(q)| q.ticket);
-        ticket_of(&parts.headers, query)
-            .map(Self)
-            .ok_or(ApiError(MfaError::InvalidTicket))
+        required_ticket(&parts.headers, query).map(Self)
     }
 }

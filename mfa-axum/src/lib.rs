@@ -74,7 +74,7 @@ mod routes;
 mod state;
 
 pub use auth::{Aal2, Authenticated, RecentMfa, bearer_token};
-pub use body::{JsonBody, TICKET_HEADER, Ticket, ticket_of};
+pub use body::{JsonBody, TICKET_HEADER, Ticket, required_ticket, ticket_of};
 pub use client::{Client, ClientConfig, InvalidIpNet, IpNet};
 pub use error::{ApiError, status_for};
 pub use reply::{Reply, TokensView};

@@ -1,12 +1,14 @@
-//! Transports for [`mfa_core`]: every type here implements
+//! Transports for [`mfa_core`]: the channels here implement
 //! [`DeliveryChannel`](mfa_core::delivery::DeliveryChannel), so the engine
-//! sends codes and security notifications through it.
+//! sends codes and security notifications through them; the push senders
+//! deliver sign-in approvals to devices (see [Push transports](#push-transports)).
 //!
 //! | channel | module | feature |
 //! |---|---|---|
 //! | email over SMTP (lettre) | [`smtp`] | `smtp` |
 //! | SMS: Twilio-compatible API or any JSON API | [`sms`] | `sms` |
 //! | signed JSON webhook (push, in-app, …) | [`webhook`], [`signature`] | `webhook` |
+//! | push to devices: Web Push, FCM, APNs | [`push`] | `push` |
 //! | development log (prints codes, refused in production) | [`log`] | always |
 //! | background queue, fail-over | [`queue`], [`fallback`] | always |
 //!
@@ -67,14 +69,31 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Push transports
+//!
+//! [`push`] delivers push-approval messages to a device rather than codes
+//! to an email address or phone number, so its senders implement
+//! [`push::PushTransport`] (`send(address, message)`) instead of
+//! `DeliveryChannel`. A device registers a [`push::PushAddress`] (Web Push
+//! subscription, FCM token or APNs device token), checked with
+//! [`push::PushAddress::validate`] before it is stored;
+//! [`push::PushRouter`] sends each address with the configured
+//! [`push::web_push`], [`push::fcm`] or [`push::apns`] sender. They share
+//! the timeouts and retries above; an address the service no longer knows
+//! comes back as
+//! [`DeliveryError::InvalidDestination`](mfa_core::delivery::DeliveryError::InvalidDestination)
+//! ([`push::address_is_gone`]), the sign to disable that device.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod fallback;
-#[cfg(any(feature = "sms", feature = "webhook"))]
+#[cfg(any(feature = "sms", feature = "webhook", feature = "push"))]
 mod http;
 pub mod log;
 pub mod phone;
+#[cfg(feature = "push")]
+pub mod push;
 pub mod queue;
 pub mod retry;
 pub mod signature;

@@ -1,13 +1,13 @@
 //! Accounts and sign-in: signup, login, refresh, logout.
 
 use super::DeviceInput;
-use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, ticket_of};
+use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, required_ticket};
 use axum::Json;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use mfa_core::crypto::SecretString;
 use mfa_core::model::Contact;
-use mfa_core::{LoginRequest, MfaError, NewUser};
+use mfa_core::{LoginRequest, NewUser};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -93,7 +93,7 @@ pub(crate) async fn skip_mfa(
     headers: HeaderMap,
     JsonBody(req): JsonBody<TicketBody>,
 ) -> Result<Response, ApiError> {
-    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ticket = required_ticket(&headers, req.ticket)?;
     let tokens = state.mfa.continue_without_mfa(&ticket, client).await?;
     Ok(state.reply(tokens).into_response())
 }

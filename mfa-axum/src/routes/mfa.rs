@@ -1,7 +1,7 @@
 //! The second factor: challenges, verification, step-up, enrolment and
 //! backup codes.
 
-use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, Ticket, ticket_of};
+use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, Ticket, required_ticket};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use mfa_core::crypto::ExposeSecret;
 use mfa_core::delivery::mask_destination;
 use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
-use mfa_core::{Actor, ChallengeSent, MfaError, VerifyRequest};
+use mfa_core::{Actor, ChallengeSent, DestinationPending, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize)]
@@ -66,7 +66,7 @@ pub(crate) async fn send_challenge(
     headers: HeaderMap,
     JsonBody(req): JsonBody<SendBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ticket = required_ticket(&headers, req.ticket)?;
     let sent = state.mfa.send_challenge(&ticket, req.method).await?;
     Ok(Json(
         serde_json::to_value(SentView::from(sent)).unwrap_or_default(),
@@ -90,7 +90,7 @@ pub(crate) async fn verify(
     headers: HeaderMap,
     JsonBody(req): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ticket = required_ticket(&headers, req.ticket)?;
     let verified = state
         .mfa
         .verify(VerifyRequest {
@@ -185,6 +185,14 @@ pub(crate) async fn enroll_totp(
     })))
 }
 
+/// A pending email or phone factor: its id and where the code went.
+fn pending_json(pending: DestinationPending) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "factor_id": pending.factor_id,
+        "sent": SentView::from(pending.sent),
+    }))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollEmailBody {
@@ -201,10 +209,7 @@ pub(crate) async fn enroll_email(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let pending = state.mfa.enroll_email(who.actor(), &req.email).await?;
-    Ok(Json(serde_json::json!({
-        "factor_id": pending.factor_id,
-        "sent": SentView::from(pending.sent),
-    })))
+    Ok(pending_json(pending))
 }
 
 #[derive(Deserialize)]
@@ -223,10 +228,7 @@ pub(crate) async fn enroll_sms(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let pending = state.mfa.enroll_sms(who.actor(), &req.phone).await?;
-    Ok(Json(serde_json::json!({
-        "factor_id": pending.factor_id,
-        "sent": SentView::from(pending.sent),
-    })))
+    Ok(pending_json(pending))
 }
 
 #[derive(Deserialize)]

@@ -10,7 +10,7 @@
 
 use super::Who;
 use super::mfa::{EnrollStartBody, RenameBody, factor_id};
-use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, ticket_of};
+use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, required_ticket};
 use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
@@ -87,7 +87,7 @@ pub(crate) async fn options(
     headers: HeaderMap,
     JsonBody(req): JsonBody<OptionsBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ticket = required_ticket(&headers, req.ticket)?;
     let challenge = state.mfa.passkey_options(&ticket).await?;
     Ok(challenge_json(&challenge))
 }
@@ -110,7 +110,7 @@ pub(crate) async fn verify(
     headers: HeaderMap,
     JsonBody(req): JsonBody<VerifyBody>,
 ) -> Result<Response, ApiError> {
-    let ticket = ticket_of(&headers, req.ticket).ok_or(ApiError(MfaError::InvalidTicket))?;
+    let ticket = required_ticket(&headers, req.ticket)?;
     let ceremony = ceremony_of(&req.ceremony)?;
     let response = req.credential.to_string();
     let verified = state

@@ -57,6 +57,7 @@ pub mod keyring;
 pub mod opaque;
 pub mod otp;
 pub mod password;
+pub mod push;
 pub mod secret;
 pub mod totp;
 

@@ -481,8 +481,8 @@ impl Mfa {
             let now = inner.now();
             let mut factor = Factor::pending(user.id, FactorKind::Webauthn, now);
             factor.label = label;
-            factor.last_totp_step = Some(i64::from(credential_facts(&passkey).counter));
             let facts = credential_facts(&passkey);
+            factor.last_totp_step = Some(i64::from(facts.counter));
             seal_credential(
                 &inner.keys,
                 &mut factor,

@@ -50,6 +50,7 @@ pub mod fixtures;
 pub mod flow;
 pub mod key_checks;
 pub mod passkey_rig;
+pub mod push_app;
 pub mod races;
 pub mod rate_limit;
 pub mod sessions;
