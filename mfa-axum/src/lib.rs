@@ -78,5 +78,5 @@ pub use body::{JsonBody, TICKET_HEADER, Ticket, required_ticket, ticket_of};
 pub use client::{Client, ClientConfig, InvalidIpNet, IpNet};
 pub use error::{ApiError, status_for};
 pub use reply::{Reply, TokensView};
-pub use routes::{MAX_AUDIT_PAGE, RouteInfo, Who, route_list};
+pub use routes::{MAX_AUDIT_PAGE, MAX_STREAM, MAX_WAIT, RouteInfo, STATUS_POLL, Who, route_list};
 pub use state::{CookieConfig, MfaState};

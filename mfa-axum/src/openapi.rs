@@ -21,7 +21,10 @@ fn err(codes: &[&str]) -> Value {
                 "mfa_required, step_up_required, enrollment_required, login_blocked or token_reused",
             ),
             "404" => ("404", "not_found"),
-            "409" => ("409", "conflict"),
+            "409" => (
+                "409",
+                "conflict, push_already_registered, push_too_many_devices or push_pending",
+            ),
             "422" => ("422", "method_unavailable"),
             "423" => (
                 "423",
@@ -219,6 +222,34 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/passkey/login", "post", Op::new("passkeyLogin", "sign-in", "Sign in with a passkey alone")
             .body("PasskeyLoginRequest").ok("200", "Signed in, or a ticket for the second factor", Some("LoginResponse"))
             .errors(&["400", "401", "403", "422", "423", "429"]).build()),
+        ("/api/mfa/push/enroll/start", "post", Op::new("pushEnrollStart", "push", "A single-use challenge for a phone app to sign with its new device key (bearer token with a recent second factor, or enrolment ticket)")
+            .security(BEARER_OR_TICKET).body("EnrollTotpRequest").ok("200", "Enrolment id and challenge", Some("PushEnrolmentChallenge"))
+            .errors(&["400", "401", "403", "409", "422", "429"]).build()),
+        ("/api/mfa/push/enroll/finish", "post", Op::new("pushEnrollFinish", "push", "Enrol the app: its public key, push address, description and the signed challenge; backup codes with the first factor, tokens with a ticket")
+            .security(BEARER_OR_TICKET).body("PushEnrolRequest").ok("200", "Enrolled", Some("Confirmed"))
+            .errors(&["400", "401", "403", "409", "422", "429"]).build()),
+        ("/api/mfa/push", "post", Op::new("pushRequest", "push", "Ask the user's apps to approve the sign-in or step-up of a ticket; show the number in the browser")
+            .security(&["ticket"]).body("TicketRequest").ok("200", "The request and the number to show", Some("PushPending"))
+            .errors(&["400", "401", "403", "422", "429", "502"]).build()),
+        ("/api/mfa/push/devices", "get", Op::new("pushDevices", "push", "The user's push apps")
+            .security(BEARER).ok("200", "Apps", Some("PushDeviceList")).errors(&["401", "429"]).build()),
+        ("/api/mfa/push/requests/{id}", "get", Op::new("pushPrompt", "push", "What the app shows for a request it was pushed: the sign-in's context and three numbers (the id is the capability)")
+            .param(id_param("Push request id")).ok("200", "The prompt", Some("PushPrompt"))
+            .errors(&["400", "401", "429"]).build()),
+        ("/api/mfa/push/answer", "post", Op::new("pushAnswer", "push", "The app's answer, signed with its device key (push_malformed, push_bad_signature, push_closed, push_stale, push_wrong_number, push_user_verification_required)")
+            .body("PushAnswer").ok("200", "Accepted", Some("PushAnswered"))
+            .errors(&["400", "401", "423", "429"]).build()),
+        ("/api/mfa/push/{id}/status", "get", Op::new("pushStatus", "push", "The request's state for the ticket's browser; with wait and since, a long-poll that answers at the first change")
+            .security(&["ticket"]).param(id_param("Push request id")).param(ticket_query())
+            .param(json!({ "name": "wait", "in": "query", "required": false, "description": "Seconds to wait for a state other than since", "schema": { "type": "integer", "minimum": 0, "maximum": 30 } }))
+            .param(json!({ "name": "since", "in": "query", "required": false, "schema": { "$ref": "#/components/schemas/PushState" } }))
+            .ok("200", "The state", Some("PushStatus")).errors(&["400", "401", "429"]).build()),
+        ("/api/mfa/push/{id}/events", "get", Op::new("pushEvents", "push", "The request's states as Server-Sent Events: event status with data {request, state}, the current state at once and each change; closed after a final state; event error with data {error} ends it")
+            .security(&["ticket"]).param(id_param("Push request id")).param(ticket_query())
+            .ok("200", "text/event-stream", None).errors(&["400", "401", "429"]).build()),
+        ("/api/mfa/push/{id}/complete", "post", Op::new("pushComplete", "push", "Complete the ticket with its approved request; sets the trust cookie when remember_device is true")
+            .security(&["ticket"]).param(id_param("Push request id")).body("PushCompleteRequest").ok("200", "Signed in at AAL2", Some("Tokens"))
+            .errors(&["400", "401", "409", "422", "423", "429"]).build()),
         ("/api/device/register", "post", Op::new("registerDevice", "devices", "Record or describe the calling device (X-Device-Fingerprint header)")
             .security(BEARER).body("DeviceInfo").ok("200", "Known device (201 when created)", Some("RegisteredDevice"))
             .errors(&["400", "401", "429"]).build()),
@@ -249,8 +280,7 @@ fn obj(required: &[&str], properties: Value) -> Value {
 fn schemas() -> Value {
     let ts = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
-    let kinds =
-        json!({ "type": "string", "enum": ["totp", "email", "sms", "webauthn", "backup_codes"] });
+    let kinds = json!({ "type": "string", "enum": ["totp", "email", "sms", "webauthn", "push", "backup_codes"] });
     let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device", "hwk", "swk", "user"] } });
     let device = obj(
         &["id", "trusted", "current"],
@@ -371,6 +401,50 @@ fn schemas() -> Value {
             "transports": { "type": "array", "items": { "type": "string" } },
             "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
         })) } })),
+        "PushEnrolmentChallenge": obj(&["id", "challenge", "expires_at"], json!({
+            "id": uuid, "challenge": { "type": "string", "description": "32 random bytes, base64url: sign \"mfa-rs push enrolment v1\" lines of challenge and key thumbprint" },
+            "expires_at": ts
+        })),
+        "PushEnrolRequest": obj(&["id", "algorithm", "public_key", "address", "signature"], json!({
+            "ticket": { "type": "string" }, "id": uuid,
+            "algorithm": { "type": "string", "enum": ["ed25519", "p256"] },
+            "public_key": { "type": "string", "description": "base64url: 32 bytes (Ed25519) or the 65-byte uncompressed point (P-256)" },
+            "address": { "type": "object", "description": "{\"kind\": \"web_push\", \"endpoint\", \"p256dh\", \"auth\"}, {\"kind\": \"fcm\", \"token\"} or {\"kind\": \"apns\", \"device_token\"}; at most 4 KiB" },
+            "signature": { "type": "string", "description": "base64url; DER for P-256" },
+            "device": { "$ref": "#/components/schemas/DeviceInfo" }
+        })),
+        "PushPending": obj(&["request", "number", "expires_at", "devices"], json!({
+            "request": uuid, "number": { "type": "integer", "minimum": 10, "maximum": 99 },
+            "expires_at": ts, "devices": { "type": "integer" }
+        })),
+        "PushState": { "type": "string", "enum": ["pending", "approved", "denied", "wrong_number", "expired", "completed"] },
+        "PushStatus": obj(&["request", "state"], json!({ "request": uuid, "state": { "$ref": "#/components/schemas/PushState" } })),
+        "PushPrompt": obj(&["request", "choices", "context", "created_at", "expires_at"], json!({
+            "request": uuid,
+            "choices": { "type": "array", "items": { "type": "integer" }, "minItems": 3, "maxItems": 3 },
+            "context": obj(&["risk_score"], json!({
+                "ip": { "type": "string" }, "country": { "type": "string" }, "device": { "type": "string" },
+                "risk_score": { "type": "integer" }, "step_up": { "type": "boolean" }
+            })),
+            "created_at": ts, "expires_at": ts
+        })),
+        "PushAnswer": obj(&["request", "number", "decision", "at", "user_verified", "signature"], json!({
+            "request": uuid, "number": { "type": "integer", "minimum": 10, "maximum": 99 },
+            "decision": { "type": "string", "enum": ["approve", "deny", "not_me"] },
+            "at": { "type": "integer", "description": "Unix seconds when the app signed" },
+            "user_verified": { "type": "boolean" },
+            "signature": { "type": "string", "description": "base64url over the \"mfa-rs push answer v1\" text of the other fields" }
+        })),
+        "PushAnswered": obj(&["request", "state"], json!({ "request": uuid, "state": { "$ref": "#/components/schemas/PushState" } })),
+        "PushCompleteRequest": obj(&[], json!({ "ticket": { "type": "string" }, "remember_device": { "type": "boolean", "default": false } })),
+        "PushDeviceList": obj(&["devices"], json!({ "devices": { "type": "array", "items": obj(&["factor_id", "status", "algorithm", "key_thumbprint"], json!({
+            "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
+            "algorithm": { "type": "string", "enum": ["ed25519", "p256"] },
+            "key_thumbprint": { "type": "string", "description": "base64url SHA-256" },
+            "address_kind": { "type": ["string", "null"] },
+            "device": { "$ref": "#/components/schemas/DeviceInfo" },
+            "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+        })) } })),
         "BackupCodes": obj(&["backup_codes"], json!({ "backup_codes": { "type": "array", "items": { "type": "string" } } })),
         "Device": device,
         "RegisteredDevice": obj(&["created", "device"], json!({ "created": { "type": "boolean" }, "device": { "$ref": "#/components/schemas/Device" } })),
@@ -420,7 +494,7 @@ pub fn document() -> Value {
         "info": {
             "title": "mfa-rs MFA API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Multi-factor sign-in over HTTP: password, TOTP, email codes, backup codes, passkeys, trusted devices, sessions. Errors are {\"error\", \"message\", \"retry_after\"} with a Retry-After header where it applies.",
+            "description": "Multi-factor sign-in over HTTP: password, TOTP, email codes, backup codes, passkeys, push approval, trusted devices, sessions. Errors are {\"error\", \"message\", \"retry_after\"} with a Retry-After header where it applies.",
             "license": { "name": "MIT OR Apache-2.0", "identifier": "MIT OR Apache-2.0" }
         },
         "servers": [ { "url": "/" } ],

@@ -45,6 +45,9 @@ pub struct MfaState {
     pub client: ClientConfig,
     /// How the trust cookie is written.
     pub cookies: CookieConfig,
+    /// Turns `true` when the server shuts down: open event streams end
+    /// (see [`MfaState::with_shutdown`]).
+    closing: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for MfaState {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for MfaState {
         f.debug_struct("MfaState")
             .field("client", &self.client)
             .field("cookies", &self.cookies)
+            .field("shutdown_signal", &self.closing.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +69,30 @@ impl MfaState {
             mfa,
             client: ClientConfig::default(),
             cookies: CookieConfig::default(),
+            closing: None,
+        }
+    }
+
+    /// Ends the open push status streams when `closing` turns `true`:
+    /// send it when the server starts its graceful shutdown, which
+    /// otherwise waits for every open stream (a browser reconnects to the
+    /// new server by itself, and reads the state from the store).
+    #[must_use]
+    pub fn with_shutdown(mut self, closing: tokio::sync::watch::Receiver<bool>) -> Self {
+        self.closing = Some(closing);
+        self
+    }
+
+    /// Resolves once the server shuts down (never without
+    /// [`MfaState::with_shutdown`]).
+    pub(crate) async fn closed(&self) {
+        match self.closing.clone() {
+            Some(mut closing) => {
+                if closing.wait_for(|closed| *closed).await.is_err() {
+                    // The sender is gone: the server is gone.
+                }
+            }
+            None => std::future::pending().await,
         }
     }
 

@@ -142,6 +142,7 @@ fn notification_title(kind: NotificationKind) -> &'static str {
         NotificationKind::TokenReused => "sessions ended for your safety",
         NotificationKind::OtpReplay => "a used code was tried again",
         NotificationKind::PasskeySuspect => "passkey turned off",
+        NotificationKind::PushNotMe => "sign-in attempt reported",
         NotificationKind::SuspiciousSignIn => "suspicious sign-in",
         NotificationKind::DeviceTrusted => "device remembered",
         NotificationKind::PasswordChanged => "password changed",
@@ -204,6 +205,13 @@ fn notification_text(m: &NotificationMessage) -> String {
              your devices are yours. {tail}",
             detail(m, "label")
         ),
+        NotificationKind::PushNotMe => format!(
+            "You reported a sign-in at {when} as not yours (IP: {}, country: {}). We refused it \
+             and locked second-factor sign-in for a while. Change your password now: whoever \
+             tried knows it.",
+            detail(m, "ip"),
+            detail(m, "country"),
+        ),
         NotificationKind::SuspiciousSignIn => format!(
             "We stopped or challenged an unusual sign-in at {when} (IP: {}, country: {}). {tail}",
             detail(m, "ip"),
@@ -226,6 +234,11 @@ pub enum DeliveryError {
     /// The destination is not acceptable to this channel.
     #[error("invalid destination")]
     InvalidDestination,
+    /// The destination is gone for good: the push service says the
+    /// subscription, registration or device token no longer exists (the
+    /// app was removed or the browser unsubscribed). Stop sending to it.
+    #[error("destination gone")]
+    Gone,
     /// The provider refused the message; retrying will not help.
     #[error("message rejected: {0}")]
     Rejected(String),
@@ -246,6 +259,56 @@ pub trait DeliveryChannel: Send + Sync {
 
     /// Sends one message.
     async fn send(&self, message: &Message) -> Result<(), DeliveryError>;
+}
+
+/// A push to the phone app: a sign-in waits for its approval.
+///
+/// It carries no secret and no number: the app fetches what it shows (the
+/// sign-in's context and the three numbers) with the request id
+/// ([`crate::Mfa::push_request_for_app`]), so nothing sensitive travels
+/// through the push service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushNotice {
+    /// The request to show and answer.
+    pub request: crate::model::PushRequestId,
+    /// A title for the notification ("Approve sign-in?").
+    pub title: String,
+    /// A line of context ("Firefox on Linux, CH").
+    pub body: String,
+    /// The request cannot be answered from this time on; a push service
+    /// may drop the notice after it.
+    pub expires_at: DateTime<Utc>,
+    /// The product's name.
+    pub product_name: String,
+}
+
+/// Sends push approval notices to phone apps (implemented for
+/// `mfa_delivery::push::PushRouter`).
+///
+/// A device's push address is kept as the JSON its app sent (for example
+/// `{"kind": "fcm", "token": "…"}`), sealed with the factor; the sender
+/// decides what is valid.
+#[async_trait]
+pub trait PushSender: Send + Sync {
+    /// Checks a push address before it is stored: its shape, and that a
+    /// transport for its kind is configured.
+    ///
+    /// # Errors
+    /// [`DeliveryError::InvalidDestination`] when it is malformed or no
+    /// transport serves it.
+    fn check_address(&self, address: &serde_json::Value) -> Result<(), DeliveryError>;
+
+    /// Sends one notice to one device.
+    ///
+    /// # Errors
+    /// [`DeliveryError::Gone`] when the service no longer knows the
+    /// address (the engine disables that device), or any other
+    /// [`DeliveryError`].
+    async fn send_push(
+        &self,
+        address: &serde_json::Value,
+        notice: &PushNotice,
+    ) -> Result<(), DeliveryError>;
 }
 
 /// Masks an email address or phone number for display: `a***@example.com`,
@@ -301,6 +364,7 @@ mod tests {
             NotificationKind::TokenReused,
             NotificationKind::OtpReplay,
             NotificationKind::PasskeySuspect,
+            NotificationKind::PushNotMe,
             NotificationKind::SuspiciousSignIn,
             NotificationKind::DeviceTrusted,
             NotificationKind::PasswordChanged,

@@ -97,6 +97,12 @@ pub enum MfaError {
     /// no session was created.
     #[error("passkey refused: {0}")]
     Passkey(PasskeyError),
+    /// A push approval step was refused: a malformed key, answer or
+    /// address, a signature that does not verify, a request that is closed
+    /// or not approved, a wrong number, a risky sign-in. Nothing was
+    /// registered and no session was created.
+    #[error("push refused: {0}")]
+    Push(crate::crypto::push::PushError),
     /// The store failed.
     #[error("store error")]
     Store(#[from] StoreError),
@@ -234,6 +240,7 @@ impl MfaError {
             Self::KeyMismatch(_) => "key_mismatch",
             Self::Delivery(_) => "delivery_failed",
             Self::Passkey(e) => e.code(),
+            Self::Push(e) => e.code(),
             Self::Crypto(_) => "internal",
             // Contention reaches the caller only once the bounded retries
             // of the step are spent: transient, like a lost connection.
@@ -254,6 +261,7 @@ impl MfaError {
     pub const fn http_status(&self) -> u16 {
         match self {
             Self::InvalidInput { .. } | Self::Passkey(PasskeyError::Malformed) => 400,
+            Self::Push(e) => e.http_status(),
             Self::Passkey(PasskeyError::AlreadyRegistered) | Self::Conflict(_) => 409,
             // Every other refused WebAuthn answer: wrong origin, challenge,
             // signature, user verification, closed ceremony, suspect
@@ -314,6 +322,9 @@ mod tests {
             MfaError::Passkey(PasskeyError::Malformed),
             MfaError::Passkey(PasskeyError::AlreadyRegistered),
             MfaError::Passkey(PasskeyError::BadSignature),
+            MfaError::Push(crate::crypto::push::PushError::Malformed),
+            MfaError::Push(crate::crypto::push::PushError::WrongNumber),
+            MfaError::Push(crate::crypto::push::PushError::Pending),
             MfaError::Conflict("x"),
             MfaError::InvalidCode,
             MfaError::InvalidToken,
@@ -331,7 +342,7 @@ mod tests {
         assert_eq!(
             statuses,
             [
-                400, 400, 409, 401, 409, 401, 401, 403, 404, 422, 423, 429, 500, 503
+                400, 400, 409, 401, 400, 401, 409, 409, 401, 401, 403, 404, 422, 423, 429, 500, 503
             ]
         );
         // A code never answers two statuses.

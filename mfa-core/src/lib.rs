@@ -118,7 +118,7 @@
 //! # Good to know
 //!
 //! - **JSON wire names** (`serde`): factor kinds `totp`, `email`, `sms`,
-//!   `webauthn`, `backup_codes`; `amr` values per RFC 8176 (`pwd`, `otp`,
+//!   `webauthn`, `push`, `backup_codes`; `amr` values per RFC 8176 (`pwd`, `otp`,
 //!   `email`, `sms`, `backup`, `device`, `hwk`, `swk`, `user`, `ext`);
 //!   [`Aal`](model::Aal) is `"aal1"`/`"aal2"` in JSON and `1`/`2` in the
 //!   access token's `aal` claim.
@@ -143,6 +143,10 @@
 //! - [`risk`], [`delivery`], [`clock`]: the engine's other seams.
 //! - `passkey` (feature `passkeys`): passkeys and security keys (WebAuthn)
 //!   as a second factor and for passwordless sign-in.
+//! - Push approval: a phone app holding a device key approves a sign-in
+//!   with number matching ([`Mfa::request_push`], [`Mfa::answer_push`],
+//!   [`Mfa::complete_push`]; the primitives in [`crypto::push`]); turn it
+//!   on with [`MfaBuilder::push`].
 //! - `testing` (feature `testing`): the store conformance suite, the engine
 //!   flow suite, a capturing delivery channel and a software passkey
 //!   authenticator, for store authors.

@@ -284,6 +284,85 @@ impl Default for RiskPolicy {
     }
 }
 
+/// Push approval: how long a request lives, and the limits that keep a
+/// phone from being flooded into approving (MFA fatigue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PushPolicy {
+    /// How long the app may answer a request, and the browser complete
+    /// an approved one (30 seconds to 5 minutes).
+    pub request_ttl: TimeDelta,
+    /// How long an enrolment challenge may be signed (at most 10 minutes).
+    pub enrolment_ttl: TimeDelta,
+    /// Requests of one user waiting for an answer at once; one more is
+    /// refused until one is answered or expires.
+    pub max_pending: u32,
+    /// Least time between two requests of one user.
+    pub cooldown: TimeDelta,
+    /// Requests per user per [`PushPolicy::window`].
+    pub per_window: u32,
+    /// The window of [`PushPolicy::per_window`].
+    pub window: TimeDelta,
+    /// At or above this risk score a sign-in may not ask for a push: a
+    /// risky sign-in is exactly the one an attacker hopes a tired user
+    /// approves. Other methods stay offered.
+    pub refuse_at_risk: u8,
+    /// Approvals must say the user unlocked the device key with a
+    /// biometric or PIN (`amr` then includes `user`).
+    pub require_user_verification: bool,
+    /// How far the time an app signed its answer may be from the server's.
+    pub answer_skew: TimeDelta,
+    /// Apps one user may enrol.
+    pub max_devices: u32,
+}
+
+impl Default for PushPolicy {
+    fn default() -> Self {
+        Self {
+            request_ttl: TimeDelta::minutes(2),
+            enrolment_ttl: TimeDelta::minutes(5),
+            max_pending: 2,
+            cooldown: TimeDelta::seconds(10),
+            per_window: 5,
+            window: TimeDelta::minutes(15),
+            refuse_at_risk: 70,
+            require_user_verification: false,
+            answer_skew: TimeDelta::minutes(2),
+            max_devices: 5,
+        }
+    }
+}
+
+impl PushPolicy {
+    fn validate(&self) -> Result<(), String> {
+        if self.request_ttl < TimeDelta::seconds(30) || self.request_ttl > TimeDelta::minutes(5) {
+            return Err("push: request_ttl must be 30 seconds to 5 minutes".into());
+        }
+        if self.enrolment_ttl <= TimeDelta::zero() || self.enrolment_ttl > TimeDelta::minutes(10) {
+            return Err("push: enrolment_ttl must be positive and at most 10 minutes".into());
+        }
+        if !(1..=10).contains(&self.max_pending) {
+            return Err("push: max_pending must be 1 to 10".into());
+        }
+        if self.cooldown < TimeDelta::zero() || self.cooldown > self.window {
+            return Err("push: cooldown must be 0 to window".into());
+        }
+        if self.per_window == 0 || self.window <= TimeDelta::zero() {
+            return Err("push: per_window and window must be positive".into());
+        }
+        if !(1..=100).contains(&self.refuse_at_risk) {
+            return Err("push: refuse_at_risk must be 1 to 100".into());
+        }
+        if self.answer_skew <= TimeDelta::zero() || self.answer_skew > TimeDelta::minutes(10) {
+            return Err("push: answer_skew must be positive and at most 10 minutes".into());
+        }
+        if !(1..=20).contains(&self.max_devices) {
+            return Err("push: max_devices must be 1 to 20".into());
+        }
+        Ok(())
+    }
+}
+
 /// Limits on sign-in attempts before any password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRateLimits {
@@ -336,6 +415,9 @@ pub struct Policy {
     pub risk: RiskPolicy,
     /// Sign-in rate limits.
     pub login_rate: LoginRateLimits,
+    /// Push approval.
+    #[serde(default)]
+    pub push: PushPolicy,
     /// How long soft-deleted rows are kept before [`crate::Mfa::purge`]
     /// removes them.
     pub retention: TimeDelta,
@@ -363,6 +445,7 @@ impl Default for Policy {
             device_trust: DeviceTrustPolicy::default(),
             risk: RiskPolicy::default(),
             login_rate: LoginRateLimits::default(),
+            push: PushPolicy::default(),
             retention: TimeDelta::days(30),
             product_name: "mfa-rs".into(),
         }
@@ -465,6 +548,7 @@ impl Policy {
         if self.risk.step_up == 0 || self.risk.step_up >= self.risk.block || self.risk.block > 100 {
             return Err("risk: need 0 < step_up < block <= 100".into());
         }
+        self.push.validate()?;
         if self.login_rate.per_identifier == 0
             || self.login_rate.per_ip == 0
             || self.login_rate.window <= TimeDelta::zero()

@@ -82,8 +82,17 @@
 //! [`push::web_push`], [`push::fcm`] or [`push::apns`] sender. They share
 //! the timeouts and retries above; an address the service no longer knows
 //! comes back as
-//! [`DeliveryError::InvalidDestination`](mfa_core::delivery::DeliveryError::InvalidDestination)
+//! [`DeliveryError::Gone`](mfa_core::delivery::DeliveryError::Gone)
 //! ([`push::address_is_gone`]), the sign to disable that device.
+//!
+//! [`push::PushRouter`] is also the engine's
+//! [`PushSender`](mfa_core::delivery::PushSender):
+//! `MfaBuilder::push(Arc::new(router))` turns push approval on. The router
+//! checks the address a device registers (the JSON of a
+//! [`push::PushAddress`], of a kind it has a sender for) and turns each
+//! [`PushNotice`](mfa_core::delivery::PushNotice) into a message whose data
+//! names the request (`type`, `request_id`, `expires_at`) and whose time to
+//! live ends with it ([`push::message_of`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

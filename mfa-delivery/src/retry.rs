@@ -8,7 +8,8 @@ use std::time::Duration;
 
 /// How often and how patiently a transport retries a temporary failure
 /// ([`DeliveryError::Transient`]: 5xx, timeouts, connection errors).
-/// Rejections (4xx, SMTP 5xx) are never retried.
+/// Nothing else is retried: not rejections (4xx, SMTP 5xx), not a
+/// destination that is invalid or gone.
 ///
 /// Attempt `n` (from 1) waits a random delay in
 /// `[d/2, d]` with `d = min(max_backoff, initial_backoff · 2^(n-1))` before
@@ -135,5 +136,26 @@ mod tests {
             .await;
         assert!(matches!(r, Err(DeliveryError::Rejected(_))));
         assert_eq!(calls, 1);
+
+        // A destination that is gone or invalid stays so: one attempt each.
+        let permanent: [fn() -> DeliveryError; 2] =
+            [|| DeliveryError::Gone, || DeliveryError::InvalidDestination];
+        for permanent in permanent {
+            let mut calls = 0;
+            let r = p
+                .run(|_| {
+                    calls += 1;
+                    async move { Err(permanent()) }
+                })
+                .await;
+            assert!(
+                matches!(
+                    r,
+                    Err(DeliveryError::Gone | DeliveryError::InvalidDestination)
+                ),
+                "{r:?}"
+            );
+            assert_eq!(calls, 1);
+        }
     }
 }

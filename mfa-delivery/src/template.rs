@@ -269,6 +269,7 @@ fn title(language: Language, kind: NotificationKind) -> &'static str {
             "Ein bereits verwendeter Code wurde erneut versucht"
         }
         (Language::German, NotificationKind::PasskeySuspect) => "Passkey deaktiviert",
+        (Language::German, NotificationKind::PushNotMe) => "Anmeldeversuch gemeldet",
         (Language::German, NotificationKind::SuspiciousSignIn) => "Verdächtige Anmeldung",
         (Language::German, NotificationKind::DeviceTrusted) => "Gerät gespeichert",
         (Language::German, NotificationKind::PasswordChanged) => "Passwort geändert",
@@ -282,6 +283,7 @@ fn title(language: Language, kind: NotificationKind) -> &'static str {
         (_, NotificationKind::TokenReused) => "Sessions ended for your safety",
         (_, NotificationKind::OtpReplay) => "A used code was tried again",
         (_, NotificationKind::PasskeySuspect) => "Passkey turned off",
+        (_, NotificationKind::PushNotMe) => "Sign-in attempt reported",
         (_, NotificationKind::SuspiciousSignIn) => "Suspicious sign-in",
         (_, NotificationKind::DeviceTrusted) => "Device remembered",
         (_, NotificationKind::PasswordChanged) => "Password changed",
@@ -329,6 +331,11 @@ fn english_event(m: &NotificationMessage, when: &str) -> String {
         NotificationKind::PasskeySuspect => format!(
             "A passkey ({}) of your {product} account answered at {when} with a signature counter that went backwards, a sign that it was copied. We turned it off.",
             d("label"),
+        ),
+        NotificationKind::PushNotMe => format!(
+            "You reported a sign-in to your {product} account at {when} as not yours (IP address: {}, country: {}). We refused it and locked second-factor sign-in for a while. Whoever tried knows your password: change it now.",
+            d("ip"),
+            d("country"),
         ),
         NotificationKind::SuspiciousSignIn => format!(
             "We stopped or challenged an unusual sign-in to your {product} account at {when} (IP address: {}, country: {}).",
@@ -387,6 +394,11 @@ fn german_event(m: &NotificationMessage, when: &str) -> String {
             "Am {when} hat ein Passkey ({}) Ihres {product}-Kontos mit einem Signaturzähler geantwortet, der zurückgegangen ist: ein Zeichen, dass er kopiert wurde. Wir haben ihn deaktiviert.",
             d("label"),
         ),
+        NotificationKind::PushNotMe => format!(
+            "Sie haben eine Anmeldung bei Ihrem {product}-Konto am {when} als nicht Ihre gemeldet (IP-Adresse: {}, Land: {}). Wir haben sie abgelehnt und die Anmeldung mit zweitem Faktor vorübergehend gesperrt. Wer es versucht hat, kennt Ihr Passwort: Ändern Sie es jetzt.",
+            d("ip"),
+            d("country"),
+        ),
         NotificationKind::SuspiciousSignIn => format!(
             "Am {when} haben wir eine ungewöhnliche Anmeldung bei Ihrem {product}-Konto gestoppt oder zusätzlich geprüft (IP-Adresse: {}, Land: {}).",
             d("ip"),
@@ -438,7 +450,7 @@ mod tests {
     use mfa_core::delivery::OtpCodeText;
     use mfa_core::model::NotificationId;
 
-    const ALL_KINDS: [NotificationKind; 13] = [
+    const ALL_KINDS: [NotificationKind; 14] = [
         NotificationKind::NewDeviceLogin,
         NotificationKind::FactorAdded,
         NotificationKind::FactorRemoved,
@@ -449,6 +461,7 @@ mod tests {
         NotificationKind::TokenReused,
         NotificationKind::OtpReplay,
         NotificationKind::PasskeySuspect,
+        NotificationKind::PushNotMe,
         NotificationKind::SuspiciousSignIn,
         NotificationKind::DeviceTrusted,
         NotificationKind::PasswordChanged,

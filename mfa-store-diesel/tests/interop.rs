@@ -14,7 +14,7 @@ use mfa_core::clock::ManualClock;
 use mfa_core::crypto::{ExposeSecret, JwtConfig, JwtKeys, KeyRing, PasswordHasher};
 use mfa_core::model::FactorKind;
 use mfa_core::store::Store;
-use mfa_core::testing::capture::CapturingChannel;
+use mfa_core::testing::capture::{CapturingChannel, CapturingPush};
 use mfa_core::testing::flow::harness::{Harness, test_policy};
 use std::sync::Arc;
 
@@ -23,6 +23,7 @@ use std::sync::Arc;
 fn engine<S: Store>(store: Arc<S>, clock: Arc<ManualClock>) -> Harness<S> {
     let email = Arc::new(CapturingChannel::email());
     let sms = Arc::new(CapturingChannel::sms());
+    let push = Arc::new(CapturingPush::new());
     let keys = KeyRing::builder()
         .aead_key(1, &[0x11; 32])
         .current(1)
@@ -33,6 +34,7 @@ fn engine<S: Store>(store: Arc<S>, clock: Arc<ManualClock>) -> Harness<S> {
         .store(Arc::clone(&store))
         .email(email.clone())
         .sms(sms.clone())
+        .push(push.clone())
         .keys(keys)
         .tokens(
             JwtConfig::new("https://issuer.test", "mfa-interop"),
@@ -49,6 +51,7 @@ fn engine<S: Store>(store: Arc<S>, clock: Arc<ManualClock>) -> Harness<S> {
         clock,
         email,
         sms,
+        push,
     }
 }
 

@@ -33,19 +33,35 @@ use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::model::{
     Aal, AuditEvent, AuthMethod, BackupCodeRecord, ChallengeId, ChallengePurpose, CodeHash,
     Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, KeyCheck,
-    KeyCheckSubject, LockScope, LockoutRule, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus,
-    RefreshToken, RevocationReason, SealedSecret, Session, SessionId, SessionStatus, TicketId,
-    TokenHash, User, UserId, UserStatus, WebauthnCeremony,
+    KeyCheckSubject, LockScope, LockoutRule, LoginTicket, MfaSettings, OtpChallenge, PushRequest,
+    PushRequestId, PushResolution, RefreshStatus, RefreshToken, RevocationReason, SealedSecret,
+    Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId, UserStatus,
+    WebauthnCeremony,
 };
 use mfa_core::store::{
     AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
     DeviceRepository, FactorRepository, FailureOutcome, KeyCheckRepository, NewRefreshToken, Page,
-    PageRequest, RateDecision, RateLimiter, Repositories, RotateOutcome, SessionRepository,
-    StepReads, StoreError, StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
+    PageRequest, PushRepository, RateDecision, RateLimiter, Repositories, RotateOutcome,
+    SessionRepository, StepReads, StoreError, StoreResult, Transaction, UnitOfWork, Upserted,
+    UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A row naming a parent row that does not exist: what the foreign key of
+/// a SQL store refuses, and reported the same way, as
+/// [`StoreError::Backend`] (a broken reference is no uniqueness conflict).
+#[derive(Debug)]
+struct MissingParent(&'static str);
+
+impl std::fmt::Display for MissingParent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "foreign key violation: {}", self.0)
+    }
+}
+
+impl std::error::Error for MissingParent {}
 
 /// The in-memory store. Cheap to create; clone an `Arc` of it to share.
 #[derive(Debug, Default)]
@@ -522,6 +538,79 @@ impl KeyCheckRepository for MemoryStore {
 
     async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
         Ok(self.lock().await.key_checks.remove(&subject).is_some())
+    }
+}
+
+#[async_trait]
+impl PushRepository for MemoryStore {
+    async fn create_push_request(&self, request: &PushRequest) -> StoreResult<()> {
+        let mut s = self.lock().await;
+        if s.push_requests.contains_key(&request.id) {
+            return Err(StoreError::Conflict("push request id"));
+        }
+        if !s.users.contains_key(&request.user_id) {
+            return Err(StoreError::backend(MissingParent("push request user")));
+        }
+        s.push_requests.insert(request.id, request.clone());
+        Ok(())
+    }
+
+    async fn get_push_request(&self, id: PushRequestId) -> StoreResult<Option<PushRequest>> {
+        Ok(self.lock().await.push_requests.get(&id).cloned())
+    }
+
+    async fn resolve_push_request(
+        &self,
+        id: PushRequestId,
+        resolution: &PushResolution,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock().await;
+        match s.push_requests.get_mut(&id) {
+            Some(r) if r.is_pending(resolution.at) => {
+                r.status = resolution.status;
+                r.factor_id = Some(resolution.factor_id);
+                r.user_verified = resolution.user_verified;
+                r.answered_at = Some(resolution.at);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn consume_push_request(
+        &self,
+        id: PushRequestId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock().await;
+        match s.push_requests.get_mut(&id) {
+            Some(r) if r.is_completable(now) => {
+                r.consumed_at = Some(now);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn count_pending_push_requests(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        let s = self.lock().await;
+        let n = s
+            .push_requests
+            .values()
+            .filter(|r| r.user_id == user && r.is_pending(now))
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn purge_push_requests(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        let mut s = self.lock().await;
+        let n = s.push_requests.len();
+        s.push_requests.retain(|_, r| r.expires_at >= before);
+        Ok((n - s.push_requests.len()) as u64)
     }
 }
 

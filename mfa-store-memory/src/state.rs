@@ -5,9 +5,9 @@ use crate::journal::{Log, Table};
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
     AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
-    KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, RefreshStatus, RefreshToken,
-    RefreshTokenId, RevocationReason, Session, SessionId, SessionStatus, TicketId, TokenHash, User,
-    UserId, WebauthnCeremony,
+    KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, PushRequest, PushRequestId,
+    RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason, Session, SessionId,
+    SessionStatus, TicketId, TokenHash, User, UserId, WebauthnCeremony,
 };
 use mfa_core::store::AuditFilter;
 
@@ -29,6 +29,7 @@ pub(crate) struct State {
     /// Allowed hits per key.
     pub rate_hits: Table<String, Vec<RateHit>>,
     pub key_checks: Table<KeyCheckSubject, KeyCheck>,
+    pub push_requests: Table<PushRequestId, PushRequest>,
 }
 
 /// Calls `$method` on every table of the state.
@@ -50,6 +51,7 @@ macro_rules! each_table {
         s.audit.$method();
         s.rate_hits.$method();
         s.key_checks.$method();
+        s.push_requests.$method();
     }};
 }
 
@@ -177,6 +179,7 @@ impl State {
         self.backup_codes.remove(&id);
         self.challenges.retain(|_, c| c.user_id != id);
         self.ceremonies.retain(|_, c| c.user_id != Some(id));
+        self.push_requests.retain(|_, r| r.user_id != id);
         self.tickets.retain(|_, t| t.user_id != id);
         self.devices.retain(|_, d| d.user_id != id);
         let sessions: Vec<SessionId> = self

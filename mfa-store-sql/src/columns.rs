@@ -22,6 +22,10 @@ pub const CHALLENGE: &str = "id, user_id, factor_id, ticket_id, purpose, channel
 pub const CEREMONY: &str = "id, user_id, ticket_id, session_id, purpose, state, created_at, \
     expires_at, consumed_at";
 
+/// Columns of `<prefix>push_requests`.
+pub const PUSH_REQUEST: &str = "id, user_id, ticket_id, number, choice_1, choice_2, choice_3, \
+    context, status, factor_id, user_verified, created_at, expires_at, answered_at, consumed_at";
+
 /// Columns of `<prefix>key_checks`.
 pub const KEY_CHECK: &str = "kind, key_id, check_value, created_at";
 

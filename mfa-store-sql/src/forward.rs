@@ -477,6 +477,42 @@ macro_rules! forward_repositories {
                 }
             }
             #[$crate::__private::async_trait]
+            impl $crate::__private::PushRepository for $store {
+                async fn create_push_request(&self, request: &PushRequest) -> StoreResult<()> {
+                    self.$inner.create_push_request(request).await
+                }
+                async fn get_push_request(
+                    &self,
+                    id: PushRequestId,
+                ) -> StoreResult<Option<PushRequest>> {
+                    self.$inner.get_push_request(id).await
+                }
+                async fn resolve_push_request(
+                    &self,
+                    id: PushRequestId,
+                    resolution: &PushResolution,
+                ) -> StoreResult<bool> {
+                    self.$inner.resolve_push_request(id, resolution).await
+                }
+                async fn consume_push_request(
+                    &self,
+                    id: PushRequestId,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    self.$inner.consume_push_request(id, now).await
+                }
+                async fn count_pending_push_requests(
+                    &self,
+                    user: UserId,
+                    now: DateTime<Utc>,
+                ) -> StoreResult<u32> {
+                    self.$inner.count_pending_push_requests(user, now).await
+                }
+                async fn purge_push_requests(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+                    self.$inner.purge_push_requests(before).await
+                }
+            }
+            #[$crate::__private::async_trait]
             impl $crate::__private::UnitOfWork for $store {
                 async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
                     self.$inner.begin().await

@@ -76,6 +76,11 @@ pub const SQLITE: &[Migration] = &[
         name: "key_checks",
         sql: include_str!("../migrations/sqlite/0004_key_checks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "push",
+        sql: include_str!("../migrations/sqlite/0005_push.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -100,6 +105,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "key_checks",
         sql: include_str!("../migrations/postgres/0004_key_checks.sql"),
     },
+    Migration {
+        version: 5,
+        name: "push",
+        sql: include_str!("../migrations/postgres/0005_push.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -123,6 +133,11 @@ pub const MYSQL: &[Migration] = &[
         version: 4,
         name: "key_checks",
         sql: include_str!("../migrations/mysql/0004_key_checks.sql"),
+    },
+    Migration {
+        version: 5,
+        name: "push",
+        sql: include_str!("../migrations/mysql/0005_push.sql"),
     },
 ];
 

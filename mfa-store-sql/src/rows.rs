@@ -10,9 +10,10 @@ use mfa_core::model::{
     ChallengeId, ChallengePurpose, CodeHash, Device, DeviceId, DeviceInfo, DeviceKind,
     DigestLengthError, Factor, FactorId, FactorKind, FactorStatus, FailureCounter, FamilyId,
     FingerprintHash, KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, OtpChannel,
-    RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason, SealedSecret, Session,
-    SessionId, SessionStatus, SessionType, TicketId, TicketKind, TokenHash, TotpAlgorithm,
-    TotpParams, User, UserId, UserStatus, WebauthnCeremony,
+    PushContext, PushRequest, PushRequestId, PushStatus, RefreshStatus, RefreshToken,
+    RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId, SessionStatus, SessionType,
+    TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User, UserId, UserStatus,
+    WebauthnCeremony,
 };
 use mfa_core::store::StoreResult;
 use uuid::Uuid;
@@ -198,6 +199,30 @@ pub(crate) fn ceremony_from_row(row: &dyn Row) -> StoreResult<WebauthnCeremony> 
     })
 }
 
+pub(crate) fn push_request_from_row(row: &dyn Row) -> StoreResult<PushRequest> {
+    let context: PushContext =
+        serde_json::from_value(row.json("context")?).map_err(|_| corrupt("context"))?;
+    Ok(PushRequest {
+        id: PushRequestId::from_uuid(row.uuid("id")?),
+        user_id: UserId::from_uuid(row.uuid("user_id")?),
+        ticket_id: TicketId::from_uuid(row.uuid("ticket_id")?),
+        number: c_u8(row, "number")?,
+        choices: [
+            c_u8(row, "choice_1")?,
+            c_u8(row, "choice_2")?,
+            c_u8(row, "choice_3")?,
+        ],
+        context,
+        status: c_enum(row, "status", PushStatus::parse)?,
+        factor_id: row.opt_uuid("factor_id")?.map(FactorId::from_uuid),
+        user_verified: row.bool("user_verified")?,
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
+        answered_at: row.opt_ts("answered_at")?,
+        consumed_at: row.opt_ts("consumed_at")?,
+    })
+}
+
 pub(crate) fn ticket_from_row(row: &dyn Row) -> StoreResult<LoginTicket> {
     Ok(LoginTicket {
         id: TicketId::from_uuid(row.uuid("id")?),
@@ -328,6 +353,7 @@ from_row!(
     MfaSettings => settings_from_row,
     OtpChallenge => challenge_from_row,
     WebauthnCeremony => ceremony_from_row,
+    PushRequest => push_request_from_row,
     LoginTicket => ticket_from_row,
     Device => device_from_row,
     Session => session_from_row,

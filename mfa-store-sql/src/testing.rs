@@ -309,6 +309,17 @@ macro_rules! __sql_store_suite {
             $crate::testing::rows_after_upgrade(&store, &rows).await;
             $crate::testing::key_checks_after_upgrade(&store).await;
         }
+
+        #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+        async fn upgrading_from_version_4_keeps_every_row_and_takes_push_approval() {
+            let base: $store = $factory().await;
+            let prefix = format!("{}w", base.prefix().as_str());
+            let store = <$store>::with_prefix(base.pool().clone(), &prefix).expect("prefix");
+            store.migrate_to(4).await.expect("migrate to version 4");
+            let rows = $crate::testing::rows_before_push_upgrade(&store).await;
+            store.migrate().await.expect("upgrade to the latest version");
+            $crate::testing::rows_after_push_upgrade(&store, &rows).await;
+        }
     };
 }
 
@@ -471,5 +482,198 @@ pub async fn rows_after_upgrade<S: mfa_core::store::Store>(store: &S, rows: &Upg
             .await
             .expect("take_ceremony")
             .is_some()
+    );
+}
+
+/// What [`rows_before_push_upgrade`] wrote.
+#[derive(Debug)]
+pub struct PushUpgradeRows {
+    rows: UpgradeRows,
+    passkey: mfa_core::model::Factor,
+    ceremony: mfa_core::model::WebauthnCeremony,
+    check: mfa_core::model::KeyCheck,
+}
+
+/// On a schema at version 4: the rows of [`rows_before_upgrade`] (with a
+/// challenge whose foreign key names the factors table), a WebAuthn
+/// factor, an open ceremony, `webauthn` as the preferred method and a key
+/// check.
+///
+/// # Panics
+/// When the store fails.
+pub async fn rows_before_push_upgrade<S: mfa_core::store::Store>(store: &S) -> PushUpgradeRows {
+    use mfa_core::model::{CeremonyPurpose, FactorKind, KeyCheckSubject, MfaSettings};
+    use mfa_core::testing::fixtures;
+    let now = fixtures::t0();
+    let mut rows = rows_before_upgrade(store).await;
+    let passkey = fixtures::create_factor(store, rows.user.id, FactorKind::Webauthn, now).await;
+    let ceremony = fixtures::ceremony(Some(rows.user.id), CeremonyPurpose::Login, now);
+    store
+        .create_ceremony(&ceremony)
+        .await
+        .expect("create_ceremony");
+    rows.settings = MfaSettings {
+        preferred: Some(FactorKind::Webauthn),
+        ..rows.settings
+    };
+    store
+        .put_settings(&rows.settings)
+        .await
+        .expect("put_settings");
+    let check = fixtures::key_check(KeyCheckSubject::AeadKey(fixtures::high_key_id()), now);
+    assert!(store.add_key_check(&check).await.expect("add_key_check"));
+    PushUpgradeRows {
+        rows,
+        passkey,
+        ceremony,
+        check,
+    }
+}
+
+/// After the upgrade to version 5: every row written before reads back
+/// unchanged (on SQLite, the rebuilt factors, challenges, settings and
+/// ceremonies tables lost nothing and cascaded nothing), and push approval
+/// takes its rows: a push factor, `push` as the preferred method, a push
+/// enrolment ceremony, and push requests answered and completed once.
+///
+/// # Panics
+/// When a row changed or a write fails.
+pub async fn rows_after_push_upgrade<S: mfa_core::store::Store>(
+    store: &S,
+    before: &PushUpgradeRows,
+) {
+    use mfa_core::model::{
+        CeremonyPurpose, FactorKind, MfaSettings, PushResolution, PushStatus, WebauthnCeremony,
+    };
+    use mfa_core::testing::fixtures;
+    let now = fixtures::t0();
+    let rows = &before.rows;
+    assert_eq!(
+        store
+            .get_user(rows.user.id)
+            .await
+            .expect("get_user")
+            .as_ref(),
+        Some(&rows.user)
+    );
+    for factor in [&rows.totp, &rows.email, &before.passkey] {
+        assert_eq!(
+            store
+                .get_factor(factor.id)
+                .await
+                .expect("get_factor")
+                .as_ref(),
+            Some(factor),
+            "the factors survive the upgrade"
+        );
+    }
+    assert_eq!(
+        store
+            .get_challenge(rows.challenge.id)
+            .await
+            .expect("get_challenge")
+            .as_ref(),
+        Some(&rows.challenge),
+        "the challenge on a rebuilt table's row is not cascaded away"
+    );
+    assert_eq!(
+        store
+            .get_settings(rows.user.id)
+            .await
+            .expect("get_settings")
+            .as_ref(),
+        Some(&rows.settings)
+    );
+    assert_eq!(
+        store.key_checks().await.expect("key_checks"),
+        std::slice::from_ref(&before.check),
+        "the key check survives the upgrade"
+    );
+    let taken = store
+        .take_ceremony(before.ceremony.id, now)
+        .await
+        .expect("take_ceremony");
+    assert_eq!(
+        taken,
+        Some(WebauthnCeremony {
+            consumed_at: Some(now),
+            ..before.ceremony.clone()
+        }),
+        "the open ceremony survives the upgrade"
+    );
+
+    let phone = fixtures::create_factor(store, rows.user.id, FactorKind::Push, now).await;
+    assert_eq!(
+        store
+            .get_factor(phone.id)
+            .await
+            .expect("get_factor")
+            .as_ref(),
+        Some(&phone)
+    );
+    let settings = MfaSettings {
+        preferred: Some(FactorKind::Push),
+        ..rows.settings.clone()
+    };
+    store.put_settings(&settings).await.expect("put_settings");
+    assert_eq!(
+        store
+            .get_settings(rows.user.id)
+            .await
+            .expect("get_settings"),
+        Some(settings)
+    );
+    let enrolment = fixtures::ceremony(Some(rows.user.id), CeremonyPurpose::PushEnrolment, now);
+    store
+        .create_ceremony(&enrolment)
+        .await
+        .expect("create_ceremony");
+    assert!(
+        store
+            .take_ceremony(enrolment.id, now)
+            .await
+            .expect("take_ceremony")
+            .is_some()
+    );
+    let request = fixtures::create_push_request(store, rows.user.id, now).await;
+    assert_eq!(
+        store
+            .get_push_request(request.id)
+            .await
+            .expect("get_push_request")
+            .as_ref(),
+        Some(&request)
+    );
+    assert_eq!(
+        store
+            .count_pending_push_requests(rows.user.id, now)
+            .await
+            .expect("count_pending_push_requests"),
+        1
+    );
+    let approval = PushResolution {
+        status: PushStatus::Approved,
+        factor_id: phone.id,
+        user_verified: true,
+        at: now,
+    };
+    assert!(
+        store
+            .resolve_push_request(request.id, &approval)
+            .await
+            .expect("resolve_push_request")
+    );
+    assert!(
+        store
+            .consume_push_request(request.id, now)
+            .await
+            .expect("consume_push_request")
+    );
+    assert!(
+        !store
+            .consume_push_request(request.id, now)
+            .await
+            .expect("consume_push_request"),
+        "an approval completes its ticket once"
     );
 }

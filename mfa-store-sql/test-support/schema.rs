@@ -1,6 +1,6 @@
 //! Reads a migrated schema back through an independent sqlx pool, for the
 //! migration tests of [`mfa_store_sql::sql_store_tests!`]: every migration
-//! is recorded once, and a prefix has its 16 tables and the migration
+//! is recorded once, and a prefix has its 17 tables and the migration
 //! record. Included by `#[path]` from the test commons of `mfa-store-sqlx`
 //! and `mfa-store-diesel` (both can name `mfa_store_sqlx::sqlx`).
 
@@ -11,14 +11,15 @@ fn versions_sql(prefix: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("SELECT version FROM {prefix}schema_migrations"))
 }
 
-/// Each migration recorded once, and 16 tables and the migration record
+/// Each migration recorded once, and 17 tables and the migration record
 /// (migration 2's `rate_limits` beside the two rate-limit tables of
 /// migration 1, kept for a rolling upgrade; migration 3's
-/// `webauthn_ceremonies`; none of migration 3's rebuilt SQLite tables left
-/// behind; migration 4's `key_checks`).
+/// `webauthn_ceremonies`; none of the SQLite tables rebuilt by migrations
+/// 3 and 5 left behind; migration 4's `key_checks`; migration 5's
+/// `push_requests`).
 fn assert_migrated(versions: &[i64], tables: i64) {
-    assert_eq!(versions, [1, 2, 3, 4], "each migration is recorded once");
-    assert_eq!(tables, 17, "16 tables and the migration record");
+    assert_eq!(versions, [1, 2, 3, 4, 5], "each migration is recorded once");
+    assert_eq!(tables, 18, "17 tables and the migration record");
 }
 
 /// The SQLite database at `url`: migrated with the default prefix, and

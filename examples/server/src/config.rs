@@ -88,6 +88,42 @@ pub struct Config {
     pub passkey_rp_id: Option<String>,
     /// See [`Config::passkey_rp_id`].
     pub passkey_origins: Vec<String>,
+    /// Push approval transports. Push is on when one is configured, or in
+    /// development with a development delivery (devices of kind `dev`,
+    /// whose notices go to the outbox or the log).
+    pub push: PushSettings,
+}
+
+/// Push transports (`MFA_PUSH_*`).
+#[derive(Debug, Clone, Default)]
+pub struct PushSettings {
+    /// Web Push: the VAPID private key (`MFA_PUSH_VAPID_KEY`, P-256, PEM or
+    /// base64url) and subject (`MFA_PUSH_VAPID_SUBJECT`, `mailto:` or
+    /// `https:`).
+    pub vapid: Option<(SecretString, String)>,
+    /// FCM: the path of the service-account JSON key
+    /// (`MFA_PUSH_FCM_SERVICE_ACCOUNT`).
+    pub fcm_service_account: Option<PathBuf>,
+    /// APNs (`MFA_PUSH_APNS_TEAM_ID`, `MFA_PUSH_APNS_KEY_ID`,
+    /// `MFA_PUSH_APNS_KEY` the path of the `.p8` key, `MFA_PUSH_APNS_TOPIC`
+    /// the app's bundle id, `MFA_PUSH_APNS_SANDBOX=true` for development
+    /// builds).
+    pub apns: Option<ApnsSettings>,
+}
+
+/// APNs settings.
+#[derive(Debug, Clone)]
+pub struct ApnsSettings {
+    /// Team id.
+    pub team_id: String,
+    /// Key id.
+    pub key_id: String,
+    /// Path of the `.p8` key.
+    pub key_path: PathBuf,
+    /// The app's bundle id.
+    pub topic: String,
+    /// The sandbox environment.
+    pub sandbox: bool,
 }
 
 /// Where development messages go.
@@ -154,6 +190,7 @@ impl Config {
             twilio: None,
             passkey_rp_id: None,
             passkey_origins: Vec::new(),
+            push: PushSettings::default(),
         }
     }
 
@@ -374,6 +411,7 @@ impl Config {
             config.passkey_rp_id = Some(rp_id);
             config.passkey_origins = origins;
         }
+        config.push = push_settings(&get)?;
         Ok(config)
     }
 
@@ -382,6 +420,50 @@ impl Config {
     pub fn secure_cookies(&self) -> bool {
         self.mode == Mode::Production
     }
+}
+
+fn push_settings(get: &impl Fn(&str) -> Option<String>) -> Result<PushSettings, ConfigError> {
+    let vapid = match (get("MFA_PUSH_VAPID_KEY"), get("MFA_PUSH_VAPID_SUBJECT")) {
+        (Some(key), Some(subject)) => Some((SecretString::from(key), subject)),
+        (None, None) => None,
+        _ => {
+            return Err(ConfigError::new(
+                "MFA_PUSH_VAPID_KEY",
+                "MFA_PUSH_VAPID_KEY and MFA_PUSH_VAPID_SUBJECT go together",
+            ));
+        }
+    };
+    let apns = match get("MFA_PUSH_APNS_TEAM_ID") {
+        None => None,
+        Some(team_id) => {
+            let need = |variable: &'static str| {
+                get(variable).ok_or_else(|| {
+                    ConfigError::new(variable, "required with MFA_PUSH_APNS_TEAM_ID")
+                })
+            };
+            Some(ApnsSettings {
+                team_id,
+                key_id: need("MFA_PUSH_APNS_KEY_ID")?,
+                key_path: PathBuf::from(need("MFA_PUSH_APNS_KEY")?),
+                topic: need("MFA_PUSH_APNS_TOPIC")?,
+                sandbox: match get("MFA_PUSH_APNS_SANDBOX").as_deref() {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(_) => {
+                        return Err(ConfigError::new(
+                            "MFA_PUSH_APNS_SANDBOX",
+                            "expected true or false",
+                        ));
+                    }
+                },
+            })
+        }
+    };
+    Ok(PushSettings {
+        vapid,
+        fcm_service_account: get("MFA_PUSH_FCM_SERVICE_ACCOUNT").map(PathBuf::from),
+        apns,
+    })
 }
 
 #[cfg(test)]

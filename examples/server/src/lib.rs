@@ -14,6 +14,7 @@ pub mod delivery;
 pub mod keys;
 pub mod openapi;
 pub mod outbox;
+pub mod push;
 pub mod rate_limit;
 pub mod store;
 mod web;
@@ -96,6 +97,13 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     if let Some(passkeys) = config.passkeys(config.listen) {
         tracing::info!(rp_id = passkeys.rp_id(), origins = ?passkeys.origins(), "passkeys on");
         builder = builder.passkeys(passkeys);
+    }
+    match push::ServicePush::from_config(config)? {
+        Some(sender) => {
+            tracing::info!(?sender, "push approval on");
+            builder = builder.push(Arc::new(sender));
+        }
+        None => tracing::info!("push approval off: no push transport is configured"),
     }
     let mfa = builder
         .keys(keys.ring.ring()?)
@@ -215,7 +223,11 @@ async fn serve(
     // passkey origin names it.
     let mut config = config;
     config.listen = addr;
-    let state = build_state(&config).await?;
+    let mut state = build_state(&config).await?;
+    // Open push status streams end when the shutdown starts; otherwise the
+    // graceful shutdown would wait for each of them.
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    state.mfa = state.mfa.with_shutdown(closed);
     let router = app(state, &config);
     tracing::info!(%addr, "listening");
     let task = tokio::spawn(async move {
@@ -223,7 +235,10 @@ async fn serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = closing.send(true);
+        })
         .await
     });
     Ok((addr, task))

@@ -1,6 +1,7 @@
 //! Every endpoint over real HTTP, with each error code and status, on SQLite
 //! and (with `MFA_TEST_POSTGRES_URL`) on PostgreSQL.
 
+#[macro_use]
 mod common;
 
 use common::{
@@ -10,43 +11,8 @@ use common::{
 use mfa_server::config::{Config, Mode};
 use serde_json::json;
 
-/// Runs each scenario once per backend: `sqlite::name` always,
-/// `postgres::name` when `MFA_TEST_POSTGRES_URL` is set and `mysql::name`
-/// when `MFA_TEST_MYSQL_URL` is set (each records its skip otherwise).
-macro_rules! on_every_backend {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Db::Sqlite).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::Db::postgres(concat!("mfa-server http::postgres::", stringify!($name))) {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if let Some(db) = super::Db::mysql(concat!("mfa-server http::mysql::", stringify!($name))) {
-                        super::$name(db).await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
 on_every_backend!(
+    "http";
     probes_keys_document_and_demo_page_are_served,
     signup_and_password_login_issue_tokens,
     wrong_or_unknown_credentials_are_401_invalid_credentials,

@@ -9,6 +9,7 @@ mod devices;
 mod mfa;
 #[cfg(feature = "passkeys")]
 mod passkeys;
+mod push;
 mod sessions;
 
 use crate::{ApiError, MfaState, bearer_token, ticket_of};
@@ -22,6 +23,7 @@ use mfa_core::{Actor, MfaError};
 use serde::Deserialize;
 
 pub use account::MAX_AUDIT_PAGE;
+pub use push::{MAX_STREAM, MAX_WAIT, STATUS_POLL};
 
 /// One route of the table: method (upper case) and path (axum 0.8 /
 /// OpenAPI syntax, `/api/sessions/{id}`).
@@ -84,7 +86,16 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         .on("GET", "/api/sessions", sessions::list)
         .on("DELETE", "/api/sessions/{id}", sessions::revoke)
         .on("GET", "/api/user/profile", account::profile)
-        .on("GET", "/api/audit", account::audit);
+        .on("GET", "/api/audit", account::audit)
+        .on("POST", "/api/mfa/push/enroll/start", push::enrol_start)
+        .on("POST", "/api/mfa/push/enroll/finish", push::enrol_finish)
+        .on("POST", "/api/mfa/push", push::request)
+        .on("GET", "/api/mfa/push/devices", push::devices)
+        .on("GET", "/api/mfa/push/requests/{id}", push::prompt)
+        .on("POST", "/api/mfa/push/answer", push::answer)
+        .on("GET", "/api/mfa/push/{id}/status", push::status)
+        .on("GET", "/api/mfa/push/{id}/events", push::events)
+        .on("POST", "/api/mfa/push/{id}/complete", push::complete);
     #[cfg(feature = "passkeys")]
     let table = table
         .on(

@@ -42,6 +42,39 @@ pub enum PushError {
     /// The signature does not verify with the device's key.
     #[error("bad push signature")]
     BadSignature,
+    /// The push address is malformed, or no transport serves its kind.
+    #[error("unusable push address")]
+    BadAddress,
+    /// The device key is enrolled already.
+    #[error("device key already enrolled")]
+    AlreadyRegistered,
+    /// The user has as many push devices as the policy allows.
+    #[error("too many push devices")]
+    TooManyDevices,
+    /// The enrolment challenge or the request is unknown, expired,
+    /// answered already, or not this caller's.
+    #[error("push request closed")]
+    Closed,
+    /// The answer was signed too long before or after now.
+    #[error("push answer out of time")]
+    Stale,
+    /// An approval picked a number other than the one shown: the request
+    /// is refused and the failure counted.
+    #[error("wrong number picked")]
+    WrongNumber,
+    /// The policy requires the app to unlock its key with a biometric or
+    /// PIN, and it did not.
+    #[error("user verification required")]
+    UserVerificationRequired,
+    /// The request was denied (or reported) by the app.
+    #[error("push denied")]
+    Denied,
+    /// The app has not answered yet.
+    #[error("push not answered yet")]
+    Pending,
+    /// The sign-in is too risky to ask for a push; use another method.
+    #[error("push refused for a risky sign-in")]
+    RiskTooHigh,
 }
 
 impl PushError {
@@ -52,6 +85,35 @@ impl PushError {
             Self::MalformedKey => "push_malformed_key",
             Self::Malformed => "push_malformed",
             Self::BadSignature => "push_bad_signature",
+            Self::BadAddress => "push_bad_address",
+            Self::AlreadyRegistered => "push_already_registered",
+            Self::TooManyDevices => "push_too_many_devices",
+            Self::Closed => "push_closed",
+            Self::Stale => "push_stale",
+            Self::WrongNumber => "push_wrong_number",
+            Self::UserVerificationRequired => "push_user_verification_required",
+            Self::Denied => "push_denied",
+            Self::Pending => "push_pending",
+            Self::RiskTooHigh => "push_risk_too_high",
+        }
+    }
+
+    /// The HTTP status an API answers it with: 400 for malformed input,
+    /// 409 for a conflict with what is stored or not answered yet, 403 for
+    /// a sign-in the policy refuses a push, 401 for an answer that does not
+    /// verify or a request that cannot complete.
+    #[must_use]
+    pub const fn http_status(self) -> u16 {
+        match self {
+            Self::MalformedKey | Self::Malformed | Self::BadAddress => 400,
+            Self::AlreadyRegistered | Self::TooManyDevices | Self::Pending => 409,
+            Self::RiskTooHigh => 403,
+            Self::BadSignature
+            | Self::Closed
+            | Self::Stale
+            | Self::WrongNumber
+            | Self::UserVerificationRequired
+            | Self::Denied => 401,
         }
     }
 }

@@ -201,6 +201,7 @@ impl Mfa {
             let removed = inner.challenges.purge_expired_challenges(now).await?
                 + inner.sessions.purge_sessions(now).await?
                 + inner.rate.purge_rate_limits(now).await?
+                + inner.push.purge_push_requests(now).await?
                 + inner.factors.purge_deleted_factors(cutoff).await?
                 + inner.devices.purge_deleted_devices(cutoff).await?
                 + inner.users.purge_deleted_users(cutoff).await?;

@@ -33,6 +33,7 @@ pub struct MfaBuilder {
     clock: Option<Arc<dyn Clock>>,
     #[cfg(feature = "passkeys")]
     passkeys: Option<crate::passkey::PasskeyConfig>,
+    push: Option<Arc<dyn crate::delivery::PushSender>>,
 }
 
 impl std::fmt::Debug for MfaBuilder {
@@ -146,6 +147,16 @@ impl MfaBuilder {
     #[must_use]
     pub fn passkeys(mut self, config: crate::passkey::PasskeyConfig) -> Self {
         self.passkeys = Some(config);
+        self
+    }
+
+    /// Turns on push approval: phone apps enrol a device key and approve
+    /// sign-ins with number matching; `sender` delivers the notices
+    /// (`mfa_delivery::push::PushRouter` implements it). The limits are
+    /// `policy.push`.
+    #[must_use]
+    pub fn push(mut self, sender: Arc<dyn crate::delivery::PushSender>) -> Self {
+        self.push = Some(sender);
         self
     }
 
@@ -264,6 +275,7 @@ impl MfaBuilder {
                 )),
                 None => None,
             },
+            push: self.push,
         };
         Ok(Mfa {
             inner: Arc::new(inner),

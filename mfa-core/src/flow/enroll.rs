@@ -404,7 +404,7 @@ impl Mfa {
                     f.status == FactorStatus::Active
                         && f.deleted_at.is_none()
                         && match f.kind {
-                            FactorKind::Totp | FactorKind::Webauthn => true,
+                            FactorKind::Totp | FactorKind::Webauthn | FactorKind::Push => true,
                             FactorKind::Email => methods.aal_of(FactorKind::Email) == Aal::Aal2,
                             FactorKind::Sms | FactorKind::BackupCodes => false,
                         }
@@ -467,9 +467,11 @@ impl Mfa {
                         .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
                         .await?
                 }
-                // Backup codes are never pending; a WebAuthn credential is
-                // created active by its registration ceremony.
-                FactorKind::BackupCodes | FactorKind::Webauthn => return Err(MfaError::NotFound),
+                // Backup codes are never pending; a WebAuthn credential or
+                // a push app is created active by its enrolment proof.
+                FactorKind::BackupCodes | FactorKind::Webauthn | FactorKind::Push => {
+                    return Err(MfaError::NotFound);
+                }
             };
             if check != CodeCheck::Accepted {
                 return Err(inner

@@ -755,6 +755,7 @@ impl Inner {
                 FactorKind::Sms => enabled.sms,
                 FactorKind::BackupCodes => enabled.backup_codes,
                 FactorKind::Webauthn => self.passkeys_enabled(),
+                FactorKind::Push => self.push.is_some(),
             })
             .collect();
         kinds.sort_unstable();

@@ -16,6 +16,7 @@ mod keys;
 mod login;
 #[cfg(feature = "passkeys")]
 mod passkey;
+mod push;
 mod sessions;
 mod support;
 pub(crate) mod unit;
@@ -31,6 +32,10 @@ pub use keys::KeysChecked;
 pub use login::{LoginOutcome, LoginRequest};
 #[cfg(feature = "passkeys")]
 pub use passkey::{PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
+pub use push::{
+    MAX_PUSH_ADDRESS_LEN, PushAnswered, PushDeviceView, PushEnrolment, PushEnrolmentChallenge,
+    PushPending, PushPrompt, PushState,
+};
 pub use sessions::SessionView;
 pub use users::NewUser;
 pub use verify::{Verified, VerifyRequest};
@@ -105,6 +110,8 @@ pub(crate) struct Inner {
     /// The WebAuthn relying party, when passkeys are configured.
     #[cfg(feature = "passkeys")]
     pub passkeys: Option<Arc<crate::passkey::RelyingParty>>,
+    /// The push sender, when push approval is configured.
+    pub push: Option<Arc<dyn crate::delivery::PushSender>>,
 }
 
 impl Inner {

@@ -27,8 +27,8 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::{AuditKind, AuditOutcome, NotificationKind, UserId};
 use crate::store::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, Durability,
-    FactorRepository, RateLimiter, Repositories, SessionRepository, StepReads, Transaction,
-    UserRepository,
+    FactorRepository, PushRepository, RateLimiter, Repositories, SessionRepository, StepReads,
+    Transaction, UserRepository,
 };
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -94,6 +94,9 @@ pub(crate) enum After {
         /// Audited when the send fails.
         failure: Box<Audit>,
     },
+    /// A push approval request's notices; the step fails when no device
+    /// could be reached.
+    Push(Box<super::push::PushSend>),
 }
 
 /// Whether a step that failed with `e` refused the request (its writes, a
@@ -127,6 +130,7 @@ pub(crate) struct Step<'a> {
     pub sessions: &'a dyn SessionRepository,
     pub audit: &'a dyn AuditRepository,
     pub rate: &'a dyn RateLimiter,
+    pub push: &'a dyn PushRepository,
     /// The combined reads, on the unit's repositories (never the host's).
     pub reads: &'a dyn StepReads,
     after: Mutex<Vec<After>>,
@@ -178,6 +182,7 @@ impl Inner {
             sessions: repos,
             audit: self.host_audit.as_deref().unwrap_or(repos),
             rate: repos,
+            push: repos,
             reads: repos,
             after: Mutex::new(Vec::new()),
         }
@@ -185,7 +190,7 @@ impl Inner {
 
     /// The audit log outside any unit (for events of sends made after a
     /// commit).
-    fn audit_log(&self) -> &dyn AuditRepository {
+    pub(crate) fn audit_log(&self) -> &dyn AuditRepository {
         self.host_audit.as_deref().unwrap_or(&*self.store)
     }
 
@@ -263,6 +268,11 @@ impl Inner {
                             tracing::warn!(error = %e, "could not audit a failed code delivery");
                         }
                         outcome = Err(MfaError::Delivery(Box::new(e)));
+                    }
+                }
+                After::Push(send) => {
+                    if let Err(e) = self.deliver_push(*send).await {
+                        outcome = Err(e);
                     }
                 }
             }

@@ -68,6 +68,8 @@ pub(crate) enum CodeCheck {
     /// A WebAuthn answer the relying party refused.
     #[cfg(feature = "passkeys")]
     Passkey(crate::error::PasskeyError),
+    /// A push request that cannot complete the ticket.
+    Push(crate::crypto::push::PushError),
 }
 
 /// What answers a second-factor step.
@@ -79,6 +81,10 @@ pub(crate) enum Answer<'a> {
     Passkey {
         ceremony: crate::model::ChallengeId,
         response: &'a crate::passkey::AssertionResponse,
+    },
+    /// An approved push request of the ticket.
+    Push {
+        request: crate::model::PushRequestId,
     },
 }
 
@@ -108,6 +114,9 @@ pub(crate) fn method_amr(kind: FactorKind) -> AuthMethod {
         // what registration without backup eligibility means. The
         // assertion itself says more (see `passkey::amr_of`).
         FactorKind::Webauthn => AuthMethod::Hwk,
+        // A key in the phone's keystore: whether it is hardware-bound is
+        // not proved to us, so the weaker claim.
+        FactorKind::Push => AuthMethod::Swk,
     }
 }
 
@@ -234,6 +243,9 @@ impl Step<'_> {
                     .check_passkey(user, factors, ticket, *ceremony, response)
                     .await;
             }
+            Answer::Push { request } => {
+                return self.check_push(user, factors, ticket, *request).await;
+            }
         };
         let check = self.check_code(user, factors, method, ticket, code).await?;
         Ok(Checked {
@@ -273,6 +285,12 @@ impl Step<'_> {
             FactorKind::Webauthn => Err(MfaError::invalid_input(
                 "method",
                 "a passkey is answered with verify_passkey",
+            )),
+            // A push is answered by the app, and completed with
+            // `Mfa::complete_push`.
+            FactorKind::Push => Err(MfaError::invalid_input(
+                "method",
+                "a push approval is completed with complete_push",
             )),
         }
     }
@@ -343,6 +361,7 @@ impl Step<'_> {
                         CodeCheck::Expired => "expired",
                         #[cfg(feature = "passkeys")]
                         CodeCheck::Passkey(e) => e.code(),
+                        CodeCheck::Push(e) => e.code(),
                         _ => "wrong_code",
                     }
                 })),
@@ -356,6 +375,7 @@ impl Step<'_> {
             CodeCheck::Expired => MfaError::ChallengeExpired,
             #[cfg(feature = "passkeys")]
             CodeCheck::Passkey(e) => MfaError::Passkey(e),
+            CodeCheck::Push(e) => MfaError::Push(e),
             _ => MfaError::InvalidCode,
         })
     }

@@ -54,6 +54,16 @@ audit_kinds! {
     /// A WebAuthn assertion carried a signature counter that did not move
     /// forward: the credential may have been cloned; it was disabled.
     PasskeySuspect => "passkey_suspect",
+    /// A push approval request was made (and sent to the user's apps).
+    PushRequested => "push_requested",
+    /// A phone app answered a push approval request (approve, deny, wrong
+    /// number), or its answer was refused.
+    PushAnswered => "push_answered",
+    /// The user answered a push approval with "this wasn't me".
+    PushNotMe => "push_not_me",
+    /// A push service said a device's address is gone; the device was
+    /// turned off.
+    PushDeviceGone => "push_device_gone",
     /// A backup code was used.
     BackupCodeUsed => "backup_code_used",
     /// Backup codes were generated or regenerated.

@@ -185,6 +185,8 @@ pub enum CeremonyPurpose {
     /// A passwordless sign-in with a discoverable credential: no user is
     /// known until the assertion names one.
     Passwordless,
+    /// Enrolling a push approval app: the challenge its device key signs.
+    PushEnrolment,
 }
 
 impl CeremonyPurpose {
@@ -195,15 +197,21 @@ impl CeremonyPurpose {
             Self::Registration => "registration",
             Self::Login => "login",
             Self::Passwordless => "passwordless",
+            Self::PushEnrolment => "push_enrolment",
         }
     }
 
     /// Parses the storage name.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Registration, Self::Login, Self::Passwordless]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+        [
+            Self::Registration,
+            Self::Login,
+            Self::Passwordless,
+            Self::PushEnrolment,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

@@ -21,16 +21,21 @@ pub enum FactorKind {
     /// [`Factor::secret`] and its signature counter in
     /// [`Factor::last_totp_step`].
     Webauthn,
+    /// A phone app that approves sign-ins (push approval with number
+    /// matching). Its device key, push address and description are kept
+    /// sealed in [`Factor::secret`].
+    Push,
 }
 
 impl FactorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Totp,
         Self::Email,
         Self::Sms,
         Self::BackupCodes,
         Self::Webauthn,
+        Self::Push,
     ];
 
     /// Stable storage name.
@@ -42,6 +47,7 @@ impl FactorKind {
             Self::Sms => "sms",
             Self::BackupCodes => "backup_codes",
             Self::Webauthn => "webauthn",
+            Self::Push => "push",
         }
     }
 

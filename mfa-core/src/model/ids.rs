@@ -96,6 +96,13 @@ id_type!(
     ChallengeId
 );
 id_type!(
+    /// Identifies a push approval request. Made from 122 random bits
+    /// ([`PushRequestId::random`]), not from the clock: the id reaches the
+    /// phone app through the push service, and is what the app shows the
+    /// request by.
+    PushRequestId
+);
+id_type!(
     /// Identifies a login ticket: the state kept between the first factor and MFA.
     TicketId
 );
@@ -123,6 +130,14 @@ id_type!(
     /// Identifies a security notification.
     NotificationId
 );
+
+impl PushRequestId {
+    /// A fresh identifier of 122 random bits (UUID v4).
+    #[must_use]
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+}
 
 #[cfg(test)]
 mod tests {

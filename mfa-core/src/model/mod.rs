@@ -12,6 +12,7 @@ mod factor;
 mod ids;
 mod key_check;
 mod notification;
+mod push;
 mod session;
 mod user;
 
@@ -29,6 +30,7 @@ pub use factor::{
 pub use ids::*;
 pub use key_check::{KeyCheck, KeyCheckSubject};
 pub use notification::{Notification, NotificationKind};
+pub use push::{PushContext, PushRequest, PushResolution, PushStatus};
 pub use session::{
     RefreshStatus, RefreshToken, RevocationReason, Session, SessionStatus, SessionType,
 };

@@ -29,6 +29,9 @@ pub enum NotificationKind {
     /// A passkey's signature counter went backwards: it may have been
     /// cloned, and it was disabled.
     PasskeySuspect,
+    /// The user answered a push approval with "this wasn't me": the
+    /// sign-in was refused and the second factor locked.
+    PushNotMe,
     /// A sign-in was assessed as high risk.
     SuspiciousSignIn,
     /// A device was trusted.
@@ -52,6 +55,7 @@ impl NotificationKind {
             Self::TokenReused => "token_reused",
             Self::OtpReplay => "otp_replay",
             Self::PasskeySuspect => "passkey_suspect",
+            Self::PushNotMe => "push_not_me",
             Self::SuspiciousSignIn => "suspicious_sign_in",
             Self::DeviceTrusted => "device_trusted",
             Self::PasswordChanged => "password_changed",

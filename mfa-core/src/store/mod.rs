@@ -19,6 +19,7 @@ mod device;
 mod error;
 mod factor;
 mod key_check;
+mod push;
 mod rate_limit;
 mod reads;
 mod session;
@@ -32,6 +33,7 @@ pub use device::{DeviceRepository, Upserted};
 pub use error::{BoxError, StoreError, StoreResult};
 pub use factor::FactorRepository;
 pub use key_check::KeyCheckRepository;
+pub use push::PushRepository;
 pub use rate_limit::{RateDecision, RateHit, RateLimiter, hit_one_by_one};
 pub use reads::{
     SignInContext, StepReads, TicketContext, sign_in_context_by_calls, ticket_context_by_calls,

@@ -33,7 +33,8 @@
 
 use super::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, FactorRepository,
-    KeyCheckRepository, RateLimiter, SessionRepository, StepReads, StoreResult, UserRepository,
+    KeyCheckRepository, PushRepository, RateLimiter, SessionRepository, StepReads, StoreResult,
+    UserRepository,
 };
 use async_trait::async_trait;
 
@@ -51,6 +52,7 @@ pub trait Repositories:
     + RateLimiter
     + StepReads
     + KeyCheckRepository
+    + PushRepository
     + Send
     + Sync
 {
@@ -67,6 +69,7 @@ impl<T> Repositories for T where
         + RateLimiter
         + StepReads
         + KeyCheckRepository
+        + PushRepository
         + Send
         + Sync
 {

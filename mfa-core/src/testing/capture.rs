@@ -102,3 +102,109 @@ impl DeliveryChannel for CapturingChannel {
         Ok(())
     }
 }
+
+/// A push sender that records notices instead of sending them, so flow
+/// tests can play the phone app. Addresses are `{"kind": "test", "token":
+/// "…"}` (1 to 64 characters); a token can be declared gone.
+#[derive(Debug, Default)]
+pub struct CapturingPush {
+    sent: Mutex<Vec<(String, crate::delivery::PushNotice)>>,
+    gone: Mutex<Vec<String>>,
+    failing: AtomicBool,
+}
+
+impl CapturingPush {
+    /// A sender with nothing sent.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The address of a test device with `token`.
+    #[must_use]
+    pub fn address(token: &str) -> serde_json::Value {
+        serde_json::json!({ "kind": "test", "token": token })
+    }
+
+    /// Makes the service answer "gone" for `token` from now on.
+    pub fn set_gone(&self, token: &str) {
+        self.gone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(token.to_owned());
+    }
+
+    /// Makes every later send fail temporarily (or succeed again).
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn sent(&self) -> std::sync::MutexGuard<'_, Vec<(String, crate::delivery::PushNotice)>> {
+        self.sent
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The notices delivered to `token`, oldest first.
+    #[must_use]
+    pub fn notices_to(&self, token: &str) -> Vec<crate::delivery::PushNotice> {
+        self.sent()
+            .iter()
+            .filter(|(to, _)| to == token)
+            .map(|(_, n)| n.clone())
+            .collect()
+    }
+
+    /// Every notice delivered, to any device.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        self.sent().len()
+    }
+
+    fn token(address: &serde_json::Value) -> Result<String, DeliveryError> {
+        let object = address
+            .as_object()
+            .ok_or(DeliveryError::InvalidDestination)?;
+        let token = object
+            .get("token")
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| (1..=64).contains(&t.len()))
+            .ok_or(DeliveryError::InvalidDestination)?;
+        if object.len() != 2
+            || object.get("kind").and_then(serde_json::Value::as_str) != Some("test")
+        {
+            return Err(DeliveryError::InvalidDestination);
+        }
+        Ok(token.to_owned())
+    }
+}
+
+#[async_trait]
+impl crate::delivery::PushSender for CapturingPush {
+    fn check_address(&self, address: &serde_json::Value) -> Result<(), DeliveryError> {
+        Self::token(address).map(|_| ())
+    }
+
+    async fn send_push(
+        &self,
+        address: &serde_json::Value,
+        notice: &crate::delivery::PushNotice,
+    ) -> Result<(), DeliveryError> {
+        let token = Self::token(address)?;
+        if self
+            .gone
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .contains(&token)
+        {
+            return Err(DeliveryError::Gone);
+        }
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(DeliveryError::Transient(
+                "capturing push set to fail".into(),
+            ));
+        }
+        self.sent().push((token, notice.clone()));
+        Ok(())
+    }
+}

@@ -721,3 +721,57 @@ impl<S: Backing> KeyCheckRepository for CountingStore<S> {
         self.inner.repositories().remove_key_check(subject).await
     }
 }
+
+#[async_trait]
+impl<S: Backing> PushRepository for CountingStore<S> {
+    async fn create_push_request(&self, request: &PushRequest) -> StoreResult<()> {
+        self.tick();
+        self.inner.repositories().create_push_request(request).await
+    }
+
+    async fn get_push_request(&self, id: PushRequestId) -> StoreResult<Option<PushRequest>> {
+        self.tick();
+        self.inner.repositories().get_push_request(id).await
+    }
+
+    async fn resolve_push_request(
+        &self,
+        id: PushRequestId,
+        resolution: &PushResolution,
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner
+            .repositories()
+            .resolve_push_request(id, resolution)
+            .await
+    }
+
+    async fn consume_push_request(
+        &self,
+        id: PushRequestId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner
+            .repositories()
+            .consume_push_request(id, now)
+            .await
+    }
+
+    async fn count_pending_push_requests(
+        &self,
+        user: UserId,
+        now: DateTime<Utc>,
+    ) -> StoreResult<u32> {
+        self.tick();
+        self.inner
+            .repositories()
+            .count_pending_push_requests(user, now)
+            .await
+    }
+
+    async fn purge_push_requests(&self, before: DateTime<Utc>) -> StoreResult<u64> {
+        self.tick();
+        self.inner.repositories().purge_push_requests(before).await
+    }
+}

@@ -12,7 +12,10 @@ use crate::model::{
     RefreshToken, RefreshTokenId, SealedSecret, Session, SessionId, SessionStatus, SessionType,
     TicketId, TicketKind, TokenHash, TotpParams, User, UserId,
 };
-use crate::model::{Factor, FactorStatus, KeyCheck, KeyCheckSubject};
+use crate::model::{
+    Factor, FactorStatus, KeyCheck, KeyCheckSubject, PushContext, PushRequest, PushRequestId,
+    PushStatus,
+};
 use crate::store::Store;
 use chrono::{DateTime, TimeDelta, Utc};
 use uuid::Uuid;
@@ -44,6 +47,8 @@ pub enum Era {
     Sessions = 5,
     /// `purge_rate_limits`.
     RateLimits = 6,
+    /// `purge_push_requests`.
+    PushRequests = 7,
 }
 
 /// The start of a past era, years before [`t0`].
@@ -152,6 +157,10 @@ pub fn factor(user: UserId, kind: FactorKind, now: DateTime<Utc>) -> Factor {
             // authenticator reported at registration.
             factor.secret = Some(SealedSecret::from_bytes(unique_bytes().to_vec()));
             factor.last_totp_step = Some(0);
+        }
+        // The sealed device record: key, push address, description.
+        FactorKind::Push => {
+            factor.secret = Some(SealedSecret::from_bytes(unique_bytes().to_vec()));
         }
     }
     factor
@@ -418,4 +427,49 @@ pub fn ceremony(
         expires_at: now + TimeDelta::minutes(5),
         consumed_at: None,
     }
+}
+
+/// A pending push approval request of `user` for a fresh ticket, created
+/// at `now` and expiring 2 minutes later: number 42 among 17, 42 and 93,
+/// every context field filled in.
+#[must_use]
+pub fn push_request(user: UserId, now: DateTime<Utc>) -> PushRequest {
+    PushRequest {
+        id: PushRequestId::random(),
+        user_id: user,
+        ticket_id: TicketId::new(),
+        number: 42,
+        choices: [17, 42, 93],
+        context: PushContext {
+            ip: Some("192.0.2.1".into()),
+            country: Some("CH".into()),
+            device: Some("Firefox on Linux".into()),
+            risk_score: 35,
+            step_up: false,
+        },
+        status: PushStatus::Pending,
+        factor_id: None,
+        user_verified: false,
+        created_at: now,
+        expires_at: now + TimeDelta::minutes(2),
+        answered_at: None,
+        consumed_at: None,
+    }
+}
+
+/// Inserts a pending [`push_request`].
+///
+/// # Panics
+/// If the store fails.
+pub async fn create_push_request<S: Store>(
+    store: &S,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> PushRequest {
+    let request = push_request(user, now);
+    store
+        .create_push_request(&request)
+        .await
+        .expect("create_push_request failed");
+    request
 }

@@ -51,6 +51,7 @@ pub mod flow;
 pub mod key_checks;
 pub mod passkey_rig;
 pub mod push_app;
+pub mod push_requests;
 pub mod races;
 pub mod rate_limit;
 pub mod sessions;
@@ -263,6 +264,21 @@ macro_rules! __store_conformance_cases {
                 key_checks_of_different_keys_are_kept_apart,
                 removed_key_check_is_gone_and_can_be_written_again,
             }
+            push_requests {
+                push_request_round_trips,
+                push_request_is_resolved_once,
+                expired_push_request_is_not_resolved,
+                answered_push_request_is_not_resolved_again,
+                approved_push_request_is_consumed_once,
+                only_approved_push_requests_are_consumed,
+                expired_approval_is_not_consumed,
+                pending_push_requests_are_counted_per_user,
+                purge_push_requests_removes_only_requests_expired_before_cutoff,
+                duplicate_push_request_id_is_a_conflict,
+                push_request_of_an_unknown_user_is_refused,
+                push_factor_round_trips_and_can_be_preferred,
+                push_enrolment_ceremony_round_trips,
+            }
             rate_limit {
                 hits_up_to_the_limit_are_allowed,
                 refused_hits_are_not_recorded,
@@ -287,6 +303,8 @@ macro_rules! __store_conformance_cases {
                 revoking_a_family_during_rotations_leaves_no_usable_token,
                 concurrent_ceremony_takes_succeed_once,
                 concurrent_key_check_inserts_store_one,
+                concurrent_push_resolutions_succeed_once,
+                concurrent_push_consumptions_succeed_once,
             }
         }
     };
@@ -320,6 +338,9 @@ macro_rules! unit_of_work_conformance_tests {
                 refused_attempt_commits_failure_and_audit,
                 concurrent_units_spend_one_backup_code_once,
                 concurrent_units_stop_counting_failures_at_the_lock,
+                push_request_writes_commit_and_roll_back_with_the_unit,
+                concurrent_units_resolve_a_push_request_once,
+                concurrent_units_consume_a_push_request_once,
             }
         );
     };

@@ -517,3 +517,90 @@ pub async fn concurrent_key_check_inserts_store_one<S: Store>(store: Arc<S>) {
         "the winner's check is stored"
     );
 }
+
+/// 64 concurrent answers to one pending push request, half approvals and
+/// half denials, each signed by its own factor: exactly one is recorded,
+/// and the stored answer is the winner's.
+pub async fn concurrent_push_resolutions_succeed_once<S: Store>(store: Arc<S>) {
+    use crate::model::{PushResolution, PushStatus};
+    let user = create_user(&*store, t0()).await;
+    let request = fixtures::create_push_request(&*store, user.id, t0()).await;
+    let answers: Arc<Vec<PushResolution>> = Arc::new(
+        (0..64)
+            .map(|i| PushResolution {
+                status: if i % 2 == 0 {
+                    PushStatus::Approved
+                } else {
+                    PushStatus::Denied
+                },
+                factor_id: crate::model::FactorId::new(),
+                user_verified: i % 3 == 0,
+                at: at(10),
+            })
+            .collect(),
+    );
+    let results = race(64, |i| {
+        let store = Arc::clone(&store);
+        let answers = Arc::clone(&answers);
+        async move { store.resolve_push_request(request.id, &answers[i]).await }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |won| *won),
+        1,
+        "exactly one of 64 concurrent answers may be recorded"
+    );
+    let winner = &answers[results.iter().position(|won| *won).expect("a winner")];
+    let stored = store
+        .get_push_request(request.id)
+        .await
+        .expect("get_push_request failed")
+        .expect("the request exists");
+    assert_eq!(
+        (
+            stored.status,
+            stored.factor_id,
+            stored.user_verified,
+            stored.answered_at
+        ),
+        (
+            winner.status,
+            Some(winner.factor_id),
+            winner.user_verified,
+            Some(winner.at)
+        ),
+        "the stored answer is the winner's"
+    );
+}
+
+/// 64 concurrent consumptions of one approved push request: exactly one
+/// completes the ticket.
+pub async fn concurrent_push_consumptions_succeed_once<S: Store>(store: Arc<S>) {
+    use crate::model::{PushResolution, PushStatus};
+    let user = create_user(&*store, t0()).await;
+    let phone = fixtures::create_factor(&*store, user.id, FactorKind::Push, t0()).await;
+    let request = fixtures::create_push_request(&*store, user.id, t0()).await;
+    let approval = PushResolution {
+        status: PushStatus::Approved,
+        factor_id: phone.id,
+        user_verified: true,
+        at: at(5),
+    };
+    assert!(
+        store
+            .resolve_push_request(request.id, &approval)
+            .await
+            .expect("resolve_push_request failed"),
+        "the approval is recorded"
+    );
+    let results = race(64, |_| {
+        let store = Arc::clone(&store);
+        async move { store.consume_push_request(request.id, at(10)).await }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |won| *won),
+        1,
+        "exactly one of 64 concurrent consumptions may succeed"
+    );
+}

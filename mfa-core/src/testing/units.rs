@@ -524,3 +524,172 @@ pub async fn concurrent_units_stop_counting_failures_at_the_lock<S: Store + Unit
         .expect("user");
     assert_eq!(u.mfa_failures.failures, rule.threshold);
 }
+
+/// An approval of `request` by `factor` at `at(5)`, user verified.
+fn push_approval(factor: crate::model::FactorId) -> crate::model::PushResolution {
+    crate::model::PushResolution {
+        status: crate::model::PushStatus::Approved,
+        factor_id: factor,
+        user_verified: true,
+        at: at(5),
+    }
+}
+
+/// A unit reads the push request it created; a rolled-back unit leaves no
+/// request it created and no answer it recorded; a committed unit keeps
+/// both the answer and the consumption.
+pub async fn push_request_writes_commit_and_roll_back_with_the_unit<S: Store + UnitOfWork>(
+    store: Arc<S>,
+) {
+    let user = create_user(&*store, t0()).await;
+    let phone = fixtures::create_factor(&*store, user.id, FactorKind::Push, t0()).await;
+
+    let created = fixtures::push_request(user.id, t0());
+    let tx = store.begin().await.expect("begin failed");
+    tx.repositories()
+        .create_push_request(&created)
+        .await
+        .expect("create_push_request failed");
+    assert_eq!(
+        tx.repositories()
+            .get_push_request(created.id)
+            .await
+            .expect("get_push_request failed")
+            .as_ref(),
+        Some(&created),
+        "a unit reads the request it created"
+    );
+    tx.rollback().await.expect("rollback failed");
+    assert_eq!(
+        store
+            .get_push_request(created.id)
+            .await
+            .expect("get_push_request failed"),
+        None,
+        "a rolled-back unit leaves no request behind"
+    );
+
+    let request = fixtures::create_push_request(&*store, user.id, t0()).await;
+    let tx = store.begin().await.expect("begin failed");
+    assert!(
+        tx.repositories()
+            .resolve_push_request(request.id, &push_approval(phone.id))
+            .await
+            .expect("resolve_push_request failed")
+    );
+    tx.rollback().await.expect("rollback failed");
+    assert_eq!(
+        store
+            .get_push_request(request.id)
+            .await
+            .expect("get_push_request failed")
+            .as_ref(),
+        Some(&request),
+        "a rolled-back answer leaves the request pending"
+    );
+
+    let tx = store.begin().await.expect("begin failed");
+    let r = tx.repositories();
+    assert!(
+        r.resolve_push_request(request.id, &push_approval(phone.id))
+            .await
+            .expect("resolve_push_request failed")
+    );
+    assert!(
+        r.consume_push_request(request.id, at(6))
+            .await
+            .expect("consume_push_request failed"),
+        "a unit consumes the approval it recorded"
+    );
+    tx.commit().await.expect("commit failed");
+    let stored = store
+        .get_push_request(request.id)
+        .await
+        .expect("get_push_request failed")
+        .expect("the request exists");
+    assert_eq!(stored.status, crate::model::PushStatus::Approved);
+    assert_eq!(stored.answered_at, Some(at(5)));
+    assert_eq!(
+        stored.consumed_at,
+        Some(at(6)),
+        "the committed unit's writes stay"
+    );
+}
+
+/// 16 concurrent units each read a pending push request and answer it:
+/// exactly one answer is recorded.
+pub async fn concurrent_units_resolve_a_push_request_once<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let phone = fixtures::create_factor(&*store, user.id, FactorKind::Push, t0()).await;
+    let request = fixtures::create_push_request(&*store, user.id, t0()).await;
+    let results = super::race_all(16, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            retry_contention(|| async {
+                let tx = store.begin().await?;
+                let r = tx.repositories();
+                let pending = r
+                    .get_push_request(request.id)
+                    .await?
+                    .is_some_and(|p| p.is_pending(at(5)));
+                let won = pending
+                    && r.resolve_push_request(request.id, &push_approval(phone.id))
+                        .await?;
+                tx.commit().await?;
+                Ok(won)
+            })
+            .await
+        }
+    })
+    .await;
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every unit ends, as a winner or a loser: {results:?}"
+    );
+    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(wins, 1, "exactly one of 16 units may answer the request");
+}
+
+/// 16 concurrent units each consume one approved push request: exactly
+/// one completes the ticket.
+pub async fn concurrent_units_consume_a_push_request_once<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let phone = fixtures::create_factor(&*store, user.id, FactorKind::Push, t0()).await;
+    let request = fixtures::create_push_request(&*store, user.id, t0()).await;
+    assert!(
+        store
+            .resolve_push_request(request.id, &push_approval(phone.id))
+            .await
+            .expect("resolve_push_request failed")
+    );
+    let results = super::race_all(16, |_| {
+        let store = Arc::clone(&store);
+        async move {
+            retry_contention(|| async {
+                let tx = store.begin().await?;
+                let won = tx
+                    .repositories()
+                    .consume_push_request(request.id, at(6))
+                    .await?;
+                tx.commit().await?;
+                Ok(won)
+            })
+            .await
+        }
+    })
+    .await;
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every unit ends, as a winner or a loser: {results:?}"
+    );
+    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(wins, 1, "exactly one of 16 units may consume the approval");
+    assert_eq!(
+        store
+            .get_push_request(request.id)
+            .await
+            .expect("get_push_request failed")
+            .and_then(|p| p.consumed_at),
+        Some(at(6))
+    );
+}

@@ -619,7 +619,8 @@ pub async fn purge_deleted_users_removes_only_users_deleted_before_cutoff<S: Sto
             .expect("replace_backup_codes failed");
         let device = fixtures::create_device(&*store, user.id, base).await;
         let session = fixtures::create_session(&*store, user.id, Some(device.id), base).await;
-        users.push((user, factor, device, session));
+        let push = fixtures::create_push_request(&*store, user.id, base).await;
+        users.push((user, factor, device, session, push));
     }
     let cutoff = base + TimeDelta::hours(1);
     let (old, recent, live) = (&users[0], &users[1], &users[2]);
@@ -669,6 +670,11 @@ pub async fn purge_deleted_users_removes_only_users_deleted_before_cutoff<S: Sto
         sessions.is_empty(),
         "the purged user's sessions must be gone"
     );
+    let push = store
+        .get_push_request(old.4.id)
+        .await
+        .expect("get_push_request failed");
+    assert_eq!(push, None, "the purged user's push requests must be gone");
 
     for (label, kept) in [("deleted after the cutoff", recent), ("live", live)] {
         assert!(
@@ -714,6 +720,15 @@ pub async fn purge_deleted_users_removes_only_users_deleted_before_cutoff<S: Sto
             session,
             Some(kept.3.clone()),
             "the session of a user {label} must be kept"
+        );
+        let push = store
+            .get_push_request(kept.4.id)
+            .await
+            .expect("get_push_request failed");
+        assert_eq!(
+            push,
+            Some(kept.4.clone()),
+            "the push requests of a user {label} must be kept"
         );
     }
 }

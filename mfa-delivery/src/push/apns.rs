@@ -76,7 +76,7 @@ impl ApnsConfig {
 /// beside `aps`.
 ///
 /// 410 (`Unregistered`, `ExpiredToken`) and 400 `BadDeviceToken` mean the
-/// token is gone ([`DeliveryError::InvalidDestination`]);
+/// token is gone ([`DeliveryError::Gone`]);
 /// `ExpiredProviderToken` renews the provider token and retries; 429 and
 /// 5xx are retried.
 pub struct ApnsSender {

@@ -96,7 +96,7 @@ impl FcmConfig {
 /// priority on Android and APNs priority 10 on Apple devices.
 ///
 /// `UNREGISTERED` means the token is gone
-/// ([`DeliveryError::InvalidDestination`]); 401 drops the cached access
+/// ([`DeliveryError::Gone`]); 401 drops the cached access
 /// token and retries; 429 and 5xx are retried.
 pub struct FcmSender {
     tokens: TokenSource,

@@ -14,7 +14,10 @@
 //! | iOS, iPadOS, macOS | [`apns::ApnsSender`] | APNs provider API over HTTP/2, ES256 provider token |
 //!
 //! [`PushRouter`] holds the senders you configured and picks one by the
-//! kind of address.
+//! kind of address. It is also the engine's
+//! [`PushSender`](mfa_core::delivery::PushSender): give it to
+//! `MfaBuilder::push(Arc::new(router))` and push approval is on, for the
+//! kinds of address the router has a sender for.
 //!
 //! # What an error means
 //!
@@ -22,11 +25,16 @@
 //! errors, 5xx, 429) with the crate's [`RetryPolicy`](crate::retry::RetryPolicy)
 //! and answer with a [`DeliveryError`]:
 //!
-//! - [`DeliveryError::InvalidDestination`]: **the address is gone**; the
-//!   caller SHOULD disable the device and stop sending to it
-//!   ([`address_is_gone`]). The service said so (Web Push 404/410, FCM
-//!   `UNREGISTERED`, APNs 410 or `BadDeviceToken`), or the address no longer
-//!   passes [`PushAddress::validate`].
+//! - [`DeliveryError::Gone`]: **the address is gone**; the caller SHOULD
+//!   disable the device and stop sending to it ([`address_is_gone`]). The
+//!   service said so: Web Push 404 or 410, FCM `UNREGISTERED`, APNs 410
+//!   (`Unregistered`, `ExpiredToken`) or 400 `BadDeviceToken`. Never
+//!   retried. A bare FCM 404 `NOT_FOUND` without `UNREGISTERED` is not
+//!   "gone" but [`DeliveryError::Rejected`]: a wrong project id answers the
+//!   same, and must not disable every device.
+//! - [`DeliveryError::InvalidDestination`]: the address does not pass
+//!   [`PushAddress::validate`] (or, for the engine's addresses, is not the
+//!   JSON of a [`PushAddress`]); it can never work. Nothing is sent.
 //! - [`DeliveryError::Rejected`]: this message was refused (payload, our
 //!   credentials, a sender not configured for this kind of address);
 //!   retrying it will not help, but the address may still be good.
@@ -38,9 +46,11 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use mfa_core::crypto::SecretString;
+//! use mfa_core::crypto::{JwtConfig, JwtKeys, KeyRing, SecretString};
+//! use mfa_core::Mfa;
 //! use mfa_delivery::push::web_push::{WebPushConfig, WebPushSender};
-//! use mfa_delivery::push::{PushAddress, PushMessage, PushRouter};
+//! use mfa_delivery::push::{PushMessage, PushRouter};
+//! use mfa_store_memory::MemoryStore;
 //!
 //! // A P-256 private key, raw and base64url-encoded (or PEM).
 //! let vapid = SecretString::from("jbMsGqfyIlPvUBbJDuvZW6xRnNSr1TI8G8R0jlSFv-Y");
@@ -49,16 +59,25 @@
 //! let _application_server_key = web.vapid_public_key();
 //! let push = PushRouter::new().with_web_push(Arc::new(web));
 //!
+//! // The engine sends its approval notices through the router.
+//! let mfa = Mfa::builder()
+//!     .store(Arc::new(MemoryStore::new()))
+//!     .keys(KeyRing::generate())
+//!     .tokens(JwtConfig::new("https://auth.example", "api"), JwtKeys::generate_ed25519("k1")?)
+//!     .push(Arc::new(push.clone()))
+//!     .build()?;
+//!
+//! // Or send a message of your own.
 //! let message = PushMessage::new("Approve sign-in?", "Firefox on Linux, Zürich")
 //!     .with_data("request_id", "4f1c…".into())
 //!     .with_collapse_id("sign-in");
-//! # let _ = (push, message);
-//! # let _: Option<PushAddress> = None;
+//! # let _ = (mfa, push, message);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod address;
 pub mod apns;
+mod engine;
 pub mod fcm;
 mod keys;
 mod oauth;
@@ -66,6 +85,7 @@ mod router;
 pub mod web_push;
 
 pub use address::{EndpointPolicy, PushAddress, PushAddressError, PushKind};
+pub use engine::{MAX_ADDRESS_LEN, message_of};
 pub use router::PushRouter;
 
 use async_trait::async_trait;
@@ -76,8 +96,9 @@ use std::time::Duration;
 /// Delivers a [`PushMessage`] to a [`PushAddress`].
 ///
 /// Implementations MUST refuse an address they cannot serve with
-/// [`DeliveryError::Rejected`] and report an address the service no longer
-/// knows as [`DeliveryError::InvalidDestination`] (see the
+/// [`DeliveryError::Rejected`], a malformed one with
+/// [`DeliveryError::InvalidDestination`], and report an address the service
+/// no longer knows as [`DeliveryError::Gone`] (see the
 /// [module docs](self)).
 #[async_trait]
 pub trait PushTransport: Send + Sync {
@@ -86,10 +107,11 @@ pub trait PushTransport: Send + Sync {
 }
 
 /// Whether `error` says the address is gone for good (unsubscribed,
-/// unregistered, app removed): the caller SHOULD disable the device.
+/// unregistered, app removed), that is [`DeliveryError::Gone`]: the caller
+/// SHOULD disable the device.
 #[must_use]
 pub fn address_is_gone(error: &DeliveryError) -> bool {
-    matches!(error, DeliveryError::InvalidDestination)
+    matches!(error, DeliveryError::Gone)
 }
 
 /// What a push says. `Debug` shows the title and the names of the data
@@ -187,7 +209,7 @@ pub enum PushConfigError {
 /// The "gone" answer, logged with the service's reason (never the address).
 fn gone(kind: PushKind, reason: &str) -> DeliveryError {
     tracing::info!(%kind, reason, "push address is gone; the device should be disabled");
-    DeliveryError::InvalidDestination
+    DeliveryError::Gone
 }
 
 /// The answer for an address of a kind this sender does not serve.

@@ -1,7 +1,9 @@
 //! [`PushRouter`]: one [`PushTransport`] over the senders you configured.
 
-use super::{PushAddress, PushKind, PushMessage, PushTransport};
+use super::{EndpointPolicy, PushAddress, PushKind, PushMessage, PushTransport};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use mfa_core::clock::{Clock, SystemClock};
 use mfa_core::delivery::DeliveryError;
 use std::fmt;
 use std::sync::Arc;
@@ -10,24 +12,70 @@ use std::sync::Arc;
 /// no sender is [`DeliveryError::Rejected`] (the address may be fine; this
 /// server cannot reach it).
 ///
+/// It is also the engine's
+/// [`PushSender`](mfa_core::delivery::PushSender): the engine hands it a
+/// device's address as the JSON the app registered (the serde form of
+/// [`PushAddress`]) and a
+/// [`PushNotice`](mfa_core::delivery::PushNotice), which the router turns
+/// into a [`PushMessage`] with [`message_of`](super::message_of).
+///
 /// ```
+/// use std::sync::Arc;
+/// use mfa_core::delivery::PushSender;
 /// use mfa_delivery::push::{PushKind, PushRouter};
 ///
 /// let router = PushRouter::new(); // add senders with `with_web_push`, `with_fcm`, `with_apns`
 /// assert!(!router.supports(PushKind::Apns));
+/// // What `MfaBuilder::push` takes.
+/// let _sender: Arc<dyn PushSender> = Arc::new(router);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PushRouter {
     web_push: Option<Arc<dyn PushTransport>>,
     fcm: Option<Arc<dyn PushTransport>>,
     apns: Option<Arc<dyn PushTransport>>,
+    policy: EndpointPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for PushRouter {
+    fn default() -> Self {
+        Self {
+            web_push: None,
+            fcm: None,
+            apns: None,
+            policy: EndpointPolicy::HttpsOnly,
+            clock: Arc::new(SystemClock),
+        }
+    }
 }
 
 impl PushRouter {
-    /// A router with no senders.
+    /// A router with no senders, the system clock and
+    /// [`EndpointPolicy::HttpsOnly`].
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Uses `clock` for the time to live of the engine's notices (until
+    /// [`PushNotice::expires_at`](mfa_core::delivery::PushNotice::expires_at)).
+    /// Give it the engine's clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Which Web Push endpoints the engine's addresses may have
+    /// ([`PushSender::check_address`](mfa_core::delivery::PushSender::check_address)
+    /// and `send_push` validate them with
+    /// [`PushAddress::validate_with`]). Leave it at
+    /// [`EndpointPolicy::HttpsOnly`] (the default) outside tests.
+    #[must_use]
+    pub fn with_endpoint_policy(mut self, policy: EndpointPolicy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Sends [`PushAddress::WebPush`] addresses with `sender`, usually a
@@ -61,6 +109,16 @@ impl PushRouter {
         self.sender(kind).is_some()
     }
 
+    /// The endpoint policy the engine's addresses are validated with.
+    pub(super) fn endpoint_policy(&self) -> EndpointPolicy {
+        self.policy
+    }
+
+    /// The router's time.
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
     fn sender(&self, kind: PushKind) -> Option<&Arc<dyn PushTransport>> {
         match kind {
             PushKind::WebPush => self.web_push.as_ref(),
@@ -76,7 +134,8 @@ impl fmt::Debug for PushRouter {
             .field("web_push", &self.web_push.is_some())
             .field("fcm", &self.fcm.is_some())
             .field("apns", &self.apns.is_some())
-            .finish()
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
     }
 }
 

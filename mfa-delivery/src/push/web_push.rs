@@ -72,7 +72,7 @@ impl WebPushConfig {
 /// `Content-Encoding: aes128gcm` and `Authorization: vapid t=…, k=…`.
 ///
 /// A 404 or 410 answer means the subscription is gone
-/// ([`DeliveryError::InvalidDestination`]); 429 and 5xx are retried.
+/// ([`DeliveryError::Gone`]); 429 and 5xx are retried.
 pub struct WebPushSender {
     key: EncodingKey,
     public_key: String,

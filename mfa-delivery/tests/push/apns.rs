@@ -163,10 +163,11 @@ async fn unregistered_and_bad_device_tokens_are_reported_gone() {
             .with_clock(clock);
         let r = apns.send(&device(), &approval()).await;
         assert!(
-            r.as_ref().is_err_and(address_is_gone),
+            matches!(r, Err(DeliveryError::Gone)),
             "{reason}: {r:?} {:?}",
             server.problems()
         );
+        assert!(r.as_ref().is_err_and(address_is_gone));
         assert_eq!(server.requests().len(), 1);
     }
 }

@@ -185,10 +185,11 @@ async fn unregistered_tokens_are_reported_gone() {
     let server = google(|| (404, UNREGISTERED.into())).await;
     let r = sender(&server).send(&device(), &approval()).await;
     assert!(
-        r.as_ref().is_err_and(address_is_gone),
+        matches!(r, Err(DeliveryError::Gone)),
         "{r:?} {:?}",
         server.problems()
     );
+    assert!(r.as_ref().is_err_and(address_is_gone));
     assert_eq!(server.count(SEND_PATH), 1);
 }
 

@@ -3,14 +3,16 @@
 
 use super::server::{Protocol, Recorded, Script, TestServer};
 use super::{approval, es256_decoding_key, fast_retry, p256_signing_key, subscription};
-use chrono::Utc;
+use chrono::{TimeDelta, Utc};
 use data_encoding::BASE64URL_NOPAD;
 use jsonwebtoken::{Algorithm, Validation};
+use mfa_core::clock::{Clock, ManualClock};
 use mfa_core::crypto::SecretString;
-use mfa_core::delivery::DeliveryError;
+use mfa_core::delivery::{DeliveryError, PushNotice, PushSender};
+use mfa_core::model::PushRequestId;
 use mfa_delivery::push::web_push::{WebPushConfig, WebPushSender};
 use mfa_delivery::push::{
-    EndpointPolicy, PushAddress, PushMessage, PushTransport, address_is_gone,
+    EndpointPolicy, PushAddress, PushMessage, PushRouter, PushTransport, address_is_gone,
 };
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -34,16 +36,28 @@ struct Browser {
 }
 
 /// What the push service checks, then what the browser does: decrypt.
+/// For [`approval`]: a 300 s TTL, Topic `sign-in`.
 fn check(request: &Recorded, vapid: &[u8], browser: &Browser) -> Result<Value, String> {
+    check_for(request, vapid, browser, "300", "sign-in")
+}
+
+/// [`check`] for a message with this TTL and Topic.
+fn check_for(
+    request: &Recorded,
+    vapid: &[u8],
+    browser: &Browser,
+    ttl: &str,
+    topic: &str,
+) -> Result<Value, String> {
     let expect = |ok: bool, what: &str| ok.then_some(()).ok_or_else(|| what.to_owned());
     expect(request.method == "POST", "method")?;
-    expect(request.header("ttl")? == "300", "TTL")?;
+    expect(request.header("ttl")? == ttl, "TTL")?;
     expect(
         request.header("content-encoding")? == "aes128gcm",
         "Content-Encoding",
     )?;
     expect(request.header("urgency")? == "high", "Urgency")?;
-    expect(request.header("topic")? == "sign-in", "Topic")?;
+    expect(request.header("topic")? == topic, "Topic")?;
 
     // Authorization: vapid t=<JWT>, k=<public key>
     let vapid_header = request.header("authorization")?;
@@ -156,7 +170,8 @@ async fn unsubscribed_endpoints_are_reported_gone_without_retry() {
         let server = TestServer::start(Protocol::Http1, move |_| Ok((status, String::new()))).await;
         let (address, _, _) = subscription(&format!("{}/push/gone", server.url));
         let r = sender.send(&address, &approval()).await;
-        assert!(r.as_ref().is_err_and(address_is_gone), "{status}: {r:?}");
+        assert!(matches!(r, Err(DeliveryError::Gone)), "{status}: {r:?}");
+        assert!(r.as_ref().is_err_and(address_is_gone));
         assert_eq!(server.requests().len(), 1);
     }
 }
@@ -234,4 +249,79 @@ fn bad_vapid_settings_fail_when_the_sender_is_built() {
         assert!(r.is_err(), "{subject}");
     }
     assert!(WebPushSender::new(WebPushConfig::new(key, "https://acme.example/contact")).is_ok());
+}
+
+/// The notice the engine sends, expiring 75 s after `clock`'s time.
+fn notice(clock: &ManualClock) -> PushNotice {
+    PushNotice {
+        request: PushRequestId::random(),
+        title: "Approve sign-in?".into(),
+        body: "Firefox on Linux, CH".into(),
+        expires_at: clock.now() + TimeDelta::seconds(75),
+        product_name: "Acme".into(),
+    }
+}
+
+#[tokio::test]
+async fn the_router_as_the_engines_push_sender_delivers_a_notice_to_a_browser() {
+    let (key, public) = p256_signing_key();
+    let sender = Arc::new(WebPushSender::new(config(key)).unwrap());
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let notice = notice(&clock);
+    let topic = notice.request.as_uuid().simple().to_string();
+    let (_, secret, auth) = subscription("https://placeholder.example/x");
+    let browser = Arc::new(Browser { secret, auth });
+    let (b, vapid, t) = (browser.clone(), public.clone(), topic.clone());
+    let server = TestServer::start(Protocol::Http1, move |r| {
+        check_for(r, &vapid, &b, "75", &t).map(|_| (201, String::new()))
+    })
+    .await;
+    // What the engine stored: the JSON the browser's page sent.
+    let stored = serde_json::to_value(address_for(&server, &browser)).unwrap();
+
+    let router = PushRouter::new()
+        .with_web_push(sender.clone())
+        .with_clock(clock.clone())
+        .with_endpoint_policy(EndpointPolicy::AllowLoopbackHttp);
+    router.check_address(&stored).unwrap();
+    // In production the loopback endpoint is refused before it is stored.
+    let production = PushRouter::new().with_web_push(sender);
+    assert!(matches!(
+        production.check_address(&stored),
+        Err(DeliveryError::InvalidDestination)
+    ));
+
+    let r = router.send_push(&stored, &notice).await;
+    assert!(r.is_ok(), "{r:?} {:?}", server.problems());
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let payload = check_for(&requests[0], &public, &browser, "75", &topic).unwrap();
+    assert_eq!(
+        payload,
+        json!({
+            "title": "Approve sign-in?",
+            "body": "Firefox on Linux, CH",
+            "data": {
+                "type": "push_approval",
+                "request_id": notice.request.to_string(),
+                "expires_at": notice.expires_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            },
+        })
+    );
+}
+
+#[tokio::test]
+async fn an_unsubscribed_browser_is_gone_through_the_router_too() {
+    let (key, _) = p256_signing_key();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let router = PushRouter::new()
+        .with_web_push(Arc::new(WebPushSender::new(config(key)).unwrap()))
+        .with_clock(clock.clone())
+        .with_endpoint_policy(EndpointPolicy::AllowLoopbackHttp);
+    let server = TestServer::start(Protocol::Http1, |_| Ok((410, String::new()))).await;
+    let (address, _, _) = subscription(&format!("{}/push/unsubscribed", server.url));
+    let stored = serde_json::to_value(address).unwrap();
+    let r = router.send_push(&stored, &notice(&clock)).await;
+    assert!(matches!(r, Err(DeliveryError::Gone)), "{r:?}");
+    assert_eq!(server.requests().len(), 1, "gone is not retried");
 }

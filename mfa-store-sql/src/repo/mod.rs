@@ -8,6 +8,7 @@ mod challenge;
 mod device;
 mod factor;
 mod key_check;
+mod push;
 mod rate_limit;
 mod reads;
 mod session;

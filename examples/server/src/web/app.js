@@ -287,11 +287,15 @@ function secondFactorView(data) {
   for (const m of data.methods) {
     const o = document.createElement("option");
     o.value = m;
-    if (m === "webauthn") continue; // answered with the passkey button
+    if (m === "webauthn" || m === "push") continue; // answered with their own buttons
     o.textContent = { totp: "Authenticator app", backup_codes: "Backup code", email: "Email code", sms: "SMS code" }[m] || m;
     select.appendChild(o);
   }
   show("mfa-passkey", data.methods.includes("webauthn"));
+  show("mfa-push", data.methods.includes("push"));
+  show("push-wait", false);
+  $("push-number").textContent = "";
+  $("push-state").textContent = "";
   updateSend();
   $("mfa-code").value = "";
   $("mfa-code").focus();
@@ -393,6 +397,71 @@ $("mfa-passkey").addEventListener("click", async () => {
       remember_device: $("mfa-remember").checked,
     }, { auth: false, ticket: state.ticket });
     await afterSignIn(data);
+  } catch (e) { explain(e); }
+});
+
+// ---- push approval ----
+
+const pushText = {
+  pending: "Waiting for your phone…",
+  approved: "Approved on your phone. Signing in…",
+  denied: "Denied on your phone: this sign-in was refused.",
+  wrong_number: "The wrong number was picked: this sign-in was refused.",
+  expired: "The request expired. Ask for a new one.",
+  completed: "Signed in.",
+};
+
+// The state of a push request as it changes: Server-Sent Events, or a
+// long-poll where EventSource is missing. Calls onState until a final
+// state (or an error).
+function watchPush(id, ticket, onState) {
+  const query = "?ticket=" + encodeURIComponent(ticket);
+  if (typeof EventSource === "function") {
+    const events = new EventSource(`/api/mfa/push/${id}/events${query}`);
+    events.addEventListener("status", (ev) => {
+      const { state } = JSON.parse(ev.data);
+      if (state !== "pending") events.close();
+      onState(state);
+    });
+    events.addEventListener("error", (ev) => {
+      if (ev.data) { events.close(); onState("error", JSON.parse(ev.data).error); }
+      // Without data: the connection dropped (a restart); EventSource
+      // reconnects by itself and the server reads the state from the store.
+    });
+    return;
+  }
+  (async () => {
+    let since = "pending";
+    for (;;) {
+      try {
+        const res = await api("GET", `/api/mfa/push/${id}/status${query}&wait=25&since=${since}`, undefined, { auth: false });
+        since = res.state;
+        if (res.state !== "pending") { onState(res.state); return; }
+      } catch (e) { onState("error", e.code); return; }
+    }
+  })();
+}
+
+$("mfa-push").addEventListener("click", async () => {
+  try {
+    const ticket = state.ticket;
+    const pending = await api("POST", "/api/mfa/push", {}, { auth: false, ticket });
+    $("push-number").textContent = String(pending.number);
+    $("push-state").textContent = pushText.pending;
+    show("push-wait", true);
+    say(`Sent to ${pending.devices} device(s).`, true);
+    watchPush(pending.request, ticket, async (s, code) => {
+      if (s === "error") { say(`push: ${code}`); return; }
+      $("push-state").textContent = pushText[s] || s;
+      if (s !== "approved") { if (s !== "pending") say(pushText[s] || s); return; }
+      try {
+        const data = await api("POST", `/api/mfa/push/${pending.request}/complete`, {
+          remember_device: $("mfa-remember").checked,
+        }, { auth: false, ticket });
+        show("push-wait", false);
+        await afterSignIn(data);
+      } catch (e) { explain(e); }
+    });
   } catch (e) { explain(e); }
 });
 

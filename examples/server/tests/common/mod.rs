@@ -12,6 +12,43 @@ use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Runs each scenario once per backend: `sqlite::name` always,
+/// `postgres::name` when `MFA_TEST_POSTGRES_URL` is set and `mysql::name`
+/// when `MFA_TEST_MYSQL_URL` is set (each records its skip otherwise).
+#[allow(unused_macros)]
+macro_rules! on_every_backend {
+    ($file:literal; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Db::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::Db::postgres(concat!("mfa-server ", $file, "::postgres::", stringify!($name))) {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = super::Db::mysql(concat!("mfa-server ", $file, "::mysql::", stringify!($name))) {
+                        super::$name(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
 /// Which database a test runs on.
 #[derive(Debug, Clone)]
 pub enum Db {

@@ -18,7 +18,7 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::risk::{RiskAssessment, RiskContext, RiskEngine};
 use crate::store::{AuditFilter, PageRequest, Store};
-use crate::testing::capture::CapturingChannel;
+use crate::testing::capture::{CapturingChannel, CapturingPush};
 use crate::{
     Actor, ClientInfo, LoginOutcome, LoginRequest, Mfa, MfaBuilder, NewUser, Tokens, Verified,
     VerifyRequest,
@@ -119,6 +119,8 @@ pub struct Harness<S: Store> {
     pub email: Arc<CapturingChannel>,
     /// The SMS channel.
     pub sms: Arc<CapturingChannel>,
+    /// The push sender: what the phone apps would have received.
+    pub push: Arc<CapturingPush>,
 }
 
 /// What a [`Harness`] keeps beside its engine and store.
@@ -126,6 +128,7 @@ struct Parts {
     clock: Arc<ManualClock>,
     email: Arc<CapturingChannel>,
     sms: Arc<CapturingChannel>,
+    push: Arc<CapturingPush>,
 }
 
 impl Parts {
@@ -136,6 +139,7 @@ impl Parts {
             clock: self.clock,
             email: self.email,
             sms: self.sms,
+            push: self.push,
         }
     }
 }
@@ -244,6 +248,7 @@ impl<S: Store> Harness<S> {
         let clock = Arc::new(ManualClock::default());
         let email = Arc::new(CapturingChannel::email());
         let sms = Arc::new(CapturingChannel::sms());
+        let push = Arc::new(CapturingPush::new());
         let builder = Mfa::builder()
             .store(Arc::clone(store))
             .email(email.clone())
@@ -260,8 +265,17 @@ impl<S: Store> Harness<S> {
                 "Flow tests",
                 PASSKEY_ORIGIN,
             ))
+            .push(push.clone())
             .policy(policy);
-        (builder, Parts { clock, email, sms })
+        (
+            builder,
+            Parts {
+                clock,
+                email,
+                sms,
+                push,
+            },
+        )
     }
 
     /// The current time of the engine's clock.

@@ -55,6 +55,7 @@ pub mod harness;
 pub mod keys;
 pub mod login;
 pub mod passkeys;
+pub mod push;
 pub mod races;
 pub mod sessions;
 pub mod verify;
@@ -284,6 +285,29 @@ macro_rules! __flow_cases {
                 registration_answers_are_refused_with_their_reason,
                 assertion_by_an_unknown_credential_is_refused,
                 passkey_options_are_rate_limited_per_user,
+            }
+            push {
+                approve_with_the_number_completes_the_sign_in_at_aal2,
+                approve_without_user_verification_proves_possession_only,
+                policy_can_require_user_verification,
+                deny_refuses_the_sign_in,
+                wrong_number_refuses_and_counts_toward_the_lockout,
+                an_expired_request_cannot_be_answered_or_completed,
+                a_stale_answer_is_refused,
+                a_replayed_answer_is_refused,
+                an_answer_signed_by_another_devices_key_is_refused,
+                concurrent_answers_exactly_one_wins,
+                fatigue_limits_cap_the_pushes,
+                fatigue_window_caps_the_requests,
+                a_risky_sign_in_may_not_ask_for_a_push,
+                not_me_denies_locks_audits_and_notifies,
+                a_gone_address_turns_the_device_off,
+                an_approval_completes_only_its_own_ticket,
+                step_up_by_push,
+                enrolment_needs_the_proof_and_is_single_use,
+                malformed_enrolments_are_refused_and_store_nothing,
+                duplicate_keys_extra_devices_and_stale_sessions_are_refused,
+                a_removed_app_cannot_answer,
             }
             counts {
                 each_step_commits_once_with_pinned_round_trips,

@@ -25,7 +25,7 @@ pub(super) struct PasskeyUser {
 }
 
 /// Claims of a session that verified a second factor just now.
-async fn fresh_claims<S: Store>(h: &Harness<S>, user: &TotpUser) -> AccessClaims {
+pub(super) async fn fresh_claims<S: Store>(h: &Harness<S>, user: &TotpUser) -> AccessClaims {
     let verified = h.sign_in_with_totp(user).await;
     h.next_step();
     h.mfa
