@@ -3,6 +3,7 @@
 //! on. `docs/performance.md` reports the ratios.
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use mfa_core::crypto::push::{PushDecision, SignedPushAnswer};
 use mfa_core::crypto::{
     Aad, AccessTokenInput, BackupCode, ExposeSecret, JwtConfig, JwtKeys, KeyRing, OpaqueToken,
     OtpCode, PasswordHasher, SecretString, TokenPurpose, TokenService, Totp, TotpCode, TotpSecret,
@@ -12,6 +13,7 @@ use mfa_core::model::{
     RefreshToken, RefreshTokenId, Session, SessionId, SessionStatus, TotpParams, UserId,
 };
 use mfa_core::store::{BackupCodeRepository, NewRefreshToken, SessionRepository};
+use mfa_core::testing::push_app::TestPushApp;
 use mfa_store_memory::MemoryStore;
 use std::hint::black_box;
 
@@ -291,6 +293,29 @@ fn passkey(c: &mut Criterion) {
     g.bench_function("passkey_parse_json_then_verify_assertion", |b| {
         b.iter(|| rig.check_assertion(black_box(&assertion)).unwrap());
     });
+    // What `answer_push` does with an app's answer before the store: parse
+    // the JSON strictly, then check the signature with the device key.
+    for (name, app) in [
+        (
+            "push_parse_json_then_verify_answer_ed25519",
+            TestPushApp::ed25519(),
+        ),
+        (
+            "push_parse_json_then_verify_answer_p256",
+            TestPushApp::p256(),
+        ),
+    ] {
+        let answer = app
+            .answer(uuid::Uuid::new_v4(), 42, PushDecision::Approve, NOW, true)
+            .to_json();
+        let key = app.public_key().clone();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let signed = SignedPushAnswer::from_json(black_box(&answer)).unwrap();
+                black_box(signed.verify(&key).unwrap().number)
+            });
+        });
+    }
     g.finish();
 }
 

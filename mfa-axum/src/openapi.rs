@@ -443,6 +443,7 @@ fn schemas() -> Value {
             "key_thumbprint": { "type": "string", "description": "base64url SHA-256" },
             "address_kind": { "type": ["string", "null"] },
             "device": { "$ref": "#/components/schemas/DeviceInfo" },
+            "session_type": { "type": "string", "enum": ["web", "mobile", "api"] },
             "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
         })) } })),
         "BackupCodes": obj(&["backup_codes"], json!({ "backup_codes": { "type": "array", "items": { "type": "string" } } })),

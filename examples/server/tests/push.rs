@@ -163,6 +163,7 @@ async fn push_approval_signs_in_over_http(db: Db) {
     devices.expect(200, None);
     assert_eq!(devices.json["devices"][0]["label"], "test phone");
     assert_eq!(devices.json["devices"][0]["device"]["model"], "Phone 1");
+    assert_eq!(devices.json["devices"][0]["algorithm"], "ed25519");
 
     let (ticket, request, number) = ask(&s, &id).await;
     assert_eq!(
@@ -384,6 +385,16 @@ async fn push_endpoints_refuse_bad_input_and_store_nothing(db: Db) {
     .await
     .expect(200, None);
 
+    s.call(
+        Req::post("/api/mfa/push/enroll/start")
+            .bearer(&bearer)
+            .json(json!({ "label": "x".repeat(65) })),
+    )
+    .await
+    .expect(400, Some("invalid_input"));
+    s.call(Req::get("/api/mfa/push/devices"))
+        .await
+        .expect(401, Some("invalid_token"));
     let unknown = uuid::Uuid::new_v4();
     s.call(Req::get(&format!("/api/mfa/push/requests/{unknown}")))
         .await
@@ -432,6 +443,14 @@ async fn push_endpoints_refuse_bad_input_and_store_nothing(db: Db) {
     s.call(Req::post("/api/mfa/push").json(json!({ "ticket": "not-a-ticket" })))
         .await
         .expect(401, Some("invalid_ticket"));
+    s.call(Req::post("/api/mfa/push/nope/complete").json(json!({ "ticket": ticket })))
+        .await
+        .expect(400, Some("invalid_input"));
+    s.call(
+        Req::post(&format!("/api/mfa/push/{unknown}/complete")).json(json!({ "ticket": ticket })),
+    )
+    .await
+    .expect(401, Some("push_closed"));
     s.stop().await;
 }
 

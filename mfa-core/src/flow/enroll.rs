@@ -316,14 +316,7 @@ impl Mfa {
             if !inner.policy.methods.totp {
                 return Err(MfaError::MethodUnavailable);
             }
-            if label
-                .is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control))
-            {
-                return Err(MfaError::invalid_input(
-                    "label",
-                    "1 to 64 printable characters",
-                ));
-            }
+            super::support::valid_label(label)?;
             let Resolved { user, .. } = inner.resolve(actor).await?;
             inner.drop_pending(user.id, FactorKind::Totp).await?;
             let params = inner.policy.totp.params;
@@ -580,12 +573,7 @@ impl Mfa {
         factor_id: FactorId,
         label: Option<&str>,
     ) -> MfaResult<()> {
-        if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
-            return Err(MfaError::invalid_input(
-                "label",
-                "1 to 64 printable characters",
-            ));
-        }
+        super::support::valid_label(label)?;
         unit!(&self.inner, |inner| {
             let Resolved { user, .. } = inner.resolve(actor).await?;
             let factor = inner

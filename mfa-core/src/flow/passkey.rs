@@ -332,16 +332,6 @@ impl Step<'_> {
     }
 }
 
-fn valid_label(label: Option<&str>) -> MfaResult<()> {
-    if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
-        return Err(MfaError::invalid_input(
-            "label",
-            "1 to 64 printable characters",
-        ));
-    }
-    Ok(())
-}
-
 impl Mfa {
     /// Starts registering a passkey or security key: the options for
     /// `navigator.credentials.create()`. The user's registered credentials
@@ -359,7 +349,7 @@ impl Mfa {
         label: Option<&str>,
     ) -> MfaResult<PasskeyChallenge> {
         let rp = self.inner.relying_party()?;
-        valid_label(label)?;
+        super::support::valid_label(label)?;
         unit!(&self.inner, |inner| {
             let Resolved {
                 user,

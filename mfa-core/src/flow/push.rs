@@ -193,6 +193,8 @@ pub struct PushDeviceView {
     pub address_kind: Option<String>,
     /// The device as it described itself at enrolment.
     pub device: DeviceInfo,
+    /// The kind of client that enrolled it (`mobile` for a phone app).
+    pub session_type: SessionType,
     /// Enrolment time.
     pub created_at: DateTime<Utc>,
     /// Last approval.
@@ -278,16 +280,6 @@ fn devices_of(
 
 fn push_error(e: PushError) -> MfaError {
     MfaError::Push(e)
-}
-
-fn valid_label(label: Option<&str>) -> MfaResult<()> {
-    if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
-        return Err(MfaError::invalid_input(
-            "label",
-            "1 to 64 printable characters",
-        ));
-    }
-    Ok(())
 }
 
 impl Inner {
@@ -484,7 +476,7 @@ impl Mfa {
         label: Option<&str>,
     ) -> MfaResult<PushEnrolmentChallenge> {
         self.inner.push_sender()?;
-        valid_label(label)?;
+        super::support::valid_label(label)?;
         unit!(&self.inner, |inner| {
             let resolved = inner.resolve(actor).await?;
             let user = &resolved.user;
@@ -1079,6 +1071,7 @@ impl Mfa {
                             .and_then(serde_json::Value::as_str)
                             .map(str::to_owned),
                         device: r.device,
+                        session_type: r.session_type,
                         created_at: f.created_at,
                         last_used_at: f.last_used_at,
                     })

@@ -429,3 +429,14 @@ impl Step<'_> {
         self.tokens_for(session, &refresh, token.expires_at)
     }
 }
+
+/// Checks a user-given factor name: 1 to 64 printable characters.
+pub(crate) fn valid_label(label: Option<&str>) -> MfaResult<()> {
+    if label.is_some_and(|l| l.is_empty() || l.len() > 64 || l.chars().any(char::is_control)) {
+        return Err(MfaError::invalid_input(
+            "label",
+            "1 to 64 printable characters",
+        ));
+    }
+    Ok(())
+}

@@ -75,8 +75,10 @@ impl ApnsConfig {
 /// (HTTP/2 only, as APNs requires). The data travels as top-level keys
 /// beside `aps`.
 ///
-/// 410 (`Unregistered`, `ExpiredToken`) and 400 `BadDeviceToken` mean the
-/// token is gone ([`DeliveryError::Gone`]);
+/// 410 (`Unregistered`, `ExpiredToken`) means the token is gone
+/// ([`DeliveryError::Gone`]); 400 `BadDeviceToken` is a rejection, since
+/// APNs answers it too for a token of the other environment (sandbox or
+/// production), and a misconfigured server must not turn off every device;
 /// `ExpiredProviderToken` renews the provider token and retries; 429 and
 /// 5xx are retried.
 pub struct ApnsSender {
@@ -179,8 +181,20 @@ impl ApnsSender {
         let error = response.json::<Value>().await.unwrap_or_default();
         let reason = provider_reason(error["reason"].as_str());
         match (status, reason) {
-            (StatusCode::GONE, _) | (StatusCode::BAD_REQUEST, "BadDeviceToken") => {
-                Err(gone(PushKind::Apns, reason))
+            (StatusCode::GONE, _) => Err(gone(PushKind::Apns, reason)),
+            // Also APNs's answer to a token of the other environment
+            // (sandbox against production): a configuration mistake that
+            // would otherwise turn off every device.
+            (StatusCode::BAD_REQUEST, "BadDeviceToken") => {
+                tracing::warn!(
+                    "APNs: BadDeviceToken; check that the sender's environment (sandbox or \
+                     production) matches the app build"
+                );
+                Err(DeliveryError::Rejected(
+                    "APNs refused the device token (BadDeviceToken): a wrong token, or one of \
+                     the other environment"
+                        .into(),
+                ))
             }
             (StatusCode::FORBIDDEN, "ExpiredProviderToken") => {
                 *self.jwt.lock().unwrap_or_else(PoisonError::into_inner) = None;

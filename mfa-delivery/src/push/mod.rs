@@ -28,10 +28,11 @@
 //! - [`DeliveryError::Gone`]: **the address is gone**; the caller SHOULD
 //!   disable the device and stop sending to it ([`address_is_gone`]). The
 //!   service said so: Web Push 404 or 410, FCM `UNREGISTERED`, APNs 410
-//!   (`Unregistered`, `ExpiredToken`) or 400 `BadDeviceToken`. Never
-//!   retried. A bare FCM 404 `NOT_FOUND` without `UNREGISTERED` is not
-//!   "gone" but [`DeliveryError::Rejected`]: a wrong project id answers the
-//!   same, and must not disable every device.
+//!   (`Unregistered`, `ExpiredToken`). Never retried. A bare FCM 404
+//!   `NOT_FOUND` without `UNREGISTERED`, and APNs 400 `BadDeviceToken`,
+//!   are not "gone" but [`DeliveryError::Rejected`]: a wrong project id,
+//!   or a token of the other APNs environment, answers the same, and must
+//!   not disable every device.
 //! - [`DeliveryError::InvalidDestination`]: the address does not pass
 //!   [`PushAddress::validate`] (or, for the engine's addresses, is not the
 //!   JSON of a [`PushAddress`]); it can never work. Nothing is sent.

@@ -148,12 +148,8 @@ async fn the_provider_token_is_reused_then_renewed_after_50_minutes() {
 }
 
 #[tokio::test]
-async fn unregistered_and_bad_device_tokens_are_reported_gone() {
-    for (status, reason) in [
-        (410, "Unregistered"),
-        (410, "ExpiredToken"),
-        (400, "BadDeviceToken"),
-    ] {
+async fn unregistered_and_expired_tokens_are_reported_gone() {
+    for (status, reason) in [(410, "Unregistered"), (410, "ExpiredToken")] {
         let (key, public) = p256_signing_key();
         let clock = Arc::new(ManualClock::new(Utc::now()));
         let body = json!({"reason": reason, "timestamp": 1_700_000_000_000_i64}).to_string();
@@ -188,6 +184,29 @@ async fn other_refusals_are_rejections_naming_the_reason() {
         matches!(r, Err(DeliveryError::Rejected(ref m)) if m.contains("BadTopic")),
         "{r:?}"
     );
+}
+
+#[tokio::test]
+async fn a_bad_device_token_is_a_rejection_not_gone() {
+    // APNs also answers BadDeviceToken to a token of the other environment
+    // (sandbox against production): disabling the device on it would turn
+    // off every device of a misconfigured server.
+    let (key, public) = p256_signing_key();
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let server = apple(public, clock.clone(), || {
+        (400, r#"{"reason": "BadDeviceToken"}"#.into())
+    })
+    .await;
+    let apns = ApnsSender::new(config(&server, key))
+        .unwrap()
+        .with_clock(clock);
+    let r = apns.send(&device(), &approval()).await;
+    assert!(
+        matches!(&r, Err(DeliveryError::Rejected(m)) if m.contains("BadDeviceToken")),
+        "{r:?}"
+    );
+    assert!(!r.as_ref().is_err_and(address_is_gone));
+    assert_eq!(server.requests().len(), 1, "not retried");
 }
 
 #[tokio::test]

@@ -110,6 +110,36 @@ fn answer<S: Store>(
     .to_json()
 }
 
+/// The user's app answers `pending` with the number shown.
+async fn respond<S: Store>(
+    h: &Harness<S>,
+    user: &PushUser,
+    pending: &PushPending,
+    decision: PushDecision,
+    user_verified: bool,
+) -> MfaResult<crate::PushAnswered> {
+    h.mfa
+        .answer_push(&answer(
+            h,
+            &user.app,
+            pending.request,
+            pending.number,
+            decision,
+            user_verified,
+        ))
+        .await
+}
+
+/// The user's app approves `pending` with the number shown, the key
+/// unlocked by the user.
+async fn approve<S: Store>(
+    h: &Harness<S>,
+    user: &PushUser,
+    pending: &PushPending,
+) -> MfaResult<crate::PushAnswered> {
+    respond(h, user, pending, PushDecision::Approve, true).await
+}
+
 /// A number the app offers that is not the one shown.
 async fn wrong_number<S: Store>(h: &Harness<S>, pending: &PushPending) -> u8 {
     let prompt = h
@@ -152,16 +182,7 @@ pub async fn approve_with_the_number_completes_the_sign_in_at_aal2<S: Store>(sto
         PushState::Pending
     );
 
-    let answered = h
-        .mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            true,
-        ))
+    let answered = approve(&h, &user, &pending)
         .await
         .expect("the approval is accepted");
     assert_eq!(answered.state, PushState::Approved);
@@ -199,15 +220,7 @@ pub async fn approve_without_user_verification_proves_possession_only<S: Store>(
     let h = Harness::new(store);
     let user = push_user_with(&h, "pavel", TestPushApp::p256()).await;
     let (ticket, pending) = ask(&h, &user).await;
-    h.mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            false,
-        ))
+    respond(&h, &user, &pending, PushDecision::Approve, false)
         .await
         .expect("approved");
     let verified = h
@@ -241,15 +254,7 @@ pub async fn policy_can_require_user_verification<S: Store>(store: Arc<S>) {
         h.mfa.push_status(&ticket, pending.request).await.unwrap(),
         PushState::Pending
     );
-    h.mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            true,
-        ))
+    approve(&h, &user, &pending)
         .await
         .expect("a verified approval is accepted");
 }
@@ -273,16 +278,7 @@ pub async fn deny_refuses_the_sign_in<S: Store>(store: Arc<S>) {
         .await;
     // 0 is outside the numbers an app can pick: the answer is malformed.
     expect_err(answered, "push_malformed");
-    let answered = h
-        .mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Deny,
-            false,
-        ))
+    let answered = respond(&h, &user, &pending, PushDecision::Deny, false)
         .await
         .expect("the denial is accepted");
     assert_eq!(answered.state, PushState::Denied);
@@ -328,19 +324,7 @@ pub async fn wrong_number_refuses_and_counts_toward_the_lockout<S: Store>(store:
             PushState::WrongNumber
         );
         // The right number now is too late.
-        expect_err(
-            h.mfa
-                .answer_push(&answer(
-                    &h,
-                    &user.app,
-                    pending.request,
-                    pending.number,
-                    PushDecision::Approve,
-                    true,
-                ))
-                .await,
-            "push_closed",
-        );
+        expect_err(approve(&h, &user, &pending).await, "push_closed");
         assert_eq!(h.mfa_failures(user.totp.user.id).await, round);
         h.advance(h.mfa.policy().push.cooldown + TimeDelta::seconds(1));
         last_ticket = ticket;
@@ -362,19 +346,7 @@ pub async fn an_expired_request_cannot_be_answered_or_completed<S: Store>(store:
     let user = push_user(&h, "ezra").await;
     let (ticket, pending) = ask(&h, &user).await;
     h.advance(h.mfa.policy().push.request_ttl + TimeDelta::seconds(1));
-    expect_err(
-        h.mfa
-            .answer_push(&answer(
-                &h,
-                &user.app,
-                pending.request,
-                pending.number,
-                PushDecision::Approve,
-                true,
-            ))
-            .await,
-        "push_closed",
-    );
+    expect_err(approve(&h, &user, &pending).await, "push_closed");
     expect_err(
         h.mfa.push_request_for_app(pending.request).await,
         "push_closed",
@@ -615,16 +587,7 @@ pub async fn not_me_denies_locks_audits_and_notifies<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);
     let user = push_user(&h, "nora").await;
     let (ticket, pending) = ask(&h, &user).await;
-    let answered = h
-        .mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::NotMe,
-            true,
-        ))
+    let answered = respond(&h, &user, &pending, PushDecision::NotMe, true)
         .await
         .expect("the report is accepted");
     assert_eq!(answered.state, PushState::Denied);
@@ -686,17 +649,7 @@ pub async fn an_approval_completes_only_its_own_ticket<S: Store>(store: Arc<S>) 
     let h = Harness::new(store);
     let user = push_user(&h, "otto").await;
     let (_ticket, pending) = ask(&h, &user).await;
-    h.mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            true,
-        ))
-        .await
-        .expect("approved");
+    approve(&h, &user, &pending).await.expect("approved");
     let other_ticket = h.mfa_ticket(&user.totp.user).await;
     expect_err(
         h.mfa
@@ -732,17 +685,7 @@ pub async fn step_up_by_push<S: Store>(store: Arc<S>) {
         .expect("request_push");
     let prompt = h.mfa.push_request_for_app(pending.request).await.unwrap();
     assert!(prompt.context.step_up);
-    h.mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            true,
-        ))
-        .await
-        .expect("approved");
+    approve(&h, &user, &pending).await.expect("approved");
     let stepped = h
         .mfa
         .complete_push(&ticket, pending.request, false, &h.client())
@@ -923,17 +866,7 @@ pub async fn a_removed_app_cannot_answer<S: Store>(store: Arc<S>) {
     let h = Harness::new(Arc::clone(&store));
     let user = push_user(&h, "rudi").await;
     let (ticket, pending) = ask(&h, &user).await;
-    h.mfa
-        .answer_push(&answer(
-            &h,
-            &user.app,
-            pending.request,
-            pending.number,
-            PushDecision::Approve,
-            true,
-        ))
-        .await
-        .expect("approved");
+    approve(&h, &user, &pending).await.expect("approved");
     store
         .soft_delete_factor(user.factor_id, h.now())
         .await
