@@ -895,8 +895,9 @@ impl Mfa {
                     if inner.policy.push.require_user_verification && !answer.user_verified {
                         refuse!(PushError::UserVerificationRequired);
                     }
-                    // Counted before the number is compared (R56), undone
-                    // when it matches.
+                    // Counted before the number is compared (R56), and
+                    // cleared only once the approval is recorded: an answer
+                    // that loses the race for the request keeps its count.
                     let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
                         Ok(started) => started,
                         Err(e) => {
@@ -905,7 +906,6 @@ impl Mfa {
                         }
                     };
                     if answer.number == request.number {
-                        inner.clear_failures(user.id, LockScope::Mfa).await?;
                         PushStatus::Approved
                     } else {
                         let resolved = inner
@@ -955,6 +955,7 @@ impl Mfa {
             }
             match status {
                 PushStatus::Approved => {
+                    inner.clear_failures(user.id, LockScope::Mfa).await?;
                     inner
                         .record(audit(AuditOutcome::Success, "approved"))
                         .await?;

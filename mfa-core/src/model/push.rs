@@ -61,7 +61,9 @@ pub struct PushContext {
     /// Its country (ISO 3166-1 alpha-2), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
-    /// Its device, as a person reads it ("Firefox on Linux").
+    /// Its device, as a person reads it ("Firefox on Linux"), as the
+    /// signing-in client described itself: text the sign-in chose, so an
+    /// app shows it as such, never as a message from the service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
     /// The sign-in's risk score, 0 to 100.

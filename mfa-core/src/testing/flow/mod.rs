@@ -295,6 +295,7 @@ macro_rules! __flow_cases {
                 an_expired_request_cannot_be_answered_or_completed,
                 a_stale_answer_is_refused,
                 a_replayed_answer_is_refused,
+                a_late_approval_is_closed_without_touching_the_counter,
                 an_answer_signed_by_another_devices_key_is_refused,
                 concurrent_answers_exactly_one_wins,
                 fatigue_limits_cap_the_pushes,

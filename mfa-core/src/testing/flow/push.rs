@@ -412,6 +412,35 @@ pub async fn a_replayed_answer_is_refused<S: Store>(store: Arc<S>) {
     expect_err(h.mfa.answer_push(&moved).await, "push_bad_signature");
 }
 
+/// An approval that comes after the request was answered is closed before
+/// anything is compared, so it neither counts as a failure nor clears one.
+pub async fn a_late_approval_is_closed_without_touching_the_counter<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = push_user(&h, "lena").await;
+    let (_ticket, first) = ask(&h, &user).await;
+    let wrong = wrong_number(&h, &first).await;
+    expect_err(
+        h.mfa
+            .answer_push(&answer(
+                &h,
+                &user.app,
+                first.request,
+                wrong,
+                PushDecision::Approve,
+                true,
+            ))
+            .await,
+        "push_wrong_number",
+    );
+    assert_eq!(h.mfa_failures(user.totp.user.id).await, 1);
+    expect_err(approve(&h, &user, &first).await, "push_closed");
+    assert_eq!(
+        h.mfa_failures(user.totp.user.id).await,
+        1,
+        "the late approval cleared nothing"
+    );
+}
+
 /// An answer signed by a key that is not one of the user's apps (another
 /// user's app, or a key never enrolled) is refused and changes nothing.
 pub async fn an_answer_signed_by_another_devices_key_is_refused<S: Store>(store: Arc<S>) {
