@@ -409,17 +409,14 @@ pub async fn rows_before_upgrade<S: mfa_core::store::Store>(store: &S) -> Upgrad
     }
 }
 
-/// After the upgrade: every row written before reads back unchanged (on
-/// SQLite, the rebuilt tables lost nothing and cascaded nothing), and the
-/// new version's rows can be written (a WebAuthn factor, a ceremony,
-/// `webauthn` as the preferred method).
-///
-/// # Panics
-/// When a row changed or a write fails.
-pub async fn rows_after_upgrade<S: mfa_core::store::Store>(store: &S, rows: &UpgradeRows) {
-    use mfa_core::model::{CeremonyPurpose, FactorKind, MfaSettings};
-    use mfa_core::testing::fixtures;
-    let now = fixtures::t0();
+/// The rows of [`rows_before_upgrade`], and `more_factors`, read back
+/// unchanged: the user, the factors, the challenge whose foreign key names
+/// the factors table (not cascaded away by a rebuild), the settings.
+async fn assert_rows_kept<S: mfa_core::store::Store>(
+    store: &S,
+    rows: &UpgradeRows,
+    more_factors: &[&mfa_core::model::Factor],
+) {
     assert_eq!(
         store
             .get_user(rows.user.id)
@@ -428,7 +425,10 @@ pub async fn rows_after_upgrade<S: mfa_core::store::Store>(store: &S, rows: &Upg
             .as_ref(),
         Some(&rows.user)
     );
-    for factor in [&rows.totp, &rows.email] {
+    for factor in [&rows.totp, &rows.email]
+        .into_iter()
+        .chain(more_factors.iter().copied())
+    {
         assert_eq!(
             store
                 .get_factor(factor.id)
@@ -456,6 +456,20 @@ pub async fn rows_after_upgrade<S: mfa_core::store::Store>(store: &S, rows: &Upg
             .as_ref(),
         Some(&rows.settings)
     );
+}
+
+/// After the upgrade: every row written before reads back unchanged (on
+/// SQLite, the rebuilt tables lost nothing and cascaded nothing), and the
+/// new version's rows can be written (a WebAuthn factor, a ceremony,
+/// `webauthn` as the preferred method).
+///
+/// # Panics
+/// When a row changed or a write fails.
+pub async fn rows_after_upgrade<S: mfa_core::store::Store>(store: &S, rows: &UpgradeRows) {
+    use mfa_core::model::{CeremonyPurpose, FactorKind, MfaSettings};
+    use mfa_core::testing::fixtures;
+    let now = fixtures::t0();
+    assert_rows_kept(store, rows, &[]).await;
     let passkey = fixtures::create_factor(store, rows.user.id, FactorKind::Webauthn, now).await;
     assert_eq!(
         store
@@ -548,42 +562,7 @@ pub async fn rows_after_push_upgrade<S: mfa_core::store::Store>(
     use mfa_core::testing::fixtures;
     let now = fixtures::t0();
     let rows = &before.rows;
-    assert_eq!(
-        store
-            .get_user(rows.user.id)
-            .await
-            .expect("get_user")
-            .as_ref(),
-        Some(&rows.user)
-    );
-    for factor in [&rows.totp, &rows.email, &before.passkey] {
-        assert_eq!(
-            store
-                .get_factor(factor.id)
-                .await
-                .expect("get_factor")
-                .as_ref(),
-            Some(factor),
-            "the factors survive the upgrade"
-        );
-    }
-    assert_eq!(
-        store
-            .get_challenge(rows.challenge.id)
-            .await
-            .expect("get_challenge")
-            .as_ref(),
-        Some(&rows.challenge),
-        "the challenge on a rebuilt table's row is not cascaded away"
-    );
-    assert_eq!(
-        store
-            .get_settings(rows.user.id)
-            .await
-            .expect("get_settings")
-            .as_ref(),
-        Some(&rows.settings)
-    );
+    assert_rows_kept(store, rows, &[&before.passkey]).await;
     assert_eq!(
         store.key_checks().await.expect("key_checks"),
         std::slice::from_ref(&before.check),

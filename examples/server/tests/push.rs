@@ -106,13 +106,31 @@ async fn ask(s: &TestServer, id: &str) -> (String, String, u8) {
     (ticket, pending.str("request"), number)
 }
 
+/// The long-poll of a waiting client: the request's state once it is no
+/// longer pending (or after 20 s).
+async fn long_poll(s: &TestServer, request: &str, ticket: &str) -> Resp {
+    s.call(
+        Req::get(&format!(
+            "/api/mfa/push/{request}/status?wait=20&since=pending"
+        ))
+        .header("x-mfa-ticket", ticket.to_owned()),
+    )
+    .await
+}
+
+/// The app's `answer`, posted a moment later: after a watcher beside it
+/// has started waiting.
+async fn answer_soon(s: &TestServer, answer: Value) -> Resp {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    s.call(Req::post("/api/mfa/push/answer").json(answer)).await
+}
+
 /// Reads the `status` events of a push request's stream until `until`
 /// arrives (or the stream ends): the states, in order.
 async fn stream_until(s: &TestServer, request: &str, ticket: &str, until: &str) -> Vec<String> {
     let mut response = s
         .http
-        .get(s.url(&format!("/api/mfa/push/{request}/events")))
-        .header("x-mfa-ticket", ticket)
+        .get(s.url(&format!("/api/mfa/push/{request}/events?ticket={ticket}")))
         .send()
         .await
         .expect("the stream opens");
@@ -184,39 +202,13 @@ async fn push_approval_signs_in_over_http(db: Db) {
 
     // The browser's stream says pending at once, then approved once the
     // app answers.
-    let watcher = {
-        let http = s.http.clone();
-        let url = s.url(&format!("/api/mfa/push/{request}/events?ticket={ticket}"));
-        tokio::spawn(async move {
-            let mut response = http.get(url).send().await.expect("stream");
-            let mut text = String::new();
-            while let Some(chunk) = response.chunk().await.expect("chunk") {
-                text.push_str(&String::from_utf8_lossy(&chunk));
-                if text.contains("\"approved\"") {
-                    break;
-                }
-            }
-            text
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let answered = s
-        .call(Req::post("/api/mfa/push/answer").json(answer(
-            &app,
-            &request,
-            number,
-            PushDecision::Approve,
-        )))
-        .await;
+    let (states, answered) = tokio::join!(
+        stream_until(&s, &request, &ticket, "approved"),
+        answer_soon(&s, answer(&app, &request, number, PushDecision::Approve)),
+    );
     answered.expect(200, None);
     assert_eq!(answered.json["state"], "approved");
-    let streamed = tokio::time::timeout(Duration::from_secs(20), watcher)
-        .await
-        .expect("the stream tells within 20 s")
-        .expect("the watcher ran");
-    let pending_at = streamed.find("\"pending\"").expect("pending first");
-    let approved_at = streamed.find("\"approved\"").expect("then approved");
-    assert!(pending_at < approved_at, "{streamed}");
+    assert_eq!(states, ["pending", "approved"]);
 
     let done = s
         .call(
@@ -271,29 +263,13 @@ async fn push_denial_and_status_by_long_poll(db: Db) {
     )
     .await
     .expect(409, Some("push_pending"));
-    let long_poll = {
-        let http = s.http.clone();
-        let url = s.url(&format!(
-            "/api/mfa/push/{request}/status?wait=20&since=pending&ticket={ticket}"
-        ));
-        tokio::spawn(async move {
-            let r = http.get(url).send().await.expect("long-poll");
-            r.json::<Value>().await.expect("JSON")
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    s.call(Req::post("/api/mfa/push/answer").json(answer(
-        &app,
-        &request,
-        number,
-        PushDecision::Deny,
-    )))
-    .await
-    .expect(200, None);
-    let polled = tokio::time::timeout(Duration::from_secs(20), long_poll)
-        .await
-        .expect("the long-poll answers at the change")
-        .expect("ran");
+    let (polled, denied) = tokio::join!(
+        long_poll(&s, &request, &ticket),
+        answer_soon(&s, answer(&app, &request, number, PushDecision::Deny)),
+    );
+    denied.expect(200, None);
+    polled.expect(200, None);
+    let polled = polled.json;
     assert_eq!(polled["state"], "denied");
     assert_eq!(
         stream_until(&s, &request, &ticket, "denied").await,
@@ -464,34 +440,13 @@ async fn push_status_crosses_instances_and_survives_a_restart(db: Db) {
     enrol(&a, &bearer, &app, &token).await.expect(200, None);
     let (ticket, request, number) = ask(&a, &id).await;
     // Watched on A, answered through B.
-    let watch = {
-        let http = a.http.clone();
-        let url = a.url(&format!(
-            "/api/mfa/push/{request}/status?wait=20&since=pending&ticket={ticket}"
-        ));
-        tokio::spawn(async move {
-            http.get(url)
-                .send()
-                .await
-                .expect("poll")
-                .json::<Value>()
-                .await
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    b.call(Req::post("/api/mfa/push/answer").json(answer(
-        &app,
-        &request,
-        number,
-        PushDecision::Approve,
-    )))
-    .await
-    .expect(200, None);
-    let seen = tokio::time::timeout(Duration::from_secs(20), watch)
-        .await
-        .expect("A sees B's answer")
-        .expect("ran")
-        .expect("JSON");
+    let (seen, answered) = tokio::join!(
+        long_poll(&a, &request, &ticket),
+        answer_soon(&b, answer(&app, &request, number, PushDecision::Approve)),
+    );
+    answered.expect(200, None);
+    seen.expect(200, None);
+    let seen = seen.json;
     assert_eq!(seen["state"], "approved");
     // A restarts; the approval waits in the store and completes on the new A.
     a.stop().await;

@@ -159,16 +159,12 @@ impl Step<'_> {
         ticket: Option<TicketId>,
         session: Option<crate::model::SessionId>,
     ) -> MfaResult<Result<CeremonyState, PasskeyError>> {
-        let Some(ceremony) = self.challenges.take_ceremony(id, self.now()).await? else {
+        let Some(ceremony) = self
+            .take_ceremony_for(id, purpose, user, ticket, session)
+            .await?
+        else {
             return Ok(Err(PasskeyError::CeremonyClosed));
         };
-        if ceremony.purpose != purpose
-            || ceremony.user_id != user
-            || ceremony.ticket_id != ticket
-            || (session.is_some() && ceremony.session_id != session)
-        {
-            return Ok(Err(PasskeyError::CeremonyClosed));
-        }
         Ok(Ok(CeremonyState::open(&self.keys, &ceremony)?))
     }
 

@@ -278,10 +278,6 @@ fn devices_of(
         .collect()
 }
 
-fn push_error(e: PushError) -> MfaError {
-    MfaError::Push(e)
-}
-
 impl Inner {
     /// The push sender, or [`MfaError::MethodUnavailable`] when push
     /// approval is not configured.
@@ -350,16 +346,18 @@ impl Step<'_> {
         id: ChallengeId,
         resolved: &Resolved,
     ) -> MfaResult<Result<EnrolmentState, PushError>> {
-        let Some(ceremony) = self.challenges.take_ceremony(id, self.now()).await? else {
+        let Some(ceremony) = self
+            .take_ceremony_for(
+                id,
+                CeremonyPurpose::PushEnrolment,
+                Some(resolved.user.id),
+                resolved.ticket.as_ref().map(|t| t.id),
+                resolved.session.as_ref().map(|s| s.id),
+            )
+            .await?
+        else {
             return Ok(Err(PushError::Closed));
         };
-        if ceremony.purpose != CeremonyPurpose::PushEnrolment
-            || ceremony.user_id != Some(resolved.user.id)
-            || ceremony.ticket_id != resolved.ticket.as_ref().map(|t| t.id)
-            || ceremony.session_id != resolved.session.as_ref().map(|s| s.id)
-        {
-            return Ok(Err(PushError::Closed));
-        }
         let json = self
             .keys
             .open(&ceremony.state, &enrolment_aad(&ceremony))
@@ -367,6 +365,27 @@ impl Step<'_> {
         let state = serde_json::from_slice(json.expose())
             .map_err(|e| MfaError::Config(format!("push enrolment state: {e}")))?;
         Ok(Ok(state))
+    }
+
+    /// Refuses, before any failure is counted, a completion that cannot
+    /// be a guess: a request that is not the ticket's (`push_closed`), or
+    /// one the app has not answered yet (`push_pending`: the browser asked
+    /// too early).
+    pub(crate) async fn push_answered(
+        &self,
+        ticket: TicketId,
+        request: PushRequestId,
+    ) -> MfaResult<()> {
+        let found = self
+            .push
+            .get_push_request(request)
+            .await?
+            .filter(|r| r.ticket_id == ticket)
+            .ok_or(MfaError::Push(PushError::Closed))?;
+        if PushState::of(&found, self.now()) == PushState::Pending {
+            return Err(MfaError::Push(PushError::Pending));
+        }
+        Ok(())
     }
 
     /// Checks that an approved request completes `ticket`, and consumes
@@ -486,7 +505,7 @@ impl Mfa {
                 .filter(|f| f.kind == FactorKind::Push && f.deleted_at.is_none())
                 .count();
             if enrolled >= inner.policy.push.max_devices as usize {
-                return Err(push_error(PushError::TooManyDevices));
+                return Err(MfaError::Push(PushError::TooManyDevices));
             }
             let now = inner.now();
             let challenge = BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
@@ -555,16 +574,16 @@ impl Mfa {
         client.validate()?;
         let sender = self.inner.push_sender()?;
         let key = DevicePublicKey::from_base64url(enrolment.algorithm, enrolment.public_key)
-            .map_err(push_error)?;
+            .map_err(MfaError::Push)?;
         if enrolment.signature.len() > 100 {
-            return Err(push_error(PushError::Malformed));
+            return Err(MfaError::Push(PushError::Malformed));
         }
         let signature = BASE64URL_NOPAD
             .decode(enrolment.signature.as_bytes())
-            .map_err(|_| push_error(PushError::Malformed))?;
+            .map_err(|_| MfaError::Push(PushError::Malformed))?;
         let address_len = serde_json::to_vec(enrolment.address).map_or(usize::MAX, |v| v.len());
         if address_len > MAX_PUSH_ADDRESS_LEN || sender.check_address(enrolment.address).is_err() {
-            return Err(push_error(PushError::BadAddress));
+            return Err(MfaError::Push(PushError::BadAddress));
         }
         unit!(&self.inner, |inner| {
             let resolved = inner.resolve(actor).await?;
@@ -612,7 +631,7 @@ impl Mfa {
                             .meta(serde_json::json!({ "reason": e.code() })),
                         )
                         .await?;
-                    return Err(push_error(e));
+                    return Err(MfaError::Push(e));
                 }
             };
             let now = inner.now();
@@ -660,7 +679,9 @@ impl Mfa {
                 .open_ticket_with_user(ticket, &[TicketKind::Mfa])
                 .await?;
             let devices = devices_of(&inner.keys, &factors, true)?;
-            if devices.is_empty() || !inner.methods_of(&factors).contains(&FactorKind::Push) {
+            // Push is configured (checked above): an active app is all a
+            // user needs.
+            if devices.is_empty() {
                 return Err(MfaError::MethodUnavailable);
             }
             let policy = inner.policy.push;
@@ -675,7 +696,7 @@ impl Mfa {
             };
             if ticket.risk_score >= policy.refuse_at_risk {
                 inner.record(refusal("risk")).await?;
-                return Err(push_error(PushError::RiskTooHigh));
+                return Err(MfaError::Push(PushError::RiskTooHigh));
             }
             if inner.push.count_pending_push_requests(user.id, now).await? >= policy.max_pending {
                 inner.record(refusal("too_many_pending")).await?;
@@ -808,7 +829,7 @@ impl Mfa {
                 .get_push_request(id)
                 .await?
                 .filter(|r| r.is_pending(now))
-                .ok_or(push_error(PushError::Closed))?;
+                .ok_or(MfaError::Push(PushError::Closed))?;
             Ok(PushPrompt {
                 request: request.id,
                 choices: request.choices,
@@ -846,12 +867,12 @@ impl Mfa {
     /// configured.
     pub async fn answer_push(&self, answer: &str) -> MfaResult<PushAnswered> {
         self.inner.push_sender()?;
-        let signed = SignedPushAnswer::from_json(answer).map_err(push_error)?;
+        let signed = SignedPushAnswer::from_json(answer).map_err(MfaError::Push)?;
         let id = PushRequestId::from_uuid(signed.answer.request);
         unit!(&self.inner, |inner| {
             let now = inner.now();
             let Some(request) = inner.push.get_push_request(id).await? else {
-                return Err(push_error(PushError::Closed));
+                return Err(MfaError::Push(PushError::Closed));
             };
             let user = inner.user(request.user_id).await?;
             let factors = inner.factors.list_factors(user.id).await?;
@@ -876,7 +897,7 @@ impl Mfa {
                 ($e:expr) => {{
                     let e: PushError = $e;
                     inner.record(audit(AuditOutcome::Failure, e.code())).await?;
-                    return Err(push_error(e));
+                    return Err(MfaError::Push(e));
                 }};
             }
             let Some(factor_id) = answered_by else {
@@ -928,7 +949,7 @@ impl Mfa {
                                 .lock_started(&user, LockScope::Mfa, until, None)
                                 .await?;
                         }
-                        return Err(push_error(if resolved {
+                        return Err(MfaError::Push(if resolved {
                             PushError::WrongNumber
                         } else {
                             PushError::Closed
@@ -1007,7 +1028,7 @@ impl Mfa {
                 .get_push_request(id)
                 .await?
                 .filter(|r| r.ticket_id == ticket.id)
-                .ok_or(push_error(PushError::Closed))?;
+                .ok_or(MfaError::Push(PushError::Closed))?;
             Ok(PushState::of(&request, inner.now()))
         })
     }
@@ -1033,11 +1054,6 @@ impl Mfa {
     ) -> MfaResult<Verified> {
         client.validate()?;
         self.inner.push_sender()?;
-        // Not answered yet: the browser asked too early. Said without
-        // counting a failure; what counts is checked in the step.
-        if self.push_status(ticket, request).await? == PushState::Pending {
-            return Err(push_error(PushError::Pending));
-        }
         self.answer_ticket(
             ticket,
             FactorKind::Push,

@@ -7,9 +7,10 @@ use crate::crypto::{AccessClaims, AccessTokenInput, OpaqueToken, TokenPurpose};
 use crate::delivery::{Message, NotificationMessage};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditEvent, AuditKind, AuditOutcome, AuthMethod, DeviceId, Factor, FactorKind, FamilyId,
-    Lock, LockScope, LoginTicket, NotificationId, NotificationKind, RefreshStatus, RefreshToken,
-    RefreshTokenId, Session, SessionId, SessionStatus, TicketId, TicketKind, User, UserId,
+    Aal, AuditEvent, AuditKind, AuditOutcome, AuthMethod, CeremonyPurpose, ChallengeId, DeviceId,
+    Factor, FactorKind, FamilyId, Lock, LockScope, LoginTicket, NotificationId, NotificationKind,
+    RefreshStatus, RefreshToken, RefreshTokenId, Session, SessionId, SessionStatus, TicketId,
+    TicketKind, User, UserId, WebauthnCeremony,
 };
 use crate::store::{FailureOutcome, RateDecision, RateHit, SignInContext};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -159,6 +160,31 @@ impl Inner {
 }
 
 impl Step<'_> {
+    /// Takes the ceremony `id` (single use, see
+    /// [`ChallengeRepository::take_ceremony`](crate::store::ChallengeRepository::take_ceremony))
+    /// if it is open and was opened for exactly this `purpose`, `user`,
+    /// `ticket` and `session`; `None` when it is closed, expired or
+    /// another's. A taken ceremony stays taken whatever the answer.
+    pub async fn take_ceremony_for(
+        &self,
+        id: ChallengeId,
+        purpose: CeremonyPurpose,
+        user: Option<UserId>,
+        ticket: Option<TicketId>,
+        session: Option<SessionId>,
+    ) -> MfaResult<Option<WebauthnCeremony>> {
+        Ok(self
+            .challenges
+            .take_ceremony(id, self.now())
+            .await?
+            .filter(|c| {
+                c.purpose == purpose
+                    && c.user_id == user
+                    && c.ticket_id == ticket
+                    && c.session_id == session
+            }))
+    }
+
     pub async fn record(&self, audit: Audit) -> MfaResult<()> {
         self.audit.append_audit(&audit.0).await?;
         Ok(())

@@ -431,6 +431,9 @@ impl Mfa {
             let (ticket, user, factors) = inner
                 .open_ticket_with_user(request.ticket, &[TicketKind::Mfa])
                 .await?;
+            if let Answer::Push { request } = &answer {
+                inner.push_answered(ticket.id, *request).await?;
+            }
             if !inner.methods_of(&factors).contains(&request.method) {
                 return Err(MfaError::MethodUnavailable);
             }

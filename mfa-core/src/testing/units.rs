@@ -59,6 +59,18 @@ async fn write_everything(
     (session.id, factor.id, key)
 }
 
+/// Every unit of a race ended, as a winner or a loser, and exactly one won
+/// (`what` names the prize).
+#[track_caller]
+fn assert_one_winner(results: &[StoreResult<bool>], what: &str) {
+    assert!(
+        results.iter().all(Result::is_ok),
+        "every unit ends, as a winner or a loser: {results:?}"
+    );
+    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
+    assert_eq!(wins, 1, "exactly one of {} units may {what}", results.len());
+}
+
 /// Runs a whole unit again while it fails with contention (bounded), as the
 /// engine does.
 async fn retry_contention<T, F, Fut>(unit: F) -> StoreResult<T>
@@ -471,12 +483,7 @@ pub async fn concurrent_units_spend_one_backup_code_once<S: Store + UnitOfWork>(
         }
     })
     .await;
-    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
-    assert!(
-        results.iter().all(Result::is_ok),
-        "every unit ends, as a winner or a loser: {results:?}"
-    );
-    assert_eq!(wins, 1, "exactly one of 16 units may spend the code");
+    assert_one_winner(&results, "spend the code");
     assert_eq!(
         store
             .remaining_backup_codes(user.id)
@@ -642,12 +649,7 @@ pub async fn concurrent_units_resolve_a_push_request_once<S: Store + UnitOfWork>
         }
     })
     .await;
-    assert!(
-        results.iter().all(Result::is_ok),
-        "every unit ends, as a winner or a loser: {results:?}"
-    );
-    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
-    assert_eq!(wins, 1, "exactly one of 16 units may answer the request");
+    assert_one_winner(&results, "answer the request");
 }
 
 /// 16 concurrent units each consume one approved push request: exactly
@@ -678,12 +680,7 @@ pub async fn concurrent_units_consume_a_push_request_once<S: Store + UnitOfWork>
         }
     })
     .await;
-    assert!(
-        results.iter().all(Result::is_ok),
-        "every unit ends, as a winner or a loser: {results:?}"
-    );
-    let wins = results.iter().filter(|r| matches!(r, Ok(true))).count();
-    assert_eq!(wins, 1, "exactly one of 16 units may consume the approval");
+    assert_one_winner(&results, "consume the approval");
     assert_eq!(
         store
             .get_push_request(request.id)

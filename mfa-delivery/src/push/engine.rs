@@ -9,10 +9,11 @@ use mfa_core::delivery::{DeliveryError, PushNotice, PushSender};
 use std::io;
 use std::time::Duration;
 
-/// The longest push address the engine may store: 4096 bytes of JSON
-/// (compact). A real one is under 1 KiB (a Web Push endpoint is at most
-/// 2048 bytes, an FCM token a few hundred).
-pub const MAX_ADDRESS_LEN: usize = 4096;
+/// The longest push address the engine may store: the engine's own bound,
+/// [`mfa_core::MAX_PUSH_ADDRESS_LEN`] (4096 bytes of compact JSON). A real
+/// one is under 1 KiB (a Web Push endpoint is at most 2048 bytes, an FCM
+/// token a few hundred).
+pub const MAX_ADDRESS_LEN: usize = mfa_core::MAX_PUSH_ADDRESS_LEN;
 
 /// The `type` data value of an approval push, for the app to tell it from
 /// other pushes.

@@ -170,43 +170,25 @@ async fn unregistered_and_expired_tokens_are_reported_gone() {
 
 #[tokio::test]
 async fn other_refusals_are_rejections_naming_the_reason() {
-    let (key, public) = p256_signing_key();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let server = apple(public, clock.clone(), || {
-        (400, r#"{"reason": "BadTopic"}"#.into())
-    })
-    .await;
-    let apns = ApnsSender::new(config(&server, key))
-        .unwrap()
-        .with_clock(clock);
-    let r = apns.send(&device(), &approval()).await;
-    assert!(
-        matches!(r, Err(DeliveryError::Rejected(ref m)) if m.contains("BadTopic")),
-        "{r:?}"
-    );
-}
-
-#[tokio::test]
-async fn a_bad_device_token_is_a_rejection_not_gone() {
-    // APNs also answers BadDeviceToken to a token of the other environment
-    // (sandbox against production): disabling the device on it would turn
-    // off every device of a misconfigured server.
-    let (key, public) = p256_signing_key();
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let server = apple(public, clock.clone(), || {
-        (400, r#"{"reason": "BadDeviceToken"}"#.into())
-    })
-    .await;
-    let apns = ApnsSender::new(config(&server, key))
-        .unwrap()
-        .with_clock(clock);
-    let r = apns.send(&device(), &approval()).await;
-    assert!(
-        matches!(&r, Err(DeliveryError::Rejected(m)) if m.contains("BadDeviceToken")),
-        "{r:?}"
-    );
-    assert!(!r.as_ref().is_err_and(address_is_gone));
-    assert_eq!(server.requests().len(), 1, "not retried");
+    // BadDeviceToken among them: APNs also answers it to a token of the
+    // other environment (sandbox against production), and disabling the
+    // device on it would turn off every device of a misconfigured server.
+    for reason in ["BadTopic", "BadDeviceToken"] {
+        let (key, public) = p256_signing_key();
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let body = json!({ "reason": reason }).to_string();
+        let server = apple(public, clock.clone(), move || (400, body.clone())).await;
+        let apns = ApnsSender::new(config(&server, key))
+            .unwrap()
+            .with_clock(clock);
+        let r = apns.send(&device(), &approval()).await;
+        assert!(
+            matches!(&r, Err(DeliveryError::Rejected(m)) if m.contains(reason)),
+            "{reason}: {r:?}"
+        );
+        assert!(!r.as_ref().is_err_and(address_is_gone), "{reason}");
+        assert_eq!(server.requests().len(), 1, "{reason}: not retried");
+    }
 }
 
 #[tokio::test]

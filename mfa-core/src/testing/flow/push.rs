@@ -278,6 +278,14 @@ pub async fn deny_refuses_the_sign_in<S: Store>(store: Arc<S>) {
         .await;
     // 0 is outside the numbers an app can pick: the answer is malformed.
     expect_err(answered, "push_malformed");
+    // Completing before the app answered: refused, nothing counted.
+    expect_err(
+        h.mfa
+            .complete_push(&ticket, pending.request, false, &h.client())
+            .await,
+        "push_pending",
+    );
+    assert_eq!(h.mfa_failures(user.totp.user.id).await, 0);
     let answered = respond(&h, &user, &pending, PushDecision::Deny, false)
         .await
         .expect("the denial is accepted");
