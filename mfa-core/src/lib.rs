@@ -153,6 +153,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod clock;
 pub mod crypto;
 pub mod delivery;

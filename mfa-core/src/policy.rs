@@ -363,6 +363,36 @@ impl PushPolicy {
     }
 }
 
+/// The tamper-evident audit log (see [`crate::audit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditPolicy {
+    /// How often the engine writes a signed checkpoint of its chains'
+    /// heads, when they moved (5 seconds to 1 day). Deleting the newest
+    /// events is found once a checkpoint covers them: this is the longest
+    /// stretch of newest events that can go unnoticed.
+    pub checkpoint_interval: TimeDelta,
+}
+
+impl Default for AuditPolicy {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval: TimeDelta::minutes(1),
+        }
+    }
+}
+
+impl AuditPolicy {
+    fn validate(&self) -> Result<(), String> {
+        if self.checkpoint_interval < TimeDelta::seconds(5)
+            || self.checkpoint_interval > TimeDelta::days(1)
+        {
+            return Err("audit: checkpoint_interval must be 5 seconds to 1 day".into());
+        }
+        Ok(())
+    }
+}
+
 /// Limits on sign-in attempts before any password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRateLimits {
@@ -418,6 +448,9 @@ pub struct Policy {
     /// Push approval.
     #[serde(default)]
     pub push: PushPolicy,
+    /// The tamper-evident audit log.
+    #[serde(default)]
+    pub audit: AuditPolicy,
     /// How long soft-deleted rows are kept before [`crate::Mfa::purge`]
     /// removes them.
     pub retention: TimeDelta,
@@ -446,6 +479,7 @@ impl Default for Policy {
             risk: RiskPolicy::default(),
             login_rate: LoginRateLimits::default(),
             push: PushPolicy::default(),
+            audit: AuditPolicy::default(),
             retention: TimeDelta::days(30),
             product_name: "mfa-rs".into(),
         }
@@ -549,6 +583,7 @@ impl Policy {
             return Err("risk: need 0 < step_up < block <= 100".into());
         }
         self.push.validate()?;
+        self.audit.validate()?;
         if self.login_rate.per_identifier == 0
             || self.login_rate.per_ip == 0
             || self.login_rate.window <= TimeDelta::zero()
@@ -637,5 +672,18 @@ mod tests {
         let mut p = Policy::default();
         p.risk.step_up = 95;
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn audit_checkpoint_interval_is_bounded_and_defaults_when_absent() {
+        let mut p = Policy::default();
+        p.audit.checkpoint_interval = TimeDelta::seconds(4);
+        assert!(p.validate().is_err());
+        p.audit.checkpoint_interval = TimeDelta::days(1) + TimeDelta::seconds(1);
+        assert!(p.validate().is_err());
+        let mut old = serde_json::to_value(Policy::default()).unwrap();
+        old.as_object_mut().unwrap().remove("audit");
+        let read: Policy = serde_json::from_value(old).unwrap();
+        assert_eq!(read.audit, AuditPolicy::default());
     }
 }

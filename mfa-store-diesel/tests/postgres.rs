@@ -1,10 +1,12 @@
-//! The `mfa-core` conformance, unit-of-work and engine flow suites and the
-//! migration test on the PostgreSQL at `MFA_TEST_POSTGRES_URL` (a fresh
-//! table prefix per store). Without the variable the suites are not built
-//! and one test says so; with it, a connection failure fails.
+//! The `mfa-core` conformance, unit-of-work, engine flow and audit chain
+//! tamper suites and the migration test on the PostgreSQL at
+//! `MFA_TEST_POSTGRES_URL` (a fresh table prefix per store). Without the
+//! variable the suites are not built and one test says so; with it, a
+//! connection failure fails.
 #![cfg(feature = "postgres")]
 
 mod common;
 
 mfa_store_sql::sql_store_tests!(postgres: mfa_store_diesel::PgStore = crate::common::postgres_store;
-    conformance, units, counts, flow, migrations(crate::common::schema::postgres_migrated));
+    conformance, units, counts, flow, audit_chains,
+    migrations(crate::common::schema::postgres_migrated));

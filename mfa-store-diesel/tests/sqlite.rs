@@ -1,11 +1,13 @@
-//! The `mfa-core` conformance, unit-of-work and engine flow suites on
-//! SQLite (a database file per test), plus the migration test.
+//! The `mfa-core` conformance, unit-of-work, engine flow and audit chain
+//! tamper suites on SQLite (a database file per test), plus the migration
+//! test.
 #![cfg(feature = "sqlite")]
 
 mod common;
 
 mfa_store_sql::sql_store_tests!(sqlite: mfa_store_diesel::SqliteStore = crate::common::sqlite_store;
-    conformance, units, counts, flow, migrations(crate::common::schema::sqlite_migrated));
+    conformance, units, counts, flow, audit_chains,
+    migrations(crate::common::schema::sqlite_migrated));
 
 /// SQLite calls run on the caller's thread: a writer that finds the write
 /// lock taken must wait without holding that thread, or the unit holding

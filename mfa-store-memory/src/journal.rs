@@ -144,12 +144,17 @@ impl<K: Eq + Hash + Clone, V: Clone> Table<K, V> {
     }
 }
 
-/// An append-only list whose appends inside a unit of work can be undone.
+/// A list, appended to (and rarely pruned), whose changes inside a unit of
+/// work can be undone.
 #[derive(Debug)]
 pub(crate) struct Log<T> {
     entries: Vec<T>,
     /// `Some` while a unit is open: the length when it began.
     mark: Option<usize>,
+    /// The entries from before the unit, copied when the unit first
+    /// removes entries ([`Log::retain`]): a rollback puts them back. A unit
+    /// that only appends copies nothing.
+    saved: Option<Vec<T>>,
 }
 
 impl<T> Default for Log<T> {
@@ -157,11 +162,12 @@ impl<T> Default for Log<T> {
         Self {
             entries: Vec::new(),
             mark: None,
+            saved: None,
         }
     }
 }
 
-impl<T> Log<T> {
+impl<T: Clone> Log<T> {
     pub fn push(&mut self, entry: T) {
         self.entries.push(entry);
     }
@@ -170,18 +176,42 @@ impl<T> Log<T> {
         self.entries.iter()
     }
 
+    /// The entries, changeable in place (for the tamper helpers of the
+    /// tests only: the log is append-only otherwise).
+    #[cfg(feature = "testing")]
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.entries.iter_mut()
+    }
+
+    /// Keeps the entries for which `keep` holds (the removal of archived
+    /// audit events, and the tamper helpers of the tests). Inside a unit,
+    /// the entries from before it are copied first, once, so a rollback
+    /// restores them.
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        if let Some(mark) = self.mark
+            && self.saved.is_none()
+        {
+            self.saved = Some(self.entries[..mark].to_vec());
+        }
+        self.entries.retain(keep);
+    }
+
     pub fn begin(&mut self) {
         self.mark = Some(self.entries.len());
     }
 
     pub fn commit(&mut self) {
         self.mark = None;
+        self.saved = None;
     }
 
     pub fn rollback(&mut self) {
-        if let Some(mark) = self.mark.take() {
+        if let Some(saved) = self.saved.take() {
+            self.entries = saved;
+        } else if let Some(mark) = self.mark {
             self.entries.truncate(mark);
         }
+        self.mark = None;
     }
 }
 
@@ -220,6 +250,34 @@ mod tests {
         let mut t: Table<u8, u8> = Table::default();
         t.insert(1, 1);
         assert!(t.undo.is_none());
+    }
+
+    #[test]
+    fn a_log_rollback_restores_the_entries_a_unit_removed() {
+        let mut log = Log::default();
+        log.push(1);
+        log.push(2);
+        log.push(3);
+        log.begin();
+        log.push(4);
+        log.retain(|n| n % 2 == 0);
+        log.push(6);
+        log.retain(|n| *n != 2);
+        assert_eq!(log.iter().copied().collect::<Vec<_>>(), vec![4, 6]);
+        log.rollback();
+        assert_eq!(log.iter().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn a_log_commit_keeps_the_removals() {
+        let mut log = Log::default();
+        log.push(1);
+        log.push(2);
+        log.begin();
+        log.retain(|n| *n != 1);
+        log.commit();
+        log.rollback();
+        assert_eq!(log.iter().copied().collect::<Vec<_>>(), vec![2]);
     }
 
     #[test]

@@ -27,26 +27,29 @@
 
 mod journal;
 mod state;
+#[cfg(feature = "testing")]
+mod tamper;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::model::{
-    Aal, AuditEvent, AuthMethod, BackupCodeRecord, ChallengeId, ChallengePurpose, CodeHash,
-    Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId, KeyCheck,
-    KeyCheckSubject, LockScope, LockoutRule, LoginTicket, MfaSettings, OtpChallenge, PushRequest,
-    PushRequestId, PushResolution, RefreshStatus, RefreshToken, RevocationReason, SealedSecret,
-    Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId, UserStatus,
+    Aal, AuditChainId, AuditEvent, AuthMethod, BackupCodeRecord, ChallengeId, ChallengePurpose,
+    CodeHash, Contact, Device, DeviceId, DeviceSighting, Factor, FactorId, FactorStatus, FamilyId,
+    KeyCheck, KeyCheckSubject, LockScope, LockoutRule, LoginTicket, MfaSettings, OtpChallenge,
+    PushRequest, PushRequestId, PushResolution, RefreshStatus, RefreshToken, RevocationReason,
+    SealedSecret, Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId, UserStatus,
     WebauthnCeremony,
 };
 use mfa_core::store::{
-    AuditFilter, AuditRepository, BackupCodeRepository, ChallengeAttempt, ChallengeRepository,
-    DeviceRepository, FactorRepository, FailureOutcome, KeyCheckRepository, NewRefreshToken, Page,
-    PageRequest, PushRepository, RateDecision, RateLimiter, Repositories, RotateOutcome,
-    SessionRepository, StepReads, StoreError, StoreResult, Transaction, UnitOfWork, Upserted,
-    UserRepository,
+    AuditFilter, AuditRepository, BackupCodeRepository, ChainPosition, ChallengeAttempt,
+    ChallengeRepository, DeviceRepository, FactorRepository, FailureOutcome, KeyCheckRepository,
+    NewRefreshToken, Page, PageRequest, PushRepository, RateDecision, RateLimiter, Repositories,
+    RotateOutcome, SessionRepository, StepReads, StoreError, StoreResult, Transaction, UnitOfWork,
+    Upserted, UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 /// A row naming a parent row that does not exist: what the foreign key of
@@ -1094,8 +1097,17 @@ impl SessionRepository for MemoryStore {
 
 #[async_trait]
 impl AuditRepository for MemoryStore {
+    /// A second event at one chain position is a conflict.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        self.lock().await.audit.push(event.clone());
+        let mut s = self.lock().await;
+        if let Some(link) = &event.link {
+            let position = (link.chain, link.seq);
+            if s.audit_positions.contains_key(&position) {
+                return Err(StoreError::Conflict("audit chain position"));
+            }
+            s.audit_positions.insert(position, event.id);
+        }
+        s.audit.push(event.clone());
         Ok(())
     }
 
@@ -1124,7 +1136,71 @@ impl AuditRepository for MemoryStore {
         };
         Ok(Page { items, next })
     }
+
+    async fn scan_audit_chains(
+        &self,
+        after: Option<ChainPosition>,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let s = self.lock().await;
+        let after = after.map(|p| (p.chain, p.seq));
+        let mut linked: Vec<(AuditChainId, u64, &AuditEvent)> = s
+            .audit
+            .iter()
+            .filter(|e| before.is_none_or(|before| e.at < before))
+            .filter_map(|e| e.link.map(|l| (l.chain, l.seq, e)))
+            .filter(|(chain, seq, _)| after.is_none_or(|a| (*chain, *seq) > a))
+            .collect();
+        // Chain ids compare as their UUIDs' bytes, like the SQL stores'.
+        linked.sort_unstable_by_key(|(chain, seq, _)| (*chain, *seq));
+        let limit = limit.clamp(1, SCAN_LIMIT) as usize;
+        Ok(linked
+            .into_iter()
+            .take(limit)
+            .map(|(_, _, e)| e.clone())
+            .collect())
+    }
+
+    async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64> {
+        let s = self.lock().await;
+        let n = s
+            .audit
+            .iter()
+            .filter(|e| e.link.is_none() && since.is_none_or(|since| e.at >= since))
+            .count();
+        Ok(n as u64)
+    }
+
+    async fn delete_audit_prefix(
+        &self,
+        cuts: &[ChainPosition],
+        unlinked_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64> {
+        let mut s = self.lock().await;
+        let cut: HashMap<AuditChainId, u64> = cuts.iter().map(|c| (c.chain, c.seq)).collect();
+        let mut gone = Vec::new();
+        s.audit.retain(|e| {
+            let archived = match e.link {
+                Some(link) => cut.get(&link.chain).is_some_and(|&seq| link.seq <= seq),
+                None => unlinked_before.is_some_and(|before| e.at < before),
+            };
+            if archived {
+                gone.push(e.link);
+            }
+            !archived
+        });
+        let removed = gone.len() as u64;
+        for link in gone.into_iter().flatten() {
+            s.audit_positions.remove(&(link.chain, link.seq));
+        }
+        Ok(removed)
+    }
 }
+
+/// Events a [`AuditRepository::scan_audit_chains`] call returns at most,
+/// as on the SQL stores.
+const SCAN_LIMIT: u32 = 10_000;
 
 #[async_trait]
 impl RateLimiter for MemoryStore {

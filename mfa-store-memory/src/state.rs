@@ -4,10 +4,10 @@
 use crate::journal::{Log, Table};
 use chrono::{DateTime, Utc};
 use mfa_core::model::{
-    AuditEvent, BackupCodeRecord, ChallengeId, Device, DeviceId, Factor, FactorId, FamilyId,
-    KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, PushRequest, PushRequestId,
-    RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason, Session, SessionId,
-    SessionStatus, TicketId, TokenHash, User, UserId, WebauthnCeremony,
+    AuditChainId, AuditEvent, AuditEventId, BackupCodeRecord, ChallengeId, Device, DeviceId,
+    Factor, FactorId, FamilyId, KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge,
+    PushRequest, PushRequestId, RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason,
+    Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId, WebauthnCeremony,
 };
 use mfa_core::store::AuditFilter;
 
@@ -26,6 +26,9 @@ pub(crate) struct State {
     pub refresh_tokens: Table<RefreshTokenId, RefreshToken>,
     pub refresh_by_hash: Table<[u8; 32], RefreshTokenId>,
     pub audit: Log<AuditEvent>,
+    /// The event at each chain position: no two events at one position
+    /// (the unique index of the SQL stores).
+    pub audit_positions: Table<(AuditChainId, u64), AuditEventId>,
     /// Allowed hits per key.
     pub rate_hits: Table<String, Vec<RateHit>>,
     pub key_checks: Table<KeyCheckSubject, KeyCheck>,
@@ -49,6 +52,7 @@ macro_rules! each_table {
         s.refresh_tokens.$method();
         s.refresh_by_hash.$method();
         s.audit.$method();
+        s.audit_positions.$method();
         s.rate_hits.$method();
         s.key_checks.$method();
         s.push_requests.$method();

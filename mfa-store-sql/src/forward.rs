@@ -6,6 +6,10 @@
 /// `UnitOfWork`, for `$store` by forwarding to its field
 /// `$inner: SqlStore<_>`; gives `$store` the store's counters as an
 /// inherent `stats()` and through [`Instrumented`](crate::Instrumented).
+/// When this crate is built with feature `testing` (as the driver crates'
+/// tests build it), also the test helpers of `testing`: the tamper edits
+/// of the audit chain suite (`mfa_core::testing::chains::AuditTamper`) and
+/// raw statements (`testing::RawStatements`).
 ///
 /// ```ignore
 /// pub struct PgStore { inner: mfa_store_sql::SqlStore<PgDriver> }
@@ -424,6 +428,27 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<Page<AuditEvent>> {
                     self.$inner.query_audit(filter, page).await
                 }
+                async fn scan_audit_chains(
+                    &self,
+                    after: Option<ChainPosition>,
+                    before: Option<DateTime<Utc>>,
+                    limit: u32,
+                ) -> StoreResult<Vec<AuditEvent>> {
+                    self.$inner.scan_audit_chains(after, before, limit).await
+                }
+                async fn count_unlinked_audit(
+                    &self,
+                    since: Option<DateTime<Utc>>,
+                ) -> StoreResult<u64> {
+                    self.$inner.count_unlinked_audit(since).await
+                }
+                async fn delete_audit_prefix(
+                    &self,
+                    cuts: &[ChainPosition],
+                    unlinked_before: Option<DateTime<Utc>>,
+                ) -> StoreResult<u64> {
+                    self.$inner.delete_audit_prefix(cuts, unlinked_before).await
+                }
             }
             #[$crate::__private::async_trait]
             impl $crate::__private::RateLimiter for $store {
@@ -526,5 +551,15 @@ macro_rules! forward_repositories {
                 }
             }
         };
+        $crate::__forward_testing!($store => $inner);
     };
+}
+
+/// Without feature `testing` the store types have no test helpers (with
+/// it, see `testing::__forward_testing`). Not public API.
+#[cfg(not(feature = "testing"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __forward_testing {
+    ($store:ty => $inner:ident) => {};
 }

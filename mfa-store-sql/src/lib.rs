@@ -22,6 +22,7 @@ pub mod driver;
 pub mod error;
 mod forward;
 pub mod migrate;
+pub mod partitions;
 pub mod prefix;
 mod repo;
 mod rows;

@@ -81,6 +81,16 @@ pub const SQLITE: &[Migration] = &[
         name: "push",
         sql: include_str!("../migrations/sqlite/0005_push.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_chains",
+        sql: include_str!("../migrations/sqlite/0006_audit_chains.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "audit_partitions",
+        sql: include_str!("../migrations/sqlite/0007_audit_partitions.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -110,6 +120,16 @@ pub const POSTGRES: &[Migration] = &[
         name: "push",
         sql: include_str!("../migrations/postgres/0005_push.sql"),
     },
+    Migration {
+        version: 6,
+        name: "audit_chains",
+        sql: include_str!("../migrations/postgres/0006_audit_chains.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "audit_partitions",
+        sql: include_str!("../migrations/postgres/0007_audit_partitions.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -138,6 +158,16 @@ pub const MYSQL: &[Migration] = &[
         version: 5,
         name: "push",
         sql: include_str!("../migrations/mysql/0005_push.sql"),
+    },
+    Migration {
+        version: 6,
+        name: "audit_chains",
+        sql: include_str!("../migrations/mysql/0006_audit_chains.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "audit_partitions",
+        sql: include_str!("../migrations/mysql/0007_audit_partitions.sql"),
     },
 ];
 

@@ -6,14 +6,14 @@ use crate::driver::Row;
 use crate::error::corrupt;
 use crate::sql::Arg;
 use mfa_core::model::{
-    Aal, AuditEvent, AuditEventId, AuditKind, AuditOutcome, AuthMethod, CeremonyPurpose,
-    ChallengeId, ChallengePurpose, CodeHash, Device, DeviceId, DeviceInfo, DeviceKind,
-    DigestLengthError, Factor, FactorId, FactorKind, FactorStatus, FailureCounter, FamilyId,
-    FingerprintHash, KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings, OtpChallenge, OtpChannel,
-    PushContext, PushRequest, PushRequestId, PushStatus, RefreshStatus, RefreshToken,
-    RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId, SessionStatus, SessionType,
-    TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User, UserId, UserStatus,
-    WebauthnCeremony,
+    Aal, AuditChainId, AuditEvent, AuditEventId, AuditKind, AuditLink, AuditMac, AuditOutcome,
+    AuthMethod, CeremonyPurpose, ChallengeId, ChallengePurpose, CodeHash, Device, DeviceId,
+    DeviceInfo, DeviceKind, DigestLengthError, Factor, FactorId, FactorKind, FactorStatus,
+    FailureCounter, FamilyId, FingerprintHash, KeyCheck, KeyCheckSubject, LoginTicket, MfaSettings,
+    OtpChallenge, OtpChannel, PushContext, PushRequest, PushRequestId, PushStatus, RefreshStatus,
+    RefreshToken, RefreshTokenId, RevocationReason, SealedSecret, Session, SessionId,
+    SessionStatus, SessionType, TicketId, TicketKind, TokenHash, TotpAlgorithm, TotpParams, User,
+    UserId, UserStatus, WebauthnCeremony,
 };
 use mfa_core::store::StoreResult;
 use uuid::Uuid;
@@ -328,7 +328,29 @@ pub(crate) fn audit_from_row(row: &dyn Row) -> StoreResult<AuditEvent> {
             .map(|r| u8::try_from(r).map_err(|_| corrupt("risk_score")))
             .transpose()?,
         metadata: row.json("metadata")?,
+        link: audit_link_from_row(row)?,
     })
+}
+
+/// The chain link of an audit row: none when all three columns are NULL
+/// (an event written before chains existed), whole when all three are set
+/// (position from 1, a 32-byte mac); a partial link is a corrupt row.
+fn audit_link_from_row(row: &dyn Row) -> StoreResult<Option<AuditLink>> {
+    let chain = row.opt_uuid("chain_id")?;
+    let seq = row.opt_i64("chain_seq")?;
+    let mac = row.opt_bytes("chain_mac")?;
+    match (chain, seq, mac) {
+        (None, None, None) => Ok(None),
+        (Some(chain), Some(seq), Some(mac)) => Ok(Some(AuditLink {
+            chain: AuditChainId::from_uuid(chain),
+            seq: u64::try_from(seq)
+                .ok()
+                .filter(|s| *s >= 1)
+                .ok_or_else(|| corrupt("chain_seq"))?,
+            mac: AuditMac::from_slice(&mac).map_err(|_| corrupt("chain_mac"))?,
+        })),
+        _ => Err(corrupt("chain_id")),
+    }
 }
 
 /// A model value read from a whole row of its table.

@@ -81,6 +81,8 @@ pub struct Dialect {
     pub records_applied_at: bool,
     /// How concurrent migrators of one prefix are kept apart.
     pub migration_lock: MigrationLock,
+    /// The audit log is partitioned by month (PostgreSQL, migration 7).
+    pub audit_partitions: bool,
 }
 
 impl Dialect {
@@ -110,6 +112,7 @@ impl Dialect {
         records_applied_at: true,
         // `BEGIN IMMEDIATE` already holds the database write lock.
         migration_lock: MigrationLock::None,
+        audit_partitions: false,
     };
 
     /// PostgreSQL.
@@ -128,6 +131,7 @@ impl Dialect {
         // type catalog; a transaction-scoped advisory lock keyed by the
         // prefix serialises migrators of one prefix.
         migration_lock: MigrationLock::Transaction("SELECT pg_advisory_xact_lock(hashtext($1))"),
+        audit_partitions: true,
     };
 
     /// MySQL 8 / MariaDB (InnoDB). The rate limiter's one-statement hit
@@ -149,6 +153,7 @@ impl Dialect {
             acquire: "SELECT GET_LOCK($1, 60) AS v",
             release: "SELECT RELEASE_LOCK($1) AS v",
         },
+        audit_partitions: false,
     };
 
     /// Expands `{p}` to `prefix` and rewrites `$n` placeholders. For

@@ -223,7 +223,11 @@ impl<D: Driver> SqlStore<D> {
             let released = fetch_all(tx, &self.st(release, lock_name()), |_| Ok(())).await;
             result = released.and(result);
         }
-        finish(open, result).await
+        finish(open, result).await?;
+        if last >= 7 {
+            self.maintain_audit_partitions(Utc::now()).await?;
+        }
+        Ok(())
     }
 
     async fn apply_migrations(&self, tx: &mut (dyn Executor + '_), last: i64) -> StoreResult<()> {

@@ -99,6 +99,21 @@ macro_rules! store_type {
             pub async fn migrate_to(&self, last: i64) -> $crate::__private::StoreResult<()> {
                 self.inner.migrate_to(last).await
             }
+
+            /// On PostgreSQL, makes the audit log's monthly partitions
+            /// ahead of `now` and moves events waiting in its DEFAULT
+            /// partition into their month (see
+            /// [`SqlStore::maintain_audit_partitions`]($crate::SqlStore::maintain_audit_partitions));
+            /// elsewhere nothing. Returns how many partitions it made.
+            ///
+            /// # Errors
+            /// A store error.
+            pub async fn maintain_audit_partitions(
+                &self,
+                now: $crate::__private::DateTime<$crate::__private::Utc>,
+            ) -> $crate::__private::StoreResult<u32> {
+                self.inner.maintain_audit_partitions(now).await
+            }
         }
 
         $crate::forward_repositories!($name => inner);

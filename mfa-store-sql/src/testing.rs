@@ -10,10 +10,78 @@
 //! migrated schema back for the migration tests.
 
 pub mod counts;
+pub mod tamper;
 
+use crate::driver::Driver;
+use crate::sql::Arg;
+use crate::store::SqlStore;
+use async_trait::async_trait;
+use mfa_core::store::StoreResult;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Raw statements on a SQL store's tables, for tests: what no repository
+/// writes any more (the rows of an earlier schema version, for the upgrade
+/// tests). The public store types of the driver crates forward to their
+/// [`SqlStore`] (see [`forward_repositories!`](crate::forward_repositories)).
+#[async_trait]
+pub trait RawStatements: Send + Sync {
+    /// Runs `template` (written with `{p}` and `$n`, see
+    /// [`Statement::new`](crate::driver::Statement::new)) with `args` on the
+    /// pool; returns the number of rows it touched.
+    ///
+    /// # Errors
+    /// The database's.
+    async fn execute_raw(&self, template: &str, args: Vec<Arg>) -> StoreResult<u64>;
+}
+
+#[async_trait]
+impl<D: Driver> RawStatements for SqlStore<D> {
+    async fn execute_raw(&self, template: &str, args: Vec<Arg>) -> StoreResult<u64> {
+        self.affected(template, args).await
+    }
+}
+
+/// The test helpers of a public store type `$store`, forwarded to its field
+/// `$inner: SqlStore<_>`: [`RawStatements`] and
+/// [`AuditTamper`](tamper::AuditTamper). Called by
+/// [`forward_repositories!`](crate::forward_repositories) when this crate
+/// is built with feature `testing`. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __forward_testing {
+    ($store:ty => $inner:ident) => {
+        #[$crate::__private::async_trait]
+        impl $crate::testing::RawStatements for $store {
+            async fn execute_raw(
+                &self,
+                template: &str,
+                args: ::std::vec::Vec<$crate::sql::Arg>,
+            ) -> $crate::__private::StoreResult<u64> {
+                $crate::testing::RawStatements::execute_raw(&self.$inner, template, args).await
+            }
+        }
+        #[$crate::__private::async_trait]
+        impl $crate::testing::tamper::AuditTamper for $store {
+            async fn tamper_set_outcome(&self, id: $crate::__private::AuditEventId, outcome: &str) {
+                $crate::testing::tamper::AuditTamper::tamper_set_outcome(&self.$inner, id, outcome)
+                    .await
+            }
+            async fn tamper_delete(&self, ids: &[$crate::__private::AuditEventId]) {
+                $crate::testing::tamper::AuditTamper::tamper_delete(&self.$inner, ids).await
+            }
+            async fn tamper_swap_positions(
+                &self,
+                a: $crate::__private::AuditEventId,
+                b: $crate::__private::AuditEventId,
+            ) {
+                $crate::testing::tamper::AuditTamper::tamper_swap_positions(&self.$inner, a, b)
+                    .await
+            }
+        }
+    };
+}
 
 /// Seconds since the Unix epoch.
 #[must_use]
@@ -214,6 +282,8 @@ macro_rules! __if_mysql {
 /// - `conformance`: `mfa_core::store_conformance_tests!`, in `mod conformance`;
 /// - `units`: `mfa_core::unit_of_work_conformance_tests!`, in `mod units`;
 /// - `flow`: `mfa_core::flow_tests!`, in `mod flow`;
+/// - `audit_chains`: `mfa_core::audit_chain_tests!` (the tamper suite of the
+///   audit chains, through [`tamper`]), in `mod audit_chains_suite`;
 /// - `migrations(check)`: the test that migrating is idempotent. On
 ///   PostgreSQL and MySQL a fresh store is migrated again and
 ///   `check(prefix: &str)` reads its schema back; on SQLite a new database
@@ -253,6 +323,11 @@ macro_rules! __sql_store_suite {
     (flow $db:ident, $store:ty, $factory:path) => {
         mod flow {
             ::mfa_core::flow_tests!($factory);
+        }
+    };
+    (audit_chains $db:ident, $store:ty, $factory:path) => {
+        mod audit_chains_suite {
+            ::mfa_core::audit_chain_tests!($factory);
         }
     };
     (counts $db:ident, $store:ty, $factory:path) => {
@@ -319,6 +394,17 @@ macro_rules! __sql_store_suite {
             let rows = $crate::testing::rows_before_push_upgrade(&store).await;
             store.migrate().await.expect("upgrade to the latest version");
             $crate::testing::rows_after_push_upgrade(&store, &rows).await;
+        }
+
+        #[::mfa_core::testing::tokio::test(crate = "::mfa_core::testing::tokio")]
+        async fn upgrading_from_version_5_keeps_every_row_and_takes_audit_chains() {
+            let base: $store = $factory().await;
+            let prefix = format!("{}x", base.prefix().as_str());
+            let store = <$store>::with_prefix(base.pool().clone(), &prefix).expect("prefix");
+            store.migrate_to(5).await.expect("migrate to version 5");
+            let rows = $crate::testing::rows_before_chain_upgrade(&store).await;
+            store.migrate().await.expect("upgrade to the latest version");
+            $crate::testing::rows_after_chain_upgrade(&store, &rows).await;
         }
     };
 }
@@ -654,5 +740,164 @@ pub async fn rows_after_push_upgrade<S: mfa_core::store::Store>(
             .await
             .expect("consume_push_request"),
         "an approval completes its ticket once"
+    );
+}
+
+/// What [`rows_before_chain_upgrade`] wrote.
+#[derive(Debug)]
+pub struct ChainUpgradeRows {
+    rows: UpgradeRows,
+    /// Oldest first.
+    events: Vec<mfa_core::model::AuditEvent>,
+}
+
+/// On a schema at version 5: the rows of [`rows_before_upgrade`] and two
+/// audit events as version 5 wrote them (no chain columns yet, so by a raw
+/// `INSERT` of that version's columns): one with every field set, one bare.
+///
+/// # Panics
+/// When the store fails.
+pub async fn rows_before_chain_upgrade<S>(store: &S) -> ChainUpgradeRows
+where
+    S: mfa_core::store::Store + RawStatements,
+{
+    use mfa_core::model::{AuditEvent, AuditKind, AuditOutcome, FactorKind};
+    use mfa_core::testing::fixtures;
+    let now = fixtures::t0();
+    let rows = rows_before_upgrade(store).await;
+    let full = AuditEvent {
+        user_id: Some(rows.user.id),
+        session_id: Some(mfa_core::model::SessionId::new()),
+        device_id: Some(mfa_core::model::DeviceId::new()),
+        factor: Some(FactorKind::Totp),
+        ip: Some("192.0.2.7".into()),
+        user_agent: Some("upgrade-test/1.0".into()),
+        country: Some("NL".into()),
+        risk_score: Some(42),
+        metadata: serde_json::json!({"step": "verify", "attempt": 2}),
+        ..AuditEvent::new(AuditKind::MfaVerification, AuditOutcome::Failure, now)
+    };
+    let bare = AuditEvent {
+        user_id: Some(rows.user.id),
+        ..AuditEvent::new(
+            AuditKind::PasswordLogin,
+            AuditOutcome::Success,
+            now + chrono::TimeDelta::seconds(1),
+        )
+    };
+    for event in [&full, &bare] {
+        let args = crate::repo::audit::content_args(event).to_vec();
+        let inserted = store
+            .execute_raw(
+                "INSERT INTO {p}audit_events (id, at, user_id, session_id, device_id, kind, \
+                 outcome, factor, ip, user_agent, country, risk_score, metadata) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                args,
+            )
+            .await
+            .expect("a version 5 audit row");
+        assert_eq!(inserted, 1);
+    }
+    ChainUpgradeRows {
+        rows,
+        events: vec![full, bare],
+    }
+}
+
+/// After the upgrade to version 6: every row written before reads back
+/// unchanged, the audit events of version 5 without a link (and counted as
+/// unlinked, not walked as chains), and a linked event is written and read
+/// back whole, by the walk of the chains as by the audit query.
+///
+/// # Panics
+/// When a row changed or a write fails.
+pub async fn rows_after_chain_upgrade<S: mfa_core::store::Store>(
+    store: &S,
+    before: &ChainUpgradeRows,
+) {
+    use mfa_core::model::{AuditChainId, AuditEvent, AuditKind, AuditLink, AuditMac, AuditOutcome};
+    use mfa_core::store::{AuditFilter, PageRequest};
+    use mfa_core::testing::fixtures;
+    let now = fixtures::t0();
+    let rows = &before.rows;
+    assert_rows_kept(store, rows, &[]).await;
+    let of_user = AuditFilter {
+        user_id: Some(rows.user.id),
+        ..AuditFilter::default()
+    };
+    let newest_first = |events: &[AuditEvent]| {
+        let mut events = events.to_vec();
+        events.sort_by_key(|e| std::cmp::Reverse((e.at, e.id)));
+        events
+    };
+    let page = store
+        .query_audit(&of_user, &PageRequest::first(10))
+        .await
+        .expect("query_audit");
+    assert_eq!(
+        page.items,
+        newest_first(&before.events),
+        "the audit events of version 5 survive the upgrade, without a link"
+    );
+    assert_eq!(
+        store
+            .count_unlinked_audit(None)
+            .await
+            .expect("count_unlinked_audit"),
+        2,
+        "the events of version 5 are unlinked"
+    );
+    assert_eq!(
+        store
+            .count_unlinked_audit(Some(now + chrono::TimeDelta::seconds(1)))
+            .await
+            .expect("count_unlinked_audit"),
+        1
+    );
+    assert_eq!(
+        store
+            .scan_audit_chains(None, None, 100)
+            .await
+            .expect("scan_audit_chains"),
+        [],
+        "no chain before the first linked event"
+    );
+
+    let linked = AuditEvent {
+        user_id: Some(rows.user.id),
+        link: Some(AuditLink {
+            chain: AuditChainId::new(),
+            seq: 1,
+            mac: AuditMac::from_array([7; 32]),
+        }),
+        ..AuditEvent::new(
+            AuditKind::SessionCreated,
+            AuditOutcome::Success,
+            now + chrono::TimeDelta::seconds(2),
+        )
+    };
+    store.append_audit(&linked).await.expect("append_audit");
+    assert_eq!(
+        store
+            .scan_audit_chains(None, None, 100)
+            .await
+            .expect("scan_audit_chains"),
+        std::slice::from_ref(&linked),
+        "a linked event is walked, whole"
+    );
+    let mut all = before.events.clone();
+    all.push(linked);
+    let page = store
+        .query_audit(&of_user, &PageRequest::first(10))
+        .await
+        .expect("query_audit");
+    assert_eq!(page.items, newest_first(&all));
+    assert_eq!(
+        store
+            .count_unlinked_audit(None)
+            .await
+            .expect("count_unlinked_audit"),
+        2,
+        "a linked event is not counted as unlinked"
     );
 }

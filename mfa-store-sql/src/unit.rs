@@ -16,8 +16,10 @@
 //! - **Audit events are buffered**: `append_audit` inside a unit costs no
 //!   statement; the unit's events are written by one multi-row `INSERT`
 //!   just before its `COMMIT` (or before an audit query inside the unit,
-//!   so the unit reads its own events). A rolled-back unit writes none, and
-//!   a duplicate event id fails the commit (the unit is rolled back).
+//!   so the unit reads its own events: its audit queries, walks of the
+//!   audit chains and counts of unlinked events). A rolled-back unit
+//!   writes none, and a duplicate event id or chain position fails the
+//!   commit (the unit is rolled back).
 //! - **Resets of clean counters are skipped**: a user row read inside the
 //!   unit (`get_user`, `find_user_by_identifier`) tells which failure
 //!   counters are already clear; `reset_failures` of such a counter costs
@@ -601,9 +603,13 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
     }
 
     async fn commit(self: Box<Self>) -> StoreResult<()> {
-        self.repositories.flush_audit();
+        let buffered = self.repositories.flush_audit();
         let mut tx = self.tx.lock().await.take().ok_or_else(ended)?;
-        if let Err(e) = flush::<D>(&mut tx, &self.state).await {
+        let flushed = match buffered {
+            Ok(()) => flush::<D>(&mut tx, &self.state).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = flushed {
             let _ = tx.rollback().await;
             return Err(e);
         }

@@ -16,9 +16,15 @@ fn versions_sql(prefix: &str) -> sqlx::AssertSqlSafe<String> {
 /// migration 1, kept for a rolling upgrade; migration 3's
 /// `webauthn_ceremonies`; none of the SQLite tables rebuilt by migrations
 /// 3 and 5 left behind; migration 4's `key_checks`; migration 5's
-/// `push_requests`).
+/// `push_requests`; migration 6 adds columns and an index only; migration
+/// 7 partitions PostgreSQL's audit log, whose partitions are not counted
+/// here).
 fn assert_migrated(versions: &[i64], tables: i64) {
-    assert_eq!(versions, [1, 2, 3, 4, 5], "each migration is recorded once");
+    assert_eq!(
+        versions,
+        [1, 2, 3, 4, 5, 6, 7],
+        "each migration is recorded once"
+    );
     assert_eq!(tables, 18, "17 tables and the migration record");
 }
 
@@ -55,14 +61,29 @@ pub async fn postgres_migrated(prefix: &str) {
         .await
         .expect("read versions");
     let tables = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM pg_tables WHERE schemaname = current_schema() \
-         AND starts_with(tablename::text, $1)",
+        "SELECT COUNT(*) FROM pg_tables t WHERE schemaname = current_schema() \
+         AND starts_with(tablename::text, $1) AND NOT EXISTS \
+         (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = \
+          format('%I.%I', t.schemaname, t.tablename)::regclass)",
     )
     .bind(prefix)
     .fetch_one(&pool)
     .await
     .expect("count tables");
     assert_migrated(&versions, tables);
+    // The audit log's DEFAULT partition, this month's and the months ahead.
+    let partitions: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM pg_inherits WHERE inhparent = to_regclass($1::text)",
+    )
+    .bind(format!("{prefix}audit_events"))
+    .fetch_one(&pool)
+    .await
+    .expect("count partitions");
+    let months = i64::from(mfa_store_sql::partitions::AUDIT_MONTHS_AHEAD) + 1;
+    assert!(
+        partitions > months,
+        "{partitions} partitions: the DEFAULT one and {months} months"
+    );
     pool.close().await;
 }
 

@@ -1,8 +1,9 @@
-//! The `mfa-core` engine flow suite on the MySQL or MariaDB at
-//! `MFA_TEST_MYSQL_URL` (a fresh table prefix per test).
+//! The `mfa-core` engine flow suite and the tamper suite of the audit
+//! chains on the MySQL or MariaDB at `MFA_TEST_MYSQL_URL` (a fresh table
+//! prefix per test).
 #![cfg(feature = "mysql")]
 
 mod common;
 
 mfa_store_sql::sql_store_tests!(mysql: mfa_store_sqlx::MySqlStore = crate::common::mysql_store;
-    flow);
+    flow, audit_chains);

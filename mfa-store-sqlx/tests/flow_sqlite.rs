@@ -1,7 +1,8 @@
-//! The `mfa-core` engine flow suite on SQLite (a database file per test).
+//! The `mfa-core` engine flow suite and the tamper suite of the audit
+//! chains on SQLite (a database file per test).
 #![cfg(feature = "sqlite")]
 
 mod common;
 
 mfa_store_sql::sql_store_tests!(sqlite: mfa_store_sqlx::SqliteStore = crate::common::sqlite_file_store;
-    flow);
+    flow, audit_chains);

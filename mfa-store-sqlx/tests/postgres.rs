@@ -40,3 +40,94 @@ mod carried {
         }
     );
 }
+
+/// The audit log's monthly partitions (migration 7).
+mod partitions {
+    mfa_store_sql::if_database!(
+        postgres,
+        /// Events of a month without a partition wait in the DEFAULT
+        /// partition; maintenance moves them into their month; an archive
+        /// drops a month it covers whole, and the log still verifies across
+        /// the cut.
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn default_rows_move_to_their_month_and_archived_months_are_dropped() {
+            use mfa_core::testing::flow::harness::Harness;
+            use mfa_store_sqlx::sqlx;
+            use std::sync::Arc;
+            let store = Arc::new(crate::common::postgres_store().await);
+            let prefix = store.prefix().as_str().to_owned();
+            let pool = store.pool().clone();
+            let rows = |table: String| {
+                let pool = pool.clone();
+                async move {
+                    let sql = sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}"));
+                    let n: i64 = sqlx::query_scalar(sql)
+                        .fetch_one(&pool)
+                        .await
+                        .expect("count rows");
+                    n
+                }
+            };
+            let exists = |table: String| {
+                let pool = pool.clone();
+                async move {
+                    let found: Option<String> =
+                        sqlx::query_scalar("SELECT to_regclass($1::text)::text")
+                            .bind(table)
+                            .fetch_one(&pool)
+                            .await
+                            .expect("to_regclass");
+                    found.is_some()
+                }
+            };
+            // The harness's clock starts on 2030-01-01: no partition yet.
+            let h = Harness::new(Arc::clone(&store));
+            let user = h.user_with_totp("alice").await;
+            h.sign_in_with_totp(&user).await;
+            let january = format!("{prefix}audit_events_y2030m01");
+            let default = format!("{prefix}audit_events_default");
+            assert!(!exists(january.clone()).await);
+            let waiting = rows(default.clone()).await;
+            assert!(
+                waiting > 0,
+                "January's events wait in the DEFAULT partition"
+            );
+            let made = store
+                .maintain_audit_partitions(h.now())
+                .await
+                .expect("maintain");
+            assert_eq!(made, 4, "January 2030 and the three months after it");
+            assert_eq!(rows(default.clone()).await, 0);
+            assert_eq!(rows(january.clone()).await, waiting);
+            assert_eq!(
+                store
+                    .maintain_audit_partitions(h.now())
+                    .await
+                    .expect("maintain again"),
+                0
+            );
+            // February's events; then January archived as a whole month.
+            h.advance(chrono::TimeDelta::days(40));
+            h.sign_in_with_totp(&user).await;
+            h.mfa.checkpoint_audit().await.expect("checkpoint");
+            let february = h.now();
+            let cut = chrono::DateTime::parse_from_rfc3339("2030-02-01T00:00:00Z")
+                .expect("time")
+                .to_utc();
+            let mut file = Vec::new();
+            let summary = h.mfa.archive_audit(cut, &mut file).await.expect("archive");
+            assert_eq!(summary.manifest.events as i64, waiting);
+            assert!(!exists(january).await, "the archived month is dropped");
+            let report = h.mfa.verify_audit_archive(|| Ok(&file[..])).expect("read");
+            assert!(report.is_intact(), "{:?}", report.problems);
+            let report = h.mfa.verify_audit().await.expect("verify");
+            assert!(report.is_intact(), "{:?}", report.problems);
+            assert!(
+                h.audit()
+                    .await
+                    .iter()
+                    .all(|e| e.at >= cut && e.at <= february)
+            );
+        }
+    );
+}

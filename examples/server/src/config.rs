@@ -326,6 +326,16 @@ impl Config {
                     .ok_or_else(|| ConfigError::new(variable, "not a positive number"))?;
             }
         }
+        if let Some(v) = get("MFA_AUDIT_CHECKPOINT_SECONDS") {
+            config.policy.audit.checkpoint_interval = v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (5..=86_400).contains(n))
+                .map(chrono::TimeDelta::seconds)
+                .ok_or_else(|| {
+                    ConfigError::new("MFA_AUDIT_CHECKPOINT_SECONDS", "expected 5 to 86400")
+                })?;
+        }
         config.dev_delivery = match get("MFA_DELIVERY").as_deref() {
             None | Some("log") => DevDelivery::Log,
             Some("outbox") => DevDelivery::Outbox,

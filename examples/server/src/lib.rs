@@ -227,11 +227,13 @@ async fn serve(
     // Open push status streams end when the shutdown starts; otherwise the
     // graceful shutdown would wait for each of them.
     let (closing, closed) = tokio::sync::watch::channel(false);
-    state.mfa = state.mfa.with_shutdown(closed);
+    state.mfa = state.mfa.with_shutdown(closed.clone());
+    let engine = state.mfa.mfa.clone();
+    let checkpoints = tokio::spawn(checkpoint_audit_chains(engine.clone(), closed));
     let router = app(state, &config);
     tracing::info!(%addr, "listening");
     let task = tokio::spawn(async move {
-        axum::serve(
+        let served = axum::serve(
             listener,
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
@@ -239,9 +241,126 @@ async fn serve(
             shutdown.await;
             let _ = closing.send(true);
         })
-        .await
+        .await;
+        let _ = checkpoints.await;
+        // The last events of this instance, covered before it exits.
+        if let Err(e) = engine.checkpoint_audit().await {
+            tracing::warn!(error = %e, "could not write the final audit checkpoint");
+        }
+        served
     });
     Ok((addr, task))
+}
+
+/// Writes a checkpoint of the engine's audit chains every checkpoint
+/// interval, so an idle instance's newest events are covered too, until
+/// `closed` turns `true`.
+async fn checkpoint_audit_chains(engine: Mfa, mut closed: tokio::sync::watch::Receiver<bool>) {
+    let every = engine
+        .policy()
+        .audit
+        .checkpoint_interval
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(e) = engine.checkpoint_audit().await {
+                    tracing::warn!(error = %e, "could not write an audit checkpoint");
+                }
+            }
+            changed = closed.changed() => {
+                if changed.is_err() || *closed.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Verifies the audit log of the store `MFA_*` configures, with the
+/// configured keys (`mfa-server audit verify`).
+///
+/// # Errors
+/// As [`build_state`], and a store error while reading.
+pub async fn verify_audit() -> Result<mfa_core::audit::AuditReport, StartError> {
+    let config = Config::from_env()?;
+    let state = build_state(&config).await?;
+    Ok(state.mfa.mfa.verify_audit().await?)
+}
+
+/// Verifies an archive file (`mfa-server audit verify --archive`) with the
+/// configured keys.
+///
+/// # Errors
+/// Missing keys, or the file cannot be opened.
+pub fn verify_audit_archive(
+    file: &std::path::Path,
+) -> Result<mfa_core::audit::AuditReport, StartError> {
+    let config = Config::from_env()?;
+    let keys = keys::load(&config)?;
+    let ring = keys.ring.ring()?;
+    Ok(mfa_core::audit::archive::verify_archive(&ring, || {
+        std::fs::File::open(file)
+    })?)
+}
+
+/// Archives the audit events before `before` into `file`
+/// (`mfa-server audit archive`); the file must not exist yet.
+///
+/// # Errors
+/// As [`build_state`], an existing or unwritable file, and the archive's
+/// own errors (nothing is removed then).
+pub async fn archive_audit(
+    before: chrono::DateTime<chrono::Utc>,
+    file: &std::path::Path,
+) -> Result<mfa_core::audit::archive::ArchiveSummary, Box<dyn std::error::Error + Send + Sync>> {
+    let config = Config::from_env()?;
+    let state = build_state(&config).await?;
+    let out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file)?;
+    let out = std::io::BufWriter::new(Durable(out));
+    let summary = state.mfa.mfa.archive_audit(before, out).await?;
+    Ok(summary)
+}
+
+/// A file whose `flush` reaches the disk: the archive is flushed once,
+/// when it is complete, and the events are removed from the store only
+/// after that.
+struct Durable(std::fs::File);
+
+impl std::io::Write for Durable {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.0.sync_all()
+    }
+}
+
+/// A verification report as text: one line of totals, then one line per
+/// problem, or `intact`.
+#[must_use]
+pub fn audit_report_text(report: &mfa_core::audit::AuditReport) -> String {
+    let mut text = format!(
+        "audit log: {} chains, {} linked events, {} checkpoints, {} events without a link\n",
+        report.chains, report.events, report.checkpoints, report.unlinked
+    );
+    if report.is_intact() {
+        text.push_str("intact");
+    } else {
+        text.push_str(&format!("{} problems:", report.problems.len()));
+        for problem in &report.problems {
+            text.push_str(&format!("\n  {problem}"));
+        }
+    }
+    text
 }
 
 /// Starts the server in the background (tests, embedding).

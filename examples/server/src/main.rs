@@ -17,6 +17,17 @@ Usage:
   mfa-server keys     print fresh keys for a new deployment as environment lines
                       (MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY, MFA_ROOT_SECRET, MFA_JWT_KID,
                       MFA_JWT_PRIVATE_KEY) to stdout, and exit; keep them in a secret store
+  mfa-server audit verify [--json]
+                      verify the audit log the configured store holds (every chain link,
+                      every signed checkpoint, events written around the engine) with the
+                      configured keys; prints the report (as JSON with --json); exit status
+                      0 when intact, 1 when something was tampered with, 2 when it could not run
+  mfa-server audit verify --archive <file> [--json]
+                      verify an archive file written by `audit archive` instead (same report)
+  mfa-server audit archive --before <RFC 3339 time> --out <file>
+                      write every audit event before that time to <file> (gzip JSON Lines, which
+                      verifies on its own), record the cut in the log, then remove those events;
+                      refuses to overwrite <file> and to archive events that do not verify
   mfa-server --help   print this help
 ";
 
@@ -26,6 +37,15 @@ async fn main() -> ExitCode {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => serve().await,
         ["keys"] => print_keys(),
+        ["audit", "verify"] => verify_audit(None, false).await,
+        ["audit", "verify", "--json"] => verify_audit(None, true).await,
+        ["audit", "verify", "--archive", file] => verify_audit(Some(file), false).await,
+        ["audit", "verify", "--archive", file, "--json"]
+        | ["audit", "verify", "--json", "--archive", file] => verify_audit(Some(file), true).await,
+        ["audit", "archive", "--before", before, "--out", file]
+        | ["audit", "archive", "--out", file, "--before", before] => {
+            archive_audit(before, file).await
+        }
         ["-h" | "--help" | "help"] | ["keys", "-h" | "--help"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS
@@ -59,6 +79,58 @@ fn print_keys() -> ExitCode {
         }
         Err(e) => {
             eprintln!("mfa-server keys: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `mfa-server audit verify`: the report on stdout, the verdict in the
+/// exit status.
+async fn verify_audit(archive: Option<&str>, json: bool) -> ExitCode {
+    let report = match archive {
+        None => mfa_server::verify_audit().await,
+        Some(file) => mfa_server::verify_audit_archive(std::path::Path::new(file)),
+    };
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("mfa-server audit verify: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    } else {
+        mfa_server::audit_report_text(&report)
+    };
+    println!("{text}");
+    if report.is_intact() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `mfa-server audit archive`: the summary on stdout.
+async fn archive_audit(before: &str, file: &str) -> ExitCode {
+    let before = match chrono::DateTime::parse_from_rfc3339(before) {
+        Ok(t) => t.with_timezone(&chrono::Utc),
+        Err(e) => {
+            eprintln!("mfa-server audit archive: --before {before:?} is not an RFC 3339 time: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match mfa_server::archive_audit(before, std::path::Path::new(file)).await {
+        Ok(summary) => {
+            println!(
+                "archived {} events ({} linked, {} without a link) before {} to {file} ({} bytes); \
+                 they are removed from the store",
+                summary.manifest.events, summary.linked, summary.unlinked, before, summary.bytes
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mfa-server audit archive: {e}");
             ExitCode::FAILURE
         }
     }

@@ -26,6 +26,11 @@
 //! one purpose is useless for another, and the root secret itself is never
 //! kept in memory after construction.
 //!
+//! The audit log's chain links and checkpoint signatures (see
+//! [`crate::audit`]) are HMAC-SHA256 under two more sub-keys of the root
+//! secret, so whoever can write the database but does not hold the root
+//! secret cannot forge them.
+//!
 //! # Configuration from the environment
 //!
 //! [`KeyRing::from_env`] reads:
@@ -71,7 +76,8 @@ use super::otp::OtpCode;
 use super::secret::{SecretBytes, SecretString};
 use super::{CryptoError, Result};
 use crate::model::{
-    ChallengeId, CodeHash, FactorId, FingerprintHash, KeyCheckSubject, SealedSecret, UserId,
+    AuditMac, ChallengeId, CodeHash, FactorId, FingerprintHash, KeyCheckSubject, SealedSecret,
+    UserId,
 };
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
@@ -111,6 +117,8 @@ const INFO_OTP: &[u8] = b"mfa-rs/v1/otp-code";
 const INFO_BACKUP: &[u8] = b"mfa-rs/v1/backup-code";
 const INFO_FINGERPRINT: &[u8] = b"mfa-rs/v1/fingerprint";
 const INFO_KEY_CHECK: &[u8] = b"mfa-rs/v1/key-check";
+const INFO_AUDIT_LINK: &[u8] = b"mfa-rs/v1/audit-link";
+const INFO_AUDIT_CHECKPOINT: &[u8] = b"mfa-rs/v1/audit-checkpoint";
 const HKDF_SALT: &[u8] = b"mfa-rs/v1/key-ring";
 
 /// The text an AEAD key check seals.
@@ -175,6 +183,8 @@ pub struct KeyRing {
     otp_key: Zeroizing<[u8; 32]>,
     backup_key: Zeroizing<[u8; 32]>,
     fingerprint_key: Zeroizing<[u8; 32]>,
+    audit_link_key: Zeroizing<[u8; 32]>,
+    audit_checkpoint_key: Zeroizing<[u8; 32]>,
     /// The root secret's check value (see the module docs); it reveals no
     /// key, but is kept out of `Debug` all the same.
     root_check: [u8; 32],
@@ -279,6 +289,8 @@ impl KeyRingBuilder {
             otp_key: derive(INFO_OTP)?,
             backup_key: derive(INFO_BACKUP)?,
             fingerprint_key: derive(INFO_FINGERPRINT)?,
+            audit_link_key: derive(INFO_AUDIT_LINK)?,
+            audit_checkpoint_key: derive(INFO_AUDIT_CHECKPOINT)?,
             root_check,
             aead,
             current,
@@ -667,6 +679,21 @@ impl KeyRing {
             &self.backup_key,
             &[user.as_bytes(), code.expose().as_bytes()],
         ))
+    }
+
+    /// The link of an audit event in its chain (see [`crate::audit`]):
+    /// `HMAC-SHA256(audit-link sub-key, parts…)`. Compare with
+    /// [`AuditMac`]'s constant-time equality.
+    #[must_use]
+    pub fn audit_link(&self, parts: &[&[u8]]) -> AuditMac {
+        AuditMac::from_array(Self::mac(&self.audit_link_key, parts))
+    }
+
+    /// The signature of an audit checkpoint's body (see [`crate::audit`]):
+    /// `HMAC-SHA256(audit-checkpoint sub-key, body)`.
+    #[must_use]
+    pub fn audit_checkpoint_signature(&self, body: &[u8]) -> AuditMac {
+        AuditMac::from_array(Self::mac(&self.audit_checkpoint_key, &[body]))
     }
 
     /// Stored digest of a device fingerprint, scoped to one user.

@@ -276,6 +276,7 @@ impl MfaBuilder {
                 None => None,
             },
             push: self.push,
+            chains: super::chains::Chains::default(),
         };
         Ok(Mfa {
             inner: Arc::new(inner),

@@ -7,6 +7,7 @@
 
 mod admin;
 mod builder;
+mod chains;
 mod challenge;
 mod client;
 mod devices;
@@ -43,6 +44,7 @@ pub use verify::{Verified, VerifyRequest};
 use crate::clock::Clock;
 use crate::crypto::{KeyRing, PasswordHasher, TokenService};
 use crate::delivery::DeliveryChannel;
+use crate::error::{MfaError, MfaResult};
 use crate::model::{Aal, AuthMethod, SessionId};
 use crate::policy::Policy;
 use crate::risk::{GeoLocator, RiskEngine};
@@ -87,6 +89,87 @@ impl Mfa {
     pub fn jwks(&self) -> serde_json::Value {
         self.inner.tokens.jwks()
     }
+
+    /// Writes a signed checkpoint of this instance's audit chains now, if
+    /// any moved since the last one (see [`crate::audit`]). The engine
+    /// writes one by itself with a step's events once
+    /// [`AuditPolicy::checkpoint_interval`](crate::policy::AuditPolicy)
+    /// has passed; call this on a timer, so that an idle instance's
+    /// newest events are covered too, and before the process exits.
+    /// Returns whether a checkpoint was written.
+    ///
+    /// # Errors
+    /// A store error; the heads stay due for the next checkpoint.
+    pub async fn checkpoint_audit(&self) -> MfaResult<bool> {
+        self.inner.write_audit_with(Vec::new(), true).await
+    }
+
+    /// Archives every audit event before `before` into `out` (a gzip JSON
+    /// Lines file that verifies on its own with
+    /// [`crate::audit::archive::verify_archive`]), records the cut in the
+    /// log, then removes the archived events; see
+    /// [`crate::audit::archive`]. Run it from one place at a time (a
+    /// scheduled job), never concurrently with itself.
+    ///
+    /// Nothing is removed unless the file was written completely and the
+    /// cut recorded; the events to archive must verify first.
+    ///
+    /// # Errors
+    /// [`ArchiveError`](crate::audit::archive::ArchiveError): the store,
+    /// the file, or events that do not verify (nothing removed). A store
+    /// error while removing leaves events that are both archived and
+    /// still stored; running the archive again writes them again.
+    pub async fn archive_audit<W: std::io::Write>(
+        &self,
+        before: DateTime<Utc>,
+        out: W,
+    ) -> Result<crate::audit::archive::ArchiveSummary, crate::audit::archive::ArchiveError> {
+        let inner = &*self.inner;
+        let exported = crate::audit::archive::export(
+            inner.audit_log(),
+            &inner.keys,
+            before,
+            inner.clock.now(),
+            out,
+        )
+        .await?;
+        inner
+            .write_audit(vec![exported.cut])
+            .await
+            .map_err(|e| match e {
+                MfaError::Store(s) => crate::audit::archive::ArchiveError::Store(s),
+                other => crate::audit::archive::ArchiveError::Io(std::io::Error::other(other)),
+            })?;
+        inner
+            .audit_log()
+            .delete_audit_prefix(&exported.remove, Some(before))
+            .await?;
+        Ok(exported.summary)
+    }
+
+    /// Verifies an archive written by [`Mfa::archive_audit`] with this
+    /// engine's keys (see [`crate::audit::archive::verify_archive`]).
+    ///
+    /// # Errors
+    /// Only `open`'s own error.
+    pub fn verify_audit_archive<R: std::io::Read>(
+        &self,
+        open: impl FnMut() -> std::io::Result<R>,
+    ) -> std::io::Result<crate::audit::AuditReport> {
+        crate::audit::archive::verify_archive(&self.inner.keys, open)
+    }
+
+    /// Verifies the whole audit log: every chain link, every checkpoint
+    /// and the events written around the engine (see
+    /// [`crate::audit::verify_store`]). Reads everything; for an operator's
+    /// command or a scheduled job, not for a request path.
+    ///
+    /// # Errors
+    /// A store error.
+    pub async fn verify_audit(&self) -> MfaResult<crate::audit::AuditReport> {
+        let inner = &*self.inner;
+        Ok(crate::audit::verify_store(inner.audit_log(), &inner.keys).await?)
+    }
 }
 
 pub(crate) struct Inner {
@@ -112,6 +195,8 @@ pub(crate) struct Inner {
     pub passkeys: Option<Arc<crate::passkey::RelyingParty>>,
     /// The push sender, when push approval is configured.
     pub push: Option<Arc<dyn crate::delivery::PushSender>>,
+    /// The audit chains this instance writes.
+    pub chains: chains::Chains,
 }
 
 impl Inner {

@@ -306,7 +306,7 @@ impl Inner {
                                 "factor": factor,
                                 "error": e.to_string(),
                             }));
-                    if let Err(e) = self.audit_log().append_audit(audit.event()).await {
+                    if let Err(e) = self.write_audit(vec![audit.event().clone()]).await {
                         tracing::warn!(error = %e, "could not audit a failed push");
                     }
                     last_error = Some(e);
@@ -332,7 +332,7 @@ impl Inner {
             .user(user)
             .factor(FactorKind::Push)
             .meta(serde_json::json!({ "factor": factor }));
-        if let Err(e) = self.audit_log().append_audit(audit.event()).await {
+        if let Err(e) = self.write_audit(vec![audit.event().clone()]).await {
             tracing::warn!(error = %e, "could not audit a gone push device");
         }
     }

@@ -185,8 +185,10 @@ impl Step<'_> {
             }))
     }
 
+    /// Records an audit event of the step: linked into the audit chain
+    /// and written with the unit's commit (see [`crate::audit`]).
     pub async fn record(&self, audit: Audit) -> MfaResult<()> {
-        self.audit.append_audit(&audit.0).await?;
+        self.record_event(audit.0);
         Ok(())
     }
 

@@ -21,10 +21,11 @@
 //!   [`MAX_ATTEMPTS`] times.
 
 use super::Inner;
+use super::chains::Settled;
 use super::support::Audit;
 use crate::delivery::{DeliveryChannel, Message};
 use crate::error::{MfaError, MfaResult};
-use crate::model::{AuditKind, AuditOutcome, NotificationKind, UserId};
+use crate::model::{AuditEvent, AuditKind, AuditOutcome, NotificationKind, UserId};
 use crate::store::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, Durability,
     FactorRepository, PushRepository, RateLimiter, Repositories, SessionRepository, StepReads,
@@ -54,8 +55,8 @@ macro_rules! unit {
             let tx = owner.begin($durability).await?;
             let $s = owner.step(Some(tx.repositories()));
             let result: $crate::error::MfaResult<_> = async { $body }.await;
-            let after = $s.into_after();
-            match owner.finish(tx, result, after, attempt).await {
+            let (after, events) = $s.into_parts();
+            match owner.finish(tx, result, after, events, attempt).await {
                 $crate::flow::unit::Finished::Done(result) => break result,
                 $crate::flow::unit::Finished::Again => {}
             }
@@ -71,8 +72,10 @@ macro_rules! direct {
         let owner: &$crate::flow::Inner = $inner;
         let $s = owner.step(None);
         let result: $crate::error::MfaResult<_> = async { $body }.await;
-        let delivered = owner.deliver($s.into_after()).await;
-        result.and_then(|value| delivered.map(|()| value))
+        let (after, events) = $s.into_parts();
+        let written = owner.write_audit(events).await;
+        let delivered = owner.deliver(after).await;
+        result.and_then(|value| written.and(delivered).map(|()| value))
     }};
 }
 
@@ -134,6 +137,8 @@ pub(crate) struct Step<'a> {
     /// The combined reads, on the unit's repositories (never the host's).
     pub reads: &'a dyn StepReads,
     after: Mutex<Vec<After>>,
+    /// The step's audit events, linked and written when the unit commits.
+    events: Mutex<Vec<AuditEvent>>,
 }
 
 impl Deref for Step<'_> {
@@ -153,11 +158,24 @@ impl<'a> Step<'a> {
             .push(action);
     }
 
-    /// The queued sends.
-    pub fn into_after(self) -> Vec<After> {
-        self.after
-            .into_inner()
+    /// Records an audit event of the step (written when it commits).
+    pub fn record_event(&self, event: AuditEvent) {
+        self.events
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
+    }
+
+    /// The queued sends and the step's audit events.
+    pub fn into_parts(self) -> (Vec<After>, Vec<AuditEvent>) {
+        (
+            self.after
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            self.events
+                .into_inner()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
     }
 }
 
@@ -185,6 +203,7 @@ impl Inner {
             push: repos,
             reads: repos,
             after: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
         }
     }
 
@@ -200,12 +219,27 @@ impl Inner {
         tx: Box<dyn Transaction>,
         result: MfaResult<T>,
         after: Vec<After>,
+        mut events: Vec<AuditEvent>,
         attempt: u32,
     ) -> Finished<T> {
         let retry = attempt < MAX_ATTEMPTS;
+        // The unit's events join it, unless they go to the host's log
+        // (after the commit, which the host's log cannot be part of).
+        let mut lease = None;
+        let mut result = result;
+        if self.host_audit.is_none() && !result.as_ref().is_err_and(|e| !is_refusal(e)) {
+            lease = self.link(&mut events, false);
+            for event in &events {
+                if let Err(e) = tx.repositories().append_audit(event).await {
+                    result = Err(e.into());
+                    break;
+                }
+            }
+        }
         if let Err(e) = &result
             && !is_refusal(e)
         {
+            self.settle(lease, Settled::Discarded);
             if let Err(rollback) = tx.rollback().await {
                 tracing::warn!(error = %rollback, "rolling back a failed step failed");
             }
@@ -216,12 +250,27 @@ impl Inner {
             return Finished::Done(result);
         }
         match tx.commit().await {
-            Ok(()) => {}
-            Err(e) if retry && e.is_contention() => {
-                tracing::debug!(attempt, "contention at commit: running the step again");
-                return Finished::Again;
+            Ok(()) => self.settle(lease, Settled::Written),
+            Err(e) => {
+                // Contention aborts the transaction before anything is
+                // written; any other failure may come after the commit.
+                let settled = if e.is_contention() {
+                    Settled::Discarded
+                } else {
+                    Settled::Unknown
+                };
+                self.settle(lease, settled);
+                if retry && e.is_contention() {
+                    tracing::debug!(attempt, "contention at commit: running the step again");
+                    return Finished::Again;
+                }
+                return Finished::Done(Err(e.into()));
             }
-            Err(e) => return Finished::Done(Err(e.into())),
+        }
+        if self.host_audit.is_some()
+            && let Err(e) = self.write_audit(events).await
+        {
+            tracing::warn!(error = %e, "could not write a step's events to the host's audit log");
         }
         let delivered = self.deliver(after).await;
         Finished::Done(match (result, delivered) {
@@ -253,7 +302,7 @@ impl Inner {
                             "channel": channel.channel().as_str(),
                             "error": error,
                         }));
-                    if let Err(e) = self.audit_log().append_audit(audit.event()).await {
+                    if let Err(e) = self.write_audit(vec![audit.event().clone()]).await {
                         tracing::warn!(error = %e, "could not audit a notification");
                     }
                 }
@@ -264,7 +313,7 @@ impl Inner {
                 } => {
                     if let Err(e) = channel.send(&message).await {
                         let failure = (*failure).meta_field("error", e.to_string());
-                        if let Err(e) = self.audit_log().append_audit(failure.event()).await {
+                        if let Err(e) = self.write_audit(vec![failure.event().clone()]).await {
                             tracing::warn!(error = %e, "could not audit a failed code delivery");
                         }
                         outcome = Err(MfaError::Delivery(Box::new(e)));

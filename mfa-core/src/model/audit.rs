@@ -1,6 +1,6 @@
 //! Audit events: one record per security-relevant step, success or failure.
 
-use super::{AuditEventId, DeviceId, FactorKind, SessionId, UserId};
+use super::{AuditChainId, AuditEventId, AuditMac, DeviceId, FactorKind, SessionId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +122,11 @@ audit_kinds! {
     UserStatusChanged => "user_status_changed",
     /// Expired and deleted rows were purged.
     Purged => "purged",
+    /// A checkpoint of the audit chains' heads (see [`crate::audit`]).
+    AuditCheckpoint => "audit_checkpoint",
+    /// Events were archived and removed: where each chain now starts (see
+    /// [`crate::audit::archive`]).
+    AuditArchived => "audit_archived",
 }
 
 /// How a step ended.
@@ -186,6 +191,45 @@ pub struct AuditEvent {
     pub risk_score: Option<u8>,
     /// Non-secret details (JSON object).
     pub metadata: serde_json::Value,
+    /// Where the event sits in its tamper-evident chain; set by the engine
+    /// when it writes the event (see [`crate::audit`]), `None` for an event
+    /// not yet written or written before chains existed.
+    pub link: Option<AuditLink>,
+}
+
+/// An audit event's place in its chain: the chain, its position, and the
+/// keyed digest that binds its content to the event before it (see
+/// [`crate::audit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditLink {
+    /// The chain.
+    pub chain: AuditChainId,
+    /// Position in the chain, from 1, without gaps.
+    pub seq: u64,
+    /// `HMAC-SHA256(audit key, previous mac ‖ chain ‖ seq ‖ content)`;
+    /// lowercase hex in JSON.
+    #[serde(with = "mac_hex")]
+    pub mac: AuditMac,
+}
+
+/// An [`AuditMac`] as lowercase hex in JSON.
+pub(crate) mod mac_hex {
+    use super::AuditMac;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the hex.
+    pub(crate) fn serialize<S: Serializer>(mac: &AuditMac, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&data_encoding::HEXLOWER.encode(mac.as_bytes()))
+    }
+
+    /// Reads the hex (64 lowercase digits).
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<AuditMac, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = data_encoding::HEXLOWER
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        AuditMac::from_slice(&bytes).map_err(serde::de::Error::custom)
+    }
 }
 
 impl AuditEvent {
@@ -206,6 +250,7 @@ impl AuditEvent {
             country: None,
             risk_score: None,
             metadata: serde_json::Value::Null,
+            link: None,
         }
     }
 }

@@ -83,6 +83,11 @@ digest_type!(
     /// Keyed digest of a device fingerprint, scoped to one user.
     FingerprintHash
 );
+digest_type!(
+    /// Keyed digest (HMAC-SHA256) linking an audit event to its chain (see
+    /// [`crate::audit`]).
+    AuditMac
+);
 
 /// A secret sealed with AES-256-GCM: key id, nonce and ciphertext in one blob.
 ///

@@ -130,6 +130,10 @@ id_type!(
     /// Identifies a security notification.
     NotificationId
 );
+id_type!(
+    /// Identifies a chain of audit events (see [`crate::audit`]).
+    AuditChainId
+);
 
 impl PushRequestId {
     /// A fresh identifier of 122 random bits (UUID v4).

@@ -3,7 +3,7 @@
 //! Nothing here performs I/O or cryptography; types only carry meaning.
 //! Every enum that a store persists has a stable `as_str` / `parse` pair.
 
-mod audit;
+pub(crate) mod audit;
 mod auth;
 mod challenge;
 mod device;
@@ -16,14 +16,14 @@ mod push;
 mod session;
 mod user;
 
-pub use audit::{AuditEvent, AuditKind, AuditOutcome};
+pub use audit::{AuditEvent, AuditKind, AuditLink, AuditOutcome};
 pub use auth::{Aal, AuthMethod, UnknownAuthMethod};
 pub use challenge::{
     CeremonyPurpose, ChallengePurpose, LoginTicket, OtpChallenge, OtpChannel, TicketKind,
     WebauthnCeremony,
 };
 pub use device::{Device, DeviceInfo, DeviceKind, DeviceSighting};
-pub use digest::{CodeHash, DigestLengthError, FingerprintHash, SealedSecret, TokenHash};
+pub use digest::{AuditMac, CodeHash, DigestLengthError, FingerprintHash, SealedSecret, TokenHash};
 pub use factor::{
     BackupCodeRecord, Factor, FactorKind, FactorStatus, MfaSettings, TotpAlgorithm, TotpParams,
 };

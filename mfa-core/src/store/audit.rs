@@ -2,7 +2,7 @@
 
 use super::StoreResult;
 use crate::model::{
-    AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId,
+    AuditChainId, AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -74,6 +74,15 @@ pub struct Page<T> {
     pub next: Option<AuditCursor>,
 }
 
+/// A position in the audit chains: where a walk of them resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChainPosition {
+    /// The chain.
+    pub chain: AuditChainId,
+    /// The position in it.
+    pub seq: u64,
+}
+
 /// Append-only audit log.
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
@@ -86,4 +95,31 @@ pub trait AuditRepository: Send + Sync {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<AuditEvent>>;
+
+    /// Up to `limit` events that carry a link, ordered by chain id (the
+    /// UUID's bytes) and then position, after `after` (`None`: from the
+    /// start), and only those strictly before `before` when it is set. For
+    /// verification ([`crate::audit::verify_store`]) and archives
+    /// ([`crate::audit::archive`]).
+    async fn scan_audit_chains(
+        &self,
+        after: Option<ChainPosition>,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>>;
+
+    /// How many events carry no link, among those at or after `since`
+    /// (`None`: all).
+    async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64>;
+
+    /// Removes archived events: those of each chain in `cuts` at or before
+    /// its position, and those without a link strictly before
+    /// `unlinked_before` (none when `None`). Returns how many were removed.
+    /// Only [`crate::Mfa::archive_audit`] calls it, after the archive is
+    /// written and its cut recorded.
+    async fn delete_audit_prefix(
+        &self,
+        cuts: &[ChainPosition],
+        unlinked_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64>;
 }

@@ -26,7 +26,7 @@ mod session;
 mod unit;
 mod user;
 
-pub use audit::{AuditCursor, AuditFilter, AuditRepository, Page, PageRequest};
+pub use audit::{AuditCursor, AuditFilter, AuditRepository, ChainPosition, Page, PageRequest};
 pub use backup_code::BackupCodeRepository;
 pub use challenge::{ChallengeAttempt, ChallengeRepository};
 pub use device::{DeviceRepository, Upserted};

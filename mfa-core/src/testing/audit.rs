@@ -1,13 +1,20 @@
-//! The audit log: round trip, ordering, filters and paging.
+//! The audit log: round trip, ordering, filters and paging; the walk of
+//! the audit chains and the count of unlinked events.
 //!
 //! Every query filters on a user of its own, so the test sees only its own
-//! events even on a shared store.
+//! events even on a shared store. The chain tests walk chains of their own,
+//! whose ids differ only in the last byte (no other test's random chain id
+//! falls between them); the counts of unlinked events are taken as
+//! differences, before and after, or between two times of a time range of
+//! the test's own.
 
 use super::fixtures::{at, audit_event, t0};
 use crate::model::{
-    AuditEvent, AuditEventId, AuditKind, AuditOutcome, DeviceId, SessionId, UserId,
+    AuditChainId, AuditEvent, AuditEventId, AuditKind, AuditLink, AuditMac, AuditOutcome, DeviceId,
+    SessionId, UserId,
 };
 use crate::store::*;
+use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -404,5 +411,532 @@ pub async fn audit_last_full_page_has_no_cursor<S: Store>(store: Arc<S>) {
     assert!(
         empty.items.is_empty() && empty.next.is_none(),
         "nothing lies after the oldest event"
+    );
+}
+
+/// Chain ids of this test's own: one random UUID with each of `last` as
+/// its last byte, so they sort by that byte (as unsigned) and are adjacent
+/// in byte order.
+fn own_chains(last: &[u8]) -> Vec<AuditChainId> {
+    let mut bytes = *uuid::Uuid::new_v4().as_bytes();
+    last.iter()
+        .map(|b| {
+            bytes[15] = *b;
+            AuditChainId::from_uuid(uuid::Uuid::from_bytes(bytes))
+        })
+        .collect()
+}
+
+/// An event of `user` with every field set, at position `seq` of `chain`;
+/// its mac depends on both.
+fn linked(user: UserId, chain: AuditChainId, seq: u64, at: DateTime<Utc>) -> AuditEvent {
+    let mut mac = [0u8; 32];
+    mac[0] = chain.as_bytes()[15];
+    mac[1..9].copy_from_slice(&seq.to_be_bytes());
+    mac[31] = 0xa5;
+    AuditEvent {
+        link: Some(AuditLink {
+            chain,
+            seq,
+            mac: AuditMac::from_array(mac),
+        }),
+        ..audit_event(user, AuditKind::MfaVerification, AuditOutcome::Success, at)
+    }
+}
+
+/// A time range of this test's own: a random second, far after the times
+/// of the other tests (and before 2038: MariaDB through sqlx binds
+/// times as `TIMESTAMP`, which ends there).
+fn own_time() -> DateTime<Utc> {
+    let n = uuid::Uuid::new_v4().as_u128() % 10_000_000;
+    t0() + TimeDelta::days(1_000) + TimeDelta::seconds(i64::try_from(n).expect("small"))
+}
+
+/// `(chain, seq)` of a linked event.
+fn position(event: &AuditEvent) -> (AuditChainId, u64) {
+    let link = event.link.expect("the walk returns only linked events");
+    (link.chain, link.seq)
+}
+
+/// The events of `chains` the walk returns from the first of them on, in
+/// pages of `limit`, each page resumed after the last event of the one
+/// before; checks that every page is in order and no longer than `limit`.
+async fn walk_own<R: AuditRepository + ?Sized>(
+    repo: &R,
+    chains: &[AuditChainId],
+    limit: u32,
+) -> Vec<AuditEvent> {
+    let first = *chains.iter().min().expect("some chains");
+    let last = *chains.iter().max().expect("some chains");
+    let mut after = Some(ChainPosition {
+        chain: first,
+        seq: 0,
+    });
+    let mut own = Vec::new();
+    for _ in 0..1_000 {
+        let page = repo
+            .scan_audit_chains(after, None, limit)
+            .await
+            .expect("scan_audit_chains failed");
+        assert!(
+            page.len() <= limit as usize,
+            "a walk returns at most `limit` events"
+        );
+        let positions: Vec<_> = page.iter().map(position).collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "a walk is ordered by chain, then position: {positions:?}"
+        );
+        if let (Some(before), Some(next)) = (after, positions.first()) {
+            assert!(
+                (before.chain, before.seq) < *next,
+                "a walk resumes strictly after its position"
+            );
+        }
+        let done = page.len() < limit as usize || positions.last().is_some_and(|p| p.0 > last);
+        after = positions
+            .last()
+            .map(|&(chain, seq)| ChainPosition { chain, seq });
+        own.extend(page.into_iter().filter(|e| chains.contains(&position(e).0)));
+        if done {
+            return own;
+        }
+    }
+    panic!("the walk of a few chains must end");
+}
+
+fn sorted_by_position(events: &[AuditEvent]) -> Vec<AuditEvent> {
+    let mut sorted = events.to_vec();
+    sorted.sort_by_key(position);
+    sorted
+}
+
+/// The walk of the audit chains returns the linked events ordered by chain
+/// id (its bytes, unsigned) and then position, whatever order they were
+/// appended in and whatever their times; unlinked events are not walked.
+pub async fn audit_chains_are_walked_by_chain_then_position<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let chains = own_chains(&[0x80, 0x01, 0xfe, 0x7f]);
+    let mut events = Vec::new();
+    let mut unlinked = Vec::new();
+    let mut n = 0;
+    for seq in [3, 1, 2] {
+        for chain in &chains {
+            n += 1;
+            // Times run against the walk's order.
+            events.push(linked(user, *chain, seq, at(1_000 - n)));
+            if n % 4 == 0 {
+                unlinked.push(audit_event(
+                    user,
+                    AuditKind::PasswordLogin,
+                    AuditOutcome::Success,
+                    at(n),
+                ));
+            }
+        }
+    }
+    append_all(&*store, &events).await;
+    append_all(&*store, &unlinked).await;
+    let expected = sorted_by_position(&events);
+    let walked = walk_own(&*store, &chains, 10_000).await;
+    assert_eq!(
+        ids(&walked),
+        ids(&expected),
+        "chains in the order of their ids' bytes, each in order of position"
+    );
+    assert!(
+        walked
+            .iter()
+            .all(|e| !unlinked.iter().any(|u| u.id == e.id)),
+        "unlinked events are not walked"
+    );
+    // From the start (`None`): the same events in the same order.
+    let mut from_start = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .scan_audit_chains(after, None, 1_000)
+            .await
+            .expect("scan_audit_chains failed");
+        let positions: Vec<_> = page.iter().map(position).collect();
+        assert!(
+            positions.windows(2).all(|w| w[0] < w[1]),
+            "a walk from the start is ordered too"
+        );
+        from_start.extend(
+            page.iter()
+                .filter(|e| chains.contains(&position(e).0))
+                .cloned(),
+        );
+        match positions.last() {
+            Some(&(chain, seq)) if page.len() == 1_000 => {
+                after = Some(ChainPosition { chain, seq });
+            }
+            _ => break,
+        }
+    }
+    assert_eq!(
+        ids(&from_start),
+        ids(&expected),
+        "a walk from the start finds every chain"
+    );
+}
+
+/// A walk resumes strictly after its position (keyset on chain and
+/// position: the rest of that chain, then the next chains from their
+/// start, also after a position no event holds) and returns at most
+/// `limit` events; pages of a small limit return every event once.
+pub async fn audit_chain_walk_resumes_after_a_position_and_stops_at_the_limit<S: Store>(
+    store: Arc<S>,
+) {
+    let user = UserId::new();
+    let all = own_chains(&[0x10, 0x20, 0x25, 0x30]);
+    let (chains, empty) = ([all[0], all[1], all[3]], all[2]);
+    let mut events = Vec::new();
+    for (chain, len) in chains.iter().zip([3u64, 2, 4]) {
+        for seq in (1..=len).rev() {
+            events.push(linked(
+                user,
+                *chain,
+                seq,
+                at(i64::try_from(seq).expect("small")),
+            ));
+        }
+    }
+    append_all(&*store, &events).await;
+    let expected = sorted_by_position(&events);
+    assert_eq!(
+        ids(&walk_own(&*store, &chains, 2).await),
+        ids(&expected),
+        "pages of two return every event once, in order"
+    );
+    assert_eq!(
+        ids(&walk_own(&*store, &chains, 1).await),
+        ids(&expected),
+        "pages of one return every event once, in order"
+    );
+
+    let after = |chain: AuditChainId, seq: u64, limit: u32| {
+        let store = Arc::clone(&store);
+        async move {
+            let page = store
+                .scan_audit_chains(Some(ChainPosition { chain, seq }), None, limit)
+                .await
+                .expect("scan_audit_chains failed");
+            assert!(page.len() <= limit as usize, "at most `limit` events");
+            page.iter().map(position).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        after(chains[0], 3, 2).await,
+        [(chains[1], 1), (chains[1], 2)],
+        "after a chain's last position, the next chain from its start"
+    );
+    assert_eq!(
+        after(chains[0], 1, 3).await,
+        [(chains[0], 2), (chains[0], 3), (chains[1], 1)],
+        "after a position, the rest of its chain first"
+    );
+    assert_eq!(
+        after(chains[0], 99, 1).await,
+        [(chains[1], 1)],
+        "after a position beyond a chain's end, the next chain"
+    );
+    assert_eq!(
+        after(empty, 7, 2).await,
+        [(chains[2], 1), (chains[2], 2)],
+        "after a position of a chain without events, the next chain"
+    );
+    let tail = after(chains[2], 2, 10).await;
+    assert_eq!(
+        tail.iter()
+            .filter(|(chain, _)| chains.contains(chain))
+            .copied()
+            .collect::<Vec<_>>(),
+        [(chains[2], 3), (chains[2], 4)],
+        "the end of the last chain"
+    );
+}
+
+/// Linked events read back with every field and the link unchanged, by
+/// the walk as by the audit query; positions beyond 32 bits and every mac
+/// byte survive.
+pub async fn linked_audit_event_round_trips<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let [chain] = own_chains(&[0x42])[..] else {
+        unreachable!()
+    };
+    let mut full = audit_event(
+        user,
+        AuditKind::AuditCheckpoint,
+        AuditOutcome::Denied,
+        at(8),
+    );
+    full.session_id = Some(SessionId::new());
+    full.device_id = Some(DeviceId::new());
+    full.metadata = serde_json::json!({
+        "heads": [{ "chain": "c", "seq": 7 }],
+        "signature": "ab01",
+        "nested": { "n": 1.5, "none": null, "yes": true },
+    });
+    let mut mac = [0u8; 32];
+    for (i, b) in mac.iter_mut().enumerate() {
+        *b = u8::try_from(i * 8 + 3).expect("small");
+    }
+    full.link = Some(AuditLink {
+        chain,
+        seq: u64::from(u32::MAX) + 2,
+        mac: AuditMac::from_array(mac),
+    });
+    let mut bare = AuditEvent::new(AuditKind::SessionCreated, AuditOutcome::Success, at(7));
+    bare.user_id = Some(user);
+    bare.link = Some(AuditLink {
+        chain,
+        seq: 1,
+        mac: AuditMac::from_array([0xff; 32]),
+    });
+    append_all(&*store, &[full.clone(), bare.clone()]).await;
+    assert_eq!(
+        walk_own(&*store, &[chain], 100).await,
+        vec![bare.clone(), full.clone()],
+        "linked events must be walked unchanged, in order of position"
+    );
+    assert_eq!(
+        query(&*store, &of_user(user)).await,
+        vec![full, bare],
+        "linked events must be queried unchanged, newest first"
+    );
+}
+
+/// Events without a link are counted, all of them or those at or after a
+/// time (inclusive); linked events are not.
+pub async fn unlinked_audit_events_are_counted_from_a_time<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let [chain] = own_chains(&[0x33])[..] else {
+        unreachable!()
+    };
+    let count = |since: Option<DateTime<Utc>>| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .count_unlinked_audit(since)
+                .await
+                .expect("count_unlinked_audit failed")
+        }
+    };
+    let r = own_time();
+    let sec = |n: i64| r + TimeDelta::seconds(n);
+    let before = count(None).await;
+    let mut events: Vec<_> = (0..3)
+        .map(|n| audit_event(user, AuditKind::StepUp, AuditOutcome::Success, sec(n)))
+        .collect();
+    events.extend([
+        linked(user, chain, 1, sec(0)),
+        linked(user, chain, 2, sec(1)),
+        linked(user, chain, 3, sec(5)),
+    ]);
+    append_all(&*store, &events).await;
+    assert_eq!(
+        count(None).await - before,
+        3,
+        "every unlinked event is counted, no linked one"
+    );
+    // Events of others after this test's range count in both terms.
+    let beyond = count(Some(sec(3))).await;
+    assert_eq!(
+        count(Some(sec(0))).await - beyond,
+        3,
+        "from the first event on"
+    );
+    assert_eq!(
+        count(Some(sec(1))).await - beyond,
+        2,
+        "`since` is inclusive: the event at exactly `since` counts"
+    );
+    assert_eq!(
+        count(Some(sec(1) + TimeDelta::microseconds(1))).await - beyond,
+        1,
+        "events before `since` are not counted"
+    );
+}
+
+/// Inside a unit of work, the walk of the chains and the count of unlinked
+/// events see the unit's own events, before and after more are appended;
+/// after the commit everyone sees them, and a rolled-back unit's events
+/// are gone.
+pub async fn unit_sees_its_own_audit_events_in_chain_walks_and_counts<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let [chain] = own_chains(&[0x55])[..] else {
+        unreachable!()
+    };
+    let r = own_time();
+    let sec = |n: i64| r + TimeDelta::seconds(n);
+    let seqs = |events: &[AuditEvent]| events.iter().map(|e| position(e).1).collect::<Vec<_>>();
+    let unlinked = |n: i64| audit_event(user, AuditKind::OtpSent, AuditOutcome::Success, sec(n));
+    let counted_before = store
+        .count_unlinked_audit(Some(r))
+        .await
+        .expect("count_unlinked_audit failed");
+
+    let tx = store.begin().await.expect("begin failed");
+    let repo = tx.repositories();
+    for event in [linked(user, chain, 1, sec(0)), unlinked(0)] {
+        repo.append_audit(&event)
+            .await
+            .expect("append_audit failed");
+    }
+    assert_eq!(
+        seqs(&walk_own(repo, &[chain], 100).await),
+        [1],
+        "the unit walks its own event"
+    );
+    assert_eq!(
+        repo.count_unlinked_audit(Some(r)).await.expect("count") - counted_before,
+        1,
+        "the unit counts its own event"
+    );
+    for event in [linked(user, chain, 2, sec(1)), unlinked(1)] {
+        repo.append_audit(&event)
+            .await
+            .expect("append_audit failed");
+    }
+    assert_eq!(
+        seqs(&walk_own(repo, &[chain], 100).await),
+        [1, 2],
+        "and the events it appends after a walk"
+    );
+    assert_eq!(
+        repo.count_unlinked_audit(Some(r)).await.expect("count") - counted_before,
+        2
+    );
+    tx.commit().await.expect("commit failed");
+    assert_eq!(seqs(&walk_own(&*store, &[chain], 100).await), [1, 2]);
+    assert_eq!(
+        store.count_unlinked_audit(Some(r)).await.expect("count") - counted_before,
+        2,
+        "the committed events are counted"
+    );
+
+    let tx = store.begin().await.expect("begin failed");
+    let repo = tx.repositories();
+    for event in [linked(user, chain, 3, sec(2)), unlinked(2)] {
+        repo.append_audit(&event)
+            .await
+            .expect("append_audit failed");
+    }
+    assert_eq!(seqs(&walk_own(repo, &[chain], 100).await), [1, 2, 3]);
+    tx.rollback().await.expect("rollback failed");
+    assert_eq!(
+        seqs(&walk_own(&*store, &[chain], 100).await),
+        [1, 2],
+        "a rolled-back unit's events are not walked"
+    );
+    assert_eq!(
+        store.count_unlinked_audit(Some(r)).await.expect("count") - counted_before,
+        2,
+        "nor counted"
+    );
+}
+
+/// A walk bounded by a time returns, of each chain, only the events
+/// strictly before it.
+pub async fn chain_walk_before_a_time_returns_the_older_events_only<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let chains = own_chains(&[0x10, 0x11]);
+    let t = own_time();
+    for chain in &chains {
+        for seq in 1..=5u64 {
+            let at = t + TimeDelta::seconds(i64::try_from(seq).expect("small"));
+            store
+                .append_audit(&linked(user, *chain, seq, at))
+                .await
+                .expect("append_audit failed");
+        }
+    }
+    let before = t + TimeDelta::seconds(4);
+    let mut after = Some(ChainPosition {
+        chain: chains[0],
+        seq: 0,
+    });
+    let mut own = Vec::new();
+    loop {
+        let page = store
+            .scan_audit_chains(after, Some(before), 100)
+            .await
+            .expect("scan_audit_chains failed");
+        assert!(page.iter().all(|e| e.at < before), "only older events");
+        own.extend(
+            page.iter()
+                .filter(|e| chains.contains(&position(e).0))
+                .cloned(),
+        );
+        match page.last() {
+            Some(last) if page.len() == 100 => {
+                let (chain, seq) = position(last);
+                after = Some(ChainPosition { chain, seq });
+            }
+            _ => break,
+        }
+    }
+    let positions: Vec<_> = own.iter().map(position).collect();
+    assert_eq!(
+        positions,
+        [
+            (chains[0], 1),
+            (chains[0], 2),
+            (chains[0], 3),
+            (chains[1], 1),
+            (chains[1], 2),
+            (chains[1], 3)
+        ]
+    );
+}
+
+/// Removing archived prefixes removes, of each chain named, the events at
+/// or before its cut, and nothing of other chains or later positions.
+pub async fn archived_prefixes_are_removed_and_nothing_else<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let chains = own_chains(&[0x20, 0x21, 0x22]);
+    let t = own_time();
+    for chain in &chains {
+        for seq in 1..=4u64 {
+            store
+                .append_audit(&linked(user, *chain, seq, t))
+                .await
+                .expect("append_audit failed");
+        }
+    }
+    let removed = store
+        .delete_audit_prefix(
+            &[
+                ChainPosition {
+                    chain: chains[0],
+                    seq: 2,
+                },
+                ChainPosition {
+                    chain: chains[1],
+                    seq: 4,
+                },
+            ],
+            None,
+        )
+        .await
+        .expect("delete_audit_prefix failed");
+    assert_eq!(removed, 6);
+    let left: Vec<_> = walk_own(&*store, &chains, 100)
+        .await
+        .iter()
+        .map(position)
+        .collect();
+    assert_eq!(
+        left,
+        [
+            (chains[0], 3),
+            (chains[0], 4),
+            (chains[2], 1),
+            (chains[2], 2),
+            (chains[2], 3),
+            (chains[2], 4)
+        ]
     );
 }

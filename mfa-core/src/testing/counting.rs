@@ -674,6 +674,36 @@ impl<S: Backing> AuditRepository for CountingStore<S> {
         self.tick();
         self.inner.repositories().query_audit(filter, page).await
     }
+
+    async fn scan_audit_chains(
+        &self,
+        after: Option<ChainPosition>,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        self.tick();
+        self.inner
+            .repositories()
+            .scan_audit_chains(after, before, limit)
+            .await
+    }
+
+    async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64> {
+        self.tick();
+        self.inner.repositories().count_unlinked_audit(since).await
+    }
+
+    async fn delete_audit_prefix(
+        &self,
+        cuts: &[ChainPosition],
+        unlinked_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64> {
+        self.tick();
+        self.inner
+            .repositories()
+            .delete_audit_prefix(cuts, unlinked_before)
+            .await
+    }
 }
 
 #[async_trait]

@@ -42,6 +42,7 @@ pub mod audit;
 pub mod authenticator;
 pub mod backup_codes;
 pub mod capture;
+pub mod chains;
 pub mod challenges;
 pub mod counting;
 pub mod devices;
@@ -257,6 +258,13 @@ macro_rules! __store_conformance_cases {
                 audit_filters_by_half_open_time_range,
                 audit_paging_returns_every_event_exactly_once,
                 audit_last_full_page_has_no_cursor,
+                audit_chains_are_walked_by_chain_then_position,
+                audit_chain_walk_resumes_after_a_position_and_stops_at_the_limit,
+                linked_audit_event_round_trips,
+                unlinked_audit_events_are_counted_from_a_time,
+                unit_sees_its_own_audit_events_in_chain_walks_and_counts,
+                chain_walk_before_a_time_returns_the_older_events_only,
+                archived_prefixes_are_removed_and_nothing_else,
             }
             key_checks {
                 key_check_round_trips,

@@ -6,22 +6,37 @@ use crate::rows::*;
 use crate::sql::{Arg, params};
 use crate::store::SqlStore;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
 
 /// The columns of an audit row, in the order of [`audit_args`].
 const AUDIT_COLUMNS: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, \
-                             ip, user_agent, country, risk_score, metadata";
+                             ip, user_agent, country, risk_score, metadata, chain_id, \
+                             chain_seq, chain_mac";
 
 /// Values per audit row.
-const AUDIT_ARITY: usize = 13;
+const AUDIT_ARITY: usize = 16;
 
-/// Audit rows per multi-row `INSERT` (13 values each: far below the bind
-/// limits of every backend).
+/// Audit rows per multi-row `INSERT` (16 values each: 8,000 per statement,
+/// far below the bind limits of every backend).
 const AUDIT_BATCH: usize = 500;
 
-fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) {
-    args.extend([
+/// Events a [`AuditRepository::scan_audit_chains`] call returns at most,
+/// whatever the caller asks for.
+const SCAN_LIMIT: u32 = 10_000;
+
+/// A chain position as the `BIGINT` it is stored as; one beyond `i64::MAX`
+/// cannot be stored (a chain never gets there: the engine ends chains far
+/// earlier).
+fn chain_seq(seq: u64) -> StoreResult<i64> {
+    i64::try_from(seq).map_err(|_| crate::error::backend("audit chain position out of range", None))
+}
+
+/// The values of an audit row's columns before the chain's (those of
+/// schema version 5), in order.
+pub(crate) fn content_args(event: &AuditEvent) -> [Arg; 13] {
+    [
         uuid_of(event.id),
         Arg::Ts(event.at),
         opt_uuid(event.user_id),
@@ -35,12 +50,31 @@ fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) {
         opt_text(&event.country),
         Arg::OptI32(event.risk_score.map(i32::from)),
         Arg::Json(event.metadata.clone()),
-    ]);
+    ]
+}
+
+/// The values of an audit row, in the order of [`AUDIT_COLUMNS`]; an
+/// event without a link has NULL in the three chain columns.
+fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) -> StoreResult<()> {
+    let (chain, seq, mac) = match &event.link {
+        Some(link) => (
+            Some(*link.chain.as_uuid()),
+            Some(chain_seq(link.seq)?),
+            Some(link.mac.as_bytes().to_vec()),
+        ),
+        None => (None, None, None),
+    };
+    args.extend(content_args(event));
+    args.extend([Arg::OptUuid(chain), Arg::OptI64(seq), Arg::OptBytes(mac)]);
+    Ok(())
 }
 
 impl<D: Driver> SqlStore<D> {
     /// The multi-row `INSERT`s (one per [`AUDIT_BATCH`]) that write `events`.
-    fn audit_inserts(&self, events: &[AuditEvent]) -> Vec<Statement> {
+    ///
+    /// # Errors
+    /// A chain position that does not fit the column ([`chain_seq`]).
+    fn audit_inserts(&self, events: &[AuditEvent]) -> StoreResult<Vec<Statement>> {
         events
             .chunks(AUDIT_BATCH)
             .map(|batch| {
@@ -49,13 +83,13 @@ impl<D: Driver> SqlStore<D> {
                     .map(|i| format!("({})", params(i * AUDIT_ARITY + 1, AUDIT_ARITY)))
                     .collect();
                 for event in batch {
-                    audit_args(event, &mut args);
+                    audit_args(event, &mut args)?;
                 }
                 let sql = format!(
                     "INSERT INTO {{p}}audit_events ({AUDIT_COLUMNS}) VALUES {}",
                     rows.join(", ")
                 );
-                self.st(&sql, args)
+                Ok(self.st(&sql, args))
             })
             .collect()
     }
@@ -63,14 +97,19 @@ impl<D: Driver> SqlStore<D> {
     /// Inside a unit of work: defers the audit events buffered so far to the
     /// unit's next statement or commit (see [`crate::unit`]). Outside one,
     /// or with nothing buffered: nothing.
-    pub(crate) fn flush_audit(&self) {
+    ///
+    /// # Errors
+    /// As [`Self::audit_inserts`]; `append_audit` checks every event before
+    /// it buffers it, so a buffered event never fails here.
+    pub(crate) fn flush_audit(&self) -> StoreResult<()> {
         let Some(unit) = self.unit() else {
-            return;
+            return Ok(());
         };
         let events = unit.take_audit();
-        for insert in self.audit_inserts(&events) {
+        for insert in self.audit_inserts(&events)? {
             unit.defer(None, insert);
         }
+        Ok(())
     }
 }
 
@@ -79,18 +118,27 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
     /// Outside a unit of work one `INSERT`; inside one, buffered until the
     /// unit commits (or queries the audit trail), then written with the
     /// unit's other events in one multi-row `INSERT`.
+    ///
+    /// A duplicate event id, or a second event at one chain position, is a
+    /// conflict (at once outside a unit, at the unit's flush inside one).
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         match self.unit() {
             Some(unit) => {
+                // Refused now, not at the unit's commit.
+                if let Some(link) = &event.link {
+                    chain_seq(link.seq)?;
+                }
                 unit.buffer_audit(event.clone());
                 Ok(())
             }
             None => {
-                for insert in self.audit_inserts(std::slice::from_ref(event)) {
+                for insert in self.audit_inserts(std::slice::from_ref(event))? {
                     self.pool()
                         .execute(&insert)
                         .await
-                        .map_err(crate::error::conflict_as("audit event id"))?;
+                        .map_err(crate::error::conflict_as(
+                            "audit event id or chain position",
+                        ))?;
                 }
                 Ok(())
             }
@@ -141,7 +189,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             conditions.push(format!("kind IN ({})", params(start, filter.kinds.len())));
         }
         // A unit reads its own events.
-        self.flush_audit();
+        self.flush_audit()?;
         let limit = page.effective_limit();
         args.push(Arg::I64(i64::from(limit) + 1));
         let where_clause = if conditions.is_empty() {
@@ -164,5 +212,92 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             None
         };
         Ok(Page { items, next })
+    }
+
+    /// One keyset query on the unique index of (`chain_id`, `chain_seq`).
+    async fn scan_audit_chains(
+        &self,
+        after: Option<ChainPosition>,
+        before: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let mut args: Vec<Arg> = Vec::new();
+        let mut condition = String::from("chain_id IS NOT NULL");
+        if let Some(after) = after {
+            // No stored position lies beyond `i64::MAX`: past one that does
+            // not fit, the chain has nothing more.
+            let seq = i64::try_from(after.seq).unwrap_or(i64::MAX);
+            args.extend([uuid_of(after.chain), Arg::I64(seq)]);
+            condition.push_str(" AND (chain_id > $1 OR (chain_id = $1 AND chain_seq > $2))");
+        }
+        if let Some(before) = before {
+            args.push(Arg::Ts(before));
+            condition.push_str(&format!(" AND at < ${}", args.len()));
+        }
+        // A unit reads its own events.
+        self.flush_audit()?;
+        args.push(Arg::I64(i64::from(limit.clamp(1, SCAN_LIMIT))));
+        let sql = format!(
+            "SELECT {} FROM {{p}}audit_events WHERE {condition} \
+             ORDER BY chain_id, chain_seq LIMIT ${}",
+            cols::AUDIT,
+            args.len()
+        );
+        self.rows(&sql, args).await
+    }
+
+    async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64> {
+        let (sql, args) = match since {
+            Some(since) => (
+                "SELECT COUNT(*) AS n FROM {p}audit_events WHERE chain_id IS NULL AND at >= $1",
+                vec![Arg::Ts(since)],
+            ),
+            None => (
+                "SELECT COUNT(*) AS n FROM {p}audit_events WHERE chain_id IS NULL",
+                Vec::new(),
+            ),
+        };
+        // A unit counts its own events.
+        self.flush_audit()?;
+        let n = self
+            .one_on(&mut self.pool(), sql, args, |r| r.i64("n"))
+            .await?;
+        u64::try_from(n).map_err(|_| crate::error::corrupt("count"))
+    }
+
+    /// One batched `DELETE` per chain (a chain holds at most
+    /// [`mfa_core::audit::MAX_CHAIN_LEN`] events), then the unlinked ones
+    /// in batches.
+    async fn delete_audit_prefix(
+        &self,
+        cuts: &[ChainPosition],
+        unlinked_before: Option<DateTime<Utc>>,
+    ) -> StoreResult<u64> {
+        self.flush_audit()?;
+        // Whole months first (PostgreSQL), then row by row.
+        let mut removed = match unlinked_before {
+            Some(before) => self.drop_archived_partitions(cuts, before).await?,
+            None => 0,
+        };
+        for cut in cuts {
+            let seq = i64::try_from(cut.seq).unwrap_or(i64::MAX);
+            removed += self
+                .purge_in_batches(
+                    "audit_events",
+                    "chain_id = $1 AND chain_seq <= $2",
+                    vec![uuid_of(cut.chain), Arg::I64(seq)],
+                )
+                .await?;
+        }
+        if let Some(before) = unlinked_before {
+            removed += self
+                .purge_in_batches(
+                    "audit_events",
+                    "chain_id IS NULL AND at < $1",
+                    vec![Arg::Ts(before)],
+                )
+                .await?;
+        }
+        Ok(removed)
     }
 }

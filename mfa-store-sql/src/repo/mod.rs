@@ -2,7 +2,7 @@
 //! file per aggregate. Every statement is a template (`{p}`, `$n`) turned
 //! into the backend's text by [`Statement::new`](crate::driver::Statement::new).
 
-mod audit;
+pub(crate) mod audit;
 mod backup_code;
 mod challenge;
 mod device;

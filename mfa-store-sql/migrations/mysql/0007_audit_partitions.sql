@@ -1,0 +1,4 @@
+-- Nothing on this backend: only PostgreSQL partitions the audit log (see
+-- the PostgreSQL migration 7). Here the table stays one table; archives
+-- remove archived events row by row (`delete_audit_prefix`), in batches.
+-- The version exists so that every backend's schema has the same number.
