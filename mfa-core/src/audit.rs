@@ -37,15 +37,23 @@
 //! chain at least as long as its checkpoints say, with the same mac at the
 //! checkpointed position; anything else is reported.
 //!
+//! A checkpoint chain's own newest checkpoints are vouched for by the
+//! instance that comes next: [`MfaBuilder::open`](crate::MfaBuilder::open)
+//! reads the newest checkpoints in the log, and the new instance's first
+//! checkpoint covers the head of every checkpoint chain among them. An
+//! instance that stopped (or crashed) therefore cannot lose its last
+//! checkpoints, and the claims in them, without a report.
+//!
 //! # Guarantees
 //!
 //! Against a party that can change the database but holds neither the root
 //! secret nor the engine's memory: an edited, inserted, copied or reordered
 //! event is always found; a deleted event is found as a gap; deleted newest
 //! events are found once a checkpoint covers them (up to one checkpoint
-//! interval of the newest events, and a whole instance's last interval
-//! before it stops without [`crate::Mfa::checkpoint_audit`], can be cut
-//! unnoticed). The party holding the root secret can rewrite everything;
+//! interval of the newest events, and the last interval of an instance
+//! that stops without [`crate::Mfa::checkpoint_audit`], can be cut
+//! unnoticed; an instance's newest checkpoints are covered by the next
+//! instance's first checkpoint). The party holding the root secret can rewrite everything;
 //! copy checkpoints out of the database to bind it too.
 
 use crate::crypto::KeyRing;
@@ -196,12 +204,18 @@ struct CheckpointBody {
     signature: AuditMac,
 }
 
+/// The signature, under the checkpoint sub-key, of `prefix` followed by
+/// `value` as canonical JSON (checkpoints, archive manifests, cut records).
+pub(crate) fn sign_canonical(keys: &KeyRing, prefix: &str, value: &serde_json::Value) -> AuditMac {
+    let mut body = String::from(prefix);
+    canonical_json(value, &mut body);
+    keys.audit_checkpoint_signature(body.as_bytes())
+}
+
 fn checkpoint_signature(keys: &KeyRing, heads: &[ChainHead]) -> AuditMac {
-    let mut body = String::new();
     // Serialising plain structs of ids, numbers and hex cannot fail.
     let value = serde_json::to_value(heads).unwrap_or(serde_json::Value::Null);
-    canonical_json(&value, &mut body);
-    keys.audit_checkpoint_signature(body.as_bytes())
+    sign_canonical(keys, "", &value)
 }
 
 /// The metadata of a checkpoint over `heads`.
@@ -744,12 +758,13 @@ pub async fn verify_store(store: &dyn AuditRepository, keys: &KeyRing) -> StoreR
             break;
         }
     }
-    if let Some(since) = verifier.oldest() {
+    let unlinked = store.count_unlinked_audit(None).await?;
+    if let (Some(since), true) = (verifier.oldest(), unlinked > 0) {
         let count = store.count_unlinked_audit(Some(since)).await?;
         verifier.unlinked_since_oldest(count);
     }
     let mut report = verifier.finish();
-    report.unlinked = store.count_unlinked_audit(None).await?;
+    report.unlinked = unlinked;
     Ok(report)
 }
 

@@ -206,4 +206,7 @@ pub(crate) fn audit_matches(filter: &AuditFilter, e: &AuditEvent) -> bool {
         && filter.outcome.is_none_or(|o| e.outcome == o)
         && filter.from.is_none_or(|from| e.at >= from)
         && filter.to.is_none_or(|to| e.at < to)
+        && filter
+            .linked
+            .is_none_or(|linked| e.link.is_some() == linked)
 }

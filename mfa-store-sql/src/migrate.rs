@@ -91,6 +91,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit_partitions",
         sql: include_str!("../migrations/sqlite/0007_audit_partitions.sql"),
     },
+    Migration {
+        version: 8,
+        name: "audit_kind_index",
+        sql: include_str!("../migrations/sqlite/0008_audit_kind_index.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -130,6 +135,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "audit_partitions",
         sql: include_str!("../migrations/postgres/0007_audit_partitions.sql"),
     },
+    Migration {
+        version: 8,
+        name: "audit_kind_index",
+        sql: include_str!("../migrations/postgres/0008_audit_kind_index.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -168,6 +178,11 @@ pub const MYSQL: &[Migration] = &[
         version: 7,
         name: "audit_partitions",
         sql: include_str!("../migrations/mysql/0007_audit_partitions.sql"),
+    },
+    Migration {
+        version: 8,
+        name: "audit_kind_index",
+        sql: include_str!("../migrations/mysql/0008_audit_kind_index.sql"),
     },
 ];
 

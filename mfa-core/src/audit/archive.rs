@@ -32,7 +32,7 @@
 //! each cut chain after its cut, so the chain stays verifiable across it;
 //! removing the cut record shows as the missing start of every cut chain.
 
-use super::{AuditProblem, AuditReport, AuditVerifier, ChainHead, canonical_json, heads_of};
+use super::{AuditProblem, AuditReport, AuditVerifier, ChainHead, heads_of, sign_canonical};
 use crate::crypto::KeyRing;
 use crate::model::audit::mac_hex;
 use crate::model::{AuditEvent, AuditKind, AuditMac};
@@ -106,9 +106,7 @@ fn sign<T: Serialize>(keys: &KeyRing, label: &str, value: &T) -> AuditMac {
     if let Some(map) = value.as_object_mut() {
         map.remove("signature");
     }
-    let mut body = format!("{label}\n");
-    canonical_json(&value, &mut body);
-    keys.audit_checkpoint_signature(body.as_bytes())
+    sign_canonical(keys, &format!("{label}\n"), &value)
 }
 
 const MANIFEST_LABEL: &str = "mfa-rs/v1/audit-archive-manifest";
@@ -288,12 +286,13 @@ pub(crate) async fn export<W: Write>(
     let mut unlinked = 0u64;
     let filter = AuditFilter {
         to: Some(before),
+        linked: Some(false),
         ..AuditFilter::default()
     };
     let mut page = PageRequest::first(PageRequest::MAX_LIMIT);
     loop {
         let found = store.query_audit(&filter, &page).await?;
-        for event in found.items.iter().filter(|e| e.link.is_none()) {
+        for event in &found.items {
             lines.line(event)?;
             unlinked += 1;
         }

@@ -165,7 +165,9 @@ impl MfaBuilder {
     /// service on a store that outlives the process (a file or a database).
     /// A store opened with other keys than its data was written with fails
     /// here, with a message saying which key and what to do, instead of
-    /// failing sign-ins later.
+    /// failing sign-ins later. It then reads the newest audit checkpoints,
+    /// so that this instance's first checkpoint vouches for those of the
+    /// instances before it (see [`crate::audit`], "Guarantees").
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -197,10 +199,12 @@ impl MfaBuilder {
     ///
     /// # Errors
     /// As [`MfaBuilder::build`], then as [`Mfa::check_keys`]:
-    /// [`MfaError::KeyMismatch`] or a store error.
+    /// [`MfaError::KeyMismatch`] or a store error; a store error reading
+    /// the audit log.
     pub async fn open(self) -> MfaResult<Mfa> {
         let mfa = self.build()?;
         mfa.check_keys().await?;
+        mfa.inner.anchor_audit().await?;
         Ok(mfa)
     }
 

@@ -7,9 +7,14 @@ use crate::audit::{ChainHead, MAX_CHAIN_LEN, checkpoint_metadata, link_events};
 use crate::crypto::KeyRing;
 use crate::error::MfaResult;
 use crate::model::{AuditChainId, AuditEvent, AuditKind, AuditMac, AuditOutcome};
+use crate::store::{AuditFilter, PageRequest};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// The newest checkpoints an instance reads when it opens, to vouch for
+/// the checkpoint chains of the instances before it.
+const ANCHOR_CHECKPOINTS: u32 = 100;
 
 /// A chain and its newest committed position (`None`: no event yet).
 #[derive(Debug, Clone, Copy)]
@@ -149,6 +154,21 @@ impl Chains {
         }
     }
 
+    /// Makes `heads` (chains of other instances) due for this instance's
+    /// next checkpoint, unless it covers them already.
+    fn vouch(&self, heads: impl IntoIterator<Item = ChainHead>) {
+        let mut state = self.state();
+        for head in heads {
+            let entry = state
+                .moved
+                .entry(head.chain)
+                .or_insert((head.seq, head.mac));
+            if entry.0 < head.seq {
+                *entry = (head.seq, head.mac);
+            }
+        }
+    }
+
     /// Gives a lease's chains back, as its write ended.
     fn settle(&self, lease: Lease, settled: Settled) {
         let mut state = self.state();
@@ -214,6 +234,41 @@ impl Inner {
         (data.is_some() || checkpoint.is_some()).then_some(Lease { data, checkpoint })
     }
 
+    /// Reads the newest checkpoints in the audit log and makes the head of
+    /// each checkpoint chain among them due for this instance's first
+    /// checkpoint. An instance that stopped can no longer vouch for its own
+    /// last checkpoints; once the next instance's checkpoint covers them,
+    /// deleting them (with the events they cover) is reported as a
+    /// truncation like any other.
+    pub(crate) async fn anchor_audit(&self) -> MfaResult<()> {
+        let filter = AuditFilter {
+            kinds: vec![AuditKind::AuditCheckpoint],
+            ..AuditFilter::default()
+        };
+        let page = PageRequest {
+            limit: ANCHOR_CHECKPOINTS,
+            after: None,
+        };
+        let newest = self.audit_log().query_audit(&filter, &page).await?;
+        let mut heads: HashMap<AuditChainId, ChainHead> = HashMap::new();
+        for link in newest.items.iter().filter_map(|e| e.link) {
+            let head = heads.entry(link.chain).or_insert(ChainHead {
+                chain: link.chain,
+                seq: link.seq,
+                mac: link.mac,
+            });
+            if head.seq < link.seq {
+                *head = ChainHead {
+                    chain: link.chain,
+                    seq: link.seq,
+                    mac: link.mac,
+                };
+            }
+        }
+        self.chains.vouch(heads.into_values());
+        Ok(())
+    }
+
     /// Gives a lease's chain back (see [`Settled`]).
     pub(crate) fn settle(&self, lease: Option<Lease>, settled: Settled) {
         if let Some(lease) = lease {
@@ -237,13 +292,22 @@ impl Inner {
         let Some(lease) = self.link(&mut events, force) else {
             return Ok(false);
         };
-        for event in &events {
-            if let Err(e) = self.audit_log().append_audit(event).await {
-                self.settle(Some(lease), Settled::Unknown);
-                return Err(e.into());
-            }
+        if let Err(e) = append_all(self.audit_log(), &events).await {
+            self.settle(Some(lease), Settled::Unknown);
+            return Err(e.into());
         }
         self.settle(Some(lease), Settled::Written);
         Ok(true)
     }
+}
+
+/// Appends `events` to `log` in order, stopping at the first error.
+pub(crate) async fn append_all(
+    log: &dyn crate::store::AuditRepository,
+    events: &[AuditEvent],
+) -> crate::store::StoreResult<()> {
+    for event in events {
+        log.append_audit(event).await?;
+    }
+    Ok(())
 }

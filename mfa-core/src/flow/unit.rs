@@ -229,11 +229,8 @@ impl Inner {
         let mut result = result;
         if self.host_audit.is_none() && !result.as_ref().is_err_and(|e| !is_refusal(e)) {
             lease = self.link(&mut events, false);
-            for event in &events {
-                if let Err(e) = tx.repositories().append_audit(event).await {
-                    result = Err(e.into());
-                    break;
-                }
+            if let Err(e) = super::chains::append_all(tx.repositories(), &events).await {
+                result = Err(e.into());
             }
         }
         if let Err(e) = &result

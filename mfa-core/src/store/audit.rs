@@ -25,6 +25,10 @@ pub struct AuditFilter {
     pub from: Option<DateTime<Utc>>,
     /// Events strictly before this time.
     pub to: Option<DateTime<Utc>>,
+    /// Only events with (`true`) or without (`false`) a chain link
+    /// ([`AuditEvent::link`]); `None`: both.
+    #[serde(default)]
+    pub linked: Option<bool>,
 }
 
 /// Position in a newest-first listing: the last event of the previous page.

@@ -760,6 +760,39 @@ pub async fn unlinked_audit_events_are_counted_from_a_time<S: Store>(store: Arc<
     );
 }
 
+/// A query for linked (or unlinked) events returns exactly those, newest
+/// first; `None` returns both.
+pub async fn audit_filters_by_link<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let [chain] = own_chains(&[0x34])[..] else {
+        unreachable!()
+    };
+    let r = own_time();
+    let sec = |n: i64| r + TimeDelta::seconds(n);
+    let bare = audit_event(user, AuditKind::StepUp, AuditOutcome::Success, sec(0));
+    let older = linked(user, chain, 1, sec(1));
+    let newer = linked(user, chain, 2, sec(2));
+    append_all(&*store, &[bare.clone(), older.clone(), newer.clone()]).await;
+    let only = |linked| AuditFilter {
+        linked,
+        ..of_user(user)
+    };
+    assert_eq!(
+        ids(&query(&*store, &only(Some(true))).await),
+        [newer.id, older.id],
+        "linked: the events with a link"
+    );
+    assert_eq!(
+        ids(&query(&*store, &only(Some(false))).await),
+        [bare.id],
+        "unlinked: the events without one"
+    );
+    assert_eq!(
+        ids(&query(&*store, &only(None)).await),
+        [newer.id, older.id, bare.id]
+    );
+}
+
 /// Inside a unit of work, the walk of the chains and the count of unlinked
 /// events see the unit's own events, before and after more are appended;
 /// after the commit everyone sees them, and a rolled-back unit's events

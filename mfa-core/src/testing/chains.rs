@@ -53,6 +53,7 @@ macro_rules! audit_chain_tests {
             replayed_event_is_reported_replayed,
             event_written_around_the_engine_is_reported_unlinked,
             forged_checkpoint_is_reported,
+            stopped_instance_tail_is_vouched_for_by_the_next,
             archive_round_trip_verifies_and_the_store_stays_intact,
             second_archive_continues_the_chains,
             tampered_archive_is_reported,
@@ -386,6 +387,54 @@ pub async fn forged_checkpoint_is_reported<S: TamperableStore>(store: Arc<S>) {
                 id: forged.id
             },
         ]
+    );
+}
+
+/// An instance that stopped cannot vouch for its own newest checkpoint;
+/// the next instance opened on the store does, in its first checkpoint, so
+/// deleting the stopped instance's last checkpoint (and with it the claims
+/// on the events it covered) is reported as a truncation.
+pub async fn stopped_instance_tail_is_vouched_for_by_the_next<S: TamperableStore>(store: Arc<S>) {
+    let keys = || {
+        crate::crypto::KeyRing::builder()
+            .aead_key(1, &[0x51; 32])
+            .current(1)
+            .root_secret(&[0x50; 32])
+            .build()
+            .expect("a valid key ring")
+    };
+    let first = Harness::open_with_keys(Arc::clone(&store), keys())
+        .await
+        .expect("the first instance opens");
+    activity(&first).await;
+    let bob = first.user_with_totp("bob").await;
+    first.sign_in_with_totp(&bob).await;
+    assert!(first.mfa.checkpoint_audit().await.expect("checkpoint"));
+    drop(first);
+    let (chain, checkpoints) = chains(&*store)
+        .await
+        .into_iter()
+        .find(|(_, events)| events.iter().all(|e| e.kind == AuditKind::AuditCheckpoint))
+        .expect("the first instance wrote a checkpoint chain");
+    let last = checkpoints.len() as u64;
+    assert!(last >= 2, "two checkpoints, {last} found");
+
+    let next = Harness::open_with_keys(Arc::clone(&store), keys())
+        .await
+        .expect("the next instance opens");
+    assert!(
+        next.mfa.checkpoint_audit().await.expect("checkpoint"),
+        "the next instance has the stopped one's checkpoints to vouch for"
+    );
+    assert!(problems(&next).await.is_empty());
+    store.tamper_delete(&[id_at(&checkpoints, last)]).await;
+    assert_eq!(
+        problems(&next).await,
+        [AuditProblem::Truncated {
+            chain,
+            last: last - 1,
+            checkpointed: last
+        }]
     );
 }
 

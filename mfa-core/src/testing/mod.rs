@@ -262,6 +262,7 @@ macro_rules! __store_conformance_cases {
                 audit_chain_walk_resumes_after_a_position_and_stops_at_the_limit,
                 linked_audit_event_round_trips,
                 unlinked_audit_events_are_counted_from_a_time,
+                audit_filters_by_link,
                 unit_sees_its_own_audit_events_in_chain_walks_and_counts,
                 chain_walk_before_a_time_returns_the_older_events_only,
                 archived_prefixes_are_removed_and_nothing_else,

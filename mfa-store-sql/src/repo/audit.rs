@@ -174,6 +174,11 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
         if let Some(to) = filter.to {
             push("at < #", Arg::Ts(to), &mut args);
         }
+        match filter.linked {
+            Some(true) => conditions.push("chain_id IS NOT NULL".into()),
+            Some(false) => conditions.push("chain_id IS NULL".into()),
+            None => {}
+        }
         if let Some(cursor) = page.after {
             args.push(Arg::Ts(cursor.at));
             let t = args.len();
