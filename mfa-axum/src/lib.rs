@@ -59,6 +59,7 @@
 //!         .layer(mfa.layer())
 //! }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // The hand-written OpenAPI document is one deep `json!` literal.

@@ -150,6 +150,7 @@
 //! - `testing` (feature `testing`): the store conformance suite, the engine
 //!   flow suite, a capturing delivery channel and a software passkey
 //!   authenticator, for store authors.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -14,8 +14,10 @@
 //!
 //! Messages are rendered from [`template`]s (English and German, text and
 //! HTML, chosen by the user's locale). SMS destinations pass an
-//! [`phone::SmsGuard`] (E.164, allowed countries, per-number quota) before
-//! any request. HTTP and SMTP transports time out, retry temporary failures
+//! [`phone::SmsGuard`] before any request: strict E.164, the number's region
+//! and type judged with libphonenumber's metadata (mobile numbers in the
+//! host's regions by default, so no premium-rate or shared-cost numbers:
+//! SMS pumping), and a per-number quota. HTTP and SMTP transports time out, retry temporary failures
 //! with exponential backoff and jitter ([`retry::RetryPolicy`]) and map
 //! permanent refusals to
 //! [`DeliveryError::Rejected`](mfa_core::delivery::DeliveryError::Rejected).
@@ -51,7 +53,10 @@
 //!         SecretString::from("twilio-auth-token"),
 //!         TwilioSender::From("+15005550006".into()),
 //!     ),
-//!     SmsGuard::new(["1", "41", "49"])?.with_quota(5, TimeDelta::hours(1))?,
+//!     SmsGuard::builder()
+//!         .allow_regions(["CH", "DE", "US"])
+//!         .quota(5, TimeDelta::hours(1))
+//!         .build()?,
 //! )?;
 //!
 //! let mut policy = mfa_core::policy::Policy::default();
@@ -93,6 +98,7 @@
 //! [`PushNotice`](mfa_core::delivery::PushNotice) into a message whose data
 //! names the request (`type`, `request_id`, `expires_at`) and whose time to
 //! live ends with it ([`push::message_of`]).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -100,6 +106,7 @@ pub mod fallback;
 #[cfg(any(feature = "sms", feature = "webhook", feature = "push"))]
 mod http;
 pub mod log;
+#[cfg(feature = "sms")]
 pub mod phone;
 #[cfg(feature = "push")]
 pub mod push;

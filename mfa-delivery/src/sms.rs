@@ -2,7 +2,7 @@
 //! and a generic JSON provider ([`JsonSms`]).
 //!
 //! Both check every destination with an [`SmsGuard`] (strict E.164, allowed
-//! country, per-number quota) before any request, send the short rendering
+//! region and number type, per-number quota) before any request, send the short rendering
 //! of the message ([`crate::template::Rendered::short`]), time out, retry
 //! 5xx / timeouts / connection errors with backoff, and map 4xx answers to
 //! [`DeliveryError::Rejected`].
@@ -91,7 +91,10 @@ impl TwilioConfig {
 ///     SecretString::from("auth-token"),
 ///     TwilioSender::MessagingService("MG0123456789abcdef0123456789abcdef".into()),
 /// );
-/// let guard = SmsGuard::new(["41", "49", "43"])?.with_quota(5, TimeDelta::hours(1))?;
+/// let guard = SmsGuard::builder()
+///     .allow_regions(["CH", "DE", "AT"])
+///     .quota(5, TimeDelta::hours(1))
+///     .build()?;
 /// let sms = TwilioSms::new(config, guard)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -211,7 +214,7 @@ impl JsonSmsConfig {
 ///     serde_json::json!({ "recipient": "{{to}}", "message": { "text": "{{text}}" } }),
 /// );
 /// config.auth_header = Some(("Authorization".into(), SecretString::from("Bearer key")));
-/// let sms = JsonSms::new(config, SmsGuard::new(["41"])?)?;
+/// let sms = JsonSms::new(config, SmsGuard::builder().allow_regions(["CH"]).build()?)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]

@@ -51,7 +51,15 @@ fn twilio(server: &MockServer, guard: SmsGuard) -> TwilioSms {
 }
 
 fn swiss() -> SmsGuard {
-    SmsGuard::new(["41"]).unwrap()
+    swiss_with_quota(5)
+}
+
+fn swiss_with_quota(max: usize) -> SmsGuard {
+    SmsGuard::builder()
+        .allow_regions(["CH"])
+        .quota(max, TimeDelta::hours(1))
+        .build()
+        .unwrap()
 }
 
 /// Decodes an `application/x-www-form-urlencoded` body.
@@ -215,7 +223,14 @@ async fn slow_provider_times_out_as_transient() {
 async fn invalid_number_is_rejected_before_any_request() {
     let server = MockServer::start().await;
     let channel = twilio(&server, swiss());
-    for bad in ["0791234567", "+41 79 123 45 67", "alice@example.com", ""] {
+    // Malformed, and well-formed but no valid number (unassigned code).
+    for bad in [
+        "0791234567",
+        "+41 79 123 45 67",
+        "alice@example.com",
+        "",
+        "+99912345678",
+    ] {
         assert!(matches!(
             channel.send(&otp(bad).1).await,
             Err(DeliveryError::InvalidDestination)
@@ -225,13 +240,27 @@ async fn invalid_number_is_rejected_before_any_request() {
 }
 
 #[tokio::test]
-async fn country_not_on_the_allow_list_is_rejected_before_any_request() {
+async fn region_not_on_the_allow_list_is_rejected_before_any_request() {
     let server = MockServer::start().await;
-    let r = twilio(&server, swiss()).send(&otp("+88212345678").1).await;
+    // A German mobile, while only Switzerland is allowed.
+    let r = twilio(&server, swiss())
+        .send(&otp("+4915123456789").1)
+        .await;
     let Err(DeliveryError::Rejected(reason)) = r else {
         panic!("expected a rejection, got {r:?}");
     };
-    assert!(reason.contains("country"), "{reason}");
+    assert_eq!(reason, "destination region DE not allowed");
+    assert_eq!(requests(&server).await, 0);
+}
+
+#[tokio::test]
+async fn premium_rate_number_is_rejected_before_any_request() {
+    let server = MockServer::start().await;
+    let r = twilio(&server, swiss()).send(&otp("+41900123456").1).await;
+    let Err(DeliveryError::Rejected(reason)) = r else {
+        panic!("expected a rejection, got {r:?}");
+    };
+    assert_eq!(reason, "destination number type premium-rate not allowed");
     assert_eq!(requests(&server).await, 0);
 }
 
@@ -242,7 +271,7 @@ async fn destination_quota_stops_further_sends() {
         .respond_with(ResponseTemplate::new(201))
         .mount(&server)
         .await;
-    let guard = swiss().with_quota(2, TimeDelta::hours(1)).unwrap();
+    let guard = swiss_with_quota(2);
     let channel = twilio(&server, guard);
     channel.send(&otp("+41791234567").1).await.unwrap();
     channel.send(&otp("+41791234567").1).await.unwrap();

@@ -22,6 +22,7 @@
 //! assert!(store.find_user_by_identifier("alice@example.com").await?.is_some());
 //! # Ok(()) }
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -13,7 +13,11 @@
 //! (reading and binding values through [`value`]) and declares its public
 //! store types with [`store_type!`]; everything else is here.
 //!
-//! Not meant to be used on its own; it has no database driver.
+//! **Internal.** Not meant to be used on its own (it has no database
+//! driver), and its API follows the two driver crates' needs: it may change
+//! in any release, whatever its version says. Depend on `mfa-store-sqlx` or
+//! `mfa-store-diesel` (or the `mfa` facade).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

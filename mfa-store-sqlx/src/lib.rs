@@ -118,6 +118,7 @@
 //! values: unique violation → `Conflict`, pool timeout or I/O →
 //! `Unavailable`, undecodable row → `Corrupt`. `purge_*` functions delete in
 //! batches of 500 rows.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -3,6 +3,7 @@
 use mfa_axum::IpNet;
 use mfa_core::crypto::SecretString;
 use mfa_core::policy::{Enforcement, Policy};
+use mfa_delivery::phone::Region;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -78,7 +79,7 @@ pub struct Config {
     /// `MFA_SMTP_USER`, `MFA_SMTP_PASSWORD`).
     pub smtp: Option<SmtpSettings>,
     /// Twilio SMS (`MFA_TWILIO_ACCOUNT_SID`, `MFA_TWILIO_AUTH_TOKEN`,
-    /// `MFA_TWILIO_FROM`, `MFA_SMS_COUNTRIES` calling codes, default all).
+    /// `MFA_TWILIO_FROM`, `MFA_SMS_REGIONS` region codes or `*`).
     pub twilio: Option<TwilioSettings>,
     /// Passkeys: the relying-party id (`MFA_PASSKEY_RP_ID`, a domain) and
     /// the web origins allowed to use it (`MFA_PASSKEY_ORIGINS`,
@@ -160,8 +161,10 @@ pub struct TwilioSettings {
     pub auth_token: SecretString,
     /// Sender number (E.164) or messaging service SID (`MG…`).
     pub from: String,
-    /// Allowed calling codes; empty: all countries.
-    pub countries: Vec<String>,
+    /// Regions SMS may go to (`MFA_SMS_REGIONS`, required; `*`: every
+    /// region, kept here as an empty list).
+    /// Either way only mobile numbers (`mfa_delivery::phone::SmsGuard`).
+    pub regions: Vec<Region>,
 }
 
 impl Config {
@@ -377,6 +380,14 @@ impl Config {
                 credentials,
             });
         }
+        // A calling code (`1`) admits every country behind it; refuse the
+        // old variable rather than fall back silently to every region.
+        if get("MFA_SMS_COUNTRIES").is_some() {
+            return Err(ConfigError::new(
+                "MFA_SMS_COUNTRIES",
+                "replaced by MFA_SMS_REGIONS: region codes such as CH,DE,US instead of calling codes",
+            ));
+        }
         if let Some(account_sid) = get("MFA_TWILIO_ACCOUNT_SID") {
             let auth_token = get("MFA_TWILIO_AUTH_TOKEN").ok_or_else(|| {
                 ConfigError::new(
@@ -387,19 +398,30 @@ impl Config {
             let from = get("MFA_TWILIO_FROM").ok_or_else(|| {
                 ConfigError::new("MFA_TWILIO_FROM", "required with MFA_TWILIO_ACCOUNT_SID")
             })?;
-            let countries = get("MFA_SMS_COUNTRIES")
-                .map(|c| {
-                    c.split(',')
-                        .map(|s| s.trim().to_owned())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                })
-                .unwrap_or_default();
+            // No default: an operator names the regions they serve (or
+            // `*`), so a forgotten setting never opens every destination.
+            let regions = match get("MFA_SMS_REGIONS").as_deref().map(str::trim) {
+                None | Some("") => {
+                    return Err(ConfigError::new(
+                        "MFA_SMS_REGIONS",
+                        "required with MFA_TWILIO_ACCOUNT_SID: region codes such as CH,DE,US, \
+                         or * for every region (mobile numbers only either way)",
+                    ));
+                }
+                Some("*") => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .map(str::parse)
+                    .collect::<Result<Vec<Region>, _>>()
+                    .map_err(|e| ConfigError::new("MFA_SMS_REGIONS", e.to_string()))?,
+            };
             config.twilio = Some(TwilioSettings {
                 account_sid,
                 auth_token: SecretString::from(auth_token),
                 from,
-                countries,
+                regions,
             });
         }
         if let Some(rp_id) = get("MFA_PASSKEY_RP_ID") {
@@ -534,6 +556,57 @@ mod tests {
                 "MFA_LOGIN_RATE_PER_IP"
             );
         }
+    }
+
+    const TWILIO: [(&str, &str); 3] = [
+        ("MFA_TWILIO_ACCOUNT_SID", "AC0123456789abcdef"),
+        ("MFA_TWILIO_AUTH_TOKEN", "token"),
+        ("MFA_TWILIO_FROM", "+15005550006"),
+    ];
+
+    #[test]
+    fn sms_regions_are_region_codes() {
+        let mut vars = TWILIO.to_vec();
+        vars.push(("MFA_SMS_REGIONS", "CH, DE,US,"));
+        let regions: Vec<&str> = from(&vars)
+            .unwrap()
+            .twilio
+            .unwrap()
+            .regions
+            .iter()
+            .map(Region::as_str)
+            .collect();
+        assert_eq!(regions, ["CH", "DE", "US"]);
+        let mut every = TWILIO.to_vec();
+        every.push(("MFA_SMS_REGIONS", "*"));
+        assert!(from(&every).unwrap().twilio.unwrap().regions.is_empty());
+    }
+
+    #[test]
+    fn sms_regions_are_required_with_an_sms_transport() {
+        let e = from(&TWILIO).unwrap_err();
+        assert_eq!(e.variable, "MFA_SMS_REGIONS");
+        assert!(e.reason.contains("required"), "{}", e.reason);
+    }
+
+    #[test]
+    fn unknown_sms_region_is_a_config_error() {
+        for bad in ["UK", "41", "ch", "CH;DE"] {
+            let mut vars = TWILIO.to_vec();
+            vars.push(("MFA_SMS_REGIONS", bad));
+            let e = from(&vars).unwrap_err();
+            assert_eq!(e.variable, "MFA_SMS_REGIONS", "{bad}");
+            assert!(e.reason.contains("unknown region code"), "{}", e.reason);
+        }
+    }
+
+    #[test]
+    fn calling_code_allow_list_is_refused_with_its_replacement() {
+        let mut vars = TWILIO.to_vec();
+        vars.push(("MFA_SMS_COUNTRIES", "1,41"));
+        let e = from(&vars).unwrap_err();
+        assert_eq!(e.variable, "MFA_SMS_COUNTRIES");
+        assert!(e.reason.contains("MFA_SMS_REGIONS"), "{}", e.reason);
     }
 
     #[test]

@@ -72,14 +72,14 @@ pub fn channels(config: &Config) -> Result<Channels, ConfigError> {
             } else {
                 TwilioSender::From(t.from.clone())
             };
-            let guard = if t.countries.is_empty() {
-                SmsGuard::all_countries()
+            let guard = if t.regions.is_empty() {
+                SmsGuard::builder().allow_all_regions()
             } else {
-                SmsGuard::new(&t.countries)
-                    .map_err(|e| ConfigError::new("MFA_SMS_COUNTRIES", e.to_string()))?
+                SmsGuard::builder().allow_regions(t.regions.iter().map(|r| r.as_str()))
             }
-            .with_quota(5, TimeDelta::hours(1))
-            .map_err(|e| ConfigError::new("MFA_SMS_COUNTRIES", e.to_string()))?;
+            .quota(5, TimeDelta::hours(1))
+            .build()
+            .map_err(|e| ConfigError::new("MFA_SMS_REGIONS", e.to_string()))?;
             let config = TwilioConfig::new(t.account_sid.clone(), t.auth_token.clone(), sender);
             Some(Arc::new(TwilioSms::new(config, guard).map_err(|e| {
                 ConfigError::new("MFA_TWILIO_ACCOUNT_SID", e.to_string())

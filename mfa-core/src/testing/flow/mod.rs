@@ -7,7 +7,8 @@
 //! its public API and checks what a user, an attacker and an auditor would
 //! see: typed outcomes, stable error codes, audit events and notifications.
 //! Tests named `rNN_…` prove requirement RNN of the security requirements
-//! (`SECURITY-REQUIREMENTS.md` §3); the others prove documented behaviour.
+//! (listed with their tests in the repository's `docs/security.md`); the
+//! others prove documented behaviour.
 //!
 //! # Running it
 //!

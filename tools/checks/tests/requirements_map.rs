@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("mfa-core sits inside the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("tools/checks sits two levels inside the workspace")
         .to_path_buf()
 }
 

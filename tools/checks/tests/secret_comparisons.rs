@@ -23,8 +23,9 @@ const EXPOSERS: &[&str] = &[".expose()", ".expose_secret()", ".as_bytes()"];
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("mfa-core sits inside the workspace")
+        .ancestors()
+        .nth(2)
+        .expect("tools/checks sits two levels inside the workspace")
         .to_path_buf()
 }
 
