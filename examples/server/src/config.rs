@@ -59,6 +59,10 @@ pub struct Config {
     /// Requests per client IP per minute over the whole API
     /// (`MFA_RATE_LIMIT_PER_MINUTE`, default 300).
     pub rate_limit_per_minute: u32,
+    /// How often the service runs `Mfa::purge` (`MFA_PURGE_SECONDS`, 60 to
+    /// 604800, default 3600; `off`: never, for a host that purges from a
+    /// job of its own).
+    pub purge_interval: Option<std::time::Duration>,
     /// Largest accepted request body in bytes (`MFA_BODY_LIMIT`, default 16 KiB).
     pub body_limit: usize,
     /// Proxies whose `X-Forwarded-For` is believed (`MFA_TRUSTED_PROXIES`).
@@ -183,6 +187,7 @@ impl Config {
             table_prefix: None,
             cors_origins: Vec::new(),
             rate_limit_per_minute: 300,
+            purge_interval: Some(std::time::Duration::from_secs(3600)),
             body_limit: 16 * 1024,
             trusted_proxies: Vec::new(),
             issuer: "http://127.0.0.1:8080".into(),
@@ -328,6 +333,21 @@ impl Config {
                     .filter(|n| *n > 0)
                     .ok_or_else(|| ConfigError::new(variable, "not a positive number"))?;
             }
+        }
+        if let Some(v) = get("MFA_PURGE_SECONDS") {
+            config.purge_interval = match v.trim() {
+                "off" => None,
+                seconds => Some(
+                    seconds
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (60..=604_800).contains(n))
+                        .map(std::time::Duration::from_secs)
+                        .ok_or_else(|| {
+                            ConfigError::new("MFA_PURGE_SECONDS", "expected 60 to 604800, or off")
+                        })?,
+                ),
+            };
         }
         if let Some(v) = get("MFA_AUDIT_CHECKPOINT_SECONDS") {
             config.policy.audit.checkpoint_interval = v
@@ -607,6 +627,18 @@ mod tests {
         let e = from(&vars).unwrap_err();
         assert_eq!(e.variable, "MFA_SMS_COUNTRIES");
         assert!(e.reason.contains("MFA_SMS_REGIONS"), "{}", e.reason);
+    }
+
+    #[test]
+    fn purge_interval_is_an_hour_unless_set() {
+        let secs = |vars: &[(&str, &str)]| from(vars).unwrap().purge_interval.map(|d| d.as_secs());
+        assert_eq!(secs(&[]), Some(3600));
+        assert_eq!(secs(&[("MFA_PURGE_SECONDS", "600")]), Some(600));
+        assert_eq!(secs(&[("MFA_PURGE_SECONDS", "off")]), None);
+        for bad in ["59", "604801", "soon", "-1"] {
+            let e = from(&[("MFA_PURGE_SECONDS", bad)]).unwrap_err();
+            assert_eq!(e.variable, "MFA_PURGE_SECONDS", "{bad}");
+        }
     }
 
     #[test]

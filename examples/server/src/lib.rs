@@ -229,7 +229,10 @@ async fn serve(
     let (closing, closed) = tokio::sync::watch::channel(false);
     state.mfa = state.mfa.with_shutdown(closed.clone());
     let engine = state.mfa.mfa.clone();
-    let checkpoints = tokio::spawn(checkpoint_audit_chains(engine.clone(), closed));
+    let checkpoints = tokio::spawn(checkpoint_audit_chains(engine.clone(), closed.clone()));
+    let purges = config
+        .purge_interval
+        .map(|every| tokio::spawn(purge_periodically(engine.clone(), every, closed)));
     let router = app(state, &config);
     tracing::info!(%addr, "listening");
     let task = tokio::spawn(async move {
@@ -243,6 +246,9 @@ async fn serve(
         })
         .await;
         let _ = checkpoints.await;
+        if let Some(purges) = purges {
+            let _ = purges.await;
+        }
         // The last events of this instance, covered before it exits.
         if let Err(e) = engine.checkpoint_audit().await {
             tracing::warn!(error = %e, "could not write the final audit checkpoint");
@@ -252,25 +258,18 @@ async fn serve(
     Ok((addr, task))
 }
 
-/// Writes a checkpoint of the engine's audit chains every checkpoint
-/// interval, so an idle instance's newest events are covered too, until
-/// `closed` turns `true`.
-async fn checkpoint_audit_chains(engine: Mfa, mut closed: tokio::sync::watch::Receiver<bool>) {
-    let every = engine
-        .policy()
-        .audit
-        .checkpoint_interval
-        .to_std()
-        .unwrap_or(std::time::Duration::from_secs(60));
+/// Runs `task` now and then every `every` (a run that overruns delays the
+/// next), until `closed` turns `true`.
+async fn every<F: Future<Output = ()>>(
+    every: std::time::Duration,
+    mut closed: tokio::sync::watch::Receiver<bool>,
+    mut task: impl FnMut() -> F,
+) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => {
-                if let Err(e) = engine.checkpoint_audit().await {
-                    tracing::warn!(error = %e, "could not write an audit checkpoint");
-                }
-            }
+            _ = ticks.tick() => task().await,
             changed = closed.changed() => {
                 if changed.is_err() || *closed.borrow() {
                     return;
@@ -278,6 +277,48 @@ async fn checkpoint_audit_chains(engine: Mfa, mut closed: tokio::sync::watch::Re
             }
         }
     }
+}
+
+/// Writes a checkpoint of the engine's audit chains every checkpoint
+/// interval, so an idle instance's newest events are covered too, until
+/// `closed` turns `true`.
+async fn checkpoint_audit_chains(engine: Mfa, closed: tokio::sync::watch::Receiver<bool>) {
+    let interval = engine
+        .policy()
+        .audit
+        .checkpoint_interval
+        .to_std()
+        .unwrap_or(std::time::Duration::from_secs(60));
+    every(interval, closed, || async {
+        if let Err(e) = engine.checkpoint_audit().await {
+            tracing::warn!(error = %e, "could not write an audit checkpoint");
+        }
+    })
+    .await;
+}
+
+/// Runs [`Mfa::purge`] at start and then every `interval` (expired
+/// challenges, tickets, sessions, rate-limit hits and push requests; users,
+/// factors and devices deleted longer ago than the policy's retention),
+/// logging what it removed, until `closed` turns `true`.
+async fn purge_periodically(
+    engine: Mfa,
+    interval: std::time::Duration,
+    closed: tokio::sync::watch::Receiver<bool>,
+) {
+    tracing::info!(every_seconds = interval.as_secs(), "purge scheduled");
+    every(interval, closed, || async {
+        let started = std::time::Instant::now();
+        match engine.purge().await {
+            Ok(rows) => tracing::info!(
+                rows,
+                millis = started.elapsed().as_millis() as u64,
+                "purge: expired and deleted rows removed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "purge failed; the next run tries again"),
+        }
+    })
+    .await;
 }
 
 /// Verifies the audit log of the store `MFA_*` configures, with the
@@ -411,4 +452,77 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mfa_core::NewUser;
+    use mfa_core::clock::ManualClock;
+    use mfa_core::crypto::{JwtKeys, KeyRing};
+    use mfa_core::model::{AuditKind, Contact};
+    use mfa_core::store::{AuditFilter, PageRequest};
+
+    /// The `rows` of every purge the engine recorded, newest first.
+    async fn purges(engine: &Mfa) -> Vec<u64> {
+        let filter = AuditFilter {
+            kinds: vec![AuditKind::Purged],
+            ..AuditFilter::default()
+        };
+        let page = engine
+            .audit_events(&filter, &PageRequest::first(100))
+            .await
+            .expect("audit events");
+        page.items
+            .iter()
+            .map(|e| e.metadata["rows"].as_u64().expect("rows"))
+            .collect()
+    }
+
+    /// The purge runs at start and then every interval (tokio's paused
+    /// clock for the schedule, the engine's manual clock for what has
+    /// expired), and stops with the service.
+    #[tokio::test(start_paused = true)]
+    async fn purge_runs_at_start_then_every_interval_until_the_service_stops() {
+        let clock = Arc::new(ManualClock::default());
+        let engine = Mfa::builder()
+            .store(Arc::new(mfa_store_memory::MemoryStore::new()))
+            .keys(KeyRing::generate())
+            .tokens(
+                JwtConfig::new("https://issuer.test", "api"),
+                JwtKeys::generate_ed25519("k1").expect("a token key"),
+            )
+            .clock(clock.clone())
+            .build()
+            .expect("the engine builds");
+        let user = engine
+            .create_user(NewUser {
+                identifier: "gone@example.test".into(),
+                password: None,
+                contact: Contact::default(),
+            })
+            .await
+            .expect("a user");
+        engine.delete_user(user.id).await.expect("deleted");
+        let interval = Duration::from_secs(600);
+        let (closing, closed) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(purge_periodically(engine.clone(), interval, closed));
+
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            purges(&engine).await,
+            [0],
+            "one purge at start, within retention"
+        );
+        clock.advance(engine.policy().retention + chrono::TimeDelta::days(1));
+        tokio::time::sleep(interval).await;
+        let done = purges(&engine).await;
+        assert_eq!(done.len(), 2, "a second purge one interval later");
+        assert!(done[0] >= 1, "the deleted user is removed: {done:?}");
+
+        closing.send(true).expect("the task listens");
+        task.await.expect("the task ends");
+        tokio::time::sleep(interval * 3).await;
+        assert_eq!(purges(&engine).await.len(), 2, "no purge after the stop");
+    }
 }
