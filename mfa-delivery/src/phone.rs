@@ -18,7 +18,8 @@
 //!   SP 800-63B (§5.1.3.3) asks of an SMS authenticator, itself a
 //!   RESTRICTED one (§5.2.10);
 //! - the destination must be under a quota (a sliding window per number,
-//!   kept in this process).
+//!   kept in this process, in constant time per check and bounded memory;
+//!   see [`SmsGuardBuilder::max_tracked_numbers`]).
 //!
 //! Limits of the metadata: where it cannot tell fixed lines from mobiles
 //! (the US and Canada), the type is [`NumberType::FixedLineOrMobile`],
@@ -295,6 +296,15 @@ pub enum GuardError {
         /// When the oldest counted send leaves the window.
         retry_after: TimeDelta,
     },
+    /// The guard already tracks its maximum of distinct numbers in the
+    /// window ([`SmsGuardBuilder::max_tracked_numbers`]); this number is
+    /// not one of them.
+    #[error("too many destinations in the window; retry in {retry_after}")]
+    TooManyDestinations {
+        /// When the oldest counted send leaves the window, the earliest a
+        /// number may be forgotten (at least one second).
+        retry_after: TimeDelta,
+    },
 }
 
 impl From<GuardError> for DeliveryError {
@@ -332,8 +342,9 @@ pub enum GuardConfigError {
     /// Both a list of regions and all regions were allowed.
     #[error("both a list of regions and all regions were allowed; choose one")]
     ConflictingRegions,
-    /// The quota allows nothing or the window is not positive.
-    #[error("the quota needs at least one message and a positive window")]
+    /// The quota allows nothing, the window is not positive, or no number
+    /// may be tracked.
+    #[error("the quota needs at least one message, a positive window and room for one number")]
     InvalidQuota,
 }
 
@@ -343,7 +354,10 @@ pub enum GuardConfigError {
 /// The quota counts every send attempt that passed the other checks, in a
 /// sliding window, in this process only (several server processes each
 /// keep their own count; the engine's store-backed per-destination cap
-/// still applies across them).
+/// still applies across them). A check costs the same however many numbers
+/// are tracked: each one forgets at most two numbers whose window has
+/// passed, and at most [`max_tracked_numbers`](SmsGuardBuilder::max_tracked_numbers)
+/// numbers are tracked at once.
 ///
 /// ```
 /// use chrono::TimeDelta;
@@ -371,8 +385,47 @@ pub struct SmsGuard {
     types: BTreeSet<NumberType>,
     max: usize,
     window: TimeDelta,
+    max_tracked: usize,
     clock: Arc<dyn Clock>,
-    sent: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    sent: Mutex<Sent>,
+}
+
+/// The sends the quota counts.
+#[derive(Default)]
+struct Sent {
+    /// Each tracked number's sends, oldest first: at most `max`, the older
+    /// ones dropped when the number is checked again.
+    by_number: HashMap<Arc<str>, VecDeque<DateTime<Utc>>>,
+    /// Every counted send, oldest first, so that numbers whose window has
+    /// passed are found without scanning `by_number`.
+    expiry: VecDeque<(DateTime<Utc>, Arc<str>)>,
+}
+
+/// How many expired sends one check clears: more than the one it adds, so
+/// the backlog shrinks, and a constant, so no check pays for a sweep.
+const EXPIRE_PER_CHECK: usize = 2;
+
+impl Sent {
+    /// Forgets up to [`EXPIRE_PER_CHECK`] sends at or before `horizon`,
+    /// and a number with them when it has no later send.
+    fn expire(&mut self, horizon: DateTime<Utc>) {
+        for _ in 0..EXPIRE_PER_CHECK {
+            match self.expiry.front() {
+                Some((at, _)) if *at <= horizon => {}
+                _ => return,
+            }
+            let Some((_, number)) = self.expiry.pop_front() else {
+                return;
+            };
+            if self
+                .by_number
+                .get(&number)
+                .is_some_and(|times| times.back().is_none_or(|t| *t <= horizon))
+            {
+                self.by_number.remove(&number);
+            }
+        }
+    }
 }
 
 impl fmt::Debug for SmsGuard {
@@ -400,6 +453,7 @@ pub struct SmsGuardBuilder {
     types: BTreeSet<NumberType>,
     max: usize,
     window: TimeDelta,
+    max_tracked: usize,
     clock: Arc<dyn Clock>,
 }
 
@@ -442,6 +496,16 @@ impl SmsGuardBuilder {
         self
     }
 
+    /// Tracks at most `n` distinct numbers within one window (default
+    /// 100,000, a few tens of MB at most): a number beyond them is refused
+    /// with [`GuardError::TooManyDestinations`] until the oldest counted
+    /// send leaves the window. That many distinct destinations in one
+    /// window is pumping, not sign-ins; raise it for a larger service.
+    pub fn max_tracked_numbers(mut self, n: usize) -> Self {
+        self.max_tracked = n;
+        self
+    }
+
     /// Uses `clock` for the quota window (tests pass a manual clock).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
@@ -453,8 +517,8 @@ impl SmsGuardBuilder {
     /// # Errors
     /// [`GuardConfigError::UnknownRegion`] naming the first bad code,
     /// [`GuardConfigError::NoRegions`], [`GuardConfigError::ConflictingRegions`],
-    /// or [`GuardConfigError::InvalidQuota`] for `max == 0` or a window that
-    /// is not positive.
+    /// or [`GuardConfigError::InvalidQuota`] for `max == 0`, a window that
+    /// is not positive, or no tracked number.
     pub fn build(self) -> Result<SmsGuard, GuardConfigError> {
         let regions = match (self.all_regions, self.regions.is_empty()) {
             (true, true) => None,
@@ -467,7 +531,7 @@ impl SmsGuardBuilder {
                     .collect::<Result<BTreeSet<Region>, _>>()?,
             ),
         };
-        if self.max == 0 || self.window <= TimeDelta::zero() {
+        if self.max == 0 || self.window <= TimeDelta::zero() || self.max_tracked == 0 {
             return Err(GuardConfigError::InvalidQuota);
         }
         Ok(SmsGuard {
@@ -475,15 +539,15 @@ impl SmsGuardBuilder {
             types: self.types,
             max: self.max,
             window: self.window,
+            max_tracked: self.max_tracked,
             clock: self.clock,
-            sent: Mutex::new(HashMap::new()),
+            sent: Mutex::new(Sent::default()),
         })
     }
 }
 
-/// Above this many tracked numbers, stale entries are swept on the next
-/// check, so the map cannot grow without bound.
-const SWEEP_ABOVE: usize = 10_000;
+/// Default of [`SmsGuardBuilder::max_tracked_numbers`].
+const MAX_TRACKED_NUMBERS: usize = 100_000;
 
 impl SmsGuard {
     /// Starts the settings: no region yet, mobile numbers
@@ -495,6 +559,7 @@ impl SmsGuard {
             types: NumberType::DEFAULT_ALLOWED.iter().copied().collect(),
             max: 5,
             window: TimeDelta::hours(1),
+            max_tracked: MAX_TRACKED_NUMBERS,
             clock: Arc::new(SystemClock),
         }
     }
@@ -505,8 +570,9 @@ impl SmsGuard {
     /// [`GuardError::InvalidNumber`] (malformed or not canonical) or
     /// [`GuardError::NotValid`]; then, for a valid number,
     /// [`GuardError::NoRegion`], [`GuardError::RegionNotAllowed`],
-    /// [`GuardError::NumberTypeNotAllowed`] or [`GuardError::QuotaExceeded`],
-    /// in this order. A refused send is not counted.
+    /// [`GuardError::NumberTypeNotAllowed`], [`GuardError::QuotaExceeded`]
+    /// or [`GuardError::TooManyDestinations`], in this order. A refused
+    /// send is not counted.
     pub fn check(&self, to: &str) -> Result<PhoneNumber, GuardError> {
         let number = PhoneNumber::parse(to)?;
         let (region, number_type) = classify(&number)?;
@@ -519,10 +585,19 @@ impl SmsGuard {
         let now = self.clock.now();
         let horizon = now - self.window;
         let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
-        if sent.len() > SWEEP_ABOVE {
-            sent.retain(|_, times| times.back().is_some_and(|t| *t > horizon));
-        }
-        let times = sent.entry(number.as_str().to_owned()).or_default();
+        let sent = &mut *sent;
+        sent.expire(horizon);
+        let key = match sent.by_number.get_key_value(number.as_str()) {
+            Some((key, _)) => Arc::clone(key),
+            None if sent.by_number.len() >= self.max_tracked => {
+                let oldest = sent.expiry.front().map_or(now, |(at, _)| *at);
+                return Err(GuardError::TooManyDestinations {
+                    retry_after: (oldest + self.window - now).max(TimeDelta::seconds(1)),
+                });
+            }
+            None => Arc::from(number.as_str()),
+        };
+        let times = sent.by_number.entry(Arc::clone(&key)).or_default();
         while times.front().is_some_and(|t| *t <= horizon) {
             times.pop_front();
         }
@@ -533,6 +608,7 @@ impl SmsGuard {
             });
         }
         times.push_back(now);
+        sent.expiry.push_back((now, key));
         Ok(number)
     }
 }
@@ -883,7 +959,7 @@ mod tests {
             .unwrap();
         assert!(guard.check("+41212345678").is_err());
         assert!(guard.check("+41212345678").is_err());
-        assert_eq!(guard.sent.lock().unwrap().len(), 0);
+        assert_eq!(guard.sent.lock().unwrap().by_number.len(), 0);
     }
 
     #[test]
@@ -910,5 +986,74 @@ mod tests {
         clock.advance(TimeDelta::minutes(4));
         assert!(guard.check(n).is_ok());
         assert!(guard.check(n).is_err());
+    }
+
+    fn tracked(guard: &SmsGuard) -> (usize, usize) {
+        let sent = guard.sent.lock().unwrap();
+        (sent.by_number.len(), sent.expiry.len())
+    }
+
+    #[test]
+    fn numbers_whose_window_passed_are_forgotten_a_few_per_check() {
+        let clock = Arc::new(ManualClock::default());
+        let guard = SmsGuard::builder()
+            .allow_regions(["CH"])
+            .quota(2, TimeDelta::minutes(10))
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        for n in 0..10 {
+            assert!(guard.check(&format!("+4179123450{n}")).is_ok());
+        }
+        assert_eq!(tracked(&guard), (10, 10));
+        clock.advance(TimeDelta::minutes(10));
+        // Each check forgets two expired sends and adds its own.
+        let fresh = "+41791234599";
+        for _ in 0..2 {
+            assert!(guard.check(fresh).is_ok());
+        }
+        assert_eq!(tracked(&guard), (7, 8));
+        for _ in 0..3 {
+            let _ = guard.check(fresh);
+        }
+        // The ten old numbers are gone; only `fresh` is left.
+        assert_eq!(tracked(&guard), (1, 2));
+    }
+
+    #[test]
+    fn tracked_numbers_are_capped() {
+        let clock = Arc::new(ManualClock::default());
+        let guard = SmsGuard::builder()
+            .allow_regions(["CH"])
+            .quota(5, TimeDelta::minutes(10))
+            .max_tracked_numbers(3)
+            .clock(clock.clone())
+            .build()
+            .unwrap();
+        for n in 0..3 {
+            assert!(guard.check(&format!("+4179123450{n}")).is_ok());
+            clock.advance(TimeDelta::minutes(1));
+        }
+        assert_eq!(
+            guard.check("+41791234509"),
+            Err(GuardError::TooManyDestinations {
+                retry_after: TimeDelta::minutes(7)
+            })
+        );
+        // Numbers already tracked still pass.
+        assert!(guard.check("+41791234500").is_ok());
+        assert_eq!(tracked(&guard).0, 3);
+        // Once a number's last send left the window, there is room again
+        // (+41791234500 sent again, so its number stays).
+        clock.advance(TimeDelta::minutes(8));
+        assert!(guard.check("+41791234509").is_ok());
+        assert_eq!(tracked(&guard).0, 3);
+        assert!(matches!(
+            SmsGuard::builder()
+                .allow_all_regions()
+                .max_tracked_numbers(0)
+                .build(),
+            Err(GuardConfigError::InvalidQuota)
+        ));
     }
 }

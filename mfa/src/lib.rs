@@ -9,8 +9,8 @@
 //! - [`stores`]: `memory` (feature `memory`, on by default), `sqlx`
 //!   (`sqlx-sqlite`, `sqlx-postgres`, `sqlx-mysql`) and `diesel`
 //!   (`diesel-sqlite`, `diesel-postgres`, `diesel-mysql`);
-//! - `transports` ([`mfa_delivery`]: `smtp`, `sms`, `webhook`, `push`);
-//! - `axum` ([`mfa_axum`]: feature `axum`): the routes and extractors;
+//! - `transports` ([`mfa-delivery`](https://docs.rs/mfa-delivery): `smtp`, `sms`, `webhook`, `push`);
+//! - `axum` ([`mfa-axum`](https://docs.rs/mfa-axum): feature `axum`): the routes and extractors;
 //! - `passkeys` (WebAuthn factors) and `tokio` (argon2 off the async
 //!   worker) switch on the engine's features of the same name; `full` is
 //!   everything.

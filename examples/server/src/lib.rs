@@ -132,10 +132,9 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
 
 /// The router with every middleware: request ids, JSON request logs
 /// (method, path, status, latency; never query strings, bodies or
-/// credentials), timeout, CORS, body limit and the per-IP cap.
-pub fn app(state: AppState, config: &Config) -> Router {
-    let limiter =
-        rate_limit::IpRateLimit::new(config.rate_limit_per_minute, state.mfa.client.clone());
+/// credentials), timeout, CORS, body limit and the per-client cap
+/// (`limiter`, pruned by [`rate_limit::prune_until`]).
+pub fn app(state: AppState, config: &Config, limiter: rate_limit::IpRateLimit) -> Router {
     let mut router = api::router(state)
         .layer(axum::middleware::from_fn_with_state(
             limiter,
@@ -232,8 +231,11 @@ async fn serve(
     let checkpoints = tokio::spawn(checkpoint_audit_chains(engine.clone(), closed.clone()));
     let purges = config
         .purge_interval
-        .map(|every| tokio::spawn(purge_periodically(engine.clone(), every, closed)));
-    let router = app(state, &config);
+        .map(|every| tokio::spawn(purge_periodically(engine.clone(), every, closed.clone())));
+    let limiter =
+        rate_limit::IpRateLimit::new(config.rate_limit_per_minute, state.mfa.client.clone());
+    let pruning = tokio::spawn(rate_limit::prune_until(limiter.clone(), closed));
+    let router = app(state, &config, limiter);
     tracing::info!(%addr, "listening");
     let task = tokio::spawn(async move {
         let served = axum::serve(
@@ -249,6 +251,7 @@ async fn serve(
         if let Some(purges) = purges {
             let _ = purges.await;
         }
+        let _ = pruning.await;
         // The last events of this instance, covered before it exits.
         if let Err(e) = engine.checkpoint_audit().await {
             tracing::warn!(error = %e, "could not write the final audit checkpoint");
@@ -260,7 +263,7 @@ async fn serve(
 
 /// Runs `task` now and then every `every` (a run that overruns delays the
 /// next), until `closed` turns `true`.
-async fn every<F: Future<Output = ()>>(
+pub(crate) async fn every<F: Future<Output = ()>>(
     every: std::time::Duration,
     mut closed: tokio::sync::watch::Receiver<bool>,
     mut task: impl FnMut() -> F,

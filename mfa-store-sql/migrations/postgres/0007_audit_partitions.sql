@@ -9,8 +9,9 @@
 --
 -- PostgreSQL requires the partition key in every unique index: the primary
 -- key becomes (id, at) and the chain position index (chain_id, chain_seq,
--- at). Ids are random UUIDs, and two events at one chain position are
--- reported by the verification whatever the index allows.
+-- at). Ids are UUID v7 (unique by construction, time-ordered), and two
+-- events at one chain position are reported by the verification whatever
+-- the index allows.
 --
 -- An existing table is renamed, its rows copied into the new one (they
 -- land in the DEFAULT partition until the first maintenance), then dropped:

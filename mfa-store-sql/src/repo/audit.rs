@@ -184,7 +184,12 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             let t = args.len();
             args.push(uuid_of(cursor.id));
             let i = args.len();
-            conditions.push(format!("(at < ${t} OR (at = ${t} AND id < ${i}))"));
+            // The leading `at <= $t` is redundant for the result but is an
+            // index bound: without it the `OR` is only a filter, and each
+            // page would read the index from its newest end again.
+            conditions.push(format!(
+                "at <= ${t} AND (at < ${t} OR (at = ${t} AND id < ${i}))"
+            ));
         }
         if !filter.kinds.is_empty() {
             let start = args.len() + 1;
@@ -233,7 +238,11 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             // not fit, the chain has nothing more.
             let seq = i64::try_from(after.seq).unwrap_or(i64::MAX);
             args.extend([uuid_of(after.chain), Arg::I64(seq)]);
-            condition.push_str(" AND (chain_id > $1 OR (chain_id = $1 AND chain_seq > $2))");
+            // `chain_id >= $1` bounds the index scan (the `OR` alone is a
+            // filter: every batch would start at the first chain again).
+            condition.push_str(
+                " AND chain_id >= $1 AND (chain_id > $1 OR (chain_id = $1 AND chain_seq > $2))",
+            );
         }
         if let Some(before) = before {
             args.push(Arg::Ts(before));

@@ -131,6 +131,29 @@ impl Api {
         (reply, started.elapsed())
     }
 
+    /// `GET path` (with its query string) and a bearer token, as `who`;
+    /// returns the reply and how long it took.
+    pub async fn get(&self, path: &str, who: &ClientIdentity, bearer: &str) -> (Reply, Duration) {
+        let started = Instant::now();
+        let request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("x-forwarded-for", &who.ip)
+            .header("x-device-fingerprint", &who.fingerprint)
+            .bearer_auth(bearer);
+        let reply = match request.send().await {
+            Err(e) => Reply::Untyped(classify(&e)),
+            Ok(response) => {
+                let status = response.status().as_u16();
+                match response.bytes().await {
+                    Err(e) => Reply::Untyped(classify(&e)),
+                    Ok(bytes) => interpret(status, &bytes),
+                }
+            }
+        };
+        (reply, started.elapsed())
+    }
+
     /// `GET path`: whether it answered 2xx within the timeout.
     pub async fn get_ok(&self, path: &str) -> bool {
         matches!(

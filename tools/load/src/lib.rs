@@ -40,6 +40,8 @@
 //! target/release/load --backend sqlite --concurrency 1,16,64 --duration 20s --out load-sqlite.json
 //! target/release/load --backend postgres --concurrency 1,16,64 --duration 20s --out load-pg.json
 //! target/release/load --backend postgres --seed-users 1000000 --concurrency 16,64 --duration 20s --out load-pg-1m.json
+//! target/release/load --backend postgres --users 1500 --seed-users 1001500 \
+//!     --audit-per-user 10 --tokens-per-user 10 --concurrency 1,4 --duration 20s --archive --out growth-1e7.json
 //! ```
 //!
 //! Options: `--backend sqlite|postgres` (PostgreSQL URL from
@@ -47,15 +49,49 @@
 //! `postgres://postgres@127.0.0.1:5432/test`), `--concurrency LIST`
 //! (default `1,16,64`), `--duration D` per level (default `20s`),
 //! `--users N` (pool size; default: estimated), `--seed-users N`
-//! (PostgreSQL only: fill the tables to N users with SQL before the run),
-//! `--timeout D` per request (default `10s`), `--out FILE` (JSON),
-//! `--server-bin PATH`, `--keep` (keep the data directory and tables).
+//! (PostgreSQL only: fill the tables to N users before the run; the pool's
+//! users count toward N), `--timeout D` per request (default `10s`),
+//! `--out FILE` (JSON), `--server-bin PATH`, `--keep` (keep the data
+//! directory and tables).
+//!
+//! Growth mode (`--seed-users`) also takes:
+//!
+//! - `--audit-per-user K` (default 6): linked audit events per filler
+//!   user, spread from the first day of the month three months back to an
+//!   hour ago, so four monthly partitions fill and the oldest is whole
+//!   ([`audit_fill`]: generated here, linked with the service's key ring,
+//!   streamed with `COPY`; 200 of them belong to the first pool user);
+//! - `--tokens-per-user K` (default 1, at most 1000): refresh tokens per
+//!   filler user, one family of K − 1 rotated tokens and one active, with
+//!   expiries spread over the next month ([`seed`]);
+//! - `--audit-pages N` (default 500; 0: none): after seeding, the first
+//!   pool user signs in and requests its audit page
+//!   (`GET /api/audit?limit=20`) N times, then the second page with the
+//!   first's cursor N times, one request at a time; the report gives their
+//!   p50/p95/p99, how many of the events on each page are fillers, and
+//!   `EXPLAIN (ANALYZE, BUFFERS)` of the store's query for both pages;
+//! - `--archive`: after the levels, `mfa-server audit archive --before
+//!   <first day of the second-oldest month>` on the run's data directory
+//!   and tables (the service keeps running), timed, with the partition's
+//!   rows and size before and whether it was dropped; then
+//!   `mfa-server audit verify --archive FILE --json` and
+//!   `mfa-server audit verify --json` of the store, timed.
+//!
+//! Before the audit pages, each level and the archive, a growth run waits
+//! (at most 2 minutes) for the machine's 1-minute load average to fall to
+//! 3 or below, and records the load averages it started with. After
+//! seeding it records every table's and audit partition's rows and
+//! `pg_total_relation_size`, and the size and B-tree depth
+//! (`pgstatindex`; the `pgstattuple` extension is created for the
+//! measurement and dropped again if it was not installed) of the indexes
+//! of `users`, `refresh_tokens` and the largest audit partition.
 //!
 //! It prints, per concurrency level, a Markdown table: flows/s, successful
 //! and failed flows, p50/p95/p99 of the whole flow and of each step, the
 //! time virtual users waited for a ready pool user, and errors by
-//! `step:code`. `--out` writes the same figures as JSON, with the run's
-//! settings and, in growth mode, the seeding times per table.
+//! `step:code`; in growth mode then the sizes, the audit pages with their
+//! plans and the archive. `--out` writes the same figures as JSON, with
+//! the run's settings and, in growth mode, the seeding times per table.
 //!
 //! ## `faults`
 //!
@@ -114,10 +150,12 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod audit_fill;
 pub mod checks;
 pub mod cli;
 pub mod faults;
 pub mod flow;
+pub mod growth;
 pub mod load;
 pub mod pool;
 pub mod report;

@@ -189,6 +189,31 @@ impl Pool {
         }
     }
 
+    /// Takes user `index` itself, waiting until it is ready (for a
+    /// measurement that needs one particular user, outside the levels).
+    pub async fn acquire_index(&self, index: usize) {
+        loop {
+            let wait_ms = {
+                let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                let now = now_ms();
+                let at = state
+                    .ready
+                    .iter()
+                    .find(|Reverse((_, i))| *i == index)
+                    .map(|Reverse((at, _))| *at);
+                match at {
+                    Some(at) if at <= now => {
+                        state.ready.retain(|Reverse((_, i))| *i != index);
+                        return;
+                    }
+                    Some(at) => (at - now).clamp(1, 250),
+                    None => 50,
+                }
+            };
+            tokio::time::sleep(Duration::from_millis(wait_ms.unsigned_abs())).await;
+        }
+    }
+
     /// Waits until every user is ready (at most one TOTP period after the
     /// last sign-up), so a run starts with the whole pool.
     pub async fn wait_until_all_ready(&self) {

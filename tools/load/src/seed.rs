@@ -1,23 +1,55 @@
 //! Growth mode: filler rows inserted straight into the run's PostgreSQL
-//! tables, so the flows run against tables holding many users.
+//! tables, so the flows run against tables holding many users, refresh
+//! tokens and audit events.
 //!
-//! Each table gets one `INSERT … SELECT … FROM generate_series` copying a
-//! template user's rows (a pool user signed up through the API) with new ids
-//! and identifiers, then `ANALYZE`. Ids are UUID v7-shaped (a millisecond
-//! prefix that grows with the row number), like the engine's, so the
-//! primary-key indexes grow at their right edge as they do in production.
-//! Filler users cannot sign in: their sealed TOTP seeds are bound to the
-//! template's ids. They only make the tables and indexes big.
+//! Users, factors, settings and sessions: one `INSERT … SELECT … FROM
+//! generate_series` per table copying a template user's rows (a pool user
+//! signed up through the API) with new ids and identifiers. Refresh tokens:
+//! `--tokens-per-user K` per filler user, one family of rotations on its
+//! session (K − 1 `rotated` tokens, each used when its child was issued six
+//! hours later, then one `active` token), the family's last rotation
+//! somewhere in the past 28 days so expiries spread over the next month.
+//! Audit events: `--audit-per-user K` per filler user, generated and linked
+//! in Rust and streamed with `COPY` ([`crate::audit_fill`]), spread over
+//! the past three months and their monthly partitions. Secondary indexes
+//! are dropped before and rebuilt after, then every table is analysed.
+//!
+//! Ids are UUID v7-shaped (a millisecond prefix that grows with the row
+//! number), like the engine's, so the primary-key indexes grow at their
+//! right edge as they do in production. Filler users cannot sign in: their
+//! sealed TOTP seeds are bound to the template's ids. They only make the
+//! tables and indexes big.
 
 use crate::Error;
+use crate::audit_fill::{self, AuditFill, AuditFillReport};
 use crate::service::sql;
+use mfa_core::crypto::KeyRing;
+use mfa_core::model::UserId;
 use mfa_store_sqlx::sqlx::{self, PgPool};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-/// Audit events copied per filler user (the template's first ones).
-const AUDIT_PER_USER: usize = 6;
+/// Hours between two rotations of a filler refresh-token family.
+const ROTATION_HOURS: u32 = 6;
+
+/// Largest `--tokens-per-user` (the token's row number is part of its id).
+pub const MAX_TOKENS_PER_USER: u32 = 1000;
+
+/// Template-user events among the audit fillers (its audit page is
+/// measured; the same number at every size).
+pub const MARKED_EVENTS: u64 = 200;
+
+/// What to seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedOptions {
+    /// Users in the tables afterwards (`--seed-users`).
+    pub total_users: i64,
+    /// Audit events per filler user (`--audit-per-user`, default 6).
+    pub audit_per_user: u32,
+    /// Refresh tokens per filler user (`--tokens-per-user`, default 1).
+    pub tokens_per_user: u32,
+}
 
 /// What seeding inserted.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -31,6 +63,10 @@ pub struct SeedReport {
     pub tables: BTreeMap<String, TableSeed>,
     /// Whole seeding including `ANALYZE`, s.
     pub seconds: f64,
+    /// The audit fillers.
+    pub audit: Option<AuditFillReport>,
+    /// Time of the oldest audit filler (the first day of a month).
+    pub audit_from: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One table's seeding.
@@ -60,14 +96,16 @@ fn seeded_id(kind: &str) -> String {
 
 /// The statements, in foreign-key order, with `{p}` replaced. Every one
 /// binds `$1` template user id, `$2` number of fillers, `$3` id time base.
-fn statements(prefix: &str, tag: &str) -> Vec<(&'static str, String)> {
+fn statements(prefix: &str, tag: &str, tokens_per_user: u32) -> Vec<(&'static str, String)> {
     let uid = seeded_id("1");
     let sid = seeded_id("2");
-    let rid = seeded_id("3");
     let fam = seeded_id("4");
     let fid = seeded_id("256 + t.n");
-    let aid = seeded_id("512 + t.n");
+    let rid = seeded_id("3072 + k");
+    let parent = seeded_id("3071 + k");
     let series = "CROSS JOIN generate_series(1::bigint, $2::bigint) AS g";
+    let last = tokens_per_user.clamp(1, MAX_TOKENS_PER_USER);
+    let h = ROTATION_HOURS;
     let list = [
         (
             "users",
@@ -116,27 +154,22 @@ fn statements(prefix: &str, tag: &str) -> Vec<(&'static str, String)> {
         ),
         (
             "refresh_tokens",
+            // Token k of family g: issued (last − k) rotations before the
+            // family's newest, which lies up to 28 days back.
             format!(
                 "INSERT INTO {{p}}refresh_tokens (id, family_id, session_id, user_id, parent_id, \
                  token_hash, status, created_at, expires_at, used_at) \
-                 SELECT {rid}, {fam}, {sid}, {uid}, NULL, \
-                 sha256(convert_to('{tag}-refresh-' || g, 'UTF8')), t.status, t.created_at, \
-                 t.expires_at, t.used_at \
-                 FROM (SELECT * FROM {{p}}refresh_tokens WHERE user_id = $1 ORDER BY created_at DESC LIMIT 1) t \
-                 {series}"
-            ),
-        ),
-        (
-            "audit_events",
-            format!(
-                "INSERT INTO {{p}}audit_events (id, at, user_id, session_id, device_id, kind, outcome, \
-                 factor, ip, user_agent, country, risk_score, metadata) \
-                 SELECT {aid}, t.at, {uid}, CASE WHEN t.session_id IS NULL THEN NULL ELSE {sid} END, \
-                 NULL, t.kind, t.outcome, t.factor, t.ip, t.user_agent, t.country, t.risk_score, \
-                 t.metadata \
-                 FROM (SELECT a.*, row_number() OVER (ORDER BY a.at, a.id) AS n \
-                 FROM {{p}}audit_events a WHERE a.user_id = $1 ORDER BY a.at, a.id \
-                 LIMIT {AUDIT_PER_USER}) t {series}"
+                 SELECT {rid}, {fam}, {sid}, {uid}, \
+                 CASE WHEN k = 1 THEN NULL ELSE {parent} END, \
+                 sha256(convert_to('{tag}-refresh-' || g || '-' || k, 'UTF8')), \
+                 CASE WHEN k = {last} THEN 'active' ELSE 'rotated' END, \
+                 c.at, c.at + interval '30 days', \
+                 CASE WHEN k = {last} THEN NULL ELSE c.at + interval '{h} hours' END \
+                 FROM (SELECT created_at FROM {{p}}refresh_tokens WHERE user_id = $1 \
+                 ORDER BY created_at DESC LIMIT 1) t {series} \
+                 CROSS JOIN generate_series(1, {last}) AS k \
+                 CROSS JOIN LATERAL (SELECT t.created_at - (g * 7919 % 2419200) * interval '1 second' \
+                 - ({last} - k) * interval '{h} hours' AS at) c"
             ),
         ),
     ];
@@ -145,8 +178,9 @@ fn statements(prefix: &str, tag: &str) -> Vec<(&'static str, String)> {
         .collect()
 }
 
-/// Fills the tables of `prefix` up to `total_users` users, copying the rows
-/// of `template` (a user id). Prints each table's time to stderr.
+/// Fills the tables of `prefix` up to `options.total_users` users, copying
+/// the rows of `template` (a user id); the audit fillers are linked with
+/// `keys` (the service's key ring). Prints each table's time to stderr.
 ///
 /// # Errors
 /// A failed statement.
@@ -154,14 +188,15 @@ pub async fn seed(
     pool: &PgPool,
     prefix: &str,
     template: &str,
-    total_users: i64,
+    options: SeedOptions,
+    keys: KeyRing,
 ) -> Result<SeedReport, Error> {
     let started = Instant::now();
     let template: uuid::Uuid = template.parse().map_err(Error::msg)?;
     let existing: i64 = sqlx::query_scalar(sql(format!("SELECT count(*) FROM {prefix}users")))
         .fetch_one(pool)
         .await?;
-    let fillers = (total_users - existing).max(0);
+    let fillers = (options.total_users - existing).max(0);
     let mut report = SeedReport {
         users_seeded: fillers,
         ..SeedReport::default()
@@ -171,7 +206,7 @@ pub async fn seed(
     let tag = prefix.trim_end_matches('_').replace('_', "-");
     if fillers > 0 {
         let mut conn = pool.acquire().await?;
-        sqlx::query("SET maintenance_work_mem = '256MB'")
+        sqlx::query("SET maintenance_work_mem = '512MB'")
             .execute(&mut *conn)
             .await?;
         // The rows reference each other by construction: skip the per-row
@@ -182,12 +217,16 @@ pub async fn seed(
         {
             eprintln!("seed: foreign-key checks stay on ({e})");
         }
-        let tables: Vec<String> = statements(prefix, &tag)
+        let statements = statements(prefix, &tag, options.tokens_per_user);
+        let mut tables: Vec<String> = statements
             .iter()
             .map(|(t, _)| format!("{prefix}{t}"))
             .collect();
+        tables.push(format!("{prefix}audit_events"));
         // Secondary indexes are rebuilt once after the inserts (a sort)
-        // instead of growing row by row (random page writes).
+        // instead of growing row by row (random page writes). On the
+        // partitioned audit log these are the parent's indexes: dropping
+        // one drops it on every partition, making it makes it on every one.
         let indexes: Vec<(String, String)> = sqlx::query_as(
             "SELECT c.relname::text, pg_get_indexdef(i.indexrelid) FROM pg_index i \
              JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_class t ON t.oid = i.indrelid \
@@ -202,7 +241,7 @@ pub async fn seed(
                 .execute(&mut *conn)
                 .await?;
         }
-        for (table, statement) in statements(prefix, &tag) {
+        for (table, statement) in statements {
             let t = Instant::now();
             let rows = sqlx::query(sql(statement))
                 .bind(template)
@@ -217,11 +256,37 @@ pub async fn seed(
                 t.elapsed().as_secs_f64()
             );
         }
+        let now = chrono::Utc::now();
+        let from = months_back(now, 3);
+        report.audit_from = Some(from);
+        let fill = AuditFill {
+            users: fillers,
+            per_user: u64::from(options.audit_per_user),
+            base_ms,
+            template: UserId::from_uuid(template),
+            marked: MARKED_EVENTS,
+            from,
+            to: now - chrono::TimeDelta::hours(1),
+        };
+        let t = Instant::now();
+        let audit = audit_fill::fill_audit(pool, prefix, keys, fill).await?;
+        report
+            .tables
+            .insert("audit_events".into(), timed(audit.events, t));
+        eprintln!(
+            "seed: audit_events: {} linked events in {} chains in {:.1} s (generating and linking {:.1} s)",
+            audit.events,
+            audit.chains,
+            t.elapsed().as_secs_f64(),
+            audit.generate_s
+        );
+        report.audit = Some(audit);
         let t = Instant::now();
         for (_, definition) in &indexes {
-            sqlx::query(sql(definition.clone()))
-                .execute(&mut *conn)
-                .await?;
+            // A partitioned table's index reads back as `ON ONLY parent`,
+            // which would make it on the parent alone (invalid, unused).
+            let definition = definition.replacen(" ON ONLY ", " ON ", 1);
+            sqlx::query(sql(definition)).execute(&mut *conn).await?;
         }
         report
             .tables
@@ -233,6 +298,7 @@ pub async fn seed(
         );
         let t = Instant::now();
         for table in &tables {
+            // On the partitioned parent this samples every partition too.
             sqlx::query(sql(format!("ANALYZE {table}")))
                 .execute(&mut *conn)
                 .await?;
@@ -251,17 +317,48 @@ pub async fn seed(
     Ok(report)
 }
 
+/// The first instant of the month `months` before the month of `at`.
+#[must_use]
+pub fn months_back(
+    at: chrono::DateTime<chrono::Utc>,
+    months: i32,
+) -> chrono::DateTime<chrono::Utc> {
+    use chrono::{Datelike, NaiveDate, TimeZone};
+    let index = at.year() * 12 + at.month0().cast_signed() - months;
+    let date = NaiveDate::from_ymd_opt(
+        index.div_euclid(12),
+        index.rem_euclid(12).cast_unsigned() + 1,
+        1,
+    )
+    .unwrap_or(NaiveDate::MIN);
+    chrono::Utc.from_utc_datetime(&date.and_hms_opt(0, 0, 0).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::TimeZone;
 
     #[test]
     fn every_statement_binds_all_three_parameters() {
-        for (table, sql) in statements("load_ab_", "load-ab") {
+        for (table, sql) in statements("load_ab_", "load-ab", 10) {
             for p in ["$1", "$2", "$3"] {
                 assert!(sql.contains(p), "{table} does not use {p}");
             }
             assert!(!sql.contains("{p}"), "{table} keeps a placeholder");
         }
+    }
+
+    #[test]
+    fn months_back_roll_over_the_year() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 2, 17, 9, 0, 0).unwrap();
+        assert_eq!(
+            months_back(at, 3),
+            chrono::Utc.with_ymd_and_hms(2025, 11, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(
+            months_back(at, 0),
+            chrono::Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap()
+        );
     }
 }

@@ -120,13 +120,9 @@ impl Service {
         let log = dir.join("server.log");
         let log_file = std::fs::File::create(&log)?;
         let port = free_port()?;
-        let mut command = Command::new(&spec.binary);
+        let mut command = environment(spec, &data);
         command
-            .env_clear()
-            .env("MFA_ENV", "development")
             .env("MFA_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MFA_DATA_DIR", &data)
-            .env("MFA_TABLE_PREFIX", &spec.table_prefix)
             .env("MFA_DELIVERY", "outbox")
             .env("MFA_RATE_LIMIT_PER_MINUTE", SERVICE_RATE_LIMIT)
             .env("MFA_TRUSTED_PROXIES", "127.0.0.1/32")
@@ -136,9 +132,6 @@ impl Service {
             .stdout(log_file.try_clone()?)
             .stderr(log_file)
             .kill_on_drop(true);
-        if let Backend::Postgres(url) = &spec.backend {
-            command.env("DATABASE_URL", url);
-        }
         let child = command.spawn()?;
         let pid = child
             .id()
@@ -179,6 +172,27 @@ impl Service {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The service's data directory (its development key ring is
+    /// `keys.env` there).
+    #[must_use]
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// `mfa-server <args>` as an operator runs it next to this service:
+    /// the same binary, data directory, table prefix and database. For the
+    /// `audit` commands.
+    #[must_use]
+    pub fn operator_command(&self, spec: &ServiceSpec, args: &[&str]) -> Command {
+        let mut command = environment(spec, &self.data_dir());
+        command
+            .env("RUST_LOG", "warn")
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        command
     }
 
     /// The process id.
@@ -249,18 +263,36 @@ impl Service {
     }
 }
 
+/// `spec.binary` with a clean environment holding what every run of it
+/// shares: development mode, the data directory, the table prefix and the
+/// database.
+fn environment(spec: &ServiceSpec, data: &Path) -> Command {
+    let mut command = Command::new(&spec.binary);
+    command
+        .env_clear()
+        .env("MFA_ENV", "development")
+        .env("MFA_DATA_DIR", data)
+        .env("MFA_TABLE_PREFIX", &spec.table_prefix);
+    if let Backend::Postgres(url) = &spec.backend {
+        command.env("DATABASE_URL", url);
+    }
+    command
+}
+
 fn free_port() -> Result<u16, Error> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
 
-/// A small pool for the tool's own queries (seeding, checks, clean-up).
+/// A small pool for the tool's own queries (seeding, checks, clean-up;
+/// growth mode holds a seeding and a `COPY` connection while the store
+/// makes partitions on a third).
 ///
 /// # Errors
 /// PostgreSQL unreachable.
 pub async fn connect_postgres(url: &str) -> Result<PgPool, Error> {
     Ok(PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(4)
         .acquire_timeout(Duration::from_secs(10))
         .connect(url)
         .await?)
