@@ -250,22 +250,18 @@ impl Inner {
             after: None,
         };
         let newest = self.audit_log().query_audit(&filter, &page).await?;
-        let mut heads: HashMap<AuditChainId, ChainHead> = HashMap::new();
-        for link in newest.items.iter().filter_map(|e| e.link) {
-            let head = heads.entry(link.chain).or_insert(ChainHead {
-                chain: link.chain,
-                seq: link.seq,
-                mac: link.mac,
-            });
-            if head.seq < link.seq {
-                *head = ChainHead {
+        // `vouch` keeps each chain's highest position.
+        self.chains.vouch(
+            newest
+                .items
+                .iter()
+                .filter_map(|e| e.link)
+                .map(|link| ChainHead {
                     chain: link.chain,
                     seq: link.seq,
                     mac: link.mac,
-                };
-            }
-        }
-        self.chains.vouch(heads.into_values());
+                }),
+        );
         Ok(())
     }
 

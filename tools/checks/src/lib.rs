@@ -7,3 +7,15 @@
 //! - `tests/secret_comparisons.rs`: secrets are compared in constant time.
 //! - `tests/manifests.rs`: every member inherits the workspace lints (no
 //!   `unsafe`), and every published crate carries its publishing metadata.
+
+use std::path::{Path, PathBuf};
+
+/// The root of the workspace (this crate sits at `tools/checks`).
+#[must_use]
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tools/checks sits two levels inside the workspace")
+        .to_path_buf()
+}

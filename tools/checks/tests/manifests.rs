@@ -7,13 +7,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("tools/checks sits two levels inside the workspace")
-        .to_path_buf()
-}
+use mfa_checks::workspace_root;
 
 /// `cargo metadata` of the workspace members.
 fn packages() -> Vec<Value> {

@@ -21,13 +21,7 @@ const SOURCES: &[&str] = &[
 /// Calls that hand out secret or digest bytes.
 const EXPOSERS: &[&str] = &[".expose()", ".expose_secret()", ".as_bytes()"];
 
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .nth(2)
-        .expect("tools/checks sits two levels inside the workspace")
-        .to_path_buf()
-}
+use mfa_checks::workspace_root;
 
 fn rust_files_into(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
