@@ -126,7 +126,7 @@ impl<S: Store> Bench<S> {
             clock,
             email,
             client: ClientInfo {
-                ip: Some("192.0.2.10".into()),
+                ip: Some([192u8, 0, 2, 10].into()),
                 user_agent: Some("bench".into()),
                 fingerprint: Some("bench-device".into()),
                 country: Some("CH".into()),

@@ -169,7 +169,7 @@ impl ClientConfig {
             _ => SessionType::Web,
         };
         ClientInfo {
-            ip: self.client_ip(peer, parts).map(|ip| ip.to_string()),
+            ip: self.client_ip(peer, parts),
             user_agent: header(&header::USER_AGENT),
             fingerprint: header(&self.fingerprint_header),
             trust_token,
@@ -277,6 +277,6 @@ mod tests {
         assert_eq!(info.fingerprint.as_deref(), Some("fp-1"));
         assert_eq!(info.session_type, SessionType::Mobile);
         assert_eq!(info.user_agent.as_deref(), Some("test/1.0"));
-        assert_eq!(info.ip.as_deref(), Some("192.0.2.1"));
+        assert_eq!(info.ip_text().as_deref(), Some("192.0.2.1"));
     }
 }

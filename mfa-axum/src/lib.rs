@@ -45,7 +45,7 @@
 //! }
 //!
 //! async fn whoami(Client(client): Client) -> Json<Option<String>> {
-//!     Json(client.ip)
+//!     Json(client.ip_text())
 //! }
 //!
 //! fn app(engine: Mfa) -> Router {

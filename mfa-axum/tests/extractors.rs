@@ -29,7 +29,8 @@ async fn recent(RecentMfa(claims): RecentMfa<600>) -> Json<u8> {
 }
 
 async fn client(Client(info): Client) -> Json<(Option<String>, Option<String>)> {
-    Json((info.fingerprint, info.ip))
+    let ip = info.ip_text();
+    Json((info.fingerprint, ip))
 }
 
 async fn limited() -> Result<(), ApiError> {
@@ -78,7 +79,7 @@ async fn routes() -> ((Router, MfaState), String) {
             identifier: "bob@example.test".into(),
             password,
             client: ClientInfo {
-                ip: Some("192.0.2.1".into()),
+                ip: Some([192u8, 0, 2, 1].into()),
                 ..ClientInfo::default()
             },
         })

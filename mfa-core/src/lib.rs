@@ -36,7 +36,7 @@
 //! })
 //! .await?;
 //! let client = ClientInfo {
-//!     ip: Some("192.0.2.10".into()),
+//!     ip: Some([192, 0, 2, 10].into()),
 //!     fingerprint: Some("browser-fingerprint".into()),
 //!     ..ClientInfo::default()
 //! };

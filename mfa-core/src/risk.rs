@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
 
 /// A place on Earth, as far as an IP lookup can tell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,7 +38,7 @@ impl GeoPoint {
 #[async_trait]
 pub trait GeoLocator: Send + Sync {
     /// The location of `ip`, if known.
-    async fn locate(&self, ip: &str) -> Option<GeoPoint>;
+    async fn locate(&self, ip: IpAddr) -> Option<GeoPoint>;
 }
 
 /// An earlier sighting to compare the current one with.
@@ -46,7 +47,7 @@ pub struct PreviousSighting {
     /// When.
     pub at: DateTime<Utc>,
     /// IP address then.
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     /// Country then.
     pub country: Option<String>,
     /// Location then.
@@ -59,7 +60,7 @@ pub struct RiskContext {
     /// When.
     pub now: DateTime<Utc>,
     /// Client IP address.
-    pub ip: Option<String>,
+    pub ip: Option<IpAddr>,
     /// Client country.
     pub country: Option<String>,
     /// Client location.
@@ -252,7 +253,7 @@ mod tests {
     fn base() -> RiskContext {
         RiskContext {
             now: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
-            ip: Some("192.0.2.1".into()),
+            ip: Some("192.0.2.1".parse().unwrap()),
             country: Some("CH".into()),
             location: None,
             new_device: false,
@@ -293,7 +294,7 @@ mod tests {
         });
         c.previous = Some(PreviousSighting {
             at: c.now - chrono::TimeDelta::hours(1),
-            ip: Some("198.51.100.7".into()),
+            ip: Some("198.51.100.7".parse().unwrap()),
             country: Some("US".into()),
             location: Some(GeoPoint {
                 latitude: 40.71,

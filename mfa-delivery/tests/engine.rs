@@ -53,7 +53,7 @@ async fn user_signs_in_with_an_email_code_delivered_over_smtp() {
     .await
     .unwrap();
     let client = ClientInfo {
-        ip: Some("192.0.2.10".into()),
+        ip: Some([192u8, 0, 2, 10].into()),
         ..ClientInfo::default()
     };
     let login = || LoginRequest {

@@ -163,7 +163,7 @@ fn fixed_keys() -> KeyRing {
 
 fn client() -> ClientInfo {
     ClientInfo {
-        ip: Some("192.0.2.10".into()),
+        ip: Some([192u8, 0, 2, 10].into()),
         user_agent: Some("peers".into()),
         fingerprint: Some("peers-device".into()),
         country: Some("CH".into()),

@@ -90,7 +90,7 @@ fn client_info(peer: SocketAddr, headers: &HeaderMap) -> ClientInfo {
         .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok());
     ClientInfo {
-        ip: Some(peer.ip().to_canonical().to_string()),
+        ip: Some(peer.ip().to_canonical()),
         user_agent: user_agent.filter(|ua| !ua.is_empty()).map(str::to_owned),
         ..ClientInfo::default()
     }

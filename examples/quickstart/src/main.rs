@@ -80,7 +80,7 @@ async fn main() -> Result<()> {
     println!("created user {} ({})", user.identifier, user.id);
 
     let laptop = ClientInfo {
-        ip: Some("192.0.2.10".into()),
+        ip: Some([192u8, 0, 2, 10].into()),
         user_agent: Some("quickstart/1.0".into()),
         fingerprint: Some("laptop-fingerprint".into()),
         ..ClientInfo::default()
@@ -211,7 +211,7 @@ async fn main() -> Result<()> {
 
     step(7, "Lost phone: sign in on a new device with a backup code");
     let phone = ClientInfo {
-        ip: Some("198.51.100.7".into()),
+        ip: Some([198u8, 51, 100, 7].into()),
         fingerprint: Some("borrowed-phone".into()),
         ..ClientInfo::default()
     };

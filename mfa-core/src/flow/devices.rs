@@ -43,7 +43,7 @@ impl Mfa {
                     user_id: session.user_id,
                     fingerprint_hash,
                     info: super::login::sighted_info(client, existing),
-                    ip: client.ip.clone(),
+                    ip: client.ip_text(),
                     country: client.country.clone(),
                     risk_score: session.risk_score,
                     metadata: serde_json::Value::Null,

@@ -16,6 +16,7 @@ use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
 use crate::store::{Durability, RateHit, SignInContext};
 use chrono::{DateTime, Utc};
 use std::fmt;
+use std::net::IpAddr;
 
 /// What the first unit of a password sign-in found.
 enum Gate {
@@ -149,7 +150,7 @@ impl Mfa {
         // second unit, whose flushed commit makes the first durable too.
         let gate = unit!(&self.inner, Durability::Carried, |inner| {
             let limits = inner.policy.login_rate;
-            let ip_key = client.ip.as_ref().map(|ip| rate_key("login:ip", ip));
+            let ip_key = client.ip_text().map(|ip| rate_key("login:ip", &ip));
             let id_key = rate_key("login:id", &identifier);
             let mut hits = Vec::with_capacity(2);
             if let Some(key) = &ip_key {
@@ -418,7 +419,7 @@ impl Step<'_> {
                         user_id: user.id,
                         fingerprint_hash,
                         info: sighted_info(client, existing),
-                        ip: client.ip.clone(),
+                        ip: client.ip_text(),
                         country: client.country.clone(),
                         risk_score: assessment.score,
                         metadata: serde_json::Value::Null,
@@ -457,7 +458,7 @@ impl Step<'_> {
             inner.notify(
                 user,
                 NotificationKind::SuspiciousSignIn,
-                serde_json::json!({ "ip": client.ip, "country": client.country }),
+                serde_json::json!({ "ip": client.ip_text(), "country": client.country }),
             );
             return Err(MfaError::LoginBlocked);
         }
@@ -482,7 +483,7 @@ impl Step<'_> {
                     NotificationKind::NewDeviceLogin,
                     serde_json::json!({
                         "device": d.info.name.clone().unwrap_or_else(|| d.info.kind.as_str().to_owned()),
-                        "ip": client.ip,
+                        "ip": client.ip_text(),
                         "country": client.country,
                     }),
                 );
@@ -677,20 +678,25 @@ impl Step<'_> {
     ) -> RiskAssessment {
         let inner = self;
         let previous = known.iter().max_by_key(|d| d.last_seen_at);
-        let locate = |ip: Option<String>| async move {
+        let locate = |ip: Option<IpAddr>| async move {
             match (&inner.geo, ip) {
-                (Some(geo), Some(ip)) => geo.locate(&ip).await,
+                (Some(geo), Some(ip)) => geo.locate(ip).await,
                 _ => None,
             }
         };
-        let location = locate(client.ip.clone()).await;
+        let ip = client.ip.map(|ip| ip.to_canonical());
+        let location = locate(ip).await;
         let previous = match previous {
-            Some(p) => Some(PreviousSighting {
-                at: p.last_seen_at,
-                ip: p.last_ip.clone(),
-                country: p.last_country.clone(),
-                location: locate(p.last_ip.clone()).await,
-            }),
+            Some(p) => {
+                // Stored as text by the engine; anything else is no address.
+                let last_ip = p.last_ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
+                Some(PreviousSighting {
+                    at: p.last_seen_at,
+                    ip: last_ip,
+                    country: p.last_country.clone(),
+                    location: locate(last_ip).await,
+                })
+            }
             None => None,
         };
         let mut known_countries: Vec<String> = known
@@ -701,7 +707,7 @@ impl Step<'_> {
         known_countries.dedup();
         let context = RiskContext {
             now,
-            ip: client.ip.clone(),
+            ip,
             country: client
                 .country
                 .clone()

@@ -285,7 +285,7 @@ impl Step<'_> {
     /// Counts a passwordless request against the client IP's sign-in
     /// limit (the one password sign-ins use).
     async fn limit_sign_in(&self, client: &ClientInfo, action: &str) -> MfaResult<()> {
-        let Some(ip) = &client.ip else {
+        let Some(ip) = client.ip_text() else {
             return Ok(());
         };
         let limits = self.policy.login_rate;
@@ -293,7 +293,7 @@ impl Step<'_> {
             .client(client)
             .meta(serde_json::json!({ "action": action }));
         self.limit_one(
-            &super::support::rate_key("login:ip", ip),
+            &super::support::rate_key("login:ip", &ip),
             limits.per_ip,
             limits.window,
             refusal,

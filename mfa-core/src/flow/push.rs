@@ -734,7 +734,7 @@ impl Mfa {
 
             let numbers = NumberMatch::generate();
             let context = PushContext {
-                ip: client.ip.clone(),
+                ip: client.ip_text(),
                 country: client.country.clone(),
                 device: client
                     .device

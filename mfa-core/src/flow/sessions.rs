@@ -50,7 +50,8 @@ impl Mfa {
                 .await?;
             match outcome {
                 RotateOutcome::Rotated { token, session } => {
-                    let ip_changed = client.ip.is_some() && client.ip != session.ip;
+                    let ip = client.ip_text();
+                    let ip_changed = ip.is_some() && ip != session.ip;
                     inner
                         .record(
                             Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)

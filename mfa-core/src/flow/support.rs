@@ -51,7 +51,7 @@ impl Audit {
     }
 
     pub fn client(mut self, client: &ClientInfo) -> Self {
-        self.0.ip.clone_from(&client.ip);
+        self.0.ip = client.ip_text();
         self.0.user_agent.clone_from(&client.user_agent);
         self.0.country.clone_from(&client.country);
         self
@@ -416,7 +416,7 @@ impl Step<'_> {
             aal: s.aal,
             amr: s.amr,
             mfa_at: s.mfa_at,
-            ip: s.client.ip.clone(),
+            ip: s.client.ip_text(),
             user_agent: s.client.user_agent.clone(),
             country: s.client.country.clone(),
             risk_score: s.risk_score,

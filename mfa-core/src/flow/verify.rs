@@ -324,7 +324,7 @@ impl Step<'_> {
         self.notify(
             user,
             NotificationKind::DeviceTrusted,
-            serde_json::json!({ "device": client.device.name, "ip": client.ip }),
+            serde_json::json!({ "device": client.device.name, "ip": client.ip_text() }),
         );
         Ok(Some(token.expose().to_owned()))
     }

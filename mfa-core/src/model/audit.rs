@@ -129,6 +129,8 @@ audit_kinds! {
     AuditArchived => "audit_archived",
 }
 
+text_traits!(AuditKind);
+
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -141,23 +143,11 @@ pub enum AuditOutcome {
     Denied,
 }
 
-impl AuditOutcome {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Failure => "failure",
-            Self::Denied => "denied",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Success, Self::Failure, Self::Denied]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    AuditOutcome {
+        Success => "success",
+        Failure => "failure",
+        Denied => "denied",
     }
 }
 

@@ -16,22 +16,10 @@ pub enum OtpChannel {
     Sms,
 }
 
-impl OtpChannel {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Email, Self::Sms]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    OtpChannel {
+        Email => "email",
+        Sms => "sms",
     }
 }
 
@@ -47,23 +35,11 @@ pub enum ChallengePurpose {
     StepUp,
 }
 
-impl ChallengePurpose {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Login => "login",
-            Self::Enrollment => "enrollment",
-            Self::StepUp => "step_up",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Login, Self::Enrollment, Self::StepUp]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    ChallengePurpose {
+        Login => "login",
+        Enrollment => "enrollment",
+        StepUp => "step_up",
     }
 }
 
@@ -119,22 +95,10 @@ pub enum TicketKind {
     Enrollment,
 }
 
-impl TicketKind {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Mfa => "mfa",
-            Self::Enrollment => "enrollment",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Mfa, Self::Enrollment]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    TicketKind {
+        Mfa => "mfa",
+        Enrollment => "enrollment",
     }
 }
 
@@ -189,29 +153,12 @@ pub enum CeremonyPurpose {
     PushEnrolment,
 }
 
-impl CeremonyPurpose {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Registration => "registration",
-            Self::Login => "login",
-            Self::Passwordless => "passwordless",
-            Self::PushEnrolment => "push_enrolment",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Registration,
-            Self::Login,
-            Self::Passwordless,
-            Self::PushEnrolment,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+storage_names! {
+    CeremonyPurpose {
+        Registration => "registration",
+        Login => "login",
+        Passwordless => "passwordless",
+        PushEnrolment => "push_enrolment",
     }
 }
 

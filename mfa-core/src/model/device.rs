@@ -19,24 +19,12 @@ pub enum DeviceKind {
     Api,
 }
 
-impl DeviceKind {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Mobile => "mobile",
-            Self::Desktop => "desktop",
-            Self::Api => "api",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Web, Self::Mobile, Self::Desktop, Self::Api]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    DeviceKind {
+        Web => "web",
+        Mobile => "mobile",
+        Desktop => "desktop",
+        Api => "api",
     }
 }
 

@@ -37,24 +37,16 @@ impl FactorKind {
         Self::Webauthn,
         Self::Push,
     ];
+}
 
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Totp => "totp",
-            Self::Email => "email",
-            Self::Sms => "sms",
-            Self::BackupCodes => "backup_codes",
-            Self::Webauthn => "webauthn",
-            Self::Push => "push",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+storage_names! {
+    FactorKind {
+        Totp => "totp",
+        Email => "email",
+        Sms => "sms",
+        BackupCodes => "backup_codes",
+        Webauthn => "webauthn",
+        Push => "push",
     }
 }
 
@@ -70,23 +62,11 @@ pub enum FactorStatus {
     Disabled,
 }
 
-impl FactorStatus {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Pending, Self::Active, Self::Disabled]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    FactorStatus {
+        Pending => "pending",
+        Active => "active",
+        Disabled => "disabled",
     }
 }
 
@@ -104,24 +84,6 @@ pub enum TotpAlgorithm {
 }
 
 impl TotpAlgorithm {
-    /// Stable storage name (also the otpauth URI name without the dash).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Sha1 => "sha1",
-            Self::Sha256 => "sha256",
-            Self::Sha512 => "sha512",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Sha1, Self::Sha256, Self::Sha512]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-    }
-
     /// Length of the HMAC output, which is also the recommended secret length
     /// (RFC 6238 §5.1).
     #[must_use]
@@ -131,6 +93,14 @@ impl TotpAlgorithm {
             Self::Sha256 => 32,
             Self::Sha512 => 64,
         }
+    }
+}
+
+storage_names! {
+    TotpAlgorithm {
+        Sha1 => "sha1",
+        Sha256 => "sha256",
+        Sha512 => "sha512",
     }
 }
 

@@ -40,26 +40,22 @@ pub enum NotificationKind {
     PasswordChanged,
 }
 
-impl NotificationKind {
-    /// Stable name (also the template name).
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::NewDeviceLogin => "new_device_login",
-            Self::FactorAdded => "factor_added",
-            Self::FactorRemoved => "factor_removed",
-            Self::BackupCodesGenerated => "backup_codes_generated",
-            Self::BackupCodeUsed => "backup_code_used",
-            Self::BackupCodesLow => "backup_codes_low",
-            Self::AccountLocked => "account_locked",
-            Self::TokenReused => "token_reused",
-            Self::OtpReplay => "otp_replay",
-            Self::PasskeySuspect => "passkey_suspect",
-            Self::PushNotMe => "push_not_me",
-            Self::SuspiciousSignIn => "suspicious_sign_in",
-            Self::DeviceTrusted => "device_trusted",
-            Self::PasswordChanged => "password_changed",
-        }
+storage_names! {
+    NotificationKind {
+        NewDeviceLogin => "new_device_login",
+        FactorAdded => "factor_added",
+        FactorRemoved => "factor_removed",
+        BackupCodesGenerated => "backup_codes_generated",
+        BackupCodeUsed => "backup_code_used",
+        BackupCodesLow => "backup_codes_low",
+        AccountLocked => "account_locked",
+        TokenReused => "token_reused",
+        OtpReplay => "otp_replay",
+        PasskeySuspect => "passkey_suspect",
+        PushNotMe => "push_not_me",
+        SuspiciousSignIn => "suspicious_sign_in",
+        DeviceTrusted => "device_trusted",
+        PasswordChanged => "password_changed",
     }
 }
 

@@ -30,23 +30,15 @@ impl PushStatus {
         Self::WrongNumber,
         Self::NotMe,
     ];
+}
 
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Denied => "denied",
-            Self::WrongNumber => "wrong_number",
-            Self::NotMe => "not_me",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|v| v.as_str() == s)
+storage_names! {
+    PushStatus {
+        Pending => "pending",
+        Approved => "approved",
+        Denied => "denied",
+        WrongNumber => "wrong_number",
+        NotMe => "not_me",
     }
 }
 

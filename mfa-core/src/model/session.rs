@@ -17,23 +17,11 @@ pub enum SessionType {
     Api,
 }
 
-impl SessionType {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Web => "web",
-            Self::Mobile => "mobile",
-            Self::Api => "api",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Web, Self::Mobile, Self::Api]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    SessionType {
+        Web => "web",
+        Mobile => "mobile",
+        Api => "api",
     }
 }
 
@@ -49,23 +37,11 @@ pub enum SessionStatus {
     Revoked,
 }
 
-impl SessionStatus {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::PendingMfa => "pending_mfa",
-            Self::Active => "active",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::PendingMfa, Self::Active, Self::Revoked]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    SessionStatus {
+        PendingMfa => "pending_mfa",
+        Active => "active",
+        Revoked => "revoked",
     }
 }
 
@@ -93,39 +69,17 @@ pub enum RevocationReason {
     SteppedUp,
 }
 
-impl RevocationReason {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Logout => "logout",
-            Self::Revoked => "revoked",
-            Self::TokenReuse => "token_reuse",
-            Self::PasswordChanged => "password_changed",
-            Self::FactorsChanged => "factors_changed",
-            Self::DeviceCompromised => "device_compromised",
-            Self::AccountDisabled => "account_disabled",
-            Self::HighRisk => "high_risk",
-            Self::SteppedUp => "stepped_up",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Logout,
-            Self::Revoked,
-            Self::TokenReuse,
-            Self::PasswordChanged,
-            Self::FactorsChanged,
-            Self::DeviceCompromised,
-            Self::AccountDisabled,
-            Self::HighRisk,
-            Self::SteppedUp,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+storage_names! {
+    RevocationReason {
+        Logout => "logout",
+        Revoked => "revoked",
+        TokenReuse => "token_reuse",
+        PasswordChanged => "password_changed",
+        FactorsChanged => "factors_changed",
+        DeviceCompromised => "device_compromised",
+        AccountDisabled => "account_disabled",
+        HighRisk => "high_risk",
+        SteppedUp => "stepped_up",
     }
 }
 
@@ -188,23 +142,11 @@ pub enum RefreshStatus {
     Revoked,
 }
 
-impl RefreshStatus {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Rotated => "rotated",
-            Self::Revoked => "revoked",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Rotated, Self::Revoked]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    RefreshStatus {
+        Active => "active",
+        Rotated => "rotated",
+        Revoked => "revoked",
     }
 }
 

@@ -15,22 +15,10 @@ pub enum UserStatus {
     Disabled,
 }
 
-impl UserStatus {
-    /// Stable storage name.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-        }
-    }
-
-    /// Parses the storage name.
-    #[must_use]
-    pub fn parse(s: &str) -> Option<Self> {
-        [Self::Active, Self::Disabled]
-            .into_iter()
-            .find(|v| v.as_str() == s)
+storage_names! {
+    UserStatus {
+        Active => "active",
+        Disabled => "disabled",
     }
 }
 

@@ -306,7 +306,7 @@ impl<S: Store> Harness<S> {
     #[must_use]
     pub fn client_on(&self, fingerprint: &str) -> ClientInfo {
         ClientInfo {
-            ip: Some("192.0.2.10".into()),
+            ip: Some([192u8, 0, 2, 10].into()),
             user_agent: Some("flow-tests/1.0".into()),
             fingerprint: Some(fingerprint.into()),
             country: Some("CH".into()),

@@ -213,7 +213,7 @@ pub async fn per_ip_rate_limit_spans_identifiers<S: Store>(store: Arc<S>) {
     expect_authenticated(h.login(&b).await);
     expect_err(h.login(&a).await, "rate_limited");
     let other_ip = ClientInfo {
-        ip: Some("198.51.100.7".into()),
+        ip: Some([198u8, 51, 100, 7].into()),
         ..h.client()
     };
     expect_authenticated(h.login_from(&b, other_ip).await);
@@ -268,20 +268,12 @@ pub async fn malformed_password_is_invalid_input<S: Store>(store: Arc<S>) {
     assert_eq!(h.stored_user(user.id).await.password_failures.failures, 0);
 }
 
-/// A malformed client (bad IP, bad country, oversized user agent) is
+/// A malformed client (bad country, oversized user agent) is
 /// `invalid_input`, with no audit event and no failure counted.
 pub async fn malformed_client_is_invalid_input<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);
     let user = h.create_user("mia").await;
     let clients = [
-        ClientInfo {
-            ip: Some("999.1.1.1".into()),
-            ..h.client()
-        },
-        ClientInfo {
-            ip: Some("not an ip".into()),
-            ..h.client()
-        },
         ClientInfo {
             country: Some("che".into()),
             ..h.client()
