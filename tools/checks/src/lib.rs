@@ -6,7 +6,8 @@
 //!   `docs/security.md`, and every test named there exists.
 //! - `tests/secret_comparisons.rs`: secrets are compared in constant time.
 //! - `tests/manifests.rs`: every member inherits the workspace lints (no
-//!   `unsafe`), and every published crate carries its publishing metadata.
+//!   `unsafe`), every published crate carries its publishing metadata and
+//!   declares the `rust-version` its dependencies need.
 
 use std::path::{Path, PathBuf};
 

@@ -159,3 +159,91 @@ fn the_changelog_has_an_entry_for_the_next_release() {
         .expect("CHANGELOG.md at the root");
     assert!(changelog.contains("## [Unreleased]") || changelog.contains("## [0."));
 }
+
+/// The newest language feature the published crates use: `let` chains in
+/// `if` and `while` (edition 2024), stable since Rust 1.88.
+const LANGUAGE_FLOOR: (u32, u32, u32) = (1, 88, 0);
+
+fn rust_version(text: &str) -> (u32, u32, u32) {
+    let mut parts = text.split('.').map(|p| p.parse::<u32>().expect("a number"));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+/// Each published crate declares as its `rust-version` exactly what it
+/// needs: the newest `rust-version` among everything it builds (its normal
+/// and build dependencies, with every feature on), or the language floor.
+/// Clippy's `incompatible_msrv` lint (part of CI's clippy run) then checks
+/// the crate's own use of the standard library against that value; no other
+/// toolchain can be installed on this machine to build with it.
+#[test]
+fn published_crates_declare_the_rust_version_they_need() {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--all-features",
+            "--offline",
+        ])
+        .current_dir(workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "cargo metadata failed");
+    let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata is JSON");
+    let packages = metadata["packages"].as_array().expect("packages");
+    let by_id = |id: &str| {
+        packages
+            .iter()
+            .find(|p| p["id"] == id)
+            .expect("a resolved package is listed")
+    };
+    let nodes = metadata["resolve"]["nodes"].as_array().expect("a resolve");
+    let node = |id: &str| {
+        nodes
+            .iter()
+            .find(|n| n["id"] == id)
+            .expect("every package has a node")
+    };
+    let mut wrong = Vec::new();
+    for name in PUBLISHED {
+        let crate_ = packages
+            .iter()
+            .find(|p| p["name"] == *name && p["source"].is_null())
+            .expect("a published crate is a member");
+        let declared = rust_version(crate_["rust_version"].as_str().expect("a rust-version"));
+        let mut needed = (LANGUAGE_FLOOR, "the language floor".to_owned());
+        let mut seen = std::collections::BTreeSet::new();
+        let mut stack = vec![crate_["id"].as_str().expect("an id").to_owned()];
+        while let Some(id) = stack.pop() {
+            for dep in node(&id)["deps"].as_array().expect("deps") {
+                let built = dep["dep_kinds"]
+                    .as_array()
+                    .expect("dep kinds")
+                    .iter()
+                    .any(|k| k["kind"].is_null() || k["kind"] == "build");
+                let dep_id = dep["pkg"].as_str().expect("a package id").to_owned();
+                if !built || !seen.insert(dep_id.clone()) {
+                    continue;
+                }
+                let package = by_id(&dep_id);
+                if let Some(v) = package["rust_version"].as_str()
+                    && rust_version(v) > needed.0
+                {
+                    needed = (rust_version(v), format!("{} {}", package["name"], v));
+                }
+                stack.push(dep_id);
+            }
+        }
+        if declared != needed.0 {
+            wrong.push(format!(
+                "{name}: rust-version {declared:?}, needs {:?} ({})",
+                needed.0, needed.1
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "rust-version to fix: {wrong:#?}");
+}
