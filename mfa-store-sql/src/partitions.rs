@@ -12,7 +12,7 @@ use mfa_core::store::{ChainPosition, Durability, StoreResult};
 pub const AUDIT_MONTHS_AHEAD: u32 = 3;
 
 /// The first instant of the month `months` after the month of `at`.
-fn month_start(at: DateTime<Utc>, months: i32) -> DateTime<Utc> {
+pub(crate) fn month_start(at: DateTime<Utc>, months: i32) -> DateTime<Utc> {
     let index = at.year() * 12 + at.month0() as i32 + months;
     let date = NaiveDate::from_ymd_opt(index.div_euclid(12), index.rem_euclid(12) as u32 + 1, 1)
         .unwrap_or(NaiveDate::MIN);

@@ -367,6 +367,82 @@ pub async fn audit_paging_returns_every_event_exactly_once<S: Store>(store: Arc<
     assert_eq!(unique.len(), events.len(), "no event may appear twice");
 }
 
+/// Reads every page of `filter`, `limit` events at a time.
+async fn all_pages<S: Store>(store: &S, filter: &AuditFilter, limit: u32) -> Vec<AuditEventId> {
+    let mut seen = Vec::new();
+    let mut page = PageRequest::first(limit);
+    for _ in 0..1000 {
+        let got = store
+            .query_audit(filter, &page)
+            .await
+            .expect("query_audit failed");
+        seen.extend(got.items.iter().map(|e| e.id));
+        match got.next {
+            Some(cursor) => {
+                page = PageRequest {
+                    limit,
+                    after: Some(cursor),
+                }
+            }
+            None => return seen,
+        }
+    }
+    panic!("paging must end");
+}
+
+/// Pages are whole and in order across months and years: events years
+/// before and after one another (a store may read a page month by month,
+/// as the partitioned PostgreSQL log does), on the first and last instant
+/// of a month, and with an upper time bound.
+pub async fn audit_paging_spans_months_and_years<S: Store>(store: Arc<S>) {
+    let user = UserId::new();
+    let month = {
+        use chrono::{Datelike, TimeZone};
+        let t = t0();
+        Utc.with_ymd_and_hms(t.year(), t.month(), 1, 0, 0, 0)
+            .single()
+            .expect("a month's first instant")
+    };
+    let mut times: Vec<DateTime<Utc>> = [
+        -2_900, -1_900, -1_000, -731, -730, -729, -400, -365, -40, -31, -30, -1, 0, 0, 1, 45, 800,
+        2_000,
+    ]
+    .into_iter()
+    .map(|days| t0() + TimeDelta::days(days))
+    .collect();
+    times.extend([month, month - TimeDelta::microseconds(1)]);
+    let events: Vec<_> = times
+        .iter()
+        .map(|&t| audit_event(user, AuditKind::StepUp, AuditOutcome::Success, t))
+        .collect();
+    append_all(&*store, &events).await;
+    let stranger = audit_event(
+        UserId::new(),
+        AuditKind::StepUp,
+        AuditOutcome::Success,
+        t0(),
+    );
+    append_all(&*store, &[stranger]).await;
+    let filter = of_user(user);
+    for limit in [1, 2, 7] {
+        assert_eq!(
+            all_pages(&*store, &filter, limit).await,
+            newest_first(&events),
+            "pages of {limit} must return every event once, newest first"
+        );
+    }
+    let before: Vec<_> = events.iter().filter(|e| e.at < t0()).cloned().collect();
+    let bounded = AuditFilter {
+        to: Some(t0()),
+        ..of_user(user)
+    };
+    assert_eq!(
+        all_pages(&*store, &bounded, 3).await,
+        newest_first(&before),
+        "an upper bound must keep every earlier event and nothing later"
+    );
+}
+
 /// When the events fill the last page exactly, that page has no cursor.
 pub async fn audit_last_full_page_has_no_cursor<S: Store>(store: Arc<S>) {
     let user = UserId::new();

@@ -257,6 +257,7 @@ macro_rules! __store_conformance_cases {
                 audit_filters_by_outcome,
                 audit_filters_by_half_open_time_range,
                 audit_paging_returns_every_event_exactly_once,
+                audit_paging_spans_months_and_years,
                 audit_last_full_page_has_no_cursor,
                 audit_chains_are_walked_by_chain_then_position,
                 audit_chain_walk_resumes_after_a_position_and_stops_at_the_limit,
