@@ -141,6 +141,8 @@
 //! - [`crypto`]: every primitive (TOTP, codes, sealing, passwords, tokens).
 //! - [`policy`]: every tunable number, validated once at `build()`.
 //! - [`risk`], [`delivery`], [`clock`]: the engine's other seams.
+//! - [`observability`]: the `tracing` spans of every step and store
+//!   operation, their fields, and how to turn them on.
 //! - `passkey` (feature `passkeys`): passkeys and security keys (WebAuthn)
 //!   as a second factor and for passwordless sign-in.
 //! - Push approval: a phone app holding a device key approves a sign-in
@@ -161,6 +163,7 @@ pub mod delivery;
 pub mod error;
 mod flow;
 pub mod model;
+pub mod observability;
 #[cfg(feature = "passkeys")]
 pub mod passkey;
 pub mod policy;

@@ -9,6 +9,11 @@
 //! back and a unit costs what it writes. Use it for tests, development and
 //! single-process deployments that can lose their state on restart.
 //!
+//! Every operation, and the begin and end of a unit, runs in a `DEBUG`
+//! span `mfa.store` (fields `backend = "memory"` and `op`, the operation)
+//! and counts in the engine step's `store_calls` (see
+//! `mfa_core::observability`).
+//!
 //! ```
 //! use mfa_core::store::{Store, UserRepository};
 //! use mfa_core::model::User;
@@ -52,6 +57,8 @@ use state::{RateHit, State};
 use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tracing::span::EnteredSpan;
+use tracing::{Instrument, Span};
 
 /// A row naming a parent row that does not exist: what the foreign key of
 /// a SQL store refuses, and reported the same way, as
@@ -85,10 +92,12 @@ struct Shared {
     unit: Arc<tokio::sync::Mutex<()>>,
 }
 
-/// The state, locked, and the unit lock when the caller is not a unit.
+/// The state, locked, and the unit lock when the caller is not a unit,
+/// inside the span of the operation that locked them.
 struct Locked<'a> {
     _unit: Option<tokio::sync::MutexGuard<'a, ()>>,
     state: MutexGuard<'a, State>,
+    _span: EnteredSpan,
 }
 
 impl std::ops::Deref for Locked<'_> {
@@ -111,15 +120,20 @@ impl MemoryStore {
         Self::default()
     }
 
-    async fn lock(&self) -> Locked<'_> {
+    /// Locks the state for the repository operation `op`, whose span
+    /// covers the wait for the unit lock and the operation itself (which
+    /// never awaits once it holds the state).
+    async fn lock(&self, op: &'static str) -> Locked<'_> {
+        let span = operation(op);
         let unit = if self.in_unit {
             None
         } else {
-            Some(self.shared.unit.lock().await)
+            Some(self.shared.unit.lock().instrument(span.clone()).await)
         };
         Locked {
             _unit: unit,
             state: self.state(),
+            _span: span.entered(),
         }
     }
 
@@ -131,6 +145,13 @@ impl MemoryStore {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// The span of one store operation `op` (see `mfa_core::observability`),
+/// counted for the engine step that makes it.
+fn operation(op: &'static str) -> Span {
+    mfa_core::observability::count_store_call();
+    tracing::debug_span!("mfa.store", backend = "memory", op)
 }
 
 /// An open unit of work on a [`MemoryStore`]: it holds the store's unit
@@ -166,11 +187,13 @@ impl Transaction for MemoryTransaction {
     }
 
     async fn commit(mut self: Box<Self>) -> StoreResult<()> {
+        let _span = operation("commit").entered();
         self.end(true);
         Ok(())
     }
 
     async fn rollback(mut self: Box<Self>) -> StoreResult<()> {
+        let _span = operation("rollback").entered();
         self.end(false);
         Ok(())
     }
@@ -179,7 +202,12 @@ impl Transaction for MemoryTransaction {
 #[async_trait]
 impl UnitOfWork for MemoryStore {
     async fn begin(&self) -> StoreResult<Box<dyn Transaction>> {
-        let guard = Arc::clone(&self.shared.unit).lock_owned().await;
+        let span = operation("begin");
+        let guard = Arc::clone(&self.shared.unit)
+            .lock_owned()
+            .instrument(span.clone())
+            .await;
+        let _span = span.entered();
         self.state().begin();
         Ok(Box::new(MemoryTransaction {
             store: Self {
@@ -194,7 +222,7 @@ impl UnitOfWork for MemoryStore {
 #[async_trait]
 impl UserRepository for MemoryStore {
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_user").await;
         if s.users.contains_key(&user.id) {
             return Err(StoreError::Conflict("user id"));
         }
@@ -206,12 +234,12 @@ impl UserRepository for MemoryStore {
     }
 
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
-        Ok(self.lock().await.users.get(&id).cloned())
+        Ok(self.lock("get_user").await.users.get(&id).cloned())
     }
 
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
         Ok(self
-            .lock()
+            .lock("find_user_by_identifier")
             .await
             .live_user_by_identifier(identifier)
             .cloned())
@@ -224,7 +252,7 @@ impl UserRepository for MemoryStore {
         history_limit: u32,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_password").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -239,7 +267,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
-        let s = self.lock().await;
+        let s = self.lock("password_history").await;
         Ok(s.password_history
             .get(&id)
             .map(|h| h.iter().take(limit as usize).cloned().collect())
@@ -252,7 +280,7 @@ impl UserRepository for MemoryStore {
         contact: &Contact,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_contact").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -269,7 +297,7 @@ impl UserRepository for MemoryStore {
         status: UserStatus,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_status").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -285,7 +313,7 @@ impl UserRepository for MemoryStore {
         rule: &LockoutRule,
         now: DateTime<Utc>,
     ) -> StoreResult<FailureOutcome> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("record_failure").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(FailureOutcome::NotFound);
         };
@@ -313,7 +341,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("reset_failures").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -325,7 +353,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("soft_delete_user").await;
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
@@ -335,7 +363,7 @@ impl UserRepository for MemoryStore {
     }
 
     async fn purge_deleted_users(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_deleted_users").await;
         let doomed: Vec<UserId> = s
             .users
             .values()
@@ -352,7 +380,7 @@ impl UserRepository for MemoryStore {
 #[async_trait]
 impl FactorRepository for MemoryStore {
     async fn create_factor(&self, factor: &Factor) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_factor").await;
         if s.factors.contains_key(&factor.id) {
             return Err(StoreError::Conflict("factor id"));
         }
@@ -361,11 +389,11 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn get_factor(&self, id: FactorId) -> StoreResult<Option<Factor>> {
-        Ok(self.lock().await.factors.get(&id).cloned())
+        Ok(self.lock("get_factor").await.factors.get(&id).cloned())
     }
 
     async fn list_factors(&self, user: UserId) -> StoreResult<Vec<Factor>> {
-        let s = self.lock().await;
+        let s = self.lock("list_factors").await;
         let mut list: Vec<Factor> = s
             .factors
             .values()
@@ -377,7 +405,7 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn activate_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("activate_factor").await;
         match s.live_factor_mut(id) {
             Some(f) if f.status == FactorStatus::Pending => {
                 f.status = FactorStatus::Active;
@@ -389,19 +417,19 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn set_factor_status(&self, id: FactorId, status: FactorStatus) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_factor_status").await;
         Ok(s.live_factor_mut(id).map(|f| f.status = status).is_some())
     }
 
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_factor_secret").await;
         Ok(s.live_factor_mut(id)
             .map(|f| f.secret = Some(secret.clone()))
             .is_some())
     }
 
     async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("set_factor_label").await;
         Ok(s.live_factor_mut(id)
             .map(|f| f.label = label.map(str::to_owned))
             .is_some())
@@ -413,7 +441,7 @@ impl FactorRepository for MemoryStore {
         step: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("advance_totp_step").await;
         match s.live_factor_mut(id) {
             Some(f) if f.last_totp_step.is_none_or(|last| last < step) => {
                 f.last_totp_step = Some(step);
@@ -425,21 +453,21 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()> {
-        if let Some(f) = self.lock().await.live_factor_mut(id) {
+        if let Some(f) = self.lock("touch_factor").await.live_factor_mut(id) {
             f.last_used_at = Some(now);
         }
         Ok(())
     }
 
     async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("soft_delete_factor").await;
         Ok(s.live_factor_mut(id)
             .map(|f| f.deleted_at = Some(now))
             .is_some())
     }
 
     async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("soft_delete_factors_of").await;
         Ok(s.factors.update_where(
             |f| f.user_id == user && f.deleted_at.is_none(),
             |f| {
@@ -450,11 +478,11 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn get_settings(&self, user: UserId) -> StoreResult<Option<MfaSettings>> {
-        Ok(self.lock().await.settings.get(&user).cloned())
+        Ok(self.lock("get_settings").await.settings.get(&user).cloned())
     }
 
     async fn put_settings(&self, settings: &MfaSettings) -> StoreResult<()> {
-        self.lock()
+        self.lock("put_settings")
             .await
             .settings
             .insert(settings.user_id, settings.clone());
@@ -462,7 +490,7 @@ impl FactorRepository for MemoryStore {
     }
 
     async fn purge_deleted_factors(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_deleted_factors").await;
         let n = s.factors.len();
         s.factors
             .retain(|_, f| f.deleted_at.is_none_or(|d| d >= before));
@@ -477,7 +505,7 @@ impl BackupCodeRepository for MemoryStore {
         user: UserId,
         codes: &[BackupCodeRecord],
     ) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("replace_backup_codes").await;
         s.backup_codes.insert(user, codes.to_vec());
         Ok(())
     }
@@ -488,7 +516,7 @@ impl BackupCodeRepository for MemoryStore {
         hash: &CodeHash,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("consume_backup_code").await;
         let Some(codes) = s.backup_codes.get_mut(&user) else {
             return Ok(false);
         };
@@ -505,7 +533,7 @@ impl BackupCodeRepository for MemoryStore {
     }
 
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
-        let s = self.lock().await;
+        let s = self.lock("remaining_backup_codes").await;
         let n = s.backup_codes.get(&user).map_or(0, |codes| {
             codes.iter().filter(|c| c.used_at.is_none()).count()
         });
@@ -514,7 +542,7 @@ impl BackupCodeRepository for MemoryStore {
 
     async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
         Ok(self
-            .lock()
+            .lock("delete_backup_codes")
             .await
             .backup_codes
             .remove(&user)
@@ -528,11 +556,17 @@ impl StepReads for MemoryStore {}
 #[async_trait]
 impl KeyCheckRepository for MemoryStore {
     async fn key_checks(&self) -> StoreResult<Vec<KeyCheck>> {
-        Ok(self.lock().await.key_checks.values().cloned().collect())
+        Ok(self
+            .lock("key_checks")
+            .await
+            .key_checks
+            .values()
+            .cloned()
+            .collect())
     }
 
     async fn add_key_check(&self, check: &KeyCheck) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("add_key_check").await;
         if s.key_checks.contains_key(&check.subject) {
             return Ok(false);
         }
@@ -541,14 +575,19 @@ impl KeyCheckRepository for MemoryStore {
     }
 
     async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
-        Ok(self.lock().await.key_checks.remove(&subject).is_some())
+        Ok(self
+            .lock("remove_key_check")
+            .await
+            .key_checks
+            .remove(&subject)
+            .is_some())
     }
 }
 
 #[async_trait]
 impl PushRepository for MemoryStore {
     async fn create_push_request(&self, request: &PushRequest) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_push_request").await;
         if s.push_requests.contains_key(&request.id) {
             return Err(StoreError::Conflict("push request id"));
         }
@@ -560,7 +599,12 @@ impl PushRepository for MemoryStore {
     }
 
     async fn get_push_request(&self, id: PushRequestId) -> StoreResult<Option<PushRequest>> {
-        Ok(self.lock().await.push_requests.get(&id).cloned())
+        Ok(self
+            .lock("get_push_request")
+            .await
+            .push_requests
+            .get(&id)
+            .cloned())
     }
 
     async fn resolve_push_request(
@@ -568,7 +612,7 @@ impl PushRepository for MemoryStore {
         id: PushRequestId,
         resolution: &PushResolution,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("resolve_push_request").await;
         match s.push_requests.get_mut(&id) {
             Some(r) if r.is_pending(resolution.at) => {
                 r.status = resolution.status;
@@ -586,7 +630,7 @@ impl PushRepository for MemoryStore {
         id: PushRequestId,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("consume_push_request").await;
         match s.push_requests.get_mut(&id) {
             Some(r) if r.is_completable(now) => {
                 r.consumed_at = Some(now);
@@ -601,7 +645,7 @@ impl PushRepository for MemoryStore {
         user: UserId,
         now: DateTime<Utc>,
     ) -> StoreResult<u32> {
-        let s = self.lock().await;
+        let s = self.lock("count_pending_push_requests").await;
         let n = s
             .push_requests
             .values()
@@ -611,7 +655,7 @@ impl PushRepository for MemoryStore {
     }
 
     async fn purge_push_requests(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_push_requests").await;
         let n = s.push_requests.len();
         s.push_requests.retain(|_, r| r.expires_at >= before);
         Ok((n - s.push_requests.len()) as u64)
@@ -621,7 +665,7 @@ impl PushRepository for MemoryStore {
 #[async_trait]
 impl ChallengeRepository for MemoryStore {
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("issue_challenge").await;
         if s.challenges.contains_key(&challenge.id) {
             return Err(StoreError::Conflict("challenge id"));
         }
@@ -641,7 +685,12 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>> {
-        Ok(self.lock().await.challenges.get(&id).cloned())
+        Ok(self
+            .lock("get_challenge")
+            .await
+            .challenges
+            .get(&id)
+            .cloned())
     }
 
     async fn latest_challenge(
@@ -649,7 +698,7 @@ impl ChallengeRepository for MemoryStore {
         factor: FactorId,
         purpose: ChallengePurpose,
     ) -> StoreResult<Option<OtpChallenge>> {
-        let s = self.lock().await;
+        let s = self.lock("latest_challenge").await;
         Ok(s.challenges
             .values()
             .filter(|c| c.factor_id == factor && c.purpose == purpose)
@@ -662,7 +711,7 @@ impl ChallengeRepository for MemoryStore {
         id: ChallengeId,
         now: DateTime<Utc>,
     ) -> StoreResult<ChallengeAttempt> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("record_challenge_attempt").await;
         let Some(c) = s.challenges.get_mut(&id) else {
             return Ok(ChallengeAttempt::Closed);
         };
@@ -679,7 +728,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("consume_challenge").await;
         match s.challenges.get_mut(&id) {
             Some(c) if c.consumed_at.is_none() && now < c.expires_at => {
                 c.consumed_at = Some(now);
@@ -690,7 +739,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_ticket").await;
         if s.tickets.contains_key(&ticket.id)
             || s.tickets
                 .values()
@@ -703,7 +752,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>> {
-        let s = self.lock().await;
+        let s = self.lock("find_ticket").await;
         Ok(s.tickets
             .values()
             .find(|t| t.token_hash == *token_hash)
@@ -711,7 +760,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("consume_ticket").await;
         match s.tickets.get_mut(&id) {
             Some(t) if t.is_open(now) => {
                 t.consumed_at = Some(now);
@@ -722,7 +771,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_ceremony").await;
         if s.ceremonies.contains_key(&ceremony.id) {
             return Err(StoreError::Conflict("ceremony id"));
         }
@@ -735,7 +784,7 @@ impl ChallengeRepository for MemoryStore {
         id: ChallengeId,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<WebauthnCeremony>> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("take_ceremony").await;
         match s.ceremonies.get_mut(&id) {
             Some(c) if c.is_open(now) => {
                 c.consumed_at = Some(now);
@@ -746,7 +795,7 @@ impl ChallengeRepository for MemoryStore {
     }
 
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_expired_challenges").await;
         let n = s.challenges.len() + s.ceremonies.len() + s.tickets.len();
         s.challenges.retain(|_, c| c.expires_at >= before);
         s.ceremonies.retain(|_, c| c.expires_at >= before);
@@ -758,7 +807,7 @@ impl ChallengeRepository for MemoryStore {
 #[async_trait]
 impl DeviceRepository for MemoryStore {
     async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("upsert_device").await;
         let known = s.devices.find_key(|d| {
             d.user_id == sighting.user_id
                 && d.fingerprint_hash == sighting.fingerprint_hash
@@ -780,11 +829,11 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
-        Ok(self.lock().await.devices.get(&id).cloned())
+        Ok(self.lock("get_device").await.devices.get(&id).cloned())
     }
 
     async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
-        let s = self.lock().await;
+        let s = self.lock("list_devices").await;
         let mut list: Vec<Device> = s
             .devices
             .values()
@@ -802,7 +851,7 @@ impl DeviceRepository for MemoryStore {
         until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("trust_device").await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
                 d.trust_token_hash = Some(*token_hash);
@@ -820,7 +869,7 @@ impl DeviceRepository for MemoryStore {
         token_hash: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<Option<Device>> {
-        let s = self.lock().await;
+        let s = self.lock("find_trusted_device").await;
         Ok(s.devices
             .values()
             .find(|d| {
@@ -838,7 +887,7 @@ impl DeviceRepository for MemoryStore {
         new: &TokenHash,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("rotate_trust_token").await;
         match s.devices.get_mut(&id) {
             Some(d) if d.is_trusted(now) && d.trust_token_hash.as_ref() == Some(old) => {
                 d.trust_token_hash = Some(*new);
@@ -849,18 +898,18 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("revoke_device_trust").await;
         Ok(s.devices.get_mut(&id).is_some_and(State::clear_trust))
     }
 
     async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("revoke_all_device_trust").await;
         Ok(s.devices
             .update_where(|d| d.user_id == user, State::clear_trust))
     }
 
     async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("mark_device_compromised").await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() && d.compromised_at.is_none() => {
                 d.compromised_at = Some(now);
@@ -872,7 +921,7 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("soft_delete_device").await;
         match s.devices.get_mut(&id) {
             Some(d) if d.deleted_at.is_none() => {
                 d.deleted_at = Some(now);
@@ -884,7 +933,7 @@ impl DeviceRepository for MemoryStore {
     }
 
     async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_deleted_devices").await;
         let n = s.devices.len();
         s.devices
             .retain(|_, d| d.deleted_at.is_none_or(|at| at >= before));
@@ -895,7 +944,7 @@ impl DeviceRepository for MemoryStore {
 #[async_trait]
 impl SessionRepository for MemoryStore {
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("create_session").await;
         if s.sessions.contains_key(&session.id) {
             return Err(StoreError::Conflict("session id"));
         }
@@ -904,11 +953,11 @@ impl SessionRepository for MemoryStore {
     }
 
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
-        Ok(self.lock().await.sessions.get(&id).cloned())
+        Ok(self.lock("get_session").await.sessions.get(&id).cloned())
     }
 
     async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
-        let s = self.lock().await;
+        let s = self.lock("list_sessions").await;
         let mut list: Vec<Session> = s
             .sessions
             .values()
@@ -929,7 +978,7 @@ impl SessionRepository for MemoryStore {
         mfa_at: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("authenticate_session").await;
         match s.sessions.get_mut(&id) {
             Some(x) if x.status != SessionStatus::Revoked && now < x.expires_at => {
                 x.status = SessionStatus::Active;
@@ -951,7 +1000,10 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
-        Ok(self.lock().await.revoke_session(id, reason, now))
+        Ok(self
+            .lock("revoke_session")
+            .await
+            .revoke_session(id, reason, now))
     }
 
     async fn revoke_user_sessions(
@@ -961,7 +1013,7 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("revoke_user_sessions").await;
         let ids: Vec<SessionId> = s
             .sessions
             .values()
@@ -980,7 +1032,7 @@ impl SessionRepository for MemoryStore {
         reason: RevocationReason,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("revoke_device_sessions").await;
         let ids: Vec<SessionId> = s
             .sessions
             .values()
@@ -994,7 +1046,7 @@ impl SessionRepository for MemoryStore {
     }
 
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("insert_refresh_token").await;
         if s.refresh_tokens.contains_key(&token.id)
             || s.refresh_by_hash.contains_key(token.token_hash.as_bytes())
         {
@@ -1010,7 +1062,7 @@ impl SessionRepository for MemoryStore {
         new: &NewRefreshToken,
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("rotate_refresh_token").await;
         let Some(current) = s.refresh_by_hash(presented).cloned() else {
             return Ok(RotateOutcome::Unknown);
         };
@@ -1078,11 +1130,14 @@ impl SessionRepository for MemoryStore {
         family: FamilyId,
         now: DateTime<Utc>,
     ) -> StoreResult<u64> {
-        Ok(self.lock().await.revoke_family(family, now))
+        Ok(self
+            .lock("revoke_refresh_family")
+            .await
+            .revoke_family(family, now))
     }
 
     async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_sessions").await;
         let doomed: Vec<SessionId> = s
             .sessions
             .values()
@@ -1100,7 +1155,7 @@ impl SessionRepository for MemoryStore {
 impl AuditRepository for MemoryStore {
     /// A second event at one chain position is a conflict.
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("append_audit").await;
         if let Some(link) = &event.link {
             let position = (link.chain, link.seq);
             if s.audit_positions.contains_key(&position) {
@@ -1117,7 +1172,7 @@ impl AuditRepository for MemoryStore {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<AuditEvent>> {
-        let s = self.lock().await;
+        let s = self.lock("query_audit").await;
         let mut matching: Vec<&AuditEvent> = s
             .audit
             .iter()
@@ -1144,7 +1199,7 @@ impl AuditRepository for MemoryStore {
         before: Option<DateTime<Utc>>,
         limit: u32,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let s = self.lock().await;
+        let s = self.lock("scan_audit_chains").await;
         let after = after.map(|p| (p.chain, p.seq));
         let mut linked: Vec<(AuditChainId, u64, &AuditEvent)> = s
             .audit
@@ -1164,7 +1219,7 @@ impl AuditRepository for MemoryStore {
     }
 
     async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64> {
-        let s = self.lock().await;
+        let s = self.lock("count_unlinked_audit").await;
         let n = s
             .audit
             .iter()
@@ -1178,7 +1233,7 @@ impl AuditRepository for MemoryStore {
         cuts: &[ChainPosition],
         unlinked_before: Option<DateTime<Utc>>,
     ) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("delete_audit_prefix").await;
         let cut: HashMap<AuditChainId, u64> = cuts.iter().map(|c| (c.chain, c.seq)).collect();
         let mut gone = Vec::new();
         s.audit.retain(|e| {
@@ -1212,7 +1267,7 @@ impl RateLimiter for MemoryStore {
         window: TimeDelta,
         now: DateTime<Utc>,
     ) -> StoreResult<RateDecision> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("hit").await;
         let hits = s.rate_hits.get_or_default(key.to_owned());
         let window_start = now - window;
         hits.retain(|hit| hit.at > window_start);
@@ -1233,7 +1288,7 @@ impl RateLimiter for MemoryStore {
     }
 
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        let mut s = self.lock().await;
+        let mut s = self.lock("purge_rate_limits").await;
         let mut removed = 0u64;
         s.rate_hits.update_where(
             |hits| hits.iter().any(|hit| hit.expires_at <= now),

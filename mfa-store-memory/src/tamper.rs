@@ -14,7 +14,7 @@ impl AuditTamper for MemoryStore {
     async fn tamper_set_outcome(&self, id: AuditEventId, outcome: &str) {
         let outcome = AuditOutcome::parse(outcome)
             .unwrap_or_else(|| panic!("tamper_set_outcome: unknown outcome {outcome:?}"));
-        let mut s = self.lock().await;
+        let mut s = self.lock("tamper_set_outcome").await;
         let event = s
             .audit
             .iter_mut()
@@ -24,7 +24,7 @@ impl AuditTamper for MemoryStore {
     }
 
     async fn tamper_delete(&self, ids: &[AuditEventId]) {
-        let mut s = self.lock().await;
+        let mut s = self.lock("tamper_delete").await;
         let mut gone = Vec::new();
         s.audit.retain(|e| {
             let doomed = ids.contains(&e.id);
@@ -44,7 +44,7 @@ impl AuditTamper for MemoryStore {
     }
 
     async fn tamper_swap_positions(&self, a: AuditEventId, b: AuditEventId) {
-        let mut s = self.lock().await;
+        let mut s = self.lock("tamper_swap_positions").await;
         let link_of = |s: &crate::state::State, id: AuditEventId| {
             s.audit
                 .iter()

@@ -9,6 +9,13 @@
 //! ([`stats`]); the hot paths' counts are pinned by tests on every backend
 //! (`testing::counts`).
 //!
+//! Every repository operation, and the begin, commit and rollback of a unit
+//! of work, runs in a `DEBUG` span `mfa.store` (fields `backend`, the
+//! [`Dialect::name`](sql::Dialect::name), and `op`, the operation; never a
+//! statement or its parameters), with this crate's target whichever driver
+//! crate runs it; every round trip counts in the engine step's
+//! `store_calls` (see `mfa_core::observability`).
+//!
 //! A driver crate implements [`driver::Driver`] with its database library
 //! (reading and binding values through [`value`]) and declares its public
 //! store types with [`store_type!`]; everything else is here.

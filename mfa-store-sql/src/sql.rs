@@ -54,6 +54,9 @@ pub enum Placeholders {
 /// What differs between the SQL of the backends.
 #[derive(Debug, Clone, Copy)]
 pub struct Dialect {
+    /// The backend's name (`sqlite`, `postgres`, `mysql`), the `backend`
+    /// of the store spans (see `mfa_core::observability`).
+    pub name: &'static str,
     /// How parameters are written.
     pub placeholders: Placeholders,
     /// `UPDATE … RETURNING` is available (PostgreSQL, SQLite ≥ 3.35).
@@ -100,6 +103,7 @@ impl Dialect {
 
     /// SQLite ≥ 3.35.
     pub const SQLITE: Dialect = Dialect {
+        name: "sqlite",
         placeholders: Placeholders::NumberedQuestion,
         returning: true,
         for_update: "",
@@ -117,6 +121,7 @@ impl Dialect {
 
     /// PostgreSQL.
     pub const POSTGRES: Dialect = Dialect {
+        name: "postgres",
         placeholders: Placeholders::Dollar,
         returning: true,
         for_update: " FOR UPDATE",
@@ -137,6 +142,7 @@ impl Dialect {
     /// MySQL 8 / MariaDB (InnoDB). The rate limiter's one-statement hit
     /// uses MariaDB's `INSERT … RETURNING` and `JSON_TABLE`: MariaDB ≥ 10.6.
     pub const MYSQL: Dialect = Dialect {
+        name: "mysql",
         placeholders: Placeholders::Question,
         returning: false,
         for_update: " FOR UPDATE",

@@ -89,11 +89,18 @@ impl StoreStats {
 
     fn statement(&self) {
         self.statements.fetch_add(1, Ordering::Relaxed);
-        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        self.round_trip();
     }
 
     fn control(&self) {
+        self.round_trip();
+    }
+
+    /// Every round trip counts for the engine step that makes it too (its
+    /// span's `store_calls`, see `mfa_core::observability`).
+    fn round_trip(&self) {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
+        mfa_core::observability::count_store_call();
     }
 
     fn write_commit(&self) {

@@ -66,6 +66,7 @@ use mfa_core::store::{
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::Mutex;
+use tracing::instrument;
 
 /// The one open transaction of a unit, shared by its repository calls.
 type Shared<D> = Arc<Mutex<Option<CountedTx<<D as Driver>::Tx>>>>;
@@ -602,6 +603,7 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
         &self.repositories
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "commit"))]
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         let buffered = self.repositories.flush_audit();
         let mut tx = self.tx.lock().await.take().ok_or_else(ended)?;
@@ -616,6 +618,7 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
         tx.commit().await.map_err(contention)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "rollback"))]
     async fn rollback(self: Box<Self>) -> StoreResult<()> {
         // Deferred writes and buffered audit events go with the transaction.
         self.state.discard();
@@ -630,6 +633,7 @@ impl<D: Driver> UnitOfWork for SqlStore<D> {
         self.begin_with(Durability::Flushed).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "begin"))]
     async fn begin_with(
         &self,
         durability: Durability,

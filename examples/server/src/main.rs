@@ -8,6 +8,7 @@ use mfa_core::crypto::ExposeSecret;
 use std::io::Write;
 use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::format::FmtSpan;
 
 const USAGE: &str = "\
 mfa-server: the example MFA service (configuration from the environment; see the README)
@@ -137,10 +138,22 @@ async fn archive_audit(before: &str, file: &str) -> ExitCode {
 }
 
 async fn serve() -> ExitCode {
+    // `MFA_LOG_SPANS=close`: a line as each enabled span closes (the
+    // request, the engine's steps, the store operations), with its fields
+    // and busy/idle times; see mfa_core::observability.
+    let span_events = match std::env::var("MFA_LOG_SPANS").as_deref() {
+        Err(_) | Ok("" | "off") => FmtSpan::NONE,
+        Ok("close") => FmtSpan::CLOSE,
+        Ok(other) => {
+            eprintln!("mfa-server: MFA_LOG_SPANS must be `off` or `close`, not `{other}`");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
         .json()
         .with_current_span(true)
         .with_span_list(false)
+        .with_span_events(span_events)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new("info,tower_http=info")),

@@ -9,6 +9,7 @@ use crate::model::{
     AuditEvent, AuditKind, AuditOutcome, Factor, LockScope, MfaSettings, RevocationReason, User,
     UserId, UserStatus,
 };
+use crate::observability::step;
 use crate::store::{AuditFilter, Page, PageRequest};
 use chrono::TimeDelta;
 
@@ -31,20 +32,22 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn settings(&self, user: UserId) -> MfaResult<UserSecurity> {
-        let (account, settings) = direct!(&self.inner, |inner| {
-            let account = inner.user(user).await?;
-            let settings = inner
-                .factors
-                .get_settings(user)
-                .await?
-                .unwrap_or_else(|| MfaSettings::new(user, inner.now()));
-            Ok((account, settings))
-        })?;
-        Ok(UserSecurity {
-            user: account,
-            settings,
-            factors: self.factors(user).await?,
-            backup_codes_remaining: self.backup_codes_remaining(user).await?,
+        step!("mfa.settings", user = user, async {
+            let (account, settings) = direct!(&self.inner, |inner| {
+                let account = inner.user(user).await?;
+                let settings = inner
+                    .factors
+                    .get_settings(user)
+                    .await?
+                    .unwrap_or_else(|| MfaSettings::new(user, inner.now()));
+                Ok((account, settings))
+            })?;
+            Ok(UserSecurity {
+                user: account,
+                settings,
+                factors: self.factors(user).await?,
+                backup_codes_remaining: self.backup_codes_remaining(user).await?,
+            })
         })
     }
 
@@ -59,33 +62,35 @@ impl Mfa {
         required: bool,
         grace: Option<TimeDelta>,
     ) -> MfaResult<MfaSettings> {
-        unit!(&self.inner, |inner| {
-            inner.user(user).await?;
-            let grace = grace.unwrap_or(inner.policy.grace_period);
-            if grace < TimeDelta::zero() {
-                return Err(MfaError::invalid_input("grace", "negative"));
-            }
-            let now = inner.now();
-            let mut settings = inner
-                .factors
-                .get_settings(user)
-                .await?
-                .unwrap_or_else(|| MfaSettings::new(user, now));
-            settings.enforced = required;
-            settings.grace_deadline = required.then_some(now + grace);
-            settings.updated_at = now;
-            inner.factors.put_settings(&settings).await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::EnforcementChanged, AuditOutcome::Success, now)
-                        .user(user)
-                        .meta(serde_json::json!({
-                            "required": required,
-                            "deadline": settings.grace_deadline,
-                        })),
-                )
-                .await?;
-            Ok(settings)
+        step!("mfa.set_enforcement", user = user, async {
+            unit!(&self.inner, |inner| {
+                inner.user(user).await?;
+                let grace = grace.unwrap_or(inner.policy.grace_period);
+                if grace < TimeDelta::zero() {
+                    return Err(MfaError::invalid_input("grace", "negative"));
+                }
+                let now = inner.now();
+                let mut settings = inner
+                    .factors
+                    .get_settings(user)
+                    .await?
+                    .unwrap_or_else(|| MfaSettings::new(user, now));
+                settings.enforced = required;
+                settings.grace_deadline = required.then_some(now + grace);
+                settings.updated_at = now;
+                inner.factors.put_settings(&settings).await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::EnforcementChanged, AuditOutcome::Success, now)
+                            .user(user)
+                            .meta(serde_json::json!({
+                                "required": required,
+                                "deadline": settings.grace_deadline,
+                            })),
+                    )
+                    .await?;
+                Ok(settings)
+            })
         })
     }
 
@@ -95,24 +100,26 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn reset_mfa(&self, user: UserId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            inner.user(user).await?;
-            let now = inner.now();
-            let factors = inner.factors.soft_delete_factors_of(user, now).await?;
-            inner.backup_codes.delete_backup_codes(user).await?;
-            inner.devices.revoke_all_device_trust(user).await?;
-            inner
-                .sessions
-                .revoke_user_sessions(user, None, RevocationReason::FactorsChanged, now)
-                .await?;
-            inner.clear_failures(user, LockScope::Mfa).await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
-                        .user(user)
-                        .meta(serde_json::json!({ "factors_removed": factors })),
-                )
-                .await
+        step!("mfa.reset_mfa", user = user, async {
+            unit!(&self.inner, |inner| {
+                inner.user(user).await?;
+                let now = inner.now();
+                let factors = inner.factors.soft_delete_factors_of(user, now).await?;
+                inner.backup_codes.delete_backup_codes(user).await?;
+                inner.devices.revoke_all_device_trust(user).await?;
+                inner
+                    .sessions
+                    .revoke_user_sessions(user, None, RevocationReason::FactorsChanged, now)
+                    .await?;
+                inner.clear_failures(user, LockScope::Mfa).await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
+                            .user(user)
+                            .meta(serde_json::json!({ "factors_removed": factors })),
+                    )
+                    .await
+            })
         })
     }
 
@@ -121,20 +128,22 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn unlock(&self, user: UserId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            inner.user(user).await?;
-            inner.clear_failures(user, LockScope::Password).await?;
-            inner.clear_failures(user, LockScope::Mfa).await?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::AccountUnlocked,
-                        AuditOutcome::Success,
-                        inner.now(),
+        step!("mfa.unlock", user = user, async {
+            unit!(&self.inner, |inner| {
+                inner.user(user).await?;
+                inner.clear_failures(user, LockScope::Password).await?;
+                inner.clear_failures(user, LockScope::Mfa).await?;
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::AccountUnlocked,
+                            AuditOutcome::Success,
+                            inner.now(),
+                        )
+                        .user(user),
                     )
-                    .user(user),
-                )
-                .await
+                    .await
+            })
         })
     }
 
@@ -144,25 +153,27 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn set_user_status(&self, user: UserId, status: UserStatus) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            let now = inner.now();
-            if !inner.users.set_status(user, status, now).await? {
-                return Err(MfaError::NotFound);
-            }
-            if status == UserStatus::Disabled {
+        step!("mfa.set_user_status", user = user, async {
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                if !inner.users.set_status(user, status, now).await? {
+                    return Err(MfaError::NotFound);
+                }
+                if status == UserStatus::Disabled {
+                    inner
+                        .sessions
+                        .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+                        .await?;
+                    inner.devices.revoke_all_device_trust(user).await?;
+                }
                 inner
-                    .sessions
-                    .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
-                    .await?;
-                inner.devices.revoke_all_device_trust(user).await?;
-            }
-            inner
-                .record(
-                    Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
-                        .user(user)
-                        .meta(serde_json::json!({ "status": status.as_str() })),
-                )
-                .await
+                    .record(
+                        Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
+                            .user(user)
+                            .meta(serde_json::json!({ "status": status.as_str() })),
+                    )
+                    .await
+            })
         })
     }
 
@@ -172,18 +183,22 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            let now = inner.now();
-            if !inner.users.soft_delete_user(user, now).await? {
-                return Err(MfaError::NotFound);
-            }
-            inner
-                .sessions
-                .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
-                .await?;
-            inner
-                .record(Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user))
-                .await
+        step!("mfa.delete_user", user = user, async {
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                if !inner.users.soft_delete_user(user, now).await? {
+                    return Err(MfaError::NotFound);
+                }
+                inner
+                    .sessions
+                    .revoke_user_sessions(user, None, RevocationReason::AccountDisabled, now)
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user),
+                    )
+                    .await
+            })
         })
     }
 
@@ -195,23 +210,25 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn purge(&self) -> MfaResult<u64> {
-        direct!(&self.inner, |inner| {
-            let now = inner.now();
-            let cutoff = now - inner.policy.retention;
-            let removed = inner.challenges.purge_expired_challenges(now).await?
-                + inner.sessions.purge_sessions(now).await?
-                + inner.rate.purge_rate_limits(now).await?
-                + inner.push.purge_push_requests(now).await?
-                + inner.factors.purge_deleted_factors(cutoff).await?
-                + inner.devices.purge_deleted_devices(cutoff).await?
-                + inner.users.purge_deleted_users(cutoff).await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::Purged, AuditOutcome::Success, now)
-                        .meta(serde_json::json!({ "rows": removed })),
-                )
-                .await?;
-            Ok(removed)
+        step!("mfa.purge", async {
+            direct!(&self.inner, |inner| {
+                let now = inner.now();
+                let cutoff = now - inner.policy.retention;
+                let removed = inner.challenges.purge_expired_challenges(now).await?
+                    + inner.sessions.purge_sessions(now).await?
+                    + inner.rate.purge_rate_limits(now).await?
+                    + inner.push.purge_push_requests(now).await?
+                    + inner.factors.purge_deleted_factors(cutoff).await?
+                    + inner.devices.purge_deleted_devices(cutoff).await?
+                    + inner.users.purge_deleted_users(cutoff).await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::Purged, AuditOutcome::Success, now)
+                            .meta(serde_json::json!({ "rows": removed })),
+                    )
+                    .await?;
+                Ok(removed)
+            })
         })
     }
 
@@ -224,9 +241,11 @@ impl Mfa {
         filter: &AuditFilter,
         page: &PageRequest,
     ) -> MfaResult<Page<AuditEvent>> {
-        direct!(&self.inner, |inner| Ok(inner
-            .audit
-            .query_audit(filter, page)
-            .await?))
+        step!("mfa.audit_events", async {
+            direct!(&self.inner, |inner| Ok(inner
+                .audit
+                .query_audit(filter, page)
+                .await?))
+        })
     }
 }

@@ -10,6 +10,7 @@ use crate::model::{
     AuditKind, AuditOutcome, ChallengeId, ChallengePurpose, Factor, FactorKind, OtpChallenge,
     OtpChannel, TicketId, TicketKind, User,
 };
+use crate::observability::step;
 use crate::policy::OtpPolicy;
 use crate::store::RateHit;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -200,18 +201,20 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::InvalidTicket`] / [`MfaError::ChallengeExpired`].
     pub async fn ticket_info(&self, ticket: &str) -> MfaResult<TicketInfo> {
-        direct!(&self.inner, |inner| {
-            let ticket = inner
-                .open_ticket(ticket, &[TicketKind::Mfa, TicketKind::Enrollment])
-                .await?;
-            let methods = match ticket.kind {
-                TicketKind::Mfa => inner.usable_methods(ticket.user_id).await?,
-                TicketKind::Enrollment => Vec::new(),
-            };
-            Ok(TicketInfo {
-                kind: ticket.kind,
-                methods,
-                expires_at: ticket.expires_at,
+        step!("mfa.ticket_info", async {
+            direct!(&self.inner, |inner| {
+                let ticket = inner
+                    .open_ticket(ticket, &[TicketKind::Mfa, TicketKind::Enrollment])
+                    .await?;
+                let methods = match ticket.kind {
+                    TicketKind::Mfa => inner.usable_methods(ticket.user_id).await?,
+                    TicketKind::Enrollment => Vec::new(),
+                };
+                Ok(TicketInfo {
+                    kind: ticket.kind,
+                    methods,
+                    expires_at: ticket.expires_at,
+                })
             })
         })
     }
@@ -230,18 +233,24 @@ impl Mfa {
         ticket: &str,
         channel: OtpChannel,
     ) -> MfaResult<ChallengeSent> {
-        unit!(&self.inner, |inner| {
-            let (ticket, user, factors) = inner
-                .open_ticket_with_user(ticket, &[TicketKind::Mfa])
-                .await?;
-            let kind = channel_kind(channel);
-            let factor = factors
-                .into_iter()
-                .find(|f| f.kind == kind && f.is_active())
-                .ok_or(MfaError::MethodUnavailable)?;
-            inner
-                .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))
-                .await
-        })
+        step!(
+            "mfa.send_challenge",
+            method = channel_kind(channel),
+            async {
+                unit!(&self.inner, |inner| {
+                    let (ticket, user, factors) = inner
+                        .open_ticket_with_user(ticket, &[TicketKind::Mfa])
+                        .await?;
+                    let kind = channel_kind(channel);
+                    let factor = factors
+                        .into_iter()
+                        .find(|f| f.kind == kind && f.is_active())
+                        .ok_or(MfaError::MethodUnavailable)?;
+                    inner
+                        .send_code(&user, &factor, ChallengePurpose::Login, Some(ticket.id))
+                        .await
+                })
+            }
+        )
     }
 }

@@ -8,6 +8,7 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::{
     AuditKind, AuditOutcome, Device, DeviceId, DeviceSighting, RevocationReason, UserId,
 };
+use crate::observability::step;
 use crate::store::Upserted;
 
 impl Mfa {
@@ -24,44 +25,46 @@ impl Mfa {
         claims: &AccessClaims,
         client: &ClientInfo,
     ) -> MfaResult<Upserted> {
-        client.validate()?;
-        let fingerprint = client
-            .fingerprint
-            .as_deref()
-            .ok_or(MfaError::invalid_input("fingerprint", "missing"))?;
-        unit!(&self.inner, |inner| {
-            let session = inner.live_session(claims).await?;
-            let now = inner.now();
-            let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
-            let known = inner.devices.list_devices(session.user_id).await?;
-            let existing = known
-                .iter()
-                .find(|d| d.fingerprint_hash == fingerprint_hash);
-            let up = inner
-                .devices
-                .upsert_device(&DeviceSighting {
-                    user_id: session.user_id,
-                    fingerprint_hash,
-                    info: super::login::sighted_info(client, existing),
-                    ip: client.ip_text(),
-                    country: client.country.clone(),
-                    risk_score: session.risk_score,
-                    metadata: serde_json::Value::Null,
-                    at: now,
-                })
-                .await?;
-            if up.created {
-                inner
-                    .record(
-                        Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
-                            .user(session.user_id)
-                            .session(session.id)
-                            .device(Some(up.device.id))
-                            .client(client),
-                    )
+        step!("mfa.register_device", async {
+            client.validate()?;
+            let fingerprint = client
+                .fingerprint
+                .as_deref()
+                .ok_or(MfaError::invalid_input("fingerprint", "missing"))?;
+            unit!(&self.inner, |inner| {
+                let session = inner.live_session(claims).await?;
+                let now = inner.now();
+                let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
+                let known = inner.devices.list_devices(session.user_id).await?;
+                let existing = known
+                    .iter()
+                    .find(|d| d.fingerprint_hash == fingerprint_hash);
+                let up = inner
+                    .devices
+                    .upsert_device(&DeviceSighting {
+                        user_id: session.user_id,
+                        fingerprint_hash,
+                        info: super::login::sighted_info(client, existing),
+                        ip: client.ip_text(),
+                        country: client.country.clone(),
+                        risk_score: session.risk_score,
+                        metadata: serde_json::Value::Null,
+                        at: now,
+                    })
                     .await?;
-            }
-            Ok(up)
+                if up.created {
+                    inner
+                        .record(
+                            Audit::new(AuditKind::DeviceRegistered, AuditOutcome::Success, now)
+                                .user(session.user_id)
+                                .session(session.id)
+                                .device(Some(up.device.id))
+                                .client(client),
+                        )
+                        .await?;
+                }
+                Ok(up)
+            })
         })
     }
 
@@ -70,10 +73,12 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn devices(&self, user: UserId) -> MfaResult<Vec<Device>> {
-        direct!(&self.inner, |inner| Ok(inner
-            .devices
-            .list_devices(user)
-            .await?))
+        step!("mfa.devices", user = user, async {
+            direct!(&self.inner, |inner| Ok(inner
+                .devices
+                .list_devices(user)
+                .await?))
+        })
     }
 
     /// A user's devices trusted right now.
@@ -81,13 +86,15 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn trusted_devices(&self, user: UserId) -> MfaResult<Vec<Device>> {
-        let now = self.inner.now();
-        Ok(self
-            .devices(user)
-            .await?
-            .into_iter()
-            .filter(|d| d.is_trusted(now))
-            .collect())
+        step!("mfa.trusted_devices", user = user, async {
+            let now = self.inner.now();
+            Ok(self
+                .devices(user)
+                .await?
+                .into_iter()
+                .filter(|d| d.is_trusted(now))
+                .collect())
+        })
     }
 
     /// Stops trusting one device; its trust token fails from now on (R29).
@@ -95,22 +102,24 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`] when the device is not the user's.
     pub async fn revoke_device(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            inner.own_device(user, device).await?;
-            if inner.devices.revoke_device_trust(device).await? {
-                inner
-                    .record(
-                        Audit::new(
-                            AuditKind::DeviceTrustRevoked,
-                            AuditOutcome::Success,
-                            inner.now(),
+        step!("mfa.revoke_device", user = user, async {
+            unit!(&self.inner, |inner| {
+                inner.own_device(user, device).await?;
+                if inner.devices.revoke_device_trust(device).await? {
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::DeviceTrustRevoked,
+                                AuditOutcome::Success,
+                                inner.now(),
+                            )
+                            .user(user)
+                            .device(Some(device)),
                         )
-                        .user(user)
-                        .device(Some(device)),
-                    )
-                    .await?;
-            }
-            Ok(())
+                        .await?;
+                }
+                Ok(())
+            })
         })
     }
 
@@ -119,20 +128,22 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
-        unit!(&self.inner, |inner| {
-            let n = inner.devices.revoke_all_device_trust(user).await?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::DeviceTrustRevoked,
-                        AuditOutcome::Success,
-                        inner.now(),
+        step!("mfa.revoke_all_devices", user = user, async {
+            unit!(&self.inner, |inner| {
+                let n = inner.devices.revoke_all_device_trust(user).await?;
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::DeviceTrustRevoked,
+                            AuditOutcome::Success,
+                            inner.now(),
+                        )
+                        .user(user)
+                        .meta(serde_json::json!({ "count": n })),
                     )
-                    .user(user)
-                    .meta(serde_json::json!({ "count": n })),
-                )
-                .await?;
-            Ok(n)
+                    .await?;
+                Ok(n)
+            })
         })
     }
 
@@ -142,22 +153,24 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`] when the device is not the user's.
     pub async fn mark_device_compromised(&self, user: UserId, device: DeviceId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            inner.own_device(user, device).await?;
-            let now = inner.now();
-            inner.devices.mark_device_compromised(device, now).await?;
-            let ended = inner
-                .sessions
-                .revoke_device_sessions(device, RevocationReason::DeviceCompromised, now)
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::DeviceCompromised, AuditOutcome::Success, now)
-                        .user(user)
-                        .device(Some(device))
-                        .meta(serde_json::json!({ "sessions_revoked": ended })),
-                )
-                .await
+        step!("mfa.mark_device_compromised", user = user, async {
+            unit!(&self.inner, |inner| {
+                inner.own_device(user, device).await?;
+                let now = inner.now();
+                inner.devices.mark_device_compromised(device, now).await?;
+                let ended = inner
+                    .sessions
+                    .revoke_device_sessions(device, RevocationReason::DeviceCompromised, now)
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::DeviceCompromised, AuditOutcome::Success, now)
+                            .user(user)
+                            .device(Some(device))
+                            .meta(serde_json::json!({ "sessions_revoked": ended })),
+                    )
+                    .await
+            })
         })
     }
 }

@@ -12,6 +12,7 @@ use crate::model::{
     FactorStatus, LockScope, LoginTicket, NotificationKind, RevocationReason, Session, TicketKind,
     User, UserId,
 };
+use crate::observability::step;
 use std::fmt;
 
 /// Who asks for a factor change.
@@ -312,33 +313,35 @@ impl Mfa {
         actor: Actor<'_>,
         label: Option<&str>,
     ) -> MfaResult<TotpEnrollment> {
-        unit!(&self.inner, |inner| {
-            if !inner.policy.methods.totp {
-                return Err(MfaError::MethodUnavailable);
-            }
-            super::support::valid_label(label)?;
-            let Resolved { user, .. } = inner.resolve(actor).await?;
-            inner.drop_pending(user.id, FactorKind::Totp).await?;
-            let params = inner.policy.totp.params;
-            let secret = TotpSecret::generate(params.algorithm);
-            let mut factor = Factor::pending(user.id, FactorKind::Totp, inner.now());
-            factor.label = label.map(str::to_owned);
-            factor.totp = Some(params);
-            factor.secret = Some(
-                inner
-                    .keys
-                    .seal(secret.expose(), &Aad::factor(user.id, factor.id))
-                    .map_err(MfaError::Crypto)?,
-            );
-            let base32 = secret.to_base32();
-            let totp = inner.totp_of(&user, &factor)?;
-            inner.factors.create_factor(&factor).await?;
-            inner.started(&user, &factor).await?;
-            Ok(TotpEnrollment {
-                factor_id: factor.id,
-                secret: base32,
-                otpauth_uri: totp.otpauth_uri(),
-                qr_svg: totp.qr_svg().map_err(MfaError::Crypto)?,
+        step!("mfa.enroll_totp", method = FactorKind::Totp, async {
+            unit!(&self.inner, |inner| {
+                if !inner.policy.methods.totp {
+                    return Err(MfaError::MethodUnavailable);
+                }
+                super::support::valid_label(label)?;
+                let Resolved { user, .. } = inner.resolve(actor).await?;
+                inner.drop_pending(user.id, FactorKind::Totp).await?;
+                let params = inner.policy.totp.params;
+                let secret = TotpSecret::generate(params.algorithm);
+                let mut factor = Factor::pending(user.id, FactorKind::Totp, inner.now());
+                factor.label = label.map(str::to_owned);
+                factor.totp = Some(params);
+                factor.secret = Some(
+                    inner
+                        .keys
+                        .seal(secret.expose(), &Aad::factor(user.id, factor.id))
+                        .map_err(MfaError::Crypto)?,
+                );
+                let base32 = secret.to_base32();
+                let totp = inner.totp_of(&user, &factor)?;
+                inner.factors.create_factor(&factor).await?;
+                inner.started(&user, &factor).await?;
+                Ok(TotpEnrollment {
+                    factor_id: factor.id,
+                    secret: base32,
+                    otpauth_uri: totp.otpauth_uri(),
+                    qr_svg: totp.qr_svg().map_err(MfaError::Crypto)?,
+                })
             })
         })
     }
@@ -353,12 +356,14 @@ impl Mfa {
         actor: Actor<'_>,
         address: &str,
     ) -> MfaResult<DestinationPending> {
-        let address = address.trim();
-        if !valid_email(address) {
-            return Err(MfaError::invalid_input("email", "not an email address"));
-        }
-        self.enroll_destination(actor, FactorKind::Email, address.to_ascii_lowercase())
-            .await
+        step!("mfa.enroll_email", method = FactorKind::Email, async {
+            let address = address.trim();
+            if !valid_email(address) {
+                return Err(MfaError::invalid_input("email", "not an email address"));
+            }
+            self.enroll_destination(actor, FactorKind::Email, address.to_ascii_lowercase())
+                .await
+        })
     }
 
     /// Starts enrolling a phone number (E.164, e.g. `+41791234567`): a code
@@ -368,12 +373,14 @@ impl Mfa {
     /// [`MfaError::InvalidInput`] for a number not in E.164 form, and as
     /// [`Mfa::enroll_totp`].
     pub async fn enroll_sms(&self, actor: Actor<'_>, phone: &str) -> MfaResult<DestinationPending> {
-        let phone = phone.trim();
-        if !valid_e164(phone) {
-            return Err(MfaError::invalid_input("phone", "not an E.164 number"));
-        }
-        self.enroll_destination(actor, FactorKind::Sms, phone.to_owned())
-            .await
+        step!("mfa.enroll_sms", method = FactorKind::Sms, async {
+            let phone = phone.trim();
+            if !valid_e164(phone) {
+                return Err(MfaError::invalid_input("phone", "not an E.164 number"));
+            }
+            self.enroll_destination(actor, FactorKind::Sms, phone.to_owned())
+                .await
+        })
     }
 
     async fn enroll_destination(
@@ -439,52 +446,55 @@ impl Mfa {
         code: &str,
         client: &ClientInfo,
     ) -> MfaResult<Enrolled> {
-        unit!(&self.inner, |inner| {
-            client.validate()?;
-            let Resolved { user, ticket, .. } = inner.resolve(actor).await?;
-            let factor = inner
-                .factors
-                .get_factor(factor_id)
-                .await?
-                .filter(|f| {
-                    f.user_id == user.id
-                        && f.status == FactorStatus::Pending
-                        && f.deleted_at.is_none()
-                })
-                .ok_or(MfaError::NotFound)?;
-            let lock_started = inner.reserve_attempt(user.id, LockScope::Mfa).await?;
-            let check = match factor.kind {
-                FactorKind::Totp => inner.check_totp(&user, &factor, code).await?,
-                FactorKind::Email | FactorKind::Sms => {
-                    inner
-                        .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
-                        .await?
+        step!("mfa.confirm_factor", async {
+            unit!(&self.inner, |inner| {
+                client.validate()?;
+                let Resolved { user, ticket, .. } = inner.resolve(actor).await?;
+                let factor = inner
+                    .factors
+                    .get_factor(factor_id)
+                    .await?
+                    .filter(|f| {
+                        f.user_id == user.id
+                            && f.status == FactorStatus::Pending
+                            && f.deleted_at.is_none()
+                    })
+                    .ok_or(MfaError::NotFound)?;
+                crate::observability::note_method(factor.kind);
+                let lock_started = inner.reserve_attempt(user.id, LockScope::Mfa).await?;
+                let check = match factor.kind {
+                    FactorKind::Totp => inner.check_totp(&user, &factor, code).await?,
+                    FactorKind::Email | FactorKind::Sms => {
+                        inner
+                            .check_otp(&factor, ChallengePurpose::Enrollment, None, code)
+                            .await?
+                    }
+                    // Backup codes are never pending; a WebAuthn credential or
+                    // a push app is created active by its enrolment proof.
+                    FactorKind::BackupCodes | FactorKind::Webauthn | FactorKind::Push => {
+                        return Err(MfaError::NotFound);
+                    }
+                };
+                if check != CodeCheck::Accepted {
+                    return Err(inner
+                        .code_failed(&user, factor.kind, check, lock_started, client)
+                        .await?);
                 }
-                // Backup codes are never pending; a WebAuthn credential or
-                // a push app is created active by its enrolment proof.
-                FactorKind::BackupCodes | FactorKind::Webauthn | FactorKind::Push => {
-                    return Err(MfaError::NotFound);
+                inner.clear_failures(user.id, LockScope::Mfa).await?;
+                let now = inner.now();
+                if !inner.factors.activate_factor(factor.id, now).await? {
+                    return Err(MfaError::Conflict("factor already confirmed"));
                 }
-            };
-            if check != CodeCheck::Accepted {
-                return Err(inner
-                    .code_failed(&user, factor.kind, check, lock_started, client)
-                    .await?);
-            }
-            inner.clear_failures(user.id, LockScope::Mfa).await?;
-            let now = inner.now();
-            if !inner.factors.activate_factor(factor.id, now).await? {
-                return Err(MfaError::Conflict("factor already confirmed"));
-            }
-            inner
-                .enrolled(
-                    &user,
-                    &factor,
-                    ticket,
-                    vec![method_amr(factor.kind)],
-                    client,
-                )
-                .await
+                inner
+                    .enrolled(
+                        &user,
+                        &factor,
+                        ticket,
+                        vec![method_amr(factor.kind)],
+                        client,
+                    )
+                    .await
+            })
         })
     }
 
@@ -494,13 +504,19 @@ impl Mfa {
     /// [`MfaError::MethodUnavailable`] when backup codes are off, and as
     /// [`Mfa::enroll_totp`].
     pub async fn regenerate_backup_codes(&self, actor: Actor<'_>) -> MfaResult<BackupCodes> {
-        if !self.inner.policy.methods.backup_codes {
-            return Err(MfaError::MethodUnavailable);
-        }
-        unit!(&self.inner, |inner| {
-            let Resolved { user, .. } = inner.resolve(actor).await?;
-            inner.issue_backup_codes(&user).await
-        })
+        step!(
+            "mfa.regenerate_backup_codes",
+            method = FactorKind::BackupCodes,
+            async {
+                if !self.inner.policy.methods.backup_codes {
+                    return Err(MfaError::MethodUnavailable);
+                }
+                unit!(&self.inner, |inner| {
+                    let Resolved { user, .. } = inner.resolve(actor).await?;
+                    inner.issue_backup_codes(&user).await
+                })
+            }
+        )
     }
 
     /// Removes a factor. Removing the last app/email/SMS factor removes the
@@ -510,53 +526,56 @@ impl Mfa {
     /// [`MfaError::NotFound`] for a factor that is not the user's, and as
     /// [`Mfa::enroll_totp`].
     pub async fn remove_factor(&self, actor: Actor<'_>, factor_id: FactorId) -> MfaResult<()> {
-        unit!(&self.inner, |inner| {
-            let Resolved { user, session, .. } = inner.resolve(actor).await?;
-            let factor = inner
-                .factors
-                .get_factor(factor_id)
-                .await?
-                .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
-                .ok_or(MfaError::NotFound)?;
-            let now = inner.now();
-            inner.factors.soft_delete_factor(factor.id, now).await?;
-            let remaining = inner.factors.list_factors(user.id).await?;
-            let last_primary = !remaining
-                .iter()
-                .any(|f| f.is_active() && f.kind != FactorKind::BackupCodes);
-            if factor.kind == FactorKind::BackupCodes || last_primary {
-                inner.backup_codes.delete_backup_codes(user.id).await?;
-                for f in remaining
+        step!("mfa.remove_factor", async {
+            unit!(&self.inner, |inner| {
+                let Resolved { user, session, .. } = inner.resolve(actor).await?;
+                let factor = inner
+                    .factors
+                    .get_factor(factor_id)
+                    .await?
+                    .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
+                    .ok_or(MfaError::NotFound)?;
+                crate::observability::note_method(factor.kind);
+                let now = inner.now();
+                inner.factors.soft_delete_factor(factor.id, now).await?;
+                let remaining = inner.factors.list_factors(user.id).await?;
+                let last_primary = !remaining
                     .iter()
-                    .filter(|f| f.kind == FactorKind::BackupCodes)
-                {
-                    inner.factors.soft_delete_factor(f.id, now).await?;
+                    .any(|f| f.is_active() && f.kind != FactorKind::BackupCodes);
+                if factor.kind == FactorKind::BackupCodes || last_primary {
+                    inner.backup_codes.delete_backup_codes(user.id).await?;
+                    for f in remaining
+                        .iter()
+                        .filter(|f| f.kind == FactorKind::BackupCodes)
+                    {
+                        inner.factors.soft_delete_factor(f.id, now).await?;
+                    }
                 }
-            }
-            inner.devices.revoke_all_device_trust(user.id).await?;
-            inner
-                .sessions
-                .revoke_user_sessions(
-                    user.id,
-                    session.map(|s| s.id),
-                    RevocationReason::FactorsChanged,
-                    now,
-                )
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::FactorRemoved, AuditOutcome::Success, now)
-                        .user(user.id)
-                        .factor(factor.kind)
-                        .meta(serde_json::json!({ "factor": factor.id })),
-                )
-                .await?;
-            inner.notify(
-                &user,
-                NotificationKind::FactorRemoved,
-                serde_json::json!({ "method": factor.kind.as_str() }),
-            );
-            Ok(())
+                inner.devices.revoke_all_device_trust(user.id).await?;
+                inner
+                    .sessions
+                    .revoke_user_sessions(
+                        user.id,
+                        session.map(|s| s.id),
+                        RevocationReason::FactorsChanged,
+                        now,
+                    )
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::FactorRemoved, AuditOutcome::Success, now)
+                            .user(user.id)
+                            .factor(factor.kind)
+                            .meta(serde_json::json!({ "factor": factor.id })),
+                    )
+                    .await?;
+                inner.notify(
+                    &user,
+                    NotificationKind::FactorRemoved,
+                    serde_json::json!({ "method": factor.kind.as_str() }),
+                );
+                Ok(())
+            })
         })
     }
 
@@ -573,26 +592,29 @@ impl Mfa {
         factor_id: FactorId,
         label: Option<&str>,
     ) -> MfaResult<()> {
-        super::support::valid_label(label)?;
-        unit!(&self.inner, |inner| {
-            let Resolved { user, .. } = inner.resolve(actor).await?;
-            let factor = inner
-                .factors
-                .get_factor(factor_id)
-                .await?
-                .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
-                .ok_or(MfaError::NotFound)?;
-            if !inner.factors.set_factor_label(factor.id, label).await? {
-                return Err(MfaError::NotFound);
-            }
-            inner
-                .record(
-                    Audit::new(AuditKind::FactorRenamed, AuditOutcome::Success, inner.now())
-                        .user(user.id)
-                        .factor(factor.kind)
-                        .meta(serde_json::json!({ "factor": factor.id })),
-                )
-                .await
+        step!("mfa.rename_factor", async {
+            super::support::valid_label(label)?;
+            unit!(&self.inner, |inner| {
+                let Resolved { user, .. } = inner.resolve(actor).await?;
+                let factor = inner
+                    .factors
+                    .get_factor(factor_id)
+                    .await?
+                    .filter(|f| f.user_id == user.id && f.deleted_at.is_none())
+                    .ok_or(MfaError::NotFound)?;
+                crate::observability::note_method(factor.kind);
+                if !inner.factors.set_factor_label(factor.id, label).await? {
+                    return Err(MfaError::NotFound);
+                }
+                inner
+                    .record(
+                        Audit::new(AuditKind::FactorRenamed, AuditOutcome::Success, inner.now())
+                            .user(user.id)
+                            .factor(factor.kind)
+                            .meta(serde_json::json!({ "factor": factor.id })),
+                    )
+                    .await
+            })
         })
     }
 
@@ -601,17 +623,19 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn factors(&self, user: UserId) -> MfaResult<Vec<Factor>> {
-        direct!(&self.inner, |inner| {
-            Ok(inner
-                .factors
-                .list_factors(user)
-                .await?
-                .into_iter()
-                .map(|mut f| {
-                    f.secret = None;
-                    f
-                })
-                .collect())
+        step!("mfa.factors", user = user, async {
+            direct!(&self.inner, |inner| {
+                Ok(inner
+                    .factors
+                    .list_factors(user)
+                    .await?
+                    .into_iter()
+                    .map(|mut f| {
+                        f.secret = None;
+                        f
+                    })
+                    .collect())
+            })
         })
     }
 
@@ -620,8 +644,10 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn backup_codes_remaining(&self, user: UserId) -> MfaResult<u32> {
-        direct!(&self.inner, |inner| {
-            Ok(inner.backup_codes.remaining_backup_codes(user).await?)
+        step!("mfa.backup_codes_remaining", user = user, async {
+            direct!(&self.inner, |inner| {
+                Ok(inner.backup_codes.remaining_backup_codes(user).await?)
+            })
         })
     }
 }

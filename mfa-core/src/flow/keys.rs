@@ -5,6 +5,7 @@ use super::unit::MAX_ATTEMPTS;
 use crate::crypto::{CryptoError, KeyRing};
 use crate::error::{KeyMismatch, MfaError, MfaResult};
 use crate::model::{KeyCheck, KeyCheckSubject};
+use crate::observability::step;
 use crate::store::{Repositories, StoreError};
 
 /// What [`Mfa::check_keys`] did.
@@ -44,47 +45,50 @@ impl Mfa {
     /// [`MfaError::KeyMismatch`] saying which key does not match and what to
     /// do; [`MfaError::Store`] when the store fails.
     pub async fn check_keys(&self) -> MfaResult<KeysChecked> {
-        let store = &*self.inner.store;
-        let keys = &*self.inner.keys;
-        let verified = verify(keys, &store.key_checks().await?)?;
-        let missing: Vec<KeyCheckSubject> = keys
-            .key_check_subjects()
-            .into_iter()
-            .filter(|s| !verified.contains(s))
-            .collect();
-        if missing.is_empty() {
-            return Ok(KeysChecked {
-                verified,
-                added: Vec::new(),
-            });
-        }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let tx = store.begin().await?;
-            let result = self.add_checks(tx.repositories(), &missing).await;
-            let result = match result {
-                Ok(checked) => tx.commit().await.map(|()| checked).map_err(MfaError::from),
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    Err(e)
-                }
-            };
-            match result {
-                Err(MfaError::Store(ref e @ StoreError::Contention(_)))
-                    if attempt < MAX_ATTEMPTS =>
-                {
-                    tracing::debug!(error = %e, attempt, "key checks: contention, running again");
-                }
-                Ok(checked) => {
-                    if !checked.added.is_empty() {
-                        tracing::info!(added = ?checked.added, "key checks written to the store");
-                    }
-                    return Ok(checked);
-                }
-                Err(e) => return Err(e),
+        step!("mfa.check_keys", async {
+            let store = &*self.inner.store;
+            let keys = &*self.inner.keys;
+            let verified = verify(keys, &store.key_checks().await?)?;
+            let missing: Vec<KeyCheckSubject> = keys
+                .key_check_subjects()
+                .into_iter()
+                .filter(|s| !verified.contains(s))
+                .collect();
+            if missing.is_empty() {
+                return Ok(KeysChecked {
+                    verified,
+                    added: Vec::new(),
+                });
             }
-        }
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                crate::observability::unit_attempt(attempt);
+                let tx = store.begin().await?;
+                let result = self.add_checks(tx.repositories(), &missing).await;
+                let result = match result {
+                    Ok(checked) => tx.commit().await.map(|()| checked).map_err(MfaError::from),
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        Err(e)
+                    }
+                };
+                match result {
+                    Err(MfaError::Store(ref e @ StoreError::Contention(_)))
+                        if attempt < MAX_ATTEMPTS =>
+                    {
+                        tracing::debug!(error = %e, attempt, "key checks: contention, running again");
+                    }
+                    Ok(checked) => {
+                        if !checked.added.is_empty() {
+                            tracing::info!(added = ?checked.added, "key checks written to the store");
+                        }
+                        return Ok(checked);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
     }
 
     /// Writes the checks of `missing`, in order, and compares every check

@@ -11,6 +11,7 @@ use crate::model::{
     FactorKind, LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId,
     UserStatus,
 };
+use crate::observability::step;
 use crate::policy::Enforcement;
 use crate::risk::{PreviousSighting, RiskAssessment, RiskContext};
 use crate::store::{Durability, RateHit, SignInContext};
@@ -138,140 +139,146 @@ impl Mfa {
     /// [`MfaError::LoginBlocked`] when the risk score reaches the block
     /// threshold.
     pub async fn login(&self, request: LoginRequest) -> MfaResult<LoginOutcome> {
-        request.client.validate()?;
-        let identifier = normalize_identifier(&request.identifier)?;
-        check_password_shape(&self.inner, &request.password)?;
-        let client = &request.client;
-        // Two units around the password hash: the first counts the attempt
-        // (R56) and commits it, the second records the outcome. A write
-        // transaction is never held open across the argon2 work. The first
-        // commit need not wait for the log flush (`Durability::Carried`):
-        // every path that answers more than a refusal goes through the
-        // second unit, whose flushed commit makes the first durable too.
-        let gate = unit!(&self.inner, Durability::Carried, |inner| {
-            let limits = inner.policy.login_rate;
-            let ip_key = client.ip_text().map(|ip| rate_key("login:ip", &ip));
-            let id_key = rate_key("login:id", &identifier);
-            let mut hits = Vec::with_capacity(2);
-            if let Some(key) = &ip_key {
+        step!("mfa.login", async {
+            request.client.validate()?;
+            let identifier = normalize_identifier(&request.identifier)?;
+            check_password_shape(&self.inner, &request.password)?;
+            let client = &request.client;
+            // Two units around the password hash: the first counts the attempt
+            // (R56) and commits it, the second records the outcome. A write
+            // transaction is never held open across the argon2 work. The first
+            // commit need not wait for the log flush (`Durability::Carried`):
+            // every path that answers more than a refusal goes through the
+            // second unit, whose flushed commit makes the first durable too.
+            let gate = unit!(&self.inner, Durability::Carried, |inner| {
+                let limits = inner.policy.login_rate;
+                let ip_key = client.ip_text().map(|ip| rate_key("login:ip", &ip));
+                let id_key = rate_key("login:id", &identifier);
+                let mut hits = Vec::with_capacity(2);
+                if let Some(key) = &ip_key {
+                    hits.push(RateHit {
+                        key,
+                        limit: limits.per_ip,
+                        window: limits.window,
+                    });
+                }
                 hits.push(RateHit {
-                    key,
-                    limit: limits.per_ip,
+                    key: &id_key,
+                    limit: limits.per_identifier,
                     window: limits.window,
                 });
-            }
-            hits.push(RateHit {
-                key: &id_key,
-                limit: limits.per_identifier,
-                window: limits.window,
-            });
-            let limited = inner.limit_all(&hits).await;
-            if let Err(e) = limited {
-                // R46: a refusal by a rate limit is audited like any other.
-                if matches!(e, MfaError::RateLimited { .. }) {
-                    inner
-                        .record(
-                            Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                let limited = inner.limit_all(&hits).await;
+                if let Err(e) = limited {
+                    // R46: a refusal by a rate limit is audited like any other.
+                    if matches!(e, MfaError::RateLimited { .. }) {
+                        inner
+                            .record(
+                                Audit::new(
+                                    AuditKind::RateLimited,
+                                    AuditOutcome::Denied,
+                                    inner.now(),
+                                )
                                 .client(client)
                                 .meta(serde_json::json!({ "action": "login" })),
-                        )
-                        .await?;
+                            )
+                            .await?;
+                    }
+                    return Err(e);
                 }
-                return Err(e);
-            }
-            let user = inner
-                .users
-                .find_user_by_identifier(&identifier)
-                .await?
-                .filter(|u| u.status == UserStatus::Active);
-            let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
-            else {
-                return Ok(Gate::Refused(None, "unknown"));
-            };
-            match inner.reserve_attempt(user.id, LockScope::Password).await {
-                Ok(lock_started) => Ok(Gate::Open {
+                let user = inner
+                    .users
+                    .find_user_by_identifier(&identifier)
+                    .await?
+                    .filter(|u| u.status == UserStatus::Active);
+                let Some((user, phc)) = user.and_then(|u| u.password_hash.clone().map(|h| (u, h)))
+                else {
+                    return Ok(Gate::Refused(None, "unknown"));
+                };
+                match inner.reserve_attempt(user.id, LockScope::Password).await {
+                    Ok(lock_started) => Ok(Gate::Open {
+                        user,
+                        phc,
+                        lock_started,
+                    }),
+                    Err(MfaError::AccountLocked { .. }) => Ok(Gate::Refused(Some(user), "locked")),
+                    Err(e) => Err(e),
+                }
+            })?;
+            let (user, phc, lock_started) = match gate {
+                Gate::Open {
                     user,
                     phc,
                     lock_started,
-                }),
-                Err(MfaError::AccountLocked { .. }) => Ok(Gate::Refused(Some(user), "locked")),
-                Err(e) => Err(e),
-            }
-        })?;
-        let (user, phc, lock_started) = match gate {
-            Gate::Open {
-                user,
-                phc,
-                lock_started,
-            } => (user, phc, lock_started),
-            Gate::Refused(user, reason) => {
-                // The same argon2 work and the same second unit as a wrong
-                // password: neither answer nor timing tells them apart.
-                self.dummy_verify_password(&request.password).await;
-                unit!(&self.inner, |inner| {
-                    inner.refuse_password(user.as_ref(), client, reason).await
-                })?;
-                return Err(MfaError::InvalidCredentials);
-            }
-        };
-        let check = self
-            .verify_password(&request.password, &phc)
-            .await
-            .map_err(MfaError::Crypto)?;
-        let rehashed = match check {
-            PasswordCheck::Valid { needs_rehash: true } => Some(
-                self.hash_password(&request.password)
-                    .await
-                    .map_err(MfaError::Crypto)?,
-            ),
-            _ => None,
-        };
-        unit!(&self.inner, |inner| {
-            match check {
-                PasswordCheck::Valid { .. } => {
-                    // Read first: a store may lock the user's row with it
-                    // and decide the reset below on what it read.
-                    let context = inner.sign_in_context(user.id).await?;
-                    inner.clear_failures(user.id, LockScope::Password).await?;
-                    if let Some(fresh) = &rehashed {
-                        inner
-                            .users
-                            .set_password(
-                                user.id,
-                                fresh,
-                                inner.policy.password.history,
-                                inner.now(),
-                            )
-                            .await?;
-                    }
-                    inner
-                        .record(
-                            Audit::new(
-                                AuditKind::PasswordLogin,
-                                AuditOutcome::Success,
-                                inner.now(),
-                            )
-                            .user(user.id)
-                            .client(client)
-                            .meta(serde_json::json!({ "rehashed": rehashed.is_some() })),
-                        )
-                        .await?;
-                    inner
-                        .after_first_factor(&user, context, &[AuthMethod::Pwd], None, client)
+                } => (user, phc, lock_started),
+                Gate::Refused(user, reason) => {
+                    // The same argon2 work and the same second unit as a wrong
+                    // password: neither answer nor timing tells them apart.
+                    self.dummy_verify_password(&request.password).await;
+                    unit!(&self.inner, |inner| {
+                        inner.refuse_password(user.as_ref(), client, reason).await
+                    })?;
+                    return Err(MfaError::InvalidCredentials);
+                }
+            };
+            let check = self
+                .verify_password(&request.password, &phc)
+                .await
+                .map_err(MfaError::Crypto)?;
+            let rehashed = match check {
+                PasswordCheck::Valid { needs_rehash: true } => Some(
+                    self.hash_password(&request.password)
                         .await
-                }
-                PasswordCheck::Invalid => {
-                    inner
-                        .refuse_password(Some(&user), client, "wrong_password")
-                        .await?;
-                    if let Some(until) = lock_started {
+                        .map_err(MfaError::Crypto)?,
+                ),
+                _ => None,
+            };
+            unit!(&self.inner, |inner| {
+                match check {
+                    PasswordCheck::Valid { .. } => {
+                        // Read first: a store may lock the user's row with it
+                        // and decide the reset below on what it read.
+                        let context = inner.sign_in_context(user.id).await?;
+                        inner.clear_failures(user.id, LockScope::Password).await?;
+                        if let Some(fresh) = &rehashed {
+                            inner
+                                .users
+                                .set_password(
+                                    user.id,
+                                    fresh,
+                                    inner.policy.password.history,
+                                    inner.now(),
+                                )
+                                .await?;
+                        }
                         inner
-                            .lock_started(&user, LockScope::Password, until, Some(client))
+                            .record(
+                                Audit::new(
+                                    AuditKind::PasswordLogin,
+                                    AuditOutcome::Success,
+                                    inner.now(),
+                                )
+                                .user(user.id)
+                                .client(client)
+                                .meta(serde_json::json!({ "rehashed": rehashed.is_some() })),
+                            )
                             .await?;
+                        inner
+                            .after_first_factor(&user, context, &[AuthMethod::Pwd], None, client)
+                            .await
                     }
-                    Err(MfaError::InvalidCredentials)
+                    PasswordCheck::Invalid => {
+                        inner
+                            .refuse_password(Some(&user), client, "wrong_password")
+                            .await?;
+                        if let Some(until) = lock_started {
+                            inner
+                                .lock_started(&user, LockScope::Password, until, Some(client))
+                                .await?;
+                        }
+                        Err(MfaError::InvalidCredentials)
+                    }
                 }
-            }
+            })
         })
     }
 
@@ -287,30 +294,32 @@ impl Mfa {
         user: UserId,
         client: ClientInfo,
     ) -> MfaResult<LoginOutcome> {
-        client.validate()?;
-        unit!(&self.inner, |inner| {
-            let mut context = inner.sign_in_context(user).await?;
-            let user = match context.user.take() {
-                Some(found) => Some(found),
-                None if inner.host_users.is_some() => inner.users.get_user(user).await?,
-                None => None,
-            }
-            .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
-            .ok_or(MfaError::InvalidCredentials)?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::PrimaryAuthAccepted,
-                        AuditOutcome::Success,
-                        inner.now(),
+        step!("mfa.begin_after_primary_auth", user = user, async {
+            client.validate()?;
+            unit!(&self.inner, |inner| {
+                let mut context = inner.sign_in_context(user).await?;
+                let user = match context.user.take() {
+                    Some(found) => Some(found),
+                    None if inner.host_users.is_some() => inner.users.get_user(user).await?,
+                    None => None,
+                }
+                .filter(|u| u.deleted_at.is_none() && u.status == UserStatus::Active)
+                .ok_or(MfaError::InvalidCredentials)?;
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::PrimaryAuthAccepted,
+                            AuditOutcome::Success,
+                            inner.now(),
+                        )
+                        .user(user.id)
+                        .client(&client),
                     )
-                    .user(user.id)
-                    .client(&client),
-                )
-                .await?;
-            inner
-                .after_first_factor(&user, context, &[AuthMethod::Ext], None, &client)
-                .await
+                    .await?;
+                inner
+                    .after_first_factor(&user, context, &[AuthMethod::Ext], None, &client)
+                    .await
+            })
         })
     }
 
@@ -326,36 +335,38 @@ impl Mfa {
         ticket: &str,
         client: ClientInfo,
     ) -> MfaResult<Tokens> {
-        client.validate()?;
-        unit!(&self.inner, |inner| {
-            let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
-            // The user enrolled a factor since the ticket was issued: the grace
-            // period no longer applies to them (R37).
-            if inner
-                .usable_methods(ticket.user_id)
-                .await?
-                .iter()
-                .any(|k| *k != FactorKind::BackupCodes)
-            {
-                return Err(MfaError::MfaRequired);
-            }
-            let settings = inner.factors.get_settings(ticket.user_id).await?;
-            let deadline = settings.and_then(|s| s.grace_deadline);
-            if deadline.is_none_or(|d| inner.now() >= d) {
-                return Err(MfaError::EnrollmentRequired);
-            }
-            inner.consume_ticket(&ticket).await?;
-            inner
-                .start_session(SessionIssue {
-                    user_id: ticket.user_id,
-                    device: ticket.device_id,
-                    client: &client,
-                    aal: Aal::Aal1,
-                    amr: ticket.amr.clone(),
-                    mfa_at: None,
-                    risk_score: ticket.risk_score,
-                })
-                .await
+        step!("mfa.continue_without_mfa", async {
+            client.validate()?;
+            unit!(&self.inner, |inner| {
+                let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
+                // The user enrolled a factor since the ticket was issued: the grace
+                // period no longer applies to them (R37).
+                if inner
+                    .usable_methods(ticket.user_id)
+                    .await?
+                    .iter()
+                    .any(|k| *k != FactorKind::BackupCodes)
+                {
+                    return Err(MfaError::MfaRequired);
+                }
+                let settings = inner.factors.get_settings(ticket.user_id).await?;
+                let deadline = settings.and_then(|s| s.grace_deadline);
+                if deadline.is_none_or(|d| inner.now() >= d) {
+                    return Err(MfaError::EnrollmentRequired);
+                }
+                inner.consume_ticket(&ticket).await?;
+                inner
+                    .start_session(SessionIssue {
+                        user_id: ticket.user_id,
+                        device: ticket.device_id,
+                        client: &client,
+                        aal: Aal::Aal1,
+                        amr: ticket.amr.clone(),
+                        mfa_at: None,
+                        risk_score: ticket.risk_score,
+                    })
+                    .await
+            })
         })
     }
 }

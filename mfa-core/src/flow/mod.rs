@@ -46,6 +46,7 @@ use crate::crypto::{KeyRing, PasswordHasher, TokenService};
 use crate::delivery::DeliveryChannel;
 use crate::error::{MfaError, MfaResult};
 use crate::model::{Aal, AuthMethod, SessionId};
+use crate::observability::step;
 use crate::policy::Policy;
 use crate::risk::{GeoLocator, RiskEngine};
 use crate::store::{AuditRepository, Store, UserRepository};
@@ -101,7 +102,9 @@ impl Mfa {
     /// # Errors
     /// A store error; the heads stay due for the next checkpoint.
     pub async fn checkpoint_audit(&self) -> MfaResult<bool> {
-        self.inner.write_audit_with(Vec::new(), true).await
+        step!("mfa.checkpoint_audit", async {
+            self.inner.write_audit_with(Vec::new(), true).await
+        })
     }
 
     /// Archives every audit event before `before` into `out` (a gzip JSON
@@ -124,27 +127,29 @@ impl Mfa {
         before: DateTime<Utc>,
         out: W,
     ) -> Result<crate::audit::archive::ArchiveSummary, crate::audit::archive::ArchiveError> {
-        let inner = &*self.inner;
-        let exported = crate::audit::archive::export(
-            inner.audit_log(),
-            &inner.keys,
-            before,
-            inner.clock.now(),
-            out,
-        )
-        .await?;
-        inner
-            .write_audit(vec![exported.cut])
-            .await
-            .map_err(|e| match e {
-                MfaError::Store(s) => crate::audit::archive::ArchiveError::Store(s),
-                other => crate::audit::archive::ArchiveError::Io(std::io::Error::other(other)),
-            })?;
-        inner
-            .audit_log()
-            .delete_audit_prefix(&exported.remove, Some(before))
+        step!("mfa.archive_audit", async {
+            let inner = &*self.inner;
+            let exported = crate::audit::archive::export(
+                inner.audit_log(),
+                &inner.keys,
+                before,
+                inner.clock.now(),
+                out,
+            )
             .await?;
-        Ok(exported.summary)
+            inner
+                .write_audit(vec![exported.cut])
+                .await
+                .map_err(|e| match e {
+                    MfaError::Store(s) => crate::audit::archive::ArchiveError::Store(s),
+                    other => crate::audit::archive::ArchiveError::Io(std::io::Error::other(other)),
+                })?;
+            inner
+                .audit_log()
+                .delete_audit_prefix(&exported.remove, Some(before))
+                .await?;
+            Ok(exported.summary)
+        })
     }
 
     /// Verifies an archive written by [`Mfa::archive_audit`] with this
@@ -167,8 +172,10 @@ impl Mfa {
     /// # Errors
     /// A store error.
     pub async fn verify_audit(&self) -> MfaResult<crate::audit::AuditReport> {
-        let inner = &*self.inner;
-        Ok(crate::audit::verify_store(inner.audit_log(), &inner.keys).await?)
+        step!("mfa.verify_audit", async {
+            let inner = &*self.inner;
+            Ok(crate::audit::verify_store(inner.audit_log(), &inner.keys).await?)
+        })
     }
 }
 

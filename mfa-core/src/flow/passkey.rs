@@ -12,6 +12,7 @@ use crate::model::{
     FactorStatus, NotificationKind, SealedSecret, TicketId, TicketKind, User, UserId,
     WebauthnCeremony,
 };
+use crate::observability::step;
 use crate::passkey::{
     AssertionResponse, AttestationResponse, CeremonyState, CredentialRecord, PasskeyInfo,
     RelyingParty, amr_of, credential_facts, open_credential, seal_credential,
@@ -344,45 +345,52 @@ impl Mfa {
         actor: Actor<'_>,
         label: Option<&str>,
     ) -> MfaResult<PasskeyChallenge> {
-        let rp = self.inner.relying_party()?;
-        super::support::valid_label(label)?;
-        unit!(&self.inner, |inner| {
-            let Resolved {
-                user,
-                ticket,
-                session,
-            } = inner.resolve(actor).await?;
-            let factors = inner.factors.list_factors(user.id).await?;
-            let exclude = credential_ids(&inner.keys, &factors)?;
-            let (options, state) = rp.start_registration(user.id, &user.identifier, exclude)?;
-            let ceremony = inner
-                .open_ceremony(
-                    CeremonyPurpose::Registration,
-                    Some(user.id),
-                    ticket.map(|t| t.id),
-                    session.map(|s| s.id),
-                    &CeremonyState::Registration {
-                        state,
-                        label: label.map(str::to_owned),
-                    },
-                    options,
-                    rp.ttl,
-                )
-                .await?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::FactorEnrollmentStarted,
-                        AuditOutcome::Success,
-                        inner.now(),
-                    )
-                    .user(user.id)
-                    .factor(FactorKind::Webauthn)
-                    .meta(serde_json::json!({ "ceremony": ceremony.ceremony })),
-                )
-                .await?;
-            Ok(ceremony)
-        })
+        step!(
+            "mfa.start_passkey_registration",
+            method = FactorKind::Webauthn,
+            async {
+                let rp = self.inner.relying_party()?;
+                super::support::valid_label(label)?;
+                unit!(&self.inner, |inner| {
+                    let Resolved {
+                        user,
+                        ticket,
+                        session,
+                    } = inner.resolve(actor).await?;
+                    let factors = inner.factors.list_factors(user.id).await?;
+                    let exclude = credential_ids(&inner.keys, &factors)?;
+                    let (options, state) =
+                        rp.start_registration(user.id, &user.identifier, exclude)?;
+                    let ceremony = inner
+                        .open_ceremony(
+                            CeremonyPurpose::Registration,
+                            Some(user.id),
+                            ticket.map(|t| t.id),
+                            session.map(|s| s.id),
+                            &CeremonyState::Registration {
+                                state,
+                                label: label.map(str::to_owned),
+                            },
+                            options,
+                            rp.ttl,
+                        )
+                        .await?;
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::FactorEnrollmentStarted,
+                                AuditOutcome::Success,
+                                inner.now(),
+                            )
+                            .user(user.id)
+                            .factor(FactorKind::Webauthn)
+                            .meta(serde_json::json!({ "ceremony": ceremony.ceremony })),
+                        )
+                        .await?;
+                    Ok(ceremony)
+                })
+            }
+        )
     }
 
     /// Finishes a registration with the browser's answer (the JSON of the
@@ -406,90 +414,97 @@ impl Mfa {
         response: &str,
         client: &ClientInfo,
     ) -> MfaResult<Enrolled> {
-        client.validate()?;
-        let rp = self.inner.relying_party()?;
-        let response = AttestationResponse::from_json(response).map_err(MfaError::Passkey)?;
-        unit!(&self.inner, |inner| {
-            let Resolved {
-                user,
-                ticket,
-                session,
-            } = inner.resolve(actor).await?;
-            let taken = inner
-                .take(
-                    ceremony,
-                    CeremonyPurpose::Registration,
-                    Some(user.id),
-                    ticket.as_ref().map(|t| t.id),
-                    session.as_ref().map(|s| s.id),
-                )
-                .await?;
-            let registered = match taken {
-                Ok(CeremonyState::Registration { state, label }) => rp
-                    .finish_registration(&response, &state)
-                    .map(|(passkey, aaguid)| (passkey, aaguid, label)),
-                Ok(_) => Err(PasskeyError::CeremonyClosed),
-                Err(e) => Err(e),
-            };
-            // The relying party excluded the user's credentials in the
-            // options; the store is asked again, since the options were
-            // made before this unit.
-            let registered = match registered {
-                Ok((passkey, aaguid, label)) => {
-                    let factors = inner.factors.list_factors(user.id).await?;
-                    if credential_ids(&inner.keys, &factors)?.contains(passkey.cred_id()) {
-                        Err(PasskeyError::AlreadyRegistered)
-                    } else {
-                        Ok((passkey, aaguid, label))
-                    }
-                }
-                Err(e) => Err(e),
-            };
-            let (passkey, aaguid, label) = match registered {
-                Ok(done) => done,
-                Err(e) => {
-                    inner
-                        .record(
-                            Audit::new(
-                                AuditKind::FactorEnrolled,
-                                AuditOutcome::Failure,
-                                inner.now(),
-                            )
-                            .user(user.id)
-                            .factor(FactorKind::Webauthn)
-                            .client(client)
-                            .meta(serde_json::json!({ "reason": e.code() })),
+        step!(
+            "mfa.finish_passkey_registration",
+            method = FactorKind::Webauthn,
+            async {
+                client.validate()?;
+                let rp = self.inner.relying_party()?;
+                let response =
+                    AttestationResponse::from_json(response).map_err(MfaError::Passkey)?;
+                unit!(&self.inner, |inner| {
+                    let Resolved {
+                        user,
+                        ticket,
+                        session,
+                    } = inner.resolve(actor).await?;
+                    let taken = inner
+                        .take(
+                            ceremony,
+                            CeremonyPurpose::Registration,
+                            Some(user.id),
+                            ticket.as_ref().map(|t| t.id),
+                            session.as_ref().map(|s| s.id),
                         )
                         .await?;
-                    return Err(MfaError::Passkey(e));
-                }
-            };
-            let now = inner.now();
-            let mut factor = Factor::pending(user.id, FactorKind::Webauthn, now);
-            factor.label = label;
-            let facts = credential_facts(&passkey);
-            factor.last_totp_step = Some(i64::from(facts.counter));
-            seal_credential(
-                &inner.keys,
-                &mut factor,
-                &CredentialRecord {
-                    passkey,
-                    transports: response.transports(),
-                    aaguid,
-                },
-            )?;
-            inner.factors.create_factor(&factor).await?;
-            inner.factors.activate_factor(factor.id, now).await?;
-            inner
-                .enrolled(
-                    &user,
-                    &factor,
-                    ticket,
-                    amr_of(facts.backup_eligible, facts.user_verified),
-                    client,
-                )
-                .await
-        })
+                    let registered = match taken {
+                        Ok(CeremonyState::Registration { state, label }) => rp
+                            .finish_registration(&response, &state)
+                            .map(|(passkey, aaguid)| (passkey, aaguid, label)),
+                        Ok(_) => Err(PasskeyError::CeremonyClosed),
+                        Err(e) => Err(e),
+                    };
+                    // The relying party excluded the user's credentials in the
+                    // options; the store is asked again, since the options were
+                    // made before this unit.
+                    let registered = match registered {
+                        Ok((passkey, aaguid, label)) => {
+                            let factors = inner.factors.list_factors(user.id).await?;
+                            if credential_ids(&inner.keys, &factors)?.contains(passkey.cred_id()) {
+                                Err(PasskeyError::AlreadyRegistered)
+                            } else {
+                                Ok((passkey, aaguid, label))
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let (passkey, aaguid, label) = match registered {
+                        Ok(done) => done,
+                        Err(e) => {
+                            inner
+                                .record(
+                                    Audit::new(
+                                        AuditKind::FactorEnrolled,
+                                        AuditOutcome::Failure,
+                                        inner.now(),
+                                    )
+                                    .user(user.id)
+                                    .factor(FactorKind::Webauthn)
+                                    .client(client)
+                                    .meta(serde_json::json!({ "reason": e.code() })),
+                                )
+                                .await?;
+                            return Err(MfaError::Passkey(e));
+                        }
+                    };
+                    let now = inner.now();
+                    let mut factor = Factor::pending(user.id, FactorKind::Webauthn, now);
+                    factor.label = label;
+                    let facts = credential_facts(&passkey);
+                    factor.last_totp_step = Some(i64::from(facts.counter));
+                    seal_credential(
+                        &inner.keys,
+                        &mut factor,
+                        &CredentialRecord {
+                            passkey,
+                            transports: response.transports(),
+                            aaguid,
+                        },
+                    )?;
+                    inner.factors.create_factor(&factor).await?;
+                    inner.factors.activate_factor(factor.id, now).await?;
+                    inner
+                        .enrolled(
+                            &user,
+                            &factor,
+                            ticket,
+                            amr_of(facts.backup_eligible, facts.user_verified),
+                            client,
+                        )
+                        .await
+                })
+            }
+        )
     }
 
     /// The options for `navigator.credentials.get()` to answer a login or
@@ -503,42 +518,48 @@ impl Mfa {
     /// [`MfaError::MethodUnavailable`] when passkeys are not configured or
     /// the user has none.
     pub async fn passkey_options(&self, ticket: &str) -> MfaResult<PasskeyChallenge> {
-        let rp = self.inner.relying_party()?;
-        unit!(&self.inner, |inner| {
-            let (ticket, user, factors) = inner
-                .open_ticket_with_user(ticket, &[TicketKind::Mfa])
-                .await?;
-            let limits = inner.policy.login_rate;
-            inner
-                .limit_one(
-                    &super::support::rate_key("passkey_options:user", &user.id.to_string()),
-                    limits.per_identifier,
-                    limits.window,
-                    Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
-                        .user(user.id)
-                        .meta(serde_json::json!({ "action": "passkey_options" })),
-                )
-                .await?;
-            let credentials: Vec<Passkey> = credentials_of(&inner.keys, &factors, true)?
-                .into_iter()
-                .map(|(_, r)| r.passkey)
-                .collect();
-            if credentials.is_empty() {
-                return Err(MfaError::MethodUnavailable);
+        step!(
+            "mfa.passkey_options",
+            method = FactorKind::Webauthn,
+            async {
+                let rp = self.inner.relying_party()?;
+                unit!(&self.inner, |inner| {
+                    let (ticket, user, factors) = inner
+                        .open_ticket_with_user(ticket, &[TicketKind::Mfa])
+                        .await?;
+                    let limits = inner.policy.login_rate;
+                    inner
+                        .limit_one(
+                            &super::support::rate_key("passkey_options:user", &user.id.to_string()),
+                            limits.per_identifier,
+                            limits.window,
+                            Audit::new(AuditKind::RateLimited, AuditOutcome::Denied, inner.now())
+                                .user(user.id)
+                                .meta(serde_json::json!({ "action": "passkey_options" })),
+                        )
+                        .await?;
+                    let credentials: Vec<Passkey> = credentials_of(&inner.keys, &factors, true)?
+                        .into_iter()
+                        .map(|(_, r)| r.passkey)
+                        .collect();
+                    if credentials.is_empty() {
+                        return Err(MfaError::MethodUnavailable);
+                    }
+                    let (options, state) = rp.start_authentication(&credentials)?;
+                    inner
+                        .open_ceremony(
+                            CeremonyPurpose::Login,
+                            Some(user.id),
+                            Some(ticket.id),
+                            None,
+                            &CeremonyState::Login { state },
+                            options,
+                            rp.ttl,
+                        )
+                        .await
+                })
             }
-            let (options, state) = rp.start_authentication(&credentials)?;
-            inner
-                .open_ceremony(
-                    CeremonyPurpose::Login,
-                    Some(user.id),
-                    Some(ticket.id),
-                    None,
-                    &CeremonyState::Login { state },
-                    options,
-                    rp.ttl,
-                )
-                .await
-        })
+        )
     }
 
     /// Completes a sign-in (or step-up) with a passkey: the second factor
@@ -552,20 +573,23 @@ impl Mfa {
     /// also disables the credential and tells the user),
     /// [`MfaError::AccountLocked`], and as [`Mfa::verify`].
     pub async fn verify_passkey(&self, request: PasskeyVerifyRequest<'_>) -> MfaResult<Verified> {
-        request.client.validate()?;
-        self.inner.relying_party()?;
-        let response = AssertionResponse::from_json(request.response).map_err(MfaError::Passkey)?;
-        self.answer_ticket(
-            request.ticket,
-            FactorKind::Webauthn,
-            Answer::Passkey {
-                ceremony: request.ceremony,
-                response: &response,
-            },
-            request.remember_device,
-            request.client,
-        )
-        .await
+        step!("mfa.verify_passkey", method = FactorKind::Webauthn, async {
+            request.client.validate()?;
+            self.inner.relying_party()?;
+            let response =
+                AssertionResponse::from_json(request.response).map_err(MfaError::Passkey)?;
+            self.answer_ticket(
+                request.ticket,
+                FactorKind::Webauthn,
+                Answer::Passkey {
+                    ceremony: request.ceremony,
+                    response: &response,
+                },
+                request.remember_device,
+                request.client,
+            )
+            .await
+        })
     }
 
     /// The options for a passwordless sign-in: `navigator.credentials
@@ -583,26 +607,32 @@ impl Mfa {
         &self,
         client: &ClientInfo,
     ) -> MfaResult<PasskeyChallenge> {
-        client.validate()?;
-        let rp = self.inner.relying_party()?;
-        if self.inner.policy.methods.passwordless.is_none() {
-            return Err(MfaError::MethodUnavailable);
-        }
-        unit!(&self.inner, |inner| {
-            inner.limit_sign_in(client, "passkey_options").await?;
-            let (options, state) = rp.start_discoverable()?;
-            inner
-                .open_ceremony(
-                    CeremonyPurpose::Passwordless,
-                    None,
-                    None,
-                    None,
-                    &CeremonyState::Passwordless { state },
-                    options,
-                    rp.ttl,
-                )
-                .await
-        })
+        step!(
+            "mfa.passkey_sign_in_options",
+            method = FactorKind::Webauthn,
+            async {
+                client.validate()?;
+                let rp = self.inner.relying_party()?;
+                if self.inner.policy.methods.passwordless.is_none() {
+                    return Err(MfaError::MethodUnavailable);
+                }
+                unit!(&self.inner, |inner| {
+                    inner.limit_sign_in(client, "passkey_options").await?;
+                    let (options, state) = rp.start_discoverable()?;
+                    inner
+                        .open_ceremony(
+                            CeremonyPurpose::Passwordless,
+                            None,
+                            None,
+                            None,
+                            &CeremonyState::Passwordless { state },
+                            options,
+                            rp.ttl,
+                        )
+                        .await
+                })
+            }
+        )
     }
 
     /// Signs in with a passkey alone (a discoverable credential whose
@@ -625,120 +655,129 @@ impl Mfa {
         &self,
         request: PasskeySignInRequest<'_>,
     ) -> MfaResult<crate::LoginOutcome> {
-        let client = &request.client;
-        client.validate()?;
-        let rp = self.inner.relying_party()?;
-        let Some(aal) = self.inner.policy.methods.passwordless else {
-            return Err(MfaError::MethodUnavailable);
-        };
-        let response = AssertionResponse::from_json(request.response).map_err(MfaError::Passkey)?;
-        let named = response.user_handle();
-        unit!(&self.inner, |inner| {
-            inner.limit_sign_in(client, "passkey_sign_in").await?;
-            let state = match inner
-                .take(
-                    request.ceremony,
-                    CeremonyPurpose::Passwordless,
-                    None,
-                    None,
-                    None,
-                )
-                .await?
-            {
-                Ok(CeremonyState::Passwordless { state }) => state,
-                Ok(_) => return Err(MfaError::Passkey(PasskeyError::CeremonyClosed)),
-                Err(e) => return Err(MfaError::Passkey(e)),
-            };
-            let unknown = || MfaError::Passkey(PasskeyError::UnknownCredential);
-            let Some(user_id) = named else {
-                return Err(unknown());
-            };
-            let mut context = inner.sign_in_context(user_id).await?;
-            let user = match context.user.take() {
-                Some(found) => Some(found),
-                None if inner.host_users.is_some() => inner.users.get_user(user_id).await?,
-                None => None,
-            }
-            .filter(|u| u.deleted_at.is_none() && u.status == crate::model::UserStatus::Active);
-            let refused = |user: Option<UserId>, outcome, reason: &str| {
-                let audit = Audit::new(AuditKind::LoginRefused, outcome, inner.now())
-                    .client(client)
-                    .factor(FactorKind::Webauthn)
-                    .meta(serde_json::json!({ "reason": reason }));
-                match user {
-                    Some(id) => audit.user(id),
-                    None => audit,
-                }
-            };
-            let Some(user) = user else {
-                inner
-                    .record(refused(None, AuditOutcome::Failure, "unknown_credential"))
-                    .await?;
-                return Err(unknown());
-            };
-            let credentials = credentials_of(&inner.keys, &context.factors, true)?;
-            let Some((factor, record)) = credentials
-                .into_iter()
-                .find(|(_, r)| r.passkey.cred_id().as_slice() == response.credential_id())
-            else {
-                inner
-                    .record(refused(
-                        Some(user.id),
-                        AuditOutcome::Failure,
-                        "unknown_credential",
-                    ))
-                    .await?;
-                return Err(unknown());
-            };
-            let factor = factor.clone();
-            let lock_started = match inner
-                .reserve_attempt(user.id, crate::model::LockScope::Mfa)
-                .await
-            {
-                Ok(started) => started,
-                Err(e) => {
-                    inner
-                        .record(refused(Some(user.id), AuditOutcome::Denied, "locked"))
-                        .await?;
-                    return Err(e);
-                }
-            };
-            let verified = rp.finish_discoverable(&response, state, &record.passkey);
-            let amr = match inner.accept(&user, &factor, record, verified).await? {
-                Ok(amr) => amr,
-                Err(e) => {
-                    return Err(inner
-                        .code_failed(
-                            &user,
-                            FactorKind::Webauthn,
-                            CodeCheck::Passkey(e),
-                            lock_started,
-                            client,
+        step!(
+            "mfa.passkey_sign_in",
+            method = FactorKind::Webauthn,
+            async {
+                let client = &request.client;
+                client.validate()?;
+                let rp = self.inner.relying_party()?;
+                let Some(aal) = self.inner.policy.methods.passwordless else {
+                    return Err(MfaError::MethodUnavailable);
+                };
+                let response =
+                    AssertionResponse::from_json(request.response).map_err(MfaError::Passkey)?;
+                let named = response.user_handle();
+                unit!(&self.inner, |inner| {
+                    inner.limit_sign_in(client, "passkey_sign_in").await?;
+                    let state = match inner
+                        .take(
+                            request.ceremony,
+                            CeremonyPurpose::Passwordless,
+                            None,
+                            None,
+                            None,
                         )
-                        .await?);
-                }
-            };
-            inner
-                .clear_failures(user.id, crate::model::LockScope::Mfa)
-                .await?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::PrimaryAuthAccepted,
-                        AuditOutcome::Success,
-                        inner.now(),
-                    )
-                    .user(user.id)
-                    .client(client)
-                    .factor(FactorKind::Webauthn)
-                    .meta(serde_json::json!({ "passwordless": true, "factor": factor.id })),
-                )
-                .await?;
-            let complete = (aal == crate::model::Aal::Aal2).then_some(aal);
-            inner
-                .after_first_factor(&user, context, &amr, complete, client)
-                .await
-        })
+                        .await?
+                    {
+                        Ok(CeremonyState::Passwordless { state }) => state,
+                        Ok(_) => return Err(MfaError::Passkey(PasskeyError::CeremonyClosed)),
+                        Err(e) => return Err(MfaError::Passkey(e)),
+                    };
+                    let unknown = || MfaError::Passkey(PasskeyError::UnknownCredential);
+                    let Some(user_id) = named else {
+                        return Err(unknown());
+                    };
+                    let mut context = inner.sign_in_context(user_id).await?;
+                    let user = match context.user.take() {
+                        Some(found) => Some(found),
+                        None if inner.host_users.is_some() => inner.users.get_user(user_id).await?,
+                        None => None,
+                    }
+                    .filter(|u| {
+                        u.deleted_at.is_none() && u.status == crate::model::UserStatus::Active
+                    });
+                    let refused = |user: Option<UserId>, outcome, reason: &str| {
+                        let audit = Audit::new(AuditKind::LoginRefused, outcome, inner.now())
+                            .client(client)
+                            .factor(FactorKind::Webauthn)
+                            .meta(serde_json::json!({ "reason": reason }));
+                        match user {
+                            Some(id) => audit.user(id),
+                            None => audit,
+                        }
+                    };
+                    let Some(user) = user else {
+                        inner
+                            .record(refused(None, AuditOutcome::Failure, "unknown_credential"))
+                            .await?;
+                        return Err(unknown());
+                    };
+                    let credentials = credentials_of(&inner.keys, &context.factors, true)?;
+                    let Some((factor, record)) = credentials
+                        .into_iter()
+                        .find(|(_, r)| r.passkey.cred_id().as_slice() == response.credential_id())
+                    else {
+                        inner
+                            .record(refused(
+                                Some(user.id),
+                                AuditOutcome::Failure,
+                                "unknown_credential",
+                            ))
+                            .await?;
+                        return Err(unknown());
+                    };
+                    let factor = factor.clone();
+                    let lock_started = match inner
+                        .reserve_attempt(user.id, crate::model::LockScope::Mfa)
+                        .await
+                    {
+                        Ok(started) => started,
+                        Err(e) => {
+                            inner
+                                .record(refused(Some(user.id), AuditOutcome::Denied, "locked"))
+                                .await?;
+                            return Err(e);
+                        }
+                    };
+                    let verified = rp.finish_discoverable(&response, state, &record.passkey);
+                    let amr = match inner.accept(&user, &factor, record, verified).await? {
+                        Ok(amr) => amr,
+                        Err(e) => {
+                            return Err(inner
+                                .code_failed(
+                                    &user,
+                                    FactorKind::Webauthn,
+                                    CodeCheck::Passkey(e),
+                                    lock_started,
+                                    client,
+                                )
+                                .await?);
+                        }
+                    };
+                    inner
+                        .clear_failures(user.id, crate::model::LockScope::Mfa)
+                        .await?;
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::PrimaryAuthAccepted,
+                                AuditOutcome::Success,
+                                inner.now(),
+                            )
+                            .user(user.id)
+                            .client(client)
+                            .factor(FactorKind::Webauthn)
+                            .meta(serde_json::json!({ "passwordless": true, "factor": factor.id })),
+                        )
+                        .await?;
+                    let complete = (aal == crate::model::Aal::Aal2).then_some(aal);
+                    inner
+                        .after_first_factor(&user, context, &amr, complete, client)
+                        .await
+                })
+            }
+        )
     }
 
     /// A user's passkeys and security keys (active or disabled), as their
@@ -748,13 +787,20 @@ impl Mfa {
     /// [`MfaError::MethodUnavailable`] when passkeys are not configured;
     /// store and key-ring errors.
     pub async fn passkeys(&self, user: UserId) -> MfaResult<Vec<PasskeyInfo>> {
-        self.inner.relying_party()?;
-        direct!(&self.inner, |inner| {
-            let factors = inner.factors.list_factors(user).await?;
-            Ok(credentials_of(&inner.keys, &factors, false)?
-                .iter()
-                .map(|(f, r)| PasskeyInfo::of(f, r))
-                .collect())
-        })
+        step!(
+            "mfa.passkeys",
+            user = user,
+            method = FactorKind::Webauthn,
+            async {
+                self.inner.relying_party()?;
+                direct!(&self.inner, |inner| {
+                    let factors = inner.factors.list_factors(user).await?;
+                    Ok(credentials_of(&inner.keys, &factors, false)?
+                        .iter()
+                        .map(|(f, r)| PasskeyInfo::of(f, r))
+                        .collect())
+                })
+            }
+        )
     }
 }

@@ -37,6 +37,7 @@ use crate::model::{
     PushRequest, PushRequestId, PushResolution, PushStatus, SealedSecret, SessionType, TicketId,
     TicketKind, User, UserId, WebauthnCeremony,
 };
+use crate::observability::step;
 use crate::store::{FailureOutcome, RateHit};
 use chrono::{DateTime, Utc};
 use data_encoding::BASE64URL_NOPAD;
@@ -494,60 +495,66 @@ impl Mfa {
         actor: Actor<'_>,
         label: Option<&str>,
     ) -> MfaResult<PushEnrolmentChallenge> {
-        self.inner.push_sender()?;
-        super::support::valid_label(label)?;
-        unit!(&self.inner, |inner| {
-            let resolved = inner.resolve(actor).await?;
-            let user = &resolved.user;
-            let factors = inner.factors.list_factors(user.id).await?;
-            let enrolled = factors
-                .iter()
-                .filter(|f| f.kind == FactorKind::Push && f.deleted_at.is_none())
-                .count();
-            if enrolled >= inner.policy.push.max_devices as usize {
-                return Err(MfaError::Push(PushError::TooManyDevices));
+        step!(
+            "mfa.start_push_enrolment",
+            method = FactorKind::Push,
+            async {
+                self.inner.push_sender()?;
+                super::support::valid_label(label)?;
+                unit!(&self.inner, |inner| {
+                    let resolved = inner.resolve(actor).await?;
+                    let user = &resolved.user;
+                    let factors = inner.factors.list_factors(user.id).await?;
+                    let enrolled = factors
+                        .iter()
+                        .filter(|f| f.kind == FactorKind::Push && f.deleted_at.is_none())
+                        .count();
+                    if enrolled >= inner.policy.push.max_devices as usize {
+                        return Err(MfaError::Push(PushError::TooManyDevices));
+                    }
+                    let now = inner.now();
+                    let challenge = BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
+                    let mut ceremony = WebauthnCeremony {
+                        id: ChallengeId::new(),
+                        user_id: Some(user.id),
+                        ticket_id: resolved.ticket.as_ref().map(|t| t.id),
+                        session_id: resolved.session.as_ref().map(|s| s.id),
+                        purpose: CeremonyPurpose::PushEnrolment,
+                        state: SealedSecret::from_bytes(Vec::new()),
+                        created_at: now,
+                        expires_at: now + inner.policy.push.enrolment_ttl,
+                        consumed_at: None,
+                    };
+                    let state = serde_json::to_vec(&EnrolmentState {
+                        challenge: challenge.clone(),
+                        label: label.map(str::to_owned),
+                    })
+                    .map_err(|e| MfaError::Config(format!("push enrolment state: {e}")))?;
+                    ceremony.state = inner
+                        .keys
+                        .seal(&state, &enrolment_aad(&ceremony))
+                        .map_err(MfaError::Crypto)?;
+                    inner.challenges.create_ceremony(&ceremony).await?;
+                    inner
+                        .record(
+                            Audit::new(
+                                AuditKind::FactorEnrollmentStarted,
+                                AuditOutcome::Success,
+                                now,
+                            )
+                            .user(user.id)
+                            .factor(FactorKind::Push)
+                            .meta(serde_json::json!({ "ceremony": ceremony.id })),
+                        )
+                        .await?;
+                    Ok(PushEnrolmentChallenge {
+                        id: ceremony.id,
+                        challenge,
+                        expires_at: ceremony.expires_at,
+                    })
+                })
             }
-            let now = inner.now();
-            let challenge = BASE64URL_NOPAD.encode(&rand::random::<[u8; 32]>());
-            let mut ceremony = WebauthnCeremony {
-                id: ChallengeId::new(),
-                user_id: Some(user.id),
-                ticket_id: resolved.ticket.as_ref().map(|t| t.id),
-                session_id: resolved.session.as_ref().map(|s| s.id),
-                purpose: CeremonyPurpose::PushEnrolment,
-                state: SealedSecret::from_bytes(Vec::new()),
-                created_at: now,
-                expires_at: now + inner.policy.push.enrolment_ttl,
-                consumed_at: None,
-            };
-            let state = serde_json::to_vec(&EnrolmentState {
-                challenge: challenge.clone(),
-                label: label.map(str::to_owned),
-            })
-            .map_err(|e| MfaError::Config(format!("push enrolment state: {e}")))?;
-            ceremony.state = inner
-                .keys
-                .seal(&state, &enrolment_aad(&ceremony))
-                .map_err(MfaError::Crypto)?;
-            inner.challenges.create_ceremony(&ceremony).await?;
-            inner
-                .record(
-                    Audit::new(
-                        AuditKind::FactorEnrollmentStarted,
-                        AuditOutcome::Success,
-                        now,
-                    )
-                    .user(user.id)
-                    .factor(FactorKind::Push)
-                    .meta(serde_json::json!({ "ceremony": ceremony.id })),
-                )
-                .await?;
-            Ok(PushEnrolmentChallenge {
-                id: ceremony.id,
-                challenge,
-                expires_at: ceremony.expires_at,
-            })
-        })
+        )
     }
 
     /// Finishes enrolling a push app: checks the key, the address and the
@@ -571,86 +578,95 @@ impl Mfa {
         enrolment: PushEnrolment<'_>,
         client: &ClientInfo,
     ) -> MfaResult<Enrolled> {
-        client.validate()?;
-        let sender = self.inner.push_sender()?;
-        let key = DevicePublicKey::from_base64url(enrolment.algorithm, enrolment.public_key)
-            .map_err(MfaError::Push)?;
-        if enrolment.signature.len() > 100 {
-            return Err(MfaError::Push(PushError::Malformed));
-        }
-        let signature = BASE64URL_NOPAD
-            .decode(enrolment.signature.as_bytes())
-            .map_err(|_| MfaError::Push(PushError::Malformed))?;
-        let address_len = serde_json::to_vec(enrolment.address).map_or(usize::MAX, |v| v.len());
-        if address_len > MAX_PUSH_ADDRESS_LEN || sender.check_address(enrolment.address).is_err() {
-            return Err(MfaError::Push(PushError::BadAddress));
-        }
-        unit!(&self.inner, |inner| {
-            let resolved = inner.resolve(actor).await?;
-            let taken = inner.take_enrolment(enrolment.id, &resolved).await?;
-            let Resolved { user, ticket, .. } = resolved;
-            let checked = match taken {
-                Ok(state) => key
-                    .verify(&enrolment_message(&state.challenge, &key), &signature)
-                    .map(|()| state),
-                Err(e) => Err(e),
-            };
-            // The enrolment's own devices are read in this unit: another
-            // enrolment of the same key may have committed since the start.
-            let factors = inner.factors.list_factors(user.id).await?;
-            let checked = match checked {
-                Ok(state) => {
-                    let devices = devices_of(&inner.keys, &factors, false)?;
-                    let thumbprint = key.thumbprint();
-                    if devices
-                        .iter()
-                        .any(|(_, r)| r.public_key().is_ok_and(|k| k.thumbprint() == thumbprint))
-                    {
-                        Err(PushError::AlreadyRegistered)
-                    } else if devices.len() >= inner.policy.push.max_devices as usize {
-                        Err(PushError::TooManyDevices)
-                    } else {
-                        Ok(state)
+        step!(
+            "mfa.finish_push_enrolment",
+            method = FactorKind::Push,
+            async {
+                client.validate()?;
+                let sender = self.inner.push_sender()?;
+                let key =
+                    DevicePublicKey::from_base64url(enrolment.algorithm, enrolment.public_key)
+                        .map_err(MfaError::Push)?;
+                if enrolment.signature.len() > 100 {
+                    return Err(MfaError::Push(PushError::Malformed));
+                }
+                let signature = BASE64URL_NOPAD
+                    .decode(enrolment.signature.as_bytes())
+                    .map_err(|_| MfaError::Push(PushError::Malformed))?;
+                let address_len =
+                    serde_json::to_vec(enrolment.address).map_or(usize::MAX, |v| v.len());
+                if address_len > MAX_PUSH_ADDRESS_LEN
+                    || sender.check_address(enrolment.address).is_err()
+                {
+                    return Err(MfaError::Push(PushError::BadAddress));
+                }
+                unit!(&self.inner, |inner| {
+                    let resolved = inner.resolve(actor).await?;
+                    let taken = inner.take_enrolment(enrolment.id, &resolved).await?;
+                    let Resolved { user, ticket, .. } = resolved;
+                    let checked = match taken {
+                        Ok(state) => key
+                            .verify(&enrolment_message(&state.challenge, &key), &signature)
+                            .map(|()| state),
+                        Err(e) => Err(e),
+                    };
+                    // The enrolment's own devices are read in this unit: another
+                    // enrolment of the same key may have committed since the start.
+                    let factors = inner.factors.list_factors(user.id).await?;
+                    let checked = match checked {
+                        Ok(state) => {
+                            let devices = devices_of(&inner.keys, &factors, false)?;
+                            let thumbprint = key.thumbprint();
+                            if devices.iter().any(|(_, r)| {
+                                r.public_key().is_ok_and(|k| k.thumbprint() == thumbprint)
+                            }) {
+                                Err(PushError::AlreadyRegistered)
+                            } else if devices.len() >= inner.policy.push.max_devices as usize {
+                                Err(PushError::TooManyDevices)
+                            } else {
+                                Ok(state)
+                            }
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let state = match checked {
+                        Ok(state) => state,
+                        Err(e) => {
+                            inner
+                                .record(
+                                    Audit::new(
+                                        AuditKind::FactorEnrolled,
+                                        AuditOutcome::Failure,
+                                        inner.now(),
+                                    )
+                                    .user(user.id)
+                                    .factor(FactorKind::Push)
+                                    .client(client)
+                                    .meta(serde_json::json!({ "reason": e.code() })),
+                                )
+                                .await?;
+                            return Err(MfaError::Push(e));
+                        }
+                    };
+                    let now = inner.now();
+                    let mut factor = Factor::pending(user.id, FactorKind::Push, now);
+                    factor.label = state.label.or_else(|| client.device.name.clone());
+                    DeviceRecord {
+                        algorithm: key.algorithm(),
+                        key: key.to_base64url(),
+                        address: enrolment.address.clone(),
+                        device: client.device.clone(),
+                        session_type: client.session_type,
                     }
-                }
-                Err(e) => Err(e),
-            };
-            let state = match checked {
-                Ok(state) => state,
-                Err(e) => {
+                    .seal(&inner.keys, &mut factor)?;
+                    inner.factors.create_factor(&factor).await?;
+                    inner.factors.activate_factor(factor.id, now).await?;
                     inner
-                        .record(
-                            Audit::new(
-                                AuditKind::FactorEnrolled,
-                                AuditOutcome::Failure,
-                                inner.now(),
-                            )
-                            .user(user.id)
-                            .factor(FactorKind::Push)
-                            .client(client)
-                            .meta(serde_json::json!({ "reason": e.code() })),
-                        )
-                        .await?;
-                    return Err(MfaError::Push(e));
-                }
-            };
-            let now = inner.now();
-            let mut factor = Factor::pending(user.id, FactorKind::Push, now);
-            factor.label = state.label.or_else(|| client.device.name.clone());
-            DeviceRecord {
-                algorithm: key.algorithm(),
-                key: key.to_base64url(),
-                address: enrolment.address.clone(),
-                device: client.device.clone(),
-                session_type: client.session_type,
+                        .enrolled(&user, &factor, ticket, vec![AuthMethod::Swk], client)
+                        .await
+                })
             }
-            .seal(&inner.keys, &mut factor)?;
-            inner.factors.create_factor(&factor).await?;
-            inner.factors.activate_factor(factor.id, now).await?;
-            inner
-                .enrolled(&user, &factor, ticket, vec![AuthMethod::Swk], client)
-                .await
-        })
+        )
     }
 
     /// Asks the user's apps to approve the sign-in (or step-up) of
@@ -672,142 +688,145 @@ impl Mfa {
     /// `push_risk_too_high`, [`MfaError::RateLimited`], and
     /// [`MfaError::Delivery`] when no app could be reached.
     pub async fn request_push(&self, ticket: &str, client: &ClientInfo) -> MfaResult<PushPending> {
-        client.validate()?;
-        let sender = self.inner.push_sender()?;
-        unit!(&self.inner, |inner| {
-            let (ticket, user, factors) = inner
-                .open_ticket_with_user(ticket, &[TicketKind::Mfa])
-                .await?;
-            let devices = devices_of(&inner.keys, &factors, true)?;
-            // Push is configured (checked above): an active app is all a
-            // user needs.
-            if devices.is_empty() {
-                return Err(MfaError::MethodUnavailable);
-            }
-            let policy = inner.policy.push;
-            let now = inner.now();
-            let refusal = |reason: &str| {
-                Audit::new(AuditKind::PushRequested, AuditOutcome::Denied, now)
-                    .user(user.id)
-                    .factor(FactorKind::Push)
-                    .client(client)
-                    .risk(ticket.risk_score)
-                    .meta(serde_json::json!({ "reason": reason }))
-            };
-            if ticket.risk_score >= policy.refuse_at_risk {
-                inner.record(refusal("risk")).await?;
-                return Err(MfaError::Push(PushError::RiskTooHigh));
-            }
-            if inner.push.count_pending_push_requests(user.id, now).await? >= policy.max_pending {
-                inner.record(refusal("too_many_pending")).await?;
-                return Err(MfaError::RateLimited {
-                    retry_after: policy
-                        .cooldown
-                        .max(chrono::TimeDelta::seconds(1))
-                        .to_std()
-                        .unwrap_or_default(),
-                });
-            }
-            let user_key = user.id.to_string();
-            let cooldown_key = super::support::rate_key("push_cooldown:user", &user_key);
-            let window_key = super::support::rate_key("push:user", &user_key);
-            let mut hits = vec![RateHit {
-                key: &window_key,
-                limit: policy.per_window,
-                window: policy.window,
-            }];
-            if policy.cooldown > chrono::TimeDelta::zero() {
-                hits.insert(
-                    0,
-                    RateHit {
-                        key: &cooldown_key,
-                        limit: 1,
-                        window: policy.cooldown,
-                    },
-                );
-            }
-            let limited = inner.limit_all(&hits).await;
-            if matches!(limited, Err(MfaError::RateLimited { .. })) {
-                inner.record(refusal("rate_limited")).await?;
-            }
-            limited?;
-
-            let numbers = NumberMatch::generate();
-            let context = PushContext {
-                ip: client.ip_text(),
-                country: client.country.clone(),
-                device: client
-                    .device
-                    .name
-                    .clone()
-                    .or_else(|| client.user_agent.clone()),
-                risk_score: ticket.risk_score,
-                step_up: ticket.session_id.is_some(),
-            };
-            let request = PushRequest {
-                id: PushRequestId::random(),
-                user_id: user.id,
-                ticket_id: ticket.id,
-                number: numbers.number,
-                choices: numbers.choices,
-                context: context.clone(),
-                status: PushStatus::Pending,
-                factor_id: None,
-                user_verified: false,
-                created_at: now,
-                expires_at: (now + policy.request_ttl).min(ticket.expires_at),
-                answered_at: None,
-                consumed_at: None,
-            };
-            inner.push.create_push_request(&request).await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::PushRequested, AuditOutcome::Success, now)
+        step!("mfa.request_push", method = FactorKind::Push, async {
+            client.validate()?;
+            let sender = self.inner.push_sender()?;
+            unit!(&self.inner, |inner| {
+                let (ticket, user, factors) = inner
+                    .open_ticket_with_user(ticket, &[TicketKind::Mfa])
+                    .await?;
+                let devices = devices_of(&inner.keys, &factors, true)?;
+                // Push is configured (checked above): an active app is all a
+                // user needs.
+                if devices.is_empty() {
+                    return Err(MfaError::MethodUnavailable);
+                }
+                let policy = inner.policy.push;
+                let now = inner.now();
+                let refusal = |reason: &str| {
+                    Audit::new(AuditKind::PushRequested, AuditOutcome::Denied, now)
                         .user(user.id)
-                        .device(ticket.device_id)
                         .factor(FactorKind::Push)
                         .client(client)
                         .risk(ticket.risk_score)
-                        .meta(serde_json::json!({
-                            "request": request.id,
-                            "devices": devices.len(),
-                        })),
-                )
-                .await?;
-            let place = [context.device.as_deref(), context.country.as_deref()]
-                .into_iter()
-                .flatten()
-                .collect::<Vec<_>>()
-                .join(", ");
-            let devices_count = u32::try_from(devices.len()).unwrap_or(u32::MAX);
-            inner.after_commit(After::Push(Box::new(PushSend {
-                sender: sender.clone(),
-                user: user.id,
-                devices: devices
+                        .meta(serde_json::json!({ "reason": reason }))
+                };
+                if ticket.risk_score >= policy.refuse_at_risk {
+                    inner.record(refusal("risk")).await?;
+                    return Err(MfaError::Push(PushError::RiskTooHigh));
+                }
+                if inner.push.count_pending_push_requests(user.id, now).await? >= policy.max_pending
+                {
+                    inner.record(refusal("too_many_pending")).await?;
+                    return Err(MfaError::RateLimited {
+                        retry_after: policy
+                            .cooldown
+                            .max(chrono::TimeDelta::seconds(1))
+                            .to_std()
+                            .unwrap_or_default(),
+                    });
+                }
+                let user_key = user.id.to_string();
+                let cooldown_key = super::support::rate_key("push_cooldown:user", &user_key);
+                let window_key = super::support::rate_key("push:user", &user_key);
+                let mut hits = vec![RateHit {
+                    key: &window_key,
+                    limit: policy.per_window,
+                    window: policy.window,
+                }];
+                if policy.cooldown > chrono::TimeDelta::zero() {
+                    hits.insert(
+                        0,
+                        RateHit {
+                            key: &cooldown_key,
+                            limit: 1,
+                            window: policy.cooldown,
+                        },
+                    );
+                }
+                let limited = inner.limit_all(&hits).await;
+                if matches!(limited, Err(MfaError::RateLimited { .. })) {
+                    inner.record(refusal("rate_limited")).await?;
+                }
+                limited?;
+
+                let numbers = NumberMatch::generate();
+                let context = PushContext {
+                    ip: client.ip_text(),
+                    country: client.country.clone(),
+                    device: client
+                        .device
+                        .name
+                        .clone()
+                        .or_else(|| client.user_agent.clone()),
+                    risk_score: ticket.risk_score,
+                    step_up: ticket.session_id.is_some(),
+                };
+                let request = PushRequest {
+                    id: PushRequestId::random(),
+                    user_id: user.id,
+                    ticket_id: ticket.id,
+                    number: numbers.number,
+                    choices: numbers.choices,
+                    context: context.clone(),
+                    status: PushStatus::Pending,
+                    factor_id: None,
+                    user_verified: false,
+                    created_at: now,
+                    expires_at: (now + policy.request_ttl).min(ticket.expires_at),
+                    answered_at: None,
+                    consumed_at: None,
+                };
+                inner.push.create_push_request(&request).await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::PushRequested, AuditOutcome::Success, now)
+                            .user(user.id)
+                            .device(ticket.device_id)
+                            .factor(FactorKind::Push)
+                            .client(client)
+                            .risk(ticket.risk_score)
+                            .meta(serde_json::json!({
+                                "request": request.id,
+                                "devices": devices.len(),
+                            })),
+                    )
+                    .await?;
+                let place = [context.device.as_deref(), context.country.as_deref()]
                     .into_iter()
-                    .map(|(f, r)| (f.id, r.address))
-                    .collect(),
-                notice: PushNotice {
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let devices_count = u32::try_from(devices.len()).unwrap_or(u32::MAX);
+                inner.after_commit(After::Push(Box::new(PushSend {
+                    sender: sender.clone(),
+                    user: user.id,
+                    devices: devices
+                        .into_iter()
+                        .map(|(f, r)| (f.id, r.address))
+                        .collect(),
+                    notice: PushNotice {
+                        request: request.id,
+                        title: if context.step_up {
+                            "Confirm it is you?".to_owned()
+                        } else {
+                            "Approve sign-in?".to_owned()
+                        },
+                        body: if place.is_empty() {
+                            "A sign-in waits for your approval".to_owned()
+                        } else {
+                            place
+                        },
+                        expires_at: request.expires_at,
+                        product_name: inner.policy.product_name.clone(),
+                    },
+                })));
+                Ok(PushPending {
                     request: request.id,
-                    title: if context.step_up {
-                        "Confirm it is you?".to_owned()
-                    } else {
-                        "Approve sign-in?".to_owned()
-                    },
-                    body: if place.is_empty() {
-                        "A sign-in waits for your approval".to_owned()
-                    } else {
-                        place
-                    },
+                    number: request.number,
                     expires_at: request.expires_at,
-                    product_name: inner.policy.product_name.clone(),
-                },
-            })));
-            Ok(PushPending {
-                request: request.id,
-                number: request.number,
-                expires_at: request.expires_at,
-                devices: devices_count,
+                    devices: devices_count,
+                })
             })
         })
     }
@@ -822,22 +841,28 @@ impl Mfa {
     /// [`MfaError::Push`] `push_closed` for an unknown, answered or expired
     /// request.
     pub async fn push_request_for_app(&self, id: PushRequestId) -> MfaResult<PushPrompt> {
-        direct!(&self.inner, |inner| {
-            let now = inner.now();
-            let request = inner
-                .push
-                .get_push_request(id)
-                .await?
-                .filter(|r| r.is_pending(now))
-                .ok_or(MfaError::Push(PushError::Closed))?;
-            Ok(PushPrompt {
-                request: request.id,
-                choices: request.choices,
-                context: request.context,
-                created_at: request.created_at,
-                expires_at: request.expires_at,
-            })
-        })
+        step!(
+            "mfa.push_request_for_app",
+            method = FactorKind::Push,
+            async {
+                direct!(&self.inner, |inner| {
+                    let now = inner.now();
+                    let request = inner
+                        .push
+                        .get_push_request(id)
+                        .await?
+                        .filter(|r| r.is_pending(now))
+                        .ok_or(MfaError::Push(PushError::Closed))?;
+                    Ok(PushPrompt {
+                        request: request.id,
+                        choices: request.choices,
+                        context: request.context,
+                        created_at: request.created_at,
+                        expires_at: request.expires_at,
+                    })
+                })
+            }
+        )
     }
 
     /// Takes an app's signed answer (the JSON of [`SignedPushAnswer`]).
@@ -866,147 +891,150 @@ impl Mfa {
     /// is locked, [`MfaError::MethodUnavailable`] when push approval is not
     /// configured.
     pub async fn answer_push(&self, answer: &str) -> MfaResult<PushAnswered> {
-        self.inner.push_sender()?;
-        let signed = SignedPushAnswer::from_json(answer).map_err(MfaError::Push)?;
-        let id = PushRequestId::from_uuid(signed.answer.request);
-        unit!(&self.inner, |inner| {
-            let now = inner.now();
-            let Some(request) = inner.push.get_push_request(id).await? else {
-                return Err(MfaError::Push(PushError::Closed));
-            };
-            let user = inner.user(request.user_id).await?;
-            let factors = inner.factors.list_factors(user.id).await?;
-            let devices = devices_of(&inner.keys, &factors, true)?;
-            let answered_by = devices
-                .iter()
-                .find(|(_, r)| r.public_key().is_ok_and(|k| signed.verify(&k).is_ok()))
-                .map(|(f, _)| f.id);
-            let audit = |outcome, reason: &str| {
-                Audit::new(AuditKind::PushAnswered, outcome, now)
-                    .user(user.id)
-                    .factor(FactorKind::Push)
-                    .meta(serde_json::json!({
-                        "request": id,
-                        "factor": answered_by,
-                        "decision": signed.answer.decision.as_str(),
-                        "reason": reason,
-                    }))
-            };
-            // Audits a refused answer and returns its error.
-            macro_rules! refuse {
-                ($e:expr) => {{
-                    let e: PushError = $e;
-                    inner.record(audit(AuditOutcome::Failure, e.code())).await?;
-                    return Err(MfaError::Push(e));
-                }};
-            }
-            let Some(factor_id) = answered_by else {
-                refuse!(PushError::BadSignature);
-            };
-            if !request.is_pending(now) {
-                refuse!(PushError::Closed);
-            }
-            let skew = (now.timestamp() - signed.answer.at).abs();
-            if skew > inner.policy.push.answer_skew.num_seconds() {
-                refuse!(PushError::Stale);
-            }
-            let answer = &signed.answer;
-            let status = match answer.decision {
-                PushDecision::Approve => {
-                    if inner.policy.push.require_user_verification && !answer.user_verified {
-                        refuse!(PushError::UserVerificationRequired);
-                    }
-                    // Counted before the number is compared (R56), and
-                    // cleared only once the approval is recorded: an answer
-                    // that loses the race for the request keeps its count.
-                    let lock_started = match inner.reserve_attempt(user.id, LockScope::Mfa).await {
-                        Ok(started) => started,
-                        Err(e) => {
-                            inner.record(audit(AuditOutcome::Denied, "locked")).await?;
-                            return Err(e);
+        step!("mfa.answer_push", method = FactorKind::Push, async {
+            self.inner.push_sender()?;
+            let signed = SignedPushAnswer::from_json(answer).map_err(MfaError::Push)?;
+            let id = PushRequestId::from_uuid(signed.answer.request);
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                let Some(request) = inner.push.get_push_request(id).await? else {
+                    return Err(MfaError::Push(PushError::Closed));
+                };
+                let user = inner.user(request.user_id).await?;
+                let factors = inner.factors.list_factors(user.id).await?;
+                let devices = devices_of(&inner.keys, &factors, true)?;
+                let answered_by = devices
+                    .iter()
+                    .find(|(_, r)| r.public_key().is_ok_and(|k| signed.verify(&k).is_ok()))
+                    .map(|(f, _)| f.id);
+                let audit = |outcome, reason: &str| {
+                    Audit::new(AuditKind::PushAnswered, outcome, now)
+                        .user(user.id)
+                        .factor(FactorKind::Push)
+                        .meta(serde_json::json!({
+                            "request": id,
+                            "factor": answered_by,
+                            "decision": signed.answer.decision.as_str(),
+                            "reason": reason,
+                        }))
+                };
+                // Audits a refused answer and returns its error.
+                macro_rules! refuse {
+                    ($e:expr) => {{
+                        let e: PushError = $e;
+                        inner.record(audit(AuditOutcome::Failure, e.code())).await?;
+                        return Err(MfaError::Push(e));
+                    }};
+                }
+                let Some(factor_id) = answered_by else {
+                    refuse!(PushError::BadSignature);
+                };
+                if !request.is_pending(now) {
+                    refuse!(PushError::Closed);
+                }
+                let skew = (now.timestamp() - signed.answer.at).abs();
+                if skew > inner.policy.push.answer_skew.num_seconds() {
+                    refuse!(PushError::Stale);
+                }
+                let answer = &signed.answer;
+                let status = match answer.decision {
+                    PushDecision::Approve => {
+                        if inner.policy.push.require_user_verification && !answer.user_verified {
+                            refuse!(PushError::UserVerificationRequired);
                         }
-                    };
-                    if answer.number == request.number {
-                        PushStatus::Approved
-                    } else {
-                        let resolved = inner
-                            .push
-                            .resolve_push_request(
-                                id,
-                                &PushResolution {
-                                    status: PushStatus::WrongNumber,
-                                    factor_id,
-                                    user_verified: answer.user_verified,
-                                    at: now,
-                                },
+                        // Counted before the number is compared (R56), and
+                        // cleared only once the approval is recorded: an answer
+                        // that loses the race for the request keeps its count.
+                        let lock_started =
+                            match inner.reserve_attempt(user.id, LockScope::Mfa).await {
+                                Ok(started) => started,
+                                Err(e) => {
+                                    inner.record(audit(AuditOutcome::Denied, "locked")).await?;
+                                    return Err(e);
+                                }
+                            };
+                        if answer.number == request.number {
+                            PushStatus::Approved
+                        } else {
+                            let resolved = inner
+                                .push
+                                .resolve_push_request(
+                                    id,
+                                    &PushResolution {
+                                        status: PushStatus::WrongNumber,
+                                        factor_id,
+                                        user_verified: answer.user_verified,
+                                        at: now,
+                                    },
+                                )
+                                .await?;
+                            inner
+                                .record(audit(AuditOutcome::Failure, "wrong_number"))
+                                .await?;
+                            if let Some(until) = lock_started {
+                                inner
+                                    .lock_started(&user, LockScope::Mfa, until, None)
+                                    .await?;
+                            }
+                            return Err(MfaError::Push(if resolved {
+                                PushError::WrongNumber
+                            } else {
+                                PushError::Closed
+                            }));
+                        }
+                    }
+                    PushDecision::Deny => PushStatus::Denied,
+                    PushDecision::NotMe => PushStatus::NotMe,
+                };
+                let resolved = inner
+                    .push
+                    .resolve_push_request(
+                        id,
+                        &PushResolution {
+                            status,
+                            factor_id,
+                            user_verified: answer.user_verified,
+                            at: now,
+                        },
+                    )
+                    .await?;
+                if !resolved {
+                    refuse!(PushError::Closed);
+                }
+                match status {
+                    PushStatus::Approved => {
+                        inner.clear_failures(user.id, LockScope::Mfa).await?;
+                        inner
+                            .record(audit(AuditOutcome::Success, "approved"))
+                            .await?;
+                    }
+                    PushStatus::NotMe => {
+                        inner.record(audit(AuditOutcome::Denied, "not_me")).await?;
+                        inner
+                            .record(
+                                Audit::new(AuditKind::PushNotMe, AuditOutcome::Denied, now)
+                                    .user(user.id)
+                                    .factor(FactorKind::Push)
+                                    .meta(serde_json::json!({
+                                        "request": id,
+                                        "factor": factor_id,
+                                        "ip": request.context.ip,
+                                        "country": request.context.country,
+                                    })),
                             )
                             .await?;
-                        inner
-                            .record(audit(AuditOutcome::Failure, "wrong_number"))
-                            .await?;
-                        if let Some(until) = lock_started {
-                            inner
-                                .lock_started(&user, LockScope::Mfa, until, None)
-                                .await?;
-                        }
-                        return Err(MfaError::Push(if resolved {
-                            PushError::WrongNumber
-                        } else {
-                            PushError::Closed
-                        }));
+                        inner.lock_now(&user, &request.context).await?;
+                    }
+                    _ => {
+                        inner.record(audit(AuditOutcome::Denied, "denied")).await?;
                     }
                 }
-                PushDecision::Deny => PushStatus::Denied,
-                PushDecision::NotMe => PushStatus::NotMe,
-            };
-            let resolved = inner
-                .push
-                .resolve_push_request(
-                    id,
-                    &PushResolution {
-                        status,
-                        factor_id,
-                        user_verified: answer.user_verified,
-                        at: now,
-                    },
-                )
-                .await?;
-            if !resolved {
-                refuse!(PushError::Closed);
-            }
-            match status {
-                PushStatus::Approved => {
-                    inner.clear_failures(user.id, LockScope::Mfa).await?;
-                    inner
-                        .record(audit(AuditOutcome::Success, "approved"))
-                        .await?;
-                }
-                PushStatus::NotMe => {
-                    inner.record(audit(AuditOutcome::Denied, "not_me")).await?;
-                    inner
-                        .record(
-                            Audit::new(AuditKind::PushNotMe, AuditOutcome::Denied, now)
-                                .user(user.id)
-                                .factor(FactorKind::Push)
-                                .meta(serde_json::json!({
-                                    "request": id,
-                                    "factor": factor_id,
-                                    "ip": request.context.ip,
-                                    "country": request.context.country,
-                                })),
-                        )
-                        .await?;
-                    inner.lock_now(&user, &request.context).await?;
-                }
-                _ => {
-                    inner.record(audit(AuditOutcome::Denied, "denied")).await?;
-                }
-            }
-            let mut answered = request;
-            answered.status = status;
-            Ok(PushAnswered {
-                request: id,
-                state: PushState::of(&answered, now),
+                let mut answered = request;
+                answered.status = status;
+                Ok(PushAnswered {
+                    request: id,
+                    state: PushState::of(&answered, now),
+                })
             })
         })
     }
@@ -1019,17 +1047,19 @@ impl Mfa {
     /// [`MfaError::Push`] `push_closed` for a request that is not the
     /// ticket's.
     pub async fn push_status(&self, ticket: &str, id: PushRequestId) -> MfaResult<PushState> {
-        direct!(&self.inner, |inner| {
-            let (ticket, _user, _factors) = inner
-                .open_ticket_with_user(ticket, &[TicketKind::Mfa])
-                .await?;
-            let request = inner
-                .push
-                .get_push_request(id)
-                .await?
-                .filter(|r| r.ticket_id == ticket.id)
-                .ok_or(MfaError::Push(PushError::Closed))?;
-            Ok(PushState::of(&request, inner.now()))
+        step!("mfa.push_status", method = FactorKind::Push, async {
+            direct!(&self.inner, |inner| {
+                let (ticket, _user, _factors) = inner
+                    .open_ticket_with_user(ticket, &[TicketKind::Mfa])
+                    .await?;
+                let request = inner
+                    .push
+                    .get_push_request(id)
+                    .await?
+                    .filter(|r| r.ticket_id == ticket.id)
+                    .ok_or(MfaError::Push(PushError::Closed))?;
+                Ok(PushState::of(&request, inner.now()))
+            })
         })
     }
 
@@ -1052,16 +1082,18 @@ impl Mfa {
         remember_device: bool,
         client: &ClientInfo,
     ) -> MfaResult<Verified> {
-        client.validate()?;
-        self.inner.push_sender()?;
-        self.answer_ticket(
-            ticket,
-            FactorKind::Push,
-            Answer::Push { request },
-            remember_device,
-            client,
-        )
-        .await
+        step!("mfa.complete_push", method = FactorKind::Push, async {
+            client.validate()?;
+            self.inner.push_sender()?;
+            self.answer_ticket(
+                ticket,
+                FactorKind::Push,
+                Answer::Push { request },
+                remember_device,
+                client,
+            )
+            .await
+        })
     }
 
     /// A user's push apps (active or turned off), as their security page
@@ -1070,30 +1102,37 @@ impl Mfa {
     /// # Errors
     /// Store and key-ring errors.
     pub async fn push_devices(&self, user: UserId) -> MfaResult<Vec<PushDeviceView>> {
-        direct!(&self.inner, |inner| {
-            let factors = inner.factors.list_factors(user).await?;
-            devices_of(&inner.keys, &factors, false)?
-                .into_iter()
-                .map(|(f, r)| {
-                    let key = r.public_key()?;
-                    Ok(PushDeviceView {
-                        factor_id: f.id,
-                        label: f.label,
-                        status: f.status,
-                        algorithm: r.algorithm,
-                        key_thumbprint: BASE64URL_NOPAD.encode(&key.thumbprint()),
-                        address_kind: r
-                            .address
-                            .get("kind")
-                            .and_then(serde_json::Value::as_str)
-                            .map(str::to_owned),
-                        device: r.device,
-                        session_type: r.session_type,
-                        created_at: f.created_at,
-                        last_used_at: f.last_used_at,
-                    })
+        step!(
+            "mfa.push_devices",
+            user = user,
+            method = FactorKind::Push,
+            async {
+                direct!(&self.inner, |inner| {
+                    let factors = inner.factors.list_factors(user).await?;
+                    devices_of(&inner.keys, &factors, false)?
+                        .into_iter()
+                        .map(|(f, r)| {
+                            let key = r.public_key()?;
+                            Ok(PushDeviceView {
+                                factor_id: f.id,
+                                label: f.label,
+                                status: f.status,
+                                algorithm: r.algorithm,
+                                key_thumbprint: BASE64URL_NOPAD.encode(&key.thumbprint()),
+                                address_kind: r
+                                    .address
+                                    .get("kind")
+                                    .and_then(serde_json::Value::as_str)
+                                    .map(str::to_owned),
+                                device: r.device,
+                                session_type: r.session_type,
+                                created_at: f.created_at,
+                                last_used_at: f.last_used_at,
+                            })
+                        })
+                        .collect()
                 })
-                .collect()
-        })
+            }
+        )
     }
 }

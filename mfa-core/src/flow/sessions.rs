@@ -10,6 +10,7 @@ use crate::model::{
     Aal, AuditKind, AuditOutcome, Device, NotificationKind, RefreshTokenId, RevocationReason,
     Session, SessionId, UserId,
 };
+use crate::observability::step;
 use crate::store::{NewRefreshToken, RotateOutcome};
 use chrono::TimeDelta;
 
@@ -31,74 +32,85 @@ impl Mfa {
     /// [`MfaError::InvalidToken`] for unknown, expired or revoked tokens,
     /// [`MfaError::TokenReused`] on reuse.
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> MfaResult<Tokens> {
-        client.validate()?;
-        let presented = OpaqueToken::parse(refresh_token).map_err(|_| MfaError::InvalidToken)?;
-        unit!(&self.inner, |inner| {
-            let fresh = OpaqueToken::generate();
-            let now = inner.now();
-            let outcome = inner
-                .sessions
-                .rotate_refresh_token(
-                    &presented.hash(TokenPurpose::Refresh),
-                    &NewRefreshToken {
-                        id: RefreshTokenId::new(),
-                        token_hash: fresh.hash(TokenPurpose::Refresh),
-                        expires_at: now + inner.policy.session.refresh_sliding,
-                    },
-                    now,
-                )
-                .await?;
-            match outcome {
-                RotateOutcome::Rotated { token, session } => {
-                    let ip = client.ip_text();
-                    let ip_changed = ip.is_some() && ip != session.ip;
-                    inner
-                        .record(
-                            Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)
-                                .user(session.user_id)
-                                .session(session.id)
-                                .device(session.device_id)
-                                .client(client)
-                                .meta(serde_json::json!({
-                                    "family": token.family_id,
-                                    "ip_change": ip_changed,
-                                })),
-                        )
-                        .await?;
-                    inner.tokens_for(session, &fresh, token.expires_at)
-                }
-                RotateOutcome::Reused {
-                    family_id,
-                    session_id,
-                    user_id,
-                } => {
-                    inner
-                        .record(
-                            Audit::new(AuditKind::RefreshTokenReused, AuditOutcome::Denied, now)
+        step!("mfa.refresh", async {
+            client.validate()?;
+            let presented =
+                OpaqueToken::parse(refresh_token).map_err(|_| MfaError::InvalidToken)?;
+            unit!(&self.inner, |inner| {
+                let fresh = OpaqueToken::generate();
+                let now = inner.now();
+                let outcome = inner
+                    .sessions
+                    .rotate_refresh_token(
+                        &presented.hash(TokenPurpose::Refresh),
+                        &NewRefreshToken {
+                            id: RefreshTokenId::new(),
+                            token_hash: fresh.hash(TokenPurpose::Refresh),
+                            expires_at: now + inner.policy.session.refresh_sliding,
+                        },
+                        now,
+                    )
+                    .await?;
+                match outcome {
+                    RotateOutcome::Rotated { token, session } => {
+                        let ip = client.ip_text();
+                        let ip_changed = ip.is_some() && ip != session.ip;
+                        inner
+                            .record(
+                                Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Success, now)
+                                    .user(session.user_id)
+                                    .session(session.id)
+                                    .device(session.device_id)
+                                    .client(client)
+                                    .meta(serde_json::json!({
+                                        "family": token.family_id,
+                                        "ip_change": ip_changed,
+                                    })),
+                            )
+                            .await?;
+                        inner.tokens_for(session, &fresh, token.expires_at)
+                    }
+                    RotateOutcome::Reused {
+                        family_id,
+                        session_id,
+                        user_id,
+                    } => {
+                        inner
+                            .record(
+                                Audit::new(
+                                    AuditKind::RefreshTokenReused,
+                                    AuditOutcome::Denied,
+                                    now,
+                                )
                                 .user(user_id)
                                 .session(session_id)
                                 .client(client)
                                 .meta(serde_json::json!({ "family": family_id })),
-                        )
-                        .await?;
-                    if let Ok(user) = inner.user(user_id).await {
-                        inner.notify(&user, NotificationKind::TokenReused, serde_json::json!({}));
+                            )
+                            .await?;
+                        if let Ok(user) = inner.user(user_id).await {
+                            inner.notify(
+                                &user,
+                                NotificationKind::TokenReused,
+                                serde_json::json!({}),
+                            );
+                        }
+                        Err(MfaError::TokenReused)
                     }
-                    Err(MfaError::TokenReused)
+                    RotateOutcome::Revoked { user_id } | RotateOutcome::Expired { user_id } => {
+                        inner
+                            .record(
+                                Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Failure, now)
+                                    .user(user_id)
+                                    .client(client)
+                                    .meta(serde_json::json!({ "reason": "expired_or_revoked" })),
+                            )
+                            .await?;
+                        Err(MfaError::InvalidToken)
+                    }
+                    RotateOutcome::Unknown => Err(MfaError::InvalidToken),
                 }
-                RotateOutcome::Revoked { user_id } | RotateOutcome::Expired { user_id } => {
-                    inner
-                        .record(
-                            Audit::new(AuditKind::SessionRefreshed, AuditOutcome::Failure, now)
-                                .user(user_id)
-                                .client(client)
-                                .meta(serde_json::json!({ "reason": "expired_or_revoked" })),
-                        )
-                        .await?;
-                    Err(MfaError::InvalidToken)
-                }
-                RotateOutcome::Unknown => Err(MfaError::InvalidToken),
-            }
+            })
         })
     }
 
@@ -108,14 +120,16 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::InvalidToken`].
     pub async fn authenticate(&self, access_token: &str) -> MfaResult<AccessClaims> {
-        let claims = self
-            .inner
-            .tokens
-            .verify(access_token, self.inner.now())
-            .map_err(|_| MfaError::InvalidToken)?;
-        direct!(&self.inner, |inner| {
-            inner.live_session(&claims).await?;
-            Ok(claims)
+        step!("mfa.authenticate", async {
+            let claims = self
+                .inner
+                .tokens
+                .verify(access_token, self.inner.now())
+                .map_err(|_| MfaError::InvalidToken)?;
+            direct!(&self.inner, |inner| {
+                inner.live_session(&claims).await?;
+                Ok(claims)
+            })
         })
     }
 
@@ -139,8 +153,10 @@ impl Mfa {
     /// # Errors
     /// Store errors only; logging out twice is not an error.
     pub async fn logout(&self, claims: &AccessClaims) -> MfaResult<()> {
-        self.end_session(claims.sub, claims.sid, RevocationReason::Logout)
-            .await
+        step!("mfa.logout", user = claims.sub, async {
+            self.end_session(claims.sub, claims.sid, RevocationReason::Logout)
+                .await
+        })
     }
 
     /// Ends one of a user's sessions (for a "sign out that device" button).
@@ -148,8 +164,10 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`] when the session is not the user's.
     pub async fn revoke_session(&self, user: UserId, session: SessionId) -> MfaResult<()> {
-        self.end_session(user, session, RevocationReason::Revoked)
-            .await
+        step!("mfa.revoke_session", user = user, async {
+            self.end_session(user, session, RevocationReason::Revoked)
+                .await
+        })
     }
 
     async fn end_session(
@@ -188,20 +206,22 @@ impl Mfa {
         user: UserId,
         keep: Option<SessionId>,
     ) -> MfaResult<u64> {
-        unit!(&self.inner, |inner| {
-            let now = inner.now();
-            let n = inner
-                .sessions
-                .revoke_user_sessions(user, keep, RevocationReason::Revoked, now)
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
-                        .user(user)
-                        .meta(serde_json::json!({ "count": n })),
-                )
-                .await?;
-            Ok(n)
+        step!("mfa.revoke_all_sessions", user = user, async {
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                let n = inner
+                    .sessions
+                    .revoke_user_sessions(user, keep, RevocationReason::Revoked, now)
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
+                            .user(user)
+                            .meta(serde_json::json!({ "count": n })),
+                    )
+                    .await?;
+                Ok(n)
+            })
         })
     }
 
@@ -210,18 +230,20 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn sessions(&self, user: UserId) -> MfaResult<Vec<SessionView>> {
-        direct!(&self.inner, |inner| {
-            let sessions = inner.sessions.list_sessions(user, inner.now()).await?;
-            let devices = inner.devices.list_devices(user).await?;
-            Ok(sessions
-                .into_iter()
-                .map(|session| {
-                    let device = session
-                        .device_id
-                        .and_then(|id| devices.iter().find(|d| d.id == id).cloned());
-                    SessionView { session, device }
-                })
-                .collect())
+        step!("mfa.sessions", user = user, async {
+            direct!(&self.inner, |inner| {
+                let sessions = inner.sessions.list_sessions(user, inner.now()).await?;
+                let devices = inner.devices.list_devices(user).await?;
+                Ok(sessions
+                    .into_iter()
+                    .map(|session| {
+                        let device = session
+                            .device_id
+                            .and_then(|id| devices.iter().find(|d| d.id == id).cloned());
+                        SessionView { session, device }
+                    })
+                    .collect())
+            })
         })
     }
 }
@@ -229,6 +251,8 @@ impl Mfa {
 impl Step<'_> {
     /// The active session behind verified claims.
     pub(crate) async fn live_session(&self, claims: &AccessClaims) -> MfaResult<Session> {
+        // The token's signature was verified: its subject is the user.
+        crate::observability::note_user(claims.sub);
         self.sessions
             .get_session(claims.sid)
             .await?

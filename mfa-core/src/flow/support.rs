@@ -12,6 +12,7 @@ use crate::model::{
     RefreshStatus, RefreshToken, RefreshTokenId, Session, SessionId, SessionStatus, TicketId,
     TicketKind, User, UserId, WebauthnCeremony,
 };
+use crate::observability::note_user;
 use crate::store::{FailureOutcome, RateDecision, RateHit, SignInContext};
 use chrono::{DateTime, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
@@ -264,6 +265,9 @@ impl Step<'_> {
             .challenges
             .find_ticket(&token.hash(TokenPurpose::LoginTicket))
             .await?;
+        if let Some(ticket) = &ticket {
+            note_user(ticket.user_id);
+        }
         self.still_open(ticket, kinds)
     }
 
@@ -286,6 +290,7 @@ impl Step<'_> {
         else {
             return Err(MfaError::InvalidTicket);
         };
+        note_user(context.ticket.user_id);
         let ticket = self.still_open(Some(context.ticket), kinds)?;
         let user = if own_users {
             context
@@ -304,6 +309,7 @@ impl Step<'_> {
     /// the store keeps the users; a host's own user table is read on its
     /// own.
     pub async fn sign_in_context(&self, user: UserId) -> MfaResult<SignInContext> {
+        note_user(user);
         Ok(self
             .reads
             .sign_in_context(user, self.host_users.is_none())
@@ -354,6 +360,7 @@ impl Step<'_> {
             LockScope::Mfa => &self.policy.mfa_lockout,
             LockScope::Password => &self.policy.password_lockout,
         };
+        note_user(user);
         let now = self.now();
         match self.users.record_failure(user, scope, rule, now).await? {
             FailureOutcome::Counted { locked_until, .. } => Ok(locked_until),
@@ -395,6 +402,7 @@ impl Step<'_> {
     }
 
     pub async fn user(&self, id: UserId) -> MfaResult<User> {
+        note_user(id);
         self.users
             .get_user(id)
             .await?

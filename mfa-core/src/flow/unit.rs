@@ -52,6 +52,7 @@ macro_rules! unit {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            $crate::observability::unit_attempt(attempt);
             let tx = owner.begin($durability).await?;
             let $s = owner.step(Some(tx.repositories()));
             let result: $crate::error::MfaResult<_> = async { $body }.await;
@@ -107,7 +108,7 @@ pub(crate) enum After {
 /// crypto and configuration errors (and a delivery error, which a body
 /// never returns since sends wait for the commit) roll the unit back, so a
 /// step cut short half-way leaves nothing behind.
-const fn is_refusal(e: &MfaError) -> bool {
+pub(crate) const fn is_refusal(e: &MfaError) -> bool {
     !matches!(
         e,
         MfaError::Store(_) | MfaError::Crypto(_) | MfaError::Config(_) | MfaError::Delivery(_)
@@ -158,8 +159,12 @@ impl<'a> Step<'a> {
             .push(action);
     }
 
-    /// Records an audit event of the step (written when it commits).
+    /// Records an audit event of the step (written when it commits). The
+    /// event's user is the step's (see [`crate::observability`]).
     pub fn record_event(&self, event: AuditEvent) {
+        if let Some(user) = event.user_id {
+            crate::observability::note_user(user);
+        }
         self.events
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

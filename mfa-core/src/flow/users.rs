@@ -9,6 +9,7 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::{
     AuditKind, AuditOutcome, Contact, NotificationKind, RevocationReason, User, UserId,
 };
+use crate::observability::step;
 use crate::store::StoreError;
 use std::fmt;
 
@@ -48,33 +49,38 @@ impl Mfa {
     /// outside the policy's length bounds, [`MfaError::Conflict`] when the
     /// identifier is taken.
     pub async fn create_user(&self, new: NewUser) -> MfaResult<User> {
-        let inner = &self.inner;
-        let identifier = normalize_identifier(&new.identifier)?;
-        let now = inner.now();
-        let mut user = User::new(identifier, now);
-        user.email = new.contact.email;
-        user.phone = new.contact.phone;
-        user.locale = new.contact.locale;
-        if let Some(password) = &new.password {
-            self.check_new_password(password)?;
-            user.password_hash = Some(
-                self.hash_password(password)
-                    .await
-                    .map_err(MfaError::Crypto)?,
-            );
-        }
-        unit!(inner, |inner| {
-            match inner.users.create_user(&user).await {
-                Ok(()) => {}
-                Err(StoreError::Conflict(_)) => return Err(MfaError::Conflict("identifier taken")),
-                Err(e) => return Err(e.into()),
+        step!("mfa.create_user", async {
+            let inner = &self.inner;
+            let identifier = normalize_identifier(&new.identifier)?;
+            let now = inner.now();
+            let mut user = User::new(identifier, now);
+            user.email = new.contact.email;
+            user.phone = new.contact.phone;
+            user.locale = new.contact.locale;
+            if let Some(password) = &new.password {
+                self.check_new_password(password)?;
+                user.password_hash = Some(
+                    self.hash_password(password)
+                        .await
+                        .map_err(MfaError::Crypto)?,
+                );
             }
-            inner
-                .record(
-                    Audit::new(AuditKind::UserCreated, AuditOutcome::Success, now).user(user.id),
-                )
-                .await?;
-            Ok(user.clone())
+            unit!(inner, |inner| {
+                match inner.users.create_user(&user).await {
+                    Ok(()) => {}
+                    Err(StoreError::Conflict(_)) => {
+                        return Err(MfaError::Conflict("identifier taken"));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                inner
+                    .record(
+                        Audit::new(AuditKind::UserCreated, AuditOutcome::Success, now)
+                            .user(user.id),
+                    )
+                    .await?;
+                Ok(user.clone())
+            })
         })
     }
 
@@ -83,7 +89,9 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn user(&self, id: UserId) -> MfaResult<User> {
-        direct!(&self.inner, |inner| inner.user(id).await)
+        step!("mfa.user", user = id, async {
+            direct!(&self.inner, |inner| inner.user(id).await)
+        })
     }
 
     /// Changes the password of the signed-in user. The current password is
@@ -100,58 +108,60 @@ impl Mfa {
         current: &SecretString,
         new: &SecretString,
     ) -> MfaResult<()> {
-        let limit = self.inner.policy.password.history;
-        let (session, user, mut history) = direct!(&self.inner, |inner| {
-            let session = inner.live_session(claims).await?;
-            let user = inner.user(session.user_id).await?;
-            let history = inner.users.password_history(user.id, limit).await?;
-            Ok((session, user, history))
-        })?;
-        self.check_new_password(new)?;
-        let phc = user
-            .password_hash
-            .as_deref()
-            .ok_or(MfaError::InvalidCredentials)?;
-        // The argon2 work runs before the unit, never inside it.
-        match self
-            .verify_password(current, phc)
-            .await
-            .map_err(MfaError::Crypto)?
-        {
-            PasswordCheck::Valid { .. } => {}
-            PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
-        }
-        history.push(phc.to_owned());
-        if self.inner.passwords.is_in_history(new, &history) {
-            return Err(MfaError::invalid_input("password", "used before"));
-        }
-        let hash = self.hash_password(new).await.map_err(MfaError::Crypto)?;
-        unit!(&self.inner, |inner| {
-            let now = inner.now();
-            inner.users.set_password(user.id, &hash, limit, now).await?;
-            inner.devices.revoke_all_device_trust(user.id).await?;
-            inner
-                .sessions
-                .revoke_user_sessions(
-                    user.id,
-                    Some(session.id),
-                    RevocationReason::PasswordChanged,
-                    now,
-                )
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::PasswordChanged, AuditOutcome::Success, now)
-                        .user(user.id)
-                        .session(session.id),
-                )
-                .await?;
-            inner.notify(
-                &user,
-                NotificationKind::PasswordChanged,
-                serde_json::json!({}),
-            );
-            Ok(())
+        step!("mfa.change_password", async {
+            let limit = self.inner.policy.password.history;
+            let (session, user, mut history) = direct!(&self.inner, |inner| {
+                let session = inner.live_session(claims).await?;
+                let user = inner.user(session.user_id).await?;
+                let history = inner.users.password_history(user.id, limit).await?;
+                Ok((session, user, history))
+            })?;
+            self.check_new_password(new)?;
+            let phc = user
+                .password_hash
+                .as_deref()
+                .ok_or(MfaError::InvalidCredentials)?;
+            // The argon2 work runs before the unit, never inside it.
+            match self
+                .verify_password(current, phc)
+                .await
+                .map_err(MfaError::Crypto)?
+            {
+                PasswordCheck::Valid { .. } => {}
+                PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
+            }
+            history.push(phc.to_owned());
+            if self.inner.passwords.is_in_history(new, &history) {
+                return Err(MfaError::invalid_input("password", "used before"));
+            }
+            let hash = self.hash_password(new).await.map_err(MfaError::Crypto)?;
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                inner.users.set_password(user.id, &hash, limit, now).await?;
+                inner.devices.revoke_all_device_trust(user.id).await?;
+                inner
+                    .sessions
+                    .revoke_user_sessions(
+                        user.id,
+                        Some(session.id),
+                        RevocationReason::PasswordChanged,
+                        now,
+                    )
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::PasswordChanged, AuditOutcome::Success, now)
+                            .user(user.id)
+                            .session(session.id),
+                    )
+                    .await?;
+                inner.notify(
+                    &user,
+                    NotificationKind::PasswordChanged,
+                    serde_json::json!({}),
+                );
+                Ok(())
+            })
         })
     }
 }

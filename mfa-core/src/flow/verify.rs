@@ -11,6 +11,7 @@ use crate::model::{
     AuditKind, AuditOutcome, AuthMethod, ChallengePurpose, Factor, FactorKind, LockScope,
     NotificationKind, RevocationReason, TicketId, TicketKind, User,
 };
+use crate::observability::step;
 use crate::store::ChallengeAttempt;
 use chrono::DateTime;
 use chrono::Utc;
@@ -397,15 +398,17 @@ impl Mfa {
     /// [`MfaError::MethodUnavailable`], [`MfaError::AccountLocked`],
     /// [`MfaError::InvalidCode`].
     pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
-        request.client.validate()?;
-        self.answer_ticket(
-            request.ticket,
-            request.method,
-            Answer::Code(request.code),
-            request.remember_device,
-            request.client,
-        )
-        .await
+        step!("mfa.verify", method = request.method, async {
+            request.client.validate()?;
+            self.answer_ticket(
+                request.ticket,
+                request.method,
+                Answer::Code(request.code),
+                request.remember_device,
+                request.client,
+            )
+            .await
+        })
     }
 
     /// The body of [`Mfa::verify`] and [`Mfa::verify_passkey`]: counts the
@@ -551,41 +554,43 @@ impl Mfa {
     /// [`MfaError::InvalidToken`] when the session is gone,
     /// [`MfaError::MethodUnavailable`] when the user has no second factor.
     pub async fn begin_step_up(&self, claims: &AccessClaims) -> MfaResult<super::LoginOutcome> {
-        unit!(&self.inner, |inner| {
-            let session = inner.live_session(claims).await?;
-            let user = inner.user(session.user_id).await?;
-            let methods = inner.usable_methods(user.id).await?;
-            if methods.is_empty() {
-                return Err(MfaError::MethodUnavailable);
-            }
-            let primary: Vec<AuthMethod> = session
-                .amr
-                .iter()
-                .copied()
-                .filter(|m| matches!(m, AuthMethod::Pwd | AuthMethod::Ext))
-                .collect();
-            let (ticket, issued) = inner
-                .issue_ticket(TicketIssue {
-                    user: &user,
-                    kind: TicketKind::Mfa,
-                    amr: primary,
-                    device: session.device_id,
-                    risk_score: session.risk_score,
-                    replaces: Some(session.id),
+        step!("mfa.begin_step_up", async {
+            unit!(&self.inner, |inner| {
+                let session = inner.live_session(claims).await?;
+                let user = inner.user(session.user_id).await?;
+                let methods = inner.usable_methods(user.id).await?;
+                if methods.is_empty() {
+                    return Err(MfaError::MethodUnavailable);
+                }
+                let primary: Vec<AuthMethod> = session
+                    .amr
+                    .iter()
+                    .copied()
+                    .filter(|m| matches!(m, AuthMethod::Pwd | AuthMethod::Ext))
+                    .collect();
+                let (ticket, issued) = inner
+                    .issue_ticket(TicketIssue {
+                        user: &user,
+                        kind: TicketKind::Mfa,
+                        amr: primary,
+                        device: session.device_id,
+                        risk_score: session.risk_score,
+                        replaces: Some(session.id),
+                    })
+                    .await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::StepUp, AuditOutcome::Success, inner.now())
+                            .user(user.id)
+                            .session(session.id)
+                            .meta(serde_json::json!({ "methods": methods })),
+                    )
+                    .await?;
+                Ok(super::LoginOutcome::MfaRequired {
+                    ticket,
+                    methods,
+                    expires_at: issued.expires_at,
                 })
-                .await?;
-            inner
-                .record(
-                    Audit::new(AuditKind::StepUp, AuditOutcome::Success, inner.now())
-                        .user(user.id)
-                        .session(session.id)
-                        .meta(serde_json::json!({ "methods": methods })),
-                )
-                .await?;
-            Ok(super::LoginOutcome::MfaRequired {
-                ticket,
-                methods,
-                expires_at: issued.expires_at,
             })
         })
     }

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 /// Months before the anchor's that a page on the partitioned log probes one
 /// by one (two years); older events are read by one more query.
@@ -164,6 +165,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
     ///
     /// A duplicate event id, or a second event at one chain position, is a
     /// conflict (at once outside a unit, at the unit's flush inside one).
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "append_audit"))]
     async fn append_audit(&self, event: &AuditEvent) -> StoreResult<()> {
         match self.unit() {
             Some(unit) => {
@@ -188,6 +190,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
         }
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "query_audit"))]
     async fn query_audit(
         &self,
         filter: &AuditFilter,
@@ -283,6 +286,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
     }
 
     /// One keyset query on the unique index of (`chain_id`, `chain_seq`).
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "scan_audit_chains"))]
     async fn scan_audit_chains(
         &self,
         after: Option<ChainPosition>,
@@ -318,6 +322,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
         self.rows(&sql, args).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "count_unlinked_audit"))]
     async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64> {
         let (sql, args) = match since {
             Some(since) => (
@@ -340,6 +345,7 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
     /// One batched `DELETE` per chain (a chain holds at most
     /// [`mfa_core::audit::MAX_CHAIN_LEN`] events), then the unlinked ones
     /// in batches.
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "delete_audit_prefix"))]
     async fn delete_audit_prefix(
         &self,
         cuts: &[ChainPosition],

@@ -8,9 +8,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 #[async_trait]
 impl<D: Driver> BackupCodeRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "replace_backup_codes"))]
     async fn replace_backup_codes(
         &self,
         user: UserId,
@@ -50,6 +52,7 @@ impl<D: Driver> BackupCodeRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "consume_backup_code"))]
     async fn consume_backup_code(
         &self,
         user: UserId,
@@ -70,6 +73,7 @@ impl<D: Driver> BackupCodeRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "remaining_backup_codes"))]
     async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
         let n = self
             .one_on(
@@ -83,6 +87,7 @@ impl<D: Driver> BackupCodeRepository for SqlStore<D> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "delete_backup_codes"))]
     async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
         self.affected(
             "DELETE FROM {p}backup_codes WHERE user_id = $1",

@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 #[async_trait]
 impl<D: Driver> ChallengeRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "issue_challenge"))]
     async fn issue_challenge(&self, challenge: &OtpChallenge) -> StoreResult<()> {
         let close = self.st(
             "UPDATE {p}challenges SET consumed_at = $3 \
@@ -72,6 +74,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_challenge"))]
     async fn get_challenge(&self, id: ChallengeId) -> StoreResult<Option<OtpChallenge>> {
         let sql = format!(
             "SELECT {} FROM {{p}}challenges WHERE id = $1",
@@ -80,6 +83,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         self.row(&sql, vec![uuid_of(id)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "latest_challenge"))]
     async fn latest_challenge(
         &self,
         factor: FactorId,
@@ -102,6 +106,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
             .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "record_challenge_attempt"))]
     async fn record_challenge_attempt(
         &self,
         id: ChallengeId,
@@ -163,6 +168,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "consume_challenge"))]
     async fn consume_challenge(&self, id: ChallengeId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit() {
             unit.forget_challenges();
@@ -177,6 +183,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_ticket"))]
     async fn create_ticket(&self, ticket: &LoginTicket) -> StoreResult<()> {
         // A fresh id and token: inside a unit the insert waits for the
         // flush.
@@ -202,6 +209,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "find_ticket"))]
     async fn find_ticket(&self, token_hash: &TokenHash) -> StoreResult<Option<LoginTicket>> {
         let sql = format!(
             "SELECT {} FROM {{p}}login_tickets WHERE token_hash = $1",
@@ -211,6 +219,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
             .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "consume_ticket"))]
     async fn consume_ticket(&self, id: TicketId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit()
             && let Some(consumed) = unit.consume_ticket(id, now)
@@ -236,6 +245,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_ceremony"))]
     async fn create_ceremony(&self, ceremony: &WebauthnCeremony) -> StoreResult<()> {
         // A fresh id: inside a unit the insert waits for the flush.
         self.insert_or_defer(
@@ -258,6 +268,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "take_ceremony"))]
     async fn take_ceremony(
         &self,
         id: ChallengeId,
@@ -297,6 +308,7 @@ impl<D: Driver> ChallengeRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_expired_challenges"))]
     async fn purge_expired_challenges(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         if let Some(unit) = self.unit() {
             unit.forget_challenges();

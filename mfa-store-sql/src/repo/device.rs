@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 /// Columns set to NULL when a device loses its trust.
 const CLEAR_TRUST: &str = "trust_token_hash = NULL, trusted_at = NULL, trusted_until = NULL";
@@ -80,6 +81,7 @@ impl<D: Driver> SqlStore<D> {
 
 #[async_trait]
 impl<D: Driver> DeviceRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "upsert_device"))]
     async fn upsert_device(&self, sighting: &DeviceSighting) -> StoreResult<Upserted> {
         // A unit that read the user's devices under the user's lock knows
         // the answer; the write waits for its flush.
@@ -163,11 +165,13 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(Upserted { device, created })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_device"))]
     async fn get_device(&self, id: DeviceId) -> StoreResult<Option<Device>> {
         let sql = format!("SELECT {} FROM {{p}}devices WHERE id = $1", cols::DEVICE);
         self.row(&sql, vec![uuid_of(id)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "list_devices"))]
     async fn list_devices(&self, user: UserId) -> StoreResult<Vec<Device>> {
         let sql = format!(
             "SELECT {} FROM {{p}}devices WHERE user_id = $1 AND deleted_at IS NULL \
@@ -177,6 +181,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         self.rows(&sql, vec![uuid_of(user)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "trust_device"))]
     async fn trust_device(
         &self,
         id: DeviceId,
@@ -200,6 +205,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "find_trusted_device"))]
     async fn find_trusted_device(
         &self,
         user: UserId,
@@ -222,6 +228,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "rotate_trust_token"))]
     async fn rotate_trust_token(
         &self,
         id: DeviceId,
@@ -245,6 +252,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_device_trust"))]
     async fn revoke_device_trust(&self, id: DeviceId) -> StoreResult<bool> {
         let sql = format!(
             "UPDATE {{p}}devices SET {CLEAR_TRUST} WHERE id = $1 \
@@ -253,6 +261,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(self.affected(&sql, vec![uuid_of(id)]).await? == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_all_device_trust"))]
     async fn revoke_all_device_trust(&self, user: UserId) -> StoreResult<u64> {
         let sql = format!(
             "UPDATE {{p}}devices SET {CLEAR_TRUST} WHERE user_id = $1 \
@@ -261,6 +270,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         self.affected(&sql, vec![uuid_of(user)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "mark_device_compromised"))]
     async fn mark_device_compromised(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
         let sql = format!(
             "UPDATE {{p}}devices SET compromised_at = $2, {CLEAR_TRUST} WHERE id = $1 \
@@ -269,6 +279,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(self.affected(&sql, vec![uuid_of(id), Arg::Ts(now)]).await? == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "soft_delete_device"))]
     async fn soft_delete_device(&self, id: DeviceId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit() {
             unit.forget_devices();
@@ -280,6 +291,7 @@ impl<D: Driver> DeviceRepository for SqlStore<D> {
         Ok(self.affected(&sql, vec![uuid_of(id), Arg::Ts(now)]).await? == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_deleted_devices"))]
     async fn purge_deleted_devices(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.purge_in_batches("devices", "deleted_at < $1", vec![Arg::Ts(before)])
             .await

@@ -10,9 +10,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 #[async_trait]
 impl<D: Driver> FactorRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_factor"))]
     async fn create_factor(&self, factor: &Factor) -> StoreResult<()> {
         let totp = factor.totp;
         self.insert(
@@ -42,11 +44,13 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_factor"))]
     async fn get_factor(&self, id: FactorId) -> StoreResult<Option<Factor>> {
         let sql = format!("SELECT {} FROM {{p}}factors WHERE id = $1", cols::FACTOR);
         self.row(&sql, vec![uuid_of(id)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "list_factors"))]
     async fn list_factors(&self, user: UserId) -> StoreResult<Vec<Factor>> {
         let sql = format!(
             "SELECT {} FROM {{p}}factors WHERE user_id = $1 AND deleted_at IS NULL \
@@ -56,6 +60,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         self.rows(&sql, vec![uuid_of(user)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "activate_factor"))]
     async fn activate_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
         let n = self
             .affected(
@@ -67,6 +72,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_factor_status"))]
     async fn set_factor_status(&self, id: FactorId, status: FactorStatus) -> StoreResult<bool> {
         let n = self
             .affected(
@@ -77,6 +83,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_factor_secret"))]
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool> {
         let n = self
             .affected(
@@ -87,6 +94,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_factor_label"))]
     async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
         let n = self
             .affected(
@@ -97,6 +105,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "advance_totp_step"))]
     async fn advance_totp_step(
         &self,
         id: FactorId,
@@ -132,6 +141,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "touch_factor"))]
     async fn touch_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<()> {
         self.affected(
             "UPDATE {p}factors SET last_used_at = $2 WHERE id = $1 AND deleted_at IS NULL",
@@ -141,6 +151,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(())
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "soft_delete_factor"))]
     async fn soft_delete_factor(&self, id: FactorId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit() {
             unit.forget_factor(Some(id));
@@ -154,6 +165,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "soft_delete_factors_of"))]
     async fn soft_delete_factors_of(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<u64> {
         if let Some(unit) = self.unit() {
             unit.forget_factor(None);
@@ -165,6 +177,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_settings"))]
     async fn get_settings(&self, user: UserId) -> StoreResult<Option<MfaSettings>> {
         let sql = format!(
             "SELECT {} FROM {{p}}mfa_settings WHERE user_id = $1",
@@ -173,6 +186,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         self.row(&sql, vec![uuid_of(user)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "put_settings"))]
     async fn put_settings(&self, settings: &MfaSettings) -> StoreResult<()> {
         let upsert = if self.dialect().mysql {
             "ON DUPLICATE KEY UPDATE enforced = VALUES(enforced), \
@@ -201,6 +215,7 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(())
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_deleted_factors"))]
     async fn purge_deleted_factors(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.purge_in_batches("factors", "deleted_at < $1", vec![Arg::Ts(before)])
             .await

@@ -8,6 +8,7 @@ use crate::store::{SqlStore, retry};
 use async_trait::async_trait;
 use mfa_core::model::{KeyCheck, KeyCheckSubject};
 use mfa_core::store::*;
+use tracing::instrument;
 
 fn subject_args(subject: KeyCheckSubject) -> [Arg; 2] {
     [text(subject.kind()), Arg::I64(i64::from(subject.key_id()))]
@@ -15,6 +16,7 @@ fn subject_args(subject: KeyCheckSubject) -> [Arg; 2] {
 
 #[async_trait]
 impl<D: Driver> KeyCheckRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "key_checks"))]
     async fn key_checks(&self) -> StoreResult<Vec<KeyCheck>> {
         let sql = format!("SELECT {} FROM {{p}}key_checks", cols::KEY_CHECK);
         let rows = self
@@ -23,6 +25,7 @@ impl<D: Driver> KeyCheckRepository for SqlStore<D> {
         Ok(rows.into_iter().flatten().collect())
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "add_key_check"))]
     async fn add_key_check(&self, check: &KeyCheck) -> StoreResult<bool> {
         // Insert-if-absent in one statement: a second writer of the same
         // subject waits for the first and then inserts nothing. MySQL's
@@ -51,6 +54,7 @@ impl<D: Driver> KeyCheckRepository for SqlStore<D> {
         Ok(inserted == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "remove_key_check"))]
     async fn remove_key_check(&self, subject: KeyCheckSubject) -> StoreResult<bool> {
         let n = self
             .affected(

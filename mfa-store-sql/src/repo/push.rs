@@ -12,9 +12,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::{PushRequest, PushRequestId, PushResolution, PushStatus, UserId};
 use mfa_core::store::*;
+use tracing::instrument;
 
 #[async_trait]
 impl<D: Driver> PushRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_push_request"))]
     async fn create_push_request(&self, request: &PushRequest) -> StoreResult<()> {
         let context = serde_json::to_value(&request.context).map_err(StoreError::backend)?;
         let [choice_1, choice_2, choice_3] = request.choices.map(|c| Arg::I32(i32::from(c)));
@@ -47,6 +49,7 @@ impl<D: Driver> PushRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_push_request"))]
     async fn get_push_request(&self, id: PushRequestId) -> StoreResult<Option<PushRequest>> {
         let sql = format!(
             "SELECT {} FROM {{p}}push_requests WHERE id = $1",
@@ -55,6 +58,7 @@ impl<D: Driver> PushRepository for SqlStore<D> {
         self.row(&sql, vec![uuid_of(id)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "resolve_push_request"))]
     async fn resolve_push_request(
         &self,
         id: PushRequestId,
@@ -78,6 +82,7 @@ impl<D: Driver> PushRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "consume_push_request"))]
     async fn consume_push_request(
         &self,
         id: PushRequestId,
@@ -97,6 +102,7 @@ impl<D: Driver> PushRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "count_pending_push_requests"))]
     async fn count_pending_push_requests(
         &self,
         user: UserId,
@@ -118,6 +124,7 @@ impl<D: Driver> PushRepository for SqlStore<D> {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_push_requests"))]
     async fn purge_push_requests(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         self.purge_in_batches("push_requests", "expires_at < $1", vec![Arg::Ts(before)])
             .await

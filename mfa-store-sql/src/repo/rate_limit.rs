@@ -31,6 +31,7 @@ use crate::store::{SqlStore, retry};
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use mfa_core::store::*;
+use tracing::instrument;
 
 /// The hit upsert on PostgreSQL, the `n`-th of a statement (its
 /// parameters `$5n+1` … `$5n+5`: key, now, window start (hits at or before
@@ -165,6 +166,7 @@ fn decision(allowed: bool, hits: &[i64], limit: u32, window: TimeDelta, now: i64
 
 #[async_trait]
 impl<D: Driver> RateLimiter for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "hit"))]
     async fn hit(
         &self,
         key: &str,
@@ -213,6 +215,7 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
 
     /// PostgreSQL: one statement for all the hits (chained `WITH` clauses);
     /// elsewhere one per hit.
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "hit_in_order"))]
     async fn hit_in_order(
         &self,
         hits: &[RateHit<'_>],
@@ -251,6 +254,7 @@ impl<D: Driver> RateLimiter for SqlStore<D> {
             .collect()
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_rate_limits"))]
     async fn purge_rate_limits(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         // Keys whose every hit left its window go, and their hits are
         // counted; `hit` recreates a key. Hits that expired in a key that

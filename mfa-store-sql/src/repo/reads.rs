@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 use uuid::Uuid;
 
 /// `alias.column, …` for a column list of [`cols`].
@@ -105,6 +106,7 @@ impl<D: Driver> StepReads for SqlStore<D> {
     /// inside a unit of work it locks them (see [`crate::unit`]). A ticket
     /// whose user has no factor (the join finds nothing) is read table by
     /// table, unlocked.
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "ticket_context"))]
     async fn ticket_context(
         &self,
         token_hash: &TokenHash,
@@ -177,6 +179,7 @@ impl<D: Driver> StepReads for SqlStore<D> {
     /// the user's row, see [`crate::unit`]), then the user's devices. A
     /// host's own user table, or a user that is not there, is read table
     /// by table.
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "sign_in_context"))]
     async fn sign_in_context(&self, user: UserId, with_user: bool) -> StoreResult<SignInContext> {
         if !with_user {
             return sign_in_context_by_calls(self, user, with_user).await;

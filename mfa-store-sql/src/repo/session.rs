@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 
 /// The insert of one refresh token, with [`refresh_args`].
 const INSERT_REFRESH: &str = "INSERT INTO {p}refresh_tokens (id, family_id, session_id, \
@@ -84,6 +85,7 @@ impl<D: Driver> SqlStore<D> {
 
 #[async_trait]
 impl<D: Driver> SessionRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_session"))]
     async fn create_session(&self, session: &Session) -> StoreResult<()> {
         self.insert_or_defer(
             "INSERT INTO {p}sessions (id, user_id, device_id, session_type, status, aal, \
@@ -114,11 +116,13 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_session"))]
     async fn get_session(&self, id: SessionId) -> StoreResult<Option<Session>> {
         let sql = format!("SELECT {} FROM {{p}}sessions WHERE id = $1", cols::SESSION);
         self.row(&sql, vec![uuid_of(id)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "list_sessions"))]
     async fn list_sessions(&self, user: UserId, now: DateTime<Utc>) -> StoreResult<Vec<Session>> {
         let sql = format!(
             "SELECT {} FROM {{p}}sessions WHERE user_id = $1 AND status <> 'revoked' \
@@ -128,6 +132,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         self.rows(&sql, vec![uuid_of(user), Arg::Ts(now)]).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "authenticate_session"))]
     async fn authenticate_session(
         &self,
         id: SessionId,
@@ -153,6 +158,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         Ok(n == 1)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_session"))]
     async fn revoke_session(
         &self,
         id: SessionId,
@@ -164,6 +170,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_user_sessions"))]
     async fn revoke_user_sessions(
         &self,
         user: UserId,
@@ -182,6 +189,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         self.revoke_sessions_where(condition, args).await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_device_sessions"))]
     async fn revoke_device_sessions(
         &self,
         device: DeviceId,
@@ -195,11 +203,13 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "insert_refresh_token"))]
     async fn insert_refresh_token(&self, token: &RefreshToken) -> StoreResult<()> {
         self.insert_or_defer(INSERT_REFRESH, refresh_args(token), "refresh token")
             .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "rotate_refresh_token"))]
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,
@@ -364,6 +374,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "revoke_refresh_family"))]
     async fn revoke_refresh_family(
         &self,
         family: FamilyId,
@@ -399,6 +410,7 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_sessions"))]
     async fn purge_sessions(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         // Refresh tokens go with their session (ON DELETE CASCADE).
         self.purge_in_batches(

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::model::*;
 use mfa_core::store::*;
+use tracing::instrument;
 use uuid::Uuid;
 
 fn scope_columns(scope: LockScope) -> (&'static str, &'static str) {
@@ -210,6 +211,7 @@ impl<D: Driver> SqlStore<D> {
 
 #[async_trait]
 impl<D: Driver> UserRepository for SqlStore<D> {
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_user"))]
     async fn create_user(&self, user: &User) -> StoreResult<()> {
         self.insert(
             "INSERT INTO {p}users (id, identifier, email, phone, locale, password_hash, \
@@ -237,6 +239,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_user"))]
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>> {
         let sql = format!("SELECT {} FROM {{p}}users WHERE id = $1", cols::USER);
         let user = self.row(&sql, vec![uuid_of(id)]).await?;
@@ -244,6 +247,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(user)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "find_user_by_identifier"))]
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
         let sql = format!(
             "SELECT {} FROM {{p}}users WHERE identifier = $1 AND deleted_at IS NULL",
@@ -254,6 +258,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(user)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_password"))]
     async fn set_password(
         &self,
         id: UserId,
@@ -320,6 +325,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         })
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "password_history"))]
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>> {
         self.rows_on(
             &mut self.pool(),
@@ -331,6 +337,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         .await
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_contact"))]
     async fn set_contact(
         &self,
         id: UserId,
@@ -353,6 +360,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_status"))]
     async fn set_status(
         &self,
         id: UserId,
@@ -369,6 +377,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "record_failure"))]
     async fn record_failure(
         &self,
         id: UserId,
@@ -389,6 +398,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         }
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "reset_failures"))]
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
         // A unit holding the user's row resets its copy (writing, at the
         // unit's next flush, only what differs from the database). Nothing
@@ -428,6 +438,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(live)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "soft_delete_user"))]
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit() {
             unit.forget_user(id);
@@ -442,6 +453,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "purge_deleted_users"))]
     async fn purge_deleted_users(&self, before: DateTime<Utc>) -> StoreResult<u64> {
         // Foreign keys cascade to everything the users own.
         self.purge_in_batches("users", "deleted_at < $1", vec![Arg::Ts(before)])
