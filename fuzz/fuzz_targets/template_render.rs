@@ -1,6 +1,7 @@
 //! R47: rendering any notification (arbitrary details JSON, locale, product
-//! name, destination, time) or code message never panics, and nothing
-//! interpolated reaches the HTML part unescaped.
+//! name, destination, time) or code message with the shipped templates
+//! never fails or panics, and nothing interpolated reaches the HTML part
+//! unescaped.
 #![no_main]
 
 use chrono::{DateTime, Utc};
@@ -8,28 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use mfa_core::crypto::OtpCode;
 use mfa_core::delivery::{Message, NotificationMessage, OtpCodeText, OtpMessage};
 use mfa_core::model::{ChallengePurpose, NotificationId, NotificationKind};
-use mfa_delivery::template::render;
-
-const KINDS: [NotificationKind; 12] = [
-    NotificationKind::NewDeviceLogin,
-    NotificationKind::FactorAdded,
-    NotificationKind::FactorRemoved,
-    NotificationKind::BackupCodesGenerated,
-    NotificationKind::BackupCodeUsed,
-    NotificationKind::BackupCodesLow,
-    NotificationKind::AccountLocked,
-    NotificationKind::TokenReused,
-    NotificationKind::OtpReplay,
-    NotificationKind::SuspiciousSignIn,
-    NotificationKind::DeviceTrusted,
-    NotificationKind::PasswordChanged,
-];
-
-const PURPOSES: [ChallengePurpose; 3] = [
-    ChallengePurpose::Login,
-    ChallengePurpose::Enrollment,
-    ChallengePurpose::StepUp,
-];
+use mfa_core::template::Templates;
 
 /// Splits `data` into fields at 0xFF bytes (which never occur in UTF-8).
 fn fields(data: &[u8]) -> Vec<String> {
@@ -72,7 +52,7 @@ fuzz_target!(|data: &[u8]| {
         Message::Otp(OtpMessage {
             to: field(2),
             code: OtpCodeText::new(code),
-            purpose: PURPOSES[usize::from(selector) % PURPOSES.len()],
+            purpose: ChallengePurpose::ALL[usize::from(selector) % ChallengePurpose::ALL.len()],
             expires_at: at,
             product_name: field(3),
             locale,
@@ -83,13 +63,15 @@ fuzz_target!(|data: &[u8]| {
         Message::Notification(NotificationMessage {
             id: NotificationId::new(),
             to: field(2),
-            kind: KINDS[usize::from(selector) % KINDS.len()],
+            kind: NotificationKind::ALL[usize::from(selector) % NotificationKind::ALL.len()],
             details,
             at,
             product_name: field(3),
             locale,
         })
     };
-    let rendered = render(&message);
+    let rendered = Templates::shipped()
+        .render(&message)
+        .expect("the shipped templates render any message");
     check_html(&rendered.html);
 });

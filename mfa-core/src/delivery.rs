@@ -1,7 +1,7 @@
 //! How messages leave the engine: the [`DeliveryChannel`] trait and the
 //! messages it carries. Transports (SMTP, SMS gateways, webhooks) live in
-//! other crates; this module only defines the contract and renders the
-//! default plain-text bodies.
+//! other crates; this module only defines the contract. What a message
+//! says, in which language, is [`crate::template`]'s.
 
 use crate::crypto::OtpCode;
 use crate::model::{ChallengePurpose, NotificationId, NotificationKind, OtpChannel};
@@ -101,130 +101,6 @@ impl Message {
             Self::Notification(m) => &m.to,
         }
     }
-
-    /// Default subject line (English).
-    #[must_use]
-    pub fn subject(&self) -> String {
-        match self {
-            Self::Otp(m) => format!("{} verification code", m.product_name),
-            Self::Notification(m) => {
-                format!("{}: {}", m.product_name, notification_title(m.kind))
-            }
-        }
-    }
-
-    /// Default plain-text body (English). For a code, the code comes first
-    /// so it shows in previews and SMS.
-    #[must_use]
-    pub fn text(&self) -> String {
-        match self {
-            Self::Otp(m) => format!(
-                "{code} is your {product} verification code. It expires at {expires} UTC. \
-                 Do not share it with anyone.",
-                code = m.code.expose(),
-                product = m.product_name,
-                expires = m.expires_at.format("%H:%M"),
-            ),
-            Self::Notification(m) => notification_text(m),
-        }
-    }
-}
-
-fn notification_title(kind: NotificationKind) -> &'static str {
-    match kind {
-        NotificationKind::NewDeviceLogin => "new sign-in",
-        NotificationKind::FactorAdded => "sign-in method added",
-        NotificationKind::FactorRemoved => "sign-in method removed",
-        NotificationKind::BackupCodesGenerated => "new backup codes",
-        NotificationKind::BackupCodeUsed => "backup code used",
-        NotificationKind::BackupCodesLow => "backup codes running low",
-        NotificationKind::AccountLocked => "account locked",
-        NotificationKind::TokenReused => "sessions ended for your safety",
-        NotificationKind::OtpReplay => "a used code was tried again",
-        NotificationKind::PasskeySuspect => "passkey turned off",
-        NotificationKind::PushNotMe => "sign-in attempt reported",
-        NotificationKind::SuspiciousSignIn => "suspicious sign-in",
-        NotificationKind::DeviceTrusted => "device remembered",
-        NotificationKind::PasswordChanged => "password changed",
-    }
-}
-
-fn detail<'a>(m: &'a NotificationMessage, key: &str) -> &'a str {
-    m.details
-        .get(key)
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("unknown")
-}
-
-fn notification_text(m: &NotificationMessage) -> String {
-    let when = m.at.format("%Y-%m-%d %H:%M UTC");
-    let tail = "If this was not you, secure your account now.";
-    match m.kind {
-        NotificationKind::NewDeviceLogin => format!(
-            "A new device signed in to your {} account at {when} (device: {}, IP: {}). {tail}",
-            m.product_name,
-            detail(m, "device"),
-            detail(m, "ip"),
-        ),
-        NotificationKind::FactorAdded => format!(
-            "A sign-in method ({}) was added to your account at {when}. {tail}",
-            detail(m, "method")
-        ),
-        NotificationKind::FactorRemoved => format!(
-            "A sign-in method ({}) was removed from your account at {when}. {tail}",
-            detail(m, "method")
-        ),
-        NotificationKind::BackupCodesGenerated => format!(
-            "New backup codes were generated at {when}; the old ones no longer work. {tail}"
-        ),
-        NotificationKind::BackupCodeUsed => format!(
-            "A backup code was used to sign in at {when}; {} remain. {tail}",
-            m.details
-                .get("remaining")
-                .map_or_else(|| "some".to_owned(), ToString::to_string)
-        ),
-        NotificationKind::BackupCodesLow => format!(
-            "Only {} backup codes remain. Generate new ones in your security settings.",
-            m.details
-                .get("remaining")
-                .map_or_else(|| "a few".to_owned(), ToString::to_string)
-        ),
-        NotificationKind::AccountLocked => format!(
-            "Sign-in to your {} account was locked at {when} after repeated failed attempts. {tail}",
-            m.product_name
-        ),
-        NotificationKind::TokenReused => format!(
-            "An old session token was used again at {when}, so we signed that session out. {tail}"
-        ),
-        NotificationKind::OtpReplay => {
-            format!("An authenticator code that was already used was tried again at {when}. {tail}")
-        }
-        NotificationKind::PasskeySuspect => format!(
-            "A passkey ({}) answered at {when} with a signature counter that went backwards, \
-             a sign that it was copied. We turned it off; register it again once you are sure \
-             your devices are yours. {tail}",
-            detail(m, "label")
-        ),
-        NotificationKind::PushNotMe => format!(
-            "You reported a sign-in at {when} as not yours (IP: {}, country: {}). We refused it \
-             and locked second-factor sign-in for a while. Change your password now: whoever \
-             tried knows it.",
-            detail(m, "ip"),
-            detail(m, "country"),
-        ),
-        NotificationKind::SuspiciousSignIn => format!(
-            "We stopped or challenged an unusual sign-in at {when} (IP: {}, country: {}). {tail}",
-            detail(m, "ip"),
-            detail(m, "country"),
-        ),
-        NotificationKind::DeviceTrusted => format!(
-            "A device was remembered for sign-in at {when} (device: {}). {tail}",
-            detail(m, "device")
-        ),
-        NotificationKind::PasswordChanged => {
-            format!("Your password was changed at {when}. {tail}")
-        }
-    }
 }
 
 /// Why a message could not be delivered.
@@ -245,6 +121,14 @@ pub enum DeliveryError {
     /// A temporary failure (timeout, 5xx, connection); a retry may succeed.
     #[error("temporary delivery failure: {0}")]
     Transient(String),
+}
+
+/// A message whose template fails is refused: sending it again renders it
+/// the same way.
+impl From<crate::template::TemplateError> for DeliveryError {
+    fn from(e: crate::template::TemplateError) -> Self {
+        Self::Rejected(e.to_string())
+    }
 }
 
 /// A transport for messages: email, SMS, push or anything else.
@@ -348,38 +232,9 @@ mod tests {
             locale: None,
         };
         assert!(!format!("{msg:?}").contains(&digits));
-        assert!(Message::Otp(msg).text().starts_with(&digits));
-    }
-
-    #[test]
-    fn every_notification_renders_without_details() {
-        for kind in [
-            NotificationKind::NewDeviceLogin,
-            NotificationKind::FactorAdded,
-            NotificationKind::FactorRemoved,
-            NotificationKind::BackupCodesGenerated,
-            NotificationKind::BackupCodeUsed,
-            NotificationKind::BackupCodesLow,
-            NotificationKind::AccountLocked,
-            NotificationKind::TokenReused,
-            NotificationKind::OtpReplay,
-            NotificationKind::PasskeySuspect,
-            NotificationKind::PushNotMe,
-            NotificationKind::SuspiciousSignIn,
-            NotificationKind::DeviceTrusted,
-            NotificationKind::PasswordChanged,
-        ] {
-            let m = Message::Notification(NotificationMessage {
-                id: NotificationId::new(),
-                to: "a@example.com".into(),
-                kind,
-                details: serde_json::Value::Null,
-                at: DateTime::from_timestamp(1_900_000_000, 0).unwrap(),
-                product_name: "Test".into(),
-                locale: None,
-            });
-            assert!(!m.text().is_empty());
-            assert!(m.subject().starts_with("Test: "));
-        }
+        let rendered = crate::template::Templates::shipped()
+            .render(&Message::Otp(msg))
+            .unwrap();
+        assert!(rendered.short.starts_with(&digits));
     }
 }

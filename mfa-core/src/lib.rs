@@ -169,6 +169,7 @@ pub mod passkey;
 pub mod policy;
 pub mod risk;
 pub mod store;
+pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
 

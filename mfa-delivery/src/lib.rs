@@ -12,8 +12,10 @@
 //! | development log (prints codes, refused in production) | [`log`] | always |
 //! | background queue, fail-over | [`queue`], [`fallback`] | always |
 //!
-//! Messages are rendered from [`template`]s (English and German, text and
-//! HTML, chosen by the user's locale). SMS destinations pass an
+//! Messages are rendered with [`mfa_core::template`] (English and German,
+//! text and HTML, chosen by the user's locale); every transport's settings
+//! take a [`Templates`](mfa_core::template::Templates), the shipped ones
+//! unless the host builds its own (its wording, its languages). SMS destinations pass an
 //! [`phone::SmsGuard`] before any request: strict E.164, the number's region
 //! and type judged with libphonenumber's metadata (mobile numbers in the
 //! host's regions by default, so no premium-rate or shared-cost numbers:
@@ -117,6 +119,5 @@ pub mod signature;
 pub mod sms;
 #[cfg(feature = "smtp")]
 pub mod smtp;
-pub mod template;
 #[cfg(feature = "webhook")]
 pub mod webhook;

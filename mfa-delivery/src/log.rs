@@ -1,10 +1,10 @@
 //! A development channel that prints each message, code included, through
 //! `tracing`, and refuses to exist in production.
 
-use crate::template::render;
 use async_trait::async_trait;
 use mfa_core::delivery::{DeliveryChannel, DeliveryError, Message};
 use mfa_core::model::OtpChannel;
+use mfa_core::template::Templates;
 
 /// The environment variable naming the deployment environment.
 pub const ENV_VAR: &str = "MFA_ENV";
@@ -35,6 +35,7 @@ pub enum LogChannelError {
 #[derive(Debug, Clone)]
 pub struct LogChannel {
     channel: OtpChannel,
+    templates: Templates,
 }
 
 impl LogChannel {
@@ -61,7 +62,17 @@ impl LogChannel {
         if env.eq_ignore_ascii_case("production") || env.eq_ignore_ascii_case("prod") {
             return Err(LogChannelError::Production);
         }
-        Ok(Self { channel })
+        Ok(Self {
+            channel,
+            templates: Templates::shipped(),
+        })
+    }
+
+    /// Renders with `templates` instead of the shipped ones.
+    #[must_use]
+    pub fn with_templates(mut self, templates: Templates) -> Self {
+        self.templates = templates;
+        self
     }
 }
 
@@ -72,7 +83,7 @@ impl DeliveryChannel for LogChannel {
     }
 
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
-        let rendered = render(message);
+        let rendered = self.templates.render(message)?;
         // Printing the code is this channel's purpose (development only).
         let code = match message {
             Message::Otp(m) => Some(m.code.expose()),

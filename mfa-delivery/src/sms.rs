@@ -2,19 +2,20 @@
 //! and a generic JSON provider ([`JsonSms`]).
 //!
 //! Both check every destination with an [`SmsGuard`] (strict E.164, allowed
-//! region and number type, per-number quota) before any request, send the short rendering
-//! of the message ([`crate::template::Rendered::short`]), time out, retry
-//! 5xx / timeouts / connection errors with backoff, and map 4xx answers to
-//! [`DeliveryError::Rejected`].
+//! region and number type, per-number quota) before any request, send the
+//! short rendering of the message
+//! ([`Rendered::short`](mfa_core::template::Rendered::short), from the
+//! settings' `templates`), time out, retry 5xx / timeouts / connection
+//! errors with backoff, and map 4xx answers to [`DeliveryError::Rejected`].
 
 use crate::http::HttpSender;
 use crate::phone::SmsGuard;
 use crate::retry::RetryPolicy;
-use crate::template::render;
 use async_trait::async_trait;
 use mfa_core::crypto::{ExposeSecret, SecretString};
 use mfa_core::delivery::{DeliveryChannel, DeliveryError, Message};
 use mfa_core::model::OtpChannel;
+use mfa_core::template::Templates;
 use std::time::Duration;
 
 /// Why an SMS channel could not be built.
@@ -53,10 +54,13 @@ pub struct TwilioConfig {
     pub timeout: Duration,
     /// Retries of temporary failures.
     pub retry: RetryPolicy,
+    /// What the messages say (their short text).
+    pub templates: Templates,
 }
 
 impl TwilioConfig {
-    /// Settings for Twilio's production API, 10 s timeout, default retries.
+    /// Settings for Twilio's production API, 10 s timeout, default retries,
+    /// the shipped templates.
     #[must_use]
     pub fn new(
         account_sid: impl Into<String>,
@@ -71,6 +75,7 @@ impl TwilioConfig {
             status_callback: None,
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            templates: Templates::shipped(),
         }
     }
 }
@@ -147,7 +152,7 @@ impl DeliveryChannel for TwilioSms {
 
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
         let to = self.guard.check(message.to())?;
-        let body = render(message).short;
+        let body = self.config.templates.render(message)?.short;
         let mut form: Vec<(&str, &str)> = vec![("To", to.as_str())];
         match &self.config.sender {
             TwilioSender::From(from) => form.push(("From", from)),
@@ -186,10 +191,13 @@ pub struct JsonSmsConfig {
     pub timeout: Duration,
     /// Retries of temporary failures.
     pub retry: RetryPolicy,
+    /// What the messages say (their short text is `{{text}}`).
+    pub templates: Templates,
 }
 
 impl JsonSmsConfig {
-    /// Settings with no auth header, 10 s timeout and default retries.
+    /// Settings with no auth header, 10 s timeout, default retries and the
+    /// shipped templates.
     #[must_use]
     pub fn new(url: impl Into<String>, body_template: serde_json::Value) -> Self {
         Self {
@@ -198,6 +206,7 @@ impl JsonSmsConfig {
             body_template,
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            templates: Templates::shipped(),
         }
     }
 }
@@ -284,7 +293,7 @@ impl DeliveryChannel for JsonSms {
 
     async fn send(&self, message: &Message) -> Result<(), DeliveryError> {
         let to = self.guard.check(message.to())?;
-        let text = render(message).short;
+        let text = self.config.templates.render(message)?.short;
         let body = fill(&self.config.body_template, to.as_str(), &text);
         self.http
             .send(|client| {

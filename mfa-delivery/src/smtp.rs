@@ -3,10 +3,10 @@
 //!
 //! Each message is `multipart/alternative` (plain text + HTML) with `From`,
 //! `To`, `Subject`, `Date` and `Message-ID`; for a code, the code leads the
-//! subject so it shows in previews (see [`crate::template`]).
+//! subject so it shows in previews. What they say is
+//! [`SmtpConfig::templates`] ([`mfa_core::template`]).
 
 use crate::retry::RetryPolicy;
-use crate::template::render;
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -17,6 +17,7 @@ use lettre::{AsyncTransport, Tokio1Executor};
 use mfa_core::crypto::{ExposeSecret, SecretString};
 use mfa_core::delivery::{DeliveryChannel, DeliveryError, Message};
 use mfa_core::model::OtpChannel;
+use mfa_core::template::{TemplateError, Templates};
 use std::fmt;
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -73,11 +74,14 @@ pub struct SmtpConfig {
     /// Retries of temporary failures (SMTP 4xx, connection errors,
     /// timeouts).
     pub retry: RetryPolicy,
+    /// What the emails say (subject, text and HTML parts).
+    pub templates: Templates,
 }
 
 impl SmtpConfig {
     /// Settings for `host` with STARTTLS on port 587, no authentication,
-    /// a 10 s timeout, a pool of 4 connections and default retries.
+    /// a 10 s timeout, a pool of 4 connections, default retries and the
+    /// shipped templates.
     #[must_use]
     pub fn new(host: impl Into<String>, from: impl Into<String>) -> Self {
         Self {
@@ -91,6 +95,7 @@ impl SmtpConfig {
             timeout: Duration::from_secs(10),
             pool_max_size: 4,
             retry: RetryPolicy::default(),
+            templates: Templates::shipped(),
         }
     }
 }
@@ -129,6 +134,9 @@ pub enum SmtpError {
     /// The server did not answer in time.
     #[error("SMTP timeout")]
     Timeout,
+    /// The message's template failed (see [`SmtpConfig::templates`]).
+    #[error("message template: {0}")]
+    Template(#[from] TemplateError),
 }
 
 impl SmtpError {
@@ -289,13 +297,13 @@ impl SmtpChannel {
     ///
     /// # Errors
     /// [`SmtpError::InvalidRecipient`] when the destination is not an
-    /// email address.
+    /// email address, [`SmtpError::Template`] when a template fails.
     pub fn build_email(&self, message: &Message) -> Result<lettre::Message, SmtpError> {
         let to: Mailbox = message
             .to()
             .parse()
             .map_err(|_| SmtpError::InvalidRecipient)?;
-        let rendered = render(message);
+        let rendered = self.config.templates.render(message)?;
         let message_id = format!("<{}@{}>", uuid::Uuid::new_v4(), self.from.email.domain());
         lettre::Message::builder()
             .from(self.from.clone())

@@ -9,13 +9,13 @@
 use crate::http::HttpSender;
 use crate::retry::RetryPolicy;
 use crate::signature::{IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-use crate::template::render;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use mfa_core::clock::{Clock, SystemClock};
 use mfa_core::crypto::{ExposeSecret, SecretString};
 use mfa_core::delivery::{DeliveryChannel, DeliveryError, Message};
 use mfa_core::model::{ChallengePurpose, NotificationKind, OtpChannel};
+use mfa_core::template::{Rendered, Templates};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,10 +35,13 @@ pub struct WebhookConfig {
     /// Retries of temporary failures (the same idempotency key is sent on
     /// every attempt).
     pub retry: RetryPolicy,
+    /// What the messages say (the payload's subject and texts).
+    pub templates: Templates,
 }
 
 impl WebhookConfig {
-    /// Settings with a 10 s timeout and default retries.
+    /// Settings with a 10 s timeout, default retries and the shipped
+    /// templates.
     #[must_use]
     pub fn new(url: impl Into<String>, secret: SecretString, channel: OtpChannel) -> Self {
         Self {
@@ -47,6 +50,7 @@ impl WebhookConfig {
             channel,
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
+            templates: Templates::shipped(),
         }
     }
 }
@@ -149,10 +153,14 @@ impl std::fmt::Debug for WebhookPayload {
 }
 
 impl WebhookPayload {
-    /// The payload for `message`, sent at `now`.
+    /// The payload for `message`, rendered as `rendered`, sent at `now`.
     #[must_use]
-    pub fn new(message: &Message, channel: OtpChannel, now: DateTime<Utc>) -> Self {
-        let rendered = render(message);
+    pub fn new(
+        message: &Message,
+        rendered: Rendered,
+        channel: OtpChannel,
+        now: DateTime<Utc>,
+    ) -> Self {
         let (id, kind, otp, notification, locale) = match message {
             Message::Otp(m) => (
                 uuid::Uuid::new_v4().to_string(),
@@ -258,7 +266,8 @@ impl DeliveryChannel for WebhookChannel {
             return Err(DeliveryError::InvalidDestination);
         }
         let now = self.clock.now();
-        let payload = WebhookPayload::new(message, self.config.channel, now);
+        let rendered = self.config.templates.render(message)?;
+        let payload = WebhookPayload::new(message, rendered, self.config.channel, now);
         let body = serde_json::to_vec(&payload)
             .map_err(|e| DeliveryError::Rejected(format!("payload: {e}")))?;
         let timestamp = now.timestamp().to_string();

@@ -1,13 +1,15 @@
 //! Development delivery: messages go to a file, not to people.
 //!
 //! Each message is appended as one JSON line to `outbox.jsonl` in the data
-//! directory (the developer's mailbox); the log records only the masked
-//! destination and the subject, never the code. Production refuses this
+//! directory (the developer's mailbox), rendered with the shipped
+//! templates; the log records only the masked destination, the kind and
+//! the language, never the code. Production refuses this
 //! channel.
 
 use async_trait::async_trait;
 use mfa_core::delivery::{DeliveryChannel, DeliveryError, Message, mask_destination};
 use mfa_core::model::OtpChannel;
+use mfa_core::template::Templates;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -46,13 +48,14 @@ impl DeliveryChannel for OutboxChannel {
             Message::Otp(_) => "code",
             Message::Notification(_) => "notification",
         };
+        let rendered = Templates::shipped().render(message)?;
         let line = serde_json::json!({
             "at": chrono::Utc::now(),
             "channel": self.channel,
             "kind": kind,
             "to": message.to(),
-            "subject": message.subject(),
-            "text": message.text(),
+            "subject": rendered.subject,
+            "text": rendered.text,
         });
         {
             let _guard = self
@@ -70,7 +73,7 @@ impl DeliveryChannel for OutboxChannel {
             channel = self.channel.as_str(),
             to = %mask_destination(message.to()),
             kind,
-            subject = %message.subject(),
+            language = rendered.language,
             "development delivery: message written to the outbox"
         );
         Ok(())

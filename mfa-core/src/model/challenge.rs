@@ -35,6 +35,11 @@ pub enum ChallengePurpose {
     StepUp,
 }
 
+impl ChallengePurpose {
+    /// Every purpose, in declaration order.
+    pub const ALL: [Self; 3] = [Self::Login, Self::Enrollment, Self::StepUp];
+}
+
 storage_names! {
     ChallengePurpose {
         Login => "login",

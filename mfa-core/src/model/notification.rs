@@ -40,6 +40,27 @@ pub enum NotificationKind {
     PasswordChanged,
 }
 
+impl NotificationKind {
+    /// Every kind, in declaration order. Each has a words template named
+    /// after its stable name (`{name}.words`, see [`crate::template`]).
+    pub const ALL: [Self; 14] = [
+        Self::NewDeviceLogin,
+        Self::FactorAdded,
+        Self::FactorRemoved,
+        Self::BackupCodesGenerated,
+        Self::BackupCodeUsed,
+        Self::BackupCodesLow,
+        Self::AccountLocked,
+        Self::TokenReused,
+        Self::OtpReplay,
+        Self::PasskeySuspect,
+        Self::PushNotMe,
+        Self::SuspiciousSignIn,
+        Self::DeviceTrusted,
+        Self::PasswordChanged,
+    ];
+}
+
 storage_names! {
     NotificationKind {
         NewDeviceLogin => "new_device_login",

@@ -299,14 +299,14 @@ impl TestServer {
         self.call(req).await
     }
 
-    /// The outbox's latest code sent to `to`.
+    /// The outbox's latest code sent to `to` (a code leads the subject).
     pub fn last_code_to(&self, to: &str) -> Option<String> {
         let text = std::fs::read_to_string(self.dir.join("outbox.jsonl")).ok()?;
         text.lines()
             .filter_map(|l| serde_json::from_str::<Value>(l).ok())
             .rfind(|m| m["to"] == to && m["kind"] == "code")
             .and_then(|m| {
-                m["text"]
+                m["subject"]
                     .as_str()
                     .and_then(|t| t.split_whitespace().next())
                     .map(str::to_owned)

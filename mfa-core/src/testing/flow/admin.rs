@@ -9,6 +9,7 @@ use crate::crypto::{ExposeSecret, SecretString};
 use crate::delivery::Message;
 use crate::model::{AuditKind, AuditOutcome, FactorKind, OtpChannel};
 use crate::store::{AuditFilter, PageRequest, Store};
+use crate::template::Templates;
 use crate::{Actor, ClientInfo, Tokens};
 use chrono::TimeDelta;
 use std::collections::BTreeSet;
@@ -331,7 +332,12 @@ pub async fn r47_no_secret_reaches_the_audit_log_or_notifications<S: Store>(stor
         .messages()
         .iter()
         .filter(|m| matches!(m, Message::Otp(_)))
-        .map(Message::text)
+        .map(|m| {
+            Templates::shipped()
+                .render(m)
+                .expect("the shipped templates render every code message")
+                .text
+        })
         .collect();
     assert!(otp_texts.iter().any(|t| secrets.found_in(t).is_some()));
     for event in h.audit_json().await {

@@ -18,6 +18,7 @@ use crate::model::{
 use crate::policy::Policy;
 use crate::risk::{RiskAssessment, RiskContext, RiskEngine};
 use crate::store::{AuditFilter, PageRequest, Store};
+use crate::template::Templates;
 use crate::testing::capture::{CapturingChannel, CapturingPush};
 use crate::{
     Actor, ClientInfo, LoginOutcome, LoginRequest, Mfa, MfaBuilder, NewUser, Tokens, Verified,
@@ -671,7 +672,13 @@ impl<S: Store> Harness<S> {
             .chain(self.sms.messages())
             .filter_map(|m| match &m {
                 Message::Notification(n) => {
-                    Some(format!("{} {} {}", m.subject(), m.text(), n.details))
+                    let r = Templates::shipped()
+                        .render(&m)
+                        .expect("the shipped templates render every notification");
+                    Some(format!(
+                        "{} {} {} {} {}",
+                        r.subject, r.text, r.html, r.short, n.details
+                    ))
                 }
                 Message::Otp(_) => None,
             })
