@@ -728,9 +728,18 @@ fn format_value(
 fn format_time(value: &str, format: &str) -> Result<String, minijinja::Error> {
     let bad =
         |what: &'static str| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, what);
+    // Years outside 0..=9999 (which RFC 3339 cannot write) come signed, in
+    // chrono's extended form: read those back too.
     let at = DateTime::parse_from_rfc3339(value)
-        .map_err(|_| bad("format_time needs a time such as expires_at or at"))?
-        .with_timezone(&Utc);
+        .map(|at| at.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(
+                value.strip_suffix('Z').unwrap_or(value),
+                "%Y-%m-%dT%H:%M:%S",
+            )
+            .map(|at| at.and_utc())
+        })
+        .map_err(|_| bad("format_time needs a time such as expires_at or at"))?;
     let items: Vec<Item<'_>> = StrftimeItems::new(format).collect();
     if items.iter().any(|item| matches!(item, Item::Error)) {
         return Err(bad("format_time: invalid format"));

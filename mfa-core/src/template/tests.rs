@@ -578,3 +578,30 @@ fn every_message_renders_in_every_shipped_language_whatever_its_details() {
         }
     }
 }
+
+/// Found by the `template_render` fuzz target: times far outside RFC 3339's
+/// years (a notification dated 30,000 years BC, the latest chrono time)
+/// still render.
+#[test]
+fn times_outside_four_digit_years_render() {
+    for at in [
+        DateTime::<Utc>::from_timestamp(-1_022_202_216_449, 0).expect("in range"),
+        DateTime::<Utc>::MAX_UTC,
+        DateTime::<Utc>::MIN_UTC,
+    ] {
+        for kind in NotificationKind::ALL {
+            let message = Message::Notification(NotificationMessage {
+                id: crate::model::NotificationId::new(),
+                to: "a@example.com".into(),
+                kind,
+                details: serde_json::Value::String(String::new()),
+                at,
+                product_name: String::new(),
+                locale: None,
+            });
+            Templates::shipped()
+                .render(&message)
+                .unwrap_or_else(|e| panic!("{kind:?} at {at:?}: {e}"));
+        }
+    }
+}
