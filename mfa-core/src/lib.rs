@@ -143,6 +143,9 @@
 //! - [`risk`], [`delivery`], [`clock`]: the engine's other seams.
 //! - [`observability`]: the `tracing` spans of every step and store
 //!   operation, their fields, and how to turn them on.
+//! - `geoip` (feature `geoip`): a [`risk::GeoLocator`] on a MaxMind
+//!   database (GeoLite2/GeoIP2 City or Country), for the client's country
+//!   and the "new country" and "impossible travel" risk signals.
 //! - `passkey` (feature `passkeys`): passkeys and security keys (WebAuthn)
 //!   as a second factor and for passwordless sign-in.
 //! - Push approval: a phone app holding a device key approves a sign-in
@@ -150,8 +153,8 @@
 //!   [`Mfa::complete_push`]; the primitives in [`crypto::push`]); turn it
 //!   on with [`MfaBuilder::push`].
 //! - `testing` (feature `testing`): the store conformance suite, the engine
-//!   flow suite, a capturing delivery channel and a software passkey
-//!   authenticator, for store authors.
+//!   flow suite, a capturing delivery channel, a software passkey
+//!   authenticator and a MaxMind DB writer, for store authors and tests.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -162,6 +165,8 @@ pub mod crypto;
 pub mod delivery;
 pub mod error;
 mod flow;
+#[cfg(feature = "geoip")]
+pub mod geoip;
 pub mod model;
 pub mod observability;
 #[cfg(feature = "passkeys")]

@@ -9,18 +9,47 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
-/// A place on Earth, as far as an IP lookup can tell.
+/// Where an IP address is, as far as a lookup can tell: its country, a
+/// point on Earth, or both (a country database knows no coordinates).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GeoPoint {
-    /// Latitude in degrees.
-    pub latitude: f64,
-    /// Longitude in degrees.
-    pub longitude: f64,
     /// ISO 3166-1 alpha-2 country code, if known.
     pub country: Option<String>,
+    /// Latitude and longitude, if known.
+    pub coordinates: Option<Coordinates>,
 }
 
 impl GeoPoint {
+    /// Great-circle distance to `other` in kilometres, when both have
+    /// coordinates.
+    #[must_use]
+    pub fn distance_km(&self, other: &Self) -> Option<f64> {
+        Some(self.coordinates?.distance_km(&other.coordinates?))
+    }
+}
+
+/// A point on Earth in degrees (WGS 84, as IP databases give it).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Coordinates {
+    /// Latitude in degrees, -90 to 90.
+    pub latitude: f64,
+    /// Longitude in degrees, -180 to 180.
+    pub longitude: f64,
+}
+
+impl Coordinates {
+    /// The point at `latitude`, `longitude`, or `None` when either is out
+    /// of range or not a number.
+    #[must_use]
+    pub fn new(latitude: f64, longitude: f64) -> Option<Self> {
+        ((-90.0..=90.0).contains(&latitude) && (-180.0..=180.0).contains(&longitude)).then_some(
+            Self {
+                latitude,
+                longitude,
+            },
+        )
+    }
+
     /// Great-circle distance to `other` in kilometres (haversine formula).
     #[must_use]
     pub fn distance_km(&self, other: &Self) -> f64 {
@@ -34,10 +63,20 @@ impl GeoPoint {
 }
 
 /// Turns an IP address into a location. Provided by the host (a MaxMind
-/// database, a provider API…); the engine works without one.
+/// database through `mfa_core::geoip::MaxMindLocator`, feature `geoip`; a
+/// provider API…) to [`MfaBuilder::geo`](crate::MfaBuilder::geo); the
+/// engine works without one.
+///
+/// The engine asks once per request that carries a client, for the
+/// client's address, and once more when it scores a sign-in, for the
+/// address of the user's previous sighting. A locator that calls a remote
+/// service should cache. The country it gives fills
+/// [`ClientInfo::country`](crate::ClientInfo::country) when the host left
+/// that empty, so it reaches sessions, devices and audit events.
 #[async_trait]
 pub trait GeoLocator: Send + Sync {
-    /// The location of `ip`, if known.
+    /// The location of `ip`, if known. `None` for an address the source
+    /// does not know (private ranges among them).
     async fn locate(&self, ip: IpAddr) -> Option<GeoPoint>;
 }
 
@@ -207,9 +246,11 @@ impl DefaultRiskEngine {
             if c.ip.is_some() && prev.ip.is_some() && prev.ip != c.ip {
                 signals.push(RiskSignal::IpChange);
             }
-            if let (Some(here), Some(there)) = (&c.location, &prev.location) {
+            if let (Some(here), Some(there)) = (&c.location, &prev.location)
+                && let Some(km) = here.distance_km(there)
+            {
                 let hours = (c.now - prev.at).num_seconds().max(1) as f64 / 3600.0;
-                if here.distance_km(there) / hours > self.max_speed_kmh {
+                if km / hours > self.max_speed_kmh {
                     signals.push(RiskSignal::ImpossibleTravel);
                 }
             }
@@ -288,18 +329,16 @@ mod tests {
     fn impossible_travel_is_detected() {
         let mut c = base();
         c.location = Some(GeoPoint {
-            latitude: 47.37,
-            longitude: 8.54,
             country: Some("CH".into()),
+            coordinates: Coordinates::new(47.37, 8.54),
         });
         c.previous = Some(PreviousSighting {
             at: c.now - chrono::TimeDelta::hours(1),
             ip: Some("198.51.100.7".parse().unwrap()),
             country: Some("US".into()),
             location: Some(GeoPoint {
-                latitude: 40.71,
-                longitude: -74.0,
                 country: Some("US".into()),
+                coordinates: Coordinates::new(40.71, -74.0),
             }),
         });
         let signals = DefaultRiskEngine::default().signals(&c);
@@ -329,5 +368,46 @@ mod tests {
         last = score(&c);
         c.compromised_device = true;
         assert!(score(&c) >= last);
+    }
+
+    #[test]
+    fn travel_is_not_judged_without_coordinates_on_both_sides() {
+        let mut c = base();
+        c.location = Some(GeoPoint {
+            country: Some("CH".into()),
+            coordinates: None,
+        });
+        c.previous = Some(PreviousSighting {
+            at: c.now - chrono::TimeDelta::minutes(1),
+            ip: c.ip,
+            country: Some("AU".into()),
+            location: Some(GeoPoint {
+                country: Some("AU".into()),
+                coordinates: Coordinates::new(-33.87, 151.21),
+            }),
+        });
+        let signals = DefaultRiskEngine::default().signals(&c);
+        assert!(!signals.contains(&RiskSignal::ImpossibleTravel));
+    }
+
+    #[test]
+    fn coordinates_out_of_range_are_refused() {
+        assert!(Coordinates::new(47.37, 8.54).is_some());
+        for (lat, lon) in [
+            (90.5, 0.0),
+            (0.0, -180.5),
+            (f64::NAN, 0.0),
+            (0.0, f64::INFINITY),
+        ] {
+            assert!(Coordinates::new(lat, lon).is_none(), "{lat} {lon}");
+        }
+    }
+
+    #[test]
+    fn zurich_to_sydney_is_about_16_600_km() {
+        let zurich = Coordinates::new(47.37, 8.54).unwrap();
+        let sydney = Coordinates::new(-33.87, 151.21).unwrap();
+        let km = zurich.distance_km(&sydney);
+        assert!((16_400.0..16_800.0).contains(&km), "{km}");
     }
 }

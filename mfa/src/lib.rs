@@ -11,9 +11,10 @@
 //!   (`diesel-sqlite`, `diesel-postgres`, `diesel-mysql`);
 //! - `transports` ([`mfa-delivery`](https://docs.rs/mfa-delivery): `smtp`, `sms`, `webhook`, `push`);
 //! - `axum` ([`mfa-axum`](https://docs.rs/mfa-axum): feature `axum`): the routes and extractors;
-//! - `passkeys` (WebAuthn factors) and `tokio` (argon2 off the async
-//!   worker) switch on the engine's features of the same name; `full` is
-//!   everything.
+//! - `passkeys` (WebAuthn factors), `tokio` (argon2 off the async
+//!   worker) and `geoip` (`mfa::geoip`: the client's country and the
+//!   impossible-travel signal from a MaxMind database) switch on the
+//!   engine's features of the same name; `full` is everything.
 //!
 //! ```toml
 //! [dependencies]

@@ -67,6 +67,12 @@ pub struct Config {
     pub body_limit: usize,
     /// Proxies whose `X-Forwarded-For` is believed (`MFA_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpNet>,
+    /// A MaxMind database (`MFA_GEOIP_DB`, the path of a GeoLite2/GeoIP2
+    /// City or Country `.mmdb` file): the client's country on sessions,
+    /// devices and audit events, and the "new country" and "impossible
+    /// travel" risk signals. Unset: no geolocation. A file that cannot be
+    /// read or is no such database stops the service at start-up.
+    pub geoip_db: Option<PathBuf>,
     /// Access-token issuer (`MFA_ISSUER`).
     pub issuer: String,
     /// Access-token audience (`MFA_AUDIENCE`).
@@ -190,6 +196,7 @@ impl Config {
             purge_interval: Some(std::time::Duration::from_secs(3600)),
             body_limit: 16 * 1024,
             trusted_proxies: Vec::new(),
+            geoip_db: None,
             issuer: "http://127.0.0.1:8080".into(),
             audience: "mfa-demo".into(),
             policy,
@@ -284,6 +291,7 @@ impl Config {
                     ConfigError::new("MFA_TRUSTED_PROXIES", "not a list of CIDR networks")
                 })?;
         }
+        config.geoip_db = get("MFA_GEOIP_DB").map(PathBuf::from);
         if let Some(v) = get("MFA_ISSUER") {
             config.issuer = v;
         } else {
@@ -639,6 +647,17 @@ mod tests {
             let e = from(&[("MFA_PURGE_SECONDS", bad)]).unwrap_err();
             assert_eq!(e.variable, "MFA_PURGE_SECONDS", "{bad}");
         }
+    }
+
+    #[test]
+    fn geoip_database_is_off_unless_a_path_is_given() {
+        assert_eq!(from(&[]).unwrap().geoip_db, None);
+        assert_eq!(from(&[("MFA_GEOIP_DB", "  ")]).unwrap().geoip_db, None);
+        let c = from(&[("MFA_GEOIP_DB", "/var/lib/GeoIP/GeoLite2-City.mmdb")]).unwrap();
+        assert_eq!(
+            c.geoip_db.as_deref(),
+            Some(std::path::Path::new("/var/lib/GeoIP/GeoLite2-City.mmdb"))
+        );
     }
 
     #[test]

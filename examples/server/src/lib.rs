@@ -11,6 +11,7 @@
 pub mod api;
 pub mod config;
 pub mod delivery;
+pub mod geoip;
 pub mod keys;
 pub mod openapi;
 pub mod outbox;
@@ -66,8 +67,9 @@ pub enum StartError {
 ///
 /// # Errors
 /// [`StartError`] for missing keys (production), an unusable store, a
-/// refused delivery setting, an engine configuration error, or keys that
-/// are not the ones the store's data was written with.
+/// refused delivery setting, a geolocation database that cannot be used,
+/// an engine configuration error, or keys that are not the ones the
+/// store's data was written with.
 pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     std::fs::create_dir_all(&config.data_dir)?;
     let mut policy = config.policy.clone();
@@ -89,6 +91,11 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         tracing::warn!(
             "development mode: one-time codes are printed by the log channel (MFA_DELIVERY=outbox writes them to a file instead)"
         );
+    }
+    // Before the keys and the store: a bad database stops the service
+    // before it touches anything.
+    if let Some(geo) = geoip::locator(config)? {
+        builder = builder.geo(Arc::new(geo));
     }
     let keys = keys::load(config)?;
     let backend = store::Backend::from_config(config)?;

@@ -126,7 +126,13 @@ impl MfaBuilder {
         self
     }
 
-    /// An IP geolocation source for impossible-travel detection.
+    /// An IP geolocation source: the client's country when the host gives
+    /// none (recorded on sessions, devices and audit events), and the
+    /// "new country" and "impossible travel" risk signals. Without one,
+    /// only a country the host puts in
+    /// [`ClientInfo::country`](crate::ClientInfo::country) is known
+    /// and travel is never judged. With feature `geoip`,
+    /// `mfa_core::geoip::MaxMindLocator` reads a MaxMind database.
     #[must_use]
     pub fn geo(mut self, geo: Arc<dyn GeoLocator>) -> Self {
         self.geo = Some(geo);

@@ -1,9 +1,13 @@
 //! What the engine learns about the client of a request.
 
+use super::Inner;
 use crate::error::{MfaError, MfaResult};
 use crate::model::{DeviceInfo, SessionType};
+use crate::risk::GeoPoint;
+use std::borrow::Cow;
 use std::fmt;
 use std::net::IpAddr;
+use std::ops::Deref;
 
 /// Longest accepted user agent, in bytes.
 pub const MAX_USER_AGENT_LEN: usize = 1024;
@@ -30,6 +34,8 @@ pub struct ClientInfo {
     /// Web, mobile or API.
     pub session_type: SessionType,
     /// ISO 3166-1 alpha-2 country of the IP address, if the host knows it.
+    /// Left empty, it is filled from the engine's
+    /// [`GeoLocator`](crate::risk::GeoLocator), when one is configured.
     pub country: Option<String>,
     /// Descriptive device details.
     pub device: DeviceInfo,
@@ -86,7 +92,7 @@ impl ClientInfo {
             "fingerprint",
         )?;
         if let Some(country) = &self.country
-            && (country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()))
+            && !is_country_code(country)
         {
             return Err(MfaError::invalid_input(
                 "country",
@@ -108,6 +114,59 @@ impl ClientInfo {
         }
         // A malformed trust token is not an error: it is simply not trusted.
         Ok(())
+    }
+}
+
+/// Whether `code` is an ISO 3166-1 alpha-2 code as the engine stores it:
+/// two upper-case ASCII letters.
+fn is_country_code(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// A client let in at the door of an engine call: its fields checked, its
+/// country filled from the locator when the host gave none. Every step of
+/// the call records this client, so one request's sessions, devices and
+/// audit events agree on the country. Derefs to the [`ClientInfo`].
+pub(crate) struct Admitted<'c> {
+    client: Cow<'c, ClientInfo>,
+    /// What the locator said of the client's address.
+    pub location: Option<GeoPoint>,
+}
+
+impl Deref for Admitted<'_> {
+    type Target = ClientInfo;
+
+    fn deref(&self) -> &ClientInfo {
+        &self.client
+    }
+}
+
+impl Inner {
+    /// Checks `client` ([`ClientInfo::validate`]) and asks the locator,
+    /// once, where its address is. A country the host gave wins over the
+    /// located one; a located code that is not alpha-2 is dropped.
+    ///
+    /// # Errors
+    /// As [`ClientInfo::validate`].
+    pub(crate) async fn admit<'c>(&self, client: &'c ClientInfo) -> MfaResult<Admitted<'c>> {
+        client.validate()?;
+        let location = match (&self.geo, client.ip) {
+            (Some(geo), Some(ip)) => geo.locate(ip.to_canonical()).await,
+            _ => None,
+        };
+        let located = location
+            .as_ref()
+            .and_then(|l| l.country.as_deref())
+            .map(str::to_ascii_uppercase)
+            .filter(|c| is_country_code(c));
+        let client = match located {
+            Some(country) if client.country.is_none() => Cow::Owned(ClientInfo {
+                country: Some(country),
+                ..client.clone()
+            }),
+            _ => Cow::Borrowed(client),
+        };
+        Ok(Admitted { client, location })
     }
 }
 

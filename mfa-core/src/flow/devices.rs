@@ -26,7 +26,7 @@ impl Mfa {
         client: &ClientInfo,
     ) -> MfaResult<Upserted> {
         step!("mfa.register_device", async {
-            client.validate()?;
+            let client = &self.inner.admit(client).await?;
             let fingerprint = client
                 .fingerprint
                 .as_deref()

@@ -447,8 +447,8 @@ impl Mfa {
         client: &ClientInfo,
     ) -> MfaResult<Enrolled> {
         step!("mfa.confirm_factor", async {
+            let client = &self.inner.admit(client).await?;
             unit!(&self.inner, |inner| {
-                client.validate()?;
                 let Resolved { user, ticket, .. } = inner.resolve(actor).await?;
                 let factor = inner
                     .factors

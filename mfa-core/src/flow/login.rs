@@ -1,6 +1,7 @@
 //! Sign-in: the first factor, device recognition, risk, and the decision
 //! whether a second factor is needed.
 
+use super::client::Admitted;
 use super::support::{Audit, SessionIssue, TicketIssue, rate_key};
 use super::unit::{Step, unit};
 use super::{ClientInfo, Inner, Mfa, Tokens};
@@ -140,10 +141,9 @@ impl Mfa {
     /// threshold.
     pub async fn login(&self, request: LoginRequest) -> MfaResult<LoginOutcome> {
         step!("mfa.login", async {
-            request.client.validate()?;
+            let client = &self.inner.admit(&request.client).await?;
             let identifier = normalize_identifier(&request.identifier)?;
             check_password_shape(&self.inner, &request.password)?;
-            let client = &request.client;
             // Two units around the password hash: the first counts the attempt
             // (R56) and commits it, the second records the outcome. A write
             // transaction is never held open across the argon2 work. The first
@@ -295,7 +295,7 @@ impl Mfa {
         client: ClientInfo,
     ) -> MfaResult<LoginOutcome> {
         step!("mfa.begin_after_primary_auth", user = user, async {
-            client.validate()?;
+            let client = &self.inner.admit(&client).await?;
             unit!(&self.inner, |inner| {
                 let mut context = inner.sign_in_context(user).await?;
                 let user = match context.user.take() {
@@ -313,11 +313,11 @@ impl Mfa {
                             inner.now(),
                         )
                         .user(user.id)
-                        .client(&client),
+                        .client(client),
                     )
                     .await?;
                 inner
-                    .after_first_factor(&user, context, &[AuthMethod::Ext], None, &client)
+                    .after_first_factor(&user, context, &[AuthMethod::Ext], None, client)
                     .await
             })
         })
@@ -336,7 +336,7 @@ impl Mfa {
         client: ClientInfo,
     ) -> MfaResult<Tokens> {
         step!("mfa.continue_without_mfa", async {
-            client.validate()?;
+            let client = &self.inner.admit(&client).await?;
             unit!(&self.inner, |inner| {
                 let ticket = inner.open_ticket(ticket, &[TicketKind::Enrollment]).await?;
                 // The user enrolled a factor since the ticket was issued: the grace
@@ -359,7 +359,7 @@ impl Mfa {
                     .start_session(SessionIssue {
                         user_id: ticket.user_id,
                         device: ticket.device_id,
-                        client: &client,
+                        client,
                         aal: Aal::Aal1,
                         amr: ticket.amr.clone(),
                         mfa_at: None,
@@ -404,7 +404,7 @@ impl Step<'_> {
         context: SignInContext,
         primary: &[AuthMethod],
         complete: Option<Aal>,
-        client: &ClientInfo,
+        client: &Admitted<'_>,
     ) -> MfaResult<LoginOutcome> {
         let inner = self;
         let now = inner.now();
@@ -681,7 +681,7 @@ impl Step<'_> {
 
     async fn assess(
         &self,
-        client: &ClientInfo,
+        client: &Admitted<'_>,
         known: &[Device],
         existing: Option<&Device>,
         user: &User,
@@ -689,23 +689,19 @@ impl Step<'_> {
     ) -> RiskAssessment {
         let inner = self;
         let previous = known.iter().max_by_key(|d| d.last_seen_at);
-        let locate = |ip: Option<IpAddr>| async move {
-            match (&inner.geo, ip) {
-                (Some(geo), Some(ip)) => geo.locate(ip).await,
-                _ => None,
-            }
-        };
-        let ip = client.ip.map(|ip| ip.to_canonical());
-        let location = locate(ip).await;
         let previous = match previous {
             Some(p) => {
                 // Stored as text by the engine; anything else is no address.
                 let last_ip = p.last_ip.as_deref().and_then(|s| s.parse::<IpAddr>().ok());
+                let location = match (&inner.geo, last_ip) {
+                    (Some(geo), Some(ip)) => geo.locate(ip).await,
+                    _ => None,
+                };
                 Some(PreviousSighting {
                     at: p.last_seen_at,
                     ip: last_ip,
                     country: p.last_country.clone(),
-                    location: locate(last_ip).await,
+                    location,
                 })
             }
             None => None,
@@ -718,12 +714,10 @@ impl Step<'_> {
         known_countries.dedup();
         let context = RiskContext {
             now,
-            ip,
-            country: client
-                .country
-                .clone()
-                .or_else(|| location.as_ref().and_then(|l| l.country.clone())),
-            location,
+            ip: client.ip.map(|ip| ip.to_canonical()),
+            // The host's country, or else the located one (`Inner::admit`).
+            country: client.country.clone(),
+            location: client.location.clone(),
             new_device: client.fingerprint.is_some() && existing.is_none() && !known.is_empty(),
             unknown_device: client.fingerprint.is_none(),
             compromised_device: existing.is_some_and(|d| d.compromised_at.is_some()),

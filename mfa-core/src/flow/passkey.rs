@@ -418,7 +418,7 @@ impl Mfa {
             "mfa.finish_passkey_registration",
             method = FactorKind::Webauthn,
             async {
-                client.validate()?;
+                let client = &self.inner.admit(client).await?;
                 let rp = self.inner.relying_party()?;
                 let response =
                     AttestationResponse::from_json(response).map_err(MfaError::Passkey)?;
@@ -574,7 +574,7 @@ impl Mfa {
     /// [`MfaError::AccountLocked`], and as [`Mfa::verify`].
     pub async fn verify_passkey(&self, request: PasskeyVerifyRequest<'_>) -> MfaResult<Verified> {
         step!("mfa.verify_passkey", method = FactorKind::Webauthn, async {
-            request.client.validate()?;
+            let client = &self.inner.admit(request.client).await?;
             self.inner.relying_party()?;
             let response =
                 AssertionResponse::from_json(request.response).map_err(MfaError::Passkey)?;
@@ -586,7 +586,7 @@ impl Mfa {
                     response: &response,
                 },
                 request.remember_device,
-                request.client,
+                client,
             )
             .await
         })
@@ -611,7 +611,7 @@ impl Mfa {
             "mfa.passkey_sign_in_options",
             method = FactorKind::Webauthn,
             async {
-                client.validate()?;
+                let client = &self.inner.admit(client).await?;
                 let rp = self.inner.relying_party()?;
                 if self.inner.policy.methods.passwordless.is_none() {
                     return Err(MfaError::MethodUnavailable);
@@ -659,8 +659,7 @@ impl Mfa {
             "mfa.passkey_sign_in",
             method = FactorKind::Webauthn,
             async {
-                let client = &request.client;
-                client.validate()?;
+                let client = &self.inner.admit(&request.client).await?;
                 let rp = self.inner.relying_party()?;
                 let Some(aal) = self.inner.policy.methods.passwordless else {
                     return Err(MfaError::MethodUnavailable);

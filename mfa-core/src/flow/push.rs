@@ -582,7 +582,7 @@ impl Mfa {
             "mfa.finish_push_enrolment",
             method = FactorKind::Push,
             async {
-                client.validate()?;
+                let client = &self.inner.admit(client).await?;
                 let sender = self.inner.push_sender()?;
                 let key =
                     DevicePublicKey::from_base64url(enrolment.algorithm, enrolment.public_key)
@@ -689,7 +689,7 @@ impl Mfa {
     /// [`MfaError::Delivery`] when no app could be reached.
     pub async fn request_push(&self, ticket: &str, client: &ClientInfo) -> MfaResult<PushPending> {
         step!("mfa.request_push", method = FactorKind::Push, async {
-            client.validate()?;
+            let client = &self.inner.admit(client).await?;
             let sender = self.inner.push_sender()?;
             unit!(&self.inner, |inner| {
                 let (ticket, user, factors) = inner
@@ -1083,7 +1083,7 @@ impl Mfa {
         client: &ClientInfo,
     ) -> MfaResult<Verified> {
         step!("mfa.complete_push", method = FactorKind::Push, async {
-            client.validate()?;
+            let client = &self.inner.admit(client).await?;
             self.inner.push_sender()?;
             self.answer_ticket(
                 ticket,

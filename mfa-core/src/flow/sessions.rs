@@ -33,7 +33,7 @@ impl Mfa {
     /// [`MfaError::TokenReused`] on reuse.
     pub async fn refresh(&self, refresh_token: &str, client: &ClientInfo) -> MfaResult<Tokens> {
         step!("mfa.refresh", async {
-            client.validate()?;
+            let client = &self.inner.admit(client).await?;
             let presented =
                 OpaqueToken::parse(refresh_token).map_err(|_| MfaError::InvalidToken)?;
             unit!(&self.inner, |inner| {

@@ -399,13 +399,13 @@ impl Mfa {
     /// [`MfaError::InvalidCode`].
     pub async fn verify(&self, request: VerifyRequest<'_>) -> MfaResult<Verified> {
         step!("mfa.verify", method = request.method, async {
-            request.client.validate()?;
+            let client = &self.inner.admit(request.client).await?;
             self.answer_ticket(
                 request.ticket,
                 request.method,
                 Answer::Code(request.code),
                 request.remember_device,
-                request.client,
+                client,
             )
             .await
         })

@@ -50,6 +50,7 @@ pub mod factors;
 pub mod fixtures;
 pub mod flow;
 pub mod key_checks;
+pub mod mmdb;
 pub mod passkey_rig;
 pub mod push_app;
 pub mod push_requests;

@@ -217,6 +217,17 @@ impl<S: Store> Harness<S> {
         Self::build(store, test_policy(), |b| b.risk(risk))
     }
 
+    /// An engine on `store` with [`test_policy`], its builder changed by
+    /// `extra` before it builds (an IP locator, a risk engine of one's
+    /// own…).
+    ///
+    /// # Panics
+    /// When the engine does not build.
+    #[must_use]
+    pub fn with_builder(store: Arc<S>, extra: impl FnOnce(MfaBuilder) -> MfaBuilder) -> Self {
+        Self::build(store, test_policy(), extra)
+    }
+
     /// An engine on `store` with [`test_policy`] and another passkey
     /// relying party.
     ///
