@@ -140,6 +140,8 @@
 //!   each security check-then-act a single atomic operation.
 //! - [`crypto`]: every primitive (TOTP, codes, sealing, passwords, tokens).
 //! - [`policy`]: every tunable number, validated once at `build()`.
+//! - [`blocklist`]: the common passwords refused as new passwords (NIST SP
+//!   800-63B §5.1.1.2), shipped with the crate; a host may add its own.
 //! - [`risk`], [`delivery`], [`clock`]: the engine's other seams.
 //! - [`observability`]: the `tracing` spans of every step and store
 //!   operation, their fields, and how to turn them on.
@@ -152,6 +154,9 @@
 //!   with number matching ([`Mfa::request_push`], [`Mfa::answer_push`],
 //!   [`Mfa::complete_push`]; the primitives in [`crypto::push`]); turn it
 //!   on with [`MfaBuilder::push`].
+//! - `user_agent` (feature `user-agent`): the browser, operating system and
+//!   kind of client read from a `User-Agent` header, filling the device
+//!   fields a client left empty ([`ClientInfo::described_device`]).
 //! - `testing` (feature `testing`): the store conformance suite, the engine
 //!   flow suite, a capturing delivery channel, a software passkey
 //!   authenticator and a MaxMind DB writer, for store authors and tests.
@@ -160,6 +165,7 @@
 #![warn(missing_docs)]
 
 pub mod audit;
+pub mod blocklist;
 pub mod clock;
 pub mod crypto;
 pub mod delivery;
@@ -177,6 +183,8 @@ pub mod store;
 pub mod template;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "user-agent")]
+pub mod user_agent;
 
 pub use error::{KeyMismatch, MfaError, MfaResult, PasskeyError};
 pub use flow::*;

@@ -208,6 +208,15 @@ pub struct PasswordPolicy {
     pub history: u32,
     /// argon2id cost.
     pub argon2: Argon2Params,
+    /// Refuse a new password that is on the shipped list of common
+    /// passwords, or that contains the account's identifier (or an email
+    /// identifier's local part) or [`Policy::product_name`] (NIST SP
+    /// 800-63B §5.1.1.2; see [`crate::blocklist`]). On by default, and when
+    /// a policy serialised without it is read. A host's own list
+    /// ([`crate::MfaBuilder::password_blocklist`]) is checked whatever this
+    /// says.
+    #[serde(default = "allow")]
+    pub refuse_common: bool,
 }
 
 impl Default for PasswordPolicy {
@@ -217,6 +226,7 @@ impl Default for PasswordPolicy {
             max_bytes: 1024,
             history: 5,
             argon2: Argon2Params::default(),
+            refuse_common: true,
         }
     }
 }
@@ -672,6 +682,18 @@ mod tests {
         let mut p = Policy::default();
         p.risk.step_up = 95;
         assert!(p.validate().is_err());
+    }
+
+    /// NIST SP 800-63B §5.1.1.2: the common-password check is on by
+    /// default, and a policy serialised before it existed reads with it on.
+    #[test]
+    fn nist_63b_5_1_1_2_common_password_check_is_on_by_default() {
+        assert!(Policy::default().password.refuse_common);
+        assert!(Policy::nist().password.refuse_common);
+        let mut old = serde_json::to_value(PasswordPolicy::default()).unwrap();
+        old.as_object_mut().unwrap().remove("refuse_common");
+        let read: PasswordPolicy = serde_json::from_value(old).unwrap();
+        assert!(read.refuse_common);
     }
 
     #[test]

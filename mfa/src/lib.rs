@@ -12,8 +12,9 @@
 //! - `transports` ([`mfa-delivery`](https://docs.rs/mfa-delivery): `smtp`, `sms`, `webhook`, `push`);
 //! - `axum` ([`mfa-axum`](https://docs.rs/mfa-axum): feature `axum`): the routes and extractors;
 //! - `passkeys` (WebAuthn factors), `tokio` (argon2 off the async
-//!   worker) and `geoip` (`mfa::geoip`: the client's country and the
-//!   impossible-travel signal from a MaxMind database) switch on the
+//!   worker), `geoip` (`mfa::geoip`: the client's country and the
+//!   impossible-travel signal from a MaxMind database) and `user-agent`
+//!   (the device description read from the `User-Agent`) switch on the
 //!   engine's features of the same name; `full` is everything.
 //!
 //! ```toml

@@ -113,6 +113,10 @@ async fn malformed_requests_are_400_invalid_input(db: Db) {
     s.signup(&unique("short"), "short")
         .await
         .expect(400, Some("invalid_input"));
+    // NIST SP 800-63B §5.1.1.2: a common password, refused with its reason.
+    let common = s.signup(&unique("common"), "Password1").await;
+    common.expect(400, Some("invalid_input"));
+    assert!(common.text.contains("too common"), "{}", common.text);
     s.signup("", PASSWORD)
         .await
         .expect(400, Some("invalid_input"));
@@ -547,6 +551,24 @@ async fn device_register_records_and_describes_the_calling_device(db: Db) {
     )
     .await
     .expect(400, Some("invalid_input"));
+    // A device that says nothing of itself is described by its user agent
+    // (the service builds the engine with feature `user-agent`).
+    let phone = s
+        .call(
+            Req::post("/api/device/register")
+                .bearer(&token)
+                .header("x-device-fingerprint", "fp-gina-phone")
+                .header(
+                    "user-agent",
+                    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 \
+                     (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1",
+                ),
+        )
+        .await;
+    phone.expect(201, None);
+    assert_eq!(phone.json["device"]["info"]["browser"], "Safari");
+    assert_eq!(phone.json["device"]["info"]["os"], "iPhone");
+    assert_eq!(phone.json["device"]["info"]["os_version"], "17.1");
     s.call(Req::post("/api/device/register").header("x-device-fingerprint", "fp"))
         .await
         .expect(401, Some("invalid_token"));

@@ -2,6 +2,7 @@
 //! start-up, [`MfaBuilder::open`] also checks the keys against the store.
 
 use super::{Inner, Mfa};
+use crate::blocklist::PasswordBlocklist;
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{JwtConfig, JwtKeys, KeyRing, PasswordHasher, TokenService};
 use crate::delivery::DeliveryChannel;
@@ -34,6 +35,7 @@ pub struct MfaBuilder {
     #[cfg(feature = "passkeys")]
     passkeys: Option<crate::passkey::PasskeyConfig>,
     push: Option<Arc<dyn crate::delivery::PushSender>>,
+    password_blocklist: Option<PasswordBlocklist>,
 }
 
 impl std::fmt::Debug for MfaBuilder {
@@ -166,6 +168,19 @@ impl MfaBuilder {
         self
     }
 
+    /// The host's own list of passwords to refuse at sign-up and password
+    /// change ([`Mfa::create_user`], [`Mfa::change_password`]), besides the
+    /// shipped one: words of its business, or a larger list of breached
+    /// passwords it may use. Compared in the same normalised form (see
+    /// [`crate::blocklist`]) and checked even when
+    /// `policy.password.refuse_common` is off; a listed password is
+    /// refused with reason `too common`.
+    #[must_use]
+    pub fn password_blocklist(mut self, list: PasswordBlocklist) -> Self {
+        self.password_blocklist = Some(list);
+        self
+    }
+
     /// Checks the configuration and builds the engine, then checks the key
     /// ring against the store ([`Mfa::check_keys`]): the way to start a
     /// service on a store that outlives the process (a file or a database).
@@ -286,6 +301,7 @@ impl MfaBuilder {
                 None => None,
             },
             push: self.push,
+            password_blocklist: self.password_blocklist,
             chains: super::chains::Chains::default(),
         };
         Ok(Mfa {

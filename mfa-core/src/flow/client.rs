@@ -80,6 +80,40 @@ impl ClientInfo {
         self.ip.map(|ip| ip.to_canonical().to_string())
     }
 
+    /// The device as this client describes it: [`ClientInfo::device`], with
+    /// the fields it left empty filled from [`ClientInfo::user_agent`]
+    /// (browser, operating system, their versions; feature `user-agent`,
+    /// see `mfa_core::user_agent`). What the client sent always wins; the
+    /// kind comes from the user agent only when the client described
+    /// nothing at all. Without the feature, or without a user agent that
+    /// names something known, this is `device` as it is.
+    ///
+    /// The engine records and shows this description (the device list,
+    /// the "new sign-in" and "device remembered" notifications).
+    #[must_use]
+    pub fn described_device(&self) -> DeviceInfo {
+        let mut info = self.device.clone();
+        if let Some(from_agent) = self.user_agent_device() {
+            let described_nothing = info == DeviceInfo::default();
+            info.fill_gaps(from_agent, described_nothing);
+        }
+        info
+    }
+
+    /// What the user agent alone says about the device.
+    pub(crate) fn user_agent_device(&self) -> Option<DeviceInfo> {
+        #[cfg(feature = "user-agent")]
+        {
+            self.user_agent
+                .as_deref()
+                .and_then(crate::user_agent::describe)
+        }
+        #[cfg(not(feature = "user-agent"))]
+        {
+            None
+        }
+    }
+
     /// Checks every field; the engine calls this before using any of them.
     ///
     /// # Errors

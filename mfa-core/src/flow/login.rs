@@ -87,14 +87,20 @@ pub enum LoginOutcome {
     },
 }
 
-/// The device description to record: what the client sent, or, when it
-/// sent none, what is already known (a bare sign-in must not erase a
+/// The device description to record: what the client sent, its gaps
+/// filled from the user agent ([`ClientInfo::described_device`]); when the
+/// client sent no description of its own, what its user agent says now
+/// over what is already known (a bare sign-in must not erase a
 /// description registered earlier).
 pub(crate) fn sighted_info(client: &ClientInfo, existing: Option<&Device>) -> DeviceInfo {
-    if client.device == DeviceInfo::default() {
-        existing.map(|d| d.info.clone()).unwrap_or_default()
-    } else {
-        client.device.clone()
+    let described = client.described_device();
+    match existing {
+        Some(device) if client.device == DeviceInfo::default() => {
+            let mut info = described;
+            info.fill_gaps(device.info.clone(), true);
+            info
+        }
+        _ => described,
     }
 }
 
@@ -493,7 +499,7 @@ impl Step<'_> {
                     user,
                     NotificationKind::NewDeviceLogin,
                     serde_json::json!({
-                        "device": d.info.name.clone().unwrap_or_else(|| d.info.kind.as_str().to_owned()),
+                        "device": d.info.description().unwrap_or_else(|| d.info.kind.as_str().to_owned()),
                         "ip": client.ip_text(),
                         "country": client.country,
                     }),

@@ -27,7 +27,7 @@ mod verify;
 pub use admin::UserSecurity;
 pub use builder::MfaBuilder;
 pub use challenge::{ChallengeSent, TicketInfo};
-pub use client::ClientInfo;
+pub use client::{ClientInfo, MAX_DEVICE_FIELD_LEN, MAX_FINGERPRINT_LEN, MAX_USER_AGENT_LEN};
 pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
 pub use keys::KeysChecked;
 pub use login::{LoginOutcome, LoginRequest};
@@ -202,6 +202,9 @@ pub(crate) struct Inner {
     pub passkeys: Option<Arc<crate::passkey::RelyingParty>>,
     /// The push sender, when push approval is configured.
     pub push: Option<Arc<dyn crate::delivery::PushSender>>,
+    /// The host's own list of passwords to refuse (see
+    /// [`MfaBuilder::password_blocklist`]).
+    pub password_blocklist: Option<crate::blocklist::PasswordBlocklist>,
     /// The audit chains this instance writes.
     pub chains: chains::Chains,
 }

@@ -561,7 +561,8 @@ impl Mfa {
     /// proof, and stores the device as an active factor at once (the proof
     /// showed possession of the key). Like any first factor it comes with
     /// backup codes, and with [`Actor::Ticket`] the sign-in completes. The
-    /// device's description is `client.device`, as the app sent it.
+    /// device's description is what the app sent in `client.device`, its
+    /// gaps filled from the user agent ([`ClientInfo::described_device`]).
     ///
     /// The enrolment is single use: taken before the proof is checked, so
     /// a refused proof closes it too. Malformed input is refused before
@@ -655,7 +656,7 @@ impl Mfa {
                         algorithm: key.algorithm(),
                         key: key.to_base64url(),
                         address: enrolment.address.clone(),
-                        device: client.device.clone(),
+                device: client.described_device(),
                         session_type: client.session_type,
                     }
                     .seal(&inner.keys, &mut factor)?;

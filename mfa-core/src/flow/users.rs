@@ -4,6 +4,7 @@ use super::Mfa;
 use super::login::{check_password_shape, normalize_identifier};
 use super::support::Audit;
 use super::unit::{direct, unit};
+use crate::blocklist::{self, NewPasswordContext};
 use crate::crypto::{AccessClaims, ExposeSecret, PasswordCheck, SecretString};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
@@ -34,20 +35,38 @@ impl fmt::Debug for NewUser {
 }
 
 impl Mfa {
-    fn check_new_password(&self, password: &SecretString) -> MfaResult<()> {
-        check_password_shape(&self.inner, password)?;
-        if password.expose_secret().chars().count() < self.inner.policy.password.min_length {
+    /// The policy's checks of a password about to be set for the account
+    /// `identifier` (normalised): its length, then the common-password and
+    /// context-word checks of [`crate::blocklist`] (NIST SP 800-63B
+    /// §5.1.1.2). Runs before any hashing or writing, so a refusal stores
+    /// nothing.
+    fn check_new_password(&self, password: &SecretString, identifier: &str) -> MfaResult<()> {
+        let inner = &self.inner;
+        check_password_shape(inner, password)?;
+        let password = password.expose_secret();
+        if password.chars().count() < inner.policy.password.min_length {
             return Err(MfaError::invalid_input("password", "too short"));
         }
-        Ok(())
+        let context = NewPasswordContext {
+            identifier,
+            product_name: &inner.policy.product_name,
+            refuse_common: inner.policy.password.refuse_common,
+            host_list: inner.password_blocklist.as_ref(),
+        };
+        match blocklist::refusal(password, &context) {
+            Some(reason) => Err(MfaError::invalid_input("password", reason)),
+            None => Ok(()),
+        }
     }
 
     /// Creates an account.
     ///
     /// # Errors
     /// [`MfaError::InvalidInput`] for a malformed identifier or a password
-    /// outside the policy's length bounds, [`MfaError::Conflict`] when the
-    /// identifier is taken.
+    /// outside the policy's length bounds, on the list of common passwords
+    /// or the host's list (`too common`), or containing the identifier or
+    /// the product name (see [`crate::blocklist`]); [`MfaError::Conflict`]
+    /// when the identifier is taken. Nothing is stored on an error.
     pub async fn create_user(&self, new: NewUser) -> MfaResult<User> {
         step!("mfa.create_user", async {
             let inner = &self.inner;
@@ -58,7 +77,7 @@ impl Mfa {
             user.phone = new.contact.phone;
             user.locale = new.contact.locale;
             if let Some(password) = &new.password {
-                self.check_new_password(password)?;
+            self.check_new_password(password, &user.identifier)?;
                 user.password_hash = Some(
                     self.hash_password(password)
                         .await
@@ -100,8 +119,9 @@ impl Mfa {
     ///
     /// # Errors
     /// [`MfaError::InvalidCredentials`] for a wrong current password,
-    /// [`MfaError::InvalidInput`] for a new password outside the policy or
-    /// found in the history.
+    /// [`MfaError::InvalidInput`] for a new password outside the policy
+    /// (as for [`Mfa::create_user`]) or found in the history. Nothing
+    /// changes on an error.
     pub async fn change_password(
         &self,
         claims: &AccessClaims,
@@ -116,7 +136,7 @@ impl Mfa {
                 let history = inner.users.password_history(user.id, limit).await?;
                 Ok((session, user, history))
             })?;
-            self.check_new_password(new)?;
+        self.check_new_password(new, &user.identifier)?;
             let phc = user
                 .password_hash
                 .as_deref()

@@ -325,7 +325,10 @@ impl Step<'_> {
         self.notify(
             user,
             NotificationKind::DeviceTrusted,
-            serde_json::json!({ "device": client.device.name, "ip": client.ip_text() }),
+            serde_json::json!({
+                "device": client.described_device().description(),
+                "ip": client.ip_text(),
+            }),
         );
         Ok(Some(token.expose().to_owned()))
     }

@@ -52,6 +52,45 @@ pub struct DeviceInfo {
     pub model: Option<String>,
 }
 
+impl DeviceInfo {
+    /// How the device is named to people (the "new sign-in" notification,
+    /// a device list): its [`name`](DeviceInfo::name), else "browser on
+    /// operating system" ("Chrome on Windows 10"), else whichever of the
+    /// two is known; `None` when none is.
+    #[must_use]
+    pub fn description(&self) -> Option<String> {
+        if let Some(name) = &self.name {
+            return Some(name.clone());
+        }
+        match (&self.browser, &self.os) {
+            (Some(browser), Some(os)) => Some(format!("{browser} on {os}")),
+            (Some(known), None) | (None, Some(known)) => Some(known.clone()),
+            (None, None) => None,
+        }
+    }
+
+    /// Fills the fields of `self` that are empty from `other`; with
+    /// `kind_too`, takes `other`'s kind as well.
+    pub(crate) fn fill_gaps(&mut self, other: DeviceInfo, kind_too: bool) {
+        let fill = |mine: &mut Option<String>, theirs: Option<String>| {
+            if mine.is_none() {
+                *mine = theirs;
+            }
+        };
+        fill(&mut self.name, other.name);
+        fill(&mut self.os, other.os);
+        fill(&mut self.os_version, other.os_version);
+        fill(&mut self.browser, other.browser);
+        fill(&mut self.browser_version, other.browser_version);
+        fill(&mut self.app_version, other.app_version);
+        fill(&mut self.brand, other.brand);
+        fill(&mut self.model, other.model);
+        if kind_too {
+            self.kind = other.kind;
+        }
+    }
+}
+
 /// A device seen for a user, keyed by (user, fingerprint digest).
 ///
 /// Trust is a separate secret: a 256-bit token held by the client whose

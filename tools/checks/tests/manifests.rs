@@ -187,12 +187,18 @@ fn published_crates_declare_the_rust_version_they_need() {
             "--format-version",
             "1",
             "--all-features",
-            "--offline",
+            // Not `--offline`: metadata resolves the packages of every
+            // target platform, which a fresh machine has not downloaded.
+            "--locked",
         ])
         .current_dir(workspace_root())
         .output()
         .expect("cargo metadata runs");
-    assert!(output.status.success(), "cargo metadata failed");
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let metadata: Value = serde_json::from_slice(&output.stdout).expect("metadata is JSON");
     let packages = metadata["packages"].as_array().expect("packages");
     let by_id = |id: &str| {

@@ -229,7 +229,8 @@ async function loadTrusted() {
   body.replaceChildren();
   for (const d of data.devices) {
     const row = document.createElement("tr");
-    cell(row, (d.info.name || d.info.browser || "device") + (d.current ? " (this one)" : ""));
+    const described = d.info.name || [d.info.browser, d.info.os].filter(Boolean).join(" on ");
+    cell(row, (described || "device") + (d.current ? " (this one)" : ""));
     cell(row, when(d.last_seen_at));
     cell(row, when(d.trusted_until));
     button(row, "Forget", async () => {
@@ -357,7 +358,6 @@ $("login-form").addEventListener("submit", async (ev) => {
     const data = await api("POST", "/api/login", {
       identifier: $("login-identifier").value,
       password: $("login-password").value,
-      device: { name: navigator.userAgent.includes("Chrome") ? "Chromium browser" : "Web browser", kind: "web" },
     }, { auth: false });
     $("login-password").value = "";
     await afterSignIn(data);

@@ -242,7 +242,7 @@ async fn full_scenario<S: Store>(h: &Harness<S>) -> (TestUser, Secrets) {
         .remove_factor(Actor::Session(&claims), email_factor)
         .await
         .expect("remove_factor");
-    let new_password = SecretString::from("scenario-new-password-456");
+    let new_password = SecretString::from("altered-new-password-456");
     secrets.long.push(new_password.expose_secret().to_owned());
     h.mfa
         .change_password(&claims, &user.password, &new_password)

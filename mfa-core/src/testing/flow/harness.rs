@@ -238,6 +238,19 @@ impl<S: Store> Harness<S> {
         Self::build(store, test_policy(), |b| b.passkeys(passkeys))
     }
 
+    /// An engine on `store` with [`test_policy`] and the host's own list of
+    /// passwords to refuse ([`MfaBuilder::password_blocklist`]).
+    ///
+    /// # Panics
+    /// When the engine does not build.
+    #[must_use]
+    pub fn with_password_blocklist(
+        store: Arc<S>,
+        list: crate::blocklist::PasswordBlocklist,
+    ) -> Self {
+        Self::build(store, test_policy(), |b| b.password_blocklist(list))
+    }
+
     /// An engine on `store` with [`test_policy`] and the key ring `keys`,
     /// started with [`MfaBuilder::open`]: the keys are compared with the
     /// store's key checks, as a service does at start-up.
@@ -340,7 +353,9 @@ impl<S: Store> Harness<S> {
             .fold(7_u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
             % 10_000_000;
         let phone = format!("+4179{digits:07}");
-        let password = SecretString::from(format!("pw-{name}-correct-horse-battery"));
+        // Unique per user, and without the name: a password containing the
+        // identifier is refused (NIST SP 800-63B §5.1.1.2).
+        let password = SecretString::from(format!("pw-{digits:07}-correct-horse-battery"));
         let user = self
             .mfa
             .create_user(NewUser {

@@ -56,6 +56,7 @@ pub mod harness;
 pub mod keys;
 pub mod login;
 pub mod passkeys;
+pub mod passwords;
 pub mod push;
 pub mod races;
 pub mod sessions;
@@ -140,6 +141,13 @@ macro_rules! __flow_cases {
                 disabled_user_is_refused,
                 disabling_a_user_ends_their_sessions,
                 deleted_user_is_refused,
+            }
+            passwords {
+                nist_63b_5_1_1_2_common_password_is_refused_at_sign_up,
+                nist_63b_5_1_1_2_common_password_is_refused_at_password_change,
+                nist_63b_5_1_1_2_password_with_the_identifier_or_product_name_is_refused,
+                host_password_blocklist_is_honoured,
+                common_password_check_can_be_turned_off,
             }
             enforcement {
                 enforcement_all_asks_a_user_without_factors_to_enrol,
