@@ -16,6 +16,9 @@
 //!   [`mfa_core::ClientInfo`]. Serve with
 //!   `into_make_service_with_connect_info::<SocketAddr>()`; without a peer
 //!   address it refuses loudly.
+//! - [`ServiceKeys`], [`AdminKey`] and [`GatewayKey`]: static API keys
+//!   (stored as digests) for other services, scoped to the admin API or
+//!   the gateway sign-in; see [`service`].
 //! - [`JsonBody`] and [`Ticket`]: the JSON body and the login ticket, both
 //!   refusing in the [`ApiError`] format.
 //! - [`ApiError`]: any [`mfa_core::MfaError`] as a JSON response
@@ -72,6 +75,7 @@ mod error;
 pub mod openapi;
 mod reply;
 mod routes;
+pub mod service;
 mod state;
 
 pub use auth::{Aal2, Authenticated, RecentMfa, bearer_token};
@@ -79,5 +83,9 @@ pub use body::{JsonBody, TICKET_HEADER, Ticket, required_ticket, ticket_of};
 pub use client::{Client, ClientConfig, InvalidIpNet, IpNet};
 pub use error::{ApiError, status_for};
 pub use reply::{Reply, TokensView};
-pub use routes::{MAX_AUDIT_PAGE, MAX_STREAM, MAX_WAIT, RouteInfo, STATUS_POLL, Who, route_list};
+pub use routes::{
+    MAX_ADMIN_AUDIT_PAGE, MAX_AUDIT_PAGE, MAX_STREAM, MAX_WAIT, RouteInfo, STATUS_POLL, Who,
+    route_list,
+};
+pub use service::{AdminKey, GatewayKey, Scope, ServiceKey, ServiceKeyError, ServiceKeys};
 pub use state::{CookieConfig, MfaState};

@@ -18,7 +18,7 @@ fn err(codes: &[&str]) -> Value {
             ),
             "403" => (
                 "403",
-                "mfa_required, step_up_required, enrollment_required, login_blocked or token_reused",
+                "mfa_required, step_up_required, enrollment_required, login_blocked, token_reused, or forbidden (a service key without the route's scope)",
             ),
             "404" => ("404", "not_found"),
             "409" => (
@@ -138,6 +138,7 @@ fn ticket_query() -> Value {
 }
 
 const BEARER: &[&str] = &["bearer"];
+const SERVICE: &[&str] = &["serviceKey"];
 const BEARER_OR_TICKET: &[&str] = &["bearer", "ticket"];
 
 fn operations() -> Vec<(&'static str, &'static str, Value)> {
@@ -270,6 +271,58 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }))
             .param(json!({ "name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": { "type": "string" } }))
             .ok("200", "A page of events", Some("AuditPage")).errors(&["400", "401", "429"]).build()),
+        ("/api/user/password", "post", Op::new("changePassword", "account", "Replace the password (the current one proves it is the user); every other session and all device trust end")
+            .security(BEARER).body("PasswordChangeRequest").ok("204", "Changed", None)
+            .errors(&["400", "401", "429"]).build()),
+        ("/api/devices", "get", Op::new("devices", "devices", "Every device the user signed in from, most recently seen first")
+            .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
+        ("/api/device/{id}/compromised", "post", Op::new("deviceCompromised", "devices", "Report a device lost or stolen: its trust and sessions end, sign-ins from it are refused")
+            .security(BEARER).param(id_param("Device id")).ok("204", "Marked", None)
+            .errors(&["400", "401", "404", "429"]).build()),
+        ("/api/device/revoke-all", "post", Op::new("revokeAllDevices", "devices", "Stop trusting every device of the user")
+            .security(BEARER).ok("200", "How many were trusted", Some("Revoked")).errors(&["401", "429"]).build()),
+        ("/api/sessions/revoke-others", "post", Op::new("revokeOtherSessions", "sessions", "Sign out every session of the user but this one")
+            .security(BEARER).ok("200", "How many ended", Some("Revoked")).errors(&["401", "429"]).build()),
+        ("/admin/users/{id}", "get", Op::new("adminUser", "admin", "An account, its locks, MFA settings and factors (no secrets)")
+            .security(SERVICE).param(id_param("User id")).ok("200", "The account", Some("AdminUser"))
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}", "delete", Op::new("adminDeleteUser", "admin", "Delete an account (soft; purged after the retention period) and end its sessions")
+            .security(SERVICE).param(id_param("User id")).ok("204", "Deleted", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/reset-mfa", "post", Op::new("adminResetMfa", "admin", "Remove every factor, backup code, device trust and session of an account")
+            .security(SERVICE).param(id_param("User id")).ok("204", "Reset", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/unlock", "post", Op::new("adminUnlock", "admin", "Lift the password and second-factor locks of an account")
+            .security(SERVICE).param(id_param("User id")).ok("204", "Unlocked", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/enforcement", "put", Op::new("adminEnforcement", "admin", "Start or stop MFA enforcement for an account, with a grace period to enrol")
+            .security(SERVICE).param(id_param("User id")).body("EnforcementRequest").ok("200", "The enforcement now", Some("Enforcement"))
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/disable", "post", Op::new("adminDisable", "admin", "Disable an account: no sign-in, sessions and device trust end at once")
+            .security(SERVICE).param(id_param("User id")).ok("204", "Disabled", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/enable", "post", Op::new("adminEnable", "admin", "Enable a disabled account")
+            .security(SERVICE).param(id_param("User id")).ok("204", "Enabled", None)
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/sessions/revoke", "post", Op::new("adminRevokeSessions", "admin", "End every session of an account")
+            .security(SERVICE).param(id_param("User id")).ok("200", "How many ended", Some("Revoked"))
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/devices/revoke", "post", Op::new("adminRevokeDevices", "admin", "Stop trusting every device of an account")
+            .security(SERVICE).param(id_param("User id")).ok("200", "How many were trusted", Some("Revoked"))
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/audit", "get", Op::new("adminAudit", "admin", "The audit log of every account, newest first, filtered")
+            .security(SERVICE)
+            .param(json!({ "name": "user", "in": "query", "required": false, "schema": { "type": "string", "format": "uuid" } }))
+            .param(json!({ "name": "kind", "in": "query", "required": false, "description": "Audit kinds, separated by commas", "schema": { "type": "string" } }))
+            .param(json!({ "name": "outcome", "in": "query", "required": false, "schema": { "type": "string", "enum": ["success", "failure"] } }))
+            .param(json!({ "name": "from", "in": "query", "required": false, "description": "At or after (RFC 3339)", "schema": { "type": "string", "format": "date-time" } }))
+            .param(json!({ "name": "to", "in": "query", "required": false, "description": "Before (RFC 3339)", "schema": { "type": "string", "format": "date-time" } }))
+            .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }))
+            .param(json!({ "name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": { "type": "string" } }))
+            .ok("200", "A page of events", Some("AuditPage")).errors(&["400", "401", "403", "429"]).build()),
+        ("/admin/gateway/sign-in", "post", Op::new("gatewaySignIn", "admin", "The gateway checked the password and vouches for it: sign in as POST /api/login answers (tokens, or a ticket for the second factor or enrolment)")
+            .security(SERVICE).body("GatewaySignInRequest").ok("200", "Signed in, or a ticket for the second factor or enrolment", Some("LoginResponse"))
+            .errors(&["400", "401", "403", "429"]).build()),
     ]
 }
 
@@ -473,6 +526,43 @@ fn schemas() -> Value {
             })) },
             "next_cursor": { "type": ["string", "null"] }
         })),
+        "AdminUser": obj(&["id", "identifier", "status", "factors"], json!({
+            "id": uuid, "identifier": { "type": "string" }, "email": { "type": ["string", "null"] },
+            "phone": { "type": ["string", "null"] }, "status": { "type": "string", "enum": ["active", "disabled"] },
+            "created_at": ts,
+            "password_lock": { "$ref": "#/components/schemas/LockState" },
+            "mfa_lock": { "$ref": "#/components/schemas/LockState" },
+            "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" },
+            "factors": { "type": "array", "items": obj(&["id", "kind", "status"], json!({
+                "id": uuid, "kind": kinds, "status": { "type": "string" }, "label": { "type": ["string", "null"] },
+                "created_at": ts, "confirmed_at": { "type": ["string", "null"], "format": "date-time" },
+                "last_used_at": { "type": ["string", "null"], "format": "date-time" }
+            })) },
+            "backup_codes_remaining": { "type": "integer", "minimum": 0 }
+        })),
+        "LockState": obj(&["failures", "locked"], json!({
+            "failures": { "type": "integer", "minimum": 0 },
+            "locked": { "description": "null, the time the lock ends, or \"until_reset\"", "type": ["string", "null"] }
+        })),
+        "EnforcementRequest": obj(&["required"], json!({
+            "required": { "type": "boolean" },
+            "grace_seconds": { "type": "integer", "minimum": 0, "maximum": 31_622_400, "description": "Time to enrol from now; the policy's grace period when absent" }
+        })),
+        "Enforcement": obj(&["enforced"], json!({
+            "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" }
+        })),
+        "PasswordChangeRequest": obj(&["current_password", "new_password"], json!({
+            "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }
+        })),
+        "Revoked": obj(&["revoked"], json!({ "revoked": { "type": "integer", "minimum": 0 } })),
+        "GatewaySignInRequest": obj(&["user_id"], json!({
+            "user_id": uuid,
+            "client": { "type": "object", "description": "The end user's client, as the gateway saw it", "properties": {
+                "ip": { "type": "string" }, "user_agent": { "type": "string" }, "fingerprint": { "type": "string" },
+                "trust_token": { "type": "string" }, "session_type": { "type": "string", "enum": ["web", "mobile", "api"] },
+                "device": { "$ref": "#/components/schemas/DeviceInfo" }
+            } }
+        })),
     })
 }
 
@@ -504,7 +594,8 @@ pub fn document() -> Value {
             "schemas": schemas(),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
-                "ticket": { "type": "apiKey", "in": "header", "name": "X-MFA-Ticket" }
+                "ticket": { "type": "apiKey", "in": "header", "name": "X-MFA-Ticket" },
+                "serviceKey": { "type": "http", "scheme": "bearer", "description": "A service key (mfa_sk_…) with the admin or gateway scope" }
             }
         }
     })

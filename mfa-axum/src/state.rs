@@ -3,6 +3,7 @@
 
 use crate::ApiError;
 use crate::client::ClientConfig;
+use crate::service::ServiceKeys;
 use axum::Extension;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderValue;
@@ -45,6 +46,9 @@ pub struct MfaState {
     pub client: ClientConfig,
     /// How the trust cookie is written.
     pub cookies: CookieConfig,
+    /// The service keys the admin routes and the gateway sign-in accept
+    /// (none by default).
+    pub service_keys: ServiceKeys,
     /// Turns `true` when the server shuts down: open event streams end
     /// (see [`MfaState::with_shutdown`]).
     closing: Option<tokio::sync::watch::Receiver<bool>>,
@@ -55,6 +59,7 @@ impl std::fmt::Debug for MfaState {
         f.debug_struct("MfaState")
             .field("client", &self.client)
             .field("cookies", &self.cookies)
+            .field("service_keys", &self.service_keys)
             .field("shutdown_signal", &self.closing.is_some())
             .finish_non_exhaustive()
     }
@@ -69,6 +74,7 @@ impl MfaState {
             mfa,
             client: ClientConfig::default(),
             cookies: CookieConfig::default(),
+            service_keys: ServiceKeys::default(),
             closing: None,
         }
     }
@@ -100,6 +106,14 @@ impl MfaState {
     #[must_use]
     pub fn with_client(mut self, client: ClientConfig) -> Self {
         self.client = client;
+        self
+    }
+
+    /// Replaces the service keys the admin routes and the gateway sign-in
+    /// accept.
+    #[must_use]
+    pub fn with_service_keys(mut self, keys: ServiceKeys) -> Self {
+        self.service_keys = keys;
         self
     }
 

@@ -56,6 +56,10 @@ pub enum MfaError {
     /// The sign-in was refused because its risk is too high.
     #[error("sign-in blocked")]
     LoginBlocked,
+    /// The caller is authenticated, but its credential does not grant this
+    /// operation (a service key without the route's scope).
+    #[error("forbidden")]
+    Forbidden,
     /// The requested method is not enabled or not enrolled.
     #[error("method not available")]
     MethodUnavailable,
@@ -232,6 +236,7 @@ impl MfaError {
             Self::TokenReused => "token_reused",
             Self::InvalidToken => "invalid_token",
             Self::LoginBlocked => "login_blocked",
+            Self::Forbidden => "forbidden",
             Self::MethodUnavailable => "method_unavailable",
             Self::NotFound => "not_found",
             Self::Conflict(_) => "conflict",
@@ -276,6 +281,7 @@ impl MfaError {
             | Self::StepUpRequired
             | Self::EnrollmentRequired
             | Self::LoginBlocked
+            | Self::Forbidden
             | Self::TokenReused => 403,
             Self::NotFound => 404,
             Self::MethodUnavailable => 422,
@@ -329,6 +335,7 @@ mod tests {
             MfaError::InvalidCode,
             MfaError::InvalidToken,
             MfaError::MfaRequired,
+            MfaError::Forbidden,
             MfaError::NotFound,
             MfaError::MethodUnavailable,
             MfaError::AccountLocked { retry_after: None },
@@ -342,7 +349,8 @@ mod tests {
         assert_eq!(
             statuses,
             [
-                400, 400, 409, 401, 400, 401, 409, 409, 401, 401, 403, 404, 422, 423, 429, 500, 503
+                400, 400, 409, 401, 400, 401, 409, 409, 401, 401, 403, 403, 404, 422, 423, 429,
+                500, 503
             ]
         );
         // A code never answers two statuses.

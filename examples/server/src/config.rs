@@ -1,6 +1,6 @@
 //! Service configuration, read once from the environment at startup.
 
-use mfa_axum::IpNet;
+use mfa_axum::{IpNet, ServiceKeys};
 use mfa_core::crypto::SecretString;
 use mfa_core::policy::{Enforcement, Policy};
 use mfa_delivery::phone::Region;
@@ -73,6 +73,11 @@ pub struct Config {
     /// travel" risk signals. Unset: no geolocation. A file that cannot be
     /// read or is no such database stops the service at start-up.
     pub geoip_db: Option<PathBuf>,
+    /// Service keys for the admin API and the gateway sign-in
+    /// (`MFA_SERVICE_KEYS`: entries `name:scope[+scope]:sha256-hex`
+    /// separated by commas, as `mfa-server service-key` prints them; scopes
+    /// `admin` and `gateway`). Unset: every `/admin` route refuses.
+    pub service_keys: ServiceKeys,
     /// Access-token issuer (`MFA_ISSUER`).
     pub issuer: String,
     /// Access-token audience (`MFA_AUDIENCE`).
@@ -197,6 +202,7 @@ impl Config {
             body_limit: 16 * 1024,
             trusted_proxies: Vec::new(),
             geoip_db: None,
+            service_keys: ServiceKeys::default(),
             issuer: "http://127.0.0.1:8080".into(),
             audience: "mfa-demo".into(),
             policy,
@@ -292,6 +298,10 @@ impl Config {
                 })?;
         }
         config.geoip_db = get("MFA_GEOIP_DB").map(PathBuf::from);
+        if let Some(v) = get("MFA_SERVICE_KEYS") {
+            config.service_keys = ServiceKeys::parse(&v)
+                .map_err(|e| ConfigError::new("MFA_SERVICE_KEYS", e.to_string()))?;
+        }
         if let Some(v) = get("MFA_ISSUER") {
             config.issuer = v;
         } else {

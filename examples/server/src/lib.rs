@@ -122,6 +122,15 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
         .open()
         .await?;
     tracing::info!(store = handles.backend, mode = ?config.mode, "engine ready");
+    tracing::info!(
+        service_keys = ?config.service_keys,
+        "admin API and gateway sign-in: {}",
+        if config.service_keys.is_empty() {
+            "off (no MFA_SERVICE_KEYS)"
+        } else {
+            "on"
+        }
+    );
     Ok(AppState {
         mfa: MfaState::new(mfa)
             .with_client(ClientConfig {
@@ -131,7 +140,8 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
             .with_cookies(CookieConfig {
                 path: "/api".into(),
                 secure: config.secure_cookies(),
-            }),
+            })
+            .with_service_keys(config.service_keys.clone()),
         store: handles,
         openapi: Arc::new(openapi::document()),
     })

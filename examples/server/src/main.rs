@@ -18,6 +18,10 @@ Usage:
   mfa-server keys     print fresh keys for a new deployment as environment lines
                       (MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY, MFA_ROOT_SECRET, MFA_JWT_KID,
                       MFA_JWT_PRIVATE_KEY) to stdout, and exit; keep them in a secret store
+  mfa-server service-key <name> <scope[+scope]>
+                      make a service key for the admin API (scope admin) or the gateway sign-in
+                      (scope gateway): prints the key, to give to the calling service once, and
+                      the MFA_SERVICE_KEYS entry (its digest, never the key) to configure
   mfa-server audit verify [--json]
                       verify the audit log the configured store holds (every chain link,
                       every signed checkpoint, events written around the engine) with the
@@ -38,6 +42,7 @@ async fn main() -> ExitCode {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => serve().await,
         ["keys"] => print_keys(),
+        ["service-key", name, scopes] => print_service_key(name, scopes),
         ["audit", "verify"] => verify_audit(None, false).await,
         ["audit", "verify", "--json"] => verify_audit(None, true).await,
         ["audit", "verify", "--archive", file] => verify_audit(Some(file), false).await,
@@ -53,6 +58,38 @@ async fn main() -> ExitCode {
         }
         _ => {
             eprint!("mfa-server: unknown arguments {args:?}\n\n{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `mfa-server service-key <name> <scopes>`: a new key and its entry.
+fn print_service_key(name: &str, scopes: &str) -> ExitCode {
+    let mut parsed = Vec::new();
+    for scope in scopes.split('+') {
+        match mfa_axum::Scope::ALL
+            .into_iter()
+            .find(|s| s.as_str() == scope)
+        {
+            Some(s) => parsed.push(s),
+            None => {
+                eprintln!("mfa-server service-key: unknown scope `{scope}` (admin, gateway)");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match mfa_axum::ServiceKey::generate(name, &parsed) {
+        Ok((secret, key)) => {
+            println!("key: {secret}");
+            println!("MFA_SERVICE_KEYS entry: {key}");
+            eprintln!(
+                "mfa-server service-key: give the key to the calling service (it is not shown again); \
+                 add the entry to MFA_SERVICE_KEYS (entries separated by commas)"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mfa-server service-key: {e}");
             ExitCode::from(2)
         }
     }

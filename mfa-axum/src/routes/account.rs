@@ -44,12 +44,24 @@ pub(crate) struct AuditQuery {
     cursor: Option<String>,
 }
 
-fn parse_cursor(cursor: &str) -> Option<AuditCursor> {
+/// Reads a cursor written by [`format_cursor`].
+pub(crate) fn parse_cursor(cursor: &str) -> Option<AuditCursor> {
     let (at, id) = cursor.split_once('_')?;
     Some(AuditCursor {
         at: DateTime::parse_from_rfc3339(at).ok()?.with_timezone(&Utc),
         id: id.parse::<AuditEventId>().ok()?,
     })
+}
+
+/// A listing's position as the `next_cursor` text: time and event id.
+pub(crate) fn format_cursor(cursor: AuditCursor) -> String {
+    format!(
+        "{}_{}",
+        cursor
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        cursor.id
+    )
 }
 
 /// `GET /api/audit?limit=&cursor=`: the user's own audit events, newest
@@ -79,13 +91,7 @@ pub(crate) async fn audit(
         .mfa
         .audit_events(&filter, &PageRequest { limit, after })
         .await?;
-    let next = page.next.map(|c| {
-        format!(
-            "{}_{}",
-            c.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            c.id
-        )
-    });
+    let next = page.next.map(format_cursor);
     Ok(Json(
         serde_json::json!({ "items": page.items, "next_cursor": next }),
     ))

@@ -1,11 +1,15 @@
 //! The MFA API as ready-made routes: sign-up and sign-in, the second
 //! factor, enrolment of every factor, backup codes, refresh and logout,
-//! sessions, devices and the user's own audit log. The JSON shapes are the
-//! ones [`crate::openapi::document`] describes.
+//! sessions, devices and the user's own audit log; and, for other services
+//! holding a service key ([`crate::service`]), the admin API and the
+//! gateway sign-in under `/admin`. The JSON shapes are the ones
+//! [`crate::openapi::document`] describes.
 
 mod account;
+mod admin;
 mod auth;
 mod devices;
+mod me;
 mod mfa;
 #[cfg(feature = "passkeys")]
 mod passkeys;
@@ -23,6 +27,7 @@ use mfa_core::{Actor, MfaError};
 use serde::Deserialize;
 
 pub use account::MAX_AUDIT_PAGE;
+pub use admin::MAX_ADMIN_AUDIT_PAGE;
 pub use push::{MAX_STREAM, MAX_WAIT, STATUS_POLL};
 
 /// One route of the table: method (upper case) and path (axum 0.8 /
@@ -51,6 +56,7 @@ impl<S: Clone + Send + Sync + 'static> Table<S> {
             "POST" => MethodFilter::POST,
             "DELETE" => MethodFilter::DELETE,
             "PATCH" => MethodFilter::PATCH,
+            "PUT" => MethodFilter::PUT,
             other => unreachable!("no {other} route in the table"),
         };
         self.routes
@@ -86,6 +92,15 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         .on("GET", "/api/sessions", sessions::list)
         .on("DELETE", "/api/sessions/{id}", sessions::revoke)
         .on("GET", "/api/user/profile", account::profile)
+        .on("POST", "/api/user/password", me::change_password)
+        .on("GET", "/api/devices", me::devices)
+        .on("POST", "/api/device/{id}/compromised", me::compromised)
+        .on("POST", "/api/device/revoke-all", me::revoke_all_devices)
+        .on(
+            "POST",
+            "/api/sessions/revoke-others",
+            me::revoke_other_sessions,
+        )
         .on("GET", "/api/audit", account::audit)
         .on("POST", "/api/mfa/push/enroll/start", push::enrol_start)
         .on("POST", "/api/mfa/push/enroll/finish", push::enrol_finish)
@@ -95,7 +110,26 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         .on("POST", "/api/mfa/push/answer", push::answer)
         .on("GET", "/api/mfa/push/{id}/status", push::status)
         .on("GET", "/api/mfa/push/{id}/events", push::events)
-        .on("POST", "/api/mfa/push/{id}/complete", push::complete);
+        .on("POST", "/api/mfa/push/{id}/complete", push::complete)
+        .on("GET", "/admin/users/{id}", admin::user)
+        .on("DELETE", "/admin/users/{id}", admin::delete)
+        .on("POST", "/admin/users/{id}/reset-mfa", admin::reset_mfa)
+        .on("POST", "/admin/users/{id}/unlock", admin::unlock)
+        .on("PUT", "/admin/users/{id}/enforcement", admin::enforcement)
+        .on("POST", "/admin/users/{id}/disable", admin::disable)
+        .on("POST", "/admin/users/{id}/enable", admin::enable)
+        .on(
+            "POST",
+            "/admin/users/{id}/sessions/revoke",
+            admin::revoke_sessions,
+        )
+        .on(
+            "POST",
+            "/admin/users/{id}/devices/revoke",
+            admin::revoke_devices,
+        )
+        .on("GET", "/admin/audit", admin::audit)
+        .on("POST", "/admin/gateway/sign-in", admin::gateway_sign_in);
     #[cfg(feature = "passkeys")]
     let table = table
         .on(
@@ -131,8 +165,10 @@ pub fn route_list() -> Vec<RouteInfo> {
 }
 
 impl MfaState {
-    /// The whole MFA API under `/api` (see [`route_list`]), carrying this
-    /// state. Merge it into the host's router:
+    /// The whole MFA API under `/api`, and the admin API under `/admin`
+    /// (see [`route_list`]), carrying this state. The admin routes answer
+    /// `invalid_token` (401) to every call until service keys are
+    /// configured ([`MfaState::with_service_keys`]). Merge it into the host's router:
     /// `Router::new().merge(state.routes())`. Serve with
     /// `into_make_service_with_connect_info::<SocketAddr>()`: the routes
     /// read the client's IP from the connection.

@@ -33,6 +33,9 @@ pub enum TokenPurpose {
     DeviceTrust,
     /// Ticket linking the first factor to the MFA step of one login.
     LoginTicket,
+    /// A service's static API key (the admin and gateway routes of
+    /// `mfa-axum`); only its digest is configured.
+    ServiceKey,
 }
 
 impl TokenPurpose {
@@ -43,6 +46,7 @@ impl TokenPurpose {
             Self::Refresh => "mfa-rs/v1/token/refresh",
             Self::DeviceTrust => "mfa-rs/v1/token/device-trust",
             Self::LoginTicket => "mfa-rs/v1/token/login-ticket",
+            Self::ServiceKey => "mfa-rs/v1/token/service-key",
         }
     }
 }

@@ -13,6 +13,19 @@ use crate::observability::step;
 use crate::store::{AuditFilter, Page, PageRequest};
 use chrono::TimeDelta;
 
+/// Longest accepted operator name ([`Mfa::as_operator`]), in bytes.
+pub const MAX_OPERATOR_LEN: usize = 128;
+
+/// The administrative calls of [`Mfa`] made on behalf of a named operator:
+/// a support agent, a service key, a job. Each does what the `Mfa` method
+/// of the same name does, and its audit event names the operator in its
+/// metadata (`"operator": name`), in the same unit of work.
+#[derive(Debug, Clone, Copy)]
+pub struct AsOperator<'a> {
+    mfa: &'a Mfa,
+    operator: &'a str,
+}
+
 /// A user's security state, for settings pages and support tools.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserSecurity {
@@ -27,6 +40,27 @@ pub struct UserSecurity {
 }
 
 impl Mfa {
+    /// The administrative calls, recorded as made by `operator`.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] (`operator`) for an empty name, one
+    /// longer than [`MAX_OPERATOR_LEN`], or one with control characters.
+    pub fn as_operator<'a>(&'a self, operator: &'a str) -> MfaResult<AsOperator<'a>> {
+        if operator.trim().is_empty() {
+            return Err(MfaError::invalid_input("operator", "empty"));
+        }
+        if operator.len() > MAX_OPERATOR_LEN {
+            return Err(MfaError::invalid_input("operator", "too long"));
+        }
+        if operator.chars().any(char::is_control) {
+            return Err(MfaError::invalid_input("operator", "control characters"));
+        }
+        Ok(AsOperator {
+            mfa: self,
+            operator,
+        })
+    }
+
     /// A user's MFA settings, factors and backup-code count.
     ///
     /// # Errors
@@ -62,6 +96,17 @@ impl Mfa {
         required: bool,
         grace: Option<TimeDelta>,
     ) -> MfaResult<MfaSettings> {
+        self.set_enforcement_by(user, required, grace, None).await
+    }
+
+    /// [`Mfa::set_enforcement`], recording `operator` in its audit event.
+    pub(crate) async fn set_enforcement_by(
+        &self,
+        user: UserId,
+        required: bool,
+        grace: Option<TimeDelta>,
+        operator: Option<&str>,
+    ) -> MfaResult<MfaSettings> {
         step!("mfa.set_enforcement", user = user, async {
             unit!(&self.inner, |inner| {
                 inner.user(user).await?;
@@ -86,7 +131,8 @@ impl Mfa {
                             .meta(serde_json::json!({
                                 "required": required,
                                 "deadline": settings.grace_deadline,
-                            })),
+                            }))
+                            .operator(operator),
                     )
                     .await?;
                 Ok(settings)
@@ -100,6 +146,11 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn reset_mfa(&self, user: UserId) -> MfaResult<()> {
+        self.reset_mfa_by(user, None).await
+    }
+
+    /// [`Mfa::reset_mfa`], recording `operator` in its audit event.
+    pub(crate) async fn reset_mfa_by(&self, user: UserId, operator: Option<&str>) -> MfaResult<()> {
         step!("mfa.reset_mfa", user = user, async {
             unit!(&self.inner, |inner| {
                 inner.user(user).await?;
@@ -116,7 +167,8 @@ impl Mfa {
                     .record(
                         Audit::new(AuditKind::MfaReset, AuditOutcome::Success, now)
                             .user(user)
-                            .meta(serde_json::json!({ "factors_removed": factors })),
+                            .meta(serde_json::json!({ "factors_removed": factors }))
+                            .operator(operator),
                     )
                     .await
             })
@@ -128,6 +180,11 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn unlock(&self, user: UserId) -> MfaResult<()> {
+        self.unlock_by(user, None).await
+    }
+
+    /// [`Mfa::unlock`], recording `operator` in its audit event.
+    pub(crate) async fn unlock_by(&self, user: UserId, operator: Option<&str>) -> MfaResult<()> {
         step!("mfa.unlock", user = user, async {
             unit!(&self.inner, |inner| {
                 inner.user(user).await?;
@@ -140,7 +197,8 @@ impl Mfa {
                             AuditOutcome::Success,
                             inner.now(),
                         )
-                        .user(user),
+                        .user(user)
+                        .operator(operator),
                     )
                     .await
             })
@@ -153,6 +211,16 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn set_user_status(&self, user: UserId, status: UserStatus) -> MfaResult<()> {
+        self.set_user_status_by(user, status, None).await
+    }
+
+    /// [`Mfa::set_user_status`], recording `operator` in its audit event.
+    pub(crate) async fn set_user_status_by(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        operator: Option<&str>,
+    ) -> MfaResult<()> {
         step!("mfa.set_user_status", user = user, async {
             unit!(&self.inner, |inner| {
                 let now = inner.now();
@@ -170,7 +238,8 @@ impl Mfa {
                     .record(
                         Audit::new(AuditKind::UserStatusChanged, AuditOutcome::Success, now)
                             .user(user)
-                            .meta(serde_json::json!({ "status": status.as_str() })),
+                            .meta(serde_json::json!({ "status": status.as_str() }))
+                            .operator(operator),
                     )
                     .await
             })
@@ -183,6 +252,15 @@ impl Mfa {
     /// # Errors
     /// [`MfaError::NotFound`].
     pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
+        self.delete_user_by(user, None).await
+    }
+
+    /// [`Mfa::delete_user`], recording `operator` in its audit event.
+    pub(crate) async fn delete_user_by(
+        &self,
+        user: UserId,
+        operator: Option<&str>,
+    ) -> MfaResult<()> {
         step!("mfa.delete_user", user = user, async {
             unit!(&self.inner, |inner| {
                 let now = inner.now();
@@ -195,7 +273,9 @@ impl Mfa {
                     .await?;
                 inner
                     .record(
-                        Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now).user(user),
+                        Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now)
+                            .user(user)
+                            .operator(operator),
                     )
                     .await
             })
@@ -247,5 +327,82 @@ impl Mfa {
                 .query_audit(filter, page)
                 .await?))
         })
+    }
+}
+
+impl AsOperator<'_> {
+    /// The operator's name, as recorded.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.operator
+    }
+
+    /// [`Mfa::set_enforcement`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::set_enforcement`].
+    pub async fn set_enforcement(
+        &self,
+        user: UserId,
+        required: bool,
+        grace: Option<TimeDelta>,
+    ) -> MfaResult<MfaSettings> {
+        self.mfa
+            .set_enforcement_by(user, required, grace, Some(self.operator))
+            .await
+    }
+
+    /// [`Mfa::reset_mfa`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::reset_mfa`].
+    pub async fn reset_mfa(&self, user: UserId) -> MfaResult<()> {
+        self.mfa.reset_mfa_by(user, Some(self.operator)).await
+    }
+
+    /// [`Mfa::unlock`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::unlock`].
+    pub async fn unlock(&self, user: UserId) -> MfaResult<()> {
+        self.mfa.unlock_by(user, Some(self.operator)).await
+    }
+
+    /// [`Mfa::set_user_status`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::set_user_status`].
+    pub async fn set_user_status(&self, user: UserId, status: UserStatus) -> MfaResult<()> {
+        self.mfa
+            .set_user_status_by(user, status, Some(self.operator))
+            .await
+    }
+
+    /// [`Mfa::delete_user`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::delete_user`].
+    pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
+        self.mfa.delete_user_by(user, Some(self.operator)).await
+    }
+
+    /// [`Mfa::revoke_all_sessions`] (none kept) by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::revoke_all_sessions`].
+    pub async fn revoke_all_sessions(&self, user: UserId) -> MfaResult<u64> {
+        self.mfa
+            .revoke_all_sessions_by(user, None, Some(self.operator))
+            .await
+    }
+
+    /// [`Mfa::revoke_all_devices`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::revoke_all_devices`].
+    pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
+        self.mfa
+            .revoke_all_devices_by(user, Some(self.operator))
+            .await
     }
 }

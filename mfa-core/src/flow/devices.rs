@@ -128,6 +128,15 @@ impl Mfa {
     /// # Errors
     /// Store errors.
     pub async fn revoke_all_devices(&self, user: UserId) -> MfaResult<u64> {
+        self.revoke_all_devices_by(user, None).await
+    }
+
+    /// [`Mfa::revoke_all_devices`], recording `operator` in its audit event.
+    pub(crate) async fn revoke_all_devices_by(
+        &self,
+        user: UserId,
+        operator: Option<&str>,
+    ) -> MfaResult<u64> {
         step!("mfa.revoke_all_devices", user = user, async {
             unit!(&self.inner, |inner| {
                 let n = inner.devices.revoke_all_device_trust(user).await?;
@@ -139,7 +148,8 @@ impl Mfa {
                             inner.now(),
                         )
                         .user(user)
-                        .meta(serde_json::json!({ "count": n })),
+                        .meta(serde_json::json!({ "count": n }))
+                        .operator(operator),
                     )
                     .await?;
                 Ok(n)

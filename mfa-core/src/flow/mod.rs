@@ -24,7 +24,7 @@ pub(crate) mod unit;
 mod users;
 mod verify;
 
-pub use admin::UserSecurity;
+pub use admin::{AsOperator, MAX_OPERATOR_LEN, UserSecurity};
 pub use builder::MfaBuilder;
 pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::{ClientInfo, MAX_DEVICE_FIELD_LEN, MAX_FINGERPRINT_LEN, MAX_USER_AGENT_LEN};

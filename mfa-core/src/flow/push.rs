@@ -656,7 +656,7 @@ impl Mfa {
                         algorithm: key.algorithm(),
                         key: key.to_base64url(),
                         address: enrolment.address.clone(),
-                device: client.described_device(),
+                        device: client.described_device(),
                         session_type: client.session_type,
                     }
                     .seal(&inner.keys, &mut factor)?;

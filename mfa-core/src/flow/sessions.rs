@@ -206,6 +206,16 @@ impl Mfa {
         user: UserId,
         keep: Option<SessionId>,
     ) -> MfaResult<u64> {
+        self.revoke_all_sessions_by(user, keep, None).await
+    }
+
+    /// [`Mfa::revoke_all_sessions`], recording `operator` in its audit event.
+    pub(crate) async fn revoke_all_sessions_by(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        operator: Option<&str>,
+    ) -> MfaResult<u64> {
         step!("mfa.revoke_all_sessions", user = user, async {
             unit!(&self.inner, |inner| {
                 let now = inner.now();
@@ -217,7 +227,8 @@ impl Mfa {
                     .record(
                         Audit::new(AuditKind::AllSessionsRevoked, AuditOutcome::Success, now)
                             .user(user)
-                            .meta(serde_json::json!({ "count": n })),
+                            .meta(serde_json::json!({ "count": n }))
+                            .operator(operator),
                     )
                     .await?;
                 Ok(n)

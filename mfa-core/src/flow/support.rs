@@ -58,6 +58,16 @@ impl Audit {
         self
     }
 
+    /// Names the operator of an administrative call in the metadata
+    /// (`operator`), when there is one. Call it after [`Audit::meta`],
+    /// which replaces the metadata.
+    pub fn operator(self, operator: Option<&str>) -> Self {
+        match operator {
+            Some(name) => self.meta_field("operator", name),
+            None => self,
+        }
+    }
+
     pub fn meta(mut self, metadata: serde_json::Value) -> Self {
         self.0.metadata = metadata;
         self

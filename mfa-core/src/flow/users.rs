@@ -77,7 +77,7 @@ impl Mfa {
             user.phone = new.contact.phone;
             user.locale = new.contact.locale;
             if let Some(password) = &new.password {
-            self.check_new_password(password, &user.identifier)?;
+                self.check_new_password(password, &user.identifier)?;
                 user.password_hash = Some(
                     self.hash_password(password)
                         .await
@@ -136,7 +136,7 @@ impl Mfa {
                 let history = inner.users.password_history(user.id, limit).await?;
                 Ok((session, user, history))
             })?;
-        self.check_new_password(new, &user.identifier)?;
+            self.check_new_password(new, &user.identifier)?;
             let phc = user
                 .password_hash
                 .as_deref()

@@ -341,6 +341,9 @@ impl<'a> Req<'a> {
     pub fn delete(path: &'a str) -> Self {
         Self::new(Method::DELETE, path)
     }
+    pub fn put(path: &'a str) -> Self {
+        Self::new(Method::PUT, path)
+    }
     pub fn bearer(mut self, token: &'a str) -> Self {
         self.bearer = Some(token);
         self
@@ -444,8 +447,16 @@ pub const PASSWORD: &str = "correct horse battery staple";
 /// A signed-up user with a confirmed authenticator app: returns
 /// (identifier, secret, backup codes). Uses the current TOTP step.
 pub async fn user_with_totp(s: &TestServer) -> (String, String, Vec<String>) {
+    let (id, secret, codes, _) = user_with_totp_and_id(s).await;
+    (id, secret, codes)
+}
+
+/// [`user_with_totp`], and the user's id.
+pub async fn user_with_totp_and_id(s: &TestServer) -> (String, String, Vec<String>, String) {
     let id = unique("totp");
-    s.signup(&id, PASSWORD).await.expect(201, None);
+    let signup = s.signup(&id, PASSWORD).await;
+    signup.expect(201, None);
+    let user_id = signup.str("user_id");
     let login = s.login(&id, PASSWORD, &[]).await;
     login.expect(200, None);
     let token = login.str("access_token");
@@ -475,7 +486,7 @@ pub async fn user_with_totp(s: &TestServer) -> (String, String, Vec<String>) {
         .iter()
         .map(|c| c.as_str().expect("code").to_owned())
         .collect();
-    (id, secret, codes)
+    (id, secret, codes, user_id)
 }
 
 /// Signs in with password + TOTP (the next step, +1): returns the verify

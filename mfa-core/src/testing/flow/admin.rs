@@ -450,6 +450,79 @@ pub async fn reset_mfa_removes_factors_trust_and_sessions<S: Store>(store: Arc<S
     assert_eq!(tokens.aal, crate::model::Aal::Aal1);
 }
 
+/// Administrative calls made through [`crate::Mfa::as_operator`] name the
+/// operator in their audit events (each in the unit of its change); calls
+/// without one record no operator; bad operator names are refused before
+/// anything changes.
+pub async fn operator_calls_name_the_operator_in_their_audit_events<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("ops").await;
+    let id = user.user.id;
+    let ops = h.mfa.as_operator("support:ana").expect("operator");
+    assert_eq!(ops.name(), "support:ana");
+    ops.set_enforcement(id, true, Some(TimeDelta::days(2)))
+        .await
+        .expect("set_enforcement");
+    ops.unlock(id).await.expect("unlock");
+    ops.revoke_all_sessions(id).await.expect("revoke sessions");
+    ops.revoke_all_devices(id).await.expect("revoke devices");
+    ops.reset_mfa(id).await.expect("reset_mfa");
+    ops.set_user_status(id, crate::model::UserStatus::Disabled)
+        .await
+        .expect("disable");
+    h.mfa
+        .set_user_status(id, crate::model::UserStatus::Active)
+        .await
+        .expect("enable without operator");
+    ops.delete_user(id).await.expect("delete_user");
+    expect_err(ops.unlock(crate::model::UserId::new()).await, "not_found");
+    let events = h
+        .mfa
+        .audit_events(
+            &AuditFilter {
+                user_id: Some(id),
+                ..AuditFilter::default()
+            },
+            &PageRequest {
+                limit: 100,
+                after: None,
+            },
+        )
+        .await
+        .expect("audit")
+        .items;
+    let by = |kind: AuditKind| -> Vec<Option<String>> {
+        events
+            .iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.metadata["operator"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let ana = Some("support:ana".to_owned());
+    for kind in [
+        AuditKind::EnforcementChanged,
+        AuditKind::AccountUnlocked,
+        AuditKind::AllSessionsRevoked,
+        AuditKind::DeviceTrustRevoked,
+        AuditKind::MfaReset,
+        AuditKind::UserDeleted,
+    ] {
+        assert_eq!(by(kind), std::slice::from_ref(&ana), "{kind:?}");
+    }
+    // Newest first: the re-enable without an operator, then the disable.
+    assert_eq!(by(AuditKind::UserStatusChanged), [None, ana.clone()]);
+    let reset = events
+        .iter()
+        .find(|e| e.kind == AuditKind::MfaReset)
+        .expect("reset event");
+    // The step's own metadata is kept beside the operator (the TOTP factor
+    // and the backup codes).
+    assert_eq!(reset.metadata["factors_removed"], 2, "{:?}", reset.metadata);
+    for bad in ["", "  ", "a\nb", &"x".repeat(crate::MAX_OPERATOR_LEN + 1)] {
+        expect_err(h.mfa.as_operator(bad).map(|_| ()), "invalid_input");
+    }
+}
+
 /// `settings` reports the factors (without secrets) and backup codes left.
 pub async fn settings_report_factors_and_backup_codes<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);

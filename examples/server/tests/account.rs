@@ -1,0 +1,177 @@
+//! A signed-in user's own account over real HTTP, on every backend:
+//! password change, every device, a device reported compromised, and
+//! signing out every other session or all device trust at once.
+
+#[macro_use]
+mod common;
+
+use common::{Db, PASSWORD, Req, TestServer, unique};
+use serde_json::json;
+
+on_every_backend!(
+    "account";
+    password_change_needs_the_current_password_and_keeps_only_this_session,
+    devices_are_listed_reported_compromised_and_untrusted_at_once,
+    other_sessions_end_and_this_one_stays,
+);
+
+fn on(device: &str) -> [(&'static str, String); 1] {
+    [("x-device-fingerprint", device.to_owned())]
+}
+
+async fn signed_in(s: &TestServer, id: &str, device: &str) -> String {
+    let r = s.login(id, PASSWORD, &on(device)).await;
+    r.expect(200, None);
+    r.str("access_token")
+}
+
+async fn password_change_needs_the_current_password_and_keeps_only_this_session(db: Db) {
+    let s = TestServer::on(&db, "password-change").await;
+    let id = unique("pw");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let here = signed_in(&s, &id, "laptop").await;
+    let there = signed_in(&s, &id, "phone").await;
+    let change = |body| Req::post("/api/user/password").bearer(&here).json(body);
+    let new = "a new and long enough pass phrase";
+    s.call(Req::post("/api/user/password").json(json!({
+        "current_password": PASSWORD, "new_password": new,
+    })))
+    .await
+    .expect(401, Some("invalid_token"));
+    s.call(change(
+        json!({ "current_password": "not it at all", "new_password": new }),
+    ))
+    .await
+    .expect(401, Some("invalid_credentials"));
+    for body in [
+        json!({ "current_password": PASSWORD, "new_password": "short" }),
+        json!({ "current_password": PASSWORD, "new_password": "password1234" }),
+        json!({ "current_password": PASSWORD, "new_password": PASSWORD }),
+        json!({ "current_password": PASSWORD }),
+        json!({ "current_password": PASSWORD, "new_password": new, "extra": true }),
+    ] {
+        s.call(change(body))
+            .await
+            .expect(400, Some("invalid_input"));
+    }
+    // Nothing changed: the old password still signs in.
+    signed_in(&s, &id, "laptop").await;
+    s.call(change(
+        json!({ "current_password": PASSWORD, "new_password": new }),
+    ))
+    .await
+    .expect(204, None);
+    s.login(&id, PASSWORD, &[])
+        .await
+        .expect(401, Some("invalid_credentials"));
+    s.login(&id, new, &[]).await.expect(200, None);
+    s.call(Req::get("/api/user/profile").bearer(&here))
+        .await
+        .expect(200, None);
+    s.call(Req::get("/api/user/profile").bearer(&there))
+        .await
+        .expect(401, Some("invalid_token"));
+    s.stop().await;
+}
+
+async fn devices_are_listed_reported_compromised_and_untrusted_at_once(db: Db) {
+    let s = TestServer::on(&db, "devices-all").await;
+    let id = unique("dev");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let laptop = signed_in(&s, &id, "laptop").await;
+    let phone = signed_in(&s, &id, "phone").await;
+    s.call(Req::get("/api/devices"))
+        .await
+        .expect(401, Some("invalid_token"));
+    let r = s.call(Req::get("/api/devices").bearer(&laptop)).await;
+    r.expect(200, None);
+    let devices = r.json["devices"].as_array().expect("devices").clone();
+    assert_eq!(devices.len(), 2, "{}", r.text);
+    assert!(devices.iter().all(|d| d["compromised"] == false));
+    assert!(!r.text.contains("hash"), "no digests: {}", r.text);
+    let current: Vec<_> = devices.iter().filter(|d| d["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    let other = devices
+        .iter()
+        .find(|d| d["current"] == false)
+        .expect("the phone")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    s.call(Req::post("/api/device/nope/compromised").bearer(&laptop))
+        .await
+        .expect(400, Some("invalid_input"));
+    s.call(
+        Req::post("/api/device/00000000-0000-4000-8000-000000000000/compromised").bearer(&laptop),
+    )
+    .await
+    .expect(404, Some("not_found"));
+    // Another user cannot report this user's device.
+    let stranger = unique("stranger");
+    s.signup(&stranger, PASSWORD).await.expect(201, None);
+    let stranger = signed_in(&s, &stranger, "elsewhere").await;
+    let path = format!("/api/device/{other}/compromised");
+    s.call(Req::post(&path).bearer(&stranger))
+        .await
+        .expect(404, Some("not_found"));
+    s.call(Req::post(&path).bearer(&laptop))
+        .await
+        .expect(204, None);
+    // The phone's session ended with it, and the list says so.
+    s.call(Req::get("/api/user/profile").bearer(&phone))
+        .await
+        .expect(401, Some("invalid_token"));
+    let r = s.call(Req::get("/api/devices").bearer(&laptop)).await;
+    let phone_view = r.json["devices"]
+        .as_array()
+        .expect("devices")
+        .iter()
+        .find(|d| d["id"] == other.as_str())
+        .cloned()
+        .expect("still listed");
+    assert_eq!(phone_view["compromised"], true);
+
+    let r = s
+        .call(Req::post("/api/device/revoke-all").bearer(&laptop))
+        .await;
+    r.expect(200, None);
+    assert!(r.json["revoked"].is_u64(), "{}", r.text);
+    let r = s
+        .call(Req::get("/api/device/trusted").bearer(&laptop))
+        .await;
+    assert_eq!(r.json["devices"], json!([]));
+    s.stop().await;
+}
+
+async fn other_sessions_end_and_this_one_stays(db: Db) {
+    let s = TestServer::on(&db, "revoke-others").await;
+    let id = unique("sess");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let here = signed_in(&s, &id, "laptop").await;
+    let others = [
+        signed_in(&s, &id, "phone").await,
+        signed_in(&s, &id, "tablet").await,
+    ];
+    s.call(Req::post("/api/sessions/revoke-others"))
+        .await
+        .expect(401, Some("invalid_token"));
+    let r = s
+        .call(Req::post("/api/sessions/revoke-others").bearer(&here))
+        .await;
+    r.expect(200, None);
+    assert_eq!(r.json["revoked"], 2, "{}", r.text);
+    for token in &others {
+        s.call(Req::get("/api/user/profile").bearer(token))
+            .await
+            .expect(401, Some("invalid_token"));
+    }
+    let r = s.call(Req::get("/api/sessions").bearer(&here)).await;
+    r.expect(200, None);
+    assert_eq!(r.json["sessions"].as_array().map(Vec::len), Some(1));
+    let r = s
+        .call(Req::post("/api/sessions/revoke-others").bearer(&here))
+        .await;
+    assert_eq!(r.json["revoked"], 0);
+    s.stop().await;
+}

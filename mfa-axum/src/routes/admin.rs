@@ -1,0 +1,362 @@
+//! The admin API (`/admin/…`) and the gateway sign-in, for other services:
+//! each route needs a service key ([`crate::service`]) with its scope, and
+//! each change is recorded in the audit log as made by the key's name
+//! ([`mfa_core::Mfa::as_operator`]).
+
+use super::DeviceInput;
+use super::account::{format_cursor, parse_cursor};
+use crate::service::{AdminKey, GatewayKey};
+use crate::{ApiError, JsonBody, MfaState};
+use axum::Json;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, TimeDelta, Utc};
+use mfa_core::model::{AuditKind, AuditOutcome, Lock, SessionType, UserId, UserStatus};
+use mfa_core::store::{AuditFilter, PageRequest};
+use mfa_core::{ClientInfo, MfaError};
+use serde::Deserialize;
+use std::net::IpAddr;
+
+/// Largest audit page the admin API serves.
+pub const MAX_ADMIN_AUDIT_PAGE: u32 = 500;
+
+/// Longest grace period an operator may give, in seconds (one year).
+const MAX_GRACE_SECS: i64 = 366 * 24 * 3600;
+
+fn user_id(id: &str) -> Result<UserId, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError(MfaError::invalid_input("id", "not a UUID")))
+}
+
+/// `GET /admin/users/{id}`: the account, its locks, MFA settings and
+/// factors (no secrets).
+pub(crate) async fn user(
+    state: MfaState,
+    AdminKey(_): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let security = state.mfa.settings(user_id(&id)?).await?;
+    let user = &security.user;
+    let policy = state.mfa.policy();
+    let now = Utc::now();
+    let lock = |counter: &mfa_core::model::FailureCounter, rule| {
+        let locked = match counter.lock_at(rule, now) {
+            None => serde_json::Value::Null,
+            Some(Lock::Until(until)) => serde_json::json!(until),
+            Some(Lock::UntilReset) => serde_json::json!("until_reset"),
+        };
+        serde_json::json!({ "failures": counter.failures, "locked": locked })
+    };
+    let factors: Vec<serde_json::Value> = security
+        .factors
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "id": f.id,
+                "kind": f.kind,
+                "status": f.status,
+                "label": f.label,
+                "created_at": f.created_at,
+                "confirmed_at": f.confirmed_at,
+                "last_used_at": f.last_used_at,
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "id": user.id,
+        "identifier": user.identifier,
+        "email": user.email,
+        "phone": user.phone,
+        "status": user.status,
+        "created_at": user.created_at,
+        "password_lock": lock(&user.password_failures, &policy.password_lockout),
+        "mfa_lock": lock(&user.mfa_failures, &policy.mfa_lockout),
+        "enforced": security.settings.enforced,
+        "grace_deadline": security.settings.grace_deadline,
+        "factors": factors,
+        "backup_codes_remaining": security.backup_codes_remaining,
+    })))
+}
+
+/// `POST /admin/users/{id}/reset-mfa`: removes every factor, backup code,
+/// device trust and session.
+pub(crate) async fn reset_mfa(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    state.mfa.as_operator(key.name())?.reset_mfa(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /admin/users/{id}/unlock`: lifts the password and second-factor
+/// locks.
+pub(crate) async fn unlock(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    state.mfa.as_operator(key.name())?.unlock(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EnforcementBody {
+    required: bool,
+    /// Seconds to enrol from now; the policy's grace period when absent.
+    grace_seconds: Option<i64>,
+}
+
+/// `PUT /admin/users/{id}/enforcement`: starts or stops MFA enforcement.
+pub(crate) async fn enforcement(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EnforcementBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = user_id(&id)?;
+    let grace = match body.grace_seconds {
+        None => None,
+        Some(s) if (0..=MAX_GRACE_SECS).contains(&s) => Some(TimeDelta::seconds(s)),
+        Some(_) => {
+            return Err(ApiError(MfaError::invalid_input(
+                "grace_seconds",
+                "0 to one year",
+            )));
+        }
+    };
+    let settings = state
+        .mfa
+        .as_operator(key.name())?
+        .set_enforcement(id, body.required, grace)
+        .await?;
+    Ok(Json(serde_json::json!({
+        "enforced": settings.enforced,
+        "grace_deadline": settings.grace_deadline,
+    })))
+}
+
+async fn set_status(
+    state: &MfaState,
+    key: &crate::ServiceKey,
+    id: &str,
+    status: UserStatus,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(id)?;
+    state
+        .mfa
+        .as_operator(key.name())?
+        .set_user_status(id, status)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /admin/users/{id}/disable`: no sign-in; sessions and device trust
+/// end at once.
+pub(crate) async fn disable(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_status(&state, &key, &id, UserStatus::Disabled).await
+}
+
+/// `POST /admin/users/{id}/enable`: sign-in allowed again.
+pub(crate) async fn enable(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    set_status(&state, &key, &id, UserStatus::Active).await
+}
+
+/// `DELETE /admin/users/{id}`: soft-deletes the account and ends its
+/// sessions.
+pub(crate) async fn delete(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = user_id(&id)?;
+    state.mfa.as_operator(key.name())?.delete_user(id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /admin/users/{id}/sessions/revoke`: ends every session.
+pub(crate) async fn revoke_sessions(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = user_id(&id)?;
+    state.mfa.user(id).await?;
+    let n = state
+        .mfa
+        .as_operator(key.name())?
+        .revoke_all_sessions(id)
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+/// `POST /admin/users/{id}/devices/revoke`: stops trusting every device.
+pub(crate) async fn revoke_devices(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = user_id(&id)?;
+    state.mfa.user(id).await?;
+    let n = state
+        .mfa
+        .as_operator(key.name())?
+        .revoke_all_devices(id)
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AdminAuditQuery {
+    user: Option<String>,
+    kind: Option<String>,
+    outcome: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+    cursor: Option<String>,
+}
+
+fn time(field: &'static str, value: Option<&str>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| ApiError(MfaError::invalid_input(field, "not an RFC 3339 time")))
+        })
+        .transpose()
+}
+
+/// `GET /admin/audit?user=&kind=&outcome=&from=&to=&limit=&cursor=`: the
+/// audit log of every user, newest first; `kind` may list several kinds
+/// separated by commas.
+pub(crate) async fn audit(
+    state: MfaState,
+    AdminKey(_): AdminKey,
+    Query(query): Query<AdminAuditQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=MAX_ADMIN_AUDIT_PAGE).contains(l))
+            .ok_or(MfaError::invalid_input("limit", "1 to 500"))?,
+    };
+    let after = match query.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(parse_cursor(c).ok_or(MfaError::invalid_input("cursor", "malformed"))?),
+    };
+    let user_id = query
+        .user
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<UserId>()
+                .map_err(|_| MfaError::invalid_input("user", "not a UUID"))
+        })
+        .transpose()?;
+    let kinds = query
+        .kind
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            k.parse::<AuditKind>()
+                .map_err(|_| MfaError::invalid_input("kind", "unknown audit kind"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let outcome = query
+        .outcome
+        .as_deref()
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            o.parse::<AuditOutcome>()
+                .map_err(|_| MfaError::invalid_input("outcome", "unknown outcome"))
+        })
+        .transpose()?;
+    let from = time("from", query.from.as_deref())?;
+    let to = time("to", query.to.as_deref())?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from >= to
+    {
+        return Err(ApiError(MfaError::invalid_input("to", "not after from")));
+    }
+    let filter = AuditFilter {
+        user_id,
+        kinds,
+        outcome,
+        from,
+        to,
+        ..AuditFilter::default()
+    };
+    let page = state
+        .mfa
+        .audit_events(&filter, &PageRequest { limit, after })
+        .await?;
+    Ok(Json(serde_json::json!({
+        "items": page.items,
+        "next_cursor": page.next.map(format_cursor),
+    })))
+}
+
+/// What the gateway knows of the end user's client: the engine records and
+/// judges it as if the user had called directly.
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewayClient {
+    ip: Option<IpAddr>,
+    user_agent: Option<String>,
+    fingerprint: Option<String>,
+    trust_token: Option<String>,
+    session_type: Option<SessionType>,
+    device: Option<DeviceInput>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GatewaySignInBody {
+    user_id: String,
+    #[serde(default)]
+    client: Option<GatewayClient>,
+}
+
+/// `POST /admin/gateway/sign-in`: the gateway checked the user's password
+/// and vouches for it; the answer is the sign-in's, as for
+/// `POST /api/login` (tokens, or a ticket for the second factor or for
+/// enrolment).
+pub(crate) async fn gateway_sign_in(
+    state: MfaState,
+    GatewayKey(key): GatewayKey,
+    JsonBody(body): JsonBody<GatewaySignInBody>,
+) -> Result<Response, ApiError> {
+    let user = user_id(&body.user_id)
+        .map_err(|_| ApiError(MfaError::invalid_input("user_id", "not a UUID")))?;
+    let given = body.client.unwrap_or_default();
+    let client = ClientInfo {
+        ip: given.ip,
+        user_agent: given.user_agent,
+        fingerprint: given.fingerprint,
+        trust_token: given.trust_token,
+        session_type: given.session_type.unwrap_or_default(),
+        device: given.device.map(Into::into).unwrap_or_default(),
+        ..ClientInfo::default()
+    };
+    tracing::info!(gateway = key.name(), user = %user, "gateway sign-in");
+    let outcome = state.mfa.begin_after_primary_auth(user, client).await?;
+    Ok(state.reply(outcome).into_response())
+}

@@ -1,0 +1,90 @@
+//! What a signed-in user does to their own account beyond the factors:
+//! change the password, see every device, report one as compromised, and
+//! end every other session or all device trust at once.
+
+use super::devices::DeviceView;
+use crate::{ApiError, Authenticated, JsonBody, MfaState};
+use axum::Json;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use mfa_core::MfaError;
+use mfa_core::crypto::SecretString;
+use mfa_core::model::DeviceId;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/user/password`: replaces the password (the current one
+/// proves it is the user); every other session and all device trust end.
+pub(crate) async fn change_password(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .mfa
+        .change_password(
+            &claims,
+            &SecretString::from(body.current_password),
+            &SecretString::from(body.new_password),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/devices`: every device the user signed in from, trusted or
+/// not, most recently seen first.
+pub(crate) async fn devices(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut devices = state.mfa.devices(claims.sub).await?;
+    devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen_at));
+    let views: Vec<DeviceView> = devices
+        .iter()
+        .map(|d| DeviceView::new(d, claims.dev))
+        .collect();
+    Ok(Json(serde_json::json!({ "devices": views })))
+}
+
+/// `POST /api/device/{id}/compromised`: the device is lost or stolen: its
+/// trust ends for good, its sessions end, and sign-ins from it are
+/// refused.
+pub(crate) async fn compromised(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let id: DeviceId = id
+        .parse()
+        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
+    state.mfa.mark_device_compromised(claims.sub, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/device/revoke-all`: stops trusting every device of the user.
+pub(crate) async fn revoke_all_devices(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = state.mfa.revoke_all_devices(claims.sub).await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+/// `POST /api/sessions/revoke-others`: signs out every session of the user
+/// but the calling one.
+pub(crate) async fn revoke_other_sessions(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = state
+        .mfa
+        .revoke_all_sessions(claims.sub, Some(claims.sid))
+        .await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
