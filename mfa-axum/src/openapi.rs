@@ -274,6 +274,8 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/user/password", "post", Op::new("changePassword", "account", "Replace the password (the current one proves it is the user); every other session and all device trust end")
             .security(BEARER).body("PasswordChangeRequest").ok("204", "Changed", None)
             .errors(&["400", "401", "429"]).build()),
+        ("/api/user/export", "get", Op::new("exportMyData", "account", "Everything held about the user as a JSON download (GDPR art. 15/20; no secrets); a user with a second factor needs an AAL2 session")
+            .security(BEARER).ok("200", "The export", Some("UserExport")).errors(&["401", "403", "429"]).build()),
         ("/api/devices", "get", Op::new("devices", "devices", "Every device the user signed in from, most recently seen first")
             .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
         ("/api/device/{id}/compromised", "post", Op::new("deviceCompromised", "devices", "Report a device lost or stolen: its trust and sessions end, sign-ins from it are refused")
@@ -285,6 +287,9 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .security(BEARER).ok("200", "How many ended", Some("Revoked")).errors(&["401", "429"]).build()),
         ("/admin/users/{id}", "get", Op::new("adminUser", "admin", "An account, its locks, MFA settings and factors (no secrets)")
             .security(SERVICE).param(id_param("User id")).ok("200", "The account", Some("AdminUser"))
+            .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/export", "get", Op::new("adminExport", "admin", "Everything held about an account as a JSON download (no secrets); audited with the key's name")
+            .security(SERVICE).param(id_param("User id")).ok("200", "The export", Some("UserExport"))
             .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/admin/users/{id}", "delete", Op::new("adminDeleteUser", "admin", "Delete an account (soft; purged after the retention period) and end its sessions")
             .security(SERVICE).param(id_param("User id")).ok("204", "Deleted", None)
@@ -550,6 +555,22 @@ fn schemas() -> Value {
         })),
         "Enforcement": obj(&["enforced"], json!({
             "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" }
+        })),
+        "UserExport": obj(&["exported_at", "account", "mfa_settings", "factors", "backup_codes_remaining", "devices", "sessions", "audit_events"], json!({
+            "exported_at": ts,
+            "account": obj(&["id", "identifier", "has_password", "status"], json!({
+                "id": uuid, "identifier": { "type": "string" }, "email": { "type": ["string", "null"] },
+                "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
+                "has_password": { "type": "boolean" }, "status": { "type": "string" },
+                "password_failures": { "type": "integer" }, "mfa_failures": { "type": "integer" },
+                "created_at": ts, "updated_at": ts
+            })),
+            "mfa_settings": { "type": "object" },
+            "factors": { "type": "array", "items": { "type": "object" } },
+            "backup_codes_remaining": { "type": "integer", "minimum": 0 },
+            "devices": { "type": "array", "items": { "type": "object" } },
+            "sessions": { "type": "array", "items": { "type": "object" } },
+            "audit_events": { "type": "array", "items": { "type": "object" } }
         })),
         "PasswordChangeRequest": obj(&["current_password", "new_password"], json!({
             "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }

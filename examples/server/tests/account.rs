@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Db, PASSWORD, Req, TestServer, unique};
+use common::{Db, PASSWORD, Req, TestServer, totp, unique};
 use serde_json::json;
 
 on_every_backend!(
@@ -13,6 +13,7 @@ on_every_backend!(
     password_change_needs_the_current_password_and_keeps_only_this_session,
     devices_are_listed_reported_compromised_and_untrusted_at_once,
     other_sessions_end_and_this_one_stays,
+    the_user_downloads_their_data_without_secrets,
 );
 
 fn on(device: &str) -> [(&'static str, String); 1] {
@@ -173,5 +174,69 @@ async fn other_sessions_end_and_this_one_stays(db: Db) {
         .call(Req::post("/api/sessions/revoke-others").bearer(&here))
         .await;
     assert_eq!(r.json["revoked"], 0);
+    s.stop().await;
+}
+
+async fn the_user_downloads_their_data_without_secrets(db: Db) {
+    let s = TestServer::on(&db, "export").await;
+    let id = unique("export");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let token = signed_in(&s, &id, "laptop").await;
+    s.call(Req::get("/api/user/export"))
+        .await
+        .expect(401, Some("invalid_token"));
+    let r = s.call(Req::get("/api/user/export").bearer(&token)).await;
+    r.expect(200, None);
+    let disposition = r
+        .headers
+        .get("content-disposition")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    assert_eq!(r.json["account"]["identifier"], id.as_str());
+    assert_eq!(r.json["account"]["has_password"], true);
+    assert_eq!(r.json["devices"].as_array().map(Vec::len), Some(1));
+    assert!(!r.json["sessions"].as_array().expect("sessions").is_empty());
+    assert_eq!(r.json["audit_events"][0]["kind"], "data_exported");
+    assert!(!r.text.contains(PASSWORD) && !r.text.contains(&token));
+    assert!(!r.text.contains("password_hash") && !r.text.contains("\"secret\""));
+
+    // Once a second factor is enrolled, a session that has not used it
+    // cannot download the data.
+    let enrol = s
+        .call(
+            Req::post("/api/mfa/totp/enroll")
+                .bearer(&token)
+                .json(json!({ "label": "phone" })),
+        )
+        .await;
+    enrol.expect(200, None);
+    let secret = enrol.str("secret");
+    s.call(
+        Req::post("/api/mfa/totp/confirm")
+            .bearer(&token)
+            .json(json!({
+                "factor_id": enrol.str("factor_id"),
+                "code": totp(&secret, 0),
+            })),
+    )
+    .await
+    .expect(200, None);
+    s.call(Req::get("/api/user/export").bearer(&token))
+        .await
+        .expect(403, Some("mfa_required"));
+    let ticket = s.login(&id, PASSWORD, &[]).await.str("ticket");
+    let verified = s
+        .call(Req::post("/api/mfa/verify").json(json!({
+            "ticket": ticket, "method": "totp", "code": totp(&secret, 1),
+        })))
+        .await;
+    verified.expect(200, None);
+    let r = s
+        .call(Req::get("/api/user/export").bearer(&verified.str("access_token")))
+        .await;
+    r.expect(200, None);
+    assert_eq!(r.json["factors"][0]["kind"], "totp");
+    assert!(!r.text.contains(&secret), "the TOTP seed in the export");
     s.stop().await;
 }

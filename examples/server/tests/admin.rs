@@ -231,6 +231,16 @@ async fn admin_api_unlocks_enforces_revokes_resets_disables_and_deletes(db: Db) 
         r.text
     );
 
+    // Export, audited with the key's name.
+    s.call(Req::get(&path("/export")).bearer(&keys.gateway))
+        .await
+        .expect(403, Some("forbidden"));
+    let r = s.call(admin(Req::get(&path("/export")), &keys.admin)).await;
+    r.expect(200, None);
+    assert_eq!(r.json["account"]["id"], user.as_str());
+    assert_eq!(r.json["audit_events"][0]["kind"], "data_exported");
+    assert_eq!(r.json["audit_events"][0]["metadata"]["operator"], "ops");
+
     // Delete.
     s.call(admin(Req::delete(&path("")), &keys.admin))
         .await

@@ -360,3 +360,20 @@ pub(crate) async fn gateway_sign_in(
     let outcome = state.mfa.begin_after_primary_auth(user, client).await?;
     Ok(state.reply(outcome).into_response())
 }
+
+/// `GET /admin/users/{id}/export`: everything held about the user (no
+/// secrets), as [`Mfa::export_user_data`](mfa_core::Mfa::export_user_data)
+/// gives it, audited with the key's name.
+pub(crate) async fn export(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = user_id(&id)?;
+    let export = state
+        .mfa
+        .as_operator(key.name())?
+        .export_user_data(id)
+        .await?;
+    Ok(super::me::download(&export))
+}

@@ -1,15 +1,17 @@
 //! What a signed-in user does to their own account beyond the factors:
-//! change the password, see every device, report one as compromised, and
-//! end every other session or all device trust at once.
+//! change the password, see every device, report one as compromised, end
+//! every other session or all device trust at once, and download their
+//! data.
 
 use super::devices::DeviceView;
 use crate::{ApiError, Authenticated, JsonBody, MfaState};
 use axum::Json;
 use axum::extract::Path;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use mfa_core::MfaError;
 use mfa_core::crypto::SecretString;
-use mfa_core::model::DeviceId;
+use mfa_core::model::{Aal, DeviceId};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -87,4 +89,36 @@ pub(crate) async fn revoke_other_sessions(
         .revoke_all_sessions(claims.sub, Some(claims.sid))
         .await?;
     Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+/// `GET /api/user/export`: everything held about the user, as a JSON
+/// download (GDPR art. 15 and 20; no secrets). A user with a second factor
+/// must have used it in this session (`mfa_required` otherwise): the
+/// export holds addresses and devices.
+pub(crate) async fn export(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+) -> Result<Response, ApiError> {
+    if claims.aal < Aal::Aal2 {
+        let security = state.mfa.settings(claims.sub).await?;
+        if security
+            .factors
+            .iter()
+            .any(mfa_core::model::Factor::is_active)
+        {
+            return Err(ApiError(MfaError::MfaRequired));
+        }
+    }
+    let export = state.mfa.export_user_data(claims.sub).await?;
+    Ok(download(&export))
+}
+
+/// A JSON attachment.
+pub(crate) fn download(export: &mfa_core::UserExport) -> Response {
+    let mut response = Json(export).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"account-data.json\""),
+    );
+    response
 }

@@ -396,6 +396,16 @@ impl AsOperator<'_> {
             .await
     }
 
+    /// [`Mfa::export_user_data`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::export_user_data`].
+    pub async fn export_user_data(&self, user: UserId) -> MfaResult<crate::UserExport> {
+        self.mfa
+            .export_user_data_by(user, Some(self.operator))
+            .await
+    }
+
     /// [`Mfa::revoke_all_devices`] by this operator.
     ///
     /// # Errors

@@ -12,6 +12,7 @@ mod challenge;
 mod client;
 mod devices;
 mod enroll;
+mod export;
 mod hashing;
 mod keys;
 mod login;
@@ -29,6 +30,9 @@ pub use builder::MfaBuilder;
 pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::{ClientInfo, MAX_DEVICE_FIELD_LEN, MAX_FINGERPRINT_LEN, MAX_USER_AGENT_LEN};
 pub use enroll::{Actor, BackupCodes, DestinationPending, Enrolled, TotpEnrollment};
+pub use export::{
+    AccountExport, DeviceExport, FactorExport, SessionExport, SettingsExport, UserExport,
+};
 pub use keys::KeysChecked;
 pub use login::{LoginOutcome, LoginRequest};
 #[cfg(feature = "passkeys")]

@@ -120,6 +120,9 @@ audit_kinds! {
     UserDeleted => "user_deleted",
     /// A user was disabled or enabled.
     UserStatusChanged => "user_status_changed",
+    /// A copy of everything held about a user was exported
+    /// ([`crate::Mfa::export_user_data`]).
+    DataExported => "data_exported",
     /// Expired and deleted rows were purged.
     Purged => "purged",
     /// A checkpoint of the audit chains' heads (see [`crate::audit`]).

@@ -523,6 +523,87 @@ pub async fn operator_calls_name_the_operator_in_their_audit_events<S: Store>(st
     }
 }
 
+/// GDPR art. 15/20: the export holds the account, factors, devices,
+/// sessions and every audit event of the user (its own event first), and
+/// no secret or digest; exporting is audited, with the operator when there
+/// is one; an unknown user is `not_found`.
+pub async fn export_holds_the_users_data_and_no_secret<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("gdpr").await;
+    let tokens = h.sign_in_remembered(&user, &h.client()).await;
+    expect_err(
+        h.login_with_password(&user.user, "wrong-password-123")
+            .await,
+        "invalid_credentials",
+    );
+    let export = h.mfa.export_user_data(user.user.id).await.expect("export");
+    assert_eq!(export.account.id, user.user.id);
+    assert_eq!(export.account.identifier, user.user.identifier);
+    assert!(export.account.has_password);
+    assert_eq!(export.account.password_failures, 1);
+    assert!(
+        export
+            .factors
+            .iter()
+            .any(|f| f.id == user.factor_id && f.kind == FactorKind::Totp)
+    );
+    assert_eq!(export.backup_codes_remaining, 10);
+    assert_eq!(export.devices.len(), 1);
+    assert!(export.devices[0].trusted_until.is_some());
+    assert!(
+        export
+            .sessions
+            .iter()
+            .any(|s| s.aal == crate::model::Aal::Aal2)
+    );
+    assert_eq!(export.audit_events[0].kind, AuditKind::DataExported);
+    assert!(
+        export.audit_events.len() >= 5,
+        "{}",
+        export.audit_events.len()
+    );
+    assert!(
+        export
+            .audit_events
+            .iter()
+            .all(|e| e.user_id == Some(user.user.id))
+    );
+    let json = serde_json::to_string(&export).expect("serialises");
+    for secret in [
+        user.user.password.expose_secret(),
+        user.secret.expose_secret(),
+        tokens.refresh_token.as_str(),
+        tokens.access_token.as_str(),
+        tokens.trust_token.as_deref().expect("remembered"),
+    ] {
+        assert!(!json.contains(secret), "a secret in the export");
+    }
+    for code in &user.backup_codes {
+        assert!(!json.contains(code.expose_secret()));
+    }
+    for field in [
+        "password_hash",
+        "fingerprint_hash",
+        "trust_token_hash",
+        "\"secret\"",
+    ] {
+        assert!(!json.contains(field), "{field} in the export");
+    }
+    let again = h
+        .mfa
+        .as_operator("dpo")
+        .expect("operator")
+        .export_user_data(user.user.id)
+        .await
+        .expect("export by operator");
+    assert_eq!(again.audit_events[0].metadata["operator"], "dpo");
+    assert!(again.audit_events[1].metadata.get("operator").is_none());
+    expect_err(
+        h.mfa.export_user_data(crate::model::UserId::new()).await,
+        "not_found",
+    );
+}
+
 /// `settings` reports the factors (without secrets) and backup codes left.
 pub async fn settings_report_factors_and_backup_codes<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);

@@ -329,6 +329,7 @@ macro_rules! __flow_cases {
                 audit_events_filter_by_user_kind_and_outcome,
                 reset_mfa_removes_factors_trust_and_sessions,
                 operator_calls_name_the_operator_in_their_audit_events,
+                export_holds_the_users_data_and_no_secret,
                 settings_report_factors_and_backup_codes,
                 deleted_user_loses_sessions_and_sign_in,
                 purge_removes_expired_rows_and_keeps_live_ones,
