@@ -274,6 +274,18 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/user/password", "post", Op::new("changePassword", "account", "Replace the password (the current one proves it is the user); every other session and all device trust end")
             .security(BEARER).body("PasswordChangeRequest").ok("204", "Changed", None)
             .errors(&["400", "401", "429"]).build()),
+        ("/api/password/forgot", "post", Op::new("forgotPassword", "recovery", "Send a password reset link to the account's verified email address; 202 whether or not the identifier names an account")
+            .body("ForgotPasswordRequest").ok("202", "Accepted", None)
+            .errors(&["400", "422", "429"]).build()),
+        ("/api/password/reset", "post", Op::new("resetPassword", "recovery", "Set a new password with a reset link's token; every session and device trust end; signs nobody in (the second factor stays)")
+            .body("ResetPasswordRequest").ok("204", "Password set", None)
+            .errors(&["400", "401", "429"]).build()),
+        ("/api/user/email/verification", "post", Op::new("sendEmailVerification", "recovery", "Send the signed-in user a link proving their email address")
+            .security(BEARER).ok("200", "Sent", Some("VerificationSent"))
+            .errors(&["400", "401", "409", "422", "429", "502"]).build()),
+        ("/api/email/verify", "post", Op::new("verifyEmail", "recovery", "Prove the account's email address with a verification link's token")
+            .body("VerifyEmailRequest").ok("204", "Verified", None)
+            .errors(&["400", "401", "429"]).build()),
         ("/api/user/export", "get", Op::new("exportMyData", "account", "Everything held about the user as a JSON download (GDPR art. 15/20; no secrets); a user with a second factor needs an AAL2 session")
             .security(BEARER).ok("200", "The export", Some("UserExport")).errors(&["401", "403", "429"]).build()),
         ("/api/devices", "get", Op::new("devices", "devices", "Every device the user signed in from, most recently seen first")
@@ -516,7 +528,7 @@ fn schemas() -> Value {
             "device": { "oneOf": [ { "$ref": "#/components/schemas/Device" }, { "type": "null" } ] }
         })) } })),
         "Profile": obj(&["id", "identifier", "session"], json!({
-            "id": uuid, "identifier": { "type": "string" }, "email": { "type": ["string", "null"] },
+            "id": uuid, "identifier": { "type": "string" }, "email": { "type": ["string", "null"] }, "email_verified_at": { "type": ["string", "null"], "format": "date-time" },
             "phone": { "type": ["string", "null"] }, "locale": { "type": ["string", "null"] },
             "status": { "type": "string" }, "created_at": ts, "session": { "type": "object" }
         })),
@@ -572,6 +584,13 @@ fn schemas() -> Value {
             "sessions": { "type": "array", "items": { "type": "object" } },
             "audit_events": { "type": "array", "items": { "type": "object" } }
         })),
+        "ForgotPasswordRequest": obj(&["identifier"], json!({ "identifier": { "type": "string" } })),
+        "ResetPasswordRequest": obj(&["token", "new_password"], json!({
+            "token": { "type": "string", "description": "From the reset link: <user id>.<43 characters>" },
+            "new_password": { "type": "string", "minLength": 8 }
+        })),
+        "VerifyEmailRequest": obj(&["token"], json!({ "token": { "type": "string" } })),
+        "VerificationSent": obj(&["expires_at"], json!({ "expires_at": ts })),
         "PasswordChangeRequest": obj(&["current_password", "new_password"], json!({
             "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }
         })),

@@ -64,6 +64,89 @@ impl fmt::Debug for OtpMessage {
     }
 }
 
+/// What a [`LinkMessage`] lets its reader do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LinkPurpose {
+    /// Set a new password ([`crate::Mfa::request_password_reset`]).
+    PasswordReset,
+    /// Prove the address receives mail ([`crate::Mfa::send_email_verification`]).
+    EmailVerification,
+}
+
+impl LinkPurpose {
+    /// Every purpose, in declaration order.
+    pub const ALL: [Self; 2] = [Self::PasswordReset, Self::EmailVerification];
+
+    /// The purpose's name in templates: `password_reset`,
+    /// `email_verification`.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::PasswordReset => "password_reset",
+            Self::EmailVerification => "email_verification",
+        }
+    }
+}
+
+/// A single-use link (or the token to paste) on its way to an email
+/// address: a password reset or an address verification.
+///
+/// `Debug` never shows the token or the link.
+#[derive(Clone)]
+pub struct LinkMessage {
+    /// Email address.
+    pub to: String,
+    /// What the link is for.
+    pub purpose: LinkPurpose,
+    /// The token, for a reader who pastes it; transports put it in the
+    /// message and nowhere else.
+    pub token: LinkSecret,
+    /// The link carrying the token, when the host configured one
+    /// ([`crate::MfaBuilder::links`]).
+    pub url: Option<LinkSecret>,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+    /// Product name for the message.
+    pub product_name: String,
+    /// Recipient's locale, if known.
+    pub locale: Option<String>,
+}
+
+/// A secret inside a [`LinkMessage`] (the token, or the link that carries
+/// it): readable through [`LinkSecret::expose`], redacted in `Debug`.
+#[derive(Clone)]
+pub struct LinkSecret(std::sync::Arc<zeroize::Zeroizing<String>>);
+
+impl LinkSecret {
+    /// Wraps the text.
+    #[must_use]
+    pub fn new(text: String) -> Self {
+        Self(std::sync::Arc::new(zeroize::Zeroizing::new(text)))
+    }
+
+    /// The text.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+impl fmt::Debug for LinkSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Debug for LinkMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkMessage")
+            .field("to", &self.to)
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A security notification on its way to the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationMessage {
@@ -90,6 +173,8 @@ pub enum Message {
     Otp(OtpMessage),
     /// A security notification.
     Notification(NotificationMessage),
+    /// A password reset or email verification link.
+    Link(LinkMessage),
 }
 
 impl Message {
@@ -99,6 +184,7 @@ impl Message {
         match self {
             Self::Otp(m) => &m.to,
             Self::Notification(m) => &m.to,
+            Self::Link(m) => &m.to,
         }
     }
 }

@@ -403,6 +403,58 @@ impl AuditPolicy {
     }
 }
 
+/// Password reset and email verification links
+/// ([`crate::Mfa::request_password_reset`],
+/// [`crate::Mfa::send_email_verification`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RecoveryPolicy {
+    /// How long a reset link works (5 minutes to 1 day; OWASP's Forgot
+    /// Password cheat sheet asks for a short life).
+    pub reset_lifetime: TimeDelta,
+    /// How long a verification link works (5 minutes to 7 days).
+    pub verification_lifetime: TimeDelta,
+    /// Links sent per account, and reset requests per client address, in
+    /// `window` (at least 1).
+    pub per_window: u32,
+    /// The window of `per_window`.
+    pub window: TimeDelta,
+    /// Send security notifications to an email address nobody has proved
+    /// yet. Off, a notification waits for [`crate::Mfa::verify_email`]
+    /// (and goes by SMS when the account has a phone number); on, an
+    /// address is trusted as given.
+    pub notify_unverified_email: bool,
+}
+
+impl Default for RecoveryPolicy {
+    fn default() -> Self {
+        Self {
+            reset_lifetime: TimeDelta::minutes(30),
+            verification_lifetime: TimeDelta::days(2),
+            per_window: 5,
+            window: TimeDelta::hours(1),
+            notify_unverified_email: true,
+        }
+    }
+}
+
+impl RecoveryPolicy {
+    fn validate(&self) -> Result<(), String> {
+        if self.reset_lifetime < TimeDelta::minutes(5) || self.reset_lifetime > TimeDelta::days(1) {
+            return Err("recovery: reset_lifetime must be 5 minutes to 1 day".into());
+        }
+        if self.verification_lifetime < TimeDelta::minutes(5)
+            || self.verification_lifetime > TimeDelta::days(7)
+        {
+            return Err("recovery: verification_lifetime must be 5 minutes to 7 days".into());
+        }
+        if self.per_window == 0 || self.window <= TimeDelta::zero() {
+            return Err("recovery: per_window and window must be positive".into());
+        }
+        Ok(())
+    }
+}
+
 /// Limits on sign-in attempts before any password is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginRateLimits {
@@ -461,6 +513,9 @@ pub struct Policy {
     /// The tamper-evident audit log.
     #[serde(default)]
     pub audit: AuditPolicy,
+    /// Password reset and email verification.
+    #[serde(default)]
+    pub recovery: RecoveryPolicy,
     /// How long soft-deleted rows are kept before [`crate::Mfa::purge`]
     /// removes them.
     pub retention: TimeDelta,
@@ -490,6 +545,7 @@ impl Default for Policy {
             login_rate: LoginRateLimits::default(),
             push: PushPolicy::default(),
             audit: AuditPolicy::default(),
+            recovery: RecoveryPolicy::default(),
             retention: TimeDelta::days(30),
             product_name: "mfa-rs".into(),
         }
@@ -611,6 +667,7 @@ impl Policy {
         if self.product_name.is_empty() {
             return Err("product_name must not be empty".into());
         }
+        self.recovery.validate()?;
         Ok(())
     }
 }

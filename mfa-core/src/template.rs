@@ -74,7 +74,9 @@
 //! | `otp.html`, `notification.html` | the HTML body; the shipped ones extend `layout.html` | once |
 //! | `otp.short`, `notification.short` | the text of an SMS or a push | once |
 //! | `layout.html` | the HTML page around a body (`{% block body %}`) | once |
+//! | `link.subject`, `link.text`, `link.html`, `link.short` | a password reset or email verification link | once |
 //! | `otp.words` | the sentences of a code message, as `set`s: `subject`, `intro`, `sent_to`, `warning`, `short` | per language |
+//! | `link.words` | the sentences of a link message: `subject`, `intro`, `action`, `or_paste`, `expires`, `warning`, `short` | per language |
 //! | `notification.words` | what every notification says: `when` (the time, formatted), `unknown`, `advice`, `footer` | per language |
 //! | `{kind}.words`, e.g. `new_device_login.words` | a notification's `title` and `event` (the kind as [`NotificationKind::as_str`] names it) | per language |
 //!
@@ -97,6 +99,10 @@
 //! | `purpose` | code messages | `login`, `enrollment` or `step_up` |
 //! | `expires_at` | code messages | when the code stops working (RFC 3339, UTC) |
 //! | `kind` | notifications | the event, e.g. `new_device_login` |
+//! | `purpose` | links | `password_reset` or `email_verification` |
+//! | `token` | links | the token to paste |
+//! | `url` | links | the link carrying the token, or none |
+//! | `expires_at` | links | when the token stops working (RFC 3339, UTC) |
 //! | `at` | notifications | when it happened (RFC 3339, UTC) |
 //! | `details` | notifications | the event's details as text (`device`, `ip`, `country`, `method`, `remaining`, `label`, as the event has them); one that is missing is undefined: `details.ip\|default("unknown")` |
 //!
@@ -140,7 +146,10 @@
 //! message is sent. Rendering logs nothing, and its error names the
 //! template and what failed, never a value.
 
-use crate::delivery::{Message, NotificationMessage, OtpMessage, mask_destination};
+use crate::delivery::{
+    LinkMessage, LinkPurpose, LinkSecret, Message, NotificationMessage, OtpMessage,
+    mask_destination,
+};
 use crate::model::{ChallengePurpose, NotificationKind};
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -157,7 +166,7 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 pub const SHIPPED_LANGUAGES: [&str; 2] = ["en", "de"];
 
 /// The templates shipped once and shared by every language.
-const LAYOUTS: [&str; 9] = [
+const LAYOUTS: [&str; 13] = [
     "layout.html",
     "otp.subject",
     "otp.text",
@@ -167,6 +176,10 @@ const LAYOUTS: [&str; 9] = [
     "notification.text",
     "notification.html",
     "notification.short",
+    "link.subject",
+    "link.text",
+    "link.html",
+    "link.short",
 ];
 
 /// One shipped template file: `dir` is `""` for the shared layouts, else
@@ -193,10 +206,10 @@ const SHIPPED: &[Shipped] = shipped! {
     "" => [
         "layout.html", "otp.subject", "otp.text", "otp.html", "otp.short",
         "notification.subject", "notification.text", "notification.html",
-        "notification.short",
+        "notification.short", "link.subject", "link.text", "link.html", "link.short",
     ],
     "en/" => [
-        "otp.words", "notification.words", "new_device_login.words",
+        "otp.words", "notification.words", "link.words", "new_device_login.words",
         "factor_added.words", "factor_removed.words", "backup_codes_generated.words",
         "backup_code_used.words", "backup_codes_low.words", "account_locked.words",
         "token_reused.words", "otp_replay.words", "passkey_suspect.words",
@@ -204,7 +217,7 @@ const SHIPPED: &[Shipped] = shipped! {
         "password_changed.words",
     ],
     "de/" => [
-        "otp.words", "notification.words", "new_device_login.words",
+        "otp.words", "notification.words", "link.words", "new_device_login.words",
         "factor_added.words", "factor_removed.words", "backup_codes_generated.words",
         "backup_code_used.words", "backup_codes_low.words", "account_locked.words",
         "token_reused.words", "otp_replay.words", "passkey_suspect.words",
@@ -218,7 +231,11 @@ fn catalogue() -> impl Iterator<Item = String> {
     LAYOUTS
         .into_iter()
         .map(str::to_owned)
-        .chain(["otp.words".to_owned(), "notification.words".to_owned()])
+        .chain([
+            "otp.words".to_owned(),
+            "notification.words".to_owned(),
+            "link.words".to_owned(),
+        ])
         .chain(
             NotificationKind::ALL
                 .into_iter()
@@ -405,6 +422,7 @@ impl Templates {
             Message::Notification(m) => {
                 (m.locale.as_deref(), "notification", notification_values(m))
             }
+            Message::Link(m) => (m.locale.as_deref(), "link", link_values(m)),
         };
         let language = self.language_for(locale);
         self.render_parts(language, family, &values)
@@ -623,6 +641,17 @@ fn otp_values(m: &OtpMessage) -> Value {
     }
 }
 
+fn link_values(m: &LinkMessage) -> Value {
+    context! {
+        product => m.product_name.as_str(),
+        to => mask_destination(&m.to),
+        purpose => m.purpose.as_str(),
+        token => m.token.expose(),
+        url => m.url.as_ref().map(LinkSecret::expose),
+        expires_at => rfc3339(m.expires_at),
+    }
+}
+
 fn notification_values(m: &NotificationMessage) -> Value {
     context! {
         product => m.product_name.as_str(),
@@ -679,6 +708,18 @@ fn samples() -> Vec<(&'static str, Value)> {
     ]
     .into_iter()
     .collect();
+    for purpose in LinkPurpose::ALL {
+        for url in [Some("https://example.com/reset#token=abc"), None] {
+            let values = context! {
+                purpose => purpose.as_str(),
+                token => "0123456789abcdef.abcdefghij",
+                url => url,
+                expires_at => &at,
+                ..base.clone()
+            };
+            samples.push(("link", values));
+        }
+    }
     for kind in NotificationKind::ALL {
         for details in [all_details.clone(), BTreeMap::new()] {
             let values = context! {

@@ -94,6 +94,7 @@ fn redirect(message: &Message, to: String) -> Message {
     match &mut message {
         Message::Otp(m) => m.to = to,
         Message::Notification(m) => m.to = to,
+        Message::Link(m) => m.to = to,
     }
     message
 }

@@ -87,6 +87,7 @@ impl DeliveryChannel for LogChannel {
         // Printing the code is this channel's purpose (development only).
         let code = match message {
             Message::Otp(m) => Some(m.code.expose()),
+            Message::Link(m) => Some(m.token.expose()),
             Message::Notification(_) => None,
         };
         tracing::info!(

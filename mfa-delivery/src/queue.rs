@@ -151,7 +151,7 @@ impl QueuedChannel {
                 if let Err(error) = inner.send(&message).await {
                     let notification = match &message {
                         Message::Notification(n) => Some(n.kind),
-                        Message::Otp(_) => None,
+                        Message::Otp(_) | Message::Link(_) => None,
                     };
                     sink.report(DeliveryFailure {
                         channel,

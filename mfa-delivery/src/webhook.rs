@@ -72,6 +72,8 @@ pub enum PayloadKind {
     Otp,
     /// A security notification.
     Notification,
+    /// A password reset or email verification link.
+    Link,
 }
 
 /// The code part of a webhook for a one-time code.
@@ -94,6 +96,30 @@ impl std::fmt::Debug for OtpPayload {
             .field("purpose", &self.purpose)
             .field("expires_at", &self.expires_at)
             .finish()
+    }
+}
+
+/// The link part of a webhook for a password reset or email verification.
+///
+/// `Debug` hides the token and the link.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkPayload {
+    /// `password_reset` or `email_verification`.
+    pub purpose: String,
+    /// The token to paste.
+    pub token: String,
+    /// The link carrying it, when the host configured one.
+    pub url: Option<String>,
+    /// When the token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for LinkPayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkPayload")
+            .field("purpose", &self.purpose)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
     }
 }
 
@@ -136,6 +162,9 @@ pub struct WebhookPayload {
     pub otp: Option<OtpPayload>,
     /// Set for [`PayloadKind::Notification`].
     pub notification: Option<NotificationPayload>,
+    /// Set for [`PayloadKind::Link`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<LinkPayload>,
 }
 
 impl std::fmt::Debug for WebhookPayload {
@@ -148,6 +177,7 @@ impl std::fmt::Debug for WebhookPayload {
             .field("to", &self.to)
             .field("otp", &self.otp)
             .field("notification", &self.notification)
+            .field("link", &self.link)
             .finish_non_exhaustive()
     }
 }
@@ -161,6 +191,15 @@ impl WebhookPayload {
         channel: OtpChannel,
         now: DateTime<Utc>,
     ) -> Self {
+        let link = match message {
+            Message::Link(m) => Some(LinkPayload {
+                purpose: m.purpose.as_str().to_owned(),
+                token: m.token.expose().to_owned(),
+                url: m.url.as_ref().map(|u| u.expose().to_owned()),
+                expires_at: m.expires_at,
+            }),
+            _ => None,
+        };
         let (id, kind, otp, notification, locale) = match message {
             Message::Otp(m) => (
                 uuid::Uuid::new_v4().to_string(),
@@ -184,6 +223,13 @@ impl WebhookPayload {
                 }),
                 m.locale.clone(),
             ),
+            Message::Link(m) => (
+                uuid::Uuid::new_v4().to_string(),
+                PayloadKind::Link,
+                None,
+                None,
+                m.locale.clone(),
+            ),
         };
         Self {
             id,
@@ -197,6 +243,7 @@ impl WebhookPayload {
             short_text: rendered.short,
             otp,
             notification,
+            link,
         }
     }
 }

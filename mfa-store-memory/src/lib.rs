@@ -284,10 +284,31 @@ impl UserRepository for MemoryStore {
         let Some(user) = s.live_user_mut(id) else {
             return Ok(false);
         };
+        if user.email != contact.email {
+            user.email_verified_at = None;
+        }
         user.email.clone_from(&contact.email);
         user.phone.clone_from(&contact.phone);
         user.locale.clone_from(&contact.locale);
         user.updated_at = now;
+        Ok(true)
+    }
+
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock("mark_email_verified").await;
+        let Some(user) = s.live_user_mut(id) else {
+            return Ok(false);
+        };
+        if user.email.as_deref() != Some(email) {
+            return Ok(false);
+        }
+        user.email_verified_at = Some(at);
+        user.updated_at = at;
         Ok(true)
     }
 

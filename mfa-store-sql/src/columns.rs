@@ -2,9 +2,9 @@
 //! readers expect nothing of (rows are read by name).
 
 /// Columns of `<prefix>users`.
-pub const USER: &str = "id, identifier, email, phone, locale, password_hash, status, \
-    password_failures, password_locked_until, mfa_failures, mfa_locked_until, created_at, \
-    updated_at, deleted_at";
+pub const USER: &str = "id, identifier, email, email_verified_at, phone, locale, \
+    password_hash, status, password_failures, password_locked_until, mfa_failures, \
+    mfa_locked_until, created_at, updated_at, deleted_at";
 
 /// Columns of `<prefix>factors`.
 pub const FACTOR: &str = "id, user_id, kind, status, label, secret, totp_algorithm, \

@@ -83,6 +83,14 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<bool> {
                     self.$inner.set_contact(id, contact, now).await
                 }
+                async fn mark_email_verified(
+                    &self,
+                    id: UserId,
+                    email: &str,
+                    at: DateTime<Utc>,
+                ) -> StoreResult<bool> {
+                    self.$inner.mark_email_verified(id, email, at).await
+                }
                 async fn set_status(
                     &self,
                     id: UserId,

@@ -96,6 +96,11 @@ pub const SQLITE: &[Migration] = &[
         name: "audit_kind_index",
         sql: include_str!("../migrations/sqlite/0008_audit_kind_index.sql"),
     },
+    Migration {
+        version: 9,
+        name: "recovery",
+        sql: include_str!("../migrations/sqlite/0009_recovery.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -140,6 +145,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "audit_kind_index",
         sql: include_str!("../migrations/postgres/0008_audit_kind_index.sql"),
     },
+    Migration {
+        version: 9,
+        name: "recovery",
+        sql: include_str!("../migrations/postgres/0009_recovery.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -183,6 +193,11 @@ pub const MYSQL: &[Migration] = &[
         version: 8,
         name: "audit_kind_index",
         sql: include_str!("../migrations/mysql/0008_audit_kind_index.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "recovery",
+        sql: include_str!("../migrations/mysql/0009_recovery.sql"),
     },
 ];
 

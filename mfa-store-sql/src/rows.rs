@@ -110,6 +110,7 @@ pub(crate) fn user_from_row(row: &dyn Row) -> StoreResult<User> {
         id: UserId::from_uuid(row.uuid("id")?),
         identifier: row.text("identifier")?,
         email: row.opt_text("email")?,
+        email_verified_at: row.opt_ts("email_verified_at")?,
         phone: row.opt_text("phone")?,
         locale: row.opt_text("locale")?,
         password_hash: row.opt_text("password_hash")?,

@@ -73,6 +73,12 @@ pub struct Config {
     /// travel" risk signals. Unset: no geolocation. A file that cannot be
     /// read or is no such database stops the service at start-up.
     pub geoip_db: Option<PathBuf>,
+    /// The public address of the demo page (`MFA_PUBLIC_URL`, e.g.
+    /// `https://mfa.example.com`): password reset and email verification
+    /// links point to it (`/#reset=…`, `/#verify-email=…`). Unset: in
+    /// development `http://localhost:<port>`; in production the messages
+    /// carry the token to paste.
+    pub public_url: Option<String>,
     /// Service keys for the admin API and the gateway sign-in
     /// (`MFA_SERVICE_KEYS`: entries `name:scope[+scope]:sha256-hex`
     /// separated by commas, as `mfa-server service-key` prints them; scopes
@@ -202,6 +208,7 @@ impl Config {
             body_limit: 16 * 1024,
             trusted_proxies: Vec::new(),
             geoip_db: None,
+            public_url: None,
             service_keys: ServiceKeys::default(),
             issuer: "http://127.0.0.1:8080".into(),
             audience: "mfa-demo".into(),
@@ -212,6 +219,21 @@ impl Config {
             passkey_rp_id: None,
             passkey_origins: Vec::new(),
             push: PushSettings::default(),
+        }
+    }
+
+    /// Where reset and verification links point (see
+    /// [`Config::public_url`]); `listen` is the address actually bound.
+    #[must_use]
+    pub fn links(&self, listen: SocketAddr) -> mfa_core::LinkUrls {
+        let base = match (&self.public_url, self.mode) {
+            (Some(url), _) => Some(url.clone()),
+            (None, Mode::Development) => Some(format!("http://localhost:{}", listen.port())),
+            (None, Mode::Production) => None,
+        };
+        mfa_core::LinkUrls {
+            password_reset: base.as_ref().map(|b| format!("{b}/#reset={{token}}")),
+            email_verification: base.map(|b| format!("{b}/#verify-email={{token}}")),
         }
     }
 
@@ -298,6 +320,13 @@ impl Config {
                 })?;
         }
         config.geoip_db = get("MFA_GEOIP_DB").map(PathBuf::from);
+        if let Some(v) = get("MFA_PUBLIC_URL") {
+            let url = v.trim_end_matches('/').to_owned();
+            if !(url.starts_with("https://") || url.starts_with("http://")) || url.contains('{') {
+                return Err(ConfigError::new("MFA_PUBLIC_URL", "an http(s) URL"));
+            }
+            config.public_url = Some(url);
+        }
         if let Some(v) = get("MFA_SERVICE_KEYS") {
             config.service_keys = ServiceKeys::parse(&v)
                 .map_err(|e| ConfigError::new("MFA_SERVICE_KEYS", e.to_string()))?;

@@ -101,6 +101,7 @@ pub async fn build_state(config: &Config) -> Result<AppState, StartError> {
     let backend = store::Backend::from_config(config)?;
     let (mut builder, handles) =
         store::open(&backend, config.table_prefix.as_deref(), builder).await?;
+    builder = builder.links(config.links(config.listen));
     if let Some(passkeys) = config.passkeys(config.listen) {
         tracing::info!(rp_id = passkeys.rp_id(), origins = ?passkeys.origins(), "passkeys on");
         builder = builder.passkeys(passkeys);

@@ -47,9 +47,10 @@ impl DeliveryChannel for OutboxChannel {
         let kind = match message {
             Message::Otp(_) => "code",
             Message::Notification(_) => "notification",
+            Message::Link(_) => "link",
         };
         let rendered = Templates::shipped().render(message)?;
-        let line = serde_json::json!({
+        let mut line = serde_json::json!({
             "at": chrono::Utc::now(),
             "channel": self.channel,
             "kind": kind,
@@ -57,6 +58,12 @@ impl DeliveryChannel for OutboxChannel {
             "subject": rendered.subject,
             "text": rendered.text,
         });
+        // The token on its own line too, as the code is the subject's first
+        // word: what a developer (or a test) copies.
+        if let Message::Link(link) = message {
+            line["token"] = link.token.expose().into();
+            line["purpose"] = link.purpose.as_str().into();
+        }
         {
             let _guard = self
                 .lock

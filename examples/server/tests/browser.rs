@@ -1,5 +1,6 @@
-//! The demo page in headless Chromium, driven by `tests/browser/run.mjs`
-//! and `tests/browser/push.mjs` (playwright-core). When Chromium
+//! The demo page in headless Chromium, driven by `tests/browser/run.mjs`,
+//! `tests/browser/push.mjs` and `tests/browser/recovery.mjs`
+//! (playwright-core). When Chromium
 //! (`/usr/bin/chromium` or `CHROMIUM`), `node` or `tests/browser/node_modules`
 //! is missing the test is recorded as skipped (a failure under `CI=true`);
 //! `scripts/test` installs all three.
@@ -109,6 +110,28 @@ async fn demo_page_signs_in_with_push_approval_in_chromium() {
         "demo_page_signs_in_with_push_approval_in_chromium",
         &s,
         "push.mjs",
+        &[s.dir.join("outbox.jsonl").into(), screenshot.clone().into()],
+    )
+    .await;
+    if ran {
+        assert!(
+            screenshot.exists(),
+            "no screenshot at {}",
+            screenshot.display()
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_page_verifies_the_email_and_resets_the_password_in_chromium() {
+    let s = TestServer::on(&Db::Sqlite, "browser-recovery").await;
+    let screenshot = screenshot_dir().join("reset.png");
+    let _ = std::fs::remove_file(&screenshot);
+    let ran = run_node(
+        "demo_page_verifies_the_email_and_resets_the_password_in_chromium",
+        &s,
+        "recovery.mjs",
         &[s.dir.join("outbox.jsonl").into(), screenshot.clone().into()],
     )
     .await;

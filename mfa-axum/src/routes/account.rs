@@ -23,6 +23,7 @@ pub(crate) async fn profile(
         "id": user.id,
         "identifier": user.identifier,
         "email": user.email,
+        "email_verified_at": user.email_verified_at,
         "phone": user.phone,
         "locale": user.locale,
         "status": user.status,

@@ -14,6 +14,7 @@ mod mfa;
 #[cfg(feature = "passkeys")]
 mod passkeys;
 mod push;
+mod recovery;
 mod sessions;
 
 use crate::{ApiError, MfaState, bearer_token, ticket_of};
@@ -93,6 +94,14 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         .on("DELETE", "/api/sessions/{id}", sessions::revoke)
         .on("GET", "/api/user/profile", account::profile)
         .on("POST", "/api/user/password", me::change_password)
+        .on("POST", "/api/password/forgot", recovery::forgot)
+        .on("POST", "/api/password/reset", recovery::reset)
+        .on(
+            "POST",
+            "/api/user/email/verification",
+            recovery::send_verification,
+        )
+        .on("POST", "/api/email/verify", recovery::verify)
         .on("GET", "/api/user/export", me::export)
         .on("GET", "/api/devices", me::devices)
         .on("POST", "/api/device/{id}/compromised", me::compromised)

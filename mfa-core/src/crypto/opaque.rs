@@ -36,6 +36,11 @@ pub enum TokenPurpose {
     /// A service's static API key (the admin and gateway routes of
     /// `mfa-axum`); only its digest is configured.
     ServiceKey,
+    /// The link of a password reset, bound to the account's password and
+    /// email ([`OpaqueToken::hash_bound`]).
+    PasswordReset,
+    /// The link proving an email address, bound to that address.
+    EmailVerification,
 }
 
 impl TokenPurpose {
@@ -47,6 +52,8 @@ impl TokenPurpose {
             Self::DeviceTrust => "mfa-rs/v1/token/device-trust",
             Self::LoginTicket => "mfa-rs/v1/token/login-ticket",
             Self::ServiceKey => "mfa-rs/v1/token/service-key",
+            Self::PasswordReset => "mfa-rs/v1/token/password-reset",
+            Self::EmailVerification => "mfa-rs/v1/token/email-verification",
         }
     }
 }
@@ -104,6 +111,27 @@ impl OpaqueToken {
         h.update(purpose.label().as_bytes());
         h.update([0u8]);
         h.update(self.raw);
+        TokenHash::from_array(h.finalize().into())
+    }
+}
+
+impl OpaqueToken {
+    /// The digest to store and look up, bound to `purpose` and to
+    /// `binding`: state the token must not outlive (the password hash and
+    /// email a reset link was issued for, the address a verification link
+    /// went to). When that state changes, the token no longer matches its
+    /// stored digest. Each binding part is length-prefixed, so no two
+    /// different bindings hash alike.
+    #[must_use]
+    pub fn hash_bound(&self, purpose: TokenPurpose, binding: &[&[u8]]) -> TokenHash {
+        let mut h = Sha256::new();
+        h.update(purpose.label().as_bytes());
+        h.update([0u8]);
+        h.update(self.raw);
+        for part in binding {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part);
+        }
         TokenHash::from_array(h.finalize().into())
     }
 }

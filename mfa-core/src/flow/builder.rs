@@ -36,6 +36,7 @@ pub struct MfaBuilder {
     passkeys: Option<crate::passkey::PasskeyConfig>,
     push: Option<Arc<dyn crate::delivery::PushSender>>,
     password_blocklist: Option<PasswordBlocklist>,
+    links: super::recovery::LinkUrls,
 }
 
 impl std::fmt::Debug for MfaBuilder {
@@ -165,6 +166,17 @@ impl MfaBuilder {
     #[must_use]
     pub fn push(mut self, sender: Arc<dyn crate::delivery::PushSender>) -> Self {
         self.push = Some(sender);
+        self
+    }
+
+    /// Where the password reset and email verification links point: each
+    /// a URL with `{token}` where the token goes, e.g.
+    /// `https://app.example.com/reset#token={token}` (a fragment keeps the
+    /// token out of server logs). Without one, the message carries the
+    /// token to paste. Checked at [`MfaBuilder::build`].
+    #[must_use]
+    pub fn links(mut self, links: super::recovery::LinkUrls) -> Self {
+        self.links = links;
         self
     }
 
@@ -302,6 +314,7 @@ impl MfaBuilder {
             },
             push: self.push,
             password_blocklist: self.password_blocklist,
+            links: self.links.checked().map_err(MfaError::Config)?,
             chains: super::chains::Chains::default(),
         };
         Ok(Mfa {

@@ -208,7 +208,9 @@ impl Mfa {
                     .await?;
                 let methods = match ticket.kind {
                     TicketKind::Mfa => inner.usable_methods(ticket.user_id).await?,
-                    TicketKind::Enrollment => Vec::new(),
+                    TicketKind::Enrollment
+                    | TicketKind::PasswordReset
+                    | TicketKind::EmailVerification => Vec::new(),
                 };
                 Ok(TicketInfo {
                     kind: ticket.kind,

@@ -19,6 +19,7 @@ mod login;
 #[cfg(feature = "passkeys")]
 mod passkey;
 mod push;
+mod recovery;
 mod sessions;
 mod support;
 pub(crate) mod unit;
@@ -41,6 +42,7 @@ pub use push::{
     MAX_PUSH_ADDRESS_LEN, PushAnswered, PushDeviceView, PushEnrolment, PushEnrolmentChallenge,
     PushPending, PushPrompt, PushState,
 };
+pub use recovery::LinkUrls;
 pub use sessions::SessionView;
 pub use users::NewUser;
 pub use verify::{Verified, VerifyRequest};
@@ -209,6 +211,9 @@ pub(crate) struct Inner {
     /// The host's own list of passwords to refuse (see
     /// [`MfaBuilder::password_blocklist`]).
     pub password_blocklist: Option<crate::blocklist::PasswordBlocklist>,
+    /// Where recovery and verification links point (see
+    /// [`MfaBuilder::links`]).
+    pub links: recovery::LinkUrls,
     /// The audit chains this instance writes.
     pub chains: chains::Chains,
 }

@@ -206,8 +206,14 @@ impl Step<'_> {
     /// Queues a security notification by email (or SMS when the user has
     /// no email), sent once the step has committed. Never fails the step: a
     /// failed send is audited.
+    ///
+    /// An email address nobody has verified gets nothing unless
+    /// `policy.recovery.notify_unverified_email`.
     pub fn notify(&self, user: &User, kind: NotificationKind, details: serde_json::Value) {
-        let target = match (&user.email, &self.email, &user.phone, &self.sms) {
+        let email = user.email.as_ref().filter(|_| {
+            self.policy.recovery.notify_unverified_email || user.email_verified_at.is_some()
+        });
+        let target = match (email, &self.email, &user.phone, &self.sms) {
             (Some(to), Some(channel), _, _) | (_, _, Some(to), Some(channel)) => {
                 Some((to.clone(), channel.clone()))
             }

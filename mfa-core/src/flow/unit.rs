@@ -98,6 +98,16 @@ pub(crate) enum After {
         /// Audited when the send fails.
         failure: Box<Audit>,
     },
+    /// A password reset or verification link. A failed send is audited
+    /// (`failure`, with the error); it fails the step only when
+    /// `fail_step` (a reset request answers the same whether or not an
+    /// account exists, so its send never shows through).
+    Link {
+        channel: Arc<dyn DeliveryChannel>,
+        message: Message,
+        failure: Box<Audit>,
+        fail_step: bool,
+    },
     /// A push approval request's notices; the step fails when no device
     /// could be reached.
     Push(Box<super::push::PushSend>),
@@ -319,6 +329,22 @@ impl Inner {
                             tracing::warn!(error = %e, "could not audit a failed code delivery");
                         }
                         outcome = Err(MfaError::Delivery(Box::new(e)));
+                    }
+                }
+                After::Link {
+                    channel,
+                    message,
+                    failure,
+                    fail_step,
+                } => {
+                    if let Err(e) = channel.send(&message).await {
+                        let failure = (*failure).meta_field("error", e.to_string());
+                        if let Err(e) = self.write_audit(vec![failure.event().clone()]).await {
+                            tracing::warn!(error = %e, "could not audit a failed link delivery");
+                        }
+                        if fail_step {
+                            outcome = Err(MfaError::Delivery(Box::new(e)));
+                        }
                     }
                 }
                 After::Push(send) => {

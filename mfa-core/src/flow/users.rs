@@ -40,7 +40,11 @@ impl Mfa {
     /// context-word checks of [`crate::blocklist`] (NIST SP 800-63B
     /// §5.1.1.2). Runs before any hashing or writing, so a refusal stores
     /// nothing.
-    fn check_new_password(&self, password: &SecretString, identifier: &str) -> MfaResult<()> {
+    pub(super) fn check_new_password(
+        &self,
+        password: &SecretString,
+        identifier: &str,
+    ) -> MfaResult<()> {
         let inner = &self.inner;
         check_password_shape(inner, password)?;
         let password = password.expose_secret();

@@ -123,6 +123,15 @@ audit_kinds! {
     /// A copy of everything held about a user was exported
     /// ([`crate::Mfa::export_user_data`]).
     DataExported => "data_exported",
+    /// A password reset link was asked for (and sent, when the account
+    /// has a verified email address).
+    PasswordResetRequested => "password_reset_requested",
+    /// A password was set through a reset link.
+    PasswordReset => "password_reset",
+    /// A link to verify the account's email address was sent.
+    EmailVerificationSent => "email_verification_sent",
+    /// The account's email address was verified.
+    EmailVerified => "email_verified",
     /// Expired and deleted rows were purged.
     Purged => "purged",
     /// A checkpoint of the audit chains' heads (see [`crate::audit`]).

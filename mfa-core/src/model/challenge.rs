@@ -98,12 +98,20 @@ pub enum TicketKind {
     Mfa,
     /// Enrol a first second factor (grace period or enforcement).
     Enrollment,
+    /// Set a new password: the link of a password reset
+    /// ([`crate::Mfa::reset_password`]).
+    PasswordReset,
+    /// Prove the account's email address receives mail
+    /// ([`crate::Mfa::verify_email`]).
+    EmailVerification,
 }
 
 storage_names! {
     TicketKind {
         Mfa => "mfa",
         Enrollment => "enrollment",
+        PasswordReset => "password_reset",
+        EmailVerification => "email_verification",
     }
 }
 

@@ -166,6 +166,10 @@ pub struct User {
     pub identifier: String,
     /// Email address for notifications, if known.
     pub email: Option<String>,
+    /// When the holder of [`User::email`] proved it receives mail there
+    /// ([`crate::Mfa::verify_email`]); cleared when the address changes.
+    #[serde(default)]
+    pub email_verified_at: Option<DateTime<Utc>>,
     /// Phone number (E.164) for notifications, if known.
     pub phone: Option<String>,
     /// Preferred locale for messages (BCP 47, e.g. `en`, `de-CH`).
@@ -194,6 +198,7 @@ impl User {
             id: UserId::new(),
             identifier: identifier.into(),
             email: None,
+            email_verified_at: None,
             phone: None,
             locale: None,
             password_hash: None,

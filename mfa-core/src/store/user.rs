@@ -53,14 +53,33 @@ pub trait UserRepository: Send + Sync {
     /// Previous password hashes, newest first, at most `limit`.
     async fn password_history(&self, id: UserId, limit: u32) -> StoreResult<Vec<String>>;
 
-    /// Replaces the contact details (a `None` field clears it). Returns
-    /// `false` if no live user has this id.
+    /// Replaces the contact details (a `None` field clears it); a changed
+    /// email address is no longer verified (`email_verified_at` cleared).
+    /// Returns `false` if no live user has this id.
     async fn set_contact(
         &self,
         id: UserId,
         contact: &Contact,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+
+    /// Records that the live user `id` proved `email` receives mail, at
+    /// `at`, only while `email` is still the account's address (one
+    /// conditional write). Returns `false` otherwise.
+    ///
+    /// A host's own user table that keeps no verification answers
+    /// [`super::StoreError::Backend`] (the default).
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let _ = (id, email, at);
+        Err(super::StoreError::Backend(
+            "this user repository does not record email verification".into(),
+        ))
+    }
 
     /// Sets the status. Returns `false` if no live user has this id.
     async fn set_status(

@@ -64,6 +64,17 @@ impl CapturingChannel {
         })
     }
 
+    /// The token of the latest link message of `purpose` to `to`.
+    #[must_use]
+    pub fn last_link(&self, to: &str, purpose: crate::delivery::LinkPurpose) -> Option<String> {
+        self.lock().iter().rev().find_map(|m| match m {
+            Message::Link(link) if link.to == to && link.purpose == purpose => {
+                Some(link.token.expose().to_owned())
+            }
+            _ => None,
+        })
+    }
+
     /// Kinds of the notifications sent to `to`, oldest first.
     #[must_use]
     pub fn notifications(&self, to: &str) -> Vec<NotificationKind> {

@@ -185,6 +185,19 @@ impl<S: Backing> UserRepository for CountingStore<S> {
             .await
     }
 
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner
+            .repositories()
+            .mark_email_verified(id, email, at)
+            .await
+    }
+
     async fn set_status(
         &self,
         id: UserId,

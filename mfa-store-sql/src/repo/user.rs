@@ -216,8 +216,8 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         self.insert(
             "INSERT INTO {p}users (id, identifier, email, phone, locale, password_hash, \
              status, password_failures, password_locked_until, mfa_failures, \
-             mfa_locked_until, created_at, updated_at, deleted_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             mfa_locked_until, created_at, updated_at, deleted_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             vec![
                 uuid_of(user.id),
                 text(&user.identifier),
@@ -233,6 +233,7 @@ impl<D: Driver> UserRepository for SqlStore<D> {
                 Arg::Ts(user.created_at),
                 Arg::Ts(user.updated_at),
                 Arg::OptTs(user.deleted_at),
+                Arg::OptTs(user.email_verified_at),
             ],
             "user identifier",
         )
@@ -346,8 +347,11 @@ impl<D: Driver> UserRepository for SqlStore<D> {
     ) -> StoreResult<bool> {
         let n = self
             .affected(
-                "UPDATE {p}users SET email = $2, phone = $3, locale = $4, \
-                 updated_at = $5 WHERE id = $1 AND deleted_at IS NULL",
+                // A changed address is no longer verified: `email = $2` is
+                // false or NULL for any change (NULL to NULL stays NULL).
+                "UPDATE {p}users SET email_verified_at = CASE WHEN email = $2 \
+                 THEN email_verified_at ELSE NULL END, email = $2, phone = $3, \
+                 locale = $4, updated_at = $5 WHERE id = $1 AND deleted_at IS NULL",
                 vec![
                     uuid_of(id),
                     opt_text(&contact.email),
@@ -355,6 +359,23 @@ impl<D: Driver> UserRepository for SqlStore<D> {
                     opt_text(&contact.locale),
                     Arg::Ts(now),
                 ],
+            )
+            .await?;
+        Ok(n > 0)
+    }
+
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "mark_email_verified"))]
+    async fn mark_email_verified(
+        &self,
+        id: UserId,
+        email: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}users SET email_verified_at = $3, updated_at = $3 \
+                 WHERE id = $1 AND email = $2 AND deleted_at IS NULL",
+                vec![uuid_of(id), text(email), Arg::Ts(at)],
             )
             .await?;
         Ok(n > 0)

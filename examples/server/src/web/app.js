@@ -11,6 +11,7 @@ const state = {
   ticketKind: null,
   factorId: null,
   auditCursor: null,
+  resetToken: null,
 };
 
 // A random, stable identifier of this browser: a signal for device
@@ -208,6 +209,10 @@ async function signedInView() {
     const me = await api("GET", "/api/user/profile");
     $("status").textContent = `Signed in as ${me.identifier} (${me.session.aal.toUpperCase()}, ${me.session.amr.join(" + ")})`;
     $("profile").textContent = `User ${me.id}, created ${when(me.created_at)}`;
+    $("email-state").textContent = me.email
+      ? `${me.email} (${me.email_verified_at ? "verified" : "not verified"})`
+      : "none";
+    show("email-verify-send", Boolean(me.email && !me.email_verified_at));
     const settings = await api("GET", "/api/mfa/settings");
     const active = settings.factors.filter((f) => f.status === "active").map((f) => f.kind);
     $("profile").textContent += active.length
@@ -346,7 +351,9 @@ async function afterSignIn(data) {
 $("signup-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   try {
-    await api("POST", "/api/signup", { identifier: $("signup-identifier").value, password: $("signup-password").value }, { auth: false });
+    const body = { identifier: $("signup-identifier").value, password: $("signup-password").value };
+    if ($("signup-email").value) body.email = $("signup-email").value;
+    await api("POST", "/api/signup", body, { auth: false });
     $("login-identifier").value = $("signup-identifier").value;
     say("Account created. Log in now.", true);
   } catch (e) { explain(e); }
@@ -544,7 +551,68 @@ $("logout").addEventListener("click", async () => {
   say("Signed out.", true);
 });
 
+// ---- recovery and email verification ----
+
+// The token of an emailed link (`/#reset=…`, `/#verify-email=…`), taken
+// out of the address bar at once.
+function linkToken(name) {
+  const prefix = "#" + name + "=";
+  if (!location.hash.startsWith(prefix)) return null;
+  const token = decodeURIComponent(location.hash.slice(prefix.length));
+  history.replaceState(null, "", location.pathname + location.search);
+  return token;
+}
+
+async function followLink() {
+  const verify = linkToken("verify-email");
+  if (verify) {
+    try {
+      await api("POST", "/api/email/verify", { token: verify }, { auth: false });
+      say("Email address verified: security notices and reset links will go there.", true);
+    } catch (e) { explain(e); }
+    if (state.access) await signedInView();
+    return;
+  }
+  const reset = linkToken("reset");
+  if (reset) {
+    state.resetToken = reset;
+    show("reset", true);
+    say("Choose a new password below.", true);
+  }
+}
+
+$("forgot-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/api/password/forgot", { identifier: $("forgot-identifier").value }, { auth: false });
+    say("If the account has a verified email address, a reset link is on its way.", true);
+  } catch (e) { explain(e); }
+});
+
+$("reset-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    await api("POST", "/api/password/reset", { token: state.resetToken, new_password: $("reset-password").value }, { auth: false });
+    state.resetToken = null;
+    $("reset-password").value = "";
+    show("reset", false);
+    clearTokens();
+    signedOutView();
+    say("Password changed, every session ended. Log in with it (and your second factor).", true);
+  } catch (e) { explain(e); }
+});
+
+$("email-verify-send").addEventListener("click", async () => {
+  try {
+    await api("POST", "/api/user/email/verification");
+    say("A verification link is on its way to your email address.", true);
+  } catch (e) { explain(e); }
+});
+
+window.addEventListener("hashchange", () => { followLink(); });
+
 $("refresh-all").addEventListener("click", () => signedInView());
 $("audit-more").addEventListener("click", () => loadAudit(false).catch(explain));
 
 if (state.access) { signedInView(); } else { signedOutView(); }
+followLink();

@@ -110,6 +110,9 @@ pub fn config(db: &Db, dir: &Path) -> Config {
     config.dev_delivery = DevDelivery::Outbox;
     config.rate_limit_per_minute = 10_000;
     config.policy.login_rate.per_ip = 100_000;
+    // Reset requests are limited per client address too (four times this):
+    // every test asks from 127.0.0.1, on a database shared between runs.
+    config.policy.recovery.per_window = 10_000;
     config.database_url = match db {
         Db::Sqlite => None,
         Db::Postgres(url) | Db::MySql(url) => {
@@ -311,6 +314,18 @@ impl TestServer {
                     .and_then(|t| t.split_whitespace().next())
                     .map(str::to_owned)
             })
+    }
+}
+
+impl TestServer {
+    /// The token of the latest link of `purpose` (`password_reset`,
+    /// `email_verification`) the development outbox holds for `to`.
+    pub fn last_link_to(&self, to: &str, purpose: &str) -> Option<String> {
+        let text = std::fs::read_to_string(self.dir.join("outbox.jsonl")).ok()?;
+        text.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .rfind(|m| m["to"] == to && m["kind"] == "link" && m["purpose"] == purpose)
+            .and_then(|m| m["token"].as_str().map(str::to_owned))
     }
 }
 

@@ -378,6 +378,35 @@ impl<S: Store> Harness<S> {
         }
     }
 
+    /// [`Harness::create_user`], with the email address verified through
+    /// the engine ([`Mfa::send_email_verification`], [`Mfa::verify_email`]).
+    pub async fn verified_user(&self, name: &str) -> TestUser {
+        let user = self.create_user(name).await;
+        self.verify_email_of(&user).await;
+        user
+    }
+
+    /// Verifies the user's email address through the engine, with a
+    /// session of its own (ended afterwards).
+    pub async fn verify_email_of(&self, user: &TestUser) {
+        let tokens = expect_authenticated(self.login(user).await);
+        let claims = self
+            .mfa
+            .authenticate(&tokens.access_token)
+            .await
+            .expect("authenticate");
+        self.mfa
+            .send_email_verification(&claims)
+            .await
+            .expect("send_email_verification");
+        let token = self
+            .email
+            .last_link(&user.email, crate::delivery::LinkPurpose::EmailVerification)
+            .expect("a verification link");
+        self.mfa.verify_email(&token).await.expect("verify_email");
+        self.mfa.logout(&claims).await.expect("logout");
+    }
+
     /// Signs in with the user's password from `client`.
     ///
     /// # Errors
@@ -706,7 +735,7 @@ impl<S: Store> Harness<S> {
                         r.subject, r.text, r.html, r.short, n.details
                     ))
                 }
-                Message::Otp(_) => None,
+                Message::Otp(_) | Message::Link(_) => None,
             })
             .collect()
     }

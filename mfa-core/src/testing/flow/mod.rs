@@ -59,6 +59,7 @@ pub mod passkeys;
 pub mod passwords;
 pub mod push;
 pub mod races;
+pub mod recovery;
 pub mod sessions;
 pub mod verify;
 
@@ -321,6 +322,14 @@ macro_rules! __flow_cases {
             }
             counts {
                 each_step_commits_once_with_pinned_round_trips,
+            }
+            recovery {
+                reset_requests_answer_alike_and_send_only_to_a_verified_address,
+                reset_changes_the_password_and_never_bypasses_the_second_factor,
+                reset_links_are_single_use_expiring_and_bound_to_the_account,
+                email_verification_is_bound_to_the_address,
+                reset_requests_are_rate_limited_alike,
+                unverified_addresses_get_notifications_only_when_the_policy_allows,
             }
             admin {
                 r46_full_scenario_audits_at_least_twenty_kinds,
