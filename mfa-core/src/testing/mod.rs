@@ -162,6 +162,7 @@ macro_rules! __store_conformance_cases {
                 set_password_pushes_previous_hash_onto_history,
                 password_history_is_trimmed_to_its_limit,
                 set_contact_updates_contact_details,
+                email_verification_is_conditional_and_cleared_by_a_new_address,
                 set_status_updates_status,
                 fifth_failure_locks_for_fifteen_minutes,
                 locked_counter_refuses_until_the_lock_ends,

@@ -355,6 +355,84 @@ pub async fn set_contact_updates_contact_details<S: Store>(store: Arc<S>) {
     );
 }
 
+/// `mark_email_verified` records the proof only for the account's current
+/// address, a live account; `set_contact` keeps it for the same address
+/// and clears it for another; a user created verified reads back so.
+pub async fn email_verification_is_conditional_and_cleared_by_a_new_address<S: Store>(
+    store: Arc<S>,
+) {
+    let user = create_user(&*store, t0()).await;
+    let email = user.email.clone().expect("the fixture has an email");
+    assert_eq!(load(&*store, user.id).await.email_verified_at, None);
+    assert!(
+        !store
+            .mark_email_verified(user.id, "other@example.test", at(1))
+            .await
+            .expect("mark"),
+        "another address is not verified"
+    );
+    assert!(
+        !store
+            .mark_email_verified(UserId::new(), &email, at(1))
+            .await
+            .expect("mark"),
+        "no such user"
+    );
+    assert!(
+        store
+            .mark_email_verified(user.id, &email, at(2))
+            .await
+            .expect("mark")
+    );
+    assert_eq!(load(&*store, user.id).await.email_verified_at, Some(at(2)));
+    let same = Contact {
+        email: Some(email.clone()),
+        phone: None,
+        locale: Some("fr".into()),
+    };
+    assert!(store.set_contact(user.id, &same, at(3)).await.expect("set"));
+    assert_eq!(
+        load(&*store, user.id).await.email_verified_at,
+        Some(at(2)),
+        "the same address stays verified"
+    );
+    let moved = Contact {
+        email: Some("moved@example.test".into()),
+        ..same
+    };
+    assert!(
+        store
+            .set_contact(user.id, &moved, at(4))
+            .await
+            .expect("set")
+    );
+    assert_eq!(
+        load(&*store, user.id).await.email_verified_at,
+        None,
+        "a new address is not verified"
+    );
+    let mut imported = fixtures::user(t0());
+    imported.email_verified_at = Some(at(5));
+    store.create_user(&imported).await.expect("create verified");
+    assert_eq!(
+        load(&*store, imported.id).await.email_verified_at,
+        Some(at(5))
+    );
+    assert!(
+        store
+            .soft_delete_user(imported.id, at(6))
+            .await
+            .expect("delete")
+    );
+    assert!(
+        !store
+            .mark_email_verified(imported.id, "someone@example.test", at(7))
+            .await
+            .expect("mark"),
+        "a deleted user is not verified"
+    );
+}
+
 /// `set_status` stores the new status.
 pub async fn set_status_updates_status<S: Store>(store: Arc<S>) {
     let user = create_user(&*store, t0()).await;

@@ -213,31 +213,42 @@ impl<D: Driver> SqlStore<D> {
 impl<D: Driver> UserRepository for SqlStore<D> {
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "create_user"))]
     async fn create_user(&self, user: &User) -> StoreResult<()> {
-        self.insert(
-            "INSERT INTO {p}users (id, identifier, email, phone, locale, password_hash, \
-             status, password_failures, password_locked_until, mfa_failures, \
-             mfa_locked_until, created_at, updated_at, deleted_at, email_verified_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            vec![
-                uuid_of(user.id),
-                text(&user.identifier),
-                opt_text(&user.email),
-                opt_text(&user.phone),
-                opt_text(&user.locale),
-                opt_text(&user.password_hash),
-                text(user.status.as_str()),
-                count_i32(user.password_failures.failures),
-                Arg::OptTs(user.password_failures.locked_until),
-                count_i32(user.mfa_failures.failures),
-                Arg::OptTs(user.mfa_failures.locked_until),
-                Arg::Ts(user.created_at),
-                Arg::Ts(user.updated_at),
-                Arg::OptTs(user.deleted_at),
-                Arg::OptTs(user.email_verified_at),
-            ],
-            "user identifier",
-        )
-        .await
+        let mut args = vec![
+            uuid_of(user.id),
+            text(&user.identifier),
+            opt_text(&user.email),
+            opt_text(&user.phone),
+            opt_text(&user.locale),
+            opt_text(&user.password_hash),
+            text(user.status.as_str()),
+            count_i32(user.password_failures.failures),
+            Arg::OptTs(user.password_failures.locked_until),
+            count_i32(user.mfa_failures.failures),
+            Arg::OptTs(user.mfa_failures.locked_until),
+            Arg::Ts(user.created_at),
+            Arg::Ts(user.updated_at),
+            Arg::OptTs(user.deleted_at),
+        ];
+        // A new account's address is unverified: the column (schema
+        // version 9) is written only for an account imported verified, so
+        // the insert of every other one is the same on an older schema
+        // during a rolling upgrade.
+        let sql = match user.email_verified_at {
+            None => {
+                "INSERT INTO {p}users (id, identifier, email, phone, locale, password_hash, \
+                 status, password_failures, password_locked_until, mfa_failures, \
+                 mfa_locked_until, created_at, updated_at, deleted_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+            }
+            Some(at) => {
+                args.push(Arg::Ts(at));
+                "INSERT INTO {p}users (id, identifier, email, phone, locale, password_hash, \
+                 status, password_failures, password_locked_until, mfa_failures, \
+                 mfa_locked_until, created_at, updated_at, deleted_at, email_verified_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            }
+        };
+        self.insert(sql, args, "user identifier").await
     }
 
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "get_user"))]
