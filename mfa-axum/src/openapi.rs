@@ -288,6 +288,9 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .errors(&["400", "401", "429"]).build()),
         ("/api/user/export", "get", Op::new("exportMyData", "account", "Everything held about the user as a JSON download (GDPR art. 15/20; no secrets); a user with a second factor needs an AAL2 session")
             .security(BEARER).ok("200", "The export", Some("UserExport")).errors(&["401", "403", "429"]).build()),
+        ("/api/user", "delete", Op::new("deleteAccount", "account", "Delete the user's own account with the password (and a recent second factor when one is enrolled); every session ends")
+            .security(BEARER).body("DeleteAccountRequest").ok("204", "Deleted", None)
+            .errors(&["400", "401", "403", "429"]).build()),
         ("/api/devices", "get", Op::new("devices", "devices", "Every device the user signed in from, most recently seen first")
             .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
         ("/api/device/{id}/compromised", "post", Op::new("deviceCompromised", "devices", "Report a device lost or stolen: its trust and sessions end, sign-ins from it are refused")
@@ -591,6 +594,7 @@ fn schemas() -> Value {
         })),
         "VerifyEmailRequest": obj(&["token"], json!({ "token": { "type": "string" } })),
         "VerificationSent": obj(&["expires_at"], json!({ "expires_at": ts })),
+        "DeleteAccountRequest": obj(&["password"], json!({ "password": { "type": "string" } })),
         "PasswordChangeRequest": obj(&["current_password", "new_password"], json!({
             "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }
         })),

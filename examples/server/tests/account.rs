@@ -14,6 +14,7 @@ on_every_backend!(
     devices_are_listed_reported_compromised_and_untrusted_at_once,
     other_sessions_end_and_this_one_stays,
     the_user_downloads_their_data_without_secrets,
+    the_user_deletes_their_account_with_the_password,
 );
 
 fn on(device: &str) -> [(&'static str, String); 1] {
@@ -238,5 +239,37 @@ async fn the_user_downloads_their_data_without_secrets(db: Db) {
     r.expect(200, None);
     assert_eq!(r.json["factors"][0]["kind"], "totp");
     assert!(!r.text.contains(&secret), "the TOTP seed in the export");
+    s.stop().await;
+}
+
+async fn the_user_deletes_their_account_with_the_password(db: Db) {
+    let s = TestServer::on(&db, "delete-account").await;
+    let id = unique("leaving");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let token = signed_in(&s, &id, "laptop").await;
+    let delete = |body| Req::delete("/api/user").bearer(&token).json(body);
+    s.call(Req::delete("/api/user").json(json!({ "password": PASSWORD })))
+        .await
+        .expect(401, Some("invalid_token"));
+    s.call(delete(json!({ "password": "not the password" })))
+        .await
+        .expect(401, Some("invalid_credentials"));
+    for body in [json!({}), json!({ "password": PASSWORD, "really": true })] {
+        s.call(delete(body))
+            .await
+            .expect(400, Some("invalid_input"));
+    }
+    s.call(Req::get("/api/user/profile").bearer(&token))
+        .await
+        .expect(200, None);
+    s.call(delete(json!({ "password": PASSWORD })))
+        .await
+        .expect(204, None);
+    s.call(Req::get("/api/user/profile").bearer(&token))
+        .await
+        .expect(401, Some("invalid_token"));
+    s.login(&id, PASSWORD, &[])
+        .await
+        .expect(401, Some("invalid_credentials"));
     s.stop().await;
 }

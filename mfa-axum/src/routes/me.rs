@@ -122,3 +122,24 @@ pub(crate) fn download(export: &mfa_core::UserExport) -> Response {
     );
     response
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DeleteAccount {
+    password: String,
+}
+
+/// `DELETE /api/user`: deletes the user's own account (the password, and
+/// a recent second factor when one is enrolled: `step_up_required`
+/// otherwise); every session ends.
+pub(crate) async fn delete_account(
+    state: MfaState,
+    Authenticated(claims): Authenticated,
+    JsonBody(body): JsonBody<DeleteAccount>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .mfa
+        .delete_account(&claims, &SecretString::from(body.password))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

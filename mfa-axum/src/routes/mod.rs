@@ -103,6 +103,7 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         )
         .on("POST", "/api/email/verify", recovery::verify)
         .on("GET", "/api/user/export", me::export)
+        .on("DELETE", "/api/user", me::delete_account)
         .on("GET", "/api/devices", me::devices)
         .on("POST", "/api/device/{id}/compromised", me::compromised)
         .on("POST", "/api/device/revoke-all", me::revoke_all_devices)

@@ -188,4 +188,63 @@ impl Mfa {
             })
         })
     }
+
+    /// Deletes the signed-in user's own account (soft; [`Mfa::purge`]
+    /// removes the rows after `policy.retention`): every session and all
+    /// device trust end at once. The password proves it is the user (when
+    /// the account has one), and an account with a second factor needs it
+    /// verified within `policy.session.reauth_window` (step-up).
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidToken`] for an ended session,
+    /// [`MfaError::StepUpRequired`] without a recent second factor,
+    /// [`MfaError::InvalidCredentials`] for a wrong password. Nothing
+    /// changes on an error.
+    pub async fn delete_account(
+        &self,
+        claims: &AccessClaims,
+        password: &SecretString,
+    ) -> MfaResult<()> {
+        step!("mfa.delete_account", async {
+            let (session, user, second_factor) = direct!(&self.inner, |inner| {
+                let session = inner.live_session(claims).await?;
+                let user = inner.user(session.user_id).await?;
+                let second_factor = !inner.usable_methods(user.id).await?.is_empty();
+                Ok((session, user, second_factor))
+            })?;
+            if second_factor {
+                self.require_recent_mfa(claims, self.inner.policy.session.reauth_window)?;
+            }
+            if let Some(phc) = user.password_hash.as_deref() {
+                // The argon2 work runs before the unit, never inside it.
+                match self
+                    .verify_password(password, phc)
+                    .await
+                    .map_err(MfaError::Crypto)?
+                {
+                    PasswordCheck::Valid { .. } => {}
+                    PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
+                }
+            }
+            unit!(&self.inner, |inner| {
+                let now = inner.now();
+                if !inner.users.soft_delete_user(user.id, now).await? {
+                    return Err(MfaError::NotFound);
+                }
+                inner
+                    .sessions
+                    .revoke_user_sessions(user.id, None, RevocationReason::AccountDisabled, now)
+                    .await?;
+                inner.devices.revoke_all_device_trust(user.id).await?;
+                inner
+                    .record(
+                        Audit::new(AuditKind::UserDeleted, AuditOutcome::Success, now)
+                            .user(user.id)
+                            .session(session.id)
+                            .meta_field("by", "user"),
+                    )
+                    .await
+            })
+        })
+    }
 }

@@ -604,6 +604,73 @@ pub async fn export_holds_the_users_data_and_no_secret<S: Store>(store: Arc<S>) 
     );
 }
 
+/// A user deletes their own account with the password and, when a second
+/// factor is enrolled, a recent verification of it; nothing changes on a
+/// refusal; afterwards no session, token or sign-in works.
+pub async fn users_delete_their_own_account<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("leaving").await;
+    let tokens = h.sign_in(&user).await;
+    let claims = h
+        .mfa
+        .authenticate(&tokens.access_token)
+        .await
+        .expect("claims");
+    expect_err(
+        h.mfa
+            .delete_account(&claims, &SecretString::from("not-the-password-1"))
+            .await,
+        "invalid_credentials",
+    );
+    h.mfa.user(user.id).await.expect("still there");
+    h.mfa
+        .delete_account(&claims, &user.password)
+        .await
+        .expect("delete_account");
+    expect_err(
+        h.mfa.authenticate(&tokens.access_token).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.refresh(&tokens.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    expect_err(h.login(&user).await, "invalid_credentials");
+    let deleted = h
+        .audit()
+        .await
+        .into_iter()
+        .find(|e| e.kind == AuditKind::UserDeleted && e.user_id == Some(user.id))
+        .expect("audited");
+    assert_eq!(deleted.metadata["by"], "user");
+
+    // With a second factor: only within the re-authentication window.
+    let totp = h.user_with_totp("leaving-mfa").await;
+    let verified = h.sign_in_with_totp(&totp).await;
+    let claims = h
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("claims");
+    h.advance(h.mfa.policy().session.reauth_window + TimeDelta::seconds(1));
+    expect_err(
+        h.mfa.delete_account(&claims, &totp.user.password).await,
+        "step_up_required",
+    );
+    h.mfa.user(totp.user.id).await.expect("still there");
+    let fresh = h.sign_in_with_totp(&totp).await;
+    let claims = h
+        .mfa
+        .authenticate(&fresh.tokens.access_token)
+        .await
+        .expect("claims");
+    h.mfa
+        .delete_account(&claims, &totp.user.password)
+        .await
+        .expect("delete with a recent second factor");
+    expect_err(h.mfa.user(totp.user.id).await, "not_found");
+}
+
 /// `settings` reports the factors (without secrets) and backup codes left.
 pub async fn settings_report_factors_and_backup_codes<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);

@@ -339,6 +339,7 @@ macro_rules! __flow_cases {
                 reset_mfa_removes_factors_trust_and_sessions,
                 operator_calls_name_the_operator_in_their_audit_events,
                 export_holds_the_users_data_and_no_secret,
+                users_delete_their_own_account,
                 settings_report_factors_and_backup_codes,
                 deleted_user_loses_sessions_and_sign_in,
                 purge_removes_expired_rows_and_keeps_live_ones,
