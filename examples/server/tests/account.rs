@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Db, PASSWORD, Req, TestServer, totp, unique};
+use common::{Db, PASSWORD, Req, TestServer, enrol_totp, totp, unique};
 use serde_json::json;
 
 on_every_backend!(
@@ -204,25 +204,7 @@ async fn the_user_downloads_their_data_without_secrets(db: Db) {
 
     // Once a second factor is enrolled, a session that has not used it
     // cannot download the data.
-    let enrol = s
-        .call(
-            Req::post("/api/mfa/totp/enroll")
-                .bearer(&token)
-                .json(json!({ "label": "phone" })),
-        )
-        .await;
-    enrol.expect(200, None);
-    let secret = enrol.str("secret");
-    s.call(
-        Req::post("/api/mfa/totp/confirm")
-            .bearer(&token)
-            .json(json!({
-                "factor_id": enrol.str("factor_id"),
-                "code": totp(&secret, 0),
-            })),
-    )
-    .await
-    .expect(200, None);
+    let (secret, _) = enrol_totp(&s, &token).await;
     s.call(Req::get("/api/user/export").bearer(&token))
         .await
         .expect(403, Some("mfa_required"));

@@ -5,7 +5,7 @@
 #[macro_use]
 mod common;
 
-use common::{Db, PASSWORD, Req, TestServer, totp, unique};
+use common::{Db, PASSWORD, Req, TestServer, enrol_totp, unique};
 use serde_json::json;
 
 on_every_backend!(
@@ -59,24 +59,7 @@ async fn a_forgotten_password_is_reset_by_the_emailed_link_and_the_second_factor
         .expect(409, Some("conflict"));
 
     // A second factor.
-    let enrol = s
-        .call(
-            Req::post("/api/mfa/totp/enroll")
-                .bearer(&token)
-                .json(json!({ "label": "phone" })),
-        )
-        .await;
-    enrol.expect(200, None);
-    let secret = enrol.str("secret");
-    s.call(
-        Req::post("/api/mfa/totp/confirm")
-            .bearer(&token)
-            .json(json!({
-                "factor_id": enrol.str("factor_id"), "code": totp(&secret, 0),
-            })),
-    )
-    .await
-    .expect(200, None);
+    enrol_totp(&s, &token).await;
 
     // Forgot: the same answer for an unknown identifier.
     for who in [identifier.as_str(), "nobody-at-all"] {

@@ -79,30 +79,6 @@ pub(crate) async fn user(
     })))
 }
 
-/// `POST /admin/users/{id}/reset-mfa`: removes every factor, backup code,
-/// device trust and session.
-pub(crate) async fn reset_mfa(
-    state: MfaState,
-    AdminKey(key): AdminKey,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id = user_id(&id)?;
-    state.mfa.as_operator(key.name())?.reset_mfa(id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
-/// `POST /admin/users/{id}/unlock`: lifts the password and second-factor
-/// locks.
-pub(crate) async fn unlock(
-    state: MfaState,
-    AdminKey(key): AdminKey,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let id = user_id(&id)?;
-    state.mfa.as_operator(key.name())?.unlock(id).await?;
-    Ok(StatusCode::NO_CONTENT)
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnforcementBody {
@@ -140,19 +116,82 @@ pub(crate) async fn enforcement(
     })))
 }
 
-async fn set_status(
+/// An administrative change of one account.
+#[derive(Clone, Copy)]
+enum Change {
+    ResetMfa,
+    Unlock,
+    Status(UserStatus),
+    Delete,
+    RevokeSessions,
+    RevokeDevices,
+}
+
+/// Applies `change` to the account `id` as the key's operator; the
+/// revocations return how many sessions or devices they ended.
+async fn apply(
     state: &MfaState,
     key: &crate::ServiceKey,
     id: &str,
-    status: UserStatus,
-) -> Result<StatusCode, ApiError> {
+    change: Change,
+) -> Result<u64, ApiError> {
     let id = user_id(id)?;
-    state
-        .mfa
-        .as_operator(key.name())?
-        .set_user_status(id, status)
-        .await?;
+    let ops = state.mfa.as_operator(key.name())?;
+    match change {
+        Change::ResetMfa => ops.reset_mfa(id).await?,
+        Change::Unlock => ops.unlock(id).await?,
+        Change::Status(status) => ops.set_user_status(id, status).await?,
+        Change::Delete => ops.delete_user(id).await?,
+        Change::RevokeSessions | Change::RevokeDevices => {
+            // An unknown account is `not_found`, not zero revocations.
+            state.mfa.user(id).await?;
+            return Ok(match change {
+                Change::RevokeSessions => ops.revoke_all_sessions(id).await?,
+                _ => ops.revoke_all_devices(id).await?,
+            });
+        }
+    }
+    Ok(0)
+}
+
+async fn changed(
+    state: &MfaState,
+    key: &crate::ServiceKey,
+    id: &str,
+    change: Change,
+) -> Result<StatusCode, ApiError> {
+    apply(state, key, id, change).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn revoked(
+    state: &MfaState,
+    key: &crate::ServiceKey,
+    id: &str,
+    change: Change,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let n = apply(state, key, id, change).await?;
+    Ok(Json(serde_json::json!({ "revoked": n })))
+}
+
+/// `POST /admin/users/{id}/reset-mfa`: removes every factor, backup code,
+/// device trust and session.
+pub(crate) async fn reset_mfa(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    changed(&state, &key, &id, Change::ResetMfa).await
+}
+
+/// `POST /admin/users/{id}/unlock`: lifts the password and second-factor
+/// locks.
+pub(crate) async fn unlock(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    changed(&state, &key, &id, Change::Unlock).await
 }
 
 /// `POST /admin/users/{id}/disable`: no sign-in; sessions and device trust
@@ -162,7 +201,7 @@ pub(crate) async fn disable(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    set_status(&state, &key, &id, UserStatus::Disabled).await
+    changed(&state, &key, &id, Change::Status(UserStatus::Disabled)).await
 }
 
 /// `POST /admin/users/{id}/enable`: sign-in allowed again.
@@ -171,7 +210,7 @@ pub(crate) async fn enable(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    set_status(&state, &key, &id, UserStatus::Active).await
+    changed(&state, &key, &id, Change::Status(UserStatus::Active)).await
 }
 
 /// `DELETE /admin/users/{id}`: soft-deletes the account and ends its
@@ -181,9 +220,7 @@ pub(crate) async fn delete(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id = user_id(&id)?;
-    state.mfa.as_operator(key.name())?.delete_user(id).await?;
-    Ok(StatusCode::NO_CONTENT)
+    changed(&state, &key, &id, Change::Delete).await
 }
 
 /// `POST /admin/users/{id}/sessions/revoke`: ends every session.
@@ -192,14 +229,7 @@ pub(crate) async fn revoke_sessions(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = user_id(&id)?;
-    state.mfa.user(id).await?;
-    let n = state
-        .mfa
-        .as_operator(key.name())?
-        .revoke_all_sessions(id)
-        .await?;
-    Ok(Json(serde_json::json!({ "revoked": n })))
+    revoked(&state, &key, &id, Change::RevokeSessions).await
 }
 
 /// `POST /admin/users/{id}/devices/revoke`: stops trusting every device.
@@ -208,14 +238,7 @@ pub(crate) async fn revoke_devices(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let id = user_id(&id)?;
-    state.mfa.user(id).await?;
-    let n = state
-        .mfa
-        .as_operator(key.name())?
-        .revoke_all_devices(id)
-        .await?;
-    Ok(Json(serde_json::json!({ "revoked": n })))
+    revoked(&state, &key, &id, Change::RevokeDevices).await
 }
 
 #[derive(Deserialize)]

@@ -89,11 +89,25 @@ pub(crate) async fn trusted(
     Authenticated(claims): Authenticated,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let devices = state.mfa.trusted_devices(claims.sub).await?;
+    Ok(device_list(&devices, claims.dev))
+}
+
+/// `{"devices": [...]}`, `current` marked.
+pub(crate) fn device_list(
+    devices: &[Device],
+    current: Option<DeviceId>,
+) -> Json<serde_json::Value> {
     let views: Vec<DeviceView> = devices
         .iter()
-        .map(|d| DeviceView::new(d, claims.dev))
+        .map(|d| DeviceView::new(d, current))
         .collect();
-    Ok(Json(serde_json::json!({ "devices": views })))
+    Json(serde_json::json!({ "devices": views }))
+}
+
+/// A device id from the path.
+pub(crate) fn device_id(id: &str) -> Result<DeviceId, MfaError> {
+    id.parse()
+        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))
 }
 
 /// `DELETE /api/device/{id}`: stops trusting one of the user's devices.
@@ -102,9 +116,6 @@ pub(crate) async fn revoke(
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: DeviceId = id
-        .parse()
-        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
-    state.mfa.revoke_device(claims.sub, id).await?;
+    state.mfa.revoke_device(claims.sub, device_id(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,7 +3,7 @@
 //! every other session or all device trust at once, and download their
 //! data.
 
-use super::devices::DeviceView;
+use super::devices::{device_id, device_list};
 use crate::{ApiError, Authenticated, JsonBody, MfaState};
 use axum::Json;
 use axum::extract::Path;
@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use mfa_core::MfaError;
 use mfa_core::crypto::SecretString;
-use mfa_core::model::{Aal, DeviceId};
+use mfa_core::model::Aal;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -47,11 +47,7 @@ pub(crate) async fn devices(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let mut devices = state.mfa.devices(claims.sub).await?;
     devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen_at));
-    let views: Vec<DeviceView> = devices
-        .iter()
-        .map(|d| DeviceView::new(d, claims.dev))
-        .collect();
-    Ok(Json(serde_json::json!({ "devices": views })))
+    Ok(device_list(&devices, claims.dev))
 }
 
 /// `POST /api/device/{id}/compromised`: the device is lost or stolen: its
@@ -62,10 +58,10 @@ pub(crate) async fn compromised(
     Authenticated(claims): Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let id: DeviceId = id
-        .parse()
-        .map_err(|_| MfaError::invalid_input("id", "not a UUID"))?;
-    state.mfa.mark_device_compromised(claims.sub, id).await?;
+    state
+        .mfa
+        .mark_device_compromised(claims.sub, device_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

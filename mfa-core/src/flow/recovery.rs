@@ -17,10 +17,10 @@
 
 use super::login::normalize_identifier;
 use super::support::{Audit, rate_key};
-use super::unit::{After, direct, unit};
+use super::unit::{After, Step, direct, unit};
 use super::{ClientInfo, Mfa};
 use crate::crypto::{AccessClaims, OpaqueToken, SecretString, TokenPurpose};
-use crate::delivery::{LinkMessage, LinkPurpose, LinkSecret, Message};
+use crate::delivery::{DeliveryChannel, LinkMessage, LinkPurpose, LinkSecret, Message};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
     AuditKind, AuditOutcome, LockScope, LoginTicket, NotificationKind, RevocationReason, TicketId,
@@ -28,7 +28,8 @@ use crate::model::{
 };
 use crate::observability::step;
 use crate::store::RateHit;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
+use std::sync::Arc;
 
 /// The placeholder a link URL must hold once.
 const TOKEN_PLACEHOLDER: &str = "{token}";
@@ -165,33 +166,17 @@ impl Mfa {
                             .await;
                     }
                 };
-                let token = OpaqueToken::generate();
-                let expires_at = now + policy.reset_lifetime;
                 inner
-                    .challenges
-                    .create_ticket(&link_ticket(
-                        user.id,
-                        TicketKind::PasswordReset,
-                        reset_digest(&token, &user),
-                        now,
-                        expires_at,
-                    ))
-                    .await?;
-                inner
-                    .record(audit(AuditOutcome::Success).client(client))
-                    .await?;
-                inner.after_commit(After::Link {
-                    channel: channel.clone(),
-                    message: inner.link_message(
-                        &user,
+                    .send_link(LinkSend {
+                        user: &user,
                         email,
-                        LinkPurpose::PasswordReset,
-                        &token,
-                        expires_at,
-                    ),
-                    failure: Box::new(audit(AuditOutcome::Failure)),
-                    fail_step: false,
-                });
+                        purpose: LinkPurpose::PasswordReset,
+                        lifetime: policy.reset_lifetime,
+                        channel: channel.clone(),
+                        audit: &|outcome| audit(outcome).client(client),
+                        fail_step: false,
+                    })
+                    .await?;
                 Ok(())
             })
         })
@@ -325,37 +310,21 @@ impl Mfa {
                     }])
                     .await?;
                 let now = inner.now();
-                let token = OpaqueToken::generate();
-                let expires_at = now + policy.verification_lifetime;
                 inner
-                    .challenges
-                    .create_ticket(&link_ticket(
-                        user.id,
-                        TicketKind::EmailVerification,
-                        verification_digest(&token, &email),
-                        now,
-                        expires_at,
-                    ))
-                    .await?;
-                let audit = |outcome| {
-                    Audit::new(AuditKind::EmailVerificationSent, outcome, now)
-                        .user(user.id)
-                        .session(session.id)
-                };
-                inner.record(audit(AuditOutcome::Success)).await?;
-                inner.after_commit(After::Link {
-                    channel: channel.clone(),
-                    message: inner.link_message(
-                        &user,
+                    .send_link(LinkSend {
+                        user: &user,
                         email,
-                        LinkPurpose::EmailVerification,
-                        &token,
-                        expires_at,
-                    ),
-                    failure: Box::new(audit(AuditOutcome::Failure)),
-                    fail_step: true,
-                });
-                Ok(expires_at)
+                        purpose: LinkPurpose::EmailVerification,
+                        lifetime: policy.verification_lifetime,
+                        channel: channel.clone(),
+                        audit: &|outcome| {
+                            Audit::new(AuditKind::EmailVerificationSent, outcome, now)
+                                .user(user.id)
+                                .session(session.id)
+                        },
+                        fail_step: true,
+                    })
+                    .await
             })
         })
     }
@@ -427,6 +396,50 @@ fn link_ticket(
         created_at: now,
         expires_at,
         consumed_at: None,
+    }
+}
+
+/// A link to issue and send within a step ([`Step::send_link`]).
+struct LinkSend<'a> {
+    user: &'a User,
+    email: String,
+    purpose: LinkPurpose,
+    lifetime: TimeDelta,
+    channel: Arc<dyn DeliveryChannel>,
+    /// The step's audit event of the send, given its outcome.
+    audit: &'a (dyn Fn(AuditOutcome) -> Audit + Sync),
+    /// Whether a failed send fails the step (see [`After::Link`]).
+    fail_step: bool,
+}
+
+impl Step<'_> {
+    /// Issues a link (a ticket whose digest is bound to the account, see
+    /// [`reset_digest`], [`verification_digest`]), audits it, and queues
+    /// its message for after the commit. Returns when it expires.
+    async fn send_link(&self, link: LinkSend<'_>) -> MfaResult<DateTime<Utc>> {
+        let now = self.now();
+        let token = OpaqueToken::generate();
+        let expires_at = now + link.lifetime;
+        let (kind, digest) = match link.purpose {
+            LinkPurpose::PasswordReset => {
+                (TicketKind::PasswordReset, reset_digest(&token, link.user))
+            }
+            LinkPurpose::EmailVerification => (
+                TicketKind::EmailVerification,
+                verification_digest(&token, &link.email),
+            ),
+        };
+        self.challenges
+            .create_ticket(&link_ticket(link.user.id, kind, digest, now, expires_at))
+            .await?;
+        self.record((link.audit)(AuditOutcome::Success)).await?;
+        self.after_commit(After::Link {
+            channel: link.channel,
+            message: self.link_message(link.user, link.email, link.purpose, &token, expires_at),
+            failure: Box::new((link.audit)(AuditOutcome::Failure)),
+            fail_step: link.fail_step,
+        });
+        Ok(expires_at)
     }
 }
 

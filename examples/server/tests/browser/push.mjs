@@ -8,7 +8,7 @@
 // denied on the app, and the page says so.
 //
 // Usage: node push.mjs BASE_URL OUTBOX_PATH SCREENSHOT_PATH
-import { chromium } from "playwright-core";
+import { check, launch } from "./common.mjs";
 import { createHash, generateKeyPairSync, randomUUID, sign } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 
@@ -16,11 +16,6 @@ const [base, outbox, screenshot] = process.argv.slice(2);
 if (!base || !outbox || !screenshot) {
   console.error("usage: node push.mjs BASE_URL OUTBOX_PATH SCREENSHOT_PATH");
   process.exit(2);
-}
-
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-  console.log("ok - " + what);
 }
 
 async function api(method, path, body, headers = {}) {
@@ -86,15 +81,7 @@ const first = await api("POST", "/api/login", { identifier, password });
 const enrolled = await enrol(first.access_token);
 check(Array.isArray(enrolled.backup_codes), "the app enrols as the first factor");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+const browser = await launch();
 try {
   const page = await (await browser.newContext({ viewport: { width: 900, height: 1100 } })).newPage();
   page.setDefaultTimeout(15_000);

@@ -5,7 +5,7 @@
 // outbox, as a developer reads them.
 //
 // Usage: node recovery.mjs BASE_URL OUTBOX_PATH SCREENSHOT_PATH
-import { chromium } from "playwright-core";
+import { check, launch } from "./common.mjs";
 import { randomUUID } from "node:crypto";
 import { readFileSync, existsSync } from "node:fs";
 
@@ -13,11 +13,6 @@ const [base, outbox, screenshot] = process.argv.slice(2);
 if (!base || !outbox || !screenshot) {
   console.error("usage: node recovery.mjs BASE_URL OUTBOX_PATH SCREENSHOT_PATH");
   process.exit(2);
-}
-
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-  console.log("ok - " + what);
 }
 
 // The token of the newest link of `purpose` the outbox holds for `to`.
@@ -35,15 +30,7 @@ async function linkTo(to, purpose) {
   throw new Error(`no ${purpose} link for ${to} in the outbox`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 900, height: 1100 } });
   const page = await context.newPage();

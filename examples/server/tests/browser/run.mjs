@@ -8,7 +8,7 @@
 // Usage: node run.mjs BASE_URL SCREENSHOT_PATH PASSKEY_SCREENSHOT_PATH
 // (CHROMIUM overrides the browser; BASE_URL must be http://localhost:PORT,
 // the passkeys' relying party in development)
-import { chromium } from "playwright-core";
+import { check, launch } from "./common.mjs";
 import { createHmac, randomUUID } from "node:crypto";
 
 const [base, screenshot, passkeyScreenshot] = process.argv.slice(2);
@@ -42,21 +42,7 @@ function totp(secret, offsetSteps = 0) {
   return String(bin).padStart(6, "0");
 }
 
-function check(cond, what) {
-  if (!cond) throw new Error("check failed: " + what);
-  console.log("ok - " + what);
-}
-
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  // The machine's network is closed: keep Chromium from calling home.
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage",
-  ],
-});
+const browser = await launch();
 try {
   const context = await browser.newContext({ viewport: { width: 900, height: 1100 } });
   const page = await context.newPage();

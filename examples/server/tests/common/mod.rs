@@ -459,6 +459,38 @@ pub fn unique(prefix: &str) -> String {
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// Enrols and confirms an authenticator app for the session of `token`
+/// (the current TOTP step): returns the secret and the backup codes.
+pub async fn enrol_totp(s: &TestServer, token: &str) -> (String, Vec<String>) {
+    let enrol = s
+        .call(
+            Req::post("/api/mfa/totp/enroll")
+                .bearer(token)
+                .json(json!({ "label": "phone" })),
+        )
+        .await;
+    enrol.expect(200, None);
+    let secret = enrol.str("secret");
+    let confirm = s
+        .call(
+            Req::post("/api/mfa/totp/confirm")
+                .bearer(token)
+                .json(json!({
+                    "factor_id": enrol.str("factor_id"),
+                    "code": totp(&secret, 0),
+                })),
+        )
+        .await;
+    confirm.expect(200, None);
+    let codes = confirm.json["backup_codes"]
+        .as_array()
+        .expect("backup codes with the first factor")
+        .iter()
+        .map(|c| c.as_str().expect("code").to_owned())
+        .collect();
+    (secret, codes)
+}
+
 /// A signed-up user with a confirmed authenticator app: returns
 /// (identifier, secret, backup codes). Uses the current TOTP step.
 pub async fn user_with_totp(s: &TestServer) -> (String, String, Vec<String>) {
@@ -474,33 +506,7 @@ pub async fn user_with_totp_and_id(s: &TestServer) -> (String, String, Vec<Strin
     let user_id = signup.str("user_id");
     let login = s.login(&id, PASSWORD, &[]).await;
     login.expect(200, None);
-    let token = login.str("access_token");
-    let enrol = s
-        .call(
-            Req::post("/api/mfa/totp/enroll")
-                .bearer(&token)
-                .json(json!({ "label": "phone" })),
-        )
-        .await;
-    enrol.expect(200, None);
-    let secret = enrol.str("secret");
-    let confirm = s
-        .call(
-            Req::post("/api/mfa/totp/confirm")
-                .bearer(&token)
-                .json(json!({
-                    "factor_id": enrol.str("factor_id"),
-                    "code": totp(&secret, 0),
-                })),
-        )
-        .await;
-    confirm.expect(200, None);
-    let codes: Vec<String> = confirm.json["backup_codes"]
-        .as_array()
-        .expect("backup codes with the first factor")
-        .iter()
-        .map(|c| c.as_str().expect("code").to_owned())
-        .collect();
+    let (secret, codes) = enrol_totp(s, &login.str("access_token")).await;
     (id, secret, codes, user_id)
 }
 
