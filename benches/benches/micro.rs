@@ -219,6 +219,7 @@ fn refresh_rotation(c: &mut Criterion) {
                         id: RefreshTokenId::new(),
                         token_hash: next.hash(TokenPurpose::Refresh),
                         expires_at: now + chrono::TimeDelta::days(30),
+                        grace: None,
                     },
                     now,
                 ))

@@ -238,6 +238,17 @@ pub struct SessionPolicy {
     pub access_ttl: TimeDelta,
     /// Refresh-token lifetime, renewed on each rotation (default 30 days).
     pub refresh_sliding: TimeDelta,
+    /// Reuse grace for network retries (default zero: off; at most 60
+    /// seconds). Within this interval after a rotation, presenting the
+    /// just-rotated token again answers with the same new refresh token
+    /// (and a fresh access token) instead of revoking the family, as long
+    /// as that new token is still the family's active one: a client that
+    /// lost the response gets what it missed. Any other reuse still revokes
+    /// the family. While it is on, each rotation keeps the new token
+    /// sealed with the key ring beside the spent one (see
+    /// [`crate::Mfa::refresh`]).
+    #[serde(default)]
+    pub refresh_reuse_grace: TimeDelta,
     /// Session lifetime whatever the activity (default 90 days).
     pub absolute: TimeDelta,
     /// Login-ticket lifetime: time to complete the second factor.
@@ -251,6 +262,7 @@ impl Default for SessionPolicy {
         Self {
             access_ttl: TimeDelta::minutes(15),
             refresh_sliding: TimeDelta::days(30),
+            refresh_reuse_grace: TimeDelta::zero(),
             absolute: TimeDelta::days(90),
             ticket_ttl: TimeDelta::minutes(10),
             reauth_window: TimeDelta::minutes(10),
@@ -552,6 +564,11 @@ impl Default for Policy {
     }
 }
 
+/// The longest [`SessionPolicy::refresh_reuse_grace`]: long enough for a
+/// client's retry after a lost response, short enough that a stolen
+/// rotated token is of little use.
+pub const MAX_REFRESH_REUSE_GRACE: TimeDelta = TimeDelta::seconds(60);
+
 /// Upper bound on the chance that online guessing of one TOTP code succeeds
 /// before the hard lockout cap: s·v / 10^digits (RFC 4226 §6), where s is the
 /// number of accepted steps and v the number of attempts.
@@ -633,6 +650,11 @@ impl Policy {
         }
         if s.refresh_sliding <= TimeDelta::zero() || s.refresh_sliding > s.absolute {
             return Err("session: refresh_sliding must be positive and at most absolute".into());
+        }
+        if s.refresh_reuse_grace < TimeDelta::zero()
+            || s.refresh_reuse_grace > MAX_REFRESH_REUSE_GRACE
+        {
+            return Err("session: refresh_reuse_grace must be 0 to 60 seconds".into());
         }
         if s.ticket_ttl <= TimeDelta::zero() || s.ticket_ttl > TimeDelta::minutes(30) {
             return Err("session: ticket_ttl must be positive and at most 30 minutes".into());
@@ -751,6 +773,25 @@ mod tests {
         old.as_object_mut().unwrap().remove("refuse_common");
         let read: PasswordPolicy = serde_json::from_value(old).unwrap();
         assert!(read.refuse_common);
+    }
+
+    #[test]
+    fn refresh_reuse_grace_is_off_by_default_bounded_and_defaults_when_absent() {
+        assert_eq!(
+            Policy::default().session.refresh_reuse_grace,
+            TimeDelta::zero()
+        );
+        let mut p = Policy::default();
+        p.session.refresh_reuse_grace = MAX_REFRESH_REUSE_GRACE;
+        p.validate().unwrap();
+        p.session.refresh_reuse_grace = MAX_REFRESH_REUSE_GRACE + TimeDelta::milliseconds(1);
+        assert!(p.validate().is_err());
+        p.session.refresh_reuse_grace = TimeDelta::seconds(-1);
+        assert!(p.validate().is_err());
+        let mut old = serde_json::to_value(SessionPolicy::default()).unwrap();
+        old.as_object_mut().unwrap().remove("refresh_reuse_grace");
+        let read: SessionPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(read, SessionPolicy::default());
     }
 
     #[test]

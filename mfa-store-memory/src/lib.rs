@@ -1094,6 +1094,11 @@ impl SessionRepository for MemoryStore {
                 });
             }
             RefreshStatus::Rotated => {
+                if new.grace.is_some()
+                    && let Some(retried) = s.retry_within_grace(&current, now)
+                {
+                    return Ok(retried);
+                }
                 s.revoke_family(current.family_id, now);
                 s.revoke_session(current.session_id, RevocationReason::TokenReuse, now);
                 return Ok(RotateOutcome::Reused {
@@ -1122,6 +1127,13 @@ impl SessionRepository for MemoryStore {
         if let Some(old) = s.refresh_tokens.get_mut(&current.id) {
             old.status = RefreshStatus::Rotated;
             old.used_at = Some(now);
+        }
+        // The parent's grace ends with this rotation of its child.
+        if let Some(parent) = current.parent_id {
+            s.refresh_grace.remove(&parent);
+        }
+        if let Some(grace) = &new.grace {
+            s.refresh_grace.insert(current.id, grace.clone());
         }
         let token = RefreshToken {
             id: new.id,

@@ -9,7 +9,7 @@ use mfa_core::model::{
     PushRequest, PushRequestId, RefreshStatus, RefreshToken, RefreshTokenId, RevocationReason,
     Session, SessionId, SessionStatus, TicketId, TokenHash, User, UserId, WebauthnCeremony,
 };
-use mfa_core::store::AuditFilter;
+use mfa_core::store::{AuditFilter, RefreshGrace, RotateOutcome};
 
 #[derive(Debug, Default)]
 pub(crate) struct State {
@@ -25,6 +25,9 @@ pub(crate) struct State {
     pub sessions: Table<SessionId, Session>,
     pub refresh_tokens: Table<RefreshTokenId, RefreshToken>,
     pub refresh_by_hash: Table<[u8; 32], RefreshTokenId>,
+    /// What a rotation with reuse grace kept on the rotated token: its
+    /// sealed child and the end of the grace interval.
+    pub refresh_grace: Table<RefreshTokenId, RefreshGrace>,
     pub audit: Log<AuditEvent>,
     /// The event at each chain position: no two events at one position
     /// (the unique index of the SQL stores).
@@ -51,6 +54,7 @@ macro_rules! each_table {
         s.sessions.$method();
         s.refresh_tokens.$method();
         s.refresh_by_hash.$method();
+        s.refresh_grace.$method();
         s.audit.$method();
         s.audit_positions.$method();
         s.rate_hits.$method();
@@ -119,6 +123,34 @@ impl State {
             .and_then(|id| self.refresh_tokens.get(id))
     }
 
+    /// A retry of the rotated token `rotated` within its reuse grace: its
+    /// kept grace has not ended at `now`, its child is active and unexpired
+    /// and the session active. `None` otherwise (the retry is reuse).
+    pub fn retry_within_grace(
+        &self,
+        rotated: &RefreshToken,
+        now: DateTime<Utc>,
+    ) -> Option<RotateOutcome> {
+        let grace = self
+            .refresh_grace
+            .get(&rotated.id)
+            .filter(|g| now < g.until)?;
+        let child = self.refresh_tokens.values().find(|t| {
+            t.parent_id == Some(rotated.id)
+                && t.status == RefreshStatus::Active
+                && now < t.expires_at
+        })?;
+        let session = self
+            .sessions
+            .get(&rotated.session_id)
+            .filter(|x| x.is_active(now))?;
+        Some(RotateOutcome::Retried {
+            token: child.clone(),
+            session: session.clone(),
+            sealed_successor: grace.sealed_successor.clone(),
+        })
+    }
+
     /// Revokes every not-yet-revoked token of a family; returns how many.
     pub fn revoke_family(&mut self, family: FamilyId, now: DateTime<Utc>) -> u64 {
         self.refresh_tokens.update_where(
@@ -170,6 +202,7 @@ impl State {
             if let Some(t) = self.refresh_tokens.remove(&token_id) {
                 self.refresh_by_hash.remove(t.token_hash.as_bytes());
             }
+            self.refresh_grace.remove(&token_id);
         }
     }
 

@@ -101,6 +101,11 @@ pub const SQLITE: &[Migration] = &[
         name: "recovery",
         sql: include_str!("../migrations/sqlite/0009_recovery.sql"),
     },
+    Migration {
+        version: 10,
+        name: "refresh_grace",
+        sql: include_str!("../migrations/sqlite/0010_refresh_grace.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -150,6 +155,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "recovery",
         sql: include_str!("../migrations/postgres/0009_recovery.sql"),
     },
+    Migration {
+        version: 10,
+        name: "refresh_grace",
+        sql: include_str!("../migrations/postgres/0010_refresh_grace.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -198,6 +208,11 @@ pub const MYSQL: &[Migration] = &[
         version: 9,
         name: "recovery",
         sql: include_str!("../migrations/mysql/0009_recovery.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "refresh_grace",
+        sql: include_str!("../migrations/mysql/0010_refresh_grace.sql"),
     },
 ];
 

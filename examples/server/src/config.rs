@@ -381,6 +381,17 @@ impl Config {
                     .ok_or_else(|| ConfigError::new(variable, "not a positive number"))?;
             }
         }
+        if let Some(v) = get("MFA_REFRESH_REUSE_GRACE_SECONDS") {
+            config.policy.session.refresh_reuse_grace = v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=60).contains(n))
+                .map(chrono::TimeDelta::seconds)
+                .ok_or_else(|| {
+                    ConfigError::new("MFA_REFRESH_REUSE_GRACE_SECONDS", "expected 0 to 60")
+                })?;
+        }
         if let Some(v) = get("MFA_PURGE_SECONDS") {
             config.purge_interval = match v.trim() {
                 "off" => None,
@@ -604,6 +615,27 @@ mod tests {
             from(&[("MFA_POLICY", "lax")]).unwrap_err().variable,
             "MFA_POLICY"
         );
+    }
+
+    #[test]
+    fn refresh_reuse_grace_is_off_unless_set_and_bounded() {
+        assert_eq!(
+            from(&[]).unwrap().policy.session.refresh_reuse_grace,
+            chrono::TimeDelta::zero()
+        );
+        let c = from(&[("MFA_REFRESH_REUSE_GRACE_SECONDS", "10")]).unwrap();
+        assert_eq!(
+            c.policy.session.refresh_reuse_grace,
+            chrono::TimeDelta::seconds(10)
+        );
+        for bad in ["61", "-1", "ten"] {
+            assert_eq!(
+                from(&[("MFA_REFRESH_REUSE_GRACE_SECONDS", bad)])
+                    .unwrap_err()
+                    .variable,
+                "MFA_REFRESH_REUSE_GRACE_SECONDS"
+            );
+        }
     }
 
     #[test]

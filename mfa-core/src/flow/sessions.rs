@@ -4,14 +4,14 @@
 use super::support::Audit;
 use super::unit::{Step, direct, unit};
 use super::{ClientInfo, Mfa, Tokens};
-use crate::crypto::{AccessClaims, OpaqueToken, TokenPurpose};
+use crate::crypto::{Aad, AccessClaims, CryptoError, KeyRing, OpaqueToken, TokenPurpose};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    Aal, AuditKind, AuditOutcome, Device, NotificationKind, RefreshTokenId, RevocationReason,
-    Session, SessionId, UserId,
+    Aal, AuditKind, AuditOutcome, Device, NotificationKind, RefreshToken, RefreshTokenId,
+    RevocationReason, SealedSecret, Session, SessionId, TokenHash, UserId,
 };
 use crate::observability::step;
-use crate::store::{NewRefreshToken, RotateOutcome};
+use crate::store::{NewRefreshToken, RefreshGrace, RotateOutcome};
 use chrono::TimeDelta;
 
 /// A session with the device it runs on, for "where you're signed in" pages.
@@ -28,6 +28,18 @@ impl Mfa {
     /// spent; presenting it again revokes its whole family and session,
     /// alerts the user, and answers [`MfaError::TokenReused`].
     ///
+    /// With a reuse grace
+    /// ([`SessionPolicy::refresh_reuse_grace`](crate::policy::SessionPolicy::refresh_reuse_grace)
+    /// above zero), a client that lost the answer may retry: the
+    /// just-rotated token presented again within the grace interval gets
+    /// the same new refresh token, with a fresh access token of the same
+    /// session, while that new token is still unused and its session
+    /// active (audited as `refresh_token_retried`). Every other reuse
+    /// revokes as above. To make the retry possible each rotation keeps the
+    /// new token sealed with the key ring (bound to the spent token's
+    /// digest and the new token's id) beside the spent token; it is opened
+    /// only within the interval.
+    ///
     /// # Errors
     /// [`MfaError::InvalidToken`] for unknown, expired or revoked tokens,
     /// [`MfaError::TokenReused`] on reuse.
@@ -39,14 +51,26 @@ impl Mfa {
             unit!(&self.inner, |inner| {
                 let fresh = OpaqueToken::generate();
                 let now = inner.now();
+                let presented_hash = presented.hash(TokenPurpose::Refresh);
+                let id = RefreshTokenId::new();
+                let window = inner.policy.session.refresh_reuse_grace;
+                let grace = if window > TimeDelta::zero() {
+                    Some(RefreshGrace {
+                        sealed_successor: seal_successor(&inner.keys, &presented_hash, id, &fresh)?,
+                        until: now + window,
+                    })
+                } else {
+                    None
+                };
                 let outcome = inner
                     .sessions
                     .rotate_refresh_token(
-                        &presented.hash(TokenPurpose::Refresh),
+                        &presented_hash,
                         &NewRefreshToken {
-                            id: RefreshTokenId::new(),
+                            id,
                             token_hash: fresh.hash(TokenPurpose::Refresh),
                             expires_at: now + inner.policy.session.refresh_sliding,
+                            grace,
                         },
                         now,
                     )
@@ -69,6 +93,33 @@ impl Mfa {
                             )
                             .await?;
                         inner.tokens_for(session, &fresh, token.expires_at)
+                    }
+                    RotateOutcome::Retried {
+                        token,
+                        session,
+                        sealed_successor,
+                    } => {
+                        let successor = open_successor(
+                            &inner.keys,
+                            &presented_hash,
+                            &token,
+                            &sealed_successor,
+                        )?;
+                        inner
+                            .record(
+                                Audit::new(
+                                    AuditKind::RefreshTokenRetried,
+                                    AuditOutcome::Success,
+                                    now,
+                                )
+                                .user(session.user_id)
+                                .session(session.id)
+                                .device(session.device_id)
+                                .client(client)
+                                .meta(serde_json::json!({ "family": token.family_id })),
+                            )
+                            .await?;
+                        inner.tokens_for(session, &successor, token.expires_at)
                     }
                     RotateOutcome::Reused {
                         family_id,
@@ -256,6 +307,53 @@ impl Mfa {
                     .collect())
             })
         })
+    }
+}
+
+/// The associated data of a sealed successor: the digest of the token it
+/// succeeds and its own id, so the blob opens only on the row it was written
+/// to and only as that child.
+fn successor_aad(presented: &TokenHash, successor: RefreshTokenId) -> Aad {
+    let mut context = Vec::with_capacity(32 + 16);
+    context.extend_from_slice(presented.as_bytes());
+    context.extend_from_slice(successor.as_bytes());
+    Aad::custom("refresh-successor", &context)
+}
+
+/// Seals `fresh`, the child `successor` of the token whose digest is
+/// `presented`, for a retry within the reuse grace.
+fn seal_successor(
+    keys: &KeyRing,
+    presented: &TokenHash,
+    successor: RefreshTokenId,
+    fresh: &OpaqueToken,
+) -> MfaResult<SealedSecret> {
+    keys.seal(
+        fresh.expose().as_bytes(),
+        &successor_aad(presented, successor),
+    )
+    .map_err(MfaError::Crypto)
+}
+
+/// Opens the sealed child `token` of the token whose digest is `presented`,
+/// and checks that it is that child.
+fn open_successor(
+    keys: &KeyRing,
+    presented: &TokenHash,
+    token: &RefreshToken,
+    sealed: &SealedSecret,
+) -> MfaResult<OpaqueToken> {
+    let opened = keys
+        .open(sealed, &successor_aad(presented, token.id))
+        .map_err(MfaError::Crypto)?;
+    let successor = std::str::from_utf8(opened.expose())
+        .ok()
+        .and_then(|text| OpaqueToken::parse(text).ok())
+        .ok_or(MfaError::Crypto(CryptoError::OpenFailed))?;
+    if successor.hash(TokenPurpose::Refresh) == token.token_hash {
+        Ok(successor)
+    } else {
+        Err(MfaError::Crypto(CryptoError::OpenFailed))
     }
 }
 

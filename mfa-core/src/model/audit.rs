@@ -100,6 +100,10 @@ audit_kinds! {
     SessionRefreshed => "session_refreshed",
     /// A rotated refresh token was presented again.
     RefreshTokenReused => "refresh_token_reused",
+    /// A just-rotated refresh token was presented again within the reuse
+    /// grace interval (a client's retry) and answered with the same new
+    /// refresh token; nothing was revoked.
+    RefreshTokenRetried => "refresh_token_retried",
     /// A session ended.
     SessionRevoked => "session_revoked",
     /// Every session of a user ended.

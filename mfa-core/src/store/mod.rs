@@ -38,7 +38,7 @@ pub use rate_limit::{RateDecision, RateHit, RateLimiter, hit_one_by_one};
 pub use reads::{
     SignInContext, StepReads, TicketContext, sign_in_context_by_calls, ticket_context_by_calls,
 };
-pub use session::{NewRefreshToken, RotateOutcome, SessionRepository};
+pub use session::{NewRefreshToken, RefreshGrace, RotateOutcome, SessionRepository};
 pub use unit::{Durability, Repositories, Transaction, UnitOfWork};
 pub use user::{FailureOutcome, UserRepository};
 

@@ -2,8 +2,8 @@
 
 use super::StoreResult;
 use crate::model::{
-    Aal, AuthMethod, DeviceId, FamilyId, RefreshToken, RefreshTokenId, RevocationReason, Session,
-    SessionId, TokenHash, UserId,
+    Aal, AuthMethod, DeviceId, FamilyId, RefreshToken, RefreshTokenId, RevocationReason,
+    SealedSecret, Session, SessionId, TokenHash, UserId,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,13 +18,30 @@ pub struct NewRefreshToken {
     pub token_hash: TokenHash,
     /// Sliding expiry; the store caps it at the session's absolute expiry.
     pub expires_at: DateTime<Utc>,
+    /// The reuse grace of this rotation (policy
+    /// [`refresh_reuse_grace`](crate::policy::SessionPolicy::refresh_reuse_grace)),
+    /// `None` when it is off. A store that ignores it gives no grace: a
+    /// retry is then [`RotateOutcome::Reused`], as with grace off.
+    pub grace: Option<RefreshGrace>,
+}
+
+/// What a rotation keeps on the presented token so that a retry of it within
+/// the grace interval gets the same new token ([`RotateOutcome::Retried`]).
+///
+/// The store keeps `sealed_successor` with the presented (now rotated) token
+/// and hands it back only while `until` lies ahead, the new token is the
+/// family's active one and the session is active; it never opens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshGrace {
+    /// The new token, sealed by the engine's key ring and bound to the
+    /// presented token's digest and the new token's id. `Debug` shows only
+    /// its length.
+    pub sealed_successor: SealedSecret,
+    /// End of the grace interval (exclusive).
+    pub until: DateTime<Utc>,
 }
 
 /// Result of [`SessionRepository::rotate_refresh_token`].
-#[expect(
-    clippy::large_enum_variant,
-    reason = "returned once per refresh and consumed at once; boxing buys nothing"
-)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RotateOutcome {
     /// The presented token was active: it is now `Rotated`, and `token` (its
@@ -35,8 +52,24 @@ pub enum RotateOutcome {
         /// The session it refreshes.
         session: Session,
     },
-    /// The presented token had already been rotated: the whole family and
-    /// its session were revoked by this call.
+    /// The presented token had been rotated, but inside the grace interval
+    /// of that rotation ([`NewRefreshToken::grace`], `now` before its
+    /// `until`), its child is still the family's active, unexpired token
+    /// and the session is active and unexpired: a client's retry. Nothing
+    /// was changed (the `new` token of this call was not stored); the
+    /// engine answers with the child again.
+    Retried {
+        /// The presented token's child, the family's active token.
+        token: RefreshToken,
+        /// The session it refreshes.
+        session: Session,
+        /// The child's token as the rotation sealed it
+        /// ([`RefreshGrace::sealed_successor`]).
+        sealed_successor: SealedSecret,
+    },
+    /// The presented token had already been rotated (and this was no retry
+    /// within a grace interval, see [`RotateOutcome::Retried`]): the whole
+    /// family and its session were revoked by this call.
     Reused {
         /// The revoked family.
         family_id: FamilyId,
@@ -122,6 +155,18 @@ pub trait SessionRepository: Send + Sync {
     /// already rotated revokes the family and its session and returns
     /// [`RotateOutcome::Reused`]. Rotation also needs the session to be
     /// active and unexpired at `now`, and the token unexpired.
+    ///
+    /// With `new.grace`, a rotation also keeps the sealed successor and its
+    /// deadline on the presented token, in the same atomic step, and should
+    /// drop what an earlier rotation kept on the presented token's parent
+    /// (that grace is over once its child is rotated). And a call with
+    /// `new.grace` that finds the token rotated answers
+    /// [`RotateOutcome::Retried`] instead of revoking when `now` is before
+    /// the kept deadline, the token's child is active and unexpired, and the
+    /// session active and unexpired; decided inside the same atomic step,
+    /// so concurrent retries all get the same child. A call without
+    /// `new.grace` (grace off) ignores whatever was kept: a rotated token is
+    /// always reused.
     async fn rotate_refresh_token(
         &self,
         presented: &TokenHash,

@@ -385,7 +385,31 @@ pub fn next_refresh_token(now: DateTime<Utc>) -> crate::store::NewRefreshToken {
         id: RefreshTokenId::new(),
         token_hash: token_hash(),
         expires_at: now + TimeDelta::hours(1),
+        grace: None,
     }
+}
+
+/// [`next_refresh_token`] with reuse grace until `until`. Its sealed
+/// successor is a stand-in the store never opens: the new token's id, so a
+/// test can tell whose kept child a retry got ([`kept_successor`]).
+#[must_use]
+pub fn next_refresh_token_with_grace(
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> crate::store::NewRefreshToken {
+    let mut new = next_refresh_token(now);
+    new.grace = Some(crate::store::RefreshGrace {
+        sealed_successor: kept_successor(new.id),
+        until,
+    });
+    new
+}
+
+/// The sealed successor [`next_refresh_token_with_grace`] gives the child
+/// `id`.
+#[must_use]
+pub fn kept_successor(id: RefreshTokenId) -> SealedSecret {
+    SealedSecret::from_bytes(id.as_bytes().to_vec())
 }
 
 /// An audit event of `user` with every optional field filled in.

@@ -215,6 +215,62 @@ pub async fn concurrent_refresh_rotations_rotate_once<S: Store>(store: Arc<S>) {
     );
 }
 
+/// R57 with reuse grace: 64 concurrent rotations of one token, each with
+/// grace: exactly one is `Rotated`; every other is `Retried` with the
+/// winner's child and the sealed child the winner kept; the session stays
+/// active.
+pub async fn concurrent_rotations_with_grace_retry_one_child<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let session = fixtures::create_session(&*store, user.id, None, t0()).await;
+    let token = fixtures::create_refresh_token(&*store, &session, t0()).await;
+    let now = at(60);
+    let presented = token.token_hash;
+    let results = race(64, |_| {
+        let store = Arc::clone(&store);
+        let new = fixtures::next_refresh_token_with_grace(now, now + TimeDelta::seconds(10));
+        async move { store.rotate_refresh_token(&presented, &new, now).await }
+    })
+    .await;
+    let winners: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            RotateOutcome::Rotated { token, .. } => Some(token.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of 64 concurrent rotations may succeed"
+    );
+    let child = &winners[0];
+    for r in &results {
+        match r {
+            RotateOutcome::Rotated { .. } => {}
+            RotateOutcome::Retried {
+                token,
+                session: current,
+                sealed_successor,
+            } => {
+                assert_eq!(token, child, "every retry gets the winner's child");
+                assert_eq!(current.id, session.id);
+                assert_eq!(
+                    *sealed_successor,
+                    fixtures::kept_successor(child.id),
+                    "every retry gets the sealed child the winner kept"
+                );
+            }
+            other => panic!("every loser within grace must be Retried, got {other:?}"),
+        }
+    }
+    let s = store
+        .get_session(session.id)
+        .await
+        .expect("get_session failed")
+        .expect("the session exists");
+    assert_eq!(s.status, SessionStatus::Active, "nothing was revoked");
+}
+
 /// R56: 200 concurrent failures under the default rule at one instant:
 /// exactly 5 are counted (numbered 1 to 5), the rest are refused with the
 /// lock, and the counter ends at 5.

@@ -2,7 +2,8 @@
 //! revocation, rotation, reuse detection and purging.
 
 use super::fixtures::{
-    self, Era, at, create_refresh_token, create_session, create_user, era, next_refresh_token, t0,
+    self, Era, at, create_refresh_token, create_session, create_user, era, next_refresh_token,
+    next_refresh_token_with_grace, t0,
 };
 use crate::model::{
     Aal, AuthMethod, DeviceId, RefreshStatus, RefreshToken, RevocationReason, Session, SessionId,
@@ -462,6 +463,136 @@ pub async fn refresh_reuse_revokes_family_and_session<S: Store>(store: Arc<S>) {
         s.revocation_reason,
         Some(RevocationReason::TokenReuse),
         "the reason is token reuse"
+    );
+}
+
+/// Rotates `token` with reuse grace until `until` and returns its child.
+async fn rotate_with_grace<S: Store>(
+    store: &S,
+    token: &TokenHash,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> RefreshToken {
+    let new = next_refresh_token_with_grace(now, until);
+    match store
+        .rotate_refresh_token(token, &new, now)
+        .await
+        .expect("rotate_refresh_token failed")
+    {
+        RotateOutcome::Rotated { token, .. } => token,
+        other => panic!("rotating an active token must give Rotated, got {other:?}"),
+    }
+}
+
+/// Presents `token` again at `now`, with a grace of 10 seconds of its own.
+async fn retry<S: Store>(store: &S, token: &TokenHash, now: DateTime<Utc>) -> RotateOutcome {
+    let new = next_refresh_token_with_grace(now, now + TimeDelta::seconds(10));
+    store
+        .rotate_refresh_token(token, &new, now)
+        .await
+        .expect("rotate_refresh_token failed")
+}
+
+/// Reuse grace: a rotated token presented again before the grace its
+/// rotation kept ends, while its child is the family's active token, is
+/// `Retried` with that child, the session and the kept sealed child, and
+/// changes nothing: a second retry is `Retried` too, and the child still
+/// rotates.
+pub async fn refresh_retry_within_grace_returns_the_kept_child<S: Store>(store: Arc<S>) {
+    let (session, first) = session_with_token(&*store, None).await;
+    let second = rotate_with_grace(&*store, &first.token_hash, at(10), at(20)).await;
+    for now in [at(11), at(19)] {
+        let outcome = retry(&*store, &first.token_hash, now).await;
+        let RotateOutcome::Retried {
+            token,
+            session: current,
+            sealed_successor,
+        } = outcome
+        else {
+            panic!("a retry within grace must be Retried, got {outcome:?}");
+        };
+        assert_eq!(token, second, "the retry gets the child, unchanged");
+        assert_eq!(current.id, session.id, "Retried carries the session");
+        assert!(current.is_active(now), "the session is active");
+        assert_eq!(
+            sealed_successor,
+            fixtures::kept_successor(second.id),
+            "the sealed child the rotation kept"
+        );
+    }
+    assert_eq!(
+        load(&*store, session.id).await.status,
+        SessionStatus::Active
+    );
+    let third = rotate_ok(&*store, &second.token_hash, at(21)).await;
+    assert_eq!(third.parent_id, Some(second.id), "the child still rotates");
+}
+
+/// Reuse grace ends at its deadline: a rotated token presented then is
+/// `Reused`, and its family and session are revoked.
+pub async fn refresh_retry_at_the_grace_deadline_is_reuse<S: Store>(store: Arc<S>) {
+    let (session, first) = session_with_token(&*store, None).await;
+    let second = rotate_with_grace(&*store, &first.token_hash, at(10), at(20)).await;
+    assert_eq!(
+        retry(&*store, &first.token_hash, at(20)).await,
+        RotateOutcome::Reused {
+            family_id: first.family_id,
+            session_id: session.id,
+            user_id: session.user_id,
+        },
+        "a retry at the deadline must be Reused"
+    );
+    assert_eq!(
+        retry(&*store, &second.token_hash, at(21)).await,
+        RotateOutcome::Revoked {
+            user_id: session.user_id
+        },
+        "after reuse the child must be Revoked"
+    );
+    assert_eq!(
+        load(&*store, session.id).await.status,
+        SessionStatus::Revoked
+    );
+}
+
+/// Reuse grace covers only the parent of the family's active token: once
+/// the child was rotated in turn, presenting its parent again is `Reused`
+/// even before the parent's grace ends.
+pub async fn refresh_retry_after_the_child_rotated_is_reuse<S: Store>(store: Arc<S>) {
+    let (session, first) = session_with_token(&*store, None).await;
+    let second = rotate_with_grace(&*store, &first.token_hash, at(10), at(100)).await;
+    let third = rotate_with_grace(&*store, &second.token_hash, at(20), at(100)).await;
+    assert_eq!(
+        retry(&*store, &first.token_hash, at(30)).await,
+        RotateOutcome::Reused {
+            family_id: first.family_id,
+            session_id: session.id,
+            user_id: session.user_id,
+        },
+        "a retry of a token two rotations back must be Reused"
+    );
+    assert_eq!(
+        retry(&*store, &third.token_hash, at(31)).await,
+        RotateOutcome::Revoked {
+            user_id: session.user_id
+        },
+        "after reuse the active token must be Revoked"
+    );
+}
+
+/// A call without grace (grace turned off) ignores the grace an earlier
+/// rotation kept: presenting the rotated token again is `Reused`.
+pub async fn refresh_retry_without_grace_is_reuse<S: Store>(store: Arc<S>) {
+    let (session, first) = session_with_token(&*store, None).await;
+    rotate_with_grace(&*store, &first.token_hash, at(10), at(100)).await;
+    assert_eq!(
+        rotate(&*store, &first.token_hash, at(11)).await,
+        RotateOutcome::Reused {
+            family_id: first.family_id,
+            session_id: session.id,
+            user_id: session.user_id,
+        },
+        "without grace a rotated token must be Reused"
     );
 }
 

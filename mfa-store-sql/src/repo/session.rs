@@ -17,6 +17,16 @@ const INSERT_REFRESH: &str = "INSERT INTO {p}refresh_tokens (id, family_id, sess
      user_id, parent_id, token_hash, status, created_at, expires_at, used_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
+/// Ends the reuse grace kept on a token (`$1`) once its child is rotated:
+/// the sealed child is no longer needed.
+const END_PARENT_GRACE: &str = "UPDATE {p}refresh_tokens SET grace_successor = NULL, \
+     grace_until = NULL WHERE id = $1 AND grace_until IS NOT NULL";
+
+/// [`END_PARENT_GRACE`] as a clause of the PostgreSQL gate, for the parent
+/// of the token the gate `g` rotated.
+const END_PARENT_GRACE_BATCHED: &str = "UPDATE {p}refresh_tokens up SET grace_successor = NULL, \
+     grace_until = NULL FROM g WHERE up.id = g.parent_id AND up.grace_until IS NOT NULL";
+
 /// The values of [`INSERT_REFRESH`] for `token`.
 fn refresh_args(token: &RefreshToken) -> Vec<Arg> {
     vec![
@@ -217,41 +227,67 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
         now: DateTime<Utc>,
     ) -> StoreResult<RotateOutcome> {
         let hash = Arg::Bytes(presented.as_bytes().to_vec());
-        // The gate: one conditional update decides the single winner.
-        const GATE: &str = "UPDATE {p}refresh_tokens SET status = 'rotated', used_at = $2 \
-            WHERE token_hash = $1 AND status = 'active' AND expires_at > $2 \
-            AND EXISTS (SELECT 1 FROM {p}sessions s WHERE s.id = {p}refresh_tokens.session_id \
-            AND s.status = 'active' AND s.expires_at > $2)";
+        // The gate: one conditional update decides the single winner. With
+        // reuse grace it also keeps the sealed child and the grace deadline
+        // on the token it rotates.
+        let gate = format!(
+            "UPDATE {{p}}refresh_tokens SET status = 'rotated', used_at = $2{} \
+             WHERE token_hash = $1 AND status = 'active' AND expires_at > $2 \
+             AND EXISTS (SELECT 1 FROM {{p}}sessions s WHERE s.id = {{p}}refresh_tokens.session_id \
+             AND s.status = 'active' AND s.expires_at > $2)",
+            if new.grace.is_some() {
+                ", grace_successor = $3, grace_until = $4"
+            } else {
+                ""
+            }
+        );
+        let mut gate_args = vec![hash.clone(), Arg::Ts(now)];
+        if let Some(grace) = &new.grace {
+            gate_args.push(Arg::Bytes(grace.sealed_successor.as_bytes().to_vec()));
+            gate_args.push(Arg::Ts(grace.until));
+        }
         let by_hash = format!(
             "SELECT {} FROM {{p}}refresh_tokens WHERE token_hash = $1",
             cols::REFRESH
         );
         let locked_by_hash = format!("{by_hash}{}", self.dialect().for_update);
         // Inside a unit on PostgreSQL the gate and the session's touch are
-        // one statement, and the child waits for the unit's flush.
+        // one statement (with grace, so is the end of the parent's grace),
+        // and the child waits for the unit's flush.
         let batched = self.dialect().batch_writes && self.unit().is_some();
         let gate_and_touch = format!(
-            "WITH g AS ({GATE} RETURNING {}), s AS (UPDATE {{p}}sessions x \
+            "WITH g AS ({gate} RETURNING {}),{} s AS (UPDATE {{p}}sessions x \
              SET last_seen_at = $2 FROM g WHERE x.id = g.session_id RETURNING {}) \
              SELECT {}, {} FROM g JOIN s ON TRUE",
             cols::REFRESH,
+            if new.grace.is_some() {
+                format!(" y AS ({END_PARENT_GRACE_BATCHED}),")
+            } else {
+                String::new()
+            },
             qualified("x", cols::SESSION),
             aliased("g", cols::REFRESH),
             aliased("s", cols::SESSION),
         );
+        // A retry within grace: the presented token's child, still the
+        // family's active token, and its active session (the child locked,
+        // so it cannot be rotated before this answer is decided).
+        let retry_read = format!(
+            "SELECT {}, {} FROM {{p}}refresh_tokens c JOIN {{p}}sessions s \
+             ON s.id = c.session_id WHERE c.parent_id = $1 AND c.status = 'active' \
+             AND c.expires_at > $2 AND s.status = 'active' AND s.expires_at > $2{}",
+            aliased("c", cols::REFRESH),
+            aliased("s", cols::SESSION),
+            self.dialect().for_update_of("c"),
+        );
         in_tx!(self, |conn| {
             let touched = if batched {
-                self.row_on(
-                    conn,
-                    &gate_and_touch,
-                    vec![hash.clone(), Arg::Ts(now)],
-                    |row| {
-                        Ok((
-                            RefreshToken::from_row(&Part { row, alias: "g" })?,
-                            Session::from_row(&Part { row, alias: "s" })?,
-                        ))
-                    },
-                )
+                self.row_on(conn, &gate_and_touch, gate_args.clone(), |row| {
+                    Ok((
+                        RefreshToken::from_row(&Part { row, alias: "g" })?,
+                        Session::from_row(&Part { row, alias: "s" })?,
+                    ))
+                })
                 .await?
             } else {
                 None
@@ -259,18 +295,11 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
             let won = if batched {
                 touched.as_ref().map(|(token, _)| token.clone())
             } else if self.dialect().returning {
-                let sql = format!("{GATE} RETURNING {}", cols::REFRESH);
-                self.row_on(
-                    conn,
-                    &sql,
-                    vec![hash.clone(), Arg::Ts(now)],
-                    refresh_from_row,
-                )
-                .await?
+                let sql = format!("{gate} RETURNING {}", cols::REFRESH);
+                self.row_on(conn, &sql, gate_args.clone(), refresh_from_row)
+                    .await?
             } else {
-                let n = self
-                    .run(conn, GATE, vec![hash.clone(), Arg::Ts(now)])
-                    .await?;
+                let n = self.run(conn, &gate, gate_args.clone()).await?;
                 if n == 1 {
                     self.row_on(conn, &by_hash, vec![hash.clone()], refresh_from_row)
                         .await?
@@ -310,6 +339,13 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                     )
                     .await?
                 };
+                if !batched
+                    && new.grace.is_some()
+                    && let Some(parent) = current.parent_id
+                {
+                    self.run(conn, END_PARENT_GRACE, vec![uuid_of(parent)])
+                        .await?;
+                }
                 let token = RefreshToken {
                     id: new.id,
                     family_id: current.family_id,
@@ -334,11 +370,39 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
             }
             // Lost or refused: the locking read waits for a winner
             // still in flight, so a loser sees the token rotated.
-            let Some(current) = self
-                .row_on(conn, &locked_by_hash, vec![hash.clone()], refresh_from_row)
-                .await?
-            else {
-                return Ok(RotateOutcome::Unknown);
+            let (current, kept) = if new.grace.is_some() {
+                let sql = format!(
+                    "SELECT {}, grace_successor, grace_until FROM {{p}}refresh_tokens \
+                     WHERE token_hash = $1{}",
+                    cols::REFRESH,
+                    self.dialect().for_update
+                );
+                let found = self
+                    .row_on(conn, &sql, vec![hash.clone()], |row| {
+                        let kept = match (
+                            row.opt_bytes("grace_successor")?,
+                            row.opt_ts("grace_until")?,
+                        ) {
+                            (Some(sealed), Some(until)) => {
+                                Some((SealedSecret::from_bytes(sealed), until))
+                            }
+                            _ => None,
+                        };
+                        Ok((refresh_from_row(row)?, kept))
+                    })
+                    .await?;
+                match found {
+                    Some(found) => found,
+                    None => return Ok(RotateOutcome::Unknown),
+                }
+            } else {
+                match self
+                    .row_on(conn, &locked_by_hash, vec![hash.clone()], refresh_from_row)
+                    .await?
+                {
+                    Some(current) => (current, None),
+                    None => return Ok(RotateOutcome::Unknown),
+                }
             };
             let outcome = match current.status {
                 RefreshStatus::Revoked => RotateOutcome::Revoked {
@@ -348,6 +412,28 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
                     user_id: current.user_id,
                 },
                 RefreshStatus::Rotated => {
+                    if let Some((sealed, until)) = kept
+                        && now < until
+                        && let Some((token, session)) = self
+                            .row_on(
+                                conn,
+                                &retry_read,
+                                vec![uuid_of(current.id), Arg::Ts(now)],
+                                |row| {
+                                    Ok((
+                                        RefreshToken::from_row(&Part { row, alias: "c" })?,
+                                        Session::from_row(&Part { row, alias: "s" })?,
+                                    ))
+                                },
+                            )
+                            .await?
+                    {
+                        return Ok(RotateOutcome::Retried {
+                            token,
+                            session,
+                            sealed_successor: sealed,
+                        });
+                    }
                     self.run(
                         conn,
                         "UPDATE {p}refresh_tokens SET status = 'revoked', \

@@ -197,6 +197,52 @@ pub async fn r57_concurrent_refreshes_with_one_token_rotate_once<S: Store>(store
     );
 }
 
+/// R57 with reuse grace: 16 concurrent refreshes with one token (the
+/// rotation and its retries), and then 16 concurrent retries of it, all
+/// succeed with the same new refresh token of the same session, each with
+/// a working access token; the family is not revoked and the new token
+/// rotates afterwards.
+pub async fn r57_concurrent_refreshes_within_the_grace_get_one_pair<S: Store>(store: Arc<S>) {
+    const N: usize = 16;
+    let h = Harness::with_policy(store, |p| {
+        p.session.refresh_reuse_grace = chrono::TimeDelta::seconds(10);
+    });
+    let user = h.create_user("eve").await;
+    let tokens = h.sign_in(&user).await;
+    let mut answers = Vec::new();
+    for round in ["the rotation and its retries", "retries only"] {
+        let results = race(N, |_| {
+            let mfa = h.mfa.clone();
+            let token = tokens.refresh_token.clone();
+            let client = h.client();
+            async move { mfa.refresh(&token, &client).await }
+        })
+        .await;
+        assert!(
+            results.iter().all(Result::is_ok),
+            "{round}: every refresh within the grace succeeds, errors: {:?}",
+            codes(&results)
+        );
+        answers.extend(results.into_iter().flatten());
+        h.advance(chrono::TimeDelta::seconds(1));
+    }
+    for answer in &answers {
+        assert_eq!(
+            answer.refresh_token, answers[0].refresh_token,
+            "every racer gets the same refresh token"
+        );
+        assert_eq!(answer.session_id, tokens.session_id);
+        h.mfa
+            .authenticate(&answer.access_token)
+            .await
+            .expect("every racer's access token works");
+    }
+    h.mfa
+        .refresh(&answers[0].refresh_token, &h.client())
+        .await
+        .expect("the one new refresh token rotates");
+}
+
 /// R56: 50 concurrent wrong codes: the failure counter stops at the lockout
 /// threshold, the rest are refused as `account_locked` without being
 /// evaluated, and the right code is refused afterwards.

@@ -106,6 +106,165 @@ pub async fn refresh_reuse_spares_other_sessions<S: Store>(store: Arc<S>) {
         .expect("its refresh works");
 }
 
+/// The reuse grace of the tests that turn it on.
+const GRACE: TimeDelta = TimeDelta::seconds(10);
+
+/// A harness whose policy gives refresh-token reuse a grace of [`GRACE`].
+fn with_grace<S: Store>(store: Arc<S>) -> Harness<S> {
+    Harness::with_policy(store, |p| p.session.refresh_reuse_grace = GRACE)
+}
+
+/// The `refresh_token_retried` events of `user`.
+async fn retried_events<S: Store>(h: &Harness<S>, user: &super::harness::TestUser) -> usize {
+    h.audit_matching(&AuditFilter {
+        user_id: Some(user.id),
+        kinds: vec![AuditKind::RefreshTokenRetried],
+        ..AuditFilter::default()
+    })
+    .await
+    .len()
+}
+
+/// Reuse grace: a retry of the just-rotated token inside the grace interval
+/// gets the same new refresh token and a working access token of the same
+/// session; nothing is revoked, the retry is audited, nobody is alerted,
+/// and the new token goes on working.
+pub async fn refresh_retry_within_the_grace_gets_the_same_refresh_token<S: Store>(store: Arc<S>) {
+    let h = with_grace(store);
+    let user = h.create_user("gus").await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    h.advance(GRACE - TimeDelta::seconds(1));
+    let retried = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("a retry within the grace succeeds");
+    assert_eq!(
+        retried.refresh_token, second.refresh_token,
+        "the retry gets the refresh token it missed"
+    );
+    assert_eq!(retried.refresh_expires_at, second.refresh_expires_at);
+    assert_eq!(retried.session_id, second.session_id);
+    let claims = h
+        .mfa
+        .authenticate(&retried.access_token)
+        .await
+        .expect("the retry's access token works");
+    assert_eq!(claims.sid, second.session_id);
+    h.mfa
+        .authenticate(&second.access_token)
+        .await
+        .expect("the first answer's access token still works");
+    assert_eq!(retried_events(&h, &user).await, 1, "the retry is audited");
+    assert_eq!(h.notified(&user, NotificationKind::TokenReused), 0);
+    let third = h
+        .mfa
+        .refresh(&retried.refresh_token, &h.client())
+        .await
+        .expect("the new refresh token still rotates");
+    assert_ne!(third.refresh_token, second.refresh_token);
+}
+
+/// Reuse grace: a retry after the grace interval is reuse: `token_reused`,
+/// and no token or access token of the family works afterwards.
+pub async fn refresh_retry_after_the_grace_revokes_the_family<S: Store>(store: Arc<S>) {
+    let h = with_grace(store);
+    let user = h.create_user("hal").await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    h.advance(GRACE);
+    expect_err(
+        h.mfa.refresh(&first.refresh_token, &h.client()).await,
+        "token_reused",
+    );
+    expect_err(
+        h.mfa.refresh(&second.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.refresh(&first.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    expect_err(
+        h.mfa.authenticate(&second.access_token).await,
+        "invalid_token",
+    );
+    assert!(h.mfa.sessions(user.id).await.expect("sessions").is_empty());
+    assert_eq!(retried_events(&h, &user).await, 0);
+    assert_eq!(h.notified(&user, NotificationKind::TokenReused), 1);
+}
+
+/// Reuse grace: only the predecessor of the family's active token gets
+/// grace. Once the new token was rotated in turn, a retry of the token
+/// before it revokes the family, even inside its grace interval.
+pub async fn refresh_retry_of_an_older_token_revokes_the_family<S: Store>(store: Arc<S>) {
+    let h = with_grace(store);
+    let user = h.create_user("ida").await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    h.advance(TimeDelta::seconds(1));
+    let third = h
+        .mfa
+        .refresh(&second.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    h.advance(TimeDelta::seconds(1));
+    expect_err(
+        h.mfa.refresh(&first.refresh_token, &h.client()).await,
+        "token_reused",
+    );
+    for token in [&second, &third] {
+        expect_err(
+            h.mfa.refresh(&token.refresh_token, &h.client()).await,
+            "invalid_token",
+        );
+        expect_err(
+            h.mfa.authenticate(&token.access_token).await,
+            "invalid_token",
+        );
+    }
+    assert_eq!(retried_events(&h, &user).await, 0);
+}
+
+/// Reuse grace is off by default: an immediate retry of a rotated token is
+/// reuse and revokes the family, as without the setting.
+pub async fn refresh_reuse_grace_is_off_by_default<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    assert_eq!(
+        h.mfa.policy().session.refresh_reuse_grace,
+        TimeDelta::zero()
+    );
+    let user = h.create_user("jon").await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    expect_err(
+        h.mfa.refresh(&first.refresh_token, &h.client()).await,
+        "token_reused",
+    );
+    expect_err(
+        h.mfa.refresh(&second.refresh_token, &h.client()).await,
+        "invalid_token",
+    );
+    assert_eq!(retried_events(&h, &user).await, 0);
+}
+
 /// R40: a session ends at its absolute lifetime (90 days) even when it was
 /// refreshed within every sliding window.
 pub async fn r40_session_ends_at_its_absolute_lifetime_despite_refreshes<S: Store>(store: Arc<S>) {
