@@ -330,6 +330,11 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/admin/users/{id}/devices/revoke", "post", Op::new("adminRevokeDevices", "admin", "Stop trusting every device of an account")
             .security(SERVICE).param(id_param("User id")).ok("200", "How many were trusted", Some("Revoked"))
             .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/locked", "get", Op::new("adminLocked", "admin", "Accounts locked now by their password or second-factor failures (a lock in force or the hard cap), in id order")
+            .security(SERVICE)
+            .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 50 } }))
+            .param(json!({ "name": "after", "in": "query", "required": false, "description": "next_after of the previous page", "schema": { "type": "string", "format": "uuid" } }))
+            .ok("200", "A page of locked accounts", Some("LockedPage")).errors(&["400", "401", "403", "429"]).build()),
         ("/admin/audit", "get", Op::new("adminAudit", "admin", "The audit log of every account, newest first, filtered")
             .security(SERVICE)
             .param(json!({ "name": "user", "in": "query", "required": false, "schema": { "type": "string", "format": "uuid" } }))
@@ -559,6 +564,15 @@ fn schemas() -> Value {
                 "last_used_at": { "type": ["string", "null"], "format": "date-time" }
             })) },
             "backup_codes_remaining": { "type": "integer", "minimum": 0 }
+        })),
+        "LockedPage": obj(&["items", "next_after"], json!({
+            "items": { "type": "array", "items": obj(&["id", "identifier", "status", "password_lock", "mfa_lock"], json!({
+                "id": uuid, "identifier": { "type": "string" },
+                "status": { "type": "string", "enum": ["active", "disabled"] },
+                "password_lock": { "$ref": "#/components/schemas/LockState" },
+                "mfa_lock": { "$ref": "#/components/schemas/LockState" }
+            })) },
+            "next_after": { "type": ["string", "null"], "format": "uuid", "description": "Pass as `after` for the next page; null on the last" }
         })),
         "LockState": obj(&["failures", "locked"], json!({
             "failures": { "type": "integer", "minimum": 0 },

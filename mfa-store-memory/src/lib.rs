@@ -373,6 +373,31 @@ impl UserRepository for MemoryStore {
         Ok(true)
     }
 
+    async fn list_locked_users(
+        &self,
+        now: DateTime<Utc>,
+        password: &LockoutRule,
+        mfa: &LockoutRule,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let s = self.lock("list_locked_users").await;
+        let mut list: Vec<User> = s
+            .users
+            .values()
+            .filter(|u| {
+                u.deleted_at.is_none()
+                    && after.is_none_or(|a| u.id > a)
+                    && (u.password_failures.lock_at(password, now).is_some()
+                        || u.mfa_failures.lock_at(mfa, now).is_some())
+            })
+            .cloned()
+            .collect();
+        list.sort_by_key(|u| u.id);
+        list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(list)
+    }
+
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         let mut s = self.lock("soft_delete_user").await;
         let Some(user) = s.live_user_mut(id) else {
@@ -447,6 +472,39 @@ impl FactorRepository for MemoryStore {
         Ok(s.live_factor_mut(id)
             .map(|f| f.secret = Some(secret.clone()))
             .is_some())
+    }
+
+    async fn list_sealed_factors(
+        &self,
+        after: Option<FactorId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Factor>> {
+        let s = self.lock("list_sealed_factors").await;
+        let mut list: Vec<Factor> = s
+            .factors
+            .values()
+            .filter(|f| f.secret.is_some() && after.is_none_or(|a| f.id > a))
+            .cloned()
+            .collect();
+        list.sort_by_key(|f| f.id);
+        list.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(list)
+    }
+
+    async fn reseal_factor_secret(
+        &self,
+        id: FactorId,
+        expected: &SealedSecret,
+        resealed: &SealedSecret,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock("reseal_factor_secret").await;
+        match s.factors.get_mut(&id) {
+            Some(f) if f.secret.as_ref() == Some(expected) => {
+                f.secret = Some(resealed.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {

@@ -111,6 +111,18 @@ macro_rules! forward_repositories {
                 async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool> {
                     self.$inner.reset_failures(id, scope).await
                 }
+                async fn list_locked_users(
+                    &self,
+                    now: DateTime<Utc>,
+                    password: &LockoutRule,
+                    mfa: &LockoutRule,
+                    after: Option<UserId>,
+                    limit: u32,
+                ) -> StoreResult<Vec<User>> {
+                    self.$inner
+                        .list_locked_users(now, password, mfa, after, limit)
+                        .await
+                }
                 async fn soft_delete_user(
                     &self,
                     id: UserId,
@@ -153,6 +165,21 @@ macro_rules! forward_repositories {
                     secret: &SealedSecret,
                 ) -> StoreResult<bool> {
                     self.$inner.set_factor_secret(id, secret).await
+                }
+                async fn list_sealed_factors(
+                    &self,
+                    after: Option<FactorId>,
+                    limit: u32,
+                ) -> StoreResult<Vec<Factor>> {
+                    self.$inner.list_sealed_factors(after, limit).await
+                }
+                async fn reseal_factor_secret(
+                    &self,
+                    id: FactorId,
+                    expected: &SealedSecret,
+                    resealed: &SealedSecret,
+                ) -> StoreResult<bool> {
+                    self.$inner.reseal_factor_secret(id, expected, resealed).await
                 }
                 async fn set_factor_label(
                     &self,

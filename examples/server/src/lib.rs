@@ -353,6 +353,52 @@ pub async fn verify_audit() -> Result<mfa_core::audit::AuditReport, StartError> 
     Ok(state.mfa.mfa.verify_audit().await?)
 }
 
+/// Moves every factor secret of the configured store to the current AEAD
+/// key (`mfa-server keys rotate`): [`mfa_core::Mfa::reseal_all`] in
+/// batches of `batch`, from the start or after `after` (to resume);
+/// `progress` sees the running totals after each batch.
+///
+/// # Errors
+/// As [`build_state`]; a bad batch size; a store error in a batch (the
+/// batches before it stay done).
+pub async fn reseal_secrets(
+    after: Option<mfa_core::model::FactorId>,
+    batch: u32,
+    progress: impl FnMut(&mfa_core::ResealProgress) + Send,
+) -> Result<mfa_core::ResealProgress, StartError> {
+    let config = Config::from_env()?;
+    let state = build_state(&config).await?;
+    Ok(state.mfa.mfa.reseal_all(after, batch, progress).await?)
+}
+
+/// One line of `mfa-server keys rotate`'s progress: the running totals.
+#[must_use]
+pub fn reseal_line(p: &mfa_core::ResealProgress) -> String {
+    let next = p
+        .next
+        .map_or_else(|| "end".to_owned(), |id| format!("after {id}"));
+    format!(
+        "scanned {} (resealed {}, already current {}, unreadable {}, contended {}); next: {next}",
+        p.scanned,
+        p.resealed,
+        p.current,
+        p.unreadable.len(),
+        p.contended.len()
+    )
+}
+
+/// Retires the AEAD key `key_id` once nothing is sealed under it
+/// (`mfa-server keys retire`); returns how many sealed factors were
+/// checked.
+///
+/// # Errors
+/// As [`build_state`], and [`mfa_core::Mfa::retire_key`]'s refusals.
+pub async fn retire_key(key_id: u32) -> Result<u64, StartError> {
+    let config = Config::from_env()?;
+    let state = build_state(&config).await?;
+    Ok(state.mfa.mfa.retire_key(key_id).await?)
+}
+
 /// Verifies an archive file (`mfa-server audit verify --archive`) with the
 /// configured keys.
 ///

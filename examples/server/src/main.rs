@@ -18,6 +18,17 @@ Usage:
   mfa-server keys     print fresh keys for a new deployment as environment lines
                       (MFA_AEAD_KEYS, MFA_AEAD_CURRENT_KEY, MFA_ROOT_SECRET, MFA_JWT_KID,
                       MFA_JWT_PRIVATE_KEY) to stdout, and exit; keep them in a secret store
+  mfa-server keys rotate [--batch <n>] [--after <factor id>]
+                      reseal every factor secret (TOTP seeds, passkey and push device records,
+                      removed factors too) under MFA_AEAD_CURRENT_KEY, in batches of <n>
+                      (default 500, at most 1000), printing the totals after each batch; resume
+                      an interrupted run with --after the last `next` printed; exit status 0
+                      when every secret is under the current key, 1 when some could not be
+                      moved (listed), 2 when it could not run
+  mfa-server keys retire <key id>
+                      after a rotation: check that no factor secret is sealed under that key,
+                      then delete its key check, so instances whose MFA_AEAD_KEYS no longer
+                      hold it start; remove it from MFA_AEAD_KEYS everywhere right after
   mfa-server service-key <name> <scope[+scope]>
                       make a service key for the admin API (scope admin) or the gateway sign-in
                       (scope gateway): prints the key, to give to the calling service once, and
@@ -42,6 +53,8 @@ async fn main() -> ExitCode {
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => serve().await,
         ["keys"] => print_keys(),
+        ["keys", "rotate", ref options @ ..] => rotate_keys(options).await,
+        ["keys", "retire", key_id] => retire_key(key_id).await,
         ["service-key", name, scopes] => print_service_key(name, scopes),
         ["audit", "verify"] => verify_audit(None, false).await,
         ["audit", "verify", "--json"] => verify_audit(None, true).await,
@@ -91,6 +104,86 @@ fn print_service_key(name: &str, scopes: &str) -> ExitCode {
         Err(e) => {
             eprintln!("mfa-server service-key: {e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `mfa-server keys rotate`: the totals after each batch on stdout.
+async fn rotate_keys(options: &[&str]) -> ExitCode {
+    let mut batch = 500u32;
+    let mut after = None;
+    let mut rest = options;
+    while let [name, value, tail @ ..] = rest {
+        match *name {
+            "--batch" => match value.parse() {
+                Ok(n) => batch = n,
+                Err(_) => {
+                    eprintln!("mfa-server keys rotate: --batch {value:?} is not a number");
+                    return ExitCode::from(2);
+                }
+            },
+            "--after" => match value.parse::<mfa_core::model::FactorId>() {
+                Ok(id) => after = Some(id),
+                Err(_) => {
+                    eprintln!("mfa-server keys rotate: --after {value:?} is not a factor id");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => break,
+        }
+        rest = tail;
+    }
+    if !rest.is_empty() {
+        eprint!("mfa-server keys rotate: unknown arguments {rest:?}\n\n{USAGE}");
+        return ExitCode::from(2);
+    }
+    let mut last = after;
+    let report = mfa_server::reseal_secrets(after, batch, |p| {
+        last = p.next;
+        println!("{}", mfa_server::reseal_line(p));
+    })
+    .await;
+    match report {
+        Ok(report) if report.all_current() => {
+            println!("done: every factor secret is under the current key");
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            for id in &report.unreadable {
+                println!("unreadable (left as it is): {id}");
+            }
+            for id in &report.contended {
+                println!("rewritten under an older key while resealing (run again): {id}");
+            }
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("mfa-server keys rotate: {e}");
+            if let Some(id) = last {
+                eprintln!("mfa-server keys rotate: resume with --after {id}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `mfa-server keys retire <key id>`.
+async fn retire_key(key_id: &str) -> ExitCode {
+    let Ok(id) = key_id.parse::<u32>() else {
+        eprintln!("mfa-server keys retire: {key_id:?} is not a key id");
+        return ExitCode::from(2);
+    };
+    match mfa_server::retire_key(id).await {
+        Ok(checked) => {
+            println!(
+                "key {id} retired: none of {checked} sealed factor secrets is under it; \
+                 remove it from MFA_AEAD_KEYS on every instance now"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("mfa-server keys retire: {e}");
+            ExitCode::FAILURE
         }
     }
 }

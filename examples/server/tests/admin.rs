@@ -51,6 +51,29 @@ async fn plain_user(s: &TestServer) -> (String, String) {
     (id, r.str("user_id"))
 }
 
+/// The entry of `user` in `GET /admin/locked`, read page by page (a
+/// shared database holds other runs' locked accounts too).
+async fn locked_entry(s: &TestServer, key: &str, user: &str) -> Option<serde_json::Value> {
+    let mut after = String::new();
+    loop {
+        let page = s
+            .call(admin(
+                Req::get(&format!("/admin/locked?limit=500&after={after}")),
+                key,
+            ))
+            .await;
+        page.expect(200, None);
+        let items = page.json["items"].as_array().expect("items").clone();
+        if let Some(found) = items.into_iter().find(|i| i["id"] == user) {
+            return Some(found);
+        }
+        match page.json["next_after"].as_str() {
+            Some(next) => after = next.to_owned(),
+            None => return None,
+        }
+    }
+}
+
 async fn admin_routes_refuse_without_a_service_key_or_its_scope(db: Db) {
     let (s, keys) = server(&db, "admin-refuse").await;
     let (identifier, secret, _, user) = user_with_totp_and_id(&s).await;
@@ -80,6 +103,12 @@ async fn admin_routes_refuse_without_a_service_key_or_its_scope(db: Db) {
     s.call(Req::get("/admin/audit").bearer(&keys.gateway))
         .await
         .expect(403, Some("forbidden"));
+    s.call(Req::get("/admin/locked").bearer(&keys.gateway))
+        .await
+        .expect(403, Some("forbidden"));
+    s.call(Req::get("/admin/locked"))
+        .await
+        .expect(401, Some("invalid_token"));
     s.call(
         Req::post("/admin/gateway/sign-in")
             .bearer(&keys.admin)
@@ -141,6 +170,17 @@ async fn admin_api_unlocks_enforces_revokes_resets_disables_and_deletes(db: Db) 
     seen.expect(200, None);
     assert_eq!(seen.json["identifier"], identifier.as_str());
     assert!(!seen.json["mfa_lock"]["locked"].is_null(), "{}", seen.text);
+    let listed = locked_entry(&s, &keys.admin, &user)
+        .await
+        .expect("the locked account is listed");
+    assert_eq!(listed["identifier"], identifier.as_str());
+    assert!(!listed["mfa_lock"]["locked"].is_null(), "{listed}");
+    assert!(listed["password_lock"]["locked"].is_null(), "{listed}");
+    for bad in ["?limit=0", "?limit=501", "?limit=x", "?after=not-a-uuid"] {
+        s.call(admin(Req::get(&format!("/admin/locked{bad}")), &keys.admin))
+            .await
+            .expect(400, Some("invalid_input"));
+    }
     assert_eq!(seen.json["factors"][0]["kind"], "totp");
     assert!(!seen.text.contains("password_hash") && !seen.text.contains("secret"));
     s.call(admin(Req::post(&path("/unlock")), &keys.admin))
@@ -148,6 +188,10 @@ async fn admin_api_unlocks_enforces_revokes_resets_disables_and_deletes(db: Db) 
         .expect(204, None);
     let seen = s.call(admin(Req::get(&path("")), &keys.admin)).await;
     assert!(seen.json["mfa_lock"]["locked"].is_null(), "{}", seen.text);
+    assert!(
+        locked_entry(&s, &keys.admin, &user).await.is_none(),
+        "an unlocked account is not listed"
+    );
     let tokens = login_with_totp(&s, &identifier, &secret, false, &[]).await;
     tokens.expect(200, None);
 

@@ -29,6 +29,17 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
         .map_err(|_| ApiError(MfaError::invalid_input("id", "not a UUID")))
 }
 
+/// A counter's state as the admin API shows it (`LockState`): its
+/// failures and `null`, the time the lock ends, or `"until_reset"`.
+fn lock_state(failures: u32, lock: Option<Lock>) -> serde_json::Value {
+    let locked = match lock {
+        None => serde_json::Value::Null,
+        Some(Lock::Until(until)) => serde_json::json!(until),
+        Some(Lock::UntilReset) => serde_json::json!("until_reset"),
+    };
+    serde_json::json!({ "failures": failures, "locked": locked })
+}
+
 /// `GET /admin/users/{id}`: the account, its locks, MFA settings and
 /// factors (no secrets).
 pub(crate) async fn user(
@@ -41,12 +52,7 @@ pub(crate) async fn user(
     let policy = state.mfa.policy();
     let now = Utc::now();
     let lock = |counter: &mfa_core::model::FailureCounter, rule| {
-        let locked = match counter.lock_at(rule, now) {
-            None => serde_json::Value::Null,
-            Some(Lock::Until(until)) => serde_json::json!(until),
-            Some(Lock::UntilReset) => serde_json::json!("until_reset"),
-        };
-        serde_json::json!({ "failures": counter.failures, "locked": locked })
+        lock_state(counter.failures, counter.lock_at(rule, now))
     };
     let factors: Vec<serde_json::Value> = security
         .factors
@@ -239,6 +245,56 @@ pub(crate) async fn revoke_devices(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     revoked(&state, &key, &id, Change::RevokeDevices).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LockedQuery {
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+/// `GET /admin/locked?limit=&after=`: accounts locked now, by password or
+/// second factor, in id order; `next_after` (the last id of a full page)
+/// asks for the next page.
+pub(crate) async fn locked(
+    state: MfaState,
+    AdminKey(_): AdminKey,
+    Query(query): Query<LockedQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=mfa_core::MAX_LOCKED_PAGE).contains(l))
+            .ok_or(MfaError::invalid_input("limit", "1 to 500"))?,
+    };
+    let after = match query.after.as_deref() {
+        None | Some("") => None,
+        Some(a) => Some(
+            a.parse::<UserId>()
+                .map_err(|_| MfaError::invalid_input("after", "not a UUID"))?,
+        ),
+    };
+    let accounts = state.mfa.locked_users(after, limit).await?;
+    let next_after = (accounts.len() == limit as usize)
+        .then(|| accounts.last().map(|a| a.user.id))
+        .flatten();
+    let items: Vec<serde_json::Value> = accounts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.user.id,
+                "identifier": a.user.identifier,
+                "status": a.user.status,
+                "password_lock": lock_state(a.user.password_failures.failures, a.password_lock),
+                "mfa_lock": lock_state(a.user.mfa_failures.failures, a.mfa_lock),
+            })
+        })
+        .collect();
+    Ok(Json(
+        serde_json::json!({ "items": items, "next_after": next_after }),
+    ))
 }
 
 #[derive(Deserialize)]

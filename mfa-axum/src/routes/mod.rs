@@ -140,6 +140,7 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
             "/admin/users/{id}/devices/revoke",
             admin::revoke_devices,
         )
+        .on("GET", "/admin/locked", admin::locked)
         .on("GET", "/admin/audit", admin::audit)
         .on("POST", "/admin/gateway/sign-in", admin::gateway_sign_in);
     #[cfg(feature = "passkeys")]

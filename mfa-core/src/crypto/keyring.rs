@@ -59,14 +59,18 @@
 //! # Rotation
 //!
 //! Add the new key to every instance first, then make it current
-//! (`MFA_AEAD_CURRENT_KEY`) everywhere; [`KeyRing::reseal`] moves each
-//! blob to it. The first start with the new key writes its check. A key is
-//! retired by removing it from the ring once nothing is sealed under it any
-//! more; its check stays in the store, and the start-up check refuses a
-//! ring without that key (the data may still need it) until the check is
-//! deleted: `DELETE FROM <prefix>key_checks WHERE kind = 'aead_key' AND
-//! key_id = <id>` on a SQL store, or
-//! [`KeyCheckRepository::remove_key_check`](crate::store::KeyCheckRepository::remove_key_check).
+//! (`MFA_AEAD_CURRENT_KEY`) everywhere; [`KeyRing::reseal`] moves a blob
+//! to it, and [`Mfa::reseal_all`](crate::Mfa::reseal_all) does so for
+//! every stored factor secret, in resumable batches. The first start with
+//! the new key writes its check. A key is retired by removing it from the
+//! ring once nothing is sealed under it any more; its check stays in the
+//! store, and the start-up check refuses a ring without that key (the data
+//! may still need it) until the check is deleted:
+//! [`Mfa::retire_key`](crate::Mfa::retire_key) checks that no factor
+//! secret needs the key and deletes it (by hand: `DELETE FROM
+//! <prefix>key_checks WHERE kind = 'aead_key' AND key_id = <id>` on a SQL
+//! store, or
+//! [`KeyCheckRepository::remove_key_check`](crate::store::KeyCheckRepository::remove_key_check)).
 //! The root secret cannot be rotated in place: the stored digests depend
 //! on it.
 

@@ -6,8 +6,8 @@ use super::support::Audit;
 use super::unit::{direct, unit};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    AuditEvent, AuditKind, AuditOutcome, Factor, LockScope, MfaSettings, RevocationReason, User,
-    UserId, UserStatus,
+    AuditEvent, AuditKind, AuditOutcome, Factor, Lock, LockScope, MfaSettings, RevocationReason,
+    User, UserId, UserStatus,
 };
 use crate::observability::step;
 use crate::store::{AuditFilter, Page, PageRequest};
@@ -37,6 +37,21 @@ pub struct UserSecurity {
     pub factors: Vec<Factor>,
     /// Unused backup codes.
     pub backup_codes_remaining: u32,
+}
+
+/// Largest page of [`Mfa::locked_users`].
+pub const MAX_LOCKED_PAGE: u32 = 500;
+
+/// A locked account, for the administrators' list ([`Mfa::locked_users`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LockedAccount {
+    /// The account.
+    pub user: User,
+    /// The password lock in force, if any.
+    pub password_lock: Option<Lock>,
+    /// The second-factor lock in force, if any.
+    pub mfa_lock: Option<Lock>,
 }
 
 impl Mfa {
@@ -308,6 +323,43 @@ impl Mfa {
                     )
                     .await?;
                 Ok(removed)
+            })
+        })
+    }
+
+    /// Accounts locked now, by their password or second-factor counter (a
+    /// lock in force, or the hard cap reached), in id order after `after`
+    /// (from the first when `None`), at most `limit`; pass the last id as
+    /// `after` for the next page. [`Mfa::unlock`] lifts a lock.
+    ///
+    /// # Errors
+    /// [`MfaError::InvalidInput`] (`limit`) outside 1 to
+    /// [`MAX_LOCKED_PAGE`]; store errors (a host's own user table that does
+    /// not list locked accounts answers a backend error).
+    pub async fn locked_users(
+        &self,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> MfaResult<Vec<LockedAccount>> {
+        if limit == 0 || limit > MAX_LOCKED_PAGE {
+            return Err(MfaError::invalid_input("limit", "between 1 and 500"));
+        }
+        step!("mfa.locked_users", async {
+            direct!(&self.inner, |inner| {
+                let now = inner.now();
+                let (password, mfa) = (&inner.policy.password_lockout, &inner.policy.mfa_lockout);
+                let users = inner
+                    .users
+                    .list_locked_users(now, password, mfa, after, limit)
+                    .await?;
+                Ok(users
+                    .into_iter()
+                    .map(|user| LockedAccount {
+                        password_lock: user.password_failures.lock_at(password, now),
+                        mfa_lock: user.mfa_failures.lock_at(mfa, now),
+                        user,
+                    })
+                    .collect())
             })
         })
     }

@@ -20,13 +20,14 @@ mod login;
 mod passkey;
 mod push;
 mod recovery;
+mod rotation;
 mod sessions;
 mod support;
 pub(crate) mod unit;
 mod users;
 mod verify;
 
-pub use admin::{AsOperator, MAX_OPERATOR_LEN, UserSecurity};
+pub use admin::{AsOperator, LockedAccount, MAX_LOCKED_PAGE, MAX_OPERATOR_LEN, UserSecurity};
 pub use builder::MfaBuilder;
 pub use challenge::{ChallengeSent, TicketInfo};
 pub use client::{ClientInfo, MAX_DEVICE_FIELD_LEN, MAX_FINGERPRINT_LEN, MAX_USER_AGENT_LEN};
@@ -43,6 +44,7 @@ pub use push::{
     PushPending, PushPrompt, PushState,
 };
 pub use recovery::LinkUrls;
+pub use rotation::{MAX_RESEAL_BATCH, ResealProgress};
 pub use sessions::SessionView;
 pub use users::NewUser;
 pub use verify::{Verified, VerifyRequest};

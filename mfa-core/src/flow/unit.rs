@@ -28,8 +28,8 @@ use crate::error::{MfaError, MfaResult};
 use crate::model::{AuditEvent, AuditKind, AuditOutcome, NotificationKind, UserId};
 use crate::store::{
     AuditRepository, BackupCodeRepository, ChallengeRepository, DeviceRepository, Durability,
-    FactorRepository, PushRepository, RateLimiter, Repositories, SessionRepository, StepReads,
-    Transaction, UserRepository,
+    FactorRepository, KeyCheckRepository, PushRepository, RateLimiter, Repositories,
+    SessionRepository, StepReads, Transaction, UserRepository,
 };
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
@@ -145,6 +145,7 @@ pub(crate) struct Step<'a> {
     pub audit: &'a dyn AuditRepository,
     pub rate: &'a dyn RateLimiter,
     pub push: &'a dyn PushRepository,
+    pub key_checks: &'a dyn KeyCheckRepository,
     /// The combined reads, on the unit's repositories (never the host's).
     pub reads: &'a dyn StepReads,
     after: Mutex<Vec<After>>,
@@ -216,6 +217,7 @@ impl Inner {
             audit: self.host_audit.as_deref().unwrap_or(repos),
             rate: repos,
             push: repos,
+            key_checks: repos,
             reads: repos,
             after: Mutex::new(Vec::new()),
             events: Mutex::new(Vec::new()),

@@ -138,6 +138,11 @@ audit_kinds! {
     EmailVerified => "email_verified",
     /// Expired and deleted rows were purged.
     Purged => "purged",
+    /// A batch of a key rotation moved factor secrets to the current key
+    /// ([`crate::Mfa::reseal_secrets`]).
+    SecretsResealed => "secrets_resealed",
+    /// An AEAD key was retired after a rotation ([`crate::Mfa::retire_key`]).
+    KeyRetired => "key_retired",
     /// A checkpoint of the audit chains' heads (see [`crate::audit`]).
     AuditCheckpoint => "audit_checkpoint",
     /// Events were archived and removed: where each chain now starts (see

@@ -27,6 +27,29 @@ pub trait FactorRepository: Send + Sync {
     /// Replaces the sealed secret of a live factor (key rotation).
     async fn set_factor_secret(&self, id: FactorId, secret: &SealedSecret) -> StoreResult<bool>;
 
+    /// Factors holding a sealed secret, live or soft-deleted, in ascending
+    /// id order, starting after `after` (from the first when `None`), at
+    /// most `limit` of them: the key-rotation scan
+    /// ([`crate::Mfa::reseal_secrets`]). Factors without a secret (email,
+    /// SMS) are skipped.
+    async fn list_sealed_factors(
+        &self,
+        after: Option<FactorId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Factor>>;
+
+    /// Replaces the sealed secret of a factor, live or soft-deleted, only
+    /// if it is still `expected`, atomically: the key-rotation write, which
+    /// must never undo a concurrent step's own write (a passkey sign-in
+    /// storing its credential record). Returns `false` when the secret
+    /// changed or the factor is gone.
+    async fn reseal_factor_secret(
+        &self,
+        id: FactorId,
+        expected: &SealedSecret,
+        resealed: &SealedSecret,
+    ) -> StoreResult<bool>;
+
     /// Sets (or clears) the user-given name of a live factor. Returns
     /// `false` if there is none.
     async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool>;

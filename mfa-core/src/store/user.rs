@@ -108,6 +108,28 @@ pub trait UserRepository: Send + Sync {
     /// has this id.
     async fn reset_failures(&self, id: UserId, scope: LockScope) -> StoreResult<bool>;
 
+    /// Live users locked at `now` in either scope (a lock in force, or a
+    /// counter at its rule's [`LockoutRule::hard_cap`]: `password` for the
+    /// password counter, `mfa` for the second-factor one), in ascending id
+    /// order after `after` (from the first when `None`), at most `limit`:
+    /// the administrators' list of locked accounts.
+    ///
+    /// A host's own user table answers [`super::StoreError::Backend`]
+    /// unless it implements this (the default).
+    async fn list_locked_users(
+        &self,
+        now: DateTime<Utc>,
+        password: &LockoutRule,
+        mfa: &LockoutRule,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        let _ = (now, password, mfa, after, limit);
+        Err(super::StoreError::Backend(
+            "this user repository does not list locked accounts".into(),
+        ))
+    }
+
     /// Soft-deletes a user. Returns `false` if no live user has this id.
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool>;
 

@@ -227,6 +227,21 @@ impl<S: Backing> UserRepository for CountingStore<S> {
         self.inner.repositories().reset_failures(id, scope).await
     }
 
+    async fn list_locked_users(
+        &self,
+        now: DateTime<Utc>,
+        password: &LockoutRule,
+        mfa: &LockoutRule,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        self.tick();
+        self.inner
+            .repositories()
+            .list_locked_users(now, password, mfa, after, limit)
+            .await
+    }
+
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         self.tick();
         self.inner.repositories().soft_delete_user(id, now).await
@@ -273,6 +288,31 @@ impl<S: Backing> FactorRepository for CountingStore<S> {
         self.inner
             .repositories()
             .set_factor_secret(id, secret)
+            .await
+    }
+
+    async fn list_sealed_factors(
+        &self,
+        after: Option<FactorId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Factor>> {
+        self.tick();
+        self.inner
+            .repositories()
+            .list_sealed_factors(after, limit)
+            .await
+    }
+
+    async fn reseal_factor_secret(
+        &self,
+        id: FactorId,
+        expected: &SealedSecret,
+        resealed: &SealedSecret,
+    ) -> StoreResult<bool> {
+        self.tick();
+        self.inner
+            .repositories()
+            .reseal_factor_secret(id, expected, resealed)
             .await
     }
 

@@ -240,6 +240,161 @@ pub async fn set_factor_secret_replaces_the_sealed_secret<S: Store>(store: Arc<S
     );
 }
 
+/// Every page of [`FactorRepository::list_sealed_factors`] after `after`,
+/// `limit` rows each, until a short page; checks each page's length and
+/// that ids strictly ascend across pages.
+async fn scan_sealed<S: Store>(store: &S, limit: u32) -> Vec<Factor> {
+    let mut all: Vec<Factor> = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_sealed_factors(after, limit)
+            .await
+            .expect("list_sealed_factors failed");
+        assert!(
+            page.len() <= limit as usize,
+            "a page holds at most `limit` factors"
+        );
+        for f in &page {
+            assert!(f.secret.is_some(), "only factors with a secret are listed");
+            if let Some(last) = all.last() {
+                assert!(last.id < f.id, "ids ascend across pages, none twice");
+            }
+        }
+        let full = page.len() == limit as usize;
+        after = page.last().map(|f| f.id);
+        all.extend(page);
+        if !full {
+            return all;
+        }
+    }
+}
+
+/// The key-rotation scan lists every factor with a sealed secret, live or
+/// soft-deleted, in ascending id order and in pages of at most `limit`,
+/// each page starting after the given id; factors without a secret are
+/// left out.
+pub async fn sealed_factors_are_listed_in_id_order_with_deleted_ones<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let mut sealed = Vec::new();
+    for kind in [
+        FactorKind::Totp,
+        FactorKind::Webauthn,
+        FactorKind::Push,
+        FactorKind::Totp,
+    ] {
+        sealed.push(create_factor(&*store, user.id, kind, t0()).await.id);
+    }
+    let email = create_factor(&*store, user.id, FactorKind::Email, t0()).await;
+    let sms = create_factor(&*store, user.id, FactorKind::Sms, t0()).await;
+    assert!(
+        store
+            .soft_delete_factor(sealed[1], at(5))
+            .await
+            .expect("soft_delete_factor failed"),
+        "delete"
+    );
+    sealed.sort_unstable();
+    for limit in [1, 2, 1000] {
+        let ours: Vec<FactorId> = scan_sealed(&*store, limit)
+            .await
+            .into_iter()
+            .filter(|f| f.user_id == user.id)
+            .map(|f| f.id)
+            .collect();
+        assert_eq!(
+            ours, sealed,
+            "pages of {limit}: every sealed factor, the deleted one too, in id order"
+        );
+        assert!(!ours.contains(&email.id) && !ours.contains(&sms.id));
+    }
+    let after_last = store
+        .list_sealed_factors(Some(sealed[3]), 1000)
+        .await
+        .expect("list_sealed_factors failed");
+    assert!(
+        after_last.iter().all(|f| f.id > sealed[3]),
+        "a page starts after its cursor"
+    );
+    let first = store
+        .list_sealed_factors(Some(sealed[0]), 1)
+        .await
+        .expect("list_sealed_factors failed");
+    assert_eq!(
+        first.len(),
+        1,
+        "a page holds `limit` factors when there are more"
+    );
+    assert!(first[0].id > sealed[0] && first[0].id <= sealed[1]);
+    assert_eq!(
+        store
+            .list_sealed_factors(None, 0)
+            .await
+            .expect("list_sealed_factors failed"),
+        Vec::new(),
+        "a page of 0"
+    );
+}
+
+/// `reseal_factor_secret` is a compare-and-set: it writes only over the
+/// expected blob, on a live or soft-deleted factor, and never over a
+/// concurrent step's newer write.
+pub async fn reseal_factor_secret_replaces_only_the_expected_blob<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let factor = create_factor(&*store, user.id, FactorKind::Webauthn, t0()).await;
+    let old = factor.secret.clone().expect("a sealed factor");
+    let resealed = SealedSecret::from_bytes(vec![0xA5; 64]);
+    let stranger = SealedSecret::from_bytes(vec![0x5A; 64]);
+    let reseal = |expected: SealedSecret, new: SealedSecret, id: FactorId| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .reseal_factor_secret(id, &expected, &new)
+                .await
+                .expect("reseal_factor_secret failed")
+        }
+    };
+    assert!(
+        !reseal(stranger.clone(), resealed.clone(), factor.id).await,
+        "a blob other than the stored one is not replaced"
+    );
+    assert_eq!(load(&*store, factor.id).await.secret, Some(old.clone()));
+    assert!(
+        reseal(old.clone(), resealed.clone(), factor.id).await,
+        "the stored blob is replaced"
+    );
+    assert_eq!(
+        load(&*store, factor.id).await.secret,
+        Some(resealed.clone())
+    );
+    assert!(
+        !reseal(old.clone(), stranger.clone(), factor.id).await,
+        "a second reseal from the old blob loses"
+    );
+    assert_eq!(
+        load(&*store, factor.id).await.secret,
+        Some(resealed.clone())
+    );
+    assert!(
+        store
+            .soft_delete_factor(factor.id, at(5))
+            .await
+            .expect("soft_delete_factor failed"),
+        "delete"
+    );
+    assert!(
+        reseal(resealed, stranger.clone(), factor.id).await,
+        "a soft-deleted factor is resealed too"
+    );
+    let deleted = load(&*store, factor.id).await;
+    assert_eq!(deleted.secret, Some(stranger.clone()));
+    assert!(deleted.deleted_at.is_some(), "and stays deleted");
+    assert!(
+        !reseal(stranger, old, FactorId::new()).await,
+        "an unknown factor"
+    );
+}
+
 /// A live factor's label is set, set again to the same value, and
 /// cleared (each answered `true`); a deleted or unknown factor's is not.
 pub async fn set_factor_label_renames_only_live_factors<S: Store>(store: Arc<S>) {

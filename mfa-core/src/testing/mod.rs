@@ -169,6 +169,7 @@ macro_rules! __store_conformance_cases {
                 password_and_mfa_counters_are_independent,
                 reset_failures_clears_counter_and_lock,
                 hard_cap_locks_until_reset,
+                locked_users_are_listed_by_either_counter,
                 purge_deleted_users_removes_only_users_deleted_before_cutoff,
             }
             factors {
@@ -178,6 +179,8 @@ macro_rules! __store_conformance_cases {
                 activation_refuses_disabled_deleted_and_unknown_factors,
                 set_factor_status_changes_only_live_factors,
                 set_factor_secret_replaces_the_sealed_secret,
+                sealed_factors_are_listed_in_id_order_with_deleted_ones,
+                reseal_factor_secret_replaces_only_the_expected_blob,
                 set_factor_label_renames_only_live_factors,
                 totp_step_is_accepted_once,
                 totp_step_must_increase,
@@ -320,6 +323,7 @@ macro_rules! __store_conformance_cases {
                 revoking_a_family_during_rotations_leaves_no_usable_token,
                 concurrent_ceremony_takes_succeed_once,
                 concurrent_key_check_inserts_store_one,
+                concurrent_reseals_of_one_blob_write_once,
                 concurrent_push_resolutions_succeed_once,
                 concurrent_push_consumptions_succeed_once,
             }

@@ -660,3 +660,31 @@ pub async fn concurrent_push_consumptions_succeed_once<S: Store>(store: Arc<S>) 
         "exactly one of 64 concurrent consumptions may succeed"
     );
 }
+
+/// 64 concurrent key-rotation writes over one sealed blob, each with a
+/// blob of its own: exactly one is stored.
+pub async fn concurrent_reseals_of_one_blob_write_once<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let factor = fixtures::create_factor(&*store, user.id, FactorKind::Totp, t0()).await;
+    let old = factor.secret.clone().expect("a sealed factor");
+    let blob =
+        |i: usize| crate::model::SealedSecret::from_bytes(vec![u8::try_from(i).unwrap_or(0); 48]);
+    let results = race(64, |i| {
+        let store = Arc::clone(&store);
+        let old = old.clone();
+        async move { store.reseal_factor_secret(factor.id, &old, &blob(i)).await }
+    })
+    .await;
+    assert_eq!(
+        count(&results, |won| *won),
+        1,
+        "exactly one of 64 concurrent reseals may write"
+    );
+    let winner = results.iter().position(|won| *won).expect("a winner");
+    let stored = store
+        .get_factor(factor.id)
+        .await
+        .expect("get_factor failed")
+        .and_then(|f| f.secret);
+    assert_eq!(stored, Some(blob(winner)), "the winner's blob is stored");
+}

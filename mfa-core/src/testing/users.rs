@@ -810,3 +810,101 @@ pub async fn purge_deleted_users_removes_only_users_deleted_before_cutoff<S: Sto
         );
     }
 }
+
+/// The administrators' list of locked accounts: a live user with a lock in
+/// force or a counter at its hard cap, in either scope, in id order and in
+/// pages after a cursor; an expired lock, a count under the cap, and a
+/// deleted user are not listed.
+pub async fn locked_users_are_listed_by_either_counter<S: Store>(store: Arc<S>) {
+    let now = at(100);
+    let rule = LockoutRule::default();
+    let counter = |failures, locked_until| FailureCounter {
+        failures,
+        locked_until,
+    };
+    let with = |password: FailureCounter, mfa: FailureCounter| {
+        let mut user = fixtures::user(t0());
+        user.password_failures = password;
+        user.mfa_failures = mfa;
+        user
+    };
+    let free = FailureCounter::default();
+    let cases = [
+        (
+            with(counter(5, Some(now + TimeDelta::minutes(15))), free),
+            true,
+        ),
+        (
+            with(free, counter(6, Some(now + TimeDelta::seconds(1)))),
+            true,
+        ),
+        (with(free, counter(rule.hard_cap, None)), true),
+        (with(counter(rule.hard_cap, Some(at(1))), free), true),
+        (with(counter(5, Some(now)), counter(3, Some(at(50)))), false),
+        (with(counter(rule.hard_cap - 1, None), free), false),
+        (with(free, free), false),
+    ];
+    let mut expected = Vec::new();
+    for (user, locked) in &cases {
+        store.create_user(user).await.expect("create_user failed");
+        if *locked {
+            expected.push(user.id);
+        }
+    }
+    let mut deleted = with(counter(rule.hard_cap, None), free);
+    deleted.identifier = format!("{}-deleted", deleted.identifier);
+    store
+        .create_user(&deleted)
+        .await
+        .expect("create_user failed");
+    assert!(
+        store
+            .soft_delete_user(deleted.id, at(5))
+            .await
+            .expect("soft_delete_user failed")
+    );
+    expected.sort_unstable();
+    let ours = |users: Vec<User>| -> Vec<UserId> {
+        let ids: Vec<UserId> = users.iter().map(|u| u.id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids ascend");
+        ids.into_iter()
+            .filter(|id| cases.iter().any(|(u, _)| u.id == *id) || *id == deleted.id)
+            .collect()
+    };
+    let all = store
+        .list_locked_users(now, &rule, &rule, None, 1000)
+        .await
+        .expect("list_locked_users failed");
+    assert_eq!(ours(all), expected, "exactly the locked live users");
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_locked_users(now, &rule, &rule, after, 2)
+            .await
+            .expect("list_locked_users failed");
+        assert!(page.len() <= 2, "at most `limit`");
+        after = page.last().map(|u| u.id);
+        let done = page.len() < 2;
+        paged.extend(ours(page));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(paged, expected, "the same users, page by page");
+    let lenient = LockoutRule {
+        hard_cap: rule.hard_cap + 1,
+        ..rule
+    };
+    let by_time_only = ours(
+        store
+            .list_locked_users(now, &lenient, &lenient, None, 1000)
+            .await
+            .expect("list_locked_users failed"),
+    );
+    assert_eq!(
+        by_time_only.len(),
+        2,
+        "with a higher cap only the locks in force are listed"
+    );
+}

@@ -94,6 +94,52 @@ impl<D: Driver> FactorRepository for SqlStore<D> {
         Ok(n > 0)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "list_sealed_factors"))]
+    async fn list_sealed_factors(
+        &self,
+        after: Option<FactorId>,
+        limit: u32,
+    ) -> StoreResult<Vec<Factor>> {
+        let limit = Arg::I64(i64::from(limit));
+        match after {
+            None => {
+                let sql = format!(
+                    "SELECT {} FROM {{p}}factors WHERE secret IS NOT NULL ORDER BY id LIMIT $1",
+                    cols::FACTOR
+                );
+                self.rows(&sql, vec![limit]).await
+            }
+            Some(after) => {
+                let sql = format!(
+                    "SELECT {} FROM {{p}}factors WHERE secret IS NOT NULL AND id > $1 \
+                     ORDER BY id LIMIT $2",
+                    cols::FACTOR
+                );
+                self.rows(&sql, vec![uuid_of(after), limit]).await
+            }
+        }
+    }
+
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "reseal_factor_secret"))]
+    async fn reseal_factor_secret(
+        &self,
+        id: FactorId,
+        expected: &SealedSecret,
+        resealed: &SealedSecret,
+    ) -> StoreResult<bool> {
+        let n = self
+            .affected(
+                "UPDATE {p}factors SET secret = $3 WHERE id = $1 AND secret = $2",
+                vec![
+                    uuid_of(id),
+                    Arg::Bytes(expected.as_bytes().to_vec()),
+                    Arg::Bytes(resealed.as_bytes().to_vec()),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "set_factor_label"))]
     async fn set_factor_label(&self, id: FactorId, label: Option<&str>) -> StoreResult<bool> {
         let n = self

@@ -470,6 +470,41 @@ impl<D: Driver> UserRepository for SqlStore<D> {
         Ok(live)
     }
 
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "list_locked_users"))]
+    async fn list_locked_users(
+        &self,
+        now: DateTime<Utc>,
+        password: &LockoutRule,
+        mfa: &LockoutRule,
+        after: Option<UserId>,
+        limit: u32,
+    ) -> StoreResult<Vec<User>> {
+        // The same rule as `FailureCounter::lock_at`, for either counter.
+        let locked = "deleted_at IS NULL AND (password_failures >= $2 \
+                      OR password_locked_until > $1 OR mfa_failures >= $3 \
+                      OR mfa_locked_until > $1)";
+        let mut args = vec![
+            Arg::Ts(now),
+            Arg::I64(i64::from(password.hard_cap)),
+            Arg::I64(i64::from(mfa.hard_cap)),
+            Arg::I64(i64::from(limit)),
+        ];
+        let sql = match after {
+            None => format!(
+                "SELECT {} FROM {{p}}users WHERE {locked} ORDER BY id LIMIT $4",
+                cols::USER
+            ),
+            Some(after) => {
+                args.push(uuid_of(after));
+                format!(
+                    "SELECT {} FROM {{p}}users WHERE {locked} AND id > $5 ORDER BY id LIMIT $4",
+                    cols::USER
+                )
+            }
+        };
+        self.rows(&sql, args).await
+    }
+
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "soft_delete_user"))]
     async fn soft_delete_user(&self, id: UserId, now: DateTime<Utc>) -> StoreResult<bool> {
         if let Some(unit) = self.unit() {

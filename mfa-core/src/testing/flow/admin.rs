@@ -750,3 +750,52 @@ pub async fn purge_removes_expired_rows_and_keeps_live_ones<S: Store>(store: Arc
         .await
         .expect("the live session works");
 }
+
+/// The administrators' list of locked accounts: a user locked out of the
+/// second factor is listed with that lock (and no password lock) until an
+/// unlock, then no more; a bad page size is refused.
+pub async fn locked_users_lists_a_locked_account_until_its_unlock<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.user_with_totp("locked-list").await;
+    let other = h.user_with_totp("locked-list-other").await;
+    let listed = |h: &Harness<S>| {
+        let mfa = h.mfa.clone();
+        async move {
+            mfa.locked_users(None, crate::MAX_LOCKED_PAGE)
+                .await
+                .expect("locked_users")
+        }
+    };
+    let h = &h;
+    assert!(listed(h).await.is_empty(), "nobody is locked yet");
+    let ticket = h.mfa_ticket(&user.user).await;
+    let wrong = wrong_code(&h.totp_code_at(&user.secret, 1));
+    for _ in 0..h.mfa.policy().mfa_lockout.threshold {
+        expect_err(
+            h.verify(&ticket, FactorKind::Totp, &wrong).await,
+            "invalid_code",
+        );
+    }
+    let locked = listed(h).await;
+    assert_eq!(locked.len(), 1, "{locked:?}");
+    assert_eq!(locked[0].user.id, user.user.id);
+    assert!(
+        matches!(locked[0].mfa_lock, Some(crate::model::Lock::Until(_))),
+        "{locked:?}"
+    );
+    assert_eq!(locked[0].password_lock, None);
+    assert!(locked.iter().all(|a| a.user.id != other.user.id));
+    assert!(
+        h.mfa
+            .locked_users(Some(user.user.id), 10)
+            .await
+            .expect("locked_users")
+            .is_empty(),
+        "a page starts after its cursor"
+    );
+    h.mfa.unlock(user.user.id).await.expect("unlock");
+    assert!(listed(h).await.is_empty(), "unlocked, no longer listed");
+    for limit in [0, crate::MAX_LOCKED_PAGE + 1] {
+        expect_err(h.mfa.locked_users(None, limit).await, "invalid_input");
+    }
+}

@@ -8,8 +8,9 @@ use super::passkeys::{answer, assertion, user_with_passkey};
 use crate::crypto::{ExposeSecret, KeyRing};
 use crate::error::{KeyMismatch, MfaError, MfaResult};
 use crate::model::{AuthMethod, FactorKind, KeyCheckSubject};
+use crate::model::{Factor, SealedSecret};
 use crate::store::Store;
-use crate::{ClientInfo, KeysChecked};
+use crate::{ClientInfo, KeysChecked, ResealProgress};
 use std::sync::Arc;
 
 /// A key ring whose AEAD key `id` is 32 bytes of `byte` (each of `keys`),
@@ -251,4 +252,231 @@ pub async fn concurrent_opens_on_a_new_store_agree_on_one_key_ring<S: Store>(sto
     open(&store, winner)
         .await
         .expect("the store's checks are all the winning ring's");
+}
+
+/// Every factor with a sealed secret, live or soft-deleted, of the store.
+async fn sealed_factors<S: Store>(store: &S) -> Vec<Factor> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list_sealed_factors(after, 100)
+            .await
+            .expect("list_sealed_factors failed");
+        after = page.last().map(|f| f.id);
+        let done = page.len() < 100;
+        all.extend(page);
+        if done {
+            return all;
+        }
+    }
+}
+
+/// The key ids the store's sealed factor secrets are under, sorted, once
+/// each.
+async fn sealed_under<S: Store>(store: &S) -> Vec<u32> {
+    let mut ids: Vec<u32> = sealed_factors(store)
+        .await
+        .iter()
+        .filter_map(|f| f.secret.as_ref())
+        .map(|s| KeyRing::sealed_key_id(s).expect("a well-formed blob"))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Issue 20: a full key rotation. Ring A wrote TOTP seeds, a passkey's
+/// credential record and the seed of a factor since removed; key 2 is
+/// added and made current. The rotation runs in batches of two, the
+/// first batch alone and the rest resumed after it, each batch's totals
+/// seen; afterwards no secret is under key 1, a second run finds nothing
+/// to do, key 1 is retired (refused before, and the current key always),
+/// and an engine whose ring has only key 2 opens and verifies the TOTP
+/// codes and the passkey.
+pub async fn a_full_key_rotation_leaves_every_factor_verifying_under_the_new_key<S: Store>(
+    store: Arc<S>,
+) {
+    let before = open(&store, ring_a()).await.expect("ring A opens");
+    let holder = user_with_passkey(&before, "rotate-passkey").await;
+    let mut others = Vec::new();
+    for i in 0..3 {
+        others.push(before.user_with_totp(&format!("rotate-{i}")).await);
+    }
+    let removed = before.user_with_totp("rotate-removed").await;
+    before
+        .mfa
+        .reset_mfa(removed.user.id)
+        .await
+        .expect("reset_mfa");
+    let now = before.now();
+    drop(before);
+    let sealed = sealed_factors(&*store).await;
+    assert!(
+        sealed.len() >= 6,
+        "TOTP seeds, the passkey, the removed seed"
+    );
+    assert!(
+        sealed
+            .iter()
+            .any(|f| f.id == removed.factor_id && f.deleted_at.is_some()),
+        "the removed factor keeps its sealed seed until purged"
+    );
+    assert_eq!(sealed_under(&*store).await, [1]);
+
+    let rotating = open(&store, ring(&[(1, 0xa1), (2, 0xa2)], 2, 0xa0))
+        .await
+        .expect("ring A plus key 2, current, opens");
+    rotating.advance(now - rotating.now());
+    assert_eq!(
+        rotating.mfa.retire_key(2).await.unwrap_err().code(),
+        "conflict",
+        "the current key is never retired"
+    );
+    assert_eq!(
+        rotating.mfa.retire_key(1).await.unwrap_err().code(),
+        "conflict",
+        "a key that still seals a factor is not retired"
+    );
+    let first = rotating
+        .mfa
+        .reseal_secrets(None, 2)
+        .await
+        .expect("the first batch");
+    assert_eq!((first.scanned, first.resealed), (2, 2), "{first:?}");
+    assert!(first.next.is_some(), "more batches follow");
+    let mut seen: Vec<ResealProgress> = Vec::new();
+    let rest = rotating
+        .mfa
+        .reseal_all(first.next, 2, |p| seen.push(p.clone()))
+        .await
+        .expect("the rotation resumes and ends");
+    assert!(rest.is_complete() && rest.all_current(), "{rest:?}");
+    assert_eq!(
+        first.resealed + rest.resealed,
+        sealed.len() as u64,
+        "every sealed secret was moved: {first:?} {rest:?}"
+    );
+    assert_eq!(rest.current, 0, "{rest:?}");
+    assert!(seen.len() >= 2, "progress after each batch: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0].scanned <= w[1].scanned),
+        "the totals grow batch by batch (the last page may be empty): {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&rest));
+    assert_eq!(sealed_under(&*store).await, [2], "no secret under key 1");
+    for (old, new) in sealed.iter().zip(sealed_factors(&*store).await) {
+        assert_eq!(old.id, new.id);
+        assert_eq!(
+            (old.deleted_at, old.last_totp_step),
+            (new.deleted_at, new.last_totp_step),
+            "only the secret changes"
+        );
+    }
+    let again = rotating
+        .mfa
+        .reseal_all(None, 1000, |_| {})
+        .await
+        .expect("a second run");
+    assert_eq!(
+        (again.resealed, again.current),
+        (0, sealed.len() as u64),
+        "a second run finds every secret current"
+    );
+    let batches = rotating
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.kind == crate::model::AuditKind::SecretsResealed)
+        .count();
+    assert!(batches >= 3, "one audit event per batch that resealed");
+    let checked = rotating.mfa.retire_key(1).await.expect("key 1 retires");
+    assert_eq!(checked, sealed.len() as u64);
+    assert_eq!(
+        rotating.mfa.retire_key(1).await.unwrap_err().code(),
+        "not_found",
+        "a key retired once has no check left"
+    );
+    let now = rotating.now();
+    drop(rotating);
+
+    let after = open(&store, ring(&[(2, 0xa2)], 2, 0xa0))
+        .await
+        .expect("a ring without key 1 opens once key 1 is retired");
+    after.advance(now - after.now());
+    for user in std::iter::once(&holder.totp).chain(&others) {
+        let verified = after.sign_in_with_totp(user).await;
+        assert!(verified.tokens.amr.contains(&AuthMethod::Otp));
+    }
+    let mut authenticator = holder.authenticator.clone();
+    let (ticket, ceremony, response) = assertion(&after, &holder, &mut authenticator).await;
+    answer(&after, &ticket, ceremony, &response)
+        .await
+        .expect("the resealed passkey record verifies");
+}
+
+/// A secret the ring cannot open (altered here) is reported by id and
+/// left as it was; the rest of the batch is resealed, and the key it may
+/// need is not retired.
+pub async fn a_rotation_reports_an_unreadable_secret_and_keeps_its_key<S: Store>(store: Arc<S>) {
+    let before = open(&store, ring_a()).await.expect("ring A opens");
+    let good = before.user_with_totp("rotate-good").await;
+    let bad = before.user_with_totp("rotate-bad").await;
+    drop(before);
+    let stored = store
+        .get_factor(bad.factor_id)
+        .await
+        .expect("get_factor")
+        .and_then(|f| f.secret)
+        .expect("a sealed seed");
+    let mut altered = stored.as_bytes().to_vec();
+    let last = altered.len() - 1;
+    altered[last] ^= 1;
+    let altered = SealedSecret::from_bytes(altered);
+    assert!(
+        store
+            .set_factor_secret(bad.factor_id, &altered)
+            .await
+            .expect("set_factor_secret")
+    );
+
+    let h = open(&store, ring(&[(1, 0xa1), (2, 0xa2)], 2, 0xa0))
+        .await
+        .expect("ring A plus key 2 opens");
+    let report = h
+        .mfa
+        .reseal_all(None, 10, |_| {})
+        .await
+        .expect("the rotation runs to the end");
+    assert_eq!(report.unreadable, [bad.factor_id], "{report:?}");
+    assert!(!report.all_current());
+    assert_eq!(
+        store
+            .get_factor(bad.factor_id)
+            .await
+            .expect("get_factor")
+            .and_then(|f| f.secret),
+        Some(altered),
+        "an unreadable secret is left as it was"
+    );
+    let good_secret = store
+        .get_factor(good.factor_id)
+        .await
+        .expect("get_factor")
+        .and_then(|f| f.secret)
+        .expect("a sealed seed");
+    assert_eq!(KeyRing::sealed_key_id(&good_secret).expect("a blob"), 2);
+    assert_eq!(
+        h.mfa.retire_key(1).await.unwrap_err().code(),
+        "conflict",
+        "the unreadable secret is under key 1"
+    );
+    assert_eq!(
+        h.mfa.reseal_secrets(None, 0).await.unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        h.mfa.reseal_secrets(None, 1001).await.unwrap_err().code(),
+        "invalid_input"
+    );
 }

@@ -347,6 +347,7 @@ macro_rules! __flow_cases {
                 settings_report_factors_and_backup_codes,
                 deleted_user_loses_sessions_and_sign_in,
                 purge_removes_expired_rows_and_keeps_live_ones,
+                locked_users_lists_a_locked_account_until_its_unlock,
             }
             keys {
                 open_refuses_a_key_ring_that_does_not_match_the_store,
@@ -354,6 +355,8 @@ macro_rules! __flow_cases {
                 open_records_a_new_key_and_refuses_a_ring_without_an_old_one,
                 secrets_written_before_a_restart_work_after_it_with_the_same_keys,
                 concurrent_opens_on_a_new_store_agree_on_one_key_ring,
+                a_full_key_rotation_leaves_every_factor_verifying_under_the_new_key,
+                a_rotation_reports_an_unreadable_secret_and_keeps_its_key,
             }
             races {
                 r54_concurrent_verifies_with_one_totp_code_succeed_once,
