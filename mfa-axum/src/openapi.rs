@@ -271,9 +271,9 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .param(json!({ "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 100, "default": 20 } }))
             .param(json!({ "name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": { "type": "string" } }))
             .ok("200", "A page of events", Some("AuditPage")).errors(&["400", "401", "429"]).build()),
-        ("/api/user/password", "post", Op::new("changePassword", "account", "Replace the password (the current one proves it is the user); every other session and all device trust end")
+        ("/api/user/password", "post", Op::new("changePassword", "account", "Replace the password (the current one proves it is the user, and a wrong one counts toward the password lock as at sign-in); every other session and all device trust end")
             .security(BEARER).body("PasswordChangeRequest").ok("204", "Changed", None)
-            .errors(&["400", "401", "429"]).build()),
+            .errors(&["400", "401", "423", "429"]).build()),
         ("/api/password/forgot", "post", Op::new("forgotPassword", "recovery", "Send a password reset link to the account's verified email address; 202 whether or not the identifier names an account")
             .body("ForgotPasswordRequest").ok("202", "Accepted", None)
             .errors(&["400", "422", "429"]).build()),
@@ -288,9 +288,9 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .errors(&["400", "401", "429"]).build()),
         ("/api/user/export", "get", Op::new("exportMyData", "account", "Everything held about the user as a JSON download (GDPR art. 15/20; no secrets); a user with a second factor needs an AAL2 session")
             .security(BEARER).ok("200", "The export", Some("UserExport")).errors(&["401", "403", "429"]).build()),
-        ("/api/user", "delete", Op::new("deleteAccount", "account", "Delete the user's own account with the password (and a recent second factor when one is enrolled); every session ends")
+        ("/api/user", "delete", Op::new("deleteAccount", "account", "Delete the user's own account with the password (a wrong one counts toward the password lock as at sign-in; and a recent second factor when one is enrolled); every session ends")
             .security(BEARER).body("DeleteAccountRequest").ok("204", "Deleted", None)
-            .errors(&["400", "401", "403", "429"]).build()),
+            .errors(&["400", "401", "403", "423", "429"]).build()),
         ("/api/devices", "get", Op::new("devices", "devices", "Every device the user signed in from, most recently seen first")
             .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
         ("/api/device/{id}/compromised", "post", Op::new("deviceCompromised", "devices", "Report a device lost or stolen: its trust and sessions end, sign-ins from it are refused")

@@ -15,6 +15,7 @@ on_every_backend!(
     other_sessions_end_and_this_one_stays,
     the_user_downloads_their_data_without_secrets,
     the_user_deletes_their_account_with_the_password,
+    wrong_current_passwords_lock_the_account_like_sign_ins,
 );
 
 fn on(device: &str) -> [(&'static str, String); 1] {
@@ -73,6 +74,46 @@ async fn password_change_needs_the_current_password_and_keeps_only_this_session(
     s.call(Req::get("/api/user/profile").bearer(&there))
         .await
         .expect(401, Some("invalid_token"));
+    s.stop().await;
+}
+
+/// R56 over HTTP: wrong current passwords at a password change count
+/// toward the password lock; at the threshold even the right one is
+/// refused with 423 (and a sign-in with it too).
+async fn wrong_current_passwords_lock_the_account_like_sign_ins(db: Db) {
+    let s = TestServer::on(&db, "password-recheck").await;
+    let id = unique("pwlock");
+    s.signup(&id, PASSWORD).await.expect(201, None);
+    let here = signed_in(&s, &id, "laptop").await;
+    let change = |current: &str| {
+        Req::post("/api/user/password").bearer(&here).json(json!({
+            "current_password": current, "new_password": "a new and long enough pass phrase",
+        }))
+    };
+    let mut refused = 0;
+    loop {
+        let r = s.call(change("not it at all")).await;
+        if r.status.as_u16() == 423 {
+            r.expect(423, Some("account_locked"));
+            break;
+        }
+        r.expect(401, Some("invalid_credentials"));
+        refused += 1;
+        assert!(refused <= 10, "the lock starts at the threshold");
+    }
+    assert_eq!(
+        refused, 10,
+        "the default password threshold of wrong passwords, then the lock"
+    );
+    s.call(change(PASSWORD))
+        .await
+        .expect(423, Some("account_locked"));
+    s.login(&id, PASSWORD, &[])
+        .await
+        .expect(401, Some("invalid_credentials"));
+    s.call(Req::get("/api/user/profile").bearer(&here))
+        .await
+        .expect(200, None);
     s.stop().await;
 }
 

@@ -8,10 +8,11 @@ use crate::blocklist::{self, NewPasswordContext};
 use crate::crypto::{AccessClaims, ExposeSecret, PasswordCheck, SecretString};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
-    AuditKind, AuditOutcome, Contact, NotificationKind, RevocationReason, User, UserId,
+    AuditKind, AuditOutcome, Contact, LockScope, NotificationKind, RevocationReason, SessionId,
+    User, UserId,
 };
 use crate::observability::step;
-use crate::store::StoreError;
+use crate::store::{Durability, StoreError};
 use std::fmt;
 
 /// A new account.
@@ -145,15 +146,8 @@ impl Mfa {
                 .password_hash
                 .as_deref()
                 .ok_or(MfaError::InvalidCredentials)?;
-            // The argon2 work runs before the unit, never inside it.
-            match self
-                .verify_password(current, phc)
-                .await
-                .map_err(MfaError::Crypto)?
-            {
-                PasswordCheck::Valid { .. } => {}
-                PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
-            }
+            self.recheck_password(&user, session.id, current, phc, "change_password")
+                .await?;
             history.push(phc.to_owned());
             if self.inner.passwords.is_in_history(new, &history) {
                 return Err(MfaError::invalid_input("password", "used before"));
@@ -216,15 +210,8 @@ impl Mfa {
                 self.require_recent_mfa(claims, self.inner.policy.session.reauth_window)?;
             }
             if let Some(phc) = user.password_hash.as_deref() {
-                // The argon2 work runs before the unit, never inside it.
-                match self
-                    .verify_password(password, phc)
-                    .await
-                    .map_err(MfaError::Crypto)?
-                {
-                    PasswordCheck::Valid { .. } => {}
-                    PasswordCheck::Invalid => return Err(MfaError::InvalidCredentials),
-                }
+                self.recheck_password(&user, session.id, password, phc, "delete_account")
+                    .await?;
             }
             unit!(&self.inner, |inner| {
                 let now = inner.now();
@@ -246,5 +233,65 @@ impl Mfa {
                     .await
             })
         })
+    }
+}
+
+impl Mfa {
+    /// Checks the password of a signed-in user again (to change it, to
+    /// delete the account) as a sign-in checks it (R56): the attempt is
+    /// counted against the password counter before the hash is evaluated,
+    /// in a unit of its own, so a stolen session guesses no faster than the
+    /// lockout rule allows, and a locked counter refuses without
+    /// evaluating. A wrong password or a refusal is audited
+    /// (`password_rechecked`, with the step and the session), a lock it
+    /// starts is audited and announced; the right password clears the
+    /// count. The argon2 work runs between the units, never inside one.
+    async fn recheck_password(
+        &self,
+        user: &User,
+        session: SessionId,
+        password: &SecretString,
+        phc: &str,
+        step_name: &'static str,
+    ) -> MfaResult<()> {
+        let audit = |outcome, now, reason: &'static str| {
+            Audit::new(AuditKind::PasswordRechecked, outcome, now)
+                .user(user.id)
+                .session(session)
+                .meta(serde_json::json!({ "step": step_name, "reason": reason }))
+        };
+        let lock_started = unit!(&self.inner, Durability::Carried, |inner| {
+            match inner.reserve_attempt(user.id, LockScope::Password).await {
+                Err(e @ MfaError::AccountLocked { .. }) => {
+                    inner
+                        .record(audit(AuditOutcome::Denied, inner.now(), "locked"))
+                        .await?;
+                    Err(e)
+                }
+                other => other,
+            }
+        })?;
+        let check = self
+            .verify_password(password, phc)
+            .await
+            .map_err(MfaError::Crypto)?;
+        match check {
+            PasswordCheck::Valid { .. } => {
+                unit!(&self.inner, Durability::Carried, |inner| {
+                    inner.clear_failures(user.id, LockScope::Password).await
+                })
+            }
+            PasswordCheck::Invalid => unit!(&self.inner, |inner| {
+                inner
+                    .record(audit(AuditOutcome::Failure, inner.now(), "wrong_password"))
+                    .await?;
+                if let Some(until) = lock_started {
+                    inner
+                        .lock_started(user, LockScope::Password, until, None)
+                        .await?;
+                }
+                Err(MfaError::InvalidCredentials)
+            }),
+        }
     }
 }

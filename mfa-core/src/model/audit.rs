@@ -114,6 +114,10 @@ audit_kinds! {
     RiskAssessed => "risk_assessed",
     /// A password was set or changed.
     PasswordChanged => "password_changed",
+    /// A signed-in user's password was checked again (to change it or to
+    /// delete the account) and was wrong, or the check was refused by a
+    /// lock; `step` and `reason` in the metadata.
+    PasswordRechecked => "password_rechecked",
     /// MFA enforcement was started or stopped for a user.
     EnforcementChanged => "enforcement_changed",
     /// An administrator reset a user's MFA.

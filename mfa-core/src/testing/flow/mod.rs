@@ -149,6 +149,7 @@ macro_rules! __flow_cases {
                 nist_63b_5_1_1_2_password_with_the_identifier_or_product_name_is_refused,
                 host_password_blocklist_is_honoured,
                 common_password_check_can_be_turned_off,
+                r56_password_rechecks_are_counted_and_lock_like_sign_ins,
             }
             enforcement {
                 enforcement_all_asks_a_user_without_factors_to_enrol,

@@ -1,11 +1,13 @@
 //! New passwords ([`crate::Mfa::create_user`], [`crate::Mfa::change_password`]):
 //! the comparison with common and context-specific values that NIST SP
-//! 800-63B §5.1.1.2 asks for (see [`crate::blocklist`]).
+//! 800-63B §5.1.1.2 asks for (see [`crate::blocklist`]); and the password
+//! checked again for a change or an account deletion, counted like a
+//! sign-in's (R56, NIST SP 800-63B §5.2.2).
 
 use super::harness::{Harness, TestUser, expect_err};
 use crate::blocklist::PasswordBlocklist;
 use crate::crypto::{AccessClaims, SecretString};
-use crate::model::{AuditKind, Contact};
+use crate::model::{AuditKind, AuditOutcome, Contact, NotificationKind};
 use crate::store::Store;
 use crate::{MfaError, MfaResult, NewUser};
 use std::fmt;
@@ -189,4 +191,90 @@ pub async fn common_password_check_can_be_turned_off<S: Store>(store: Arc<S>) {
             .await,
         "too short",
     );
+}
+
+/// R56: a wrong current password at a password change or an account
+/// deletion is counted against the password lock before the hash is
+/// evaluated, audited, and at the threshold locks the account (audited and
+/// announced): then even the right password is refused there and at
+/// sign-in, until the lock ends. A right password clears the count.
+pub async fn r56_password_rechecks_are_counted_and_lock_like_sign_ins<S: Store>(store: Arc<S>) {
+    let h = Harness::new(store);
+    let user = h.create_user("recheck").await;
+    let claims = claims_of(&h, &user).await;
+    let wrong = SecretString::from("not-the-password-1");
+    let new = SecretString::from(STRONG);
+    let threshold = h.mfa.policy().password_lockout.threshold;
+    let failures = |h: &Harness<S>| {
+        let mfa = h.mfa.clone();
+        let id = user.id;
+        async move {
+            mfa.settings(id)
+                .await
+                .expect("settings")
+                .user
+                .password_failures
+                .failures
+        }
+    };
+
+    expect_err(
+        h.mfa.change_password(&claims, &wrong, &new).await,
+        "invalid_credentials",
+    );
+    assert_eq!(failures(&h).await, 1, "a wrong password is counted");
+    expect_err(
+        h.mfa.delete_account(&claims, &wrong).await,
+        "invalid_credentials",
+    );
+    assert_eq!(failures(&h).await, 2, "at an account deletion too");
+    h.mfa
+        .change_password(&claims, &user.password, &new)
+        .await
+        .expect("the right password changes it");
+    assert_eq!(failures(&h).await, 0, "the right password clears the count");
+
+    let newer = SecretString::from("amber-falcon-harbour-violet");
+    for _ in 0..threshold {
+        expect_err(
+            h.mfa.change_password(&claims, &wrong, &newer).await,
+            "invalid_credentials",
+        );
+    }
+    expect_err(
+        h.mfa.change_password(&claims, &new, &newer).await,
+        "account_locked",
+    );
+    expect_err(h.mfa.delete_account(&claims, &new).await, "account_locked");
+    expect_err(
+        h.login_with_password(&user, STRONG).await,
+        "invalid_credentials",
+    );
+    assert_eq!(
+        failures(&h).await,
+        threshold,
+        "a locked counter is not counted further"
+    );
+    let events = h.audit().await;
+    let rechecked = |outcome| {
+        events
+            .iter()
+            .filter(|e| e.kind == AuditKind::PasswordRechecked && e.outcome == outcome)
+            .count()
+    };
+    assert_eq!(rechecked(AuditOutcome::Failure), threshold as usize + 2);
+    assert_eq!(
+        rechecked(AuditOutcome::Denied),
+        2,
+        "the refusals while locked"
+    );
+    assert!(events.iter().any(|e| e.kind == AuditKind::AccountLocked));
+    assert_eq!(h.notified(&user, NotificationKind::AccountLocked), 1);
+
+    h.advance(h.mfa.policy().password_lockout.base_lock);
+    h.mfa
+        .change_password(&claims, &new, &newer)
+        .await
+        .expect("after the lock, the right password changes it");
+    assert_eq!(failures(&h).await, 0);
 }
