@@ -152,33 +152,51 @@ pub async fn concurrent_factor_activations_succeed_once<S: Store>(store: Arc<S>)
     );
 }
 
+/// A session of `user` with one refresh token, rotated by 64 tasks at
+/// once at `now`, each with a new token from `new`: the session, every
+/// outcome in task order, and the one winner's child (asserting there is
+/// exactly one).
+async fn race_rotations<S: Store>(
+    store: &Arc<S>,
+    user: crate::model::UserId,
+    now: chrono::DateTime<chrono::Utc>,
+    new: impl Fn() -> NewRefreshToken,
+) -> (
+    crate::model::Session,
+    Vec<RotateOutcome>,
+    crate::model::RefreshToken,
+) {
+    let session = fixtures::create_session(&**store, user, None, t0()).await;
+    let token = fixtures::create_refresh_token(&**store, &session, t0()).await;
+    let presented = token.token_hash;
+    let results = race(64, |_| {
+        let store = Arc::clone(store);
+        let new = new();
+        async move { store.rotate_refresh_token(&presented, &new, now).await }
+    })
+    .await;
+    let mut winners = results.iter().filter_map(|r| match r {
+        RotateOutcome::Rotated { token, .. } => Some(token.clone()),
+        _ => None,
+    });
+    let winner = winners
+        .next()
+        .expect("one of 64 concurrent rotations must succeed");
+    assert!(
+        winners.next().is_none(),
+        "exactly one of 64 concurrent rotations may succeed"
+    );
+    (session, results, winner)
+}
+
 /// R57: 64 concurrent rotations of the same refresh token: exactly one is
 /// `Rotated`, the others `Reused` or `Revoked`; afterwards the family has no
 /// usable token and the session is revoked.
 pub async fn concurrent_refresh_rotations_rotate_once<S: Store>(store: Arc<S>) {
     let user = create_user(&*store, t0()).await;
-    let session = fixtures::create_session(&*store, user.id, None, t0()).await;
-    let token = fixtures::create_refresh_token(&*store, &session, t0()).await;
     let now = at(60);
-    let presented = token.token_hash;
-    let results = race(64, |_| {
-        let store = Arc::clone(&store);
-        let new = fixtures::next_refresh_token(now);
-        async move { store.rotate_refresh_token(&presented, &new, now).await }
-    })
-    .await;
-    let winners: Vec<_> = results
-        .iter()
-        .filter_map(|r| match r {
-            RotateOutcome::Rotated { token, .. } => Some(token.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one of 64 concurrent rotations may succeed"
-    );
+    let (session, results, winner) =
+        race_rotations(&store, user.id, now, || fixtures::next_refresh_token(now)).await;
     let reused = count(&results, |r| matches!(r, RotateOutcome::Reused { .. }));
     let revoked = count(&results, |r| matches!(r, RotateOutcome::Revoked { .. }));
     assert_eq!(
@@ -191,11 +209,7 @@ pub async fn concurrent_refresh_rotations_rotate_once<S: Store>(store: Arc<S>) {
         "the first loser after the winner must detect the reuse"
     );
     let after = store
-        .rotate_refresh_token(
-            &winners[0].token_hash,
-            &fixtures::next_refresh_token(now),
-            now,
-        )
+        .rotate_refresh_token(&winner.token_hash, &fixtures::next_refresh_token(now), now)
         .await
         .expect("rotate_refresh_token failed");
     assert_eq!(
@@ -221,29 +235,12 @@ pub async fn concurrent_refresh_rotations_rotate_once<S: Store>(store: Arc<S>) {
 /// active.
 pub async fn concurrent_rotations_with_grace_retry_one_child<S: Store>(store: Arc<S>) {
     let user = create_user(&*store, t0()).await;
-    let session = fixtures::create_session(&*store, user.id, None, t0()).await;
-    let token = fixtures::create_refresh_token(&*store, &session, t0()).await;
     let now = at(60);
-    let presented = token.token_hash;
-    let results = race(64, |_| {
-        let store = Arc::clone(&store);
-        let new = fixtures::next_refresh_token_with_grace(now, now + TimeDelta::seconds(10));
-        async move { store.rotate_refresh_token(&presented, &new, now).await }
+    let (session, results, winner) = race_rotations(&store, user.id, now, || {
+        fixtures::next_refresh_token_with_grace(now, now + TimeDelta::seconds(10))
     })
     .await;
-    let winners: Vec<_> = results
-        .iter()
-        .filter_map(|r| match r {
-            RotateOutcome::Rotated { token, .. } => Some(token.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(
-        winners.len(),
-        1,
-        "exactly one of 64 concurrent rotations may succeed"
-    );
-    let child = &winners[0];
+    let child = &winner;
     for r in &results {
         match r {
             RotateOutcome::Rotated { .. } => {}

@@ -250,7 +250,6 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
             "SELECT {} FROM {{p}}refresh_tokens WHERE token_hash = $1",
             cols::REFRESH
         );
-        let locked_by_hash = format!("{by_hash}{}", self.dialect().for_update);
         // Inside a unit on PostgreSQL the gate and the session's touch are
         // one statement (with grace, so is the end of the parent's grace),
         // and the child waits for the unit's flush.
@@ -370,40 +369,32 @@ impl<D: Driver> SessionRepository for SqlStore<D> {
             }
             // Lost or refused: the locking read waits for a winner
             // still in flight, so a loser sees the token rotated.
-            let (current, kept) = if new.grace.is_some() {
-                let sql = format!(
-                    "SELECT {}, grace_successor, grace_until FROM {{p}}refresh_tokens \
-                     WHERE token_hash = $1{}",
-                    cols::REFRESH,
-                    self.dialect().for_update
-                );
-                let found = self
-                    .row_on(conn, &sql, vec![hash.clone()], |row| {
-                        let kept = match (
-                            row.opt_bytes("grace_successor")?,
-                            row.opt_ts("grace_until")?,
-                        ) {
-                            (Some(sealed), Some(until)) => {
-                                Some((SealedSecret::from_bytes(sealed), until))
-                            }
-                            _ => None,
-                        };
-                        Ok((refresh_from_row(row)?, kept))
-                    })
-                    .await?;
-                match found {
-                    Some(found) => found,
-                    None => return Ok(RotateOutcome::Unknown),
-                }
-            } else {
-                match self
-                    .row_on(conn, &locked_by_hash, vec![hash.clone()], refresh_from_row)
-                    .await?
-                {
-                    Some(current) => (current, None),
-                    None => return Ok(RotateOutcome::Unknown),
-                }
+            // The sealed child kept by a rotation with grace comes with it;
+            // a rotation made without grace ignores it.
+            let locked = format!(
+                "SELECT {}, grace_successor, grace_until FROM {{p}}refresh_tokens \
+                 WHERE token_hash = $1{}",
+                cols::REFRESH,
+                self.dialect().for_update
+            );
+            let found = self
+                .row_on(conn, &locked, vec![hash.clone()], |row| {
+                    let kept = match (
+                        row.opt_bytes("grace_successor")?,
+                        row.opt_ts("grace_until")?,
+                    ) {
+                        (Some(sealed), Some(until)) => {
+                            Some((SealedSecret::from_bytes(sealed), until))
+                        }
+                        _ => None,
+                    };
+                    Ok((refresh_from_row(row)?, kept))
+                })
+                .await?;
+            let Some((current, kept)) = found else {
+                return Ok(RotateOutcome::Unknown);
             };
+            let kept = kept.filter(|_| new.grace.is_some());
             let outcome = match current.status {
                 RefreshStatus::Revoked => RotateOutcome::Revoked {
                     user_id: current.user_id,

@@ -8,7 +8,7 @@ use crate::crypto::ExposeSecret;
 use crate::error::MfaResult;
 use crate::model::{FactorKind, SessionStatus};
 use crate::store::Store;
-use crate::{ClientInfo, LoginOutcome, Mfa, VerifyRequest};
+use crate::{ClientInfo, LoginOutcome, Mfa, Tokens, VerifyRequest};
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::sync::Arc;
@@ -154,6 +154,21 @@ pub async fn r55_concurrent_verifies_of_one_email_code_succeed_once<S: Store>(st
     );
 }
 
+/// `n` refreshes with `refresh_token` at once; their answers in task order.
+async fn race_refreshes<S: Store>(
+    h: &Harness<S>,
+    n: usize,
+    refresh_token: &str,
+) -> Vec<MfaResult<Tokens>> {
+    race(n, |_| {
+        let mfa = h.mfa.clone();
+        let token = refresh_token.to_owned();
+        let client = h.client();
+        async move { mfa.refresh(&token, &client).await }
+    })
+    .await
+}
+
 /// R57: 16 concurrent refreshes with one token: exactly one rotates, the
 /// others answer `token_reused` or `invalid_token`, and the family is
 /// revoked (the winner's new token fails too).
@@ -162,13 +177,7 @@ pub async fn r57_concurrent_refreshes_with_one_token_rotate_once<S: Store>(store
     let h = Harness::new(store);
     let user = h.create_user("dan").await;
     let tokens = h.sign_in(&user).await;
-    let results = race(N, |_| {
-        let mfa = h.mfa.clone();
-        let token = tokens.refresh_token.clone();
-        let client = h.client();
-        async move { mfa.refresh(&token, &client).await }
-    })
-    .await;
+    let results = race_refreshes(&h, N, &tokens.refresh_token).await;
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
     assert_eq!(
         winners.len(),
@@ -211,13 +220,7 @@ pub async fn r57_concurrent_refreshes_within_the_grace_get_one_pair<S: Store>(st
     let tokens = h.sign_in(&user).await;
     let mut answers = Vec::new();
     for round in ["the rotation and its retries", "retries only"] {
-        let results = race(N, |_| {
-            let mfa = h.mfa.clone();
-            let token = tokens.refresh_token.clone();
-            let client = h.client();
-            async move { mfa.refresh(&token, &client).await }
-        })
-        .await;
+        let results = race_refreshes(&h, N, &tokens.refresh_token).await;
         assert!(
             results.iter().all(Result::is_ok),
             "{round}: every refresh within the grace succeeds, errors: {:?}",

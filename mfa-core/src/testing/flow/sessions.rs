@@ -2,11 +2,27 @@
 //! tokens, step-up freshness, logout and revocation.
 
 use super::harness::{Harness, expect_err, expect_mfa_ticket};
-use crate::LoginOutcome;
 use crate::model::{Aal, AuditKind, FactorKind, NotificationKind};
 use crate::store::{AuditFilter, Store};
+use crate::{LoginOutcome, Tokens};
 use chrono::TimeDelta;
 use std::sync::Arc;
+
+/// A new user `name`, signed in (`first`) and refreshed once (`second`,
+/// from `first`'s refresh token).
+pub(super) async fn signed_in_and_refreshed<S: Store>(
+    h: &Harness<S>,
+    name: &str,
+) -> (super::harness::TestUser, Tokens, Tokens) {
+    let user = h.create_user(name).await;
+    let first = h.sign_in(&user).await;
+    let second = h
+        .mfa
+        .refresh(&first.refresh_token, &h.client())
+        .await
+        .expect("refresh failed");
+    (user, first, second)
+}
 
 /// R38: a refresh returns new tokens with a different refresh token, of the
 /// same session, AAL and methods; the spent token no longer works.
@@ -42,13 +58,7 @@ pub async fn r38_refresh_rotates_the_refresh_token<S: Store>(store: Arc<S>) {
 /// access token fails), is audited and announced.
 pub async fn r39_refresh_reuse_revokes_family_and_session<S: Store>(store: Arc<S>) {
     let h = Harness::new(store);
-    let user = h.create_user("bob").await;
-    let first = h.sign_in(&user).await;
-    let second = h
-        .mfa
-        .refresh(&first.refresh_token, &h.client())
-        .await
-        .expect("refresh failed");
+    let (user, first, second) = signed_in_and_refreshed(&h, "bob").await;
     expect_err(
         h.mfa.refresh(&first.refresh_token, &h.client()).await,
         "token_reused",
@@ -131,13 +141,7 @@ async fn retried_events<S: Store>(h: &Harness<S>, user: &super::harness::TestUse
 /// and the new token goes on working.
 pub async fn refresh_retry_within_the_grace_gets_the_same_refresh_token<S: Store>(store: Arc<S>) {
     let h = with_grace(store);
-    let user = h.create_user("gus").await;
-    let first = h.sign_in(&user).await;
-    let second = h
-        .mfa
-        .refresh(&first.refresh_token, &h.client())
-        .await
-        .expect("refresh failed");
+    let (user, first, second) = signed_in_and_refreshed(&h, "gus").await;
     h.advance(GRACE - TimeDelta::seconds(1));
     let retried = h
         .mfa
@@ -174,13 +178,7 @@ pub async fn refresh_retry_within_the_grace_gets_the_same_refresh_token<S: Store
 /// and no token or access token of the family works afterwards.
 pub async fn refresh_retry_after_the_grace_revokes_the_family<S: Store>(store: Arc<S>) {
     let h = with_grace(store);
-    let user = h.create_user("hal").await;
-    let first = h.sign_in(&user).await;
-    let second = h
-        .mfa
-        .refresh(&first.refresh_token, &h.client())
-        .await
-        .expect("refresh failed");
+    let (user, first, second) = signed_in_and_refreshed(&h, "hal").await;
     h.advance(GRACE);
     expect_err(
         h.mfa.refresh(&first.refresh_token, &h.client()).await,
@@ -208,13 +206,7 @@ pub async fn refresh_retry_after_the_grace_revokes_the_family<S: Store>(store: A
 /// before it revokes the family, even inside its grace interval.
 pub async fn refresh_retry_of_an_older_token_revokes_the_family<S: Store>(store: Arc<S>) {
     let h = with_grace(store);
-    let user = h.create_user("ida").await;
-    let first = h.sign_in(&user).await;
-    let second = h
-        .mfa
-        .refresh(&first.refresh_token, &h.client())
-        .await
-        .expect("refresh failed");
+    let (user, first, second) = signed_in_and_refreshed(&h, "ida").await;
     h.advance(TimeDelta::seconds(1));
     let third = h
         .mfa
@@ -247,13 +239,7 @@ pub async fn refresh_reuse_grace_is_off_by_default<S: Store>(store: Arc<S>) {
         h.mfa.policy().session.refresh_reuse_grace,
         TimeDelta::zero()
     );
-    let user = h.create_user("jon").await;
-    let first = h.sign_in(&user).await;
-    let second = h
-        .mfa
-        .refresh(&first.refresh_token, &h.client())
-        .await
-        .expect("refresh failed");
+    let (user, first, second) = signed_in_and_refreshed(&h, "jon").await;
     expect_err(
         h.mfa.refresh(&first.refresh_token, &h.client()).await,
         "token_reused",
