@@ -247,6 +247,18 @@ pub(crate) async fn revoke_devices(
     revoked(&state, &key, &id, Change::RevokeDevices).await
 }
 
+/// A page size from a query (50 when absent), 1 to `max`.
+fn page_limit(limit: Option<&str>, max: u32) -> Result<u32, MfaError> {
+    match limit {
+        None => Ok(50),
+        Some(l) => l
+            .parse::<u32>()
+            .ok()
+            .filter(|l| (1..=max).contains(l))
+            .ok_or(MfaError::invalid_input("limit", "out of range")),
+    }
+}
+
 #[derive(Deserialize)]
 pub(crate) struct LockedQuery {
     limit: Option<String>,
@@ -261,14 +273,7 @@ pub(crate) async fn locked(
     AdminKey(_): AdminKey,
     Query(query): Query<LockedQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=mfa_core::MAX_LOCKED_PAGE).contains(l))
-            .ok_or(MfaError::invalid_input("limit", "1 to 500"))?,
-    };
+    let limit = page_limit(query.limit.as_deref(), mfa_core::MAX_LOCKED_PAGE)?;
     let after = match query.after.as_deref() {
         None | Some("") => None,
         Some(a) => Some(
@@ -327,14 +332,7 @@ pub(crate) async fn audit(
     AdminKey(_): AdminKey,
     Query(query): Query<AdminAuditQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let limit = match query.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| (1..=MAX_ADMIN_AUDIT_PAGE).contains(l))
-            .ok_or(MfaError::invalid_input("limit", "1 to 500"))?,
-    };
+    let limit = page_limit(query.limit.as_deref(), MAX_ADMIN_AUDIT_PAGE)?;
     let after = match query.cursor.as_deref() {
         None | Some("") => None,
         Some(c) => Some(parse_cursor(c).ok_or(MfaError::invalid_input("cursor", "malformed"))?),

@@ -768,14 +768,7 @@ pub async fn locked_users_lists_a_locked_account_until_its_unlock<S: Store>(stor
     };
     let h = &h;
     assert!(listed(h).await.is_empty(), "nobody is locked yet");
-    let ticket = h.mfa_ticket(&user.user).await;
-    let wrong = wrong_code(&h.totp_code_at(&user.secret, 1));
-    for _ in 0..h.mfa.policy().mfa_lockout.threshold {
-        expect_err(
-            h.verify(&ticket, FactorKind::Totp, &wrong).await,
-            "invalid_code",
-        );
-    }
+    super::verify::lock(h, &user).await;
     let locked = listed(h).await;
     assert_eq!(locked.len(), 1, "{locked:?}");
     assert_eq!(locked[0].user.id, user.user.id);

@@ -478,7 +478,9 @@ pub async fn r23_success_resets_the_failure_counter<S: Store>(store: Arc<S>) {
     assert_eq!(h.mfa_failures(user.user.id).await, 0);
 }
 
-async fn lock<S: Store>(h: &Harness<S>, user: &super::harness::TotpUser) {
+/// Locks `user` out of the second factor with wrong TOTP codes, up to the
+/// refusal that says so.
+pub(super) async fn lock<S: Store>(h: &Harness<S>, user: &super::harness::TotpUser) {
     let ticket = h.mfa_ticket(&user.user).await;
     let wrong = wrong_code(&h.totp_code_at(&user.secret, 1));
     for _ in 0..h.mfa.policy().mfa_lockout.threshold {
