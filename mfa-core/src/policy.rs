@@ -432,9 +432,12 @@ pub struct RecoveryPolicy {
     /// The window of `per_window`.
     pub window: TimeDelta,
     /// Send security notifications to an email address nobody has proved
-    /// yet. Off, a notification waits for [`crate::Mfa::verify_email`]
-    /// (and goes by SMS when the account has a phone number); on, an
-    /// address is trusted as given.
+    /// yet. Off (the default), a notification waits for
+    /// [`crate::Mfa::verify_email`] (and goes by SMS when the account has a
+    /// phone number), so an address typed wrong at sign-up, or someone
+    /// else's, is never told of the account's security events; on, an
+    /// address is trusted as given (for a host whose own sign-up has
+    /// verified it already).
     pub notify_unverified_email: bool,
 }
 
@@ -445,7 +448,7 @@ impl Default for RecoveryPolicy {
             verification_lifetime: TimeDelta::days(2),
             per_window: 5,
             window: TimeDelta::hours(1),
-            notify_unverified_email: true,
+            notify_unverified_email: false,
         }
     }
 }

@@ -392,6 +392,18 @@ impl Config {
                     ConfigError::new("MFA_REFRESH_REUSE_GRACE_SECONDS", "expected 0 to 60")
                 })?;
         }
+        if let Some(v) = get("MFA_NOTIFY_UNVERIFIED_EMAIL") {
+            config.policy.recovery.notify_unverified_email = match v.trim() {
+                "true" => true,
+                "false" => false,
+                _ => {
+                    return Err(ConfigError::new(
+                        "MFA_NOTIFY_UNVERIFIED_EMAIL",
+                        "expected true or false",
+                    ));
+                }
+            };
+        }
         if let Some(v) = get("MFA_PURGE_SECONDS") {
             config.purge_interval = match v.trim() {
                 "off" => None,
@@ -636,6 +648,24 @@ mod tests {
                 "MFA_REFRESH_REUSE_GRACE_SECONDS"
             );
         }
+    }
+
+    #[test]
+    fn unverified_addresses_are_not_notified_unless_set() {
+        let notify = |c: Config| c.policy.recovery.notify_unverified_email;
+        assert!(!notify(from(&[]).unwrap()));
+        assert!(notify(
+            from(&[("MFA_NOTIFY_UNVERIFIED_EMAIL", "true")]).unwrap()
+        ));
+        assert!(!notify(
+            from(&[("MFA_NOTIFY_UNVERIFIED_EMAIL", "false")]).unwrap()
+        ));
+        assert_eq!(
+            from(&[("MFA_NOTIFY_UNVERIFIED_EMAIL", "yes")])
+                .unwrap_err()
+                .variable,
+            "MFA_NOTIFY_UNVERIFIED_EMAIL"
+        );
     }
 
     #[test]

@@ -392,12 +392,17 @@ pub async fn reset_requests_are_rate_limited_alike<S: Store>(store: Arc<S>) {
         .expect("a new window");
 }
 
-/// With `notify_unverified_email` off, an unverified address gets no
-/// security notification (the phone does, by SMS); once verified, it does.
+/// With `notify_unverified_email` off, as by default, an unverified
+/// address gets no security notification (the phone does, by SMS); once
+/// verified, it does.
 pub async fn unverified_addresses_get_notifications_only_when_the_policy_allows<S: Store>(
     store: Arc<S>,
 ) {
-    let h = Harness::with_policy(store, |p| p.recovery.notify_unverified_email = false);
+    let default = crate::policy::Policy::default()
+        .recovery
+        .notify_unverified_email;
+    assert!(!default, "off by default");
+    let h = Harness::with_policy(store, |p| p.recovery.notify_unverified_email = default);
     let user = h.create_user("quiet").await;
     let tokens = h.sign_in(&user).await;
     let (_, _, _) = h.enroll_totp_for(&tokens).await;
