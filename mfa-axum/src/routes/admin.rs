@@ -29,6 +29,18 @@ fn user_id(id: &str) -> Result<UserId, ApiError> {
         .map_err(|_| ApiError(MfaError::invalid_input("id", "not a UUID")))
 }
 
+/// An optional user id from the query parameter `field`: none when absent
+/// or empty.
+fn optional_user_id(field: &'static str, value: Option<&str>) -> Result<Option<UserId>, MfaError> {
+    value
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<UserId>()
+                .map_err(|_| MfaError::invalid_input(field, "not a UUID"))
+        })
+        .transpose()
+}
+
 /// A counter's state as the admin API shows it (`LockState`): its
 /// failures and `null`, the time the lock ends, or `"until_reset"`.
 fn lock_state(failures: u32, lock: Option<Lock>) -> serde_json::Value {
@@ -274,13 +286,7 @@ pub(crate) async fn locked(
     Query(query): Query<LockedQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), mfa_core::MAX_LOCKED_PAGE)?;
-    let after = match query.after.as_deref() {
-        None | Some("") => None,
-        Some(a) => Some(
-            a.parse::<UserId>()
-                .map_err(|_| MfaError::invalid_input("after", "not a UUID"))?,
-        ),
-    };
+    let after = optional_user_id("after", query.after.as_deref())?;
     let accounts = state.mfa.locked_users(after, limit).await?;
     let next_after = (accounts.len() == limit as usize)
         .then(|| accounts.last().map(|a| a.user.id))
@@ -337,15 +343,7 @@ pub(crate) async fn audit(
         None | Some("") => None,
         Some(c) => Some(parse_cursor(c).ok_or(MfaError::invalid_input("cursor", "malformed"))?),
     };
-    let user_id = query
-        .user
-        .as_deref()
-        .filter(|u| !u.is_empty())
-        .map(|u| {
-            u.parse::<UserId>()
-                .map_err(|_| MfaError::invalid_input("user", "not a UUID"))
-        })
-        .transpose()?;
+    let user_id = optional_user_id("user", query.user.as_deref())?;
     let kinds = query
         .kind
         .as_deref()

@@ -197,7 +197,7 @@ impl Mfa {
     /// One unit of resealing.
     async fn reseal_unit(&self, batch: Batch) -> MfaResult<ResealProgress> {
         unit!(&self.inner, |inner| {
-            let factors = match &batch {
+            let (factors, full) = match &batch {
                 Batch::After(after, limit) => {
                     let page = inner.factors.list_sealed_factors(*after, *limit).await?;
                     let full = page.len() == *limit as usize;
@@ -211,7 +211,7 @@ impl Mfa {
                     (page, false)
                 }
             };
-            reseal_factors(&inner, factors.0, factors.1).await
+            reseal_factors(&inner, factors, full).await
         })
     }
 
