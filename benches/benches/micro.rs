@@ -250,8 +250,8 @@ fn sealing(c: &mut Criterion) {
 /// its canonical bytes) beside the JSON encoding every store does of the
 /// same event anyway, and verifying a chain of 1,000 events.
 fn audit_chain(c: &mut Criterion) {
-    use mfa_core::audit::{AuditVerifier, link_mac};
-    use mfa_core::model::{AuditChainId, AuditEvent, AuditKind, AuditLink, AuditOutcome};
+    use mfa_core::audit::{AuditVerifier, link};
+    use mfa_core::model::{AuditChainId, AuditEvent, AuditKind, AuditOutcome};
     let keys = KeyRing::generate();
     let at = chrono::DateTime::from_timestamp(NOW, 0).unwrap();
     let mut event = AuditEvent::new(AuditKind::MfaVerification, AuditOutcome::Success, at);
@@ -265,16 +265,16 @@ fn audit_chain(c: &mut Criterion) {
         b.iter(|| black_box(serde_json::to_vec(black_box(&event)).unwrap()));
     });
     g.bench_function("link_one_event", |b| {
-        b.iter(|| black_box(link_mac(&keys, None, chain, 7, black_box(&event))));
+        b.iter(|| black_box(link(&keys, None, chain, 7, black_box(&event))));
     });
     let mut events = Vec::with_capacity(1_000);
     let mut prev = None;
     for seq in 1..=1_000u64 {
         let mut e = event.clone();
         e.id = mfa_core::model::AuditEventId::new();
-        let mac = link_mac(&keys, prev.as_ref(), chain, seq, &e);
-        e.link = Some(AuditLink { chain, seq, mac });
-        prev = Some(mac);
+        let linked = link(&keys, prev.as_ref(), chain, seq, &e);
+        e.link = Some(linked);
+        prev = Some(linked.mac);
         events.push(e);
     }
     g.bench_function("verify_chain_of_1000", |b| {

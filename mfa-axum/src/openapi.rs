@@ -309,6 +309,9 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/admin/users/{id}", "delete", Op::new("adminDeleteUser", "admin", "Delete an account (soft; purged after the retention period) and end its sessions")
             .security(SERVICE).param(id_param("User id")).ok("204", "Deleted", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
+        ("/admin/users/{id}/erase", "post", Op::new("adminErase", "admin", "Erase what the audit log holds about a deleted account (GDPR): the user id, IP address, user agent and country of its events are emptied; the chains stay verifiable")
+            .security(SERVICE).param(id_param("User id")).ok("200", "How many events were erased, and how many (linked before erasure existed) were kept", Some("Erasure"))
+            .errors(&["400", "401", "403", "409", "429"]).build()),
         ("/admin/users/{id}/reset-mfa", "post", Op::new("adminResetMfa", "admin", "Remove every factor, backup code, device trust and session of an account")
             .security(SERVICE).param(id_param("User id")).ok("204", "Reset", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
@@ -613,6 +616,10 @@ fn schemas() -> Value {
             "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }
         })),
         "Revoked": obj(&["revoked"], json!({ "revoked": { "type": "integer", "minimum": 0 } })),
+        "Erasure": obj(&["erased", "kept"], json!({
+            "erased": { "type": "integer", "minimum": 0 },
+            "kept": { "type": "integer", "minimum": 0 }
+        })),
         "GatewaySignInRequest": obj(&["user_id"], json!({
             "user_id": uuid,
             "client": { "type": "object", "description": "The end user's client, as the gateway saw it", "properties": {

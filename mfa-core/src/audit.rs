@@ -11,7 +11,27 @@
 //! ```
 //!
 //! where the previous mac of position 1 is 32 zero bytes, and `content` is a
-//! fixed binary encoding of every field of the event ([`content_bytes`]).
+//! fixed binary encoding of every field of the event ([`content_bytes`]),
+//! with the personal fields (user, IP address, user agent, country) replaced
+//! by their keyed digest, kept in the link ([`personal_digest`]; bound to
+//! the event's id, so two events of one person have unrelated digests).
+//! Links written before digests existed cover the fields themselves and
+//! still verify.
+//!
+//! # Erasure
+//!
+//! [`Mfa::erase_user_data`](crate::Mfa::erase_user_data) empties the
+//! personal fields of a deleted user's events and keeps their digests: the
+//! chain still verifies, and the report counts such events
+//! ([`AuditReport::erased`]). A verification accepts an event whose
+//! personal fields are either exactly those digested or all empty; any
+//! other change of them is an alteration. Someone who can write the
+//! database can therefore empty the personal fields of an event unnoticed
+//! (though counted), and nothing else: the erasure itself is audited
+//! (`user_data_erased`, with the number of events). Events linked before
+//! digests existed cannot be erased without breaking their link: they are
+//! left as they are, and counted in the erasure's result. Archive files
+//! exported before an erasure keep what they hold.
 //! The key is a sub-key of the key ring's root secret
 //! ([`KeyRing::audit_link`]): someone who can write the database but does
 //! not hold the root secret cannot compute a link, so an edited, inserted,
@@ -78,8 +98,16 @@ const REORDER_WINDOW: usize = 64;
 /// Events a verification reads per store call.
 const SCAN_BATCH: u32 = 2_000;
 
-/// The domain label that starts every event's content bytes.
+/// The domain label that starts the content bytes of an event linked
+/// without a digest of its personal fields.
 const CONTENT_LABEL: &[u8] = b"mfa-rs/v1/audit-event\0";
+
+/// The domain label that starts the content bytes of an event linked with
+/// a digest of its personal fields.
+const CONTENT_LABEL_V2: &[u8] = b"mfa-rs/v2/audit-event\0";
+
+/// The domain label of the personal fields' digest.
+const PERSONAL_LABEL: &[u8] = b"mfa-rs/v2/audit-personal\0";
 
 fn put_str(out: &mut Vec<u8>, value: Option<&str>) {
     match value {
@@ -136,22 +164,38 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 
 /// The bytes of an event that its link covers: every field but the link,
 /// each length-prefixed or fixed-size, the time in microseconds (what
-/// every store keeps) and the metadata as JSON with sorted keys.
+/// every store keeps) and the metadata as JSON with sorted keys. With a
+/// `personal` digest (see [`personal_digest`]; every link the engine
+/// writes has one) the digest stands in for the personal fields (user,
+/// IP address, user agent, country); without one (links written before
+/// digests existed) the fields themselves are covered.
 #[must_use]
-pub fn content_bytes(event: &AuditEvent) -> Vec<u8> {
+pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(CONTENT_LABEL);
-    out.extend_from_slice(event.id.as_bytes());
-    out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
-    put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes()));
+    match personal {
+        Some(digest) => {
+            out.extend_from_slice(CONTENT_LABEL_V2);
+            out.extend_from_slice(event.id.as_bytes());
+            out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
+            out.extend_from_slice(digest.as_bytes());
+        }
+        None => {
+            out.extend_from_slice(CONTENT_LABEL);
+            out.extend_from_slice(event.id.as_bytes());
+            out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
+            put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes()));
+        }
+    }
     put_id(&mut out, event.session_id.as_ref().map(|id| id.as_bytes()));
     put_id(&mut out, event.device_id.as_ref().map(|id| id.as_bytes()));
     put_str(&mut out, Some(event.kind.as_str()));
     put_str(&mut out, Some(event.outcome.as_str()));
     put_str(&mut out, event.factor.map(|f| f.as_str()));
-    put_str(&mut out, event.ip.as_deref());
-    put_str(&mut out, event.user_agent.as_deref());
-    put_str(&mut out, event.country.as_deref());
+    if personal.is_none() {
+        put_str(&mut out, event.ip.as_deref());
+        put_str(&mut out, event.user_agent.as_deref());
+        put_str(&mut out, event.country.as_deref());
+    }
     match event.risk_score {
         None => out.push(0),
         Some(score) => out.extend_from_slice(&[1, score]),
@@ -162,8 +206,35 @@ pub fn content_bytes(event: &AuditEvent) -> Vec<u8> {
     out
 }
 
+/// The keyed digest of `event`'s personal fields (user, IP address, user
+/// agent, country), bound to the event's id so that two events of one
+/// person never share a digest:
+/// `HMAC-SHA256(audit-personal key, label ‖ event id ‖ fields…)`
+/// ([`KeyRing::audit_personal`]).
+#[must_use]
+pub fn personal_digest(keys: &KeyRing, event: &AuditEvent) -> AuditMac {
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(PERSONAL_LABEL);
+    out.extend_from_slice(event.id.as_bytes());
+    put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes()));
+    put_str(&mut out, event.ip.as_deref());
+    put_str(&mut out, event.user_agent.as_deref());
+    put_str(&mut out, event.country.as_deref());
+    keys.audit_personal(&[&out])
+}
+
+/// Whether every personal field of `event` is empty, as an erasure leaves
+/// them.
+fn personal_fields_erased(event: &AuditEvent) -> bool {
+    event.user_id.is_none()
+        && event.ip.is_none()
+        && event.user_agent.is_none()
+        && event.country.is_none()
+}
+
 /// The mac of `event` at position `seq` of `chain`, after `prev` (`None`
-/// for position 1).
+/// for position 1), over its content with the `personal` digest (see
+/// [`content_bytes`]).
 #[must_use]
 pub fn link_mac(
     keys: &KeyRing,
@@ -171,6 +242,7 @@ pub fn link_mac(
     chain: AuditChainId,
     seq: u64,
     event: &AuditEvent,
+    personal: Option<&AuditMac>,
 ) -> AuditMac {
     let zero = [0u8; 32];
     let prev = prev.map_or(&zero, AuditMac::as_bytes);
@@ -178,8 +250,27 @@ pub fn link_mac(
         prev,
         chain.as_bytes(),
         &seq.to_be_bytes(),
-        &content_bytes(event),
+        &content_bytes(event, personal),
     ])
+}
+
+/// The link of `event` at position `seq` of `chain`, after `prev`, as the
+/// engine writes it: with the digest of its personal fields.
+#[must_use]
+pub fn link(
+    keys: &KeyRing,
+    prev: Option<&AuditMac>,
+    chain: AuditChainId,
+    seq: u64,
+    event: &AuditEvent,
+) -> AuditLink {
+    let personal = personal_digest(keys, event);
+    AuditLink {
+        chain,
+        seq,
+        mac: link_mac(keys, prev, chain, seq, event, Some(&personal)),
+        personal: Some(personal),
+    }
 }
 
 /// One chain's head as a checkpoint records it.
@@ -397,6 +488,10 @@ pub struct AuditReport {
     /// Events without a link (written before chains existed, or around
     /// the engine).
     pub unlinked: u64,
+    /// Verified events whose personal fields were erased
+    /// ([`crate::Mfa::erase_user_data`]).
+    #[serde(default)]
+    pub erased: u64,
     /// What is wrong, chain by chain in chain order, then the checks of
     /// the whole log.
     pub problems: Vec<AuditProblem>,
@@ -593,10 +688,33 @@ impl<'k> AuditVerifier<'k> {
         self.report
     }
 
+    /// Whether `event` is the one written at `seq` after `prev`: its link
+    /// verifies, and its personal fields are those digested or erased.
     fn verifies(&self, event: &AuditEvent, prev: Option<&AuditMac>, seq: u64) -> bool {
+        event.link.is_some_and(|link| {
+            link_mac(
+                self.keys,
+                prev,
+                link.chain,
+                seq,
+                event,
+                link.personal.as_ref(),
+            ) == link.mac
+                && link.personal.is_none_or(|digest| {
+                    personal_fields_erased(event) || personal_digest(self.keys, event) == digest
+                })
+        })
+    }
+
+    /// Whether the personal fields of `event`, a verified event, were
+    /// erased (they are empty and not what was digested).
+    fn erased(&self, event: &AuditEvent) -> bool {
         event
             .link
-            .is_some_and(|link| link_mac(self.keys, prev, link.chain, seq, event) == link.mac)
+            .and_then(|link| link.personal)
+            .is_some_and(|digest| {
+                personal_fields_erased(event) && personal_digest(self.keys, event) != digest
+            })
     }
 
     /// Verifies the chain read so far and starts the next.
@@ -664,7 +782,11 @@ impl<'k> AuditVerifier<'k> {
             }
             // After a gap the previous mac is unknown: the event cannot be
             // checked, and the chain goes on from its stored mac.
-            if !after_gap && !self.verifies(event, prev.as_ref(), link.seq) {
+            let verified = !after_gap && self.verifies(event, prev.as_ref(), link.seq);
+            if verified && self.erased(event) {
+                self.report.erased += 1;
+            }
+            if !after_gap && !verified {
                 let moved = events
                     .iter()
                     .skip(i + 1)
@@ -778,9 +900,9 @@ pub(crate) fn link_events(
 ) -> Option<(u64, AuditMac)> {
     for event in events {
         let seq = head.map_or(1, |(seq, _)| seq + 1);
-        let mac = link_mac(keys, head.as_ref().map(|(_, mac)| mac), chain, seq, event);
-        event.link = Some(AuditLink { chain, seq, mac });
-        head = Some((seq, mac));
+        let linked = link(keys, head.as_ref().map(|(_, mac)| mac), chain, seq, event);
+        event.link = Some(linked);
+        head = Some((seq, linked.mac));
     }
     head
 }
@@ -810,10 +932,10 @@ mod tests {
         let one = event();
         let mut two = one.clone();
         two.metadata = serde_json::json!({ "a": "x", "b": [1, {"a": null, "z": true}] });
-        assert_eq!(content_bytes(&one), content_bytes(&two));
+        assert_eq!(content_bytes(&one, None), content_bytes(&two, None));
         let mut three = one.clone();
         three.metadata = serde_json::json!({ "a": "y", "b": [1, {"a": null, "z": true}] });
-        assert_ne!(content_bytes(&one), content_bytes(&three));
+        assert_ne!(content_bytes(&one, None), content_bytes(&three, None));
     }
 
     #[test]
@@ -821,7 +943,7 @@ mod tests {
         let one = event();
         let mut two = one.clone();
         two.at += chrono::TimeDelta::nanoseconds(999);
-        assert_eq!(content_bytes(&one), content_bytes(&two));
+        assert_eq!(content_bytes(&one, None), content_bytes(&two, None));
     }
 
     #[test]
@@ -849,12 +971,122 @@ mod tests {
         let mut e = base.clone();
         e.outcome = AuditOutcome::Success;
         variants.push(e);
-        let mut all: Vec<Vec<u8>> = variants.iter().map(content_bytes).collect();
-        all.push(content_bytes(&base));
+        let mut all: Vec<Vec<u8>> = variants.iter().map(|e| content_bytes(e, None)).collect();
+        all.push(content_bytes(&base, None));
         let count = all.len();
         all.sort();
         all.dedup();
         assert_eq!(all.len(), count);
+        // With a digest, each personal field changes the digest (and so the
+        // content), and the other fields change the content directly.
+        let keys = KeyRing::generate();
+        let mut all: Vec<Vec<u8>> = variants
+            .iter()
+            .chain([&base])
+            .map(|e| content_bytes(e, Some(&personal_digest(&keys, e))))
+            .collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), count);
+    }
+
+    #[test]
+    fn two_events_of_one_person_never_share_a_personal_digest() {
+        let keys = KeyRing::generate();
+        let mut one = event();
+        one.user_id = Some(crate::model::UserId::new());
+        one.ip = Some("203.0.113.9".into());
+        let mut two = one.clone();
+        two.id = AuditEventId::new();
+        assert_ne!(personal_digest(&keys, &one), personal_digest(&keys, &two));
+        assert_ne!(
+            personal_digest(&keys, &one),
+            personal_digest(&KeyRing::generate(), &one)
+        );
+    }
+
+    /// Verifies `events` (one chain, in order) with `keys`.
+    fn verify(keys: &KeyRing, events: &[AuditEvent]) -> AuditReport {
+        let mut verifier = AuditVerifier::new(keys);
+        for e in events.iter().cloned() {
+            verifier.event(e);
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn erased_personal_fields_leave_the_chain_verifiable_and_edited_ones_do_not() {
+        let keys = KeyRing::generate();
+        let chain = AuditChainId::new();
+        let mut events: Vec<AuditEvent> = (0..4)
+            .map(|_| {
+                let mut e = event();
+                e.user_id = Some(crate::model::UserId::new());
+                e.ip = Some("203.0.113.9".into());
+                e.user_agent = Some("Firefox".into());
+                e.country = Some("DE".into());
+                e
+            })
+            .collect();
+        link_events(&keys, chain, None, &mut events);
+        assert!(
+            events
+                .iter()
+                .all(|e| e.link.is_some_and(|l| l.personal.is_some()))
+        );
+        let report = verify(&keys, &events);
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.erased, 0);
+
+        let mut erased = events.clone();
+        for e in &mut erased[1..3] {
+            (e.user_id, e.ip, e.user_agent, e.country) = (None, None, None, None);
+        }
+        let report = verify(&keys, &erased);
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!((report.events, report.erased), (4, 2));
+
+        // Changing a personal field (rather than erasing all of them) is an
+        // alteration, as is erasing only some of them to a wrong value.
+        for edit in [
+            |e: &mut AuditEvent| e.ip = Some("198.51.100.1".into()),
+            |e: &mut AuditEvent| e.user_id = Some(crate::model::UserId::new()),
+            |e: &mut AuditEvent| e.country = None,
+        ] {
+            let mut edited = events.clone();
+            edit(&mut edited[2]);
+            let report = verify(&keys, &edited);
+            assert_eq!(
+                report.problems,
+                vec![AuditProblem::Altered {
+                    chain,
+                    seq: 3,
+                    id: edited[2].id
+                }]
+            );
+        }
+        // An erased event whose other fields were changed is altered too.
+        let mut edited = erased.clone();
+        edited[1].risk_score = Some(99);
+        assert!(!verify(&keys, &edited).is_intact());
+    }
+
+    #[test]
+    fn a_link_without_a_personal_digest_still_verifies_and_covers_the_fields() {
+        let keys = KeyRing::generate();
+        let chain = AuditChainId::new();
+        let mut e = event();
+        e.ip = Some("203.0.113.9".into());
+        e.link = Some(AuditLink {
+            chain,
+            seq: 1,
+            mac: link_mac(&keys, None, chain, 1, &e, None),
+            personal: None,
+        });
+        let report = verify(&keys, std::slice::from_ref(&e));
+        assert!(report.is_intact(), "{report:?}");
+        e.ip = None;
+        assert!(!verify(&keys, &[e]).is_intact());
     }
 
     #[test]
@@ -862,12 +1094,12 @@ mod tests {
         let keys = KeyRing::generate();
         let chain = AuditChainId::new();
         let e = event();
-        let mac = link_mac(&keys, None, chain, 1, &e);
-        assert_eq!(mac, link_mac(&keys, None, chain, 1, &e));
-        assert_ne!(mac, link_mac(&keys, None, chain, 2, &e));
-        assert_ne!(mac, link_mac(&keys, None, AuditChainId::new(), 1, &e));
-        assert_ne!(mac, link_mac(&keys, Some(&mac), chain, 1, &e));
-        assert_ne!(mac, link_mac(&KeyRing::generate(), None, chain, 1, &e));
+        let mac = link(&keys, None, chain, 1, &e).mac;
+        assert_eq!(mac, link(&keys, None, chain, 1, &e).mac);
+        assert_ne!(mac, link(&keys, None, chain, 2, &e).mac);
+        assert_ne!(mac, link(&keys, None, AuditChainId::new(), 1, &e).mac);
+        assert_ne!(mac, link(&keys, Some(&mac), chain, 1, &e).mac);
+        assert_ne!(mac, link(&KeyRing::generate(), None, chain, 1, &e).mac);
     }
 
     #[test]

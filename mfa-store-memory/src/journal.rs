@@ -183,17 +183,29 @@ impl<T: Clone> Log<T> {
         self.entries.iter_mut()
     }
 
-    /// Keeps the entries for which `keep` holds (the removal of archived
-    /// audit events, and the tamper helpers of the tests). Inside a unit,
-    /// the entries from before it are copied first, once, so a rollback
-    /// restores them.
-    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+    /// Inside a unit, copies the entries from before it, once, so a
+    /// rollback restores them.
+    fn save(&mut self) {
         if let Some(mark) = self.mark
             && self.saved.is_none()
         {
             self.saved = Some(self.entries[..mark].to_vec());
         }
+    }
+
+    /// Keeps the entries for which `keep` holds (the removal of archived
+    /// audit events, and the tamper helpers of the tests); a rollback
+    /// restores them.
+    pub fn retain(&mut self, keep: impl FnMut(&T) -> bool) {
+        self.save();
         self.entries.retain(keep);
+    }
+
+    /// Applies `change` to every entry (the erasure of personal fields of
+    /// audit events); a rollback restores them.
+    pub fn change_each(&mut self, change: impl FnMut(&mut T)) {
+        self.save();
+        self.entries.iter_mut().for_each(change);
     }
 
     pub fn begin(&mut self) {

@@ -47,11 +47,11 @@ use mfa_core::model::{
     WebauthnCeremony,
 };
 use mfa_core::store::{
-    AuditFilter, AuditRepository, BackupCodeRepository, ChainPosition, ChallengeAttempt,
-    ChallengeRepository, DeviceRepository, FactorRepository, FailureOutcome, KeyCheckRepository,
-    NewRefreshToken, Page, PageRequest, PushRepository, RateDecision, RateLimiter, Repositories,
-    RotateOutcome, SessionRepository, StepReads, StoreError, StoreResult, Transaction, UnitOfWork,
-    Upserted, UserRepository,
+    AuditErasure, AuditFilter, AuditRepository, BackupCodeRepository, ChainPosition,
+    ChallengeAttempt, ChallengeRepository, DeviceRepository, FactorRepository, FailureOutcome,
+    KeyCheckRepository, NewRefreshToken, Page, PageRequest, PushRepository, RateDecision,
+    RateLimiter, Repositories, RotateOutcome, SessionRepository, StepReads, StoreError,
+    StoreResult, Transaction, UnitOfWork, Upserted, UserRepository,
 };
 use state::{RateHit, State};
 use std::cmp::Reverse;
@@ -1317,6 +1317,24 @@ impl AuditRepository for MemoryStore {
             .filter(|e| e.link.is_none() && since.is_none_or(|since| e.at >= since))
             .count();
         Ok(n as u64)
+    }
+
+    async fn erase_audit_personal(&self, user: UserId) -> StoreResult<AuditErasure> {
+        let mut s = self.lock("erase_audit_personal").await;
+        let mut done = AuditErasure::default();
+        s.audit.change_each(|event| {
+            if event.user_id != Some(user) {
+                return;
+            }
+            if event.link.is_some_and(|link| link.personal.is_none()) {
+                done.kept += 1;
+            } else {
+                (event.user_id, event.ip, event.user_agent, event.country) =
+                    (None, None, None, None);
+                done.erased += 1;
+            }
+        });
+        Ok(done)
     }
 
     async fn delete_audit_prefix(

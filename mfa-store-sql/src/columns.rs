@@ -50,4 +50,4 @@ pub const REFRESH: &str = "id, family_id, session_id, user_id, parent_id, token_
 
 /// Columns of `<prefix>audit_events`.
 pub const AUDIT: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, \
-    ip, user_agent, country, risk_score, metadata, chain_id, chain_seq, chain_mac";
+    ip, user_agent, country, risk_score, metadata, chain_id, chain_seq, chain_mac, chain_personal";

@@ -477,6 +477,9 @@ macro_rules! forward_repositories {
                 ) -> StoreResult<u64> {
                     self.$inner.count_unlinked_audit(since).await
                 }
+                async fn erase_audit_personal(&self, user: UserId) -> StoreResult<AuditErasure> {
+                    self.$inner.erase_audit_personal(user).await
+                }
                 async fn delete_audit_prefix(
                     &self,
                     cuts: &[ChainPosition],

@@ -106,6 +106,11 @@ pub const SQLITE: &[Migration] = &[
         name: "refresh_grace",
         sql: include_str!("../migrations/sqlite/0010_refresh_grace.sql"),
     },
+    Migration {
+        version: 11,
+        name: "audit_erasure",
+        sql: include_str!("../migrations/sqlite/0011_audit_erasure.sql"),
+    },
 ];
 
 /// PostgreSQL migrations, in order.
@@ -160,6 +165,11 @@ pub const POSTGRES: &[Migration] = &[
         name: "refresh_grace",
         sql: include_str!("../migrations/postgres/0010_refresh_grace.sql"),
     },
+    Migration {
+        version: 11,
+        name: "audit_erasure",
+        sql: include_str!("../migrations/postgres/0011_audit_erasure.sql"),
+    },
 ];
 
 /// MySQL / MariaDB migrations, in order.
@@ -213,6 +223,11 @@ pub const MYSQL: &[Migration] = &[
         version: 10,
         name: "refresh_grace",
         sql: include_str!("../migrations/mysql/0010_refresh_grace.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "audit_erasure",
+        sql: include_str!("../migrations/mysql/0011_audit_erasure.sql"),
     },
 ];
 

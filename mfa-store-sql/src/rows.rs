@@ -333,15 +333,21 @@ pub(crate) fn audit_from_row(row: &dyn Row) -> StoreResult<AuditEvent> {
     })
 }
 
-/// The chain link of an audit row: none when all three columns are NULL
-/// (an event written before chains existed), whole when all three are set
-/// (position from 1, a 32-byte mac); a partial link is a corrupt row.
+/// The chain link of an audit row: none when the three link columns are
+/// NULL (an event written before chains existed), whole when all three are
+/// set (position from 1, a 32-byte mac), with the personal fields' digest
+/// when there is one (links written before digests existed have none); a
+/// partial link, or a digest without a link, is a corrupt row.
 fn audit_link_from_row(row: &dyn Row) -> StoreResult<Option<AuditLink>> {
     let chain = row.opt_uuid("chain_id")?;
     let seq = row.opt_i64("chain_seq")?;
     let mac = row.opt_bytes("chain_mac")?;
+    let personal = row
+        .opt_bytes("chain_personal")?
+        .map(|digest| AuditMac::from_slice(&digest).map_err(|_| corrupt("chain_personal")))
+        .transpose()?;
     match (chain, seq, mac) {
-        (None, None, None) => Ok(None),
+        (None, None, None) if personal.is_none() => Ok(None),
         (Some(chain), Some(seq), Some(mac)) => Ok(Some(AuditLink {
             chain: AuditChainId::from_uuid(chain),
             seq: u64::try_from(seq)
@@ -349,6 +355,7 @@ fn audit_link_from_row(row: &dyn Row) -> StoreResult<Option<AuditLink>> {
                 .filter(|s| *s >= 1)
                 .ok_or_else(|| corrupt("chain_seq"))?,
             mac: AuditMac::from_slice(&mac).map_err(|_| corrupt("chain_mac"))?,
+            personal,
         })),
         _ => Err(corrupt("chain_id")),
     }

@@ -869,6 +869,7 @@ pub async fn rows_after_chain_upgrade<S: mfa_core::store::Store>(
             chain: AuditChainId::new(),
             seq: 1,
             mac: AuditMac::from_array([7; 32]),
+            personal: Some(AuditMac::from_array([8; 32])),
         }),
         ..AuditEvent::new(
             AuditKind::SessionCreated,

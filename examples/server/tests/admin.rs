@@ -18,6 +18,7 @@ on_every_backend!(
     admin_routes_refuse_without_a_service_key_or_its_scope,
     admin_api_unlocks_enforces_revokes_resets_disables_and_deletes,
     admin_audit_filters_every_users_events,
+    admin_erases_a_deleted_accounts_audit_data,
     gateway_sign_in_runs_the_ticket_flow_for_a_vouched_user,
 );
 
@@ -366,6 +367,68 @@ async fn admin_audit_filters_every_users_events(db: Db) {
             .await
             .expect(400, Some("invalid_input"));
     }
+    s.stop().await;
+}
+
+/// GDPR erasure: only for a deleted account, only with the admin key; the
+/// account's events lose their personal fields, the erasure is audited
+/// without naming the account.
+async fn admin_erases_a_deleted_accounts_audit_data(db: Db) {
+    let (s, keys) = server(&db, "admin-erase").await;
+    let (identifier, user) = plain_user(&s).await;
+    s.login(&identifier, PASSWORD, &[]).await.expect(200, None);
+    let erase = format!("/admin/users/{user}/erase");
+    let of_user = format!("/admin/audit?user={user}&limit=500");
+    let events = |r: &common::Resp| r.json["items"].as_array().expect("items").clone();
+    s.call(Req::post(&erase))
+        .await
+        .expect(401, Some("invalid_token"));
+    s.call(Req::post(&erase).bearer(&keys.gateway))
+        .await
+        .expect(403, Some("forbidden"));
+    s.call(admin(Req::post("/admin/users/nope/erase"), &keys.admin))
+        .await
+        .expect(400, Some("invalid_input"));
+    s.call(admin(Req::post(&erase), &keys.admin))
+        .await
+        .expect(409, Some("conflict"));
+    let before = s.call(admin(Req::get(&of_user), &keys.admin)).await;
+    before.expect(200, None);
+    assert!(
+        events(&before).iter().any(|e| e["ip"].is_string()),
+        "a live account keeps its events: {}",
+        before.text
+    );
+
+    s.call(admin(
+        Req::delete(&format!("/admin/users/{user}")),
+        &keys.admin,
+    ))
+    .await
+    .expect(204, None);
+    let held = events(&s.call(admin(Req::get(&of_user), &keys.admin)).await).len();
+    let r = s.call(admin(Req::post(&erase), &keys.admin)).await;
+    r.expect(200, None);
+    assert_eq!(r.json, json!({ "erased": held, "kept": 0 }), "{}", r.text);
+    let after = s.call(admin(Req::get(&of_user), &keys.admin)).await;
+    after.expect(200, None);
+    assert_eq!(events(&after), Vec::<serde_json::Value>::new());
+    let record = s
+        .call(admin(
+            Req::get("/admin/audit?kind=user_data_erased&limit=500"),
+            &keys.admin,
+        ))
+        .await;
+    record.expect(200, None);
+    assert!(
+        events(&record)
+            .iter()
+            .any(|e| e["metadata"]["events"] == held
+                && e["metadata"]["operator"] == "ops"
+                && e["user_id"].is_null()),
+        "{}",
+        record.text
+    );
     s.stop().await;
 }
 

@@ -241,6 +241,25 @@ pub(crate) async fn delete(
     changed(&state, &key, &id, Change::Delete).await
 }
 
+/// `POST /admin/users/{id}/erase`: erases what the audit log holds about
+/// a deleted account (GDPR): the personal fields of its events are
+/// emptied, the chains stay verifiable. `409` for an account not deleted.
+pub(crate) async fn erase(
+    state: MfaState,
+    AdminKey(key): AdminKey,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = user_id(&id)?;
+    let done = state
+        .mfa
+        .as_operator(key.name())?
+        .erase_user_data(id)
+        .await?;
+    Ok(Json(
+        serde_json::json!({ "erased": done.erased, "kept": done.kept }),
+    ))
+}
+
 /// `POST /admin/users/{id}/sessions/revoke`: ends every session.
 pub(crate) async fn revoke_sessions(
     state: MfaState,

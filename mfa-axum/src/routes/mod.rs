@@ -125,6 +125,7 @@ fn table<S: Clone + Send + Sync + 'static>() -> Table<S> {
         .on("GET", "/admin/users/{id}", admin::user)
         .on("GET", "/admin/users/{id}/export", admin::export)
         .on("DELETE", "/admin/users/{id}", admin::delete)
+        .on("POST", "/admin/users/{id}/erase", admin::erase)
         .on("POST", "/admin/users/{id}/reset-mfa", admin::reset_mfa)
         .on("POST", "/admin/users/{id}/unlock", admin::unlock)
         .on("PUT", "/admin/users/{id}/enforcement", admin::enforcement)

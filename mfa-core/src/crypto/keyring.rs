@@ -29,7 +29,8 @@
 //! The audit log's chain links and checkpoint signatures (see
 //! [`crate::audit`]) are HMAC-SHA256 under two more sub-keys of the root
 //! secret, so whoever can write the database but does not hold the root
-//! secret cannot forge them.
+//! secret cannot forge them; a third digests an event's personal fields,
+//! which the link covers in their place (so they can be erased).
 //!
 //! # Configuration from the environment
 //!
@@ -123,6 +124,7 @@ const INFO_FINGERPRINT: &[u8] = b"mfa-rs/v1/fingerprint";
 const INFO_KEY_CHECK: &[u8] = b"mfa-rs/v1/key-check";
 const INFO_AUDIT_LINK: &[u8] = b"mfa-rs/v1/audit-link";
 const INFO_AUDIT_CHECKPOINT: &[u8] = b"mfa-rs/v1/audit-checkpoint";
+const INFO_AUDIT_PERSONAL: &[u8] = b"mfa-rs/v1/audit-personal";
 const HKDF_SALT: &[u8] = b"mfa-rs/v1/key-ring";
 
 /// The text an AEAD key check seals.
@@ -189,6 +191,7 @@ pub struct KeyRing {
     fingerprint_key: Zeroizing<[u8; 32]>,
     audit_link_key: Zeroizing<[u8; 32]>,
     audit_checkpoint_key: Zeroizing<[u8; 32]>,
+    audit_personal_key: Zeroizing<[u8; 32]>,
     /// The root secret's check value (see the module docs); it reveals no
     /// key, but is kept out of `Debug` all the same.
     root_check: [u8; 32],
@@ -295,6 +298,7 @@ impl KeyRingBuilder {
             fingerprint_key: derive(INFO_FINGERPRINT)?,
             audit_link_key: derive(INFO_AUDIT_LINK)?,
             audit_checkpoint_key: derive(INFO_AUDIT_CHECKPOINT)?,
+            audit_personal_key: derive(INFO_AUDIT_PERSONAL)?,
             root_check,
             aead,
             current,
@@ -698,6 +702,15 @@ impl KeyRing {
     #[must_use]
     pub fn audit_checkpoint_signature(&self, body: &[u8]) -> AuditMac {
         AuditMac::from_array(Self::mac(&self.audit_checkpoint_key, &[body]))
+    }
+
+    /// The digest of an audit event's personal fields (see
+    /// [`crate::audit`]): `HMAC-SHA256(audit-personal sub-key, parts…)`.
+    /// Keyed, so that once the fields are erased nobody without the root
+    /// secret can test a guess of them against it.
+    #[must_use]
+    pub fn audit_personal(&self, parts: &[&[u8]]) -> AuditMac {
+        AuditMac::from_array(Self::mac(&self.audit_personal_key, parts))
     }
 
     /// Stored digest of a device fingerprint, scoped to one user.

@@ -10,7 +10,7 @@ use crate::model::{
     User, UserId, UserStatus,
 };
 use crate::observability::step;
-use crate::store::{AuditFilter, Page, PageRequest};
+use crate::store::{AuditErasure, AuditFilter, Page, PageRequest};
 use chrono::TimeDelta;
 
 /// Longest accepted operator name ([`Mfa::as_operator`]), in bytes.
@@ -297,6 +297,57 @@ impl Mfa {
         })
     }
 
+    /// Erases what the audit log holds about a deleted user (GDPR art. 17):
+    /// the user id, IP address, user agent and country of every one of
+    /// their events are emptied, in one unit of work. The chains stay
+    /// verifiable (each link covers a digest of those fields, see
+    /// [`crate::audit`]); a verification counts the erased events. Events
+    /// linked before such digests existed are left as they are (erasing
+    /// them would break their links) and counted as `kept`. The erasure is
+    /// audited (`user_data_erased`) without naming the user. The user's
+    /// other rows go with [`Mfa::purge`] after `policy.retention`.
+    ///
+    /// # Errors
+    /// [`MfaError::Conflict`] for a user who is not deleted (delete the
+    /// account first: [`Mfa::delete_user`]); store errors. A user the
+    /// store no longer holds (purged) can be erased.
+    pub async fn erase_user_data(&self, user: UserId) -> MfaResult<AuditErasure> {
+        self.erase_user_data_by(user, None).await
+    }
+
+    /// [`Mfa::erase_user_data`], recording `operator` in its audit event.
+    pub(crate) async fn erase_user_data_by(
+        &self,
+        user: UserId,
+        operator: Option<&str>,
+    ) -> MfaResult<AuditErasure> {
+        step!("mfa.erase_user_data", user = user, async {
+            unit!(&self.inner, |inner| {
+                if inner
+                    .users
+                    .get_user(user)
+                    .await?
+                    .is_some_and(|found| found.deleted_at.is_none())
+                {
+                    return Err(MfaError::Conflict("the user is not deleted"));
+                }
+                let done = inner.audit.erase_audit_personal(user).await?;
+                inner
+                    .record(
+                        Audit::new(
+                            AuditKind::UserDataErased,
+                            AuditOutcome::Success,
+                            inner.now(),
+                        )
+                        .meta(serde_json::json!({ "events": done.erased, "kept": done.kept }))
+                        .operator(operator),
+                    )
+                    .await?;
+                Ok(done)
+            })
+        })
+    }
+
     /// Removes expired challenges, tickets, sessions and rate-limit hits, and
     /// soft-deleted users, factors and devices older than
     /// `policy.retention`. Returns the number of rows removed. Run it
@@ -436,6 +487,14 @@ impl AsOperator<'_> {
     /// As [`Mfa::delete_user`].
     pub async fn delete_user(&self, user: UserId) -> MfaResult<()> {
         self.mfa.delete_user_by(user, Some(self.operator)).await
+    }
+
+    /// [`Mfa::erase_user_data`] by this operator.
+    ///
+    /// # Errors
+    /// As [`Mfa::erase_user_data`].
+    pub async fn erase_user_data(&self, user: UserId) -> MfaResult<AuditErasure> {
+        self.mfa.erase_user_data_by(user, Some(self.operator)).await
     }
 
     /// [`Mfa::revoke_all_sessions`] (none kept) by this operator.

@@ -147,6 +147,10 @@ audit_kinds! {
     SecretsResealed => "secrets_resealed",
     /// An AEAD key was retired after a rotation ([`crate::Mfa::retire_key`]).
     KeyRetired => "key_retired",
+    /// The personal fields of a deleted user's audit events were erased
+    /// ([`crate::Mfa::erase_user_data`]); `events` in the metadata. The
+    /// event names no user.
+    UserDataErased => "user_data_erased",
     /// A checkpoint of the audit chains' heads (see [`crate::audit`]).
     AuditCheckpoint => "audit_checkpoint",
     /// Events were archived and removed: where each chain now starts (see
@@ -225,6 +229,39 @@ pub struct AuditLink {
     /// lowercase hex in JSON.
     #[serde(with = "mac_hex")]
     pub mac: AuditMac,
+    /// The keyed digest of the event's personal fields (user, IP address,
+    /// user agent, country) that the link covers in their place, so that
+    /// erasing them ([`crate::Mfa::erase_user_data`]) leaves the chain
+    /// verifiable; `None` for an event linked before digests existed (its
+    /// link covers the fields themselves). Lowercase hex in JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_mac_hex")]
+    pub personal: Option<AuditMac>,
+}
+
+/// An optional [`AuditMac`] as lowercase hex in JSON.
+mod opt_mac_hex {
+    use super::AuditMac;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the hex, or nothing.
+    pub(super) fn serialize<S: Serializer>(
+        mac: &Option<AuditMac>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match mac {
+            Some(mac) => super::mac_hex::serialize(mac, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads the hex, or nothing.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<AuditMac>, D::Error> {
+        #[derive(Deserialize)]
+        struct Hex(#[serde(with = "super::mac_hex")] AuditMac);
+        Ok(Option::<Hex>::deserialize(d)?.map(|Hex(mac)| mac))
+    }
 }
 
 /// An [`AuditMac`] as lowercase hex in JSON.

@@ -87,6 +87,17 @@ pub struct ChainPosition {
     pub seq: u64,
 }
 
+/// What [`AuditRepository::erase_audit_personal`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditErasure {
+    /// Events whose personal fields were emptied.
+    pub erased: u64,
+    /// Events of the user left as they are: linked before personal digests
+    /// existed, so that erasing their fields would break their link (see
+    /// [`crate::audit`]).
+    pub kept: u64,
+}
+
 /// Append-only audit log.
 #[async_trait]
 pub trait AuditRepository: Send + Sync {
@@ -115,6 +126,13 @@ pub trait AuditRepository: Send + Sync {
     /// How many events carry no link, among those at or after `since`
     /// (`None`: all).
     async fn count_unlinked_audit(&self, since: Option<DateTime<Utc>>) -> StoreResult<u64>;
+
+    /// Empties the personal fields (user id, IP address, user agent,
+    /// country) of every event of `user` that carries no link or a link
+    /// with a digest of them (see [`crate::audit`]), in one atomic change;
+    /// events linked without one are left and counted. Only
+    /// [`crate::Mfa::erase_user_data`] calls it.
+    async fn erase_audit_personal(&self, user: UserId) -> StoreResult<AuditErasure>;
 
     /// Removes archived events: those of each chain in `cuts` at or before
     /// its position, and those without a link strictly before

@@ -26,7 +26,9 @@ mod session;
 mod unit;
 mod user;
 
-pub use audit::{AuditCursor, AuditFilter, AuditRepository, ChainPosition, Page, PageRequest};
+pub use audit::{
+    AuditCursor, AuditErasure, AuditFilter, AuditRepository, ChainPosition, Page, PageRequest,
+};
 pub use backup_code::BackupCodeRepository;
 pub use challenge::{ChallengeAttempt, ChallengeRepository};
 pub use device::{DeviceRepository, Upserted};

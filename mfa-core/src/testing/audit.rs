@@ -515,6 +515,7 @@ fn linked(user: UserId, chain: AuditChainId, seq: u64, at: DateTime<Utc>) -> Aud
             chain,
             seq,
             mac: AuditMac::from_array(mac),
+            personal: Some(AuditMac::from_array([0x5a; 32])),
         }),
         ..audit_event(user, AuditKind::MfaVerification, AuditOutcome::Success, at)
     }
@@ -763,6 +764,7 @@ pub async fn linked_audit_event_round_trips<S: Store>(store: Arc<S>) {
         chain,
         seq: u64::from(u32::MAX) + 2,
         mac: AuditMac::from_array(mac),
+        personal: Some(AuditMac::from_array([0x3c; 32])),
     });
     let mut bare = AuditEvent::new(AuditKind::SessionCreated, AuditOutcome::Success, at(7));
     bare.user_id = Some(user);
@@ -770,6 +772,7 @@ pub async fn linked_audit_event_round_trips<S: Store>(store: Arc<S>) {
         chain,
         seq: 1,
         mac: AuditMac::from_array([0xff; 32]),
+        personal: None,
     });
     append_all(&*store, &[full.clone(), bare.clone()]).await;
     assert_eq!(
@@ -1047,5 +1050,95 @@ pub async fn archived_prefixes_are_removed_and_nothing_else<S: Store>(store: Arc
             (chains[2], 3),
             (chains[2], 4)
         ]
+    );
+}
+
+/// An erasure empties the personal fields (user, IP address, user agent,
+/// country) of one user's events that are unlinked or linked with a
+/// digest of them, and nothing else; events linked without a digest are
+/// kept and counted; a rolled-back erasure changes nothing.
+pub async fn audit_erasure_empties_one_users_personal_fields<S: Store>(store: Arc<S>) {
+    let (user, other) = (UserId::new(), UserId::new());
+    let (session, other_session) = (SessionId::new(), SessionId::new());
+    let chains = own_chains(&[0x60, 0x61]);
+    let t = own_time();
+    let in_session = |mut event: AuditEvent, session: SessionId| {
+        event.session_id = Some(session);
+        event
+    };
+    let mut legacy = linked(user, chains[1], 1, t);
+    if let Some(link) = legacy.link.as_mut() {
+        link.personal = None;
+    }
+    let events = [
+        in_session(linked(user, chains[0], 1, t), session),
+        in_session(
+            audit_event(user, AuditKind::OtpSent, AuditOutcome::Success, t),
+            session,
+        ),
+        in_session(legacy, session),
+        in_session(linked(other, chains[0], 2, t), other_session),
+    ];
+    append_all(&*store, &events).await;
+    let of_session = |session| AuditFilter {
+        session_id: Some(session),
+        ..AuditFilter::default()
+    };
+
+    let tx = store.begin().await.expect("begin failed");
+    let done = tx
+        .repositories()
+        .erase_audit_personal(user)
+        .await
+        .expect("erase_audit_personal failed");
+    assert_eq!((done.erased, done.kept), (2, 1));
+    tx.rollback().await.expect("rollback failed");
+    let mut unchanged = query(&*store, &of_session(session)).await;
+    unchanged.sort_by_key(|e| e.id);
+    let mut expected = events[..3].to_vec();
+    expected.sort_by_key(|e| e.id);
+    assert_eq!(unchanged, expected, "a rolled-back erasure changes nothing");
+
+    let done = store
+        .erase_audit_personal(user)
+        .await
+        .expect("erase_audit_personal failed");
+    assert_eq!(
+        done,
+        AuditErasure { erased: 2, kept: 1 },
+        "the unlinked event and the one linked with a digest are erased"
+    );
+    let found = query(&*store, &of_session(session)).await;
+    assert_eq!(found.len(), 3, "erased events stay in the log");
+    for event in &found {
+        let original = events
+            .iter()
+            .find(|e| e.id == event.id)
+            .expect("one of the test's events");
+        if original.id == events[2].id {
+            assert_eq!(event, original, "an event linked without a digest is kept");
+            continue;
+        }
+        let mut erased = original.clone();
+        (erased.user_id, erased.ip, erased.user_agent, erased.country) = (None, None, None, None);
+        assert_eq!(event, &erased, "only the personal fields are emptied");
+    }
+    assert_eq!(
+        ids(&query(&*store, &of_user(user)).await),
+        vec![events[2].id],
+        "only the kept event still names the user"
+    );
+    assert_eq!(
+        query(&*store, &of_session(other_session)).await,
+        vec![events[3].clone()],
+        "another user's events are untouched"
+    );
+    assert_eq!(
+        store
+            .erase_audit_personal(user)
+            .await
+            .expect("erase_audit_personal failed"),
+        AuditErasure { erased: 0, kept: 1 },
+        "a second erasure finds nothing more"
     );
 }

@@ -58,6 +58,7 @@ macro_rules! audit_chain_tests {
             second_archive_continues_the_chains,
             tampered_archive_is_reported,
             removed_cut_record_is_reported,
+            erased_user_leaves_the_chains_verifiable,
         );
     };
 }
@@ -633,5 +634,92 @@ pub async fn removed_cut_record_is_reported<S: TamperableStore>(store: Arc<S>) {
     assert!(
         continued.is_some(),
         "a cut chain that goes on is missing its start: {problems:?}"
+    );
+}
+
+/// Erasing a deleted user's data (GDPR) empties the personal fields of
+/// their events and the chains still verify, counting the erased events; a
+/// live user cannot be erased; an erased event changed afterwards is still
+/// reported altered.
+pub async fn erased_user_leaves_the_chains_verifiable<S: TamperableStore>(store: Arc<S>) {
+    let h = Harness::new(Arc::clone(&store));
+    let user = h.user_with_totp("erin").await;
+    let other = h.user_with_totp("olga").await;
+    h.sign_in_with_totp(&user).await;
+    h.sign_in_with_totp(&other).await;
+    h.mfa.checkpoint_audit().await.expect("checkpoint");
+    let of_user = |id| crate::store::AuditFilter {
+        user_id: Some(id),
+        ..crate::store::AuditFilter::default()
+    };
+    let before = h.audit_matching(&of_user(user.user.id)).await;
+    assert!(
+        before
+            .iter()
+            .any(|e| e.ip.is_some() && e.user_agent.is_some()),
+        "the sign-in recorded the client"
+    );
+    let others = h.audit_matching(&of_user(other.user.id)).await;
+
+    expect_err(h.mfa.erase_user_data(user.user.id).await, "conflict");
+    h.mfa.delete_user(user.user.id).await.expect("delete_user");
+    let ids: Vec<AuditEventId> = h
+        .audit_matching(&of_user(user.user.id))
+        .await
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    let done = h
+        .mfa
+        .as_operator("dpo")
+        .expect("operator")
+        .erase_user_data(user.user.id)
+        .await
+        .expect("erase_user_data");
+    assert_eq!((done.erased, done.kept), (ids.len() as u64, 0));
+    assert!(h.audit_matching(&of_user(user.user.id)).await.is_empty());
+    assert_eq!(
+        h.audit_matching(&of_user(other.user.id)).await,
+        others,
+        "another user's events are untouched"
+    );
+    let all = h.audit().await;
+    let erased: Vec<&AuditEvent> = all.iter().filter(|e| ids.contains(&e.id)).collect();
+    assert_eq!(erased.len(), ids.len(), "erased events stay in the log");
+    assert!(erased.iter().all(|e| e.user_id.is_none()
+        && e.ip.is_none()
+        && e.user_agent.is_none()
+        && e.country.is_none()));
+    let record = all
+        .iter()
+        .find(|e| e.kind == AuditKind::UserDataErased)
+        .expect("the erasure is audited");
+    assert_eq!(record.user_id, None, "the record names no user");
+    assert_eq!(record.metadata["events"], ids.len());
+    assert_eq!(record.metadata["operator"], "dpo");
+
+    let report = h.mfa.verify_audit().await.expect("verify_audit");
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.erased, ids.len() as u64);
+
+    // Erased is not a licence to edit: the other fields stay covered.
+    let target = erased
+        .iter()
+        .find(|e| e.kind != AuditKind::AuditCheckpoint)
+        .expect("an erased step event");
+    let link = target.link.expect("linked");
+    let flipped = if target.outcome == crate::model::AuditOutcome::Success {
+        "failure"
+    } else {
+        "success"
+    };
+    store.tamper_set_outcome(target.id, flipped).await;
+    assert_eq!(
+        problems(&h).await,
+        [AuditProblem::Altered {
+            chain: link.chain,
+            seq: link.seq,
+            id: target.id
+        }]
     );
 }

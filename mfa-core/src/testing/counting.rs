@@ -746,6 +746,11 @@ impl<S: Backing> AuditRepository for CountingStore<S> {
         self.inner.repositories().count_unlinked_audit(since).await
     }
 
+    async fn erase_audit_personal(&self, user: UserId) -> StoreResult<AuditErasure> {
+        self.tick();
+        self.inner.repositories().erase_audit_personal(user).await
+    }
+
     async fn delete_audit_prefix(
         &self,
         cuts: &[ChainPosition],

@@ -276,6 +276,7 @@ macro_rules! __store_conformance_cases {
                 unit_sees_its_own_audit_events_in_chain_walks_and_counts,
                 chain_walk_before_a_time_returns_the_older_events_only,
                 archived_prefixes_are_removed_and_nothing_else,
+                audit_erasure_empties_one_users_personal_fields,
             }
             key_checks {
                 key_check_round_trips,

@@ -57,12 +57,12 @@ fn by_month(conditions: &[String], month: usize, limit: usize) -> String {
 /// The columns of an audit row, in the order of [`audit_args`].
 const AUDIT_COLUMNS: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, \
                              ip, user_agent, country, risk_score, metadata, chain_id, \
-                             chain_seq, chain_mac";
+                             chain_seq, chain_mac, chain_personal";
 
 /// Values per audit row.
-const AUDIT_ARITY: usize = 16;
+const AUDIT_ARITY: usize = 17;
 
-/// Audit rows per multi-row `INSERT` (16 values each: 8,000 per statement,
+/// Audit rows per multi-row `INSERT` (17 values each: 8,500 per statement,
 /// far below the bind limits of every backend).
 const AUDIT_BATCH: usize = 500;
 
@@ -98,18 +98,24 @@ pub(crate) fn content_args(event: &AuditEvent) -> [Arg; 13] {
 }
 
 /// The values of an audit row, in the order of [`AUDIT_COLUMNS`]; an
-/// event without a link has NULL in the three chain columns.
+/// event without a link has NULL in the four chain columns.
 fn audit_args(event: &AuditEvent, args: &mut Vec<Arg>) -> StoreResult<()> {
-    let (chain, seq, mac) = match &event.link {
+    let (chain, seq, mac, personal) = match &event.link {
         Some(link) => (
             Some(*link.chain.as_uuid()),
             Some(chain_seq(link.seq)?),
             Some(link.mac.as_bytes().to_vec()),
+            link.personal.map(|digest| digest.as_bytes().to_vec()),
         ),
-        None => (None, None, None),
+        None => (None, None, None, None),
     };
     args.extend(content_args(event));
-    args.extend([Arg::OptUuid(chain), Arg::OptI64(seq), Arg::OptBytes(mac)]);
+    args.extend([
+        Arg::OptUuid(chain),
+        Arg::OptI64(seq),
+        Arg::OptBytes(mac),
+        Arg::OptBytes(personal),
+    ]);
     Ok(())
 }
 
@@ -340,6 +346,33 @@ impl<D: Driver> AuditRepository for SqlStore<D> {
             .one_on(&mut self.pool(), sql, args, |r| r.i64("n"))
             .await?;
         u64::try_from(n).map_err(|_| crate::error::corrupt("count"))
+    }
+
+    /// One `UPDATE` of the user's erasable events, then one count of those
+    /// left.
+    #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "erase_audit_personal"))]
+    async fn erase_audit_personal(&self, user: UserId) -> StoreResult<AuditErasure> {
+        self.flush_audit()?;
+        let erased = self
+            .affected(
+                "UPDATE {p}audit_events SET user_id = NULL, ip = NULL, user_agent = NULL, \
+                 country = NULL WHERE user_id = $1 \
+                 AND (chain_id IS NULL OR chain_personal IS NOT NULL)",
+                vec![uuid_of(user)],
+            )
+            .await?;
+        let kept = self
+            .one_on(
+                &mut self.pool(),
+                "SELECT COUNT(*) AS n FROM {p}audit_events WHERE user_id = $1",
+                vec![uuid_of(user)],
+                |r| r.i64("n"),
+            )
+            .await?;
+        Ok(AuditErasure {
+            erased,
+            kept: u64::try_from(kept).map_err(|_| crate::error::corrupt("count"))?,
+        })
     }
 
     /// One batched `DELETE` per chain (a chain holds at most

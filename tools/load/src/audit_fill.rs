@@ -5,7 +5,7 @@
 //! of the template user's real events (kind, outcome, factor, client,
 //! metadata), with a new id, time, user and session; and each is linked
 //! into a chain with the service's own key ring (its development
-//! `keys.env`) by [`mfa_core::audit::link_mac`], exactly as the engine links
+//! `keys.env`) by [`mfa_core::audit::link`], exactly as the engine links
 //! them. So `mfa-server audit verify` reads them as intact, and an archive
 //! of them pays the verification it pays in production.
 //!
@@ -27,7 +27,7 @@
 
 use crate::Error;
 use chrono::{DateTime, TimeDelta, Utc};
-use mfa_core::audit::{MAX_CHAIN_LEN, link_mac};
+use mfa_core::audit::{MAX_CHAIN_LEN, link};
 use mfa_core::crypto::KeyRing;
 use mfa_core::model::{AuditChainId, AuditEvent, AuditEventId, AuditMac, SessionId, UserId};
 use mfa_core::store::{AuditFilter, AuditRepository, PageRequest};
@@ -45,7 +45,8 @@ const CHUNK: usize = 1 << 20;
 
 /// The columns written, in the store's order.
 const COLUMNS: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, ip, \
-                       user_agent, country, risk_score, metadata, chain_id, chain_seq, chain_mac";
+                       user_agent, country, risk_score, metadata, chain_id, chain_seq, chain_mac, \
+                       chain_personal";
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -162,8 +163,15 @@ fn copy_line(out: &mut String, event: &AuditEvent, metadata: &str) {
         Some(link) => {
             let _ = write!(out, "{}\t{}\t\\\\x", link.chain, link.seq);
             out.push_str(&data_encoding::HEXLOWER.encode(link.mac.as_bytes()));
+            match link.personal {
+                Some(digest) => {
+                    out.push_str("\t\\\\x");
+                    out.push_str(&data_encoding::HEXLOWER.encode(digest.as_bytes()));
+                }
+                None => out.push_str("\t\\N"),
+            }
         }
-        None => out.push_str("\\N\t\\N\t\\N"),
+        None => out.push_str("\\N\t\\N\t\\N\t\\N"),
     }
     out.push('\n');
 }
@@ -217,13 +225,9 @@ impl Generator<'_> {
         }
         let (chain, seq, prev) = &mut self.chains[c];
         *seq += 1;
-        let mac = link_mac(self.keys, prev.as_ref(), *chain, *seq, event);
-        event.link = Some(mfa_core::model::AuditLink {
-            chain: *chain,
-            seq: *seq,
-            mac,
-        });
-        *prev = Some(mac);
+        let linked = link(self.keys, prev.as_ref(), *chain, *seq, event);
+        event.link = Some(linked);
+        *prev = Some(linked.mac);
         copy_line(out, event, metadata);
     }
 }
@@ -382,18 +386,18 @@ mod tests {
         event.user_agent = Some("a\tb\\c".into());
         let keys = KeyRing::generate();
         let chain = AuditChainId::new();
-        let mac = link_mac(&keys, None, chain, 1, &event);
-        event.link = Some(mfa_core::model::AuditLink { chain, seq: 1, mac });
+        event.link = Some(link(&keys, None, chain, 1, &event));
         let mut line = String::new();
         copy_line(&mut line, &event, "{\"x\":\"a\\nb\"}");
         let fields: Vec<&str> = line.trim_end_matches('\n').split('\t').collect();
-        assert_eq!(fields.len(), 16, "{line}");
+        assert_eq!(fields.len(), 17, "{line}");
         assert_eq!(fields[1], "2026-09-21 14:13:20.123456+00");
         assert_eq!(fields[2], "\\N");
         assert_eq!(fields[9], "a\\tb\\\\c");
         assert_eq!(fields[12], "{\"x\":\"a\\\\nb\"}");
         assert_eq!(fields[14], "1");
         assert!(fields[15].starts_with("\\\\x") && fields[15].len() == 3 + 64);
+        assert!(fields[16].starts_with("\\\\x") && fields[16].len() == 3 + 64);
         assert!(
             event
                 .id
