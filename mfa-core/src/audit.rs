@@ -213,6 +213,11 @@ pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8>
 /// ([`KeyRing::audit_personal`]).
 #[must_use]
 pub fn personal_digest(keys: &KeyRing, event: &AuditEvent) -> AuditMac {
+    keys.audit_personal(&[&personal_bytes(event)])
+}
+
+/// The input of [`personal_digest`].
+fn personal_bytes(event: &AuditEvent) -> Vec<u8> {
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(PERSONAL_LABEL);
     out.extend_from_slice(event.id.as_bytes());
@@ -220,7 +225,13 @@ pub fn personal_digest(keys: &KeyRing, event: &AuditEvent) -> AuditMac {
     put_str(&mut out, event.ip.as_deref());
     put_str(&mut out, event.user_agent.as_deref());
     put_str(&mut out, event.country.as_deref());
-    keys.audit_personal(&[&out])
+    out
+}
+
+/// Whether `digest` is the personal digest of `event` under any root of
+/// `keys`.
+fn personal_verifies(keys: &KeyRing, event: &AuditEvent, digest: &AuditMac) -> bool {
+    keys.audit_personal_verifies(&[&personal_bytes(event)], digest)
 }
 
 /// Whether every personal field of `event` is empty, as an erasure leaves
@@ -252,6 +263,29 @@ pub fn link_mac(
         &seq.to_be_bytes(),
         &content_bytes(event, personal),
     ])
+}
+
+/// Whether `link` is the link of `event` at position `seq` after `prev`
+/// under any root of `keys` (links made before a root rotation verify
+/// while the old root is loaded).
+fn link_verifies(
+    keys: &KeyRing,
+    prev: Option<&AuditMac>,
+    seq: u64,
+    event: &AuditEvent,
+    link: &AuditLink,
+) -> bool {
+    let zero = [0u8; 32];
+    let prev = prev.map_or(&zero, AuditMac::as_bytes);
+    keys.audit_link_verifies(
+        &[
+            prev,
+            link.chain.as_bytes(),
+            &seq.to_be_bytes(),
+            &content_bytes(event, link.personal.as_ref()),
+        ],
+        &link.mac,
+    )
 }
 
 /// The link of `event` at position `seq` of `chain`, after `prev`, as the
@@ -298,15 +332,35 @@ struct CheckpointBody {
 /// The signature, under the checkpoint sub-key, of `prefix` followed by
 /// `value` as canonical JSON (checkpoints, archive manifests, cut records).
 pub(crate) fn sign_canonical(keys: &KeyRing, prefix: &str, value: &serde_json::Value) -> AuditMac {
+    keys.audit_checkpoint_signature(canonical_body(prefix, value).as_bytes())
+}
+
+/// Whether `signature` is [`sign_canonical`]'s of `prefix` and `value`
+/// under any root of `keys`.
+pub(crate) fn signed_canonical(
+    keys: &KeyRing,
+    prefix: &str,
+    value: &serde_json::Value,
+    signature: &AuditMac,
+) -> bool {
+    keys.audit_checkpoint_verifies(canonical_body(prefix, value).as_bytes(), signature)
+}
+
+/// `prefix` followed by `value` as canonical JSON.
+fn canonical_body(prefix: &str, value: &serde_json::Value) -> String {
     let mut body = String::from(prefix);
     canonical_json(value, &mut body);
-    keys.audit_checkpoint_signature(body.as_bytes())
+    body
 }
 
 fn checkpoint_signature(keys: &KeyRing, heads: &[ChainHead]) -> AuditMac {
-    // Serialising plain structs of ids, numbers and hex cannot fail.
-    let value = serde_json::to_value(heads).unwrap_or(serde_json::Value::Null);
-    sign_canonical(keys, "", &value)
+    sign_canonical(keys, "", &heads_value(heads))
+}
+
+/// `heads` as JSON. Serialising plain structs of ids, numbers and hex
+/// cannot fail.
+fn heads_value(heads: &[ChainHead]) -> serde_json::Value {
+    serde_json::to_value(heads).unwrap_or(serde_json::Value::Null)
 }
 
 /// The metadata of a checkpoint over `heads`.
@@ -322,7 +376,7 @@ pub fn checkpoint_metadata(keys: &KeyRing, heads: &[ChainHead]) -> serde_json::V
 /// The heads a checkpoint event vouches for, if its signature verifies.
 fn checkpoint_heads(keys: &KeyRing, event: &AuditEvent) -> Option<Vec<ChainHead>> {
     let body: CheckpointBody = serde_json::from_value(event.metadata.clone()).ok()?;
-    (checkpoint_signature(keys, &body.heads) == body.signature).then_some(body.heads)
+    signed_canonical(keys, "", &heads_value(&body.heads), &body.signature).then_some(body.heads)
 }
 
 /// What a verification found wrong. Positions are chain positions
@@ -692,16 +746,9 @@ impl<'k> AuditVerifier<'k> {
     /// verifies, and its personal fields are those digested or erased.
     fn verifies(&self, event: &AuditEvent, prev: Option<&AuditMac>, seq: u64) -> bool {
         event.link.is_some_and(|link| {
-            link_mac(
-                self.keys,
-                prev,
-                link.chain,
-                seq,
-                event,
-                link.personal.as_ref(),
-            ) == link.mac
+            link_verifies(self.keys, prev, seq, event, &link)
                 && link.personal.is_none_or(|digest| {
-                    personal_fields_erased(event) || personal_digest(self.keys, event) == digest
+                    personal_fields_erased(event) || personal_verifies(self.keys, event, &digest)
                 })
         })
     }
@@ -713,7 +760,7 @@ impl<'k> AuditVerifier<'k> {
             .link
             .and_then(|link| link.personal)
             .is_some_and(|digest| {
-                personal_fields_erased(event) && personal_digest(self.keys, event) != digest
+                personal_fields_erased(event) && !personal_verifies(self.keys, event, &digest)
             })
     }
 

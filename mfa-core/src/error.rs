@@ -142,14 +142,32 @@ pub enum KeyMismatch {
         /// The AEAD key id.
         key_id: u32,
     },
-    /// The root secret is not the one the stored digests of backup codes,
-    /// one-time codes and device fingerprints were made with.
+    /// The root secret of this version is not the one the stored digests
+    /// of backup codes, one-time codes and device fingerprints were made
+    /// with.
     #[error(
-        "the root secret does not match the check value written when the store was first \
-         used, so no stored backup code or device would match; start with the keys the data \
-         was written with (MFA_AEAD_KEYS / MFA_ROOT_SECRET)"
+        "the root secret (version {version}) does not match the check value written when it \
+         was first used with this store, so no stored backup code or device would match; \
+         start with the keys the data was written with (MFA_AEAD_KEYS / MFA_ROOT_SECRET / \
+         MFA_ROOT_SECRETS)"
     )]
-    RootSecret,
+    RootSecret {
+        /// The root version (0: `MFA_ROOT_SECRET`).
+        version: u32,
+    },
+    /// The store has a check value for a root version the ring lacks:
+    /// backup codes, trusted devices and audit links may depend on it.
+    #[error(
+        "the store has a check value for root secret version {version}, which the key ring \
+         lacks, so backup codes, trusted devices and audit links may depend on it; start with \
+         the root secrets the data was written with (MFA_ROOT_SECRET / MFA_ROOT_SECRETS). If \
+         version {version} was retired on purpose, delete its check row (kind 'root_secret', \
+         key_id {version} in the table <prefix>key_checks)"
+    )]
+    MissingRoot {
+        /// The root version.
+        version: u32,
+    },
 }
 
 /// Why a WebAuthn ceremony was refused (the detail of
@@ -377,7 +395,7 @@ mod tests {
             MfaError::TokenReused,
             MfaError::invalid_input("code", "too long"),
             MfaError::Store(StoreError::Conflict("identifier")),
-            MfaError::KeyMismatch(KeyMismatch::RootSecret),
+            MfaError::KeyMismatch(KeyMismatch::RootSecret { version: 0 }),
         ];
         for e in &samples {
             let code = e.code();
@@ -401,8 +419,12 @@ mod tests {
         assert!(missing.contains("lacks"), "{missing}");
         assert!(missing.contains("retired on purpose"), "{missing}");
         assert!(missing.contains("key_checks"), "{missing}");
-        let root = MfaError::KeyMismatch(KeyMismatch::RootSecret).to_string();
-        assert!(root.contains("root secret"), "{root}");
+        let root = MfaError::KeyMismatch(KeyMismatch::RootSecret { version: 0 }).to_string();
+        assert!(root.contains("root secret (version 0)"), "{root}");
         assert!(root.contains("MFA_ROOT_SECRET"), "{root}");
+        let gone = MfaError::KeyMismatch(KeyMismatch::MissingRoot { version: 1 }).to_string();
+        assert!(gone.contains("version 1"), "{gone}");
+        assert!(gone.contains("MFA_ROOT_SECRETS"), "{gone}");
+        assert!(gone.contains("key_checks"), "{gone}");
     }
 }

@@ -423,7 +423,7 @@ pub async fn key_checks_after_upgrade<S: mfa_core::store::Store>(store: &S) {
         [],
         "an upgraded store has no key checks yet"
     );
-    let check = fixtures::key_check(KeyCheckSubject::RootSecret, fixtures::t0());
+    let check = fixtures::key_check(KeyCheckSubject::RootSecret(0), fixtures::t0());
     assert!(store.add_key_check(&check).await.expect("add_key_check"));
     assert_eq!(store.key_checks().await.expect("key_checks"), [check]);
 }

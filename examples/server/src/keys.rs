@@ -11,7 +11,9 @@
 //! key checks at start-up (`MfaBuilder::open`).
 
 use crate::config::{Config, ConfigError, Mode};
-use mfa_core::crypto::keyring::{ENV_AEAD_CURRENT_KEY, ENV_AEAD_KEYS, ENV_ROOT_SECRET};
+use mfa_core::crypto::keyring::{
+    ENV_AEAD_CURRENT_KEY, ENV_AEAD_KEYS, ENV_ROOT_CURRENT, ENV_ROOT_SECRET, ENV_ROOT_SECRETS,
+};
 use mfa_core::crypto::{ExposeSecret, JwtKeys, KeyRing, SecretString};
 use std::path::{Path, PathBuf};
 
@@ -99,7 +101,13 @@ fn read(path: &Path) -> Result<String, ConfigError> {
 }
 
 fn ring_from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<KeySource> {
-    let names = [ENV_AEAD_KEYS, ENV_AEAD_CURRENT_KEY, ENV_ROOT_SECRET];
+    let names = [
+        ENV_AEAD_KEYS,
+        ENV_AEAD_CURRENT_KEY,
+        ENV_ROOT_SECRET,
+        ENV_ROOT_SECRETS,
+        ENV_ROOT_CURRENT,
+    ];
     let vars: Vec<_> = names
         .iter()
         .filter_map(|n| env(n).map(|v| (*n, SecretString::from(v))))
@@ -219,11 +227,19 @@ mod tests {
             (ENV_AEAD_KEYS, format!("7:{}", random_base64(32))),
             (ENV_AEAD_CURRENT_KEY, "7".to_owned()),
             (ENV_ROOT_SECRET, random_base64(48)),
+            (ENV_ROOT_SECRETS, format!("2:{}", random_base64(32))),
+            (ENV_ROOT_CURRENT, "0".to_owned()),
             (ENV_JWT_KEY, pem.expose_secret().to_owned()),
             (ENV_JWT_KID, "prod-2026".to_owned()),
         ]);
         let keys = load_with(&production(&dir), &|n| vars.get(n).cloned()).unwrap();
-        assert_eq!(keys.ring.ring().unwrap().current_key_id(), 7);
+        let ring = keys.ring.ring().unwrap();
+        assert_eq!(ring.current_key_id(), 7);
+        assert_eq!(
+            (ring.root_versions(), ring.current_root_version()),
+            (vec![0, 2], 0),
+            "versioned root secrets are read from the environment too"
+        );
         assert_eq!(keys.jwt.signing_kid(), "prod-2026");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
     }

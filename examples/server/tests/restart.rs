@@ -143,7 +143,9 @@ async fn a_restart_with_another_root_secret_is_refused_at_start_up() {
     .expect("replace the root secret");
     let err = refused_start(&dir).await;
     assert!(
-        err.contains("the key ring does not match this store: the root secret does not match"),
+        err.contains(
+            "the key ring does not match this store: the root secret (version 0) does not match"
+        ),
         "{err}"
     );
 }
@@ -154,7 +156,36 @@ async fn a_restart_with_another_root_secret_is_refused_at_start_up() {
 /// token) skips the second factor.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_with_the_same_keys_keeps_totp_backup_codes_and_trusted_devices() {
-    let dir = data_dir("restart-secrets");
+    secrets_survive_a_restart("restart-secrets", false).await;
+}
+
+/// A second root secret added before a restart (`MFA_ROOT_SECRETS`, made
+/// current) voids nothing: the backup codes and the trusted device made
+/// under the first still work; then a key file without the new root is
+/// refused, naming its version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_new_root_secret_keeps_backup_codes_and_trusted_devices() {
+    let dir = secrets_survive_a_restart("restart-new-root", true).await;
+    let text = std::fs::read_to_string(dir.join("keys.env")).expect("keys.env");
+    let without: String = text
+        .lines()
+        .filter(|l| !l.starts_with("MFA_ROOT_SECRETS="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("keys.env"), without).expect("drop the new root");
+    let err = refused_start(&dir).await;
+    assert!(
+        err.contains("root secret version 1, which the key ring lacks"),
+        "{err}"
+    );
+}
+
+/// Enrols TOTP with backup codes and remembers a device, restarts on the
+/// same directory (with a new current root secret added to the key file
+/// when `new_root`), and signs in with TOTP, a backup code and the
+/// device; returns the directory.
+async fn secrets_survive_a_restart(name: &str, new_root: bool) -> std::path::PathBuf {
+    let dir = data_dir(name);
     let first = TestServer::start(config(&Db::Sqlite, &dir)).await;
     let (id, secret, backup) = user_with_totp(&first).await;
     let fp = [("x-device-fingerprint", "laptop-restart".to_owned())];
@@ -177,6 +208,23 @@ async fn a_restart_with_the_same_keys_keeps_totp_backup_codes_and_trusted_device
     remembered.expect(200, None);
     let cookie = remembered.cookie("mfa_trust").expect("a trust cookie");
     first.stop().await;
+    if new_root {
+        let text = std::fs::read_to_string(dir.join("keys.env")).expect("keys.env");
+        let root = key_file_value(&dir, "MFA_ROOT_SECRET");
+        let other = KeyRing::generate_env();
+        let other_root = other
+            .expose_secret()
+            .lines()
+            .find_map(|l| l.strip_prefix("MFA_ROOT_SECRET="))
+            .expect("a root secret line")
+            .to_owned();
+        assert_ne!(root, other_root);
+        std::fs::write(
+            dir.join("keys.env"),
+            format!("{text}MFA_ROOT_SECRETS=1:{other_root}\n"),
+        )
+        .expect("add a root secret");
+    }
 
     let second = TestServer::start(config(&Db::Sqlite, &dir)).await;
     login_with_totp(&second, &id, &secret, false, &[])
@@ -207,6 +255,7 @@ async fn a_restart_with_the_same_keys_keeps_totp_backup_codes_and_trusted_device
         trusted.text
     );
     second.stop().await;
+    dir
 }
 
 /// Keys from the environment (as in production), and the binary as an

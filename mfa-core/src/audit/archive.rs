@@ -32,7 +32,9 @@
 //! each cut chain after its cut, so the chain stays verifiable across it;
 //! removing the cut record shows as the missing start of every cut chain.
 
-use super::{AuditProblem, AuditReport, AuditVerifier, ChainHead, heads_of, sign_canonical};
+use super::{
+    AuditProblem, AuditReport, AuditVerifier, ChainHead, heads_of, sign_canonical, signed_canonical,
+};
 use crate::crypto::KeyRing;
 use crate::model::audit::mac_hex;
 use crate::model::{AuditEvent, AuditKind, AuditMac};
@@ -100,13 +102,23 @@ struct CutRecord {
     signature: AuditMac,
 }
 
-/// Signs `value` (its `signature` field left out) under `label`.
-fn sign<T: Serialize>(keys: &KeyRing, label: &str, value: &T) -> AuditMac {
+/// `value` as JSON without its `signature` field: what is signed.
+fn unsigned<T: Serialize>(value: &T) -> serde_json::Value {
     let mut value = serde_json::to_value(value).unwrap_or(serde_json::Value::Null);
     if let Some(map) = value.as_object_mut() {
         map.remove("signature");
     }
-    sign_canonical(keys, &format!("{label}\n"), &value)
+    value
+}
+
+/// Signs `value` (its `signature` field left out) under `label`.
+fn sign<T: Serialize>(keys: &KeyRing, label: &str, value: &T) -> AuditMac {
+    sign_canonical(keys, &format!("{label}\n"), &unsigned(value))
+}
+
+/// Whether `signature` is [`sign`]'s of `value` under any root of `keys`.
+fn signed<T: Serialize>(keys: &KeyRing, label: &str, value: &T, signature: &AuditMac) -> bool {
+    signed_canonical(keys, &format!("{label}\n"), &unsigned(value), signature)
 }
 
 const MANIFEST_LABEL: &str = "mfa-rs/v1/audit-archive-manifest";
@@ -115,7 +127,7 @@ const CUT_LABEL: &str = "mfa-rs/v1/audit-archive-cut";
 /// The cuts a cut record vouches for, if its signature verifies.
 pub(crate) fn cut_heads(keys: &KeyRing, event: &AuditEvent) -> Option<Vec<ChainHead>> {
     let record: CutRecord = serde_json::from_value(event.metadata.clone()).ok()?;
-    (sign(keys, CUT_LABEL, &record) == record.signature).then_some(record.cuts)
+    signed(keys, CUT_LABEL, &record, &record.signature).then_some(record.cuts)
 }
 
 /// What an export wrote.
@@ -440,7 +452,7 @@ pub fn verify_archive<R: Read>(
         }
     };
     let mut verifier = AuditVerifier::for_archive(keys, &manifest.starts, &manifest.ends);
-    if sign(keys, MANIFEST_LABEL, &manifest) != manifest.signature {
+    if !signed(keys, MANIFEST_LABEL, &manifest, &manifest.signature) {
         verifier.problem(bad("the manifest's signature does not verify"));
     }
     if sha != manifest.sha256 {

@@ -40,7 +40,9 @@
 //! |---|---|
 //! | `MFA_AEAD_KEYS` | `id:base64[,id:base64…]`: decimal `u32` ids, standard base64 of 32-byte keys |
 //! | `MFA_AEAD_CURRENT_KEY` | decimal id of the key used for sealing |
-//! | `MFA_ROOT_SECRET` | standard base64 of at least 32 random bytes |
+//! | `MFA_ROOT_SECRET` | standard base64 of at least 32 random bytes (root version 0) |
+//! | `MFA_ROOT_SECRETS` | optional, `version:base64[,version:base64…]`: decimal `u32` versions from 1, more root secrets |
+//! | `MFA_ROOT_CURRENT` | optional, the root version new digests are made under (default: the highest) |
 //!
 //! [`KeyRing::generate_env`] makes fresh values in this format, and
 //! [`KeyRing::load_or_generate`] keeps them in a file, for development.
@@ -72,8 +74,31 @@
 //! <prefix>key_checks WHERE kind = 'aead_key' AND key_id = <id>` on a SQL
 //! store, or
 //! [`KeyCheckRepository::remove_key_check`](crate::store::KeyCheckRepository::remove_key_check)).
-//! The root secret cannot be rotated in place: the stored digests depend
-//! on it.
+//!
+//! # Rotating the root secret
+//!
+//! Root secrets are versioned. `MFA_ROOT_SECRET` is version 0;
+//! `MFA_ROOT_SECRETS=1:<base64>[,2:<base64>…]` adds more, and
+//! `MFA_ROOT_CURRENT` names the one new digests, audit links and
+//! signatures are made under (default: the highest loaded;
+//! [`KeyRingBuilder::versioned_root_secret`],
+//! [`KeyRingBuilder::current_root`]). Every loaded root verifies: a backup
+//! code, a trusted device's fingerprint, a pending one-time code, an audit
+//! link or checkpoint made under an older root still matches, so a
+//! rotation voids nothing. Lookups try one digest per loaded root, the
+//! current first (a backup code made under an older root costs one more
+//! store call per root tried before its own).
+//!
+//! Stored digests cannot be moved to the new root (the codes behind them
+//! are not kept): an older root stays loaded until nothing needs it, that
+//! is once every user has regenerated their backup codes, the trusted
+//! devices of its time have expired, and the audit events linked under it
+//! are archived (an archive verifies with the ring that holds its roots).
+//! Each root version has its key check; a ring that lacks a version the
+//! store has a check for is refused at start-up
+//! ([`KeyMismatch::MissingRoot`](crate::KeyMismatch::MissingRoot)) until
+//! that check is deleted (`DELETE FROM <prefix>key_checks WHERE kind =
+//! 'root_secret' AND key_id = <version>`).
 
 use super::backup::BackupCode;
 use super::key_file;
@@ -114,8 +139,14 @@ const TAG_LEN: usize = 16;
 pub const ENV_AEAD_KEYS: &str = "MFA_AEAD_KEYS";
 /// Environment variable naming the current AEAD key id.
 pub const ENV_AEAD_CURRENT_KEY: &str = "MFA_AEAD_CURRENT_KEY";
-/// Environment variable holding the root secret.
+/// Environment variable holding the root secret (root version 0).
 pub const ENV_ROOT_SECRET: &str = "MFA_ROOT_SECRET";
+/// Environment variable holding versioned root secrets,
+/// `version:base64[,version:base64…]` (versions from 1).
+pub const ENV_ROOT_SECRETS: &str = "MFA_ROOT_SECRETS";
+/// Environment variable naming the root version new digests are made
+/// under (default: the highest loaded).
+pub const ENV_ROOT_CURRENT: &str = "MFA_ROOT_CURRENT";
 
 // HKDF `info` labels: one per purpose, never reused.
 const INFO_OTP: &[u8] = b"mfa-rs/v1/otp-code";
@@ -182,19 +213,50 @@ impl fmt::Debug for Aad {
     }
 }
 
-/// Sealing keys and derived HMAC sub-keys. `Debug` shows key ids only.
+/// Sealing keys and derived HMAC sub-keys. `Debug` shows key ids and root
+/// versions only.
 pub struct KeyRing {
     aead: BTreeMap<u32, Aes256Gcm>,
     current: u32,
-    otp_key: Zeroizing<[u8; 32]>,
-    backup_key: Zeroizing<[u8; 32]>,
-    fingerprint_key: Zeroizing<[u8; 32]>,
-    audit_link_key: Zeroizing<[u8; 32]>,
-    audit_checkpoint_key: Zeroizing<[u8; 32]>,
-    audit_personal_key: Zeroizing<[u8; 32]>,
+    /// The sub-keys of every loaded root secret, by version.
+    roots: BTreeMap<u32, RootKeys>,
+    /// The version new digests, links and signatures are made under.
+    current_root: u32,
+}
+
+/// The HMAC sub-keys derived from one root secret, and its check value.
+struct RootKeys {
+    otp: Zeroizing<[u8; 32]>,
+    backup: Zeroizing<[u8; 32]>,
+    fingerprint: Zeroizing<[u8; 32]>,
+    audit_link: Zeroizing<[u8; 32]>,
+    audit_checkpoint: Zeroizing<[u8; 32]>,
+    audit_personal: Zeroizing<[u8; 32]>,
     /// The root secret's check value (see the module docs); it reveals no
     /// key, but is kept out of `Debug` all the same.
-    root_check: [u8; 32],
+    check: [u8; 32],
+}
+
+impl RootKeys {
+    /// Derives the sub-keys of `root` (already checked for length).
+    fn derive(root: &[u8]) -> Result<Self> {
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), root);
+        let derive = |info: &[u8]| -> Result<Zeroizing<[u8; 32]>> {
+            let mut okm = Zeroizing::new([0u8; 32]);
+            hk.expand(info, okm.as_mut())
+                .map_err(|_| CryptoError::InvalidKey("HKDF expansion"))?;
+            Ok(okm)
+        };
+        Ok(Self {
+            otp: derive(INFO_OTP)?,
+            backup: derive(INFO_BACKUP)?,
+            fingerprint: derive(INFO_FINGERPRINT)?,
+            audit_link: derive(INFO_AUDIT_LINK)?,
+            audit_checkpoint: derive(INFO_AUDIT_CHECKPOINT)?,
+            audit_personal: derive(INFO_AUDIT_PERSONAL)?,
+            check: KeyRing::mac(&*derive(INFO_KEY_CHECK)?, &[ROOT_CHECK_INPUT]),
+        })
+    }
 }
 
 /// Builder for [`KeyRing`]; every check happens in [`KeyRingBuilder::build`].
@@ -202,7 +264,8 @@ pub struct KeyRing {
 pub struct KeyRingBuilder {
     aead: Vec<(u32, SecretBytes)>,
     current: Option<u32>,
-    root: Option<SecretBytes>,
+    roots: Vec<(u32, SecretBytes)>,
+    current_root: Option<u32>,
 }
 
 impl fmt::Debug for KeyRingBuilder {
@@ -213,7 +276,11 @@ impl fmt::Debug for KeyRingBuilder {
                 &self.aead.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             )
             .field("current", &self.current)
-            .field("root_secret", &self.root.as_ref().map(|_| "[redacted]"))
+            .field(
+                "root_versions",
+                &self.roots.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+            )
+            .field("current_root", &self.current_root)
             .finish()
     }
 }
@@ -234,10 +301,26 @@ impl KeyRingBuilder {
     }
 
     /// Sets the root secret (at least 32 bytes) from which the HMAC
-    /// sub-keys are derived.
+    /// sub-keys are derived: root version 0, the one a ring without
+    /// versions has.
     #[must_use]
-    pub fn root_secret(mut self, secret: &[u8]) -> Self {
-        self.root = Some(SecretBytes::from_slice(secret));
+    pub fn root_secret(self, secret: &[u8]) -> Self {
+        self.versioned_root_secret(0, secret)
+    }
+
+    /// Adds a root secret (at least 32 bytes) under `version` (see
+    /// [root rotation](self#rotating-the-root-secret)).
+    #[must_use]
+    pub fn versioned_root_secret(mut self, version: u32, secret: &[u8]) -> Self {
+        self.roots.push((version, SecretBytes::from_slice(secret)));
+        self
+    }
+
+    /// Chooses the root version new digests, links and signatures are made
+    /// under (default: the highest loaded).
+    #[must_use]
+    pub fn current_root(mut self, version: u32) -> Self {
+        self.current_root = Some(version);
         self
     }
 
@@ -246,8 +329,9 @@ impl KeyRingBuilder {
     /// # Errors
     /// [`CryptoError::InvalidKeyLength`] for an AES key that is not 32 bytes,
     /// [`CryptoError::KeyTooShort`] for a root secret under 32 bytes,
-    /// [`CryptoError::InvalidParameter`] for no key, a duplicate id, or a
-    /// missing root secret, and [`CryptoError::UnknownKeyId`] when the
+    /// [`CryptoError::InvalidParameter`] for no key, a duplicate id or root
+    /// version, a missing root secret, or a current root version that
+    /// names no loaded root, and [`CryptoError::UnknownKeyId`] when the
     /// current id names no loaded key.
     pub fn build(self) -> Result<KeyRing> {
         if self.aead.is_empty() {
@@ -274,43 +358,48 @@ impl KeyRingBuilder {
         if !aead.contains_key(&current) {
             return Err(CryptoError::UnknownKeyId);
         }
-        let root = self
-            .root
-            .ok_or(CryptoError::InvalidParameter("no root secret configured"))?;
-        if root.len() < MIN_ROOT_SECRET_LEN {
-            return Err(CryptoError::KeyTooShort {
-                what: "root secret",
-                min: MIN_ROOT_SECRET_LEN,
-                actual: root.len(),
-            });
+        let mut roots = BTreeMap::new();
+        for (version, root) in &self.roots {
+            if root.len() < MIN_ROOT_SECRET_LEN {
+                return Err(CryptoError::KeyTooShort {
+                    what: "root secret",
+                    min: MIN_ROOT_SECRET_LEN,
+                    actual: root.len(),
+                });
+            }
+            if roots
+                .insert(*version, RootKeys::derive(root.expose())?)
+                .is_some()
+            {
+                return Err(CryptoError::InvalidParameter(
+                    "duplicate root secret version",
+                ));
+            }
         }
-        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), root.expose());
-        let derive = |info: &[u8]| -> Result<Zeroizing<[u8; 32]>> {
-            let mut okm = Zeroizing::new([0u8; 32]);
-            hk.expand(info, okm.as_mut())
-                .map_err(|_| CryptoError::InvalidKey("HKDF expansion"))?;
-            Ok(okm)
+        let current_root = match self.current_root {
+            Some(version) if roots.contains_key(&version) => version,
+            Some(_) => {
+                return Err(CryptoError::InvalidParameter(
+                    "the current root version names no loaded root secret",
+                ));
+            }
+            None => *roots
+                .keys()
+                .next_back()
+                .ok_or(CryptoError::InvalidParameter("no root secret configured"))?,
         };
-        let root_check = KeyRing::mac(&*derive(INFO_KEY_CHECK)?, &[ROOT_CHECK_INPUT]);
         Ok(KeyRing {
-            otp_key: derive(INFO_OTP)?,
-            backup_key: derive(INFO_BACKUP)?,
-            fingerprint_key: derive(INFO_FINGERPRINT)?,
-            audit_link_key: derive(INFO_AUDIT_LINK)?,
-            audit_checkpoint_key: derive(INFO_AUDIT_CHECKPOINT)?,
-            audit_personal_key: derive(INFO_AUDIT_PERSONAL)?,
-            root_check,
             aead,
             current,
+            roots,
+            current_root,
         })
     }
 }
 
-fn parse_env_keys(value: &str) -> Result<Vec<(u32, SecretBytes)>> {
-    let bad = |reason| CryptoError::Environment {
-        variable: ENV_AEAD_KEYS,
-        reason,
-    };
+/// Parses `id:base64[,id:base64…]`, the format of `variable`.
+fn parse_env_keys(variable: &'static str, value: &str) -> Result<Vec<(u32, SecretBytes)>> {
+    let bad = |reason| CryptoError::Environment { variable, reason };
     let mut keys = Vec::new();
     for entry in value.split(',') {
         let (id, b64) = entry
@@ -379,7 +468,7 @@ impl KeyRing {
                     reason: "not set",
                 })
         };
-        let keys = parse_env_keys(&get(ENV_AEAD_KEYS)?)?;
+        let keys = parse_env_keys(ENV_AEAD_KEYS, &get(ENV_AEAD_KEYS)?)?;
         let current = get(ENV_AEAD_CURRENT_KEY)?
             .trim()
             .parse::<u32>()
@@ -387,14 +476,46 @@ impl KeyRing {
                 variable: ENV_AEAD_CURRENT_KEY,
                 reason: "not a u32 key id",
             })?;
-        let root = get(ENV_ROOT_SECRET)?;
-        let root = SecretBytes::new(BASE64.decode(root.trim().as_bytes()).map_err(|_| {
-            CryptoError::Environment {
-                variable: ENV_ROOT_SECRET,
-                reason: "not valid base64",
+        let mut roots = match lookup(ENV_ROOT_SECRETS).map(Zeroizing::new) {
+            Some(list) => parse_env_keys(ENV_ROOT_SECRETS, &list)?,
+            None => Vec::new(),
+        };
+        match lookup(ENV_ROOT_SECRET).map(Zeroizing::new) {
+            Some(root) => {
+                let root = BASE64.decode(root.trim().as_bytes()).map_err(|_| {
+                    CryptoError::Environment {
+                        variable: ENV_ROOT_SECRET,
+                        reason: "not valid base64",
+                    }
+                })?;
+                if roots.iter().any(|(version, _)| *version == 0) {
+                    return Err(CryptoError::Environment {
+                        variable: ENV_ROOT_SECRETS,
+                        reason: "version 0 is MFA_ROOT_SECRET's; number the others from 1",
+                    });
+                }
+                roots.insert(0, (0, SecretBytes::new(root)));
             }
-        })?);
-        let mut builder = Self::builder().current(current).root_secret(root.expose());
+            None if roots.is_empty() => {
+                return Err(CryptoError::Environment {
+                    variable: ENV_ROOT_SECRET,
+                    reason: "not set (nor MFA_ROOT_SECRETS)",
+                });
+            }
+            None => {}
+        }
+        let mut builder = Self::builder().current(current);
+        if let Some(version) = lookup(ENV_ROOT_CURRENT) {
+            builder = builder.current_root(version.trim().parse::<u32>().map_err(|_| {
+                CryptoError::Environment {
+                    variable: ENV_ROOT_CURRENT,
+                    reason: "not a u32 root version",
+                }
+            })?);
+        }
+        for (version, root) in &roots {
+            builder = builder.versioned_root_secret(*version, root.expose());
+        }
         for (id, key) in &keys {
             builder = builder.aead_key(*id, key.expose());
         }
@@ -409,7 +530,19 @@ impl KeyRing {
             },
             CryptoError::KeyTooShort { .. } => CryptoError::Environment {
                 variable: ENV_ROOT_SECRET,
-                reason: "must decode to at least 32 bytes",
+                reason: "every root secret must decode to at least 32 bytes",
+            },
+            CryptoError::InvalidParameter("duplicate root secret version") => {
+                CryptoError::Environment {
+                    variable: ENV_ROOT_SECRETS,
+                    reason: "a root version is given twice",
+                }
+            }
+            CryptoError::InvalidParameter(
+                "the current root version names no loaded root secret",
+            ) => CryptoError::Environment {
+                variable: ENV_ROOT_CURRENT,
+                reason: "names no loaded root secret",
             },
             other => other,
         })
@@ -591,13 +724,62 @@ impl KeyRing {
         self.seal(plaintext.expose(), aad).map(Some)
     }
 
-    /// What this ring has key checks for: the root secret, then each AEAD
-    /// key, ascending.
+    /// The loaded root versions, ascending.
+    #[must_use]
+    pub fn root_versions(&self) -> Vec<u32> {
+        self.roots.keys().copied().collect()
+    }
+
+    /// The root version new digests, links and signatures are made under.
+    #[must_use]
+    pub fn current_root_version(&self) -> u32 {
+        self.current_root
+    }
+
+    /// The current root's sub-keys.
+    fn root(&self) -> &RootKeys {
+        match self.roots.get(&self.current_root) {
+            Some(root) => root,
+            // `build` checks that the current version is loaded.
+            None => unreachable!("the current root version is loaded"),
+        }
+    }
+
+    /// Every root's sub-keys, the current one first, then the others from
+    /// the newest.
+    fn roots_current_first(&self) -> impl Iterator<Item = &RootKeys> {
+        std::iter::once(self.root()).chain(
+            self.roots
+                .iter()
+                .rev()
+                .filter(|(version, _)| **version != self.current_root)
+                .map(|(_, root)| root),
+        )
+    }
+
+    /// Whether `expected` is the HMAC of `parts` under the sub-key `key`
+    /// of any loaded root; every root is tried (constant time each).
+    fn any_root_macs(
+        &self,
+        key: fn(&RootKeys) -> &[u8; 32],
+        parts: &[&[u8]],
+        expected: &[u8; 32],
+    ) -> bool {
+        let mut found = subtle::Choice::from(0);
+        for root in self.roots.values() {
+            found |= Self::mac(key(root), parts).ct_eq(expected);
+        }
+        found.into()
+    }
+
+    /// What this ring has key checks for: each AEAD key, then each root
+    /// version, ascending.
     #[must_use]
     pub fn key_check_subjects(&self) -> Vec<KeyCheckSubject> {
-        [KeyCheckSubject::RootSecret]
-            .into_iter()
-            .chain(self.aead.keys().map(|id| KeyCheckSubject::AeadKey(*id)))
+        self.aead
+            .keys()
+            .map(|id| KeyCheckSubject::AeadKey(*id))
+            .chain(self.roots.keys().map(|v| KeyCheckSubject::RootSecret(*v)))
             .collect()
     }
 
@@ -611,13 +793,18 @@ impl KeyRing {
     /// nonce, so two values for one key differ; both verify.
     ///
     /// # Errors
-    /// [`CryptoError::UnknownKeyId`] for an AEAD key the ring does not hold.
+    /// [`CryptoError::UnknownKeyId`] for an AEAD key or root version the
+    /// ring does not hold.
     pub fn key_check(&self, subject: KeyCheckSubject) -> Result<Vec<u8>> {
         match subject {
             KeyCheckSubject::AeadKey(id) => self
                 .seal_with(id, KEY_CHECK_PLAINTEXT, &Self::key_check_aad(id))
                 .map(SealedSecret::into_bytes),
-            KeyCheckSubject::RootSecret => Ok(self.root_check.to_vec()),
+            KeyCheckSubject::RootSecret(version) => self
+                .roots
+                .get(&version)
+                .map(|root| root.check.to_vec())
+                .ok_or(CryptoError::UnknownKeyId),
         }
     }
 
@@ -627,8 +814,8 @@ impl KeyRing {
     /// verify.
     ///
     /// # Errors
-    /// [`CryptoError::UnknownKeyId`] for an AEAD key the ring does not
-    /// hold: whether the value verifies cannot be known.
+    /// [`CryptoError::UnknownKeyId`] for an AEAD key or root version the
+    /// ring does not hold: whether the value verifies cannot be known.
     pub fn verify_key_check(&self, subject: KeyCheckSubject, value: &[u8]) -> Result<bool> {
         match subject {
             KeyCheckSubject::AeadKey(id) => {
@@ -643,7 +830,11 @@ impl KeyRing {
                     .open(&sealed, &Self::key_check_aad(id))
                     .is_ok_and(|text| text.expose().ct_eq(KEY_CHECK_PLAINTEXT).into()))
             }
-            KeyCheckSubject::RootSecret => Ok(self.root_check.as_slice().ct_eq(value).into()),
+            KeyCheckSubject::RootSecret(version) => self
+                .roots
+                .get(&version)
+                .map(|root| root.check.as_slice().ct_eq(value).into())
+                .ok_or(CryptoError::UnknownKeyId),
         }
     }
 
@@ -659,67 +850,120 @@ impl KeyRing {
         mac.finalize().into_bytes().into()
     }
 
-    /// Stored digest of an out-of-band code:
+    /// Stored digest of an out-of-band code, under the current root:
     /// `HMAC-SHA256(otp sub-key, challenge id ‖ code)`. The challenge id binds
     /// the digest to one challenge.
     #[must_use]
     pub fn hash_otp(&self, challenge: ChallengeId, code: &OtpCode) -> CodeHash {
         CodeHash::from_array(Self::mac(
-            &self.otp_key,
+            &self.root().otp,
             &[challenge.as_bytes(), code.expose().as_bytes()],
         ))
     }
 
-    /// Checks `code` against a stored digest in constant time.
+    /// Checks `code` against a stored digest made under any loaded root,
+    /// in constant time.
     #[must_use]
     pub fn verify_otp(&self, challenge: ChallengeId, code: &OtpCode, stored: &CodeHash) -> bool {
-        let computed = self.hash_otp(challenge, code);
-        computed.as_bytes().ct_eq(stored.as_bytes()).into()
+        self.any_root_macs(
+            |root| &root.otp,
+            &[challenge.as_bytes(), code.expose().as_bytes()],
+            stored.as_bytes(),
+        )
     }
 
-    /// Stored digest of a backup code:
+    /// Stored digest of a backup code, under the current root:
     /// `HMAC-SHA256(backup sub-key, user id ‖ normalised code)`. Scoping by
     /// user means the same code for two users gives two digests, and a digest
     /// can be looked up directly (no per-code password hash in a loop).
     #[must_use]
     pub fn hash_backup_code(&self, user: UserId, code: &BackupCode) -> CodeHash {
         CodeHash::from_array(Self::mac(
-            &self.backup_key,
+            &self.root().backup,
             &[user.as_bytes(), code.expose().as_bytes()],
         ))
     }
 
-    /// The link of an audit event in its chain (see [`crate::audit`]):
-    /// `HMAC-SHA256(audit-link sub-key, parts…)`. Compare with
-    /// [`AuditMac`]'s constant-time equality.
+    /// The digests a stored backup code may have: under every loaded root,
+    /// the current one first (codes made before a root rotation are stored
+    /// under an older root).
     #[must_use]
-    pub fn audit_link(&self, parts: &[&[u8]]) -> AuditMac {
-        AuditMac::from_array(Self::mac(&self.audit_link_key, parts))
+    pub fn backup_code_digests(&self, user: UserId, code: &BackupCode) -> Vec<CodeHash> {
+        self.roots_current_first()
+            .map(|root| {
+                CodeHash::from_array(Self::mac(
+                    &root.backup,
+                    &[user.as_bytes(), code.expose().as_bytes()],
+                ))
+            })
+            .collect()
     }
 
-    /// The signature of an audit checkpoint's body (see [`crate::audit`]):
-    /// `HMAC-SHA256(audit-checkpoint sub-key, body)`.
+    /// The link of an audit event in its chain (see [`crate::audit`]),
+    /// under the current root: `HMAC-SHA256(audit-link sub-key, parts…)`.
+    #[must_use]
+    pub fn audit_link(&self, parts: &[&[u8]]) -> AuditMac {
+        AuditMac::from_array(Self::mac(&self.root().audit_link, parts))
+    }
+
+    /// Whether `mac` is the link of `parts` under any loaded root.
+    #[must_use]
+    pub fn audit_link_verifies(&self, parts: &[&[u8]], mac: &AuditMac) -> bool {
+        self.any_root_macs(|root| &root.audit_link, parts, mac.as_bytes())
+    }
+
+    /// The signature of an audit checkpoint's body (see [`crate::audit`]),
+    /// under the current root: `HMAC-SHA256(audit-checkpoint sub-key, body)`.
     #[must_use]
     pub fn audit_checkpoint_signature(&self, body: &[u8]) -> AuditMac {
-        AuditMac::from_array(Self::mac(&self.audit_checkpoint_key, &[body]))
+        AuditMac::from_array(Self::mac(&self.root().audit_checkpoint, &[body]))
+    }
+
+    /// Whether `signature` signs `body` under any loaded root.
+    #[must_use]
+    pub fn audit_checkpoint_verifies(&self, body: &[u8], signature: &AuditMac) -> bool {
+        self.any_root_macs(|root| &root.audit_checkpoint, &[body], signature.as_bytes())
     }
 
     /// The digest of an audit event's personal fields (see
-    /// [`crate::audit`]): `HMAC-SHA256(audit-personal sub-key, parts…)`.
-    /// Keyed, so that once the fields are erased nobody without the root
-    /// secret can test a guess of them against it.
+    /// [`crate::audit`]), under the current root:
+    /// `HMAC-SHA256(audit-personal sub-key, parts…)`. Keyed, so that once
+    /// the fields are erased nobody without the root secret can test a
+    /// guess of them against it.
     #[must_use]
     pub fn audit_personal(&self, parts: &[&[u8]]) -> AuditMac {
-        AuditMac::from_array(Self::mac(&self.audit_personal_key, parts))
+        AuditMac::from_array(Self::mac(&self.root().audit_personal, parts))
     }
 
-    /// Stored digest of a device fingerprint, scoped to one user.
+    /// Whether `digest` is the personal digest of `parts` under any loaded
+    /// root.
+    #[must_use]
+    pub fn audit_personal_verifies(&self, parts: &[&[u8]], digest: &AuditMac) -> bool {
+        self.any_root_macs(|root| &root.audit_personal, parts, digest.as_bytes())
+    }
+
+    /// Stored digest of a device fingerprint, scoped to one user, under the
+    /// current root.
     #[must_use]
     pub fn hash_fingerprint(&self, user: UserId, fingerprint: &str) -> FingerprintHash {
         FingerprintHash::from_array(Self::mac(
-            &self.fingerprint_key,
+            &self.root().fingerprint,
             &[user.as_bytes(), fingerprint.as_bytes()],
         ))
+    }
+
+    /// The digests a stored device fingerprint may have: under every
+    /// loaded root, the current one first.
+    #[must_use]
+    pub fn fingerprint_digests(&self, user: UserId, fingerprint: &str) -> Vec<FingerprintHash> {
+        self.roots_current_first()
+            .map(|root| {
+                FingerprintHash::from_array(Self::mac(
+                    &root.fingerprint,
+                    &[user.as_bytes(), fingerprint.as_bytes()],
+                ))
+            })
+            .collect()
     }
 }
 
@@ -728,6 +972,8 @@ impl fmt::Debug for KeyRing {
         f.debug_struct("KeyRing")
             .field("aead_key_ids", &self.key_ids())
             .field("current", &self.current)
+            .field("root_versions", &self.root_versions())
+            .field("current_root", &self.current_root)
             .finish_non_exhaustive()
     }
 }
@@ -1113,9 +1359,9 @@ mod tests {
         assert_eq!(
             kr.key_check_subjects(),
             [
-                KeyCheckSubject::RootSecret,
                 KeyCheckSubject::AeadKey(1),
-                KeyCheckSubject::AeadKey(2)
+                KeyCheckSubject::AeadKey(2),
+                KeyCheckSubject::RootSecret(0)
             ]
         );
         let same = ring(&[(1, K1), (2, K2)], 1);
@@ -1145,7 +1391,7 @@ mod tests {
                 .unwrap(),
             "same key bytes, other id"
         );
-        let root = kr.key_check(KeyCheckSubject::RootSecret).unwrap();
+        let root = kr.key_check(KeyCheckSubject::RootSecret(0)).unwrap();
         assert!(
             !kr.verify_key_check(KeyCheckSubject::AeadKey(1), &root)
                 .unwrap()
@@ -1193,19 +1439,196 @@ mod tests {
             .root_secret(&[0x44; 32])
             .build()
             .unwrap();
-        let value = a.key_check(KeyCheckSubject::RootSecret).unwrap();
+        let value = a.key_check(KeyCheckSubject::RootSecret(0)).unwrap();
         assert!(
-            b.verify_key_check(KeyCheckSubject::RootSecret, &value)
+            b.verify_key_check(KeyCheckSubject::RootSecret(0), &value)
                 .unwrap()
         );
         assert!(
             !other_root
-                .verify_key_check(KeyCheckSubject::RootSecret, &value)
+                .verify_key_check(KeyCheckSubject::RootSecret(0), &value)
                 .unwrap()
         );
         // The check value is none of the digest sub-keys' outputs.
         let u = UserId::from_uuid(uuid::Uuid::nil());
         assert_ne!(value, a.hash_fingerprint(u, "").as_bytes().to_vec());
+    }
+
+    /// A ring with root versions 0 (`ROOT`) and 1 (`0x44…`), `current`.
+    fn rotated(current: u32) -> KeyRing {
+        KeyRing::builder()
+            .aead_key(1, &K1)
+            .current(1)
+            .root_secret(&ROOT)
+            .versioned_root_secret(1, &[0x44; 32])
+            .current_root(current)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_rotated_root_makes_new_digests_and_still_verifies_the_old_ones() {
+        let old = ring(&[(1, K1)], 1);
+        let new = rotated(1);
+        assert_eq!(
+            (new.root_versions(), new.current_root_version()),
+            (vec![0, 1], 1)
+        );
+        let user = UserId::new();
+        let code = BackupCode::parse("ABCDEFGH23456789").unwrap();
+        let before = old.hash_backup_code(user, &code);
+        let after = new.hash_backup_code(user, &code);
+        assert_ne!(before, after, "new digests are made under the new root");
+        assert_eq!(
+            new.backup_code_digests(user, &code),
+            vec![after, before],
+            "lookups try the current root first, then the older"
+        );
+        assert_eq!(old.backup_code_digests(user, &code), vec![before]);
+        assert_eq!(
+            new.fingerprint_digests(user, "fp"),
+            vec![
+                new.hash_fingerprint(user, "fp"),
+                old.hash_fingerprint(user, "fp")
+            ]
+        );
+        let challenge = ChallengeId::new();
+        let otp = OtpCode::parse("123456", 6).unwrap();
+        assert!(new.verify_otp(challenge, &otp, &old.hash_otp(challenge, &otp)));
+        assert!(!old.verify_otp(challenge, &otp, &new.hash_otp(challenge, &otp)));
+        let wrong = OtpCode::parse("654321", 6).unwrap();
+        assert!(!new.verify_otp(challenge, &wrong, &old.hash_otp(challenge, &otp)));
+        let link = old.audit_link(&[b"event"]);
+        assert_ne!(link, new.audit_link(&[b"event"]));
+        assert!(new.audit_link_verifies(&[b"event"], &link));
+        assert!(!new.audit_link_verifies(&[b"other"], &link));
+        assert!(!old.audit_link_verifies(&[b"event"], &new.audit_link(&[b"event"])));
+        let signature = old.audit_checkpoint_signature(b"body");
+        assert!(new.audit_checkpoint_verifies(b"body", &signature));
+        let personal = old.audit_personal(&[b"p"]);
+        assert!(new.audit_personal_verifies(&[b"p"], &personal));
+        // Version 0 stays what a ring without versions derives, and the
+        // current root can be the older one.
+        let back = rotated(0);
+        assert_eq!(back.hash_backup_code(user, &code), before);
+        assert_eq!(back.backup_code_digests(user, &code), vec![before, after]);
+    }
+
+    #[test]
+    fn every_root_version_has_its_own_key_check() {
+        let new = rotated(1);
+        assert_eq!(
+            new.key_check_subjects(),
+            vec![
+                KeyCheckSubject::AeadKey(1),
+                KeyCheckSubject::RootSecret(0),
+                KeyCheckSubject::RootSecret(1)
+            ]
+        );
+        let zero = new.key_check(KeyCheckSubject::RootSecret(0)).unwrap();
+        let one = new.key_check(KeyCheckSubject::RootSecret(1)).unwrap();
+        assert_ne!(zero, one);
+        let old = ring(&[(1, K1)], 1);
+        assert_eq!(old.key_check(KeyCheckSubject::RootSecret(0)).unwrap(), zero);
+        assert!(
+            !new.verify_key_check(KeyCheckSubject::RootSecret(1), &zero)
+                .unwrap()
+        );
+        assert!(matches!(
+            old.verify_key_check(KeyCheckSubject::RootSecret(1), &one),
+            Err(CryptoError::UnknownKeyId)
+        ));
+        assert!(matches!(
+            old.key_check(KeyCheckSubject::RootSecret(1)),
+            Err(CryptoError::UnknownKeyId)
+        ));
+    }
+
+    #[test]
+    fn root_versions_are_checked_when_the_ring_is_built() {
+        let base = || KeyRing::builder().aead_key(1, &K1).current(1);
+        assert!(matches!(
+            base()
+                .root_secret(&ROOT)
+                .versioned_root_secret(0, &ROOT)
+                .build(),
+            Err(CryptoError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            base().root_secret(&ROOT).current_root(2).build(),
+            Err(CryptoError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            base().versioned_root_secret(3, &[1; 31]).build(),
+            Err(CryptoError::KeyTooShort { .. })
+        ));
+        // Without version 0, and with the highest version current by default.
+        let ring = base()
+            .versioned_root_secret(2, &[0x55; 32])
+            .versioned_root_secret(5, &[0x66; 32])
+            .build()
+            .unwrap();
+        assert_eq!(
+            (ring.root_versions(), ring.current_root_version()),
+            (vec![2, 5], 5)
+        );
+    }
+
+    #[test]
+    fn from_lookup_reads_versioned_root_secrets() {
+        let keys = format!("1:{}", BASE64.encode(&K1));
+        let root = BASE64.encode(&ROOT);
+        let more = format!("1:{}", BASE64.encode(&[0x44; 32]));
+        let base = [(ENV_AEAD_KEYS, keys.as_str()), (ENV_AEAD_CURRENT_KEY, "1")];
+        let with = |extra: &[(&'static str, &str)]| {
+            let mut vars = base.to_vec();
+            vars.extend_from_slice(extra);
+            KeyRing::from_lookup(env(&vars))
+        };
+        let kr = with(&[(ENV_ROOT_SECRET, &root), (ENV_ROOT_SECRETS, &more)]).unwrap();
+        assert_eq!(
+            (kr.root_versions(), kr.current_root_version()),
+            (vec![0, 1], 1)
+        );
+        let user = UserId::new();
+        assert_eq!(
+            kr.fingerprint_digests(user, "fp"),
+            rotated(1).fingerprint_digests(user, "fp")
+        );
+        let kr = with(&[
+            (ENV_ROOT_SECRET, &root),
+            (ENV_ROOT_SECRETS, &more),
+            (ENV_ROOT_CURRENT, "0"),
+        ])
+        .unwrap();
+        assert_eq!(kr.current_root_version(), 0);
+        let only = with(&[(ENV_ROOT_SECRETS, &more)]).unwrap();
+        assert_eq!(only.root_versions(), vec![1]);
+        let zero = format!("0:{}", BASE64.encode(&[0x44; 32]));
+        for (vars, variable) in [
+            (
+                vec![
+                    (ENV_ROOT_SECRET, root.as_str()),
+                    (ENV_ROOT_SECRETS, zero.as_str()),
+                ],
+                ENV_ROOT_SECRETS,
+            ),
+            (vec![(ENV_ROOT_SECRETS, "1:AAAA")], ENV_ROOT_SECRET),
+            (vec![(ENV_ROOT_SECRETS, "x:AAAA")], ENV_ROOT_SECRETS),
+            (
+                vec![(ENV_ROOT_SECRETS, more.as_str()), (ENV_ROOT_CURRENT, "7")],
+                ENV_ROOT_CURRENT,
+            ),
+            (
+                vec![(ENV_ROOT_SECRETS, more.as_str()), (ENV_ROOT_CURRENT, "one")],
+                ENV_ROOT_CURRENT,
+            ),
+        ] {
+            match with(&vars) {
+                Err(CryptoError::Environment { variable: v, .. }) => assert_eq!(v, variable),
+                other => panic!("expected an error naming {variable}, got {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -1251,10 +1674,10 @@ mod tests {
         let subject = KeyCheckSubject::AeadKey(1);
         let check = first.key_check(subject).unwrap();
         assert!(second.verify_key_check(subject, &check).unwrap());
-        let root = first.key_check(KeyCheckSubject::RootSecret).unwrap();
+        let root = first.key_check(KeyCheckSubject::RootSecret(0)).unwrap();
         assert!(
             second
-                .verify_key_check(KeyCheckSubject::RootSecret, &root)
+                .verify_key_check(KeyCheckSubject::RootSecret(0), &root)
                 .unwrap()
         );
     }

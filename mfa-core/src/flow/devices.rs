@@ -34,11 +34,9 @@ impl Mfa {
             unit!(&self.inner, |inner| {
                 let session = inner.live_session(claims).await?;
                 let now = inner.now();
-                let fingerprint_hash = inner.keys.hash_fingerprint(session.user_id, fingerprint);
                 let known = inner.devices.list_devices(session.user_id).await?;
-                let existing = known
-                    .iter()
-                    .find(|d| d.fingerprint_hash == fingerprint_hash);
+                let (fingerprint_hash, existing) =
+                    super::login::sighted_device(&inner.keys, session.user_id, fingerprint, &known);
                 let up = inner
                     .devices
                     .upsert_device(&DeviceSighting {

@@ -28,7 +28,7 @@ impl Mfa {
     /// ([`KeyCheckRepository`](crate::store::KeyCheckRepository)):
     ///
     /// 1. every stored check of an AEAD key of the ring must open with that
-    ///    key, and the root secret's check must match;
+    ///    key, and the check of each of its root versions must match;
     /// 2. a stored check of a key the ring lacks is refused too: data may be
     ///    sealed under that key (a key retired on purpose needs its check
     ///    deleted, see the [rotation docs](crate::crypto::keyring#rotation));
@@ -137,9 +137,14 @@ fn verify(keys: &KeyRing, stored: &[KeyCheck]) -> MfaResult<Vec<KeyCheckSubject>
                 continue;
             }
             (Ok(false), KeyCheckSubject::AeadKey(key_id)) => KeyMismatch::WrongKey { key_id },
-            (Ok(false), KeyCheckSubject::RootSecret) => KeyMismatch::RootSecret,
+            (Ok(false), KeyCheckSubject::RootSecret(version)) => {
+                KeyMismatch::RootSecret { version }
+            }
             (Err(CryptoError::UnknownKeyId), KeyCheckSubject::AeadKey(key_id)) => {
                 KeyMismatch::MissingKey { key_id }
+            }
+            (Err(CryptoError::UnknownKeyId), KeyCheckSubject::RootSecret(version)) => {
+                KeyMismatch::MissingRoot { version }
             }
             (Err(e), _) => return Err(MfaError::Crypto(e)),
         };

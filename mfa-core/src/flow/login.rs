@@ -5,12 +5,14 @@ use super::client::Admitted;
 use super::support::{Audit, SessionIssue, TicketIssue, rate_key};
 use super::unit::{Step, unit};
 use super::{ClientInfo, Inner, Mfa, Tokens};
-use crate::crypto::{ExposeSecret, OpaqueToken, PasswordCheck, SecretString, TokenPurpose};
+use crate::crypto::{
+    ExposeSecret, KeyRing, OpaqueToken, PasswordCheck, SecretString, TokenPurpose,
+};
 use crate::error::{MfaError, MfaResult};
 use crate::model::{
     Aal, AuditKind, AuditOutcome, AuthMethod, Device, DeviceInfo, DeviceSighting, Factor,
-    FactorKind, LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind, User, UserId,
-    UserStatus,
+    FactorKind, FingerprintHash, LockScope, LoginTicket, MfaSettings, NotificationKind, TicketKind,
+    User, UserId, UserStatus,
 };
 use crate::observability::step;
 use crate::policy::Enforcement;
@@ -85,6 +87,26 @@ pub enum LoginOutcome {
         /// Whether the grace period still allows signing in without MFA.
         can_skip: bool,
     },
+}
+
+/// The stored digest of a sighted fingerprint and the known device it
+/// belongs to: the device whose digest matches under any loaded root
+/// secret (a device first seen before a root rotation keeps its digest
+/// under the older root), else a new digest under the current root.
+pub(crate) fn sighted_device<'d>(
+    keys: &KeyRing,
+    user: UserId,
+    fingerprint: &str,
+    known: &'d [Device],
+) -> (FingerprintHash, Option<&'d Device>) {
+    let digests = keys.fingerprint_digests(user, fingerprint);
+    match digests
+        .iter()
+        .find_map(|h| known.iter().find(|d| d.fingerprint_hash == *h))
+    {
+        Some(device) => (device.fingerprint_hash, Some(device)),
+        None => (keys.hash_fingerprint(user, fingerprint), None),
+    }
 }
 
 /// The device description to record: what the client sent, its gaps
@@ -421,11 +443,12 @@ impl Step<'_> {
             backup_codes_left,
             ..
         } = context;
-        let fingerprint = client
+        let (fingerprint, existing) = client
             .fingerprint
-            .as_ref()
-            .map(|fp| inner.keys.hash_fingerprint(user.id, fp));
-        let existing = fingerprint.and_then(|h| known.iter().find(|d| d.fingerprint_hash == h));
+            .as_deref()
+            .map(|fp| sighted_device(&inner.keys, user.id, fp, &known))
+            .unzip();
+        let existing = existing.flatten();
         let assessment = self.assess(client, &known, existing, user, now).await;
 
         let device = match fingerprint {

@@ -215,16 +215,20 @@ impl Step<'_> {
         let Ok(code) = BackupCode::parse(code) else {
             return Ok(CodeCheck::Wrong);
         };
-        let hash = self.keys.hash_backup_code(user.id, &code);
-        if self
-            .backup_codes
-            .consume_backup_code(user.id, &hash, self.now())
-            .await?
-        {
-            Ok(CodeCheck::Accepted)
-        } else {
-            Ok(CodeCheck::Wrong)
+        // One digest per loaded root secret, the current one first: codes
+        // made before a root rotation are stored under an older root. With
+        // one root (no rotation under way) this is one store call.
+        let now = self.now();
+        for hash in self.keys.backup_code_digests(user.id, &code) {
+            if self
+                .backup_codes
+                .consume_backup_code(user.id, &hash, now)
+                .await?
+            {
+                return Ok(CodeCheck::Accepted);
+            }
         }
+        Ok(CodeCheck::Wrong)
     }
 
     /// Checks a sign-in or step-up answer for `method`.

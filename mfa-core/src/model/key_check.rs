@@ -10,9 +10,10 @@ pub enum KeyCheckSubject {
     /// The AES-256-GCM key with this id: secrets sealed under it open only
     /// with the same key.
     AeadKey(u32),
-    /// The root secret: the keys of the stored digests of backup codes,
-    /// one-time codes and device fingerprints are derived from it.
-    RootSecret,
+    /// The root secret of this version (0 for a ring without versions):
+    /// the keys of the stored digests of backup codes, one-time codes and
+    /// device fingerprints, and of the audit chains, are derived from it.
+    RootSecret(u32),
 }
 
 impl KeyCheckSubject {
@@ -22,27 +23,27 @@ impl KeyCheckSubject {
     pub const fn kind(self) -> &'static str {
         match self {
             Self::AeadKey(_) => "aead_key",
-            Self::RootSecret => "root_secret",
+            Self::RootSecret(_) => "root_secret",
         }
     }
 
-    /// The key id stored beside the kind: the AEAD key's id, and 0 for the
-    /// root secret.
+    /// The key id stored beside the kind: the AEAD key's id, or the root
+    /// secret's version.
     #[must_use]
     pub const fn key_id(self) -> u32 {
         match self {
             Self::AeadKey(id) => id,
-            Self::RootSecret => 0,
+            Self::RootSecret(version) => version,
         }
     }
 
     /// The subject stored as `kind` and `key_id`; `None` for a kind this
-    /// version does not know (or a root secret with a key id other than 0).
+    /// version does not know.
     #[must_use]
     pub fn from_parts(kind: &str, key_id: u32) -> Option<Self> {
         match (kind, key_id) {
             ("aead_key", id) => Some(Self::AeadKey(id)),
-            ("root_secret", 0) => Some(Self::RootSecret),
+            ("root_secret", version) => Some(Self::RootSecret(version)),
             _ => None,
         }
     }
@@ -52,7 +53,8 @@ impl fmt::Display for KeyCheckSubject {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AeadKey(id) => write!(f, "AEAD key {id}"),
-            Self::RootSecret => f.write_str("the root secret"),
+            Self::RootSecret(0) => f.write_str("the root secret"),
+            Self::RootSecret(version) => write!(f, "root secret version {version}"),
         }
     }
 }
@@ -95,7 +97,8 @@ mod tests {
             KeyCheckSubject::AeadKey(0),
             KeyCheckSubject::AeadKey(7),
             KeyCheckSubject::AeadKey(u32::MAX),
-            KeyCheckSubject::RootSecret,
+            KeyCheckSubject::RootSecret(0),
+            KeyCheckSubject::RootSecret(3),
         ] {
             assert_eq!(
                 KeyCheckSubject::from_parts(subject.kind(), subject.key_id()),
@@ -107,6 +110,5 @@ mod tests {
     #[test]
     fn unknown_stored_parts_are_no_subject() {
         assert_eq!(KeyCheckSubject::from_parts("jwt_key", 1), None);
-        assert_eq!(KeyCheckSubject::from_parts("root_secret", 1), None);
     }
 }

@@ -19,7 +19,7 @@ async fn stored<S: Store>(store: &S, subject: KeyCheckSubject) -> Option<KeyChec
 pub async fn key_check_round_trips<S: Store>(store: Arc<S>) {
     for subject in [
         KeyCheckSubject::AeadKey(fixtures::high_key_id()),
-        KeyCheckSubject::RootSecret,
+        KeyCheckSubject::RootSecret(0),
     ] {
         let check = fixtures::key_check(subject, t0());
         assert!(

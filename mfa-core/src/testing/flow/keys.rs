@@ -3,14 +3,14 @@
 //! says which key; the right ring opens, records its new keys, and finds
 //! every secret written before.
 
-use super::harness::{Harness, expect_authenticated};
+use super::harness::{Harness, expect_authenticated, expect_err};
 use super::passkeys::{answer, assertion, user_with_passkey};
 use crate::crypto::{ExposeSecret, KeyRing};
 use crate::error::{KeyMismatch, MfaError, MfaResult};
 use crate::model::{AuthMethod, FactorKind, KeyCheckSubject};
 use crate::model::{Factor, SealedSecret};
 use crate::store::Store;
-use crate::{ClientInfo, KeysChecked, ResealProgress};
+use crate::{Actor, ClientInfo, KeysChecked, ResealProgress};
 use std::sync::Arc;
 
 /// A key ring whose AEAD key `id` is 32 bytes of `byte` (each of `keys`),
@@ -87,7 +87,7 @@ pub async fn open_refuses_a_key_ring_that_does_not_match_the_store<S: Store>(sto
     assert_eq!(
         again.mfa.check_keys().await.expect("check_keys"),
         KeysChecked {
-            verified: vec![KeyCheckSubject::AeadKey(1), KeyCheckSubject::RootSecret],
+            verified: vec![KeyCheckSubject::AeadKey(1), KeyCheckSubject::RootSecret(0)],
             added: Vec::new(),
         },
         "a matching ring writes nothing"
@@ -106,7 +106,7 @@ pub async fn open_refuses_another_root_secret<S: Store>(store: Arc<S>) {
     let other_root = ring(&[(1, 0xa1)], 1, 0xc0);
     assert_eq!(
         expect_mismatch(open(&store, other_root).await),
-        KeyMismatch::RootSecret
+        KeyMismatch::RootSecret { version: 0 }
     );
 }
 
@@ -118,7 +118,7 @@ pub async fn open_records_a_new_key_and_refuses_a_ring_without_an_old_one<S: Sto
     drop(first);
     assert_eq!(
         stored_subjects(&*store).await,
-        [KeyCheckSubject::AeadKey(1), KeyCheckSubject::RootSecret]
+        [KeyCheckSubject::AeadKey(1), KeyCheckSubject::RootSecret(0)]
     );
     let rotated = || ring(&[(1, 0xa1), (2, 0xa2)], 2, 0xa0);
     let h = open(&store, rotated())
@@ -129,7 +129,7 @@ pub async fn open_records_a_new_key_and_refuses_a_ring_without_an_old_one<S: Sto
         [
             KeyCheckSubject::AeadKey(1),
             KeyCheckSubject::AeadKey(2),
-            KeyCheckSubject::RootSecret
+            KeyCheckSubject::RootSecret(0)
         ],
         "a check for key 2 was added"
     );
@@ -478,5 +478,112 @@ pub async fn a_rotation_reports_an_unreadable_secret_and_keeps_its_key<S: Store>
     assert_eq!(
         h.mfa.reseal_secrets(None, 1001).await.unwrap_err().code(),
         "invalid_input"
+    );
+}
+
+/// Ring A with a second root secret, version 1, current.
+fn ring_a_rotated() -> KeyRing {
+    KeyRing::builder()
+        .aead_key(1, &[0xa1; 32])
+        .current(1)
+        .root_secret(&[0xa0; 32])
+        .versioned_root_secret(1, &[0xa2; 32])
+        .build()
+        .expect("a valid key ring")
+}
+
+/// A new root secret (version 1) made current beside the old one voids
+/// nothing: backup codes, a trusted device and audit links made under
+/// the old root still match, new digests are made under the new root, and
+/// a ring without either root is then refused at start-up.
+pub async fn a_root_rotation_keeps_backup_codes_trusted_devices_and_audit_links<S: Store>(
+    store: Arc<S>,
+) {
+    let before = open(&store, ring_a()).await.expect("ring A opens");
+    let user = before.user_with_totp("root-rotation").await;
+    let client = ClientInfo {
+        trust_token: before
+            .sign_in_remembered(&user, &before.client())
+            .await
+            .trust_token,
+        ..before.client()
+    };
+    before.mfa.checkpoint_audit().await.expect("checkpoint");
+    let now = before.now();
+    drop(before);
+
+    let after = open(&store, ring_a_rotated())
+        .await
+        .expect("ring A with a second root secret opens");
+    after.advance(now - after.now());
+    assert_eq!(
+        stored_subjects(&*store).await,
+        [
+            KeyCheckSubject::AeadKey(1),
+            KeyCheckSubject::RootSecret(0),
+            KeyCheckSubject::RootSecret(1)
+        ],
+        "the new root version's check was added"
+    );
+    let remembered = expect_authenticated(after.login_from(&user.user, client).await);
+    assert!(
+        remembered.amr.contains(&AuthMethod::Device),
+        "the device trusted under the old root is recognised"
+    );
+    let backup = user.backup_codes[0].expose_secret();
+    let ticket = after.mfa_ticket(&user.user).await;
+    let verified = after
+        .verify(&ticket, FactorKind::BackupCodes, backup)
+        .await
+        .expect("a backup code made under the old root verifies");
+    let ticket = after.mfa_ticket(&user.user).await;
+    expect_err(
+        after.verify(&ticket, FactorKind::BackupCodes, backup).await,
+        "invalid_code",
+    );
+    // New codes are made under the new root and verify with it.
+    let claims = after
+        .mfa
+        .authenticate(&verified.tokens.access_token)
+        .await
+        .expect("claims");
+    let fresh = after
+        .mfa
+        .regenerate_backup_codes(Actor::Session(&claims))
+        .await
+        .expect("regenerate_backup_codes");
+    let ticket = after.mfa_ticket(&user.user).await;
+    after
+        .verify(
+            &ticket,
+            FactorKind::BackupCodes,
+            fresh.codes[0].expose_secret(),
+        )
+        .await
+        .expect("a backup code made under the new root verifies");
+    after.mfa.checkpoint_audit().await.expect("checkpoint");
+    let report = after.mfa.verify_audit().await.expect("verify_audit");
+    assert!(
+        report.is_intact(),
+        "links under both roots verify: {:?}",
+        report.problems
+    );
+    drop(after);
+
+    assert_eq!(
+        expect_mismatch(open(&store, ring_a()).await),
+        KeyMismatch::MissingRoot { version: 1 },
+        "a ring without the new root is refused"
+    );
+    let without_old = KeyRing::builder()
+        .aead_key(1, &[0xa1; 32])
+        .current(1)
+        .versioned_root_secret(1, &[0xa2; 32])
+        .build()
+        .expect("a valid key ring");
+    assert_eq!(
+        expect_mismatch(open(&store, without_old).await),
+        KeyMismatch::MissingRoot { version: 0 },
+        "and so is one without the old root"
     );
 }

@@ -358,6 +358,7 @@ macro_rules! __flow_cases {
                 concurrent_opens_on_a_new_store_agree_on_one_key_ring,
                 a_full_key_rotation_leaves_every_factor_verifying_under_the_new_key,
                 a_rotation_reports_an_unreadable_secret_and_keeps_its_key,
+                a_root_rotation_keeps_backup_codes_trusted_devices_and_audit_links,
             }
             races {
                 r54_concurrent_verifies_with_one_totp_code_succeed_once,
