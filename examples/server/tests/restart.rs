@@ -22,6 +22,16 @@ async fn refused_start(dir: &Path) -> String {
     }
 }
 
+/// A fresh root secret, as the value of `MFA_ROOT_SECRET` (base64).
+fn another_root_secret() -> String {
+    KeyRing::generate_env()
+        .expose_secret()
+        .lines()
+        .find_map(|l| l.strip_prefix("MFA_ROOT_SECRET="))
+        .expect("a root secret line")
+        .to_owned()
+}
+
 /// The value of `name` in the key file of `dir`.
 fn key_file_value(dir: &Path, name: &str) -> String {
     let text = std::fs::read_to_string(dir.join("keys.env")).expect("keys.env");
@@ -130,15 +140,10 @@ async fn a_restart_with_another_root_secret_is_refused_at_start_up() {
         .stop()
         .await;
     let aead = key_file_value(&dir, "MFA_AEAD_KEYS");
-    let other = KeyRing::generate_env();
-    let other_root = other
-        .expose_secret()
-        .lines()
-        .find(|l| l.starts_with("MFA_ROOT_SECRET="))
-        .expect("a root secret line");
+    let other_root = another_root_secret();
     std::fs::write(
         dir.join("keys.env"),
-        format!("MFA_AEAD_KEYS={aead}\nMFA_AEAD_CURRENT_KEY=1\n{other_root}\n"),
+        format!("MFA_AEAD_KEYS={aead}\nMFA_AEAD_CURRENT_KEY=1\nMFA_ROOT_SECRET={other_root}\n"),
     )
     .expect("replace the root secret");
     let err = refused_start(&dir).await;
@@ -210,15 +215,8 @@ async fn secrets_survive_a_restart(name: &str, new_root: bool) -> std::path::Pat
     first.stop().await;
     if new_root {
         let text = std::fs::read_to_string(dir.join("keys.env")).expect("keys.env");
-        let root = key_file_value(&dir, "MFA_ROOT_SECRET");
-        let other = KeyRing::generate_env();
-        let other_root = other
-            .expose_secret()
-            .lines()
-            .find_map(|l| l.strip_prefix("MFA_ROOT_SECRET="))
-            .expect("a root secret line")
-            .to_owned();
-        assert_ne!(root, other_root);
+        let other_root = another_root_secret();
+        assert_ne!(key_file_value(&dir, "MFA_ROOT_SECRET"), other_root);
         std::fs::write(
             dir.join("keys.env"),
             format!("{text}MFA_ROOT_SECRETS=1:{other_root}\n"),

@@ -469,6 +469,16 @@ impl<S: Store> Harness<S> {
         expect_mfa_ticket(self.login(user).await)
     }
 
+    /// Signs `user` in with the password and answers the second-factor
+    /// ticket with `code` as a backup code.
+    ///
+    /// # Errors
+    /// What [`Mfa::verify`](crate::Mfa::verify) answers.
+    pub async fn verify_backup_code(&self, user: &TestUser, code: &str) -> MfaResult<Verified> {
+        let ticket = self.mfa_ticket(user).await;
+        self.verify(&ticket, FactorKind::BackupCodes, code).await
+    }
+
     /// The TOTP code for `secret` at the current time.
     ///
     /// # Panics

@@ -7,7 +7,7 @@ use super::harness::{Harness, expect_authenticated, expect_err};
 use super::passkeys::{answer, assertion, user_with_passkey};
 use crate::crypto::{ExposeSecret, KeyRing};
 use crate::error::{KeyMismatch, MfaError, MfaResult};
-use crate::model::{AuthMethod, FactorKind, KeyCheckSubject};
+use crate::model::{AuthMethod, KeyCheckSubject};
 use crate::model::{Factor, SealedSecret};
 use crate::store::Store;
 use crate::{Actor, ClientInfo, KeysChecked, ResealProgress};
@@ -202,13 +202,8 @@ pub async fn secrets_written_before_a_restart_work_after_it_with_the_same_keys<S
         .expect("a passkey registered before the restart verifies after it");
     assert!(verified.tokens.amr.contains(&AuthMethod::User));
 
-    let ticket = after.mfa_ticket(&user.user).await;
     after
-        .verify(
-            &ticket,
-            FactorKind::BackupCodes,
-            user.backup_codes[0].expose_secret(),
-        )
+        .verify_backup_code(&user.user, user.backup_codes[0].expose_secret())
         .await
         .expect("a backup code issued before the restart verifies after it");
 
@@ -531,14 +526,12 @@ pub async fn a_root_rotation_keeps_backup_codes_trusted_devices_and_audit_links<
         "the device trusted under the old root is recognised"
     );
     let backup = user.backup_codes[0].expose_secret();
-    let ticket = after.mfa_ticket(&user.user).await;
     let verified = after
-        .verify(&ticket, FactorKind::BackupCodes, backup)
+        .verify_backup_code(&user.user, backup)
         .await
         .expect("a backup code made under the old root verifies");
-    let ticket = after.mfa_ticket(&user.user).await;
     expect_err(
-        after.verify(&ticket, FactorKind::BackupCodes, backup).await,
+        after.verify_backup_code(&user.user, backup).await,
         "invalid_code",
     );
     // New codes are made under the new root and verify with it.
@@ -552,13 +545,8 @@ pub async fn a_root_rotation_keeps_backup_codes_trusted_devices_and_audit_links<
         .regenerate_backup_codes(Actor::Session(&claims))
         .await
         .expect("regenerate_backup_codes");
-    let ticket = after.mfa_ticket(&user.user).await;
     after
-        .verify(
-            &ticket,
-            FactorKind::BackupCodes,
-            fresh.codes[0].expose_secret(),
-        )
+        .verify_backup_code(&user.user, fresh.codes[0].expose_secret())
         .await
         .expect("a backup code made under the new root verifies");
     after.mfa.checkpoint_audit().await.expect("checkpoint");
