@@ -172,19 +172,16 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 #[must_use]
 pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(if personal.is_some() {
+        CONTENT_LABEL_V2
+    } else {
+        CONTENT_LABEL
+    });
+    out.extend_from_slice(event.id.as_bytes());
+    out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
     match personal {
-        Some(digest) => {
-            out.extend_from_slice(CONTENT_LABEL_V2);
-            out.extend_from_slice(event.id.as_bytes());
-            out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
-            out.extend_from_slice(digest.as_bytes());
-        }
-        None => {
-            out.extend_from_slice(CONTENT_LABEL);
-            out.extend_from_slice(event.id.as_bytes());
-            out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
-            put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes()));
-        }
+        Some(digest) => out.extend_from_slice(digest.as_bytes()),
+        None => put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes())),
     }
     put_id(&mut out, event.session_id.as_ref().map(|id| id.as_bytes()));
     put_id(&mut out, event.device_id.as_ref().map(|id| id.as_bytes()));
@@ -234,15 +231,6 @@ fn personal_verifies(keys: &KeyRing, event: &AuditEvent, digest: &AuditMac) -> b
     keys.audit_personal_verifies(&[&personal_bytes(event)], digest)
 }
 
-/// Whether every personal field of `event` is empty, as an erasure leaves
-/// them.
-fn personal_fields_erased(event: &AuditEvent) -> bool {
-    event.user_id.is_none()
-        && event.ip.is_none()
-        && event.user_agent.is_none()
-        && event.country.is_none()
-}
-
 /// The mac of `event` at position `seq` of `chain`, after `prev` (`None`
 /// for position 1), over its content with the `personal` digest (see
 /// [`content_bytes`]).
@@ -255,14 +243,7 @@ pub fn link_mac(
     event: &AuditEvent,
     personal: Option<&AuditMac>,
 ) -> AuditMac {
-    let zero = [0u8; 32];
-    let prev = prev.map_or(&zero, AuditMac::as_bytes);
-    keys.audit_link(&[
-        prev,
-        chain.as_bytes(),
-        &seq.to_be_bytes(),
-        &content_bytes(event, personal),
-    ])
+    keys.audit_link(&[&link_input(prev, chain, seq, event, personal)])
 }
 
 /// Whether `link` is the link of `event` at position `seq` after `prev`
@@ -275,17 +256,25 @@ fn link_verifies(
     event: &AuditEvent,
     link: &AuditLink,
 ) -> bool {
-    let zero = [0u8; 32];
-    let prev = prev.map_or(&zero, AuditMac::as_bytes);
-    keys.audit_link_verifies(
-        &[
-            prev,
-            link.chain.as_bytes(),
-            &seq.to_be_bytes(),
-            &content_bytes(event, link.personal.as_ref()),
-        ],
-        &link.mac,
-    )
+    let input = link_input(prev, link.chain, seq, event, link.personal.as_ref());
+    keys.audit_link_verifies(&[&input], &link.mac)
+}
+
+/// What a link's mac covers: the previous mac (zeros at position 1), the
+/// chain, the position and the event's content (see [`content_bytes`]).
+fn link_input(
+    prev: Option<&AuditMac>,
+    chain: AuditChainId,
+    seq: u64,
+    event: &AuditEvent,
+    personal: Option<&AuditMac>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(320);
+    out.extend_from_slice(prev.map_or(&[0u8; 32], AuditMac::as_bytes).as_slice());
+    out.extend_from_slice(chain.as_bytes());
+    out.extend_from_slice(&seq.to_be_bytes());
+    out.extend_from_slice(&content_bytes(event, personal));
+    out
 }
 
 /// The link of `event` at position `seq` of `chain`, after `prev`, as the
@@ -748,7 +737,7 @@ impl<'k> AuditVerifier<'k> {
         event.link.is_some_and(|link| {
             link_verifies(self.keys, prev, seq, event, &link)
                 && link.personal.is_none_or(|digest| {
-                    personal_fields_erased(event) || personal_verifies(self.keys, event, &digest)
+                    event.personal_fields_empty() || personal_verifies(self.keys, event, &digest)
                 })
         })
     }
@@ -760,7 +749,7 @@ impl<'k> AuditVerifier<'k> {
             .link
             .and_then(|link| link.personal)
             .is_some_and(|digest| {
-                personal_fields_erased(event) && !personal_verifies(self.keys, event, &digest)
+                event.personal_fields_empty() && !personal_verifies(self.keys, event, &digest)
             })
     }
 
@@ -1087,7 +1076,7 @@ mod tests {
 
         let mut erased = events.clone();
         for e in &mut erased[1..3] {
-            (e.user_id, e.ip, e.user_agent, e.country) = (None, None, None, None);
+            e.erase_personal_fields();
         }
         let report = verify(&keys, &erased);
         assert!(report.is_intact(), "{report:?}");

@@ -1329,8 +1329,7 @@ impl AuditRepository for MemoryStore {
             if event.link.is_some_and(|link| link.personal.is_none()) {
                 done.kept += 1;
             } else {
-                (event.user_id, event.ip, event.user_agent, event.country) =
-                    (None, None, None, None);
+                event.erase_personal_fields();
                 done.erased += 1;
             }
         });

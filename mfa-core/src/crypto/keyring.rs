@@ -132,6 +132,9 @@ pub const AEAD_KEY_LEN: usize = 32;
 pub const MIN_ROOT_SECRET_LEN: usize = 32;
 
 const HEADER_LEN: usize = 1 + 4;
+/// The build errors that [`KeyRing::from_lookup`] names a variable for.
+const DUPLICATE_ROOT_VERSION: &str = "duplicate root secret version";
+const UNLOADED_CURRENT_ROOT: &str = "the current root version names no loaded root secret";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 
@@ -371,17 +374,13 @@ impl KeyRingBuilder {
                 .insert(*version, RootKeys::derive(root.expose())?)
                 .is_some()
             {
-                return Err(CryptoError::InvalidParameter(
-                    "duplicate root secret version",
-                ));
+                return Err(CryptoError::InvalidParameter(DUPLICATE_ROOT_VERSION));
             }
         }
         let current_root = match self.current_root {
             Some(version) if roots.contains_key(&version) => version,
             Some(_) => {
-                return Err(CryptoError::InvalidParameter(
-                    "the current root version names no loaded root secret",
-                ));
+                return Err(CryptoError::InvalidParameter(UNLOADED_CURRENT_ROOT));
             }
             None => *roots
                 .keys()
@@ -532,15 +531,11 @@ impl KeyRing {
                 variable: ENV_ROOT_SECRET,
                 reason: "every root secret must decode to at least 32 bytes",
             },
-            CryptoError::InvalidParameter("duplicate root secret version") => {
-                CryptoError::Environment {
-                    variable: ENV_ROOT_SECRETS,
-                    reason: "a root version is given twice",
-                }
-            }
-            CryptoError::InvalidParameter(
-                "the current root version names no loaded root secret",
-            ) => CryptoError::Environment {
+            CryptoError::InvalidParameter(DUPLICATE_ROOT_VERSION) => CryptoError::Environment {
+                variable: ENV_ROOT_SECRETS,
+                reason: "a root version is given twice",
+            },
+            CryptoError::InvalidParameter(UNLOADED_CURRENT_ROOT) => CryptoError::Environment {
                 variable: ENV_ROOT_CURRENT,
                 reason: "names no loaded root secret",
             },
@@ -745,16 +740,13 @@ impl KeyRing {
         }
     }
 
-    /// Every root's sub-keys, the current one first, then the others from
-    /// the newest.
-    fn roots_current_first(&self) -> impl Iterator<Item = &RootKeys> {
-        std::iter::once(self.root()).chain(
-            self.roots
-                .iter()
-                .rev()
-                .filter(|(version, _)| **version != self.current_root)
-                .map(|(_, root)| root),
-        )
+    /// The sub-keys of every root but the current one, from the newest.
+    fn older_roots(&self) -> impl Iterator<Item = &RootKeys> {
+        self.roots
+            .iter()
+            .rev()
+            .filter(|(version, _)| **version != self.current_root)
+            .map(|(_, root)| root)
     }
 
     /// Whether `expected` is the HMAC of `parts` under the sub-key `key`
@@ -878,25 +870,27 @@ impl KeyRing {
     /// can be looked up directly (no per-code password hash in a loop).
     #[must_use]
     pub fn hash_backup_code(&self, user: UserId, code: &BackupCode) -> CodeHash {
-        CodeHash::from_array(Self::mac(
-            &self.root().backup,
-            &[user.as_bytes(), code.expose().as_bytes()],
-        ))
+        Self::backup_mac(self.root(), user, code)
     }
 
-    /// The digests a stored backup code may have: under every loaded root,
-    /// the current one first (codes made before a root rotation are stored
-    /// under an older root).
-    #[must_use]
-    pub fn backup_code_digests(&self, user: UserId, code: &BackupCode) -> Vec<CodeHash> {
-        self.roots_current_first()
-            .map(|root| {
-                CodeHash::from_array(Self::mac(
-                    &root.backup,
-                    &[user.as_bytes(), code.expose().as_bytes()],
-                ))
-            })
-            .collect()
+    /// The other digests a stored backup code may have: under every loaded
+    /// root but the current one, from the newest (codes made before a root
+    /// rotation are stored under an older root). Computed as they are
+    /// asked for; empty while one root is loaded.
+    pub fn older_backup_code_digests<'a>(
+        &'a self,
+        user: UserId,
+        code: &'a BackupCode,
+    ) -> impl Iterator<Item = CodeHash> + 'a {
+        self.older_roots()
+            .map(move |root| Self::backup_mac(root, user, code))
+    }
+
+    fn backup_mac(root: &RootKeys, user: UserId, code: &BackupCode) -> CodeHash {
+        CodeHash::from_array(Self::mac(
+            &root.backup,
+            &[user.as_bytes(), code.expose().as_bytes()],
+        ))
     }
 
     /// The link of an audit event in its chain (see [`crate::audit`]),
@@ -946,24 +940,26 @@ impl KeyRing {
     /// current root.
     #[must_use]
     pub fn hash_fingerprint(&self, user: UserId, fingerprint: &str) -> FingerprintHash {
-        FingerprintHash::from_array(Self::mac(
-            &self.root().fingerprint,
-            &[user.as_bytes(), fingerprint.as_bytes()],
-        ))
+        Self::fingerprint_mac(self.root(), user, fingerprint)
     }
 
-    /// The digests a stored device fingerprint may have: under every
-    /// loaded root, the current one first.
-    #[must_use]
-    pub fn fingerprint_digests(&self, user: UserId, fingerprint: &str) -> Vec<FingerprintHash> {
-        self.roots_current_first()
-            .map(|root| {
-                FingerprintHash::from_array(Self::mac(
-                    &root.fingerprint,
-                    &[user.as_bytes(), fingerprint.as_bytes()],
-                ))
-            })
-            .collect()
+    /// The other digests a stored device fingerprint may have: under every
+    /// loaded root but the current one, from the newest. Computed as they
+    /// are asked for; empty while one root is loaded.
+    pub fn older_fingerprint_digests<'a>(
+        &'a self,
+        user: UserId,
+        fingerprint: &'a str,
+    ) -> impl Iterator<Item = FingerprintHash> + 'a {
+        self.older_roots()
+            .map(move |root| Self::fingerprint_mac(root, user, fingerprint))
+    }
+
+    fn fingerprint_mac(root: &RootKeys, user: UserId, fingerprint: &str) -> FingerprintHash {
+        FingerprintHash::from_array(Self::mac(
+            &root.fingerprint,
+            &[user.as_bytes(), fingerprint.as_bytes()],
+        ))
     }
 }
 
@@ -1480,17 +1476,20 @@ mod tests {
         let after = new.hash_backup_code(user, &code);
         assert_ne!(before, after, "new digests are made under the new root");
         assert_eq!(
-            new.backup_code_digests(user, &code),
-            vec![after, before],
+            new.older_backup_code_digests(user, &code)
+                .collect::<Vec<_>>(),
+            vec![before],
             "lookups try the current root first, then the older"
         );
-        assert_eq!(old.backup_code_digests(user, &code), vec![before]);
+        assert_eq!(old.older_backup_code_digests(user, &code).count(), 0);
+        assert_ne!(
+            new.hash_fingerprint(user, "fp"),
+            old.hash_fingerprint(user, "fp")
+        );
         assert_eq!(
-            new.fingerprint_digests(user, "fp"),
-            vec![
-                new.hash_fingerprint(user, "fp"),
-                old.hash_fingerprint(user, "fp")
-            ]
+            new.older_fingerprint_digests(user, "fp")
+                .collect::<Vec<_>>(),
+            vec![old.hash_fingerprint(user, "fp")]
         );
         let challenge = ChallengeId::new();
         let otp = OtpCode::parse("123456", 6).unwrap();
@@ -1511,7 +1510,11 @@ mod tests {
         // current root can be the older one.
         let back = rotated(0);
         assert_eq!(back.hash_backup_code(user, &code), before);
-        assert_eq!(back.backup_code_digests(user, &code), vec![before, after]);
+        assert_eq!(
+            back.older_backup_code_digests(user, &code)
+                .collect::<Vec<_>>(),
+            vec![after]
+        );
     }
 
     #[test]
@@ -1591,10 +1594,12 @@ mod tests {
             (vec![0, 1], 1)
         );
         let user = UserId::new();
-        assert_eq!(
-            kr.fingerprint_digests(user, "fp"),
-            rotated(1).fingerprint_digests(user, "fp")
-        );
+        let digests = |kr: &KeyRing| {
+            std::iter::once(kr.hash_fingerprint(user, "fp"))
+                .chain(kr.older_fingerprint_digests(user, "fp"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(digests(&kr), digests(&rotated(1)));
         let kr = with(&[
             (ENV_ROOT_SECRET, &root),
             (ENV_ROOT_SECRETS, &more),

@@ -99,13 +99,14 @@ pub(crate) fn sighted_device<'d>(
     fingerprint: &str,
     known: &'d [Device],
 ) -> (FingerprintHash, Option<&'d Device>) {
-    let digests = keys.fingerprint_digests(user, fingerprint);
-    match digests
-        .iter()
-        .find_map(|h| known.iter().find(|d| d.fingerprint_hash == *h))
-    {
+    let current = keys.hash_fingerprint(user, fingerprint);
+    let known_as = |hash: FingerprintHash| known.iter().find(|d| d.fingerprint_hash == hash);
+    match known_as(current).or_else(|| {
+        keys.older_fingerprint_digests(user, fingerprint)
+            .find_map(known_as)
+    }) {
         Some(device) => (device.fingerprint_hash, Some(device)),
-        None => (keys.hash_fingerprint(user, fingerprint), None),
+        None => (current, None),
     }
 }
 

@@ -219,7 +219,9 @@ impl Step<'_> {
         // made before a root rotation are stored under an older root. With
         // one root (no rotation under way) this is one store call.
         let now = self.now();
-        for hash in self.keys.backup_code_digests(user.id, &code) {
+        let current = self.keys.hash_backup_code(user.id, &code);
+        let older = self.keys.older_backup_code_digests(user.id, &code);
+        for hash in std::iter::once(current).chain(older) {
             if self
                 .backup_codes
                 .consume_backup_code(user.id, &hash, now)

@@ -305,6 +305,22 @@ impl AuditEvent {
             link: None,
         }
     }
+
+    /// Empties the event's personal fields (user, IP address, user agent,
+    /// country), as an erasure of a user's data leaves them.
+    pub fn erase_personal_fields(&mut self) {
+        (self.user_id, self.ip, self.user_agent, self.country) = (None, None, None, None);
+    }
+
+    /// Whether every personal field of the event is empty (see
+    /// [`AuditEvent::erase_personal_fields`]).
+    #[must_use]
+    pub fn personal_fields_empty(&self) -> bool {
+        self.user_id.is_none()
+            && self.ip.is_none()
+            && self.user_agent.is_none()
+            && self.country.is_none()
+    }
 }
 
 #[cfg(test)]

@@ -1120,7 +1120,7 @@ pub async fn audit_erasure_empties_one_users_personal_fields<S: Store>(store: Ar
             continue;
         }
         let mut erased = original.clone();
-        (erased.user_id, erased.ip, erased.user_agent, erased.country) = (None, None, None, None);
+        erased.erase_personal_fields();
         assert_eq!(event, &erased, "only the personal fields are emptied");
     }
     assert_eq!(

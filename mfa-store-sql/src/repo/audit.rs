@@ -55,9 +55,7 @@ fn by_month(conditions: &[String], month: usize, limit: usize) -> String {
 }
 
 /// The columns of an audit row, in the order of [`audit_args`].
-const AUDIT_COLUMNS: &str = "id, at, user_id, session_id, device_id, kind, outcome, factor, \
-                             ip, user_agent, country, risk_score, metadata, chain_id, \
-                             chain_seq, chain_mac, chain_personal";
+const AUDIT_COLUMNS: &str = cols::AUDIT;
 
 /// Values per audit row.
 const AUDIT_ARITY: usize = 17;
