@@ -1,6 +1,6 @@
 //! What the messages say: the subject, plain text, HTML and short text
 //! (SMS, push) of every one-time-code message and security notification,
-//! in every language.
+//! and the title and body of a push approval notice, in every language.
 //!
 //! The shipped wording, English and German, exists once: as the template
 //! files in this crate's `templates/` folder, embedded in the binary and
@@ -79,6 +79,8 @@
 //! | `link.words` | the sentences of a link message: `subject`, `intro`, `action`, `or_paste`, `expires`, `warning`, `short` | per language |
 //! | `notification.words` | what every notification says: `when` (the time, formatted), `unknown`, `advice`, `footer` | per language |
 //! | `{kind}.words`, e.g. `new_device_login.words` | a notification's `title` and `event` (the kind as [`NotificationKind::as_str`] names it) | per language |
+//! | `push.title`, `push.body` | the title and body of a push approval notice ([`Templates::render_push`]) | once |
+//! | `push.words` | the sentences of a push notice: `sign_in`, `step_up` (titles), `waiting` (the body when the sign-in's device and country are unknown) | per language |
 //!
 //! The first four rows are what a transport sends. The shipped ones hold no
 //! wording: they import the words of the language being rendered
@@ -93,7 +95,7 @@
 //! |---|---|---|
 //! | `lang` | every template | the language's tag (`en`, `de`, `pt-br`, …) |
 //! | `product` | every template | [`Policy::product_name`](crate::policy::Policy::product_name) |
-//! | `to` | every template | the destination, masked ([`mask_destination`]: `a***@example.com`, `***67`) |
+//! | `to` | every template but `push.*` | the destination, masked ([`mask_destination`]: `a***@example.com`, `***67`) |
 //! | `subject` | every one but `*.subject` | the rendered subject |
 //! | `code` | code messages | the code's digits |
 //! | `purpose` | code messages | `login`, `enrollment` or `step_up` |
@@ -104,6 +106,9 @@
 //! | `url` | links | the link carrying the token, or none |
 //! | `expires_at` | links | when the token stops working (RFC 3339, UTC) |
 //! | `at` | notifications | when it happened (RFC 3339, UTC) |
+//! | `step_up` | push notices | whether a signed-in user confirms a sensitive action (else it is a sign-in) |
+//! | `device`, `country` | push notices | the sign-in's device (its name, else its user agent) and country; one that is not known is undefined: `country\|default("unknown")` |
+//! | `expires_at` | push notices | when the request can no longer be answered (RFC 3339, UTC) |
 //! | `details` | notifications | the event's details as text (`device`, `ip`, `country`, `method`, `remaining`, `label`, as the event has them); one that is missing is undefined: `details.ip\|default("unknown")` |
 //!
 //! Besides Jinja's usual filters there is `format_time(format)`: a time
@@ -166,7 +171,7 @@ pub const DEFAULT_LANGUAGE: &str = "en";
 pub const SHIPPED_LANGUAGES: [&str; 2] = ["en", "de"];
 
 /// The templates shipped once and shared by every language.
-const LAYOUTS: [&str; 13] = [
+const LAYOUTS: [&str; 15] = [
     "layout.html",
     "otp.subject",
     "otp.text",
@@ -180,6 +185,8 @@ const LAYOUTS: [&str; 13] = [
     "link.text",
     "link.html",
     "link.short",
+    "push.title",
+    "push.body",
 ];
 
 /// One shipped template file: `dir` is `""` for the shared layouts, else
@@ -207,6 +214,7 @@ const SHIPPED: &[Shipped] = shipped! {
         "layout.html", "otp.subject", "otp.text", "otp.html", "otp.short",
         "notification.subject", "notification.text", "notification.html",
         "notification.short", "link.subject", "link.text", "link.html", "link.short",
+        "push.title", "push.body",
     ],
     "en/" => [
         "otp.words", "notification.words", "link.words", "new_device_login.words",
@@ -214,7 +222,7 @@ const SHIPPED: &[Shipped] = shipped! {
         "backup_code_used.words", "backup_codes_low.words", "account_locked.words",
         "token_reused.words", "otp_replay.words", "passkey_suspect.words",
         "push_not_me.words", "suspicious_sign_in.words", "device_trusted.words",
-        "password_changed.words",
+        "password_changed.words", "push.words",
     ],
     "de/" => [
         "otp.words", "notification.words", "link.words", "new_device_login.words",
@@ -222,7 +230,7 @@ const SHIPPED: &[Shipped] = shipped! {
         "backup_code_used.words", "backup_codes_low.words", "account_locked.words",
         "token_reused.words", "otp_replay.words", "passkey_suspect.words",
         "push_not_me.words", "suspicious_sign_in.words", "device_trusted.words",
-        "password_changed.words",
+        "password_changed.words", "push.words",
     ],
 };
 
@@ -235,6 +243,7 @@ fn catalogue() -> impl Iterator<Item = String> {
             "otp.words".to_owned(),
             "notification.words".to_owned(),
             "link.words".to_owned(),
+            "push.words".to_owned(),
         ])
         .chain(
             NotificationKind::ALL
@@ -304,6 +313,37 @@ pub struct Rendered {
     pub html: String,
     /// A short text for SMS and push (one SMS segment where possible).
     pub short: String,
+}
+
+/// What a push approval notice is about: the values of `push.title` and
+/// `push.body` ([`Templates::render_push`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PushNoticeValues<'a> {
+    /// Whether a signed-in user confirms a sensitive action (a step-up);
+    /// else the notice asks to approve a sign-in.
+    pub step_up: bool,
+    /// The signing-in device as the client described it (its name, else
+    /// its user agent), when known.
+    pub device: Option<&'a str>,
+    /// The signing-in client's country, when known.
+    pub country: Option<&'a str>,
+    /// When the request can no longer be answered.
+    pub expires_at: DateTime<Utc>,
+    /// [`Policy::product_name`](crate::policy::Policy::product_name).
+    pub product_name: &'a str,
+    /// The user's preferred locale.
+    pub locale: Option<&'a str>,
+}
+
+/// A push approval notice rendered: what the phone shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedPush {
+    /// The language the notice was rendered in.
+    pub language: String,
+    /// The notification's title.
+    pub title: String,
+    /// Its line of context.
+    pub body: String,
 }
 
 /// The templates messages are rendered with: the shipped ones, or the
@@ -431,6 +471,65 @@ impl Templates {
                 template,
                 failure: e.kind().to_string(),
             })
+    }
+
+    /// Renders a push approval notice in the language of its locale.
+    ///
+    /// ```
+    /// use chrono::{DateTime, Utc};
+    /// use mfa_core::template::{PushNoticeValues, Templates};
+    ///
+    /// let notice = |locale, device| PushNoticeValues {
+    ///     step_up: false,
+    ///     device,
+    ///     country: Some("CH"),
+    ///     expires_at: DateTime::<Utc>::from_timestamp(1_900_000_000, 0).unwrap(),
+    ///     product_name: "Acme",
+    ///     locale,
+    /// };
+    /// let shipped = Templates::shipped();
+    /// let english = shipped.render_push(&notice(None, Some("Firefox on Linux")))?;
+    /// assert_eq!((english.title.as_str(), english.body.as_str()), ("Approve sign-in?", "Firefox on Linux, CH"));
+    /// let german = shipped.render_push(&notice(Some("de-AT"), None))?;
+    /// assert_eq!((german.title.as_str(), german.body.as_str()), ("Anmeldung freigeben?", "CH"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`TemplateError::Render`] when a template fails on these values.
+    pub fn render_push(
+        &self,
+        notice: &PushNoticeValues<'_>,
+    ) -> Result<RenderedPush, TemplateError> {
+        let language = self.language_for(notice.locale);
+        self.render_push_parts(language, &push_values(notice))
+            .map_err(|(template, e)| TemplateError::Render {
+                language: language.to_owned(),
+                template,
+                failure: e.kind().to_string(),
+            })
+    }
+
+    /// Renders `push.title` and `push.body`; on failure, the template
+    /// that failed.
+    fn render_push_parts(
+        &self,
+        language: &str,
+        values: &Value,
+    ) -> Result<RenderedPush, (String, minijinja::Error)> {
+        let values = context! { lang => language, ..values.clone() };
+        let part = |name: &str| {
+            self.inner
+                .env
+                .get_template(&format!("{language}/{name}"))
+                .and_then(|t| t.render(&values))
+                .map_err(|e| (name.to_owned(), e))
+        };
+        Ok(RenderedPush {
+            language: language.to_owned(),
+            title: part("push.title")?,
+            body: part("push.body")?,
+        })
     }
 
     /// Renders the four parts of a message of `family` (`otp` or
@@ -583,6 +682,11 @@ impl TemplatesBuilder {
                     .render_parts(language, family, &values)
                     .map_err(|(template, e)| invalid(language, &template, &e))?;
             }
+            for values in push_samples() {
+                templates
+                    .render_push_parts(language, &values)
+                    .map_err(|(template, e)| invalid(language, &template, &e))?;
+            }
         }
         Ok(templates)
     }
@@ -660,6 +764,43 @@ fn notification_values(m: &NotificationMessage) -> Value {
         at => rfc3339(m.at),
         details => details(&m.details),
     }
+}
+
+/// A device or country that is not known is undefined, as a missing
+/// detail of a notification is.
+fn push_values(notice: &PushNoticeValues<'_>) -> Value {
+    let mut values: BTreeMap<&str, Value> = BTreeMap::from([
+        ("product", Value::from(notice.product_name)),
+        ("step_up", Value::from(notice.step_up)),
+        ("expires_at", Value::from(rfc3339(notice.expires_at))),
+    ]);
+    for (name, value) in [("device", notice.device), ("country", notice.country)] {
+        if let Some(value) = value {
+            values.insert(name, Value::from(value));
+        }
+    }
+    Value::from(values)
+}
+
+/// Push notices with sample values: sign-in and step-up, with each of
+/// device and country known or not.
+fn push_samples() -> Vec<Value> {
+    let mut samples = Vec::new();
+    for step_up in [false, true] {
+        for device in [Some("Firefox on Linux"), None] {
+            for country in [Some("CH"), None] {
+                samples.push(push_values(&PushNoticeValues {
+                    step_up,
+                    device,
+                    country,
+                    expires_at: DateTime::<Utc>::UNIX_EPOCH,
+                    product_name: "Example",
+                    locale: None,
+                }));
+            }
+        }
+    }
+    samples
 }
 
 /// The details a template can print: non-blank strings, numbers and

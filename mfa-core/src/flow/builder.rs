@@ -37,6 +37,7 @@ pub struct MfaBuilder {
     push: Option<Arc<dyn crate::delivery::PushSender>>,
     password_blocklist: Option<PasswordBlocklist>,
     links: super::recovery::LinkUrls,
+    templates: Option<crate::template::Templates>,
 }
 
 impl std::fmt::Debug for MfaBuilder {
@@ -193,6 +194,17 @@ impl MfaBuilder {
         self
     }
 
+    /// The wording of the texts the engine writes itself: the title and
+    /// body of a push approval notice (see [`crate::template`]; the shipped
+    /// templates unless set). Messages sent through a delivery channel are
+    /// rendered by the channel with the templates it was given; pass the
+    /// same [`Templates`](crate::template::Templates) to both.
+    #[must_use]
+    pub fn templates(mut self, templates: crate::template::Templates) -> Self {
+        self.templates = Some(templates);
+        self
+    }
+
     /// Checks the configuration and builds the engine, then checks the key
     /// ring against the store ([`Mfa::check_keys`]): the way to start a
     /// service on a store that outlives the process (a file or a database).
@@ -315,6 +327,7 @@ impl MfaBuilder {
             push: self.push,
             password_blocklist: self.password_blocklist,
             links: self.links.checked().map_err(MfaError::Config)?,
+            templates: self.templates.unwrap_or_default(),
             chains: super::chains::Chains::default(),
         };
         Ok(Mfa {

@@ -216,6 +216,9 @@ pub(crate) struct Inner {
     /// Where recovery and verification links point (see
     /// [`MfaBuilder::links`]).
     pub links: recovery::LinkUrls,
+    /// The wording of the texts the engine writes (see
+    /// [`MfaBuilder::templates`]).
+    pub templates: crate::template::Templates,
     /// The audit chains this instance writes.
     pub chains: chains::Chains,
 }

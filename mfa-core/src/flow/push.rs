@@ -39,6 +39,7 @@ use crate::model::{
 };
 use crate::observability::step;
 use crate::store::{FailureOutcome, RateHit};
+use crate::template::PushNoticeValues;
 use chrono::{DateTime, Utc};
 use data_encoding::BASE64URL_NOPAD;
 use serde::{Deserialize, Serialize};
@@ -778,6 +779,19 @@ impl Mfa {
                     answered_at: None,
                     consumed_at: None,
                 };
+                // Rendered before anything is written: a host template that
+                // fails refuses the request and leaves nothing behind.
+                let text = inner
+                    .templates
+                    .render_push(&PushNoticeValues {
+                        step_up: context.step_up,
+                        device: context.device.as_deref(),
+                        country: context.country.as_deref(),
+                        expires_at: request.expires_at,
+                        product_name: &inner.policy.product_name,
+                        locale: user.locale.as_deref(),
+                    })
+                    .map_err(|e| MfaError::Delivery(Box::new(e)))?;
                 inner.push.create_push_request(&request).await?;
                 inner
                     .record(
@@ -793,11 +807,6 @@ impl Mfa {
                             })),
                     )
                     .await?;
-                let place = [context.device.as_deref(), context.country.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(", ");
                 let devices_count = u32::try_from(devices.len()).unwrap_or(u32::MAX);
                 inner.after_commit(After::Push(Box::new(PushSend {
                     sender: sender.clone(),
@@ -808,16 +817,8 @@ impl Mfa {
                         .collect(),
                     notice: PushNotice {
                         request: request.id,
-                        title: if context.step_up {
-                            "Confirm it is you?".to_owned()
-                        } else {
-                            "Approve sign-in?".to_owned()
-                        },
-                        body: if place.is_empty() {
-                            "A sign-in waits for your approval".to_owned()
-                        } else {
-                            place
-                        },
+                        title: text.title,
+                        body: text.body,
                         expires_at: request.expires_at,
                         product_name: inner.policy.product_name.clone(),
                     },

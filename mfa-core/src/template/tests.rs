@@ -66,6 +66,22 @@ fn shipped(message: &Message) -> Rendered {
     Templates::shipped().render(message).unwrap()
 }
 
+fn push_notice<'a>(
+    locale: Option<&'a str>,
+    step_up: bool,
+    device: Option<&'a str>,
+    country: Option<&'a str>,
+) -> PushNoticeValues<'a> {
+    PushNoticeValues {
+        step_up,
+        device,
+        country,
+        expires_at: at(1_900_000_000),
+        product_name: "Acme",
+        locale,
+    }
+}
+
 /// The four parts in one string, for comparing whole renderings.
 fn parts(r: &Rendered) -> [&str; 4] {
     [&r.subject, &r.text, &r.html, &r.short]
@@ -133,6 +149,26 @@ mod unchanged {
                     &format!("notification {l} {} no-details", kind.as_str()),
                     &notification(kind, locale, serde_json::Value::Null),
                 );
+            }
+        }
+        for locale in LOCALES {
+            let l = locale.unwrap_or("none");
+            for step_up in [false, true] {
+                for (known, device, country) in [
+                    ("both", Some("Firefox on Linux"), Some("CH")),
+                    ("device", Some("Firefox on Linux"), None),
+                    ("country", None, Some("CH")),
+                    ("neither", None, None),
+                ] {
+                    let r = Templates::shipped()
+                        .render_push(&push_notice(locale, step_up, device, country))
+                        .unwrap();
+                    for (part, value) in [("title", r.title), ("body", r.body)] {
+                        writeln!(out, "### push {l} step_up={step_up} {known} {part}").unwrap();
+                        out.push_str(&value);
+                        out.push_str("⏎\n");
+                    }
+                }
             }
         }
         // Values that need escaping, and odd details (a structure, null, a
@@ -532,6 +568,117 @@ fn bad_templates_are_refused_when_built() {
             build(tag, "otp.subject", "x"),
             TemplateError::Language(tag.into())
         );
+    }
+}
+
+#[test]
+fn push_notices_speak_the_users_language() {
+    let shipped = Templates::shipped();
+    let render = |locale, step_up, device, country| {
+        let r = shipped
+            .render_push(&push_notice(locale, step_up, device, country))
+            .unwrap();
+        (r.language, r.title, r.body)
+    };
+    let firefox = Some("Firefox on Linux");
+    assert_eq!(
+        render(None, false, firefox, Some("CH")),
+        (
+            "en".into(),
+            "Approve sign-in?".into(),
+            "Firefox on Linux, CH".into()
+        )
+    );
+    assert_eq!(
+        render(Some("en-GB"), true, None, None),
+        (
+            "en".into(),
+            "Confirm it is you?".into(),
+            "A sign-in waits for your approval".into()
+        )
+    );
+    assert_eq!(
+        render(Some("de-CH"), false, None, Some("CH")),
+        ("de".into(), "Anmeldung freigeben?".into(), "CH".into())
+    );
+    assert_eq!(
+        render(Some("de"), true, firefox, None),
+        (
+            "de".into(),
+            "Sind Sie es wirklich?".into(),
+            "Firefox on Linux".into()
+        )
+    );
+    // Plain text: nothing is escaped.
+    assert_eq!(
+        render(None, false, Some("<Edge> & \"Co\""), None).2,
+        "<Edge> & \"Co\""
+    );
+}
+
+#[test]
+fn a_host_writes_push_words_for_its_language_and_may_not_leave_one_out() {
+    let templates = Templates::builder()
+        .template(
+            "fr",
+            "push.words",
+            "{% set sign_in %}Connexion à {{ product }} ?{% endset %}\
+             {% set step_up %}Est-ce bien vous ?{% endset %}\
+             {% set waiting %}Une connexion attend votre accord{% endset %}",
+        )
+        .template_for_all(
+            "push.body",
+            "{% import \"push.words\" as w %}{{ w.waiting }} ({{ country|default(\"?\") }})",
+        )
+        .build()
+        .unwrap();
+    let french = templates
+        .render_push(&push_notice(Some("fr-CA"), false, None, Some("CA")))
+        .unwrap();
+    assert_eq!(
+        (
+            french.language.as_str(),
+            french.title.as_str(),
+            french.body.as_str()
+        ),
+        (
+            "fr",
+            "Connexion à Acme ?",
+            "Une connexion attend votre accord (CA)"
+        )
+    );
+    let german = templates
+        .render_push(&push_notice(Some("de"), true, None, None))
+        .unwrap();
+    assert_eq!(
+        (german.title.as_str(), german.body.as_str()),
+        (
+            "Sind Sie es wirklich?",
+            "Eine Anmeldung wartet auf Ihre Freigabe (?)"
+        ),
+        "a layout set for all languages renders each one's words"
+    );
+
+    // Words without `waiting` are refused where they are built, naming
+    // the template that needed them.
+    let refused = Templates::builder()
+        .template(
+            "en",
+            "push.words",
+            "{% set sign_in %}a{% endset %}{% set step_up %}b{% endset %}",
+        )
+        .build()
+        .unwrap_err();
+    match refused {
+        TemplateError::Invalid {
+            language,
+            template,
+            reason,
+        } => {
+            assert_eq!((language.as_str(), template.as_str()), ("en", "push.body"));
+            assert!(reason.contains("undefined"), "{reason}");
+        }
+        other => panic!("not Invalid: {other:?}"),
     }
 }
 

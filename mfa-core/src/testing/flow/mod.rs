@@ -320,6 +320,7 @@ macro_rules! __flow_cases {
                 a_gone_address_turns_the_device_off,
                 an_approval_completes_only_its_own_ticket,
                 step_up_by_push,
+                push_texts_speak_the_users_language_and_the_hosts_words,
                 enrolment_needs_the_proof_and_is_single_use,
                 malformed_enrolments_are_refused_and_store_nothing,
                 duplicate_keys_extra_devices_and_stale_sessions_are_refused,

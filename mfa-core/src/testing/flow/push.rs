@@ -12,11 +12,13 @@ use super::harness::{FixedRisk, Harness, TotpUser, expect_err};
 use super::passkeys::fresh_claims;
 use crate::crypto::AccessClaims;
 use crate::crypto::push::PushDecision;
+use crate::model::Contact;
 use crate::model::{
     Aal, AuditKind, AuditOutcome, AuthMethod, FactorId, FactorKind, FactorStatus, NotificationKind,
     PushRequestId,
 };
 use crate::store::{AuditFilter, Store};
+use crate::template::Templates;
 use crate::testing::capture::CapturingPush;
 use crate::testing::push_app::TestPushApp;
 use crate::{Actor, Enrolled, MfaResult, PushEnrolment, PushPending, PushState};
@@ -168,6 +170,11 @@ pub async fn approve_with_the_number_completes_the_sign_in_at_aal2<S: Store>(sto
     assert_eq!(
         notice.request, pending.request,
         "the push names the request"
+    );
+    assert_eq!(
+        (notice.title.as_str(), notice.body.as_str()),
+        ("Approve sign-in?", "flow-tests/1.0, CH"),
+        "the shipped English words, and the sign-in's device and country"
     );
     let prompt = h
         .mfa
@@ -739,6 +746,55 @@ pub async fn step_up_by_push<S: Store>(store: Arc<S>) {
         .start_push_enrolment(Actor::Session(&claims), None)
         .await
         .expect("a fresh second factor");
+}
+
+/// The notice's title and body are in the user's language
+/// (`push.words`), and a host's templates ([`crate::MfaBuilder::templates`])
+/// replace the shipped words of the languages they name.
+pub async fn push_texts_speak_the_users_language_and_the_hosts_words<S: Store>(store: Arc<S>) {
+    let templates = Templates::builder()
+        .template(
+            "en",
+            "push.words",
+            "{% set sign_in %}Is this you, signing in to {{ product }}?{% endset %}\
+             {% set step_up %}Is this you?{% endset %}\
+             {% set waiting %}Someone is signing in{% endset %}",
+        )
+        .build()
+        .expect("the host's words build");
+    let h = Harness::with_builder(store, |b| b.templates(templates));
+    let user = push_user(&h, "lena").await;
+    ask(&h, &user).await;
+    let english = h.push.notices_to(&user.token).pop().expect("pushed");
+    assert_eq!(
+        english.title,
+        format!(
+            "Is this you, signing in to {}?",
+            h.mfa.policy().product_name
+        )
+    );
+    assert_eq!(english.body, "flow-tests/1.0, CH");
+
+    let person = &user.totp.user;
+    let german = Contact {
+        email: Some(person.email.clone()),
+        phone: Some(person.phone.clone()),
+        locale: Some("de-CH".into()),
+    };
+    assert!(
+        h.store
+            .set_contact(person.id, &german, h.now())
+            .await
+            .expect("set_contact")
+    );
+    h.advance(h.mfa.policy().push.cooldown + TimeDelta::seconds(1));
+    ask(&h, &user).await;
+    let notice = h.push.notices_to(&user.token).pop().expect("pushed");
+    assert_eq!(
+        (notice.title.as_str(), notice.body.as_str()),
+        ("Anmeldung freigeben?", "flow-tests/1.0, CH"),
+        "the host set English words only: German stays as shipped"
+    );
 }
 
 /// Enrolment needs the proof of possession: a proof by another key is
