@@ -1,7 +1,9 @@
 //! The OpenAPI 3.1 description of [`MfaState::routes`], written by hand
-//! with `serde_json`. A test holds it to the route table: every served
-//! route is documented, and nothing else is. A host serving more routes
-//! adds its own operations to `paths`.
+//! with `serde_json`. Tests hold it to the code: every served route is
+//! documented, and nothing else is; and every response the service's test
+//! suite receives (status and JSON body, field by field, no undocumented
+//! field) matches the operation's documented responses. A host serving
+//! more routes adds its own operations to `paths`.
 //!
 //! [`MfaState::routes`]: crate::MfaState::routes
 
@@ -30,6 +32,7 @@ fn err(codes: &[&str]) -> Value {
                 "423",
                 "account_locked (with Retry-After when the lock ends)",
             ),
+            "413" => ("413", "payload_too_large: the body is over the size limit"),
             "429" => ("429", "rate_limited (with Retry-After)"),
             "502" => ("502", "delivery_failed"),
             "503" => ("503", "unavailable"),
@@ -94,6 +97,15 @@ impl Op {
         self.ok = ok(status, description, schema);
         self
     }
+    /// Another success status beside the one [`Op::ok`] sets.
+    fn also_ok(mut self, status: &str, description: &str, schema: Option<&str>) -> Self {
+        if let (Value::Object(all), Value::Object(more)) =
+            (&mut self.ok, ok(status, description, schema))
+        {
+            all.extend(more);
+        }
+        self
+    }
     fn errors(mut self, e: &'static [&'static str]) -> Self {
         self.errors = e;
         self
@@ -101,6 +113,11 @@ impl Op {
     fn build(self) -> Value {
         let mut responses = self.ok.as_object().cloned().unwrap_or_default();
         if let Value::Object(e) = err(self.errors) {
+            responses.extend(e);
+        }
+        if self.body.is_some()
+            && let Value::Object(e) = err(&["413"])
+        {
             responses.extend(e);
         }
         let mut op = json!({
@@ -252,7 +269,8 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .security(&["ticket"]).param(id_param("Push request id")).body("PushCompleteRequest").ok("200", "Signed in at AAL2", Some("Tokens"))
             .errors(&["400", "401", "409", "422", "423", "429"]).build()),
         ("/api/device/register", "post", Op::new("registerDevice", "devices", "Record or describe the calling device (X-Device-Fingerprint header)")
-            .security(BEARER).body("DeviceInfo").ok("200", "Known device (201 when created)", Some("RegisteredDevice"))
+            .security(BEARER).body("DeviceInfo").ok("200", "Known device", Some("RegisteredDevice"))
+            .also_ok("201", "Created", Some("RegisteredDevice"))
             .errors(&["400", "401", "429"]).build()),
         ("/api/device/trusted", "get", Op::new("trustedDevices", "devices", "Devices trusted right now")
             .security(BEARER).ok("200", "Devices", Some("DeviceList")).errors(&["401", "429"]).build()),
@@ -361,6 +379,7 @@ fn obj(required: &[&str], properties: Value) -> Value {
 fn schemas() -> Value {
     let ts = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
+    let text_or_null = json!({ "type": ["string", "null"] });
     let kinds = json!({ "type": "string", "enum": ["totp", "email", "sms", "webauthn", "push", "backup_codes"] });
     let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device", "hwk", "swk", "user"] } });
     let device = obj(
@@ -386,9 +405,9 @@ fn schemas() -> Value {
         "SignupResponse": obj(&["user_id", "identifier"], json!({ "user_id": uuid, "identifier": { "type": "string" } })),
         "DeviceInfo": json!({ "type": "object", "properties": {
             "kind": { "type": "string", "enum": ["web", "mobile", "desktop", "api"] },
-            "name": { "type": "string" }, "os": { "type": "string" }, "os_version": { "type": "string" },
-            "browser": { "type": "string" }, "browser_version": { "type": "string" },
-            "app_version": { "type": "string" }, "brand": { "type": "string" }, "model": { "type": "string" }
+            "name": text_or_null, "os": text_or_null, "os_version": text_or_null,
+            "browser": text_or_null, "browser_version": text_or_null,
+            "app_version": text_or_null, "brand": text_or_null, "model": text_or_null
         }}),
         "LoginRequest": obj(&["identifier", "password"], json!({
             "identifier": { "type": "string" }, "password": { "type": "string" },
@@ -453,7 +472,10 @@ fn schemas() -> Value {
         "Confirmed": obj(&["factor_id"], json!({
             "factor_id": uuid,
             "backup_codes": { "type": ["array", "null"], "items": { "type": "string" } },
-            "access_token": { "type": "string" }, "refresh_token": { "type": "string" }
+            "session_id": uuid, "token_type": { "type": "string", "const": "Bearer" },
+            "access_token": { "type": "string" }, "access_expires_at": ts,
+            "refresh_token": { "type": "string" }, "refresh_expires_at": ts,
+            "aal": { "type": "string", "enum": ["aal1", "aal2"] }, "amr": amr
         })),
         "PasskeyChallenge": obj(&["ceremony", "options", "expires_at"], json!({
             "ceremony": uuid,
@@ -478,6 +500,7 @@ fn schemas() -> Value {
         "PasskeyList": obj(&["passkeys"], json!({ "passkeys": { "type": "array", "items": obj(&["factor_id", "status", "credential_id"], json!({
             "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
             "credential_id": { "type": "string", "description": "base64url" },
+            "aaguid": { "type": ["string", "null"], "format": "uuid", "description": "The authenticator model, as its attestation names it (zeros when it does not)" },
             "backup_eligible": { "type": "boolean" }, "backup_state": { "type": "boolean" },
             "transports": { "type": "array", "items": { "type": "string" } },
             "created_at": ts, "last_used_at": { "type": ["string", "null"], "format": "date-time" }
@@ -550,7 +573,12 @@ fn schemas() -> Value {
                 "device_id": { "type": ["string", "null"] }, "factor": { "type": ["string", "null"] },
                 "ip": { "type": ["string", "null"] }, "user_agent": { "type": ["string", "null"] },
                 "country": { "type": ["string", "null"] }, "risk_score": { "type": ["integer", "null"] },
-                "metadata": {}
+                "metadata": {},
+                "link": obj(&["chain", "seq", "mac"], json!({
+                    "chain": uuid, "seq": { "type": "integer", "minimum": 1 },
+                    "mac": { "type": "string", "description": "The event's link in its chain (HMAC-SHA256, hex)" },
+                    "personal": { "type": "string", "description": "Keyed digest of the personal fields (hex)" }
+                }))
             })) },
             "next_cursor": { "type": ["string", "null"] }
         })),

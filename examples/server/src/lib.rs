@@ -34,7 +34,6 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::cors::CorsLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -158,7 +157,9 @@ pub fn app(state: AppState, config: &Config, limiter: rate_limit::IpRateLimit) -
             limiter,
             rate_limit::limit,
         ))
-        .layer(RequestBodyLimitLayer::new(config.body_limit));
+        // The extractors refuse a larger body (a declared length at once)
+        // with a `payload_too_large` error in the API's JSON format.
+        .layer(axum::extract::DefaultBodyLimit::max(config.body_limit));
     if !config.cors_origins.is_empty() {
         let origins: Vec<HeaderValue> = config
             .cors_origins

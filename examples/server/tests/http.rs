@@ -149,6 +149,11 @@ async fn malformed_requests_are_400_invalid_input(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status(), 413);
+    let refusal: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        refusal["error"], "payload_too_large",
+        "in the API's error format"
+    );
     // A bad client field reaches the engine's validation.
     s.login(
         &unique("ua"),

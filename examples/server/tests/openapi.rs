@@ -2,8 +2,10 @@
 
 mod common;
 
+use common::schema::check_response;
 use common::{Db, TestServer};
 use mfa_server::{api, openapi};
+use serde_json::{Value, json};
 
 #[test]
 fn every_served_route_is_documented_and_nothing_else() {
@@ -105,4 +107,86 @@ fn the_document_passes_openapi_spec_validator() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("OK"), "{stdout}");
+}
+
+/// A small document for the checker's own test.
+fn doc() -> Value {
+    json!({
+        "paths": {
+            "/api/thing/{id}": { "get": { "responses": {
+                "200": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Thing" } } } },
+                "204": { "description": "none" }
+            } } },
+            "/api/thing/all": { "get": { "responses": { "200": { "description": "no body" } } } }
+        },
+        "components": { "schemas": { "Thing": {
+            "type": "object", "required": ["id", "at"],
+            "properties": {
+                "id": { "type": "string", "format": "uuid" },
+                "at": { "type": "string", "format": "date-time" },
+                "n": { "type": ["integer", "null"], "minimum": 0 },
+                "kind": { "type": "string", "enum": ["a", "b"] },
+                "tags": { "type": "array", "maxItems": 2, "items": { "type": "string", "maxLength": 3 } },
+                "other": { "oneOf": [ { "$ref": "#/components/schemas/Thing" }, { "type": "null" } ] }
+            }
+        } } }
+    })
+}
+
+const GOOD: &str = r#"{"id":"6f1c1f4e-2f9b-4c3e-9d2a-0c8b7e6f5a4d","at":"2026-12-05T10:00:00Z","n":null,"kind":"a","tags":["x"],"other":null}"#;
+
+/// The response checker every test's calls go through (see
+/// `common::schema`) passes what the document says and names each kind
+/// of drift.
+#[test]
+fn a_matching_response_passes_and_each_drift_is_named() {
+    let doc = doc();
+    let get = |path: &str, status: u16, body: &str| check_response(&doc, "GET", path, status, body);
+    assert_eq!(get("/api/thing/1?x=y", 200, GOOD), Ok(()));
+    assert_eq!(get("/api/thing/1", 204, ""), Ok(()));
+    assert_eq!(
+        get("/api/thing/all", 200, "<html>"),
+        Ok(()),
+        "the literal path wins"
+    );
+    assert_eq!(
+        get("/api/nothing", 404, ""),
+        Ok(()),
+        "not an operation: not judged"
+    );
+    for (body, drift) in [
+        (r#"{"id":"x","at":"2026-12-05T10:00:00Z"}"#, "is not a"),
+        (
+            r#"{"id":"6f1c1f4e-2f9b-4c3e-9d2a-0c8b7e6f5a4d"}"#,
+            "required field \"at\"",
+        ),
+        (&GOOD.replace(r#""n":null"#, r#""n":-1"#), "outside minimum"),
+        (
+            &GOOD.replace(r#""kind":"a""#, r#""kind":"c""#),
+            "is not one of",
+        ),
+        (
+            &GOOD.replace(r#"["x"]"#, r#"["long"]"#),
+            "outside maxLength",
+        ),
+        (
+            &GOOD.replace(r#"["x"]"#, r#"["x","y","z"]"#),
+            "outside maxItems",
+        ),
+        (&GOOD.replace(r#""n":null"#, r#""n":"1""#), "is not of type"),
+        (
+            &GOOD.replace(r#""other":null"#, r#""other":{}"#),
+            "matches 0 of oneOf",
+        ),
+        (
+            &GOOD.replace(r#""n":null"#, r#""extra":1"#),
+            "\"extra\" is not documented",
+        ),
+        ("not json", "the body is not"),
+    ] {
+        let error = get("/api/thing/1", 200, body).unwrap_err();
+        assert!(error.contains(drift), "{drift}: {error}");
+    }
+    let error = get("/api/thing/1", 500, "").unwrap_err();
+    assert!(error.contains("status not documented"), "{error}");
 }

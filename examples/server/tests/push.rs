@@ -347,7 +347,7 @@ async fn push_endpoints_refuse_bad_input_and_store_nothing(db: Db) {
             )),
     )
     .await
-    .expect(413, None);
+    .expect(413, Some("payload_too_large"));
     let devices = s
         .call(Req::get("/api/mfa/push/devices").bearer(&bearer))
         .await;

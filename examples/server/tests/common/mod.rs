@@ -2,6 +2,8 @@
 //! reqwest.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use mfa_core::crypto::{Totp, TotpSecret};
 use mfa_core::model::TotpParams;
 use mfa_core::testing::skip::required_env;
@@ -272,6 +274,17 @@ impl TestServer {
         let headers = resp.headers().clone();
         let text = resp.text().await.expect("body");
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+        static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+        let document = DOCUMENT.get_or_init(mfa_server::openapi::document);
+        if let Err(mismatch) = schema::check_response(
+            document,
+            req.method.as_str(),
+            req.path,
+            status.as_u16(),
+            &text,
+        ) {
+            panic!("the response does not match the OpenAPI document: {mismatch}");
+        }
         Resp {
             status,
             headers,

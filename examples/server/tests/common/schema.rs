@@ -1,0 +1,260 @@
+//! Every response the service tests receive is held to the OpenAPI
+//! document the service serves: its status must be one the operation
+//! documents, and a JSON body must match the documented schema, field by
+//! field. So the document cannot drift from the responses the code really
+//! sends, on any route a test reaches.
+//!
+//! The checker knows the part of JSON Schema the document uses: `$ref`,
+//! `oneOf`, `type` (one or a list), `enum`, `const`, `format` (`date-time`,
+//! `uuid`), `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`,
+//! `maxItems`, `required`, `properties` and `items`. It is stricter than JSON Schema in one way:
+//! an object whose schema lists `properties` may have no other field (an
+//! undocumented field is drift too). Anything else in a schema is an
+//! error, so that a schema the checker cannot judge is never passed.
+
+use serde_json::Value;
+
+/// A response that the document does not describe.
+pub type Mismatch = String;
+
+/// Checks a response to `method path` (the path as requested, with any
+/// query) against `doc`. A path that names no documented operation is
+/// not judged: the router answers it (404 or 405), which the route tests
+/// cover.
+pub fn check_response(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &str,
+) -> Result<(), Mismatch> {
+    let path = path.split('?').next().unwrap_or_default();
+    let Some((template, operation)) = operation(doc, &method.to_ascii_lowercase(), path) else {
+        return Ok(());
+    };
+    let here = format!("{method} {template} → {status}");
+    let Some(response) = operation["responses"].get(status.to_string()) else {
+        return Err(format!("{here}: status not documented; body: {body}"));
+    };
+    let Some(schema) = response
+        .get("content")
+        .and_then(|c| c.get("application/json"))
+        .and_then(|c| c.get("schema"))
+    else {
+        return Ok(());
+    };
+    let value: Value = serde_json::from_str(body)
+        .map_err(|e| format!("{here}: documented as JSON, but the body is not ({e}): {body}"))?;
+    let mut problems = Vec::new();
+    Checker { doc }.check(schema, &value, "$", &mut problems);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{here}:\n  {}\nbody: {body}",
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// The documented operation `path` falls under: the template whose
+/// segments match, the one with the fewest parameters when several do
+/// (`/api/device/revoke-all` before `/api/device/{id}`).
+fn operation<'d>(doc: &'d Value, method: &str, path: &str) -> Option<(&'d str, &'d Value)> {
+    let segments: Vec<&str> = path.split('/').collect();
+    doc["paths"]
+        .as_object()?
+        .iter()
+        .filter_map(|(template, item)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            let matches = parts.len() == segments.len()
+                && parts.iter().zip(&segments).all(|(part, segment)| {
+                    part == segment || (part.starts_with('{') && !segment.is_empty())
+                });
+            let op = item.get(method)?;
+            matches.then(|| {
+                (
+                    template.as_str(),
+                    op,
+                    parts.iter().filter(|p| p.starts_with('{')).count(),
+                )
+            })
+        })
+        .min_by_key(|(_, _, params)| *params)
+        .map(|(template, op, _)| (template, op))
+}
+
+struct Checker<'d> {
+    doc: &'d Value,
+}
+
+/// The JSON type names a value has (an integer is a `number` too).
+fn types_of(value: &Value) -> &'static [&'static str] {
+    match value {
+        Value::Null => &["null"],
+        Value::Bool(_) => &["boolean"],
+        Value::Number(n) if n.is_i64() || n.is_u64() => &["integer", "number"],
+        Value::Number(_) => &["number"],
+        Value::String(_) => &["string"],
+        Value::Array(_) => &["array"],
+        Value::Object(_) => &["object"],
+    }
+}
+
+impl<'d> Checker<'d> {
+    fn resolve(&self, reference: &str) -> Option<&'d Value> {
+        let mut node = self.doc;
+        for segment in reference.strip_prefix("#/")?.split('/') {
+            node = node.get(segment)?;
+        }
+        Some(node)
+    }
+
+    fn check(&self, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
+        let Some(schema) = schema.as_object() else {
+            problems.push(format!("{at}: the schema is not an object"));
+            return;
+        };
+        for (keyword, rule) in schema {
+            match keyword.as_str() {
+                "$ref" => match rule.as_str().and_then(|r| self.resolve(r)) {
+                    Some(target) => self.check(target, value, at, problems),
+                    None => problems.push(format!("{at}: unresolved reference {rule}")),
+                },
+                "oneOf" => {
+                    let matching = rule
+                        .as_array()
+                        .map(|options| {
+                            options
+                                .iter()
+                                .filter(|option| {
+                                    let mut sub = Vec::new();
+                                    self.check(option, value, at, &mut sub);
+                                    sub.is_empty()
+                                })
+                                .count()
+                        })
+                        .unwrap_or_default();
+                    if matching != 1 {
+                        problems.push(format!("{at}: matches {matching} of oneOf, not 1: {value}"));
+                    }
+                }
+                "type" => {
+                    let allowed: Vec<&str> = match rule {
+                        Value::String(t) => vec![t.as_str()],
+                        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+                        _ => Vec::new(),
+                    };
+                    if !types_of(value).iter().any(|t| allowed.contains(t)) {
+                        problems.push(format!("{at}: {value} is not of type {rule}"));
+                    }
+                }
+                "enum" => {
+                    if !rule
+                        .as_array()
+                        .is_some_and(|options| options.contains(value))
+                    {
+                        problems.push(format!("{at}: {value} is not one of {rule}"));
+                    }
+                }
+                "const" => {
+                    if rule != value {
+                        problems.push(format!("{at}: {value} is not {rule}"));
+                    }
+                }
+                "format" => {
+                    if let Value::String(text) = value {
+                        let ok = match rule.as_str() {
+                            Some("date-time") => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+                            Some("uuid") => uuid::Uuid::parse_str(text).is_ok(),
+                            _ => {
+                                problems.push(format!("{at}: unknown format {rule}"));
+                                true
+                            }
+                        };
+                        if !ok {
+                            problems.push(format!("{at}: {value} is not a {rule}"));
+                        }
+                    }
+                }
+                "minimum" | "maximum" => {
+                    if let (Some(n), Some(bound)) = (value.as_f64(), rule.as_f64()) {
+                        let ok = if keyword == "minimum" {
+                            n >= bound
+                        } else {
+                            n <= bound
+                        };
+                        if !ok {
+                            problems.push(format!("{at}: {value} is outside {keyword} {rule}"));
+                        }
+                    }
+                }
+                "minLength" | "maxLength" => {
+                    if let (Some(text), Some(bound)) = (value.as_str(), rule.as_u64()) {
+                        let length = text.chars().count() as u64;
+                        let ok = if keyword == "minLength" {
+                            length >= bound
+                        } else {
+                            length <= bound
+                        };
+                        if !ok {
+                            problems
+                                .push(format!("{at}: length {length} is outside {keyword} {rule}"));
+                        }
+                    }
+                }
+                "required" => {
+                    if let Value::Object(fields) = value {
+                        for name in rule
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                        {
+                            if !fields.contains_key(name) {
+                                problems.push(format!("{at}: required field {name:?} is missing"));
+                            }
+                        }
+                    }
+                }
+                "properties" => {
+                    if let (Value::Object(fields), Some(properties)) = (value, rule.as_object()) {
+                        for (name, field) in fields {
+                            match properties.get(name) {
+                                Some(schema) => {
+                                    self.check(schema, field, &format!("{at}.{name}"), problems);
+                                }
+                                None => problems.push(format!(
+                                    "{at}: field {name:?} is not documented (value {field})"
+                                )),
+                            }
+                        }
+                    }
+                }
+                "minItems" | "maxItems" => {
+                    if let (Some(items), Some(bound)) = (value.as_array(), rule.as_u64()) {
+                        let count = items.len() as u64;
+                        let ok = if keyword == "minItems" {
+                            count >= bound
+                        } else {
+                            count <= bound
+                        };
+                        if !ok {
+                            problems
+                                .push(format!("{at}: {count} items is outside {keyword} {rule}"));
+                        }
+                    }
+                }
+                "items" => {
+                    if let Value::Array(items) = value {
+                        for (i, item) in items.iter().enumerate() {
+                            self.check(rule, item, &format!("{at}[{i}]"), problems);
+                        }
+                    }
+                }
+                "description" | "default" | "example" | "title" => {}
+                other => problems.push(format!("{at}: the checker does not know {other:?}")),
+            }
+        }
+    }
+}
