@@ -177,29 +177,25 @@ impl<'d> Checker<'d> {
                         }
                     }
                 }
-                "minimum" | "maximum" => {
-                    if let (Some(n), Some(bound)) = (value.as_f64(), rule.as_f64()) {
-                        let ok = if keyword == "minimum" {
-                            n >= bound
+                "minimum" | "maximum" | "minLength" | "maxLength" | "minItems" | "maxItems" => {
+                    // The measure each bound applies to: a number, a
+                    // string's length, an array's size; other values pass.
+                    let measured = match (keyword.as_str(), value) {
+                        ("minimum" | "maximum", _) => value.as_f64(),
+                        ("minLength" | "maxLength", Value::String(text)) => {
+                            Some(text.chars().count() as f64)
+                        }
+                        ("minItems" | "maxItems", Value::Array(items)) => Some(items.len() as f64),
+                        _ => None,
+                    };
+                    if let (Some(measure), Some(bound)) = (measured, rule.as_f64()) {
+                        let ok = if keyword.starts_with("min") {
+                            measure >= bound
                         } else {
-                            n <= bound
+                            measure <= bound
                         };
                         if !ok {
                             problems.push(format!("{at}: {value} is outside {keyword} {rule}"));
-                        }
-                    }
-                }
-                "minLength" | "maxLength" => {
-                    if let (Some(text), Some(bound)) = (value.as_str(), rule.as_u64()) {
-                        let length = text.chars().count() as u64;
-                        let ok = if keyword == "minLength" {
-                            length >= bound
-                        } else {
-                            length <= bound
-                        };
-                        if !ok {
-                            problems
-                                .push(format!("{at}: length {length} is outside {keyword} {rule}"));
                         }
                     }
                 }
@@ -228,20 +224,6 @@ impl<'d> Checker<'d> {
                                     "{at}: field {name:?} is not documented (value {field})"
                                 )),
                             }
-                        }
-                    }
-                }
-                "minItems" | "maxItems" => {
-                    if let (Some(items), Some(bound)) = (value.as_array(), rule.as_u64()) {
-                        let count = items.len() as u64;
-                        let ok = if keyword == "minItems" {
-                            count >= bound
-                        } else {
-                            count <= bound
-                        };
-                        if !ok {
-                            problems
-                                .push(format!("{at}: {count} items is outside {keyword} {rule}"));
                         }
                     }
                 }
