@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::schema::check_response;
+use common::schema::{Exchange, check_exchange};
 use common::{Db, TestServer};
 use mfa_server::{api, openapi};
 use serde_json::{Value, json};
@@ -117,7 +117,13 @@ fn doc() -> Value {
                 "200": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Thing" } } } },
                 "204": { "description": "none" }
             } } },
-            "/api/thing/all": { "get": { "responses": { "200": { "description": "no body" } } } }
+            "/api/thing/all": { "get": { "responses": { "200": { "description": "no body" } } } },
+            "/api/thing": { "post": {
+                "requestBody": { "content": { "application/json": { "schema": {
+                    "type": "object", "required": ["kind"], "properties": { "kind": { "type": "string" } }
+                } } } },
+                "responses": { "204": { "description": "made" }, "400": { "description": "refused" } }
+            } }
         },
         "components": { "schemas": { "Thing": {
             "type": "object", "required": ["id", "at"],
@@ -135,13 +141,23 @@ fn doc() -> Value {
 
 const GOOD: &str = r#"{"id":"6f1c1f4e-2f9b-4c3e-9d2a-0c8b7e6f5a4d","at":"2026-12-05T10:00:00Z","n":null,"kind":"a","tags":["x"],"other":null}"#;
 
-/// The response checker every test's calls go through (see
-/// `common::schema`) passes what the document says and names each kind
-/// of drift.
+/// The checker every test's calls go through (see `common::schema`)
+/// passes what the document says and names each kind of drift.
 #[test]
-fn a_matching_response_passes_and_each_drift_is_named() {
+fn a_matching_exchange_passes_and_each_drift_is_named() {
     let doc = doc();
-    let get = |path: &str, status: u16, body: &str| check_response(&doc, "GET", path, status, body);
+    let get = |path: &str, status: u16, body: &str| {
+        check_exchange(
+            &doc,
+            &Exchange {
+                method: "GET",
+                path,
+                request: None,
+                status,
+                response: body,
+            },
+        )
+    };
     assert_eq!(get("/api/thing/1?x=y", 200, GOOD), Ok(()));
     assert_eq!(get("/api/thing/1", 204, ""), Ok(()));
     assert_eq!(
@@ -189,4 +205,32 @@ fn a_matching_response_passes_and_each_drift_is_named() {
     }
     let error = get("/api/thing/1", 500, "").unwrap_err();
     assert!(error.contains("status not documented"), "{error}");
+
+    // A request is judged when the service accepted it.
+    let post = |request: Option<&Value>, status: u16| {
+        check_exchange(
+            &doc,
+            &Exchange {
+                method: "POST",
+                path: "/api/thing",
+                request,
+                status,
+                response: "",
+            },
+        )
+    };
+    assert_eq!(post(Some(&json!({ "kind": "a" })), 204), Ok(()));
+    let extra = json!({ "kind": "a", "colour": "red" });
+    assert!(
+        post(Some(&extra), 204)
+            .unwrap_err()
+            .contains("\"colour\" is not documented")
+    );
+    assert_eq!(post(Some(&extra), 400), Ok(()), "a refusal is not judged");
+    assert!(
+        post(None, 204)
+            .unwrap_err()
+            .contains("required field \"kind\""),
+        "no body reads as {{}}"
+    );
 }

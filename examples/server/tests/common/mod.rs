@@ -276,14 +276,15 @@ impl TestServer {
         let json = serde_json::from_str(&text).unwrap_or(Value::Null);
         static DOCUMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
         let document = DOCUMENT.get_or_init(mfa_server::openapi::document);
-        if let Err(mismatch) = schema::check_response(
-            document,
-            req.method.as_str(),
-            req.path,
-            status.as_u16(),
-            &text,
-        ) {
-            panic!("the response does not match the OpenAPI document: {mismatch}");
+        let exchange = schema::Exchange {
+            method: req.method.as_str(),
+            path: req.path,
+            request: req.body.as_ref(),
+            status: status.as_u16(),
+            response: &text,
+        };
+        if let Err(mismatch) = schema::check_exchange(document, &exchange) {
+            panic!("the exchange does not match the OpenAPI document: {mismatch}");
         }
         Resp {
             status,

@@ -1,8 +1,9 @@
-//! Every response the service tests receive is held to the OpenAPI
-//! document the service serves: its status must be one the operation
-//! documents, and a JSON body must match the documented schema, field by
-//! field. So the document cannot drift from the responses the code really
-//! sends, on any route a test reaches.
+//! Every exchange the service tests make is held to the OpenAPI document
+//! the service serves: the response's status must be one the operation
+//! documents and a JSON body must match the documented schema, field by
+//! field; a request the service accepted must match the documented
+//! request body. So the document cannot drift from what the code really
+//! sends and takes, on any route a test reaches.
 //!
 //! The checker knows the part of JSON Schema the document uses: `$ref`,
 //! `oneOf`, `type` (one or a list), `enum`, `const`, `format` (`date-time`,
@@ -14,39 +15,67 @@
 
 use serde_json::Value;
 
-/// A response that the document does not describe.
+/// What the document does not describe, in words.
 pub type Mismatch = String;
 
-/// Checks a response to `method path` (the path as requested, with any
-/// query) against `doc`. A path that names no documented operation is
-/// not judged: the router answers it (404 or 405), which the route tests
-/// cover.
-pub fn check_response(
-    doc: &Value,
-    method: &str,
-    path: &str,
-    status: u16,
-    body: &str,
-) -> Result<(), Mismatch> {
+/// One exchange with the service, as a test made it.
+pub struct Exchange<'a> {
+    /// The method, as sent.
+    pub method: &'a str,
+    /// The path as requested, with any query.
+    pub path: &'a str,
+    /// The JSON body sent, if any.
+    pub request: Option<&'a Value>,
+    /// The status answered.
+    pub status: u16,
+    /// The body answered.
+    pub response: &'a str,
+}
+
+/// Checks an exchange against `doc`: the status must be documented for
+/// the operation and a JSON response match its schema; and a request the
+/// service accepted (2xx) must match the documented request body (no
+/// body counts as `{}`, which the service reads an empty body as). A path
+/// that names no documented operation is not judged: the router answers
+/// it (404 or 405), which the route tests cover.
+pub fn check_exchange(doc: &Value, exchange: &Exchange<'_>) -> Result<(), Mismatch> {
+    let Exchange {
+        method,
+        path,
+        request,
+        status,
+        response: body,
+    } = *exchange;
     let path = path.split('?').next().unwrap_or_default();
     let Some((template, operation)) = operation(doc, &method.to_ascii_lowercase(), path) else {
         return Ok(());
     };
     let here = format!("{method} {template} → {status}");
+    let checker = Checker { doc };
+    if (200..300).contains(&status)
+        && let Some(schema) = json_schema(&operation["requestBody"])
+    {
+        let empty = Value::Object(serde_json::Map::new());
+        let sent = request.unwrap_or(&empty);
+        let mut problems = Vec::new();
+        checker.check(schema, sent, "request", &mut problems);
+        if !problems.is_empty() {
+            return Err(format!(
+                "{here}: the service accepted a request the document refuses:\n  {}\nrequest: {sent}",
+                problems.join("\n  ")
+            ));
+        }
+    }
     let Some(response) = operation["responses"].get(status.to_string()) else {
         return Err(format!("{here}: status not documented; body: {body}"));
     };
-    let Some(schema) = response
-        .get("content")
-        .and_then(|c| c.get("application/json"))
-        .and_then(|c| c.get("schema"))
-    else {
+    let Some(schema) = json_schema(response) else {
         return Ok(());
     };
     let value: Value = serde_json::from_str(body)
         .map_err(|e| format!("{here}: documented as JSON, but the body is not ({e}): {body}"))?;
     let mut problems = Vec::new();
-    Checker { doc }.check(schema, &value, "$", &mut problems);
+    checker.check(schema, &value, "$", &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {
@@ -55,6 +84,14 @@ pub fn check_response(
             problems.join("\n  ")
         ))
     }
+}
+
+/// The JSON schema of a request body or response object, if it has one.
+fn json_schema(described: &Value) -> Option<&Value> {
+    described
+        .get("content")
+        .and_then(|c| c.get("application/json"))
+        .and_then(|c| c.get("schema"))
 }
 
 /// The documented operation `path` falls under: the template whose
