@@ -172,6 +172,12 @@ fn canonical_json(value: &serde_json::Value, out: &mut String) {
 #[must_use]
 pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8> {
     let mut out = Vec::with_capacity(256);
+    write_content(event, personal, &mut out);
+    out
+}
+
+/// Appends [`content_bytes`] of `event` to `out`.
+fn write_content(event: &AuditEvent, personal: Option<&AuditMac>, out: &mut Vec<u8>) {
     out.extend_from_slice(if personal.is_some() {
         CONTENT_LABEL_V2
     } else {
@@ -181,17 +187,17 @@ pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8>
     out.extend_from_slice(&event.at.timestamp_micros().to_be_bytes());
     match personal {
         Some(digest) => out.extend_from_slice(digest.as_bytes()),
-        None => put_id(&mut out, event.user_id.as_ref().map(|id| id.as_bytes())),
+        None => put_id(out, event.user_id.as_ref().map(|id| id.as_bytes())),
     }
-    put_id(&mut out, event.session_id.as_ref().map(|id| id.as_bytes()));
-    put_id(&mut out, event.device_id.as_ref().map(|id| id.as_bytes()));
-    put_str(&mut out, Some(event.kind.as_str()));
-    put_str(&mut out, Some(event.outcome.as_str()));
-    put_str(&mut out, event.factor.map(|f| f.as_str()));
+    put_id(out, event.session_id.as_ref().map(|id| id.as_bytes()));
+    put_id(out, event.device_id.as_ref().map(|id| id.as_bytes()));
+    put_str(out, Some(event.kind.as_str()));
+    put_str(out, Some(event.outcome.as_str()));
+    put_str(out, event.factor.map(|f| f.as_str()));
     if personal.is_none() {
-        put_str(&mut out, event.ip.as_deref());
-        put_str(&mut out, event.user_agent.as_deref());
-        put_str(&mut out, event.country.as_deref());
+        put_str(out, event.ip.as_deref());
+        put_str(out, event.user_agent.as_deref());
+        put_str(out, event.country.as_deref());
     }
     match event.risk_score {
         None => out.push(0),
@@ -199,8 +205,7 @@ pub fn content_bytes(event: &AuditEvent, personal: Option<&AuditMac>) -> Vec<u8>
     }
     let mut metadata = String::new();
     canonical_json(&event.metadata, &mut metadata);
-    put_str(&mut out, Some(&metadata));
-    out
+    put_str(out, Some(&metadata));
 }
 
 /// The keyed digest of `event`'s personal fields (user, IP address, user
@@ -273,7 +278,7 @@ fn link_input(
     out.extend_from_slice(prev.map_or(&[0u8; 32], AuditMac::as_bytes).as_slice());
     out.extend_from_slice(chain.as_bytes());
     out.extend_from_slice(&seq.to_be_bytes());
-    out.extend_from_slice(&content_bytes(event, personal));
+    write_content(event, personal, &mut out);
     out
 }
 

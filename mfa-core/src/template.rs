@@ -466,11 +466,7 @@ impl Templates {
         };
         let language = self.language_for(locale);
         self.render_parts(language, family, &values)
-            .map_err(|(template, e)| TemplateError::Render {
-                language: language.to_owned(),
-                template,
-                failure: e.kind().to_string(),
-            })
+            .map_err(|failure| render_error(language, failure))
     }
 
     /// Renders a push approval notice in the language of its locale.
@@ -503,11 +499,21 @@ impl Templates {
     ) -> Result<RenderedPush, TemplateError> {
         let language = self.language_for(notice.locale);
         self.render_push_parts(language, &push_values(notice))
-            .map_err(|(template, e)| TemplateError::Render {
-                language: language.to_owned(),
-                template,
-                failure: e.kind().to_string(),
-            })
+            .map_err(|failure| render_error(language, failure))
+    }
+
+    /// Renders template `name` of `language`; on failure, its name.
+    fn render_one(
+        &self,
+        language: &str,
+        name: String,
+        values: &Value,
+    ) -> Result<String, (String, minijinja::Error)> {
+        self.inner
+            .env
+            .get_template(&format!("{language}/{name}"))
+            .and_then(|t| t.render(values))
+            .map_err(|e| (name, e))
     }
 
     /// Renders `push.title` and `push.body`; on failure, the template
@@ -518,17 +524,10 @@ impl Templates {
         values: &Value,
     ) -> Result<RenderedPush, (String, minijinja::Error)> {
         let values = context! { lang => language, ..values.clone() };
-        let part = |name: &str| {
-            self.inner
-                .env
-                .get_template(&format!("{language}/{name}"))
-                .and_then(|t| t.render(&values))
-                .map_err(|e| (name.to_owned(), e))
-        };
         Ok(RenderedPush {
             language: language.to_owned(),
-            title: part("push.title")?,
-            body: part("push.body")?,
+            title: self.render_one(language, "push.title".into(), &values)?,
+            body: self.render_one(language, "push.body".into(), &values)?,
         })
     }
 
@@ -541,12 +540,7 @@ impl Templates {
         values: &Value,
     ) -> Result<Rendered, (String, minijinja::Error)> {
         let part = |part: &str, values: &Value| {
-            let name = format!("{family}.{part}");
-            self.inner
-                .env
-                .get_template(&format!("{language}/{name}"))
-                .and_then(|t| t.render(values))
-                .map_err(|e| (name, e))
+            self.render_one(language, format!("{family}.{part}"), values)
         };
         let values = context! { lang => language, ..values.clone() };
         let subject = part("subject", &values)?;
@@ -558,6 +552,16 @@ impl Templates {
             short: part("short", &values)?,
             subject,
         })
+    }
+}
+
+/// The error of a failed render: the language, the template that failed
+/// and the kind of failure (not the values, which may hold a code).
+fn render_error(language: &str, (template, error): (String, minijinja::Error)) -> TemplateError {
+    TemplateError::Render {
+        language: language.to_owned(),
+        template,
+        failure: error.kind().to_string(),
     }
 }
 
