@@ -361,5 +361,32 @@ fn postgres(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, floor, memory, sqlite, sqlite_diesel, postgres);
+/// The same steps on `mfa-store-diesel`'s PostgreSQL store, whose units
+/// send their `BEGIN` and `COMMIT` with their statements (pipelined).
+fn postgres_diesel(c: &mut Criterion) {
+    let rt = runtime();
+    let (store, tables) = match rt.block_on(PgTables::create_diesel()) {
+        Ok(created) => created,
+        Err(e) => {
+            eprintln!("engine_postgres_diesel skipped: {e}");
+            return;
+        }
+    };
+    let bench = Bench::with_store(store, Passwords::Test);
+    engine_steps(c, &rt, &group_name("engine_postgres_diesel"), &bench);
+    drop(bench);
+    if let Err(e) = rt.block_on(tables.drop_tables()) {
+        eprintln!("the benchmark tables were left in place: {e}");
+    }
+}
+
+criterion_group!(
+    benches,
+    floor,
+    memory,
+    sqlite,
+    sqlite_diesel,
+    postgres,
+    postgres_diesel
+);
 criterion_main!(benches);

@@ -711,6 +711,32 @@ pub mod sql {
             Ok((store, Self { pool, prefix }))
         }
 
+        /// The same as [`PgTables::create`], with `mfa-store-diesel`'s
+        /// PostgreSQL store on the tables (durable commits; its pool pings
+        /// a connection before handing it out unless `MFA_BENCH_PING=0`,
+        /// as diesel-async's pool does by default).
+        ///
+        /// # Errors
+        /// When the database cannot be reached or migrated.
+        pub async fn create_diesel() -> Result<(mfa_store_diesel::PgStore, Self), String> {
+            use diesel_async::pooled_connection::{
+                AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+            };
+            let (_, tables) = Self::create().await?;
+            let mut config = ManagerConfig::default();
+            if !ping_before_acquire() {
+                config.recycling_method = RecyclingMethod::Fast;
+            }
+            let manager = AsyncDieselConnectionManager::new_with_config(Self::url(), config);
+            let pool = mfa_store_diesel::PgPool::builder(manager)
+                .max_size(POOL_SIZE as usize)
+                .build()
+                .map_err(|e| format!("diesel pool: {e}"))?;
+            let store = mfa_store_diesel::PgStore::with_prefix(pool, &tables.prefix)
+                .map_err(|e| e.to_string())?;
+            Ok((store, tables))
+        }
+
         /// Drops this run's tables.
         ///
         /// # Errors

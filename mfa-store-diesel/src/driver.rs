@@ -127,13 +127,22 @@ macro_rules! sql_types {
 /// and `json` are the Rust types in which the backend stores those values;
 /// `types` gives the diesel SQL type of each Rust type bound or read
 /// beyond text, integers, bytes and booleans. The backend module provides
-/// `begin(conn, carried)` (`carried`: for a unit of
-/// `Durability::Carried`, which it may begin as any other), `gate()` (its
-/// [`WriteGate`]) and `CARRIES_COMMITS` (see
-/// `mfa_store_sql::driver::Driver`).
+/// `gate()` (its [`WriteGate`]), `CARRIES_COMMITS` (see
+/// `mfa_store_sql::driver::Driver`) and either `begin(conn, carried)`
+/// (`carried`: for a unit of `Durability::Carried`, which it may begin as
+/// any other), or, with `transactions: pipelined` (a connection whose
+/// shared reference runs queries, i.e. pipelines them: PostgreSQL),
+/// `begin_sql(carried)`, the text sent with a transaction's first
+/// statement.
 macro_rules! diesel_driver {
     ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr,
      uuid: $uuid:ty, ts: $ts:ty, json: $json:ty, types: [$($t:ty => $st:ty),* $(,)?]) => {
+        crate::driver::diesel_driver!($driver, $tx, $conn, $db, $dialect,
+            uuid: $uuid, ts: $ts, json: $json, types: [$($t => $st),*], transactions: sequential);
+    };
+    ($driver:ident, $tx:ident, $conn:ty, $db:ty, $dialect:expr,
+     uuid: $uuid:ty, ts: $ts:ty, json: $json:ty, types: [$($t:ty => $st:ty),* $(,)?],
+     transactions: $mode:ident) => {
         use diesel::sql_types::{BigInt, Binary, Bool, Integer, Nullable, Text};
         use diesel_async::pooled_connection::deadpool::Object;
         use diesel_async::{AsyncConnection, AsyncConnectionCore, RunQueryDsl, TransactionManager};
@@ -236,15 +245,8 @@ macro_rules! diesel_driver {
             /// turn to write (a busy database waited for by the gate).
             async fn open(&self, carried: bool) -> StoreResult<$tx> {
                 let turn = self.gate.enter(|| true).await?;
-                let mut conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
-                let mut patience = self.gate.patience();
-                loop {
-                    match begin(&mut conn, carried).await {
-                        Err(e) if patience.again(&e).await => {}
-                        done => break done?,
-                    }
-                }
-                Ok($tx(conn, turn))
+                let conn = self.pool.get().await.map_err(mfa_core::store::StoreError::unavailable)?;
+                crate::driver::diesel_driver!(@open $mode, $tx, conn, turn, self.gate.patience(), carried)
             }
         }
 
@@ -254,41 +256,22 @@ macro_rules! diesel_driver {
             }
         }
 
-        /// A write transaction of [`$driver`] on one pooled connection,
-        /// holding its store's turn to write while it lasts.
-        pub(crate) struct $tx(Object<$conn>, #[allow(dead_code)] Option<tokio::sync::OwnedSemaphorePermit>);
+        crate::driver::diesel_driver!(@struct $mode, $driver, $tx, $conn);
 
-        #[async_trait::async_trait]
-        impl Executor for $tx {
-            async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
-                execute_on(&mut self.0, statement).await
-            }
-
-            async fn fetch(
-                &mut self,
-                statement: &Statement,
-                each: &mut EachRow<'_>,
-            ) -> StoreResult<()> {
-                fetch_on(&mut self.0, statement, each).await
+        impl Drop for $tx {
+            /// A transaction dropped while open (its unit's future was
+            /// cancelled, or its end failed) must not go back to the pool
+            /// with the transaction still open: the connection is marked
+            /// broken, and the pool discards it.
+            fn drop(&mut self) {
+                if self.open {
+                    <Tm as TransactionManager<$conn>>::transaction_manager_status_mut(&mut self.conn)
+                        .set_in_error();
+                }
             }
         }
 
-        #[async_trait::async_trait]
-        impl mfa_store_sql::driver::Transaction for $tx {
-            async fn commit(mut self) -> StoreResult<()> {
-                <Tm as TransactionManager<$conn>>::commit_transaction(&mut self.0)
-                    .await
-                    .map_err(map_err)
-            }
-
-            async fn rollback(mut self) -> StoreResult<()> {
-                // A failed rollback leaves the transaction manager broken,
-                // and the pool discards the connection.
-                <Tm as TransactionManager<$conn>>::rollback_transaction(&mut self.0)
-                    .await
-                    .map_err(map_err)
-            }
-        }
+        crate::driver::diesel_driver!(@transactions $mode, $tx, $conn);
 
         #[async_trait::async_trait]
         impl mfa_store_sql::driver::Driver for $driver {
@@ -338,6 +321,207 @@ macro_rules! diesel_driver {
             async fn begin_carried(&self) -> StoreResult<$tx> {
                 self.open(true).await
             }
+
+            const PIPELINES: bool = crate::driver::diesel_driver!(@pipelines $mode);
+        }
+    };
+
+    // ---- sequential transactions: BEGIN, each statement, COMMIT, each
+    // waiting for the one before (diesel's transaction manager).
+    (@pipelines sequential) => { false };
+    (@struct sequential, $driver:ident, $tx:ident, $conn:ty) => {
+        /// A write transaction of [`$driver`] on one pooled connection,
+        /// holding its store's turn to write while it lasts.
+        pub(crate) struct $tx {
+            conn: Object<$conn>,
+            _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+            /// Begun on the server, and not yet committed or rolled back.
+            open: bool,
+        }
+    };
+    (@open sequential, $tx:ident, $conn:ident, $turn:ident, $patience:expr, $carried:ident) => {{
+        let mut tx = $tx { conn: $conn, _turn: $turn, open: false };
+        let mut patience = $patience;
+        loop {
+            match begin(&mut tx.conn, $carried).await {
+                Err(e) if patience.again(&e).await => {}
+                done => break done?,
+            }
+        }
+        tx.open = true;
+        Ok(tx)
+    }};
+    (@transactions sequential, $tx:ident, $conn:ty) => {
+        #[async_trait::async_trait]
+        impl Executor for $tx {
+            async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+                execute_on(&mut self.conn, statement).await
+            }
+
+            async fn fetch(
+                &mut self,
+                statement: &Statement,
+                each: &mut EachRow<'_>,
+            ) -> StoreResult<()> {
+                fetch_on(&mut self.conn, statement, each).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl mfa_store_sql::driver::Transaction for $tx {
+            async fn commit(mut self) -> StoreResult<()> {
+                // A failed commit leaves the transaction manager in error,
+                // and the pool discards the connection.
+                let done = <Tm as TransactionManager<$conn>>::commit_transaction(&mut self.conn)
+                    .await
+                    .map_err(map_err);
+                self.open = false;
+                done
+            }
+
+            async fn rollback(mut self) -> StoreResult<()> {
+                // A failed rollback leaves the transaction manager broken,
+                // and the pool discards the connection.
+                let done = <Tm as TransactionManager<$conn>>::rollback_transaction(&mut self.conn)
+                    .await
+                    .map_err(map_err);
+                self.open = false;
+                done
+            }
+        }
+    };
+
+    // ---- pipelined transactions (see `crate::pipeline`): the BEGIN goes
+    // with the first statement, the COMMIT after the last, without waiting.
+    (@pipelines pipelined) => { true };
+    (@struct pipelined, $driver:ident, $tx:ident, $conn:ty) => {
+        /// A write transaction of [`$driver`] on one pooled connection,
+        /// holding its store's turn to write while it lasts.
+        pub(crate) struct $tx {
+            conn: Object<$conn>,
+            _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+            /// The `BEGIN` still to be sent, with the first statement.
+            unsent: Option<&'static str>,
+            /// Begun on the server, and not yet committed or rolled back.
+            open: bool,
+        }
+    };
+    (@open pipelined, $tx:ident, $conn:ident, $turn:ident, $patience:expr, $carried:ident) => {
+        // Nothing waits here: the server queues writers on row locks.
+        Ok($tx { conn: $conn, _turn: $turn, unsent: Some(begin_sql($carried)), open: false })
+    };
+    (@transactions pipelined, $tx:ident, $conn:ty) => {
+        #[async_trait::async_trait]
+        impl Executor for $tx {
+            async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+                let Some(begin) = self.unsent.take() else {
+                    return execute_on(&mut self.conn, statement).await;
+                };
+                self.open = true;
+                let conn: &$conn = &self.conn;
+                let (begun, done) =
+                    futures::join!(crate::pipeline::simple(conn, begin), execute_shared(conn, statement));
+                begun?;
+                done
+            }
+
+            async fn fetch(
+                &mut self,
+                statement: &Statement,
+                each: &mut EachRow<'_>,
+            ) -> StoreResult<()> {
+                let Some(begin) = self.unsent.take() else {
+                    return fetch_on(&mut self.conn, statement, each).await;
+                };
+                self.open = true;
+                let conn: &$conn = &self.conn;
+                let (begun, done) =
+                    futures::join!(crate::pipeline::simple(conn, begin), fetch_shared(conn, statement, each));
+                begun?;
+                done
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl mfa_store_sql::driver::Transaction for $tx {
+            async fn commit(mut self) -> StoreResult<()> {
+                if !self.open {
+                    // Nothing was sent: there is nothing to commit.
+                    return Ok(());
+                }
+                crate::pipeline::simple(&self.conn, "COMMIT").await?;
+                self.open = false;
+                Ok(())
+            }
+
+            async fn rollback(mut self) -> StoreResult<()> {
+                if !self.open {
+                    return Ok(());
+                }
+                crate::pipeline::simple(&self.conn, "ROLLBACK").await?;
+                self.open = false;
+                Ok(())
+            }
+
+            async fn commit_after(mut self, last: &Statement) -> StoreResult<u64> {
+                if !crate::pipeline::may_precede_commit(last) {
+                    return mfa_store_sql::driver::execute_then_commit(self, last).await;
+                }
+                let begin = self.unsent.take();
+                self.open = true;
+                let conn: &$conn = &self.conn;
+                let commit = Statement::raw("COMMIT");
+                let (begun, done, committed) = futures::join!(
+                    async {
+                        match begin {
+                            Some(sql) => crate::pipeline::simple(conn, sql).await,
+                            None => Ok(()),
+                        }
+                    },
+                    execute_shared(conn, last),
+                    execute_shared(conn, &commit),
+                );
+                let failure = match (begun, done, committed) {
+                    (Ok(()), Ok(n), Ok(_)) => {
+                        self.open = false;
+                        return Ok(n);
+                    }
+                    (Err(e), _, _) | (Ok(()), Err(e), _) | (Ok(()), Ok(_), Err(e)) => e,
+                };
+                // The server rolled the transaction back (a `COMMIT` after
+                // a failed statement does), unless the connection failed;
+                // a `ROLLBACK` makes sure, or the connection is discarded
+                // on drop.
+                if crate::pipeline::simple(conn, "ROLLBACK").await.is_ok() {
+                    self.open = false;
+                }
+                Err(failure)
+            }
+        }
+
+        /// Runs `statement` through a shared reference to the connection,
+        /// so that it can be sent while another request is in flight.
+        async fn execute_shared(conn: &$conn, statement: &Statement) -> StoreResult<u64> {
+            let mut conn = conn;
+            let n = query(statement).execute(&mut conn).await.map_err(map_err)?;
+            Ok(n as u64)
+        }
+
+        /// [`fetch_on`] through a shared reference (see [`execute_shared`]).
+        async fn fetch_shared(
+            conn: &$conn,
+            statement: &Statement,
+            each: &mut EachRow<'_>,
+        ) -> StoreResult<()> {
+            let mut conn = conn;
+            let rows = AsyncConnectionCore::load(&mut conn, query(statement))
+                .await
+                .map_err(map_err)?;
+            let mut rows = std::pin::pin!(rows);
+            while let Some(row) = rows.try_next().await.map_err(map_err)? {
+                each(&Columns::<_, Forms>::new(&Raw(&row, PhantomData)))?;
+            }
+            Ok(())
         }
     };
 }

@@ -61,20 +61,16 @@ impl PgStore {
     }
 }
 
-/// Opens a READ COMMITTED transaction (row locks are taken explicitly);
-/// `carried`, one whose commit does not wait for the WAL flush, in the
-/// round trip of its `BEGIN`.
-async fn begin(conn: &mut AsyncPgConnection, carried: bool) -> StoreResult<()> {
+/// The `BEGIN` of a READ COMMITTED transaction (row locks are taken
+/// explicitly), sent with the transaction's first statement (see
+/// [`crate::pipeline`]); `carried`, one whose commit does not wait for the
+/// WAL flush.
+fn begin_sql(carried: bool) -> &'static str {
     if carried {
-        diesel_async::AnsiTransactionManager::begin_transaction_sql(
-            conn,
-            mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES,
-        )
-        .await
+        mfa_store_sql::sql::CARRIED_BEGIN_POSTGRES
     } else {
-        <Tm as TransactionManager<AsyncPgConnection>>::begin_transaction(conn).await
+        "BEGIN"
     }
-    .map_err(map_err)
 }
 
 /// Rows are locked in the server, which queues writers: the gate is open.
@@ -88,4 +84,4 @@ const CARRIES_COMMITS: bool = true;
 crate::driver::diesel_driver!(PgDriver, PgTx, AsyncPgConnection, Pg, Dialect::POSTGRES,
     uuid: uuid::Uuid, ts: chrono::DateTime<chrono::Utc>, json: serde_json::Value,
     types: [uuid::Uuid => diesel::sql_types::Uuid, chrono::DateTime<chrono::Utc> => Timestamptz,
-        serde_json::Value => Jsonb]);
+        serde_json::Value => Jsonb], transactions: pipelined);

@@ -120,13 +120,44 @@ pub trait Executor: Send {
 }
 
 /// An open transaction on one connection. Dropping it without
-/// [`commit`](Transaction::commit) must not commit.
+/// [`commit`](Transaction::commit) must not commit, and must not hand its
+/// connection to anyone else while the transaction is open.
 #[async_trait]
 pub trait Transaction: Executor + Sized {
     /// Commits.
     async fn commit(self) -> StoreResult<()>;
     /// Rolls back.
     async fn rollback(self) -> StoreResult<()>;
+
+    /// Runs `last`, then commits: how a unit of work ends when it has
+    /// deferred writes. A driver that [pipelines](Driver::PIPELINES) sends
+    /// both at once. If `last` fails, nothing of the transaction is
+    /// committed: the transaction is rolled back and `last`'s error
+    /// returned.
+    ///
+    /// # Errors
+    /// `last`'s error, or the commit's.
+    async fn commit_after(self, last: &Statement) -> StoreResult<u64> {
+        execute_then_commit(self, last).await
+    }
+}
+
+/// [`Transaction::commit_after`] without pipelining: runs `last`, waits for
+/// its answer, then commits; if `last` fails, rolls back.
+///
+/// # Errors
+/// `last`'s error, or the commit's.
+pub async fn execute_then_commit<T: Transaction>(mut tx: T, last: &Statement) -> StoreResult<u64> {
+    match tx.execute(last).await {
+        Ok(n) => tx.commit().await.map(|()| n),
+        Err(e) => {
+            // The statement's error is the one to report; a failed
+            // rollback leaves the connection to the driver, which
+            // discards it.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
 }
 
 /// A database: statements on its pool, and transactions.
@@ -152,6 +183,20 @@ pub trait Driver: Send + Sync + 'static {
     /// Runs a query on a pooled connection (see [`Executor::fetch`]).
     async fn fetch(&self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()>;
 
+    /// [`Driver::fetch`] of a statement that reads and writes only rows no
+    /// deferred write of a unit of work touches (the backup codes): inside
+    /// a unit it may run ahead of them, leaving them for the unit's next
+    /// statement or its commit. Outside a unit it is [`Driver::fetch`].
+    async fn fetch_ahead(&self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+        self.fetch(statement, each).await
+    }
+
+    /// [`Driver::execute`] ahead of a unit's deferred writes (see
+    /// [`Driver::fetch_ahead`]).
+    async fn execute_ahead(&self, statement: &Statement) -> StoreResult<u64> {
+        self.execute(statement).await
+    }
+
     /// Begins a write transaction on a pooled connection, taking the
     /// backend's write lock up front where it needs that (SQLite:
     /// `BEGIN IMMEDIATE`, so a transaction never fails upgrading a read lock).
@@ -168,6 +213,19 @@ pub trait Driver: Send + Sync + 'static {
     async fn begin_carried(&self) -> StoreResult<Self::Tx> {
         self.begin().await
     }
+
+    /// The driver's transactions send nothing until their first statement,
+    /// and that statement goes out with their `BEGIN` in one round trip;
+    /// [`Transaction::commit_after`] sends its statement with the `COMMIT`
+    /// in one round trip too (diesel's PostgreSQL connection, which
+    /// pipelines requests). A transaction that ran no statement sends no
+    /// `BEGIN` and no `COMMIT`.
+    ///
+    /// The statements of one transaction are still run one after the
+    /// other, in the order sent: pipelining saves the wait between them,
+    /// not the order. A driver that sets this must send each request only
+    /// after the one before it.
+    const PIPELINES: bool = false;
 }
 
 /// The pool as an [`Executor`]: each statement on any pooled connection.

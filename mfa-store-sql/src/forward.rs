@@ -40,6 +40,9 @@ macro_rules! forward_repositories {
             fn carries_commits(&self) -> bool {
                 self.$inner.carries_commits()
             }
+            fn pipelines(&self) -> bool {
+                self.$inner.pipelines()
+            }
         }
         const _: () = {
             use $crate::__private::*;
@@ -242,6 +245,14 @@ macro_rules! forward_repositories {
                 }
                 async fn remaining_backup_codes(&self, user: UserId) -> StoreResult<u32> {
                     self.$inner.remaining_backup_codes(user).await
+                }
+                async fn spend_backup_code(
+                    &self,
+                    user: UserId,
+                    hashes: &[CodeHash],
+                    now: DateTime<Utc>,
+                ) -> StoreResult<Option<u32>> {
+                    self.$inner.spend_backup_code(user, hashes, now).await
                 }
                 async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
                     self.$inner.delete_backup_codes(user).await

@@ -125,6 +125,11 @@ pub trait Instrumented {
     /// [`Durability::Carried`]
     /// commits without waiting for the flush ([`Driver::CARRIES_COMMITS`]).
     fn carries_commits(&self) -> bool;
+
+    /// Whether a transaction's `BEGIN` goes with its first statement and
+    /// the `COMMIT` after its deferred writes with them
+    /// ([`Driver::PIPELINES`]).
+    fn pipelines(&self) -> bool;
 }
 
 /// The pool of a driver, counted (`stats: None` for the "pool" of a unit of
@@ -139,7 +144,9 @@ impl<D: Driver> CountedPool<'_, D> {
     /// Begins a counted transaction (one round trip) whose commit has
     /// `durability`.
     pub(crate) async fn begin(&self, durability: Durability) -> StoreResult<CountedTx<D::Tx>> {
-        if let Some(stats) = self.stats {
+        if let Some(stats) = self.stats
+            && !D::PIPELINES
+        {
             stats.control();
         }
         let carried = durability == Durability::Carried && D::CARRIES_COMMITS;
@@ -153,37 +160,73 @@ impl<D: Driver> CountedPool<'_, D> {
             stats: self.stats.cloned(),
             wrote: false,
             flushes: !carried,
+            pipelined: D::PIPELINES,
+            sent: false,
         })
     }
 }
 
-#[async_trait]
-impl<D: Driver> Executor for CountedPool<'_, D> {
-    async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+impl<D: Driver> CountedPool<'_, D> {
+    /// [`Executor::fetch`] ahead of a unit's deferred writes (see
+    /// [`Driver::fetch_ahead`]).
+    pub(crate) async fn fetch_ahead(
+        &self,
+        statement: &Statement,
+        each: &mut EachRow<'_>,
+    ) -> StoreResult<()> {
+        self.counted_fetch(statement, each, true).await
+    }
+
+    /// [`Executor::execute`] ahead of a unit's deferred writes (see
+    /// [`Driver::execute_ahead`]).
+    pub(crate) async fn execute_ahead(&self, statement: &Statement) -> StoreResult<u64> {
+        self.counted_execute(statement, true).await
+    }
+
+    /// An execution on the driver (`ahead`: [`Driver::execute_ahead`]),
+    /// counted.
+    async fn counted_execute(&self, statement: &Statement, ahead: bool) -> StoreResult<u64> {
+        let run = if ahead {
+            self.driver.execute_ahead(statement)
+        } else {
+            self.driver.execute(statement)
+        };
         let Some(stats) = self.stats else {
-            return self.driver.execute(statement).await;
+            return run.await;
         };
         stats.statement();
-        let n = self.driver.execute(statement).await?;
+        let n = run.await?;
         if n > 0 && statement.writes() {
             stats.write_commit();
         }
         Ok(n)
     }
 
-    async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+    /// A fetch on the driver (`ahead`: [`Driver::fetch_ahead`]), counted.
+    async fn counted_fetch(
+        &self,
+        statement: &Statement,
+        each: &mut EachRow<'_>,
+        ahead: bool,
+    ) -> StoreResult<()> {
         let Some(stats) = self.stats else {
-            return self.driver.fetch(statement, each).await;
+            return if ahead {
+                self.driver.fetch_ahead(statement, each).await
+            } else {
+                self.driver.fetch(statement, each).await
+            };
         };
         stats.statement();
         let mut rows = 0u64;
-        let result = self
-            .driver
-            .fetch(statement, &mut |row| {
-                rows += 1;
-                each(row)
-            })
-            .await;
+        let mut counted = |row: &dyn crate::driver::Row| {
+            rows += 1;
+            each(row)
+        };
+        let result = if ahead {
+            self.driver.fetch_ahead(statement, &mut counted).await
+        } else {
+            self.driver.fetch(statement, &mut counted).await
+        };
         if rows > 0 && statement.writes() {
             stats.write_commit();
         }
@@ -191,15 +234,53 @@ impl<D: Driver> Executor for CountedPool<'_, D> {
     }
 }
 
+#[async_trait]
+impl<D: Driver> Executor for CountedPool<'_, D> {
+    async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
+        self.counted_execute(statement, false).await
+    }
+
+    async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+        self.counted_fetch(statement, each, false).await
+    }
+}
+
 /// A transaction of a driver, counted (unless `stats` is `None`): its
 /// statements, its `BEGIN` (counted by [`CountedPool::begin`]), its end,
-/// and whether it wrote.
+/// and whether it wrote. A [pipelined](Driver::PIPELINES) transaction's
+/// `BEGIN` rides with its first statement and the `COMMIT` of
+/// [`Transaction::commit_after`] with its statement: neither is a round
+/// trip of its own, and a transaction that sent nothing ends without one.
 pub(crate) struct CountedTx<T> {
     tx: T,
     stats: Option<Arc<StoreStats>>,
     wrote: bool,
     /// Its commit waits for the log flush (not a carried commit).
     flushes: bool,
+    /// Its driver pipelines.
+    pipelined: bool,
+    /// A statement was sent.
+    sent: bool,
+}
+
+impl<T> CountedTx<T> {
+    /// Counts a statement, and notes whether it wrote.
+    fn count(&mut self, touched: u64, statement: &Statement) {
+        self.sent = true;
+        if touched > 0 && statement.writes() {
+            self.wrote = true;
+        }
+    }
+
+    /// Counts the end of the transaction (`COMMIT` or `ROLLBACK`), a round
+    /// trip unless a pipelined transaction sent nothing.
+    fn count_end(&self) {
+        if let Some(stats) = &self.stats
+            && (self.sent || !self.pipelined)
+        {
+            stats.control();
+        }
+    }
 }
 
 #[async_trait]
@@ -209,9 +290,7 @@ impl<T: Transaction> Executor for CountedTx<T> {
             stats.statement();
         }
         let n = self.tx.execute(statement).await?;
-        if n > 0 && statement.writes() {
-            self.wrote = true;
-        }
+        self.count(n, statement);
         Ok(n)
     }
 
@@ -227,9 +306,7 @@ impl<T: Transaction> Executor for CountedTx<T> {
                 each(row)
             })
             .await;
-        if rows > 0 && statement.writes() {
-            self.wrote = true;
-        }
+        self.count(rows, statement);
         result
     }
 }
@@ -237,21 +314,38 @@ impl<T: Transaction> Executor for CountedTx<T> {
 #[async_trait]
 impl<T: Transaction> Transaction for CountedTx<T> {
     async fn commit(self) -> StoreResult<()> {
+        self.count_end();
         let result = self.tx.commit().await;
-        if let Some(stats) = &self.stats {
-            stats.control();
-            if self.wrote && self.flushes && result.is_ok() {
-                stats.write_commit();
-            }
+        if let Some(stats) = &self.stats
+            && self.wrote
+            && self.flushes
+            && result.is_ok()
+        {
+            stats.write_commit();
         }
         result
     }
 
     async fn rollback(self) -> StoreResult<()> {
-        if let Some(stats) = &self.stats {
-            stats.control();
-        }
+        self.count_end();
         self.tx.rollback().await
+    }
+
+    async fn commit_after(self, last: &Statement) -> StoreResult<u64> {
+        if let Some(stats) = &self.stats {
+            stats.statement();
+            if !self.pipelined {
+                stats.control();
+            }
+        }
+        let result = self.tx.commit_after(last).await;
+        if let (Some(stats), Ok(n)) = (&self.stats, &result) {
+            let wrote = self.wrote || (*n > 0 && last.writes());
+            if wrote && self.flushes {
+                stats.write_commit();
+            }
+        }
+        result
     }
 }
 

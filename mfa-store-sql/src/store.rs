@@ -166,6 +166,13 @@ impl<D: Driver> SqlStore<D> {
         D::CARRIES_COMMITS
     }
 
+    /// Whether the driver sends a transaction's `BEGIN` and `COMMIT` with
+    /// its statements ([`Driver::PIPELINES`]).
+    #[must_use]
+    pub fn pipelines(&self) -> bool {
+        D::PIPELINES
+    }
+
     /// The table prefix.
     #[must_use]
     pub fn prefix(&self) -> &TablePrefix {

@@ -31,7 +31,8 @@
 //!   combined read of a ticket, its user and the user's factors
 //!   ([`StepReads::ticket_context`](mfa_core::store::StepReads)) locks
 //!   them (`FOR UPDATE`; SQLite's `BEGIN IMMEDIATE` already holds the
-//!   database). While the unit holds them, `consume_ticket`,
+//!   database), and so does a unit's `find_user_by_identifier` of the
+//!   user's row. While the unit holds them, `consume_ticket`,
 //!   `record_failure`, `reset_failures` and `advance_totp_step` on those
 //!   rows are decided from what was read, with the same rules as their
 //!   conditional statements, and their writes are deferred; a failure
@@ -45,6 +46,13 @@
 //!   replaces the earlier one, so no batch writes a row twice. An error in
 //!   a deferred write (a duplicate id) fails the statement that flushed it
 //!   or the commit, and the unit rolls back.
+//!
+//! - **Statements that touch no deferred row run ahead**: spending a
+//!   backup code and counting the codes left touch only the backup codes,
+//!   which no deferred write touches, so they do not flush the deferred
+//!   writes first (`Driver::execute_ahead`, `Driver::fetch_ahead`); the
+//!   unit remembers the count, so `remaining_backup_codes` after a spend
+//!   costs no statement.
 //!
 //! The unit's statements, `BEGIN` and `COMMIT`/`ROLLBACK` count into the
 //! [`StoreStats`](crate::stats::StoreStats) of the store that began it.
@@ -83,6 +91,9 @@ pub(crate) struct UnitState {
     locked: std::sync::Mutex<Locked>,
     /// Writes waiting for the unit's next statement or its commit.
     pending: std::sync::Mutex<Vec<Deferred>>,
+    /// Per user: the unused backup codes left after a code the unit spent
+    /// (until the unit changes that user's codes otherwise).
+    backup_left: std::sync::Mutex<HashMap<UserId, u32>>,
 }
 
 /// The row a deferred write is for: a later write of the same row
@@ -239,6 +250,26 @@ impl UnitState {
                 locked.latest.clear();
             }
         }
+    }
+
+    /// Remembers how many unused backup codes `user` has left, after the
+    /// unit spent one; `None` forgets it (the unit changed the codes).
+    pub(crate) fn know_backup_left(&self, user: UserId, left: Option<u32>) {
+        let mut known = lock(&self.backup_left);
+        match left {
+            Some(n) => known.insert(user, n),
+            None => known.remove(&user),
+        };
+    }
+
+    /// The unused backup codes of `user` left, if the unit knows them.
+    pub(crate) fn backup_left(&self, user: UserId) -> Option<u32> {
+        lock(&self.backup_left).get(&user).copied()
+    }
+
+    /// Remembers a user's row read under lock.
+    pub(crate) fn hold_user(&self, user: &User) {
+        lock(&self.locked).hold(Some(user), &[]);
     }
 
     /// Remembers the rows of a ticket context read under lock.
@@ -488,45 +519,55 @@ fn ended() -> StoreError {
     StoreError::Backend("the unit of work has already ended".into())
 }
 
-/// Writes the unit's deferred writes on `open`: one batch statement where
-/// the dialect has them, otherwise one statement each.
-async fn flush<D: Driver>(open: &mut CountedTx<D::Tx>, state: &UnitState) -> StoreResult<()> {
+/// The statements that write the unit's deferred writes: one batch
+/// statement where the dialect has them, otherwise one statement each.
+fn pending_statements<D: Driver>(state: &UnitState) -> Vec<Statement> {
     let pending = state.take_pending();
     if pending.len() > 1 && (D::DIALECT.batch_writes || D::JOINS_STATEMENTS) {
-        let batch = if D::DIALECT.batch_writes {
+        vec![if D::DIALECT.batch_writes {
             crate::sql::batch_statement(pending)
         } else {
             crate::sql::joined_statement(pending)
-        };
-        open.execute(&batch).await.map_err(contention)?;
-        return Ok(());
+        }]
+    } else {
+        pending
     }
-    for statement in &pending {
+}
+
+/// Writes the unit's deferred writes on `open`.
+async fn flush<D: Driver>(open: &mut CountedTx<D::Tx>, state: &UnitState) -> StoreResult<()> {
+    for statement in &pending_statements::<D>(state) {
         open.execute(statement).await.map_err(contention)?;
     }
     Ok(())
 }
 
+/// Runs `statement` on the unit's transaction, after the unit's deferred
+/// writes when `state` is given (`None`: ahead of them).
 async fn run_on<D: Driver>(
     tx: &Shared<D>,
-    state: &UnitState,
+    state: Option<&UnitState>,
     statement: &Statement,
 ) -> StoreResult<u64> {
     let mut guard = tx.lock().await;
     let open = guard.as_mut().ok_or_else(ended)?;
-    flush::<D>(open, state).await?;
+    if let Some(state) = state {
+        flush::<D>(open, state).await?;
+    }
     open.execute(statement).await.map_err(contention)
 }
 
 async fn fetch_on<D: Driver>(
     tx: &Shared<D>,
-    state: &UnitState,
+    state: Option<&UnitState>,
     statement: &Statement,
     each: &mut EachRow<'_>,
 ) -> StoreResult<()> {
     let mut guard = tx.lock().await;
     let open = guard.as_mut().ok_or_else(ended)?;
-    flush::<D>(open, state).await?;
+    if let Some(state) = state {
+        flush::<D>(open, state).await?;
+    }
     open.fetch(statement, each).await.map_err(contention)
 }
 
@@ -547,11 +588,11 @@ pub struct Nested<D: Driver> {
 #[async_trait]
 impl<D: Driver> Executor for Nested<D> {
     async fn execute(&mut self, statement: &Statement) -> StoreResult<u64> {
-        run_on::<D>(&self.tx, &self.state, statement).await
+        run_on::<D>(&self.tx, Some(&self.state), statement).await
     }
 
     async fn fetch(&mut self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
-        fetch_on::<D>(&self.tx, &self.state, statement, each).await
+        fetch_on::<D>(&self.tx, Some(&self.state), statement, each).await
     }
 }
 
@@ -575,11 +616,22 @@ impl<D: Driver> Driver for UnitDriver<D> {
     type Tx = Nested<D>;
 
     async fn execute(&self, statement: &Statement) -> StoreResult<u64> {
-        run_on::<D>(&self.tx, &self.state, statement).await
+        run_on::<D>(&self.tx, Some(&self.state), statement).await
     }
 
     async fn fetch(&self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
-        fetch_on::<D>(&self.tx, &self.state, statement, each).await
+        fetch_on::<D>(&self.tx, Some(&self.state), statement, each).await
+    }
+
+    /// Leaves the deferred writes waiting: the statement touches none of
+    /// their rows.
+    async fn execute_ahead(&self, statement: &Statement) -> StoreResult<u64> {
+        run_on::<D>(&self.tx, None, statement).await
+    }
+
+    /// Leaves the deferred writes waiting (see `execute_ahead`).
+    async fn fetch_ahead(&self, statement: &Statement, each: &mut EachRow<'_>) -> StoreResult<()> {
+        fetch_on::<D>(&self.tx, None, statement, each).await
     }
 
     async fn begin(&self) -> StoreResult<Nested<D>> {
@@ -607,15 +659,27 @@ impl<D: Driver> mfa_core::store::Transaction for SqlUnit<D> {
     async fn commit(self: Box<Self>) -> StoreResult<()> {
         let buffered = self.repositories.flush_audit();
         let mut tx = self.tx.lock().await.take().ok_or_else(ended)?;
-        let flushed = match buffered {
-            Ok(()) => flush::<D>(&mut tx, &self.state).await,
-            Err(e) => Err(e),
+        let mut statements = match buffered {
+            Ok(()) => pending_statements::<D>(&self.state),
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return Err(e);
+            }
         };
-        if let Err(e) = flushed {
-            let _ = tx.rollback().await;
-            return Err(e);
+        // The last write goes with the commit (in one round trip where the
+        // driver pipelines); the ones before it first.
+        let last = statements.pop();
+        for statement in &statements {
+            if let Err(e) = tx.execute(statement).await {
+                let _ = tx.rollback().await;
+                return Err(contention(e));
+            }
         }
-        tx.commit().await.map_err(contention)
+        match last {
+            Some(last) => tx.commit_after(&last).await.map(drop),
+            None => tx.commit().await,
+        }
+        .map_err(contention)
     }
 
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "rollback"))]

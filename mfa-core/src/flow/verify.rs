@@ -216,21 +216,22 @@ impl Step<'_> {
             return Ok(CodeCheck::Wrong);
         };
         // One digest per loaded root secret, the current one first: codes
-        // made before a root rotation are stored under an older root. With
-        // one root (no rotation under way) this is one store call.
-        let now = self.now();
+        // made before a root rotation are stored under an older root. One
+        // store call for all of them; the store answers the codes left
+        // too, which the caller asks for next.
         let current = self.keys.hash_backup_code(user.id, &code);
-        let older = self.keys.older_backup_code_digests(user.id, &code);
-        for hash in std::iter::once(current).chain(older) {
-            if self
-                .backup_codes
-                .consume_backup_code(user.id, &hash, now)
-                .await?
-            {
-                return Ok(CodeCheck::Accepted);
-            }
-        }
-        Ok(CodeCheck::Wrong)
+        let digests: Vec<_> = std::iter::once(current)
+            .chain(self.keys.older_backup_code_digests(user.id, &code))
+            .collect();
+        let spent = self
+            .backup_codes
+            .spend_backup_code(user.id, &digests, self.now())
+            .await?;
+        Ok(if spent.is_some() {
+            CodeCheck::Accepted
+        } else {
+            CodeCheck::Wrong
+        })
     }
 
     /// Checks a sign-in or step-up answer for `method`.

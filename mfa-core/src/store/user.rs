@@ -36,7 +36,13 @@ pub trait UserRepository: Send + Sync {
     /// A user by id, including soft-deleted ones.
     async fn get_user(&self, id: UserId) -> StoreResult<Option<User>>;
 
-    /// A live (not soft-deleted) user by exact identifier.
+    /// A live (not soft-deleted) user by exact identifier. Inside a unit
+    /// of work a store may lock the row it returns until the unit ends,
+    /// and decide the unit's later [`UserRepository::record_failure`] and
+    /// [`UserRepository::reset_failures`] of that user from what it read,
+    /// as [`StepReads`](super::StepReads) describes for its reads (the SQL
+    /// stores do: a sign-in's first unit then counts its attempt without a
+    /// statement of its own).
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>>;
 
     /// Replaces the password hash, pushing the previous one onto the history,

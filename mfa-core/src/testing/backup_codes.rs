@@ -12,6 +12,48 @@ async fn remaining<S: Store>(store: &S, user: UserId) -> u32 {
         .expect("remaining_backup_codes failed")
 }
 
+/// R17 through `spend_backup_code`: a code is spent once, by any of the
+/// digests given (one per root secret), and the answer counts the unused
+/// codes left; unknown digests spend nothing.
+pub async fn backup_code_is_spent_once_with_the_codes_left<S: Store>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let codes = backup_codes(user.id, 3, t0());
+    store
+        .replace_backup_codes(user.id, &codes)
+        .await
+        .expect("replace_backup_codes failed");
+    let spend = |hashes: Vec<crate::model::CodeHash>| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .spend_backup_code(user.id, &hashes, at(10))
+                .await
+                .expect("spend_backup_code failed")
+        }
+    };
+    let unknown = fixtures::code_hash();
+    assert_eq!(spend(vec![]).await, None, "no digest spends nothing");
+    assert_eq!(
+        spend(vec![unknown]).await,
+        None,
+        "an unknown digest spends nothing"
+    );
+    assert_eq!(
+        spend(vec![unknown, codes[1].code_hash]).await,
+        Some(2),
+        "a code found by its second digest (an older root's) is spent"
+    );
+    assert_eq!(
+        spend(vec![codes[1].code_hash]).await,
+        None,
+        "a spent code is not spent again"
+    );
+    assert_eq!(remaining(&*store, user.id).await, 2);
+    assert_eq!(spend(vec![codes[0].code_hash]).await, Some(1));
+    assert_eq!(spend(vec![codes[2].code_hash]).await, Some(0));
+    assert_eq!(remaining(&*store, user.id).await, 0);
+}
+
 /// R17: each backup code verifies exactly once, and using one leaves the
 /// others usable.
 pub async fn backup_code_is_consumed_once<S: Store>(store: Arc<S>) {

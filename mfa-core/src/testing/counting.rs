@@ -403,6 +403,19 @@ impl<S: Backing> BackupCodeRepository for CountingStore<S> {
         self.inner.repositories().remaining_backup_codes(user).await
     }
 
+    async fn spend_backup_code(
+        &self,
+        user: UserId,
+        hashes: &[CodeHash],
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<u32>> {
+        self.tick();
+        self.inner
+            .repositories()
+            .spend_backup_code(user, hashes, now)
+            .await
+    }
+
     async fn delete_backup_codes(&self, user: UserId) -> StoreResult<u64> {
         self.tick();
         self.inner.repositories().delete_backup_codes(user).await

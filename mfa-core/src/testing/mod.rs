@@ -192,6 +192,7 @@ macro_rules! __store_conformance_cases {
             }
             backup_codes {
                 backup_code_is_consumed_once,
+                backup_code_is_spent_once_with_the_codes_left,
                 remaining_backup_codes_decreases_with_each_use,
                 backup_code_is_bound_to_its_user,
                 replacing_backup_codes_invalidates_old_codes,
@@ -354,6 +355,7 @@ macro_rules! unit_of_work_conformance_tests {
                 committed_unit_keeps_every_write,
                 rolled_back_unit_leaves_no_trace,
                 dropped_unit_is_rolled_back,
+                unit_failing_at_its_last_write_keeps_nothing,
                 rollback_restores_changed_rows,
                 unit_reads_its_own_writes,
                 sign_in_context_and_its_writes_match_the_single_calls,

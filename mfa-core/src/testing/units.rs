@@ -171,6 +171,48 @@ pub async fn dropped_unit_is_rolled_back<S: Store + UnitOfWork>(store: Arc<S>) {
     assert_rolled_back(&*store, user.id, session, factor, &key).await;
 }
 
+/// A unit whose last write fails (an audit event at a chain position
+/// already taken: refused when written, or when the unit commits) keeps
+/// none of its writes: the ones before it are rolled back with it. A
+/// store that sends its commit without waiting for the writes before it
+/// (a pipelining driver) must still not commit them.
+pub async fn unit_failing_at_its_last_write_keeps_nothing<S: Store + UnitOfWork>(store: Arc<S>) {
+    let user = create_user(&*store, t0()).await;
+    let chain = crate::model::AuditChainId::from_uuid(uuid::Uuid::new_v4());
+    let linked = |seq: u64| crate::model::AuditEvent {
+        link: Some(crate::model::AuditLink {
+            chain,
+            seq,
+            mac: crate::model::AuditMac::from_array([0x11; 32]),
+            personal: None,
+        }),
+        ..fixtures::audit_event(
+            user.id,
+            AuditKind::MfaVerification,
+            AuditOutcome::Success,
+            t0(),
+        )
+    };
+    let mut taken = linked(1);
+    taken.user_id = None;
+    store
+        .append_audit(&taken)
+        .await
+        .expect("append_audit failed");
+
+    let tx = store.begin().await.expect("begin failed");
+    let (session, factor, key) = write_everything(&*tx, user.id).await;
+    match tx.repositories().append_audit(&linked(1)).await {
+        // Refused at once: the owner rolls the unit back.
+        Err(_) => tx.rollback().await.expect("rollback failed"),
+        Ok(()) => assert!(
+            tx.commit().await.is_err(),
+            "a unit whose audit event takes a chain position twice must not commit"
+        ),
+    }
+    assert_rolled_back(&*store, user.id, session, factor, &key).await;
+}
+
 async fn assert_rolled_back<S: Store>(
     store: &S,
     user: UserId,

@@ -261,11 +261,24 @@ impl<D: Driver> UserRepository for SqlStore<D> {
 
     #[instrument(level = "debug", name = "mfa.store", skip_all, fields(backend = D::DIALECT.name, op = "find_user_by_identifier"))]
     async fn find_user_by_identifier(&self, identifier: &str) -> StoreResult<Option<User>> {
+        // Inside a unit the row is read locked (SQLite's unit holds the
+        // database already) and held: the unit's failure counting on this
+        // user is then decided from what was read, and written with the
+        // unit's other writes (a password sign-in's first unit: the
+        // attempt counted at its commit, no statement of its own).
         let sql = format!(
-            "SELECT {} FROM {{p}}users WHERE identifier = $1 AND deleted_at IS NULL",
-            cols::USER
+            "SELECT {} FROM {{p}}users WHERE identifier = $1 AND deleted_at IS NULL{}",
+            cols::USER,
+            if self.unit().is_some() {
+                self.dialect().for_update
+            } else {
+                ""
+            }
         );
         let user = self.row(&sql, vec![text(identifier)]).await?;
+        if let (Some(unit), Some(user)) = (self.unit(), &user) {
+            unit.hold_user(user);
+        }
         self.saw_user(user.as_ref());
         Ok(user)
     }

@@ -184,7 +184,13 @@ pub async fn unit_audit_events_are_one_insert<S: Store + UnitOfWork + Instrument
         tx.commit().await.expect("commit");
     })
     .await;
-    assert_eq!(cost, (1, 3, 1), "BEGIN, one INSERT of 3 rows, COMMIT");
+    // A pipelining driver sends the BEGIN and the COMMIT with the INSERT.
+    let round_trips = if store.pipelines() { 1 } else { 3 };
+    assert_eq!(
+        cost,
+        (1, round_trips, 1),
+        "BEGIN, one INSERT of 3 rows, COMMIT"
+    );
     let page = store
         .query_audit(&filter, &PageRequest::first(10))
         .await
@@ -239,11 +245,12 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
     seen.remove(0);
 
     // Two writing commits for a password sign-in: its two units around
-    // the hash; the second reads user, factors, settings and backup codes
-    // in one locked SELECT, the devices in a second, and defers its
-    // writes (counter reset, device, ticket, audit) to the commit. MariaDB: the failure counter is read + compare-and-set, the
-    // refresh rotation reads back what PostgreSQL and SQLite get from
-    // `RETURNING`. A verification reads ticket, user and factors in one
+    // the hash; the first reads the user's row locked and defers the
+    // counted attempt to its commit; the second reads user, factors,
+    // settings and backup codes in one locked SELECT, the devices in a
+    // second, and defers its writes (counter reset, device, ticket,
+    // audit) to the commit. MariaDB: the refresh rotation reads back what
+    // PostgreSQL and SQLite get from `RETURNING`. A verification reads ticket, user and factors in one
     // locked SELECT and defers its writes to the commit: PostgreSQL sends
     // them as one statement (BEGIN, SELECT, WITH …, COMMIT), the other
     // databases one by one.
@@ -254,7 +261,7 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
     // send them one by one.
     let joined = store.joins_statements();
     let login = if mysql {
-        (11, 15, 2)
+        (10, 14, 2)
     } else if dialect.batch_writes {
         // The first unit's commit is carried (no flush wait) on PostgreSQL.
         (6, 10, 2 - u64::from(store.carries_commits()))
@@ -289,7 +296,19 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
     } else {
         (4, 6, 1)
     };
-    let expected = [
+    // A backup code is spent with the count of codes left in one
+    // statement on PostgreSQL (two elsewhere), ahead of the unit's
+    // deferred writes, which wait for the commit; the count is not read
+    // again. The notice of the spent code is delivered after the commit
+    // and audited with one more write (the second writing commit).
+    let backup = if dialect.batch_writes {
+        (4, 6, 2)
+    } else if joined && !mysql {
+        (5, 7, 2)
+    } else {
+        (8, 10, 2)
+    };
+    let mut expected = [
         ("login → MFA required", login),
         ("verify TOTP", verify),
         ("authenticate", (1, 1, 0)),
@@ -297,7 +316,19 @@ pub async fn engine_steps_cost_pinned_round_trips<S: Store + Instrumented>(store
         ("logout", (4, 6, 1)),
         ("login (email user)", login),
         ("send an email code", send),
+        ("login (backup-code answer)", login),
+        ("verify backup code", backup),
     ];
+    if store.pipelines() {
+        // Diesel's PostgreSQL: each unit's BEGIN goes with its first
+        // statement and its COMMIT with its last (deferred) write, so
+        // every round trip carries a statement. With the user's row read
+        // locked in a sign-in's first unit, its failure count is such a
+        // deferred write.
+        for (_, (statements, round_trips, _)) in &mut expected {
+            *round_trips = *statements;
+        }
+    }
     assert_eq!(
         seen, expected,
         "(statements, round trips, writing commits) per engine step changed; \
@@ -326,9 +357,10 @@ pub async fn carried_units_commit_without_a_flush<S: Store + UnitOfWork + Instru
     })
     .await;
     let flushes = u64::from(!store.carries_commits());
+    let round_trips = if store.pipelines() { 1 } else { 3 };
     assert_eq!(
         cost,
-        (1, 3, flushes),
+        (1, round_trips, flushes),
         "BEGIN (with the setting on PostgreSQL), one INSERT, COMMIT"
     );
     let filter = AuditFilter {

@@ -12,6 +12,7 @@ use super::harness::{Harness, expect_mfa_ticket};
 use crate::model::{FactorKind, OtpChannel};
 use crate::store::Store;
 use crate::testing::counting::CountingStore;
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 /// Takes the store back out of the `Arc` the suite hands over (the flow
@@ -25,7 +26,7 @@ fn counted<S: Store>(store: Arc<S>) -> Arc<CountingStore<S>> {
 
 /// Runs the counted sign-in flow on `h`: login → MFA required, verify
 /// TOTP, authenticate, refresh, logout, a login of an email-code user and
-/// its email code; `mark(step)` is called after each, so a caller can read
+/// its email code, a login answered with a backup code; `mark(step)` is called after each, so a caller can read
 /// its counters. Users are enrolled before the first mark. Store crates use
 /// it to pin their own statement counts.
 ///
@@ -64,6 +65,13 @@ pub async fn counted_sign_in_flow<S: Store>(h: &Harness<S>, mut mark: impl FnMut
         .await
         .expect("send_challenge failed");
     mark("send an email code");
+    let ticket = expect_mfa_ticket(h.login(&user.user).await);
+    mark("login (backup-code answer)");
+    let code = user.backup_codes[0].expose_secret();
+    h.verify(&ticket, FactorKind::BackupCodes, code)
+        .await
+        .expect("verify with a backup code failed");
+    mark("verify backup code");
 }
 
 /// (round trips, commits) of each step of [`counted_sign_in_flow`].
@@ -83,6 +91,10 @@ pub async fn each_step_commits_once_with_pinned_round_trips<S: Store>(store: Arc
         ("logout", (5, 1)),
         ("login (email user)", login),
         ("send an email code", (7, 1)),
+        ("login (backup-code answer)", login),
+        // The unit, then the notice of a spent code (its audit event
+        // written after delivery, in a unit of its own).
+        ("verify backup code", (14, 1)),
     ];
     assert_eq!(
         seen, expected,
