@@ -345,35 +345,32 @@ fn sqlite_diesel(c: &mut Criterion) {
 
 fn postgres(c: &mut Criterion) {
     sql::install_counter();
-    let rt = runtime();
-    let (store, tables) = match rt.block_on(PgTables::create()) {
-        Ok(created) => created,
-        Err(e) => {
-            eprintln!("engine_postgres skipped: {e}");
-            return;
-        }
-    };
-    let bench = Bench::with_store(store, Passwords::Test);
-    engine_steps(c, &rt, &group_name("engine_postgres"), &bench);
-    drop(bench);
-    if let Err(e) = rt.block_on(tables.drop_tables()) {
-        eprintln!("the benchmark tables were left in place: {e}");
-    }
+    postgres_group(c, "engine_postgres", PgTables::create);
 }
 
 /// The same steps on `mfa-store-diesel`'s PostgreSQL store, whose units
 /// send their `BEGIN` and `COMMIT` with their statements (pipelined).
 fn postgres_diesel(c: &mut Criterion) {
+    postgres_group(c, "engine_postgres_diesel", PgTables::create_diesel);
+}
+
+/// The engine steps on a PostgreSQL store made by `create` on tables of
+/// its own, dropped afterwards; skipped when the database is not there.
+fn postgres_group<S: Store, F: Future<Output = Result<(S, PgTables), String>>>(
+    c: &mut Criterion,
+    base: &str,
+    create: impl FnOnce() -> F,
+) {
     let rt = runtime();
-    let (store, tables) = match rt.block_on(PgTables::create_diesel()) {
+    let (store, tables) = match rt.block_on(create()) {
         Ok(created) => created,
         Err(e) => {
-            eprintln!("engine_postgres_diesel skipped: {e}");
+            eprintln!("{base} skipped: {e}");
             return;
         }
     };
     let bench = Bench::with_store(store, Passwords::Test);
-    engine_steps(c, &rt, &group_name("engine_postgres_diesel"), &bench);
+    engine_steps(c, &rt, &group_name(base), &bench);
     drop(bench);
     if let Err(e) = rt.block_on(tables.drop_tables()) {
         eprintln!("the benchmark tables were left in place: {e}");

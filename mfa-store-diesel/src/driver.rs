@@ -367,26 +367,29 @@ macro_rules! diesel_driver {
             }
         }
 
+        impl $tx {
+            /// Commits (`commit`) or rolls back through diesel's
+            /// transaction manager. A failed end leaves the manager in
+            /// error, and the pool discards the connection.
+            async fn end(&mut self, commit: bool) -> StoreResult<()> {
+                let done = if commit {
+                    <Tm as TransactionManager<$conn>>::commit_transaction(&mut self.conn).await
+                } else {
+                    <Tm as TransactionManager<$conn>>::rollback_transaction(&mut self.conn).await
+                };
+                self.open = false;
+                done.map_err(map_err)
+            }
+        }
+
         #[async_trait::async_trait]
         impl mfa_store_sql::driver::Transaction for $tx {
             async fn commit(mut self) -> StoreResult<()> {
-                // A failed commit leaves the transaction manager in error,
-                // and the pool discards the connection.
-                let done = <Tm as TransactionManager<$conn>>::commit_transaction(&mut self.conn)
-                    .await
-                    .map_err(map_err);
-                self.open = false;
-                done
+                self.end(true).await
             }
 
             async fn rollback(mut self) -> StoreResult<()> {
-                // A failed rollback leaves the transaction manager broken,
-                // and the pool discards the connection.
-                let done = <Tm as TransactionManager<$conn>>::rollback_transaction(&mut self.conn)
-                    .await
-                    .map_err(map_err);
-                self.open = false;
-                done
+                self.end(false).await
             }
         }
     };

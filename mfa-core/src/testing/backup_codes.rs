@@ -1,7 +1,7 @@
 //! Backup codes: single use, replacement and deletion.
 
 use super::fixtures::{self, at, backup_codes, create_user, t0};
-use crate::model::UserId;
+use crate::model::{BackupCodeRecord, User, UserId};
 use crate::store::*;
 use std::sync::Arc;
 
@@ -12,16 +12,22 @@ async fn remaining<S: Store>(store: &S, user: UserId) -> u32 {
         .expect("remaining_backup_codes failed")
 }
 
-/// R17 through `spend_backup_code`: a code is spent once, by any of the
-/// digests given (one per root secret), and the answer counts the unused
-/// codes left; unknown digests spend nothing.
-pub async fn backup_code_is_spent_once_with_the_codes_left<S: Store>(store: Arc<S>) {
-    let user = create_user(&*store, t0()).await;
-    let codes = backup_codes(user.id, 3, t0());
+/// A new user with `n` new backup codes, and the codes.
+async fn user_with_codes<S: Store>(store: &S, n: usize) -> (User, Vec<BackupCodeRecord>) {
+    let user = create_user(store, t0()).await;
+    let codes = backup_codes(user.id, n, t0());
     store
         .replace_backup_codes(user.id, &codes)
         .await
         .expect("replace_backup_codes failed");
+    (user, codes)
+}
+
+/// R17 through `spend_backup_code`: a code is spent once, by any of the
+/// digests given (one per root secret), and the answer counts the unused
+/// codes left; unknown digests spend nothing.
+pub async fn backup_code_is_spent_once_with_the_codes_left<S: Store>(store: Arc<S>) {
+    let (user, codes) = user_with_codes(&*store, 3).await;
     let spend = |hashes: Vec<crate::model::CodeHash>| {
         let store = Arc::clone(&store);
         async move {
@@ -57,12 +63,7 @@ pub async fn backup_code_is_spent_once_with_the_codes_left<S: Store>(store: Arc<
 /// R17: each backup code verifies exactly once, and using one leaves the
 /// others usable.
 pub async fn backup_code_is_consumed_once<S: Store>(store: Arc<S>) {
-    let user = create_user(&*store, t0()).await;
-    let codes = backup_codes(user.id, 3, t0());
-    store
-        .replace_backup_codes(user.id, &codes)
-        .await
-        .expect("replace_backup_codes failed");
+    let (user, codes) = user_with_codes(&*store, 3).await;
     let first = &codes[0].code_hash;
     assert!(
         store
