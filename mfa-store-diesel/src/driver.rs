@@ -445,25 +445,26 @@ macro_rules! diesel_driver {
             }
         }
 
+        impl $tx {
+            /// Ends the transaction with `sql` (`COMMIT` or `ROLLBACK`);
+            /// when nothing was sent, there is nothing to end.
+            async fn end(&mut self, sql: &str) -> StoreResult<()> {
+                if self.open {
+                    crate::pipeline::simple(&self.conn, sql).await?;
+                    self.open = false;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl mfa_store_sql::driver::Transaction for $tx {
             async fn commit(mut self) -> StoreResult<()> {
-                if !self.open {
-                    // Nothing was sent: there is nothing to commit.
-                    return Ok(());
-                }
-                crate::pipeline::simple(&self.conn, "COMMIT").await?;
-                self.open = false;
-                Ok(())
+                self.end("COMMIT").await
             }
 
             async fn rollback(mut self) -> StoreResult<()> {
-                if !self.open {
-                    return Ok(());
-                }
-                crate::pipeline::simple(&self.conn, "ROLLBACK").await?;
-                self.open = false;
-                Ok(())
+                self.end("ROLLBACK").await
             }
 
             async fn commit_after(mut self, last: &Statement) -> StoreResult<u64> {
