@@ -1,9 +1,15 @@
-//! The OpenAPI 3.1 description of [`MfaState::routes`], written by hand
-//! with `serde_json`. Tests hold it to the code: every served route is
-//! documented, and nothing else is; and every response the service's test
-//! suite receives (status and JSON body, field by field, no undocumented
-//! field) matches the operation's documented responses. A host serving
-//! more routes adds its own operations to `paths`.
+//! The OpenAPI 3.1 description of [`MfaState::routes`]. The schemas of
+//! the request bodies are derived from the types the routes read them
+//! into (`utoipa::ToSchema`, with mfa-core's `openapi` feature for the
+//! model types they hold), so a field added, renamed or made optional
+//! there changes the document too; the operations and the response
+//! schemas are written here with `serde_json`. Tests hold it to the code:
+//! every served route is documented, and nothing else is; every request
+//! the service accepted in its test suite matches the documented request
+//! body; and every response it answered (status and JSON body, field by
+//! field, no undocumented field) matches the operation's documented
+//! responses. A host serving more routes adds its own operations to
+//! `paths`.
 //!
 //! [`MfaState::routes`]: crate::MfaState::routes
 
@@ -189,7 +195,7 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
         ("/api/mfa/settings", "get", Op::new("settings", "second factor", "The user's factors and MFA settings")
             .security(BEARER).ok("200", "Settings", Some("Settings")).errors(&["401", "429"]).build()),
         ("/api/mfa/totp/enroll", "post", Op::new("enrollTotp", "enrolment", "Start enrolling an authenticator app (bearer token, or enrolment ticket during sign-in)")
-            .security(BEARER_OR_TICKET).body("EnrollTotpRequest").ok("200", "Secret, otpauth URI and QR code", Some("TotpEnrollment"))
+            .security(BEARER_OR_TICKET).body("EnrollStartRequest").ok("200", "Secret, otpauth URI and QR code", Some("TotpEnrollment"))
             .errors(&["400", "401", "403", "422", "429"]).build()),
         ("/api/mfa/totp/confirm", "post", Op::new("confirmTotp", "enrolment", "Confirm a pending authenticator app with a code")
             .security(BEARER_OR_TICKET).body("ConfirmRequest").ok("200", "Confirmed; backup codes with the first factor, tokens with a ticket", Some("Confirmed"))
@@ -210,13 +216,13 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .security(BEARER).param(id_param("Factor id")).ok("204", "Removed", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/api/mfa/factors/{id}", "patch", Op::new("renameFactor", "enrolment", "Rename one of the user's factors; needs a recent second factor")
-            .security(BEARER).param(id_param("Factor id")).body("PasskeyRenameRequest").ok("204", "Renamed", None)
+            .security(BEARER).param(id_param("Factor id")).body("RenameRequest").ok("204", "Renamed", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/api/mfa/backup-codes", "post", Op::new("regenerateBackupCodes", "enrolment", "Replace the backup codes (shown once); needs a recent second factor")
             .security(BEARER).ok("200", "New codes", Some("BackupCodes"))
             .errors(&["401", "403", "422", "429"]).build()),
         ("/api/mfa/passkey/register/start", "post", Op::new("passkeyRegisterStart", "passkeys", "Options for navigator.credentials.create() to register a passkey (bearer token with a recent second factor, or enrolment ticket)")
-            .security(BEARER_OR_TICKET).body("PasskeyRegisterStartRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
+            .security(BEARER_OR_TICKET).body("EnrollStartRequest").ok("200", "Ceremony and options", Some("PasskeyChallenge"))
             .errors(&["400", "401", "403", "422", "429"]).build()),
         ("/api/mfa/passkey/register/finish", "post", Op::new("passkeyRegisterFinish", "passkeys", "Register the passkey the browser created; backup codes with the first factor, tokens with a ticket")
             .security(BEARER_OR_TICKET).body("PasskeyRegisterFinishRequest").ok("200", "Registered", Some("Confirmed"))
@@ -233,7 +239,7 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .security(BEARER).param(id_param("Factor id of the passkey")).ok("204", "Removed", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/api/mfa/passkeys/{id}", "patch", Op::new("renamePasskey", "passkeys", "Rename a passkey; needs a recent second factor")
-            .security(BEARER).param(id_param("Factor id of the passkey")).body("PasskeyRenameRequest").ok("204", "Renamed", None)
+            .security(BEARER).param(id_param("Factor id of the passkey")).body("RenameRequest").ok("204", "Renamed", None)
             .errors(&["400", "401", "403", "404", "429"]).build()),
         ("/api/passkey/login/options", "post", Op::new("passkeyLoginOptions", "sign-in", "Options for a passwordless sign-in (names no account; mediation conditional)")
             .ok("200", "Ceremony and options", Some("PasskeyChallenge")).errors(&["422", "429"]).build()),
@@ -241,7 +247,7 @@ fn operations() -> Vec<(&'static str, &'static str, Value)> {
             .body("PasskeyLoginRequest").ok("200", "Signed in, or a ticket for the second factor", Some("LoginResponse"))
             .errors(&["400", "401", "403", "422", "423", "429"]).build()),
         ("/api/mfa/push/enroll/start", "post", Op::new("pushEnrollStart", "push", "A single-use challenge for a phone app to sign with its new device key (bearer token with a recent second factor, or enrolment ticket)")
-            .security(BEARER_OR_TICKET).body("EnrollTotpRequest").ok("200", "Enrolment id and challenge", Some("PushEnrolmentChallenge"))
+            .security(BEARER_OR_TICKET).body("EnrollStartRequest").ok("200", "Enrolment id and challenge", Some("PushEnrolmentChallenge"))
             .errors(&["400", "401", "403", "409", "422", "429"]).build()),
         ("/api/mfa/push/enroll/finish", "post", Op::new("pushEnrollFinish", "push", "Enrol the app: its public key, push address, description and the signed challenge; backup codes with the first factor, tokens with a ticket")
             .security(BEARER_OR_TICKET).body("PushEnrolRequest").ok("200", "Enrolled", Some("Confirmed"))
@@ -376,10 +382,19 @@ fn obj(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
+/// Every schema of the document: the request bodies' derived from their
+/// types, the rest written here.
+fn all_schemas() -> Value {
+    let mut all = crate::routes::request_schemas();
+    if let Value::Object(written) = schemas() {
+        all.extend(written);
+    }
+    Value::Object(all)
+}
+
 fn schemas() -> Value {
     let ts = json!({ "type": "string", "format": "date-time" });
     let uuid = json!({ "type": "string", "format": "uuid" });
-    let text_or_null = json!({ "type": ["string", "null"] });
     let kinds = json!({ "type": "string", "enum": ["totp", "email", "sms", "webauthn", "push", "backup_codes"] });
     let amr = json!({ "type": "array", "items": { "type": "string", "enum": ["pwd", "ext", "otp", "email", "sms", "backup", "device", "hwk", "swk", "user"] } });
     let device = obj(
@@ -398,21 +413,7 @@ fn schemas() -> Value {
             "message": { "type": "string" },
             "retry_after": { "type": "integer", "minimum": 0, "description": "Seconds" }
         })),
-        "SignupRequest": obj(&["identifier", "password"], json!({
-            "identifier": { "type": "string", "maxLength": 254 }, "password": { "type": "string", "minLength": 8 },
-            "email": { "type": "string" }, "phone": { "type": "string" }, "locale": { "type": "string" }
-        })),
         "SignupResponse": obj(&["user_id", "identifier"], json!({ "user_id": uuid, "identifier": { "type": "string" } })),
-        "DeviceInfo": json!({ "type": "object", "properties": {
-            "kind": { "type": "string", "enum": ["web", "mobile", "desktop", "api"] },
-            "name": text_or_null, "os": text_or_null, "os_version": text_or_null,
-            "browser": text_or_null, "browser_version": text_or_null,
-            "app_version": text_or_null, "brand": text_or_null, "model": text_or_null
-        }}),
-        "LoginRequest": obj(&["identifier", "password"], json!({
-            "identifier": { "type": "string" }, "password": { "type": "string" },
-            "device": { "$ref": "#/components/schemas/DeviceInfo" }
-        })),
         "LoginResponse": obj(&["mfa_required", "methods"], json!({
             "mfa_required": { "type": "boolean" }, "enrollment_required": { "type": "boolean" },
             "methods": { "type": "array", "items": kinds },
@@ -431,21 +432,12 @@ fn schemas() -> Value {
             "backup_codes_remaining": { "type": ["integer", "null"] },
             "device_remembered": { "type": "boolean" }
         })),
-        "TicketRequest": obj(&[], json!({ "ticket": { "type": "string" } })),
-        "RefreshRequest": obj(&["refresh_token"], json!({ "refresh_token": { "type": "string" } })),
         "TicketMethods": obj(&["ticket_kind", "methods", "expires_at"], json!({
             "ticket_kind": { "type": "string", "enum": ["mfa", "enrollment"] },
             "methods": { "type": "array", "items": kinds }, "expires_at": ts
         })),
-        "SendChallengeRequest": obj(&["method"], json!({
-            "ticket": { "type": "string" }, "method": { "type": "string", "enum": ["email", "sms"] }
-        })),
         "ChallengeSent": obj(&["masked_destination", "expires_at", "resend_after"], json!({
             "masked_destination": { "type": "string" }, "expires_at": ts, "resend_after": ts
-        })),
-        "VerifyRequest": obj(&["method", "code"], json!({
-            "ticket": { "type": "string" }, "method": kinds, "code": { "type": "string" },
-            "remember_device": { "type": "boolean", "default": false }
         })),
         "Settings": obj(&["factors", "backup_codes_remaining"], json!({
             "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" },
@@ -458,17 +450,11 @@ fn schemas() -> Value {
                 "last_used_at": { "type": ["string", "null"], "format": "date-time" }
             })) }
         })),
-        "EnrollTotpRequest": obj(&[], json!({ "ticket": { "type": "string" }, "label": { "type": "string", "maxLength": 64 } })),
         "TotpEnrollment": obj(&["factor_id", "secret", "otpauth_uri", "qr_svg"], json!({
             "factor_id": uuid, "secret": { "type": "string", "description": "base32" },
             "otpauth_uri": { "type": "string" }, "qr_svg": { "type": "string" }
         })),
-        "EnrollEmailRequest": obj(&["email"], json!({ "ticket": { "type": "string" }, "email": { "type": "string" } })),
-        "EnrollSmsRequest": obj(&["phone"], json!({ "ticket": { "type": "string" }, "phone": { "type": "string", "description": "E.164, e.g. +41791234567" } })),
         "DestinationEnrollment": obj(&["factor_id", "sent"], json!({ "factor_id": uuid, "sent": { "$ref": "#/components/schemas/ChallengeSent" } })),
-        "ConfirmRequest": obj(&["factor_id", "code"], json!({
-            "ticket": { "type": "string" }, "factor_id": uuid, "code": { "type": "string" }
-        })),
         "Confirmed": obj(&["factor_id"], json!({
             "factor_id": uuid,
             "backup_codes": { "type": ["array", "null"], "items": { "type": "string" } },
@@ -482,21 +468,6 @@ fn schemas() -> Value {
             "options": { "type": "object", "description": "{\"publicKey\": …} with base64url fields, for PublicKeyCredential.parseCreationOptionsFromJSON / parseRequestOptionsFromJSON" },
             "expires_at": ts
         })),
-        "PasskeyRenameRequest": obj(&["label"], json!({ "label": { "type": ["string", "null"], "maxLength": 64 } })),
-        "PasskeyRegisterStartRequest": obj(&[], json!({ "ticket": { "type": "string" }, "label": { "type": "string", "maxLength": 64 } })),
-        "PasskeyRegisterFinishRequest": obj(&["ceremony", "credential"], json!({
-            "ticket": { "type": "string" }, "ceremony": uuid,
-            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the created credential" }
-        })),
-        "PasskeyVerifyRequest": obj(&["ceremony", "credential"], json!({
-            "ticket": { "type": "string" }, "ceremony": uuid,
-            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" },
-            "remember_device": { "type": "boolean", "default": false }
-        })),
-        "PasskeyLoginRequest": obj(&["ceremony", "credential"], json!({
-            "ceremony": uuid,
-            "credential": { "type": "object", "description": "PublicKeyCredential.toJSON() of the assertion" }
-        })),
         "PasskeyList": obj(&["passkeys"], json!({ "passkeys": { "type": "array", "items": obj(&["factor_id", "status", "credential_id"], json!({
             "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
             "credential_id": { "type": "string", "description": "base64url" },
@@ -508,14 +479,6 @@ fn schemas() -> Value {
         "PushEnrolmentChallenge": obj(&["id", "challenge", "expires_at"], json!({
             "id": uuid, "challenge": { "type": "string", "description": "32 random bytes, base64url: sign \"mfa-rs push enrolment v1\" lines of challenge and key thumbprint" },
             "expires_at": ts
-        })),
-        "PushEnrolRequest": obj(&["id", "algorithm", "public_key", "address", "signature"], json!({
-            "ticket": { "type": "string" }, "id": uuid,
-            "algorithm": { "type": "string", "enum": ["ed25519", "p256"] },
-            "public_key": { "type": "string", "description": "base64url: 32 bytes (Ed25519) or the 65-byte uncompressed point (P-256)" },
-            "address": { "type": "object", "description": "{\"kind\": \"web_push\", \"endpoint\", \"p256dh\", \"auth\"}, {\"kind\": \"fcm\", \"token\"} or {\"kind\": \"apns\", \"device_token\"}; at most 4 KiB" },
-            "signature": { "type": "string", "description": "base64url; DER for P-256" },
-            "device": { "$ref": "#/components/schemas/DeviceInfo" }
         })),
         "PushPending": obj(&["request", "number", "expires_at", "devices"], json!({
             "request": uuid, "number": { "type": "integer", "minimum": 10, "maximum": 99 },
@@ -540,7 +503,6 @@ fn schemas() -> Value {
             "signature": { "type": "string", "description": "base64url over the \"mfa-rs push answer v1\" text of the other fields" }
         })),
         "PushAnswered": obj(&["request", "state"], json!({ "request": uuid, "state": { "$ref": "#/components/schemas/PushState" } })),
-        "PushCompleteRequest": obj(&[], json!({ "ticket": { "type": "string" }, "remember_device": { "type": "boolean", "default": false } })),
         "PushDeviceList": obj(&["devices"], json!({ "devices": { "type": "array", "items": obj(&["factor_id", "status", "algorithm", "key_thumbprint"], json!({
             "factor_id": uuid, "label": { "type": ["string", "null"] }, "status": { "type": "string" },
             "algorithm": { "type": "string", "enum": ["ed25519", "p256"] },
@@ -609,10 +571,6 @@ fn schemas() -> Value {
             "failures": { "type": "integer", "minimum": 0 },
             "locked": { "description": "null, the time the lock ends, or \"until_reset\"", "type": ["string", "null"] }
         })),
-        "EnforcementRequest": obj(&["required"], json!({
-            "required": { "type": "boolean" },
-            "grace_seconds": { "type": "integer", "minimum": 0, "maximum": 31_622_400, "description": "Time to enrol from now; the policy's grace period when absent" }
-        })),
         "Enforcement": obj(&["enforced"], json!({
             "enforced": { "type": "boolean" }, "grace_deadline": { "type": ["string", "null"], "format": "date-time" }
         })),
@@ -632,29 +590,11 @@ fn schemas() -> Value {
             "sessions": { "type": "array", "items": { "type": "object" } },
             "audit_events": { "type": "array", "items": { "type": "object" } }
         })),
-        "ForgotPasswordRequest": obj(&["identifier"], json!({ "identifier": { "type": "string" } })),
-        "ResetPasswordRequest": obj(&["token", "new_password"], json!({
-            "token": { "type": "string", "description": "From the reset link: <user id>.<43 characters>" },
-            "new_password": { "type": "string", "minLength": 8 }
-        })),
-        "VerifyEmailRequest": obj(&["token"], json!({ "token": { "type": "string" } })),
         "VerificationSent": obj(&["expires_at"], json!({ "expires_at": ts })),
-        "DeleteAccountRequest": obj(&["password"], json!({ "password": { "type": "string" } })),
-        "PasswordChangeRequest": obj(&["current_password", "new_password"], json!({
-            "current_password": { "type": "string" }, "new_password": { "type": "string", "minLength": 8 }
-        })),
         "Revoked": obj(&["revoked"], json!({ "revoked": { "type": "integer", "minimum": 0 } })),
         "Erasure": obj(&["erased", "kept"], json!({
             "erased": { "type": "integer", "minimum": 0 },
             "kept": { "type": "integer", "minimum": 0 }
-        })),
-        "GatewaySignInRequest": obj(&["user_id"], json!({
-            "user_id": uuid,
-            "client": { "type": "object", "description": "The end user's client, as the gateway saw it", "properties": {
-                "ip": { "type": "string" }, "user_agent": { "type": "string" }, "fingerprint": { "type": "string" },
-                "trust_token": { "type": "string" }, "session_type": { "type": "string", "enum": ["web", "mobile", "api"] },
-                "device": { "$ref": "#/components/schemas/DeviceInfo" }
-            } }
         })),
     })
 }
@@ -684,7 +624,7 @@ pub fn document() -> Value {
         "servers": [ { "url": "/" } ],
         "paths": paths,
         "components": {
-            "schemas": schemas(),
+            "schemas": all_schemas(),
             "securitySchemes": {
                 "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT" },
                 "ticket": { "type": "apiKey", "in": "header", "name": "X-MFA-Ticket" },
@@ -709,4 +649,83 @@ pub fn documented_routes(doc: &Value) -> Vec<(String, String)> {
     }
     out.sort();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one request body written here: mfa-core parses a push answer
+    /// field by field (`SignedPushAnswer::parse`), from no serde type.
+    const WRITTEN_BODIES: &[&str] = &["PushAnswer"];
+
+    #[test]
+    fn request_bodies_are_derived_from_their_types() {
+        let derived = crate::routes::request_schemas();
+        let doc = document();
+        let mut bodies = 0;
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let Some(reference) =
+                    op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+                else {
+                    continue;
+                };
+                bodies += 1;
+                let name = reference.trim_start_matches("#/components/schemas/");
+                assert!(
+                    derived.contains_key(name) || WRITTEN_BODIES.contains(&name),
+                    "{method} {path}: {name} is not derived from a type"
+                );
+            }
+        }
+        assert!(bodies >= 26, "{bodies} request bodies");
+    }
+
+    #[test]
+    fn no_schema_is_both_derived_and_written() {
+        let derived = crate::routes::request_schemas();
+        let Value::Object(written) = schemas() else {
+            panic!("schemas() is an object");
+        };
+        for name in written.keys() {
+            assert!(!derived.contains_key(name), "{name} is derived and written");
+        }
+    }
+
+    /// What the derivation makes of a type's serde attributes: an
+    /// `Option` is nullable and not required, `deny_unknown_fields` is
+    /// `additionalProperties: false`, a model enum is its wire names.
+    #[test]
+    fn a_derived_schema_follows_its_type() {
+        let derived = crate::routes::request_schemas();
+        let signup = &derived["SignupRequest"];
+        assert_eq!(signup["required"], json!(["identifier", "password"]));
+        assert_eq!(signup["additionalProperties"], json!(false));
+        assert_eq!(
+            signup["properties"]["email"]["type"],
+            json!(["string", "null"])
+        );
+        assert_eq!(signup["properties"]["password"]["minLength"], json!(8));
+        let verify = &derived["VerifyRequest"];
+        assert_eq!(verify["required"], json!(["method", "code"]));
+        assert_eq!(
+            verify["properties"]["method"]["$ref"],
+            json!("#/components/schemas/FactorKind")
+        );
+        let mut kinds: Vec<String> = derived["FactorKind"]["enum"]
+            .as_array()
+            .expect("an enum")
+            .iter()
+            .map(|k| k.as_str().expect("a name").to_owned())
+            .collect();
+        kinds.sort();
+        let mut expected: Vec<String> = mfa_core::model::FactorKind::ALL
+            .iter()
+            .map(|k| serde_json::to_value(k).expect("json"))
+            .map(|k| k.as_str().expect("a wire name").to_owned())
+            .collect();
+        expected.sort();
+        assert_eq!(kinds, expected);
+    }
 }

@@ -157,6 +157,9 @@
 //! - `user_agent` (feature `user-agent`): the browser, operating system and
 //!   kind of client read from a `User-Agent` header, filling the device
 //!   fields a client left empty ([`ClientInfo::described_device`]).
+//! - feature `openapi`: JSON schemas (`utoipa::ToSchema`) of the model
+//!   enums an HTTP API takes, from which `mfa-axum` derives its OpenAPI
+//!   request schemas.
 //! - `testing` (feature `testing`): the store conformance suite, the engine
 //!   flow suite, a capturing delivery channel, a software passkey
 //!   authenticator and a MaxMind DB writer, for store authors and tests.

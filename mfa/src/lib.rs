@@ -13,9 +13,10 @@
 //! - `axum` ([`mfa-axum`](https://docs.rs/mfa-axum): feature `axum`): the routes and extractors;
 //! - `passkeys` (WebAuthn factors), `tokio` (argon2 off the async
 //!   worker), `geoip` (`mfa::geoip`: the client's country and the
-//!   impossible-travel signal from a MaxMind database) and `user-agent`
-//!   (the device description read from the `User-Agent`) switch on the
-//!   engine's features of the same name; `full` is everything.
+//!   impossible-travel signal from a MaxMind database), `user-agent`
+//!   (the device description read from the `User-Agent`) and `openapi`
+//!   (JSON schemas of the model enums) switch on the engine's features of
+//!   the same name; `full` is everything.
 //!
 //! ```toml
 //! [dependencies]

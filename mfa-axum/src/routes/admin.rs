@@ -17,6 +17,7 @@ use mfa_core::store::{AuditFilter, PageRequest};
 use mfa_core::{ClientInfo, MfaError};
 use serde::Deserialize;
 use std::net::IpAddr;
+use utoipa::ToSchema;
 
 /// Largest audit page the admin API serves.
 pub const MAX_ADMIN_AUDIT_PAGE: u32 = 500;
@@ -97,11 +98,13 @@ pub(crate) async fn user(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EnforcementRequest)]
 pub(crate) struct EnforcementBody {
     required: bool,
     /// Seconds to enrol from now; the policy's grace period when absent.
+    #[schema(minimum = 0, maximum = 31_622_400)]
     grace_seconds: Option<i64>,
 }
 
@@ -410,9 +413,11 @@ pub(crate) async fn audit(
 
 /// What the gateway knows of the end user's client: the engine records and
 /// judges it as if the user had called directly.
-#[derive(Default, Deserialize)]
+#[derive(Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = GatewayClient)]
 pub(crate) struct GatewayClient {
+    #[schema(value_type = Option<String>)]
     ip: Option<IpAddr>,
     user_agent: Option<String>,
     fingerprint: Option<String>,
@@ -421,9 +426,11 @@ pub(crate) struct GatewayClient {
     device: Option<DeviceInput>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = GatewaySignInRequest)]
 pub(crate) struct GatewaySignInBody {
+    #[schema(format = Uuid)]
     user_id: String,
     #[serde(default)]
     client: Option<GatewayClient>,

@@ -9,11 +9,15 @@ use mfa_core::crypto::SecretString;
 use mfa_core::model::Contact;
 use mfa_core::{LoginRequest, NewUser};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SignupRequest)]
 pub(crate) struct SignupRequest {
+    #[schema(max_length = 254)]
     identifier: String,
+    #[schema(min_length = 8)]
     password: String,
     email: Option<String>,
     phone: Option<String>,
@@ -52,8 +56,9 @@ pub(crate) async fn signup(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = LoginRequest)]
 pub(crate) struct LoginBody {
     identifier: String,
     password: String,
@@ -80,10 +85,11 @@ pub(crate) async fn login(
     Ok(state.reply(outcome).into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TicketRequest)]
 pub(crate) struct TicketBody {
-    ticket: Option<String>,
+    pub(crate) ticket: Option<String>,
 }
 
 /// Signs in without a second factor while the enrolment grace period lasts.
@@ -98,8 +104,9 @@ pub(crate) async fn skip_mfa(
     Ok(state.reply(tokens).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RefreshRequest)]
 pub(crate) struct RefreshBody {
     refresh_token: String,
 }

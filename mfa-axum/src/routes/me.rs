@@ -13,11 +13,14 @@ use mfa_core::MfaError;
 use mfa_core::crypto::SecretString;
 use mfa_core::model::Aal;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasswordChangeRequest)]
 pub(crate) struct PasswordChange {
     current_password: String,
+    #[schema(min_length = 8)]
     new_password: String,
 }
 
@@ -119,8 +122,9 @@ pub(crate) fn download(export: &mfa_core::UserExport) -> Response {
     response
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeleteAccountRequest)]
 pub(crate) struct DeleteAccount {
     password: String,
 }

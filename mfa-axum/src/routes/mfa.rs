@@ -12,6 +12,7 @@ use mfa_core::delivery::mask_destination;
 use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
 use mfa_core::{Actor, ChallengeSent, DestinationPending, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 #[derive(Serialize)]
 struct TicketMethods {
@@ -53,8 +54,9 @@ impl From<ChallengeSent> for SentView {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SendChallengeRequest)]
 pub(crate) struct SendBody {
     ticket: Option<String>,
     method: OtpChannel,
@@ -73,8 +75,9 @@ pub(crate) async fn send_challenge(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VerifyRequest)]
 pub(crate) struct VerifyBody {
     ticket: Option<String>,
     method: FactorKind,
@@ -158,10 +161,12 @@ pub(crate) async fn settings(
 
 /// The body of an enrolment start: the ticket during sign-in, and a name
 /// for the new factor.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EnrollStartRequest)]
 pub(crate) struct EnrollStartBody {
     pub(crate) ticket: Option<String>,
+    #[schema(max_length = 64)]
     pub(crate) label: Option<String>,
 }
 
@@ -193,8 +198,9 @@ fn pending_json(pending: DestinationPending) -> Json<serde_json::Value> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EnrollEmailRequest)]
 pub(crate) struct EnrollEmailBody {
     ticket: Option<String>,
     email: String,
@@ -212,10 +218,12 @@ pub(crate) async fn enroll_email(
     Ok(pending_json(pending))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EnrollSmsRequest)]
 pub(crate) struct EnrollSmsBody {
     ticket: Option<String>,
+    /// E.164, e.g. +41791234567.
     phone: String,
 }
 
@@ -231,10 +239,12 @@ pub(crate) async fn enroll_sms(
     Ok(pending_json(pending))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ConfirmRequest)]
 pub(crate) struct ConfirmBody {
     ticket: Option<String>,
+    #[schema(format = Uuid)]
     factor_id: String,
     code: String,
 }
@@ -294,9 +304,12 @@ pub(crate) async fn remove_factor(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = RenameRequest)]
 pub(crate) struct RenameBody {
+    /// The new name; `null` clears it.
+    #[schema(max_length = 64)]
     pub(crate) label: Option<String>,
 }
 

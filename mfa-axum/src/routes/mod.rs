@@ -247,8 +247,9 @@ impl Who {
 }
 
 /// Descriptive device details a client may send with a sign-in.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DeviceInfo)]
 pub(crate) struct DeviceInput {
     kind: Option<DeviceKind>,
     name: Option<String>,
@@ -275,4 +276,51 @@ impl From<DeviceInput> for DeviceInfo {
             model: d.model,
         }
     }
+}
+
+/// The JSON schemas of the request bodies the routes take, derived from
+/// the types they are read into (with every schema those refer to), by
+/// name: what `crate::openapi::document` puts in its components.
+pub(crate) fn request_schemas() -> serde_json::Map<String, serde_json::Value> {
+    use utoipa::ToSchema;
+    use utoipa::openapi::{RefOr, schema::Schema};
+
+    fn add<T: ToSchema>(all: &mut Vec<(String, RefOr<Schema>)>) {
+        all.push((T::name().into_owned(), T::schema()));
+        T::schemas(all);
+    }
+    let mut all = Vec::new();
+    add::<auth::SignupRequest>(&mut all);
+    add::<auth::LoginBody>(&mut all);
+    add::<auth::TicketBody>(&mut all);
+    add::<auth::RefreshBody>(&mut all);
+    add::<me::PasswordChange>(&mut all);
+    add::<me::DeleteAccount>(&mut all);
+    add::<mfa::SendBody>(&mut all);
+    add::<mfa::VerifyBody>(&mut all);
+    add::<mfa::EnrollStartBody>(&mut all);
+    add::<mfa::EnrollEmailBody>(&mut all);
+    add::<mfa::EnrollSmsBody>(&mut all);
+    add::<mfa::ConfirmBody>(&mut all);
+    add::<mfa::RenameBody>(&mut all);
+    #[cfg(feature = "passkeys")]
+    {
+        add::<passkeys::RegisterFinishBody>(&mut all);
+        add::<passkeys::VerifyBody>(&mut all);
+        add::<passkeys::LoginBody>(&mut all);
+    }
+    add::<push::EnrolFinishBody>(&mut all);
+    add::<push::CompleteBody>(&mut all);
+    add::<recovery::ForgotBody>(&mut all);
+    add::<recovery::ResetBody>(&mut all);
+    add::<recovery::VerifyBody>(&mut all);
+    add::<admin::EnforcementBody>(&mut all);
+    add::<admin::GatewaySignInBody>(&mut all);
+    add::<DeviceInput>(&mut all);
+    all.into_iter()
+        .map(|(name, schema)| {
+            let schema = serde_json::to_value(schema).unwrap_or_default();
+            (name, schema)
+        })
+        .collect()
 }

@@ -9,6 +9,7 @@
 //! ceremony id the options came with.
 
 use super::Who;
+use super::auth::TicketBody;
 use super::mfa::{EnrollStartBody, RenameBody, factor_id};
 use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, required_ticket};
 use axum::Json;
@@ -18,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use mfa_core::model::{ChallengeId, FactorId, FactorKind};
 use mfa_core::{MfaError, PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 fn challenge_json(challenge: &PasskeyChallenge) -> Json<serde_json::Value> {
     Json(serde_json::json!({
@@ -48,11 +50,15 @@ pub(crate) async fn register_start(
     Ok(challenge_json(&challenge))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasskeyRegisterFinishRequest)]
 pub(crate) struct RegisterFinishBody {
     ticket: Option<String>,
+    #[schema(format = Uuid)]
     ceremony: String,
+    /// `PublicKeyCredential.toJSON()` of the created credential.
+    #[schema(value_type = Object)]
     credential: serde_json::Value,
 }
 
@@ -74,29 +80,27 @@ pub(crate) async fn register_finish(
     Ok(state.reply(enrolled).into_response())
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct OptionsBody {
-    ticket: Option<String>,
-}
-
 /// `POST /api/mfa/passkey/options`: options for `navigator.credentials
 /// .get()` answering a login or step-up ticket.
 pub(crate) async fn options(
     state: MfaState,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<OptionsBody>,
+    JsonBody(req): JsonBody<TicketBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let ticket = required_ticket(&headers, req.ticket)?;
     let challenge = state.mfa.passkey_options(&ticket).await?;
     Ok(challenge_json(&challenge))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasskeyVerifyRequest)]
 pub(crate) struct VerifyBody {
     ticket: Option<String>,
+    #[schema(format = Uuid)]
     ceremony: String,
+    /// `PublicKeyCredential.toJSON()` of the assertion.
+    #[schema(value_type = Object)]
     credential: serde_json::Value,
     #[serde(default)]
     remember_device: bool,
@@ -136,10 +140,14 @@ pub(crate) async fn login_options(
     Ok(challenge_json(&challenge))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PasskeyLoginRequest)]
 pub(crate) struct LoginBody {
+    #[schema(format = Uuid)]
     ceremony: String,
+    /// `PublicKeyCredential.toJSON()` of the assertion.
+    #[schema(value_type = Object)]
     credential: serde_json::Value,
 }
 

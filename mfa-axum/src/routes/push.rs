@@ -6,6 +6,8 @@
 //! process's memory: a browser may watch through one instance while the
 //! app answers through another, and a restart loses nothing.
 
+use super::auth::TicketBody;
+use super::mfa::EnrollStartBody;
 use crate::{ApiError, Authenticated, Client, JsonBody, MfaState, Ticket, required_ticket};
 use axum::Json;
 use axum::extract::{Path, Query};
@@ -19,6 +21,7 @@ use mfa_core::{Mfa, MfaError, PushEnrolment, PushState};
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::time::Duration;
+use utoipa::ToSchema;
 
 /// How often a waiting status reads the store.
 pub const STATUS_POLL: Duration = Duration::from_millis(250);
@@ -32,20 +35,13 @@ fn request_of(text: &str) -> Result<PushRequestId, ApiError> {
         .map_err(|_| ApiError(MfaError::invalid_input("id", "not a UUID")))
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct EnrolStartBody {
-    ticket: Option<String>,
-    label: Option<String>,
-}
-
 /// `POST /api/mfa/push/enroll/start`: a challenge for the app to sign with
 /// its new device key; for a signed-in user with a recent second factor
 /// (bearer token) or during sign-in (enrolment ticket).
 pub(crate) async fn enrol_start(
     state: MfaState,
     headers: HeaderMap,
-    JsonBody(req): JsonBody<EnrolStartBody>,
+    JsonBody(req): JsonBody<EnrollStartBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let started = state
@@ -59,14 +55,23 @@ pub(crate) async fn enrol_start(
     })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PushEnrolRequest)]
 pub(crate) struct EnrolFinishBody {
     ticket: Option<String>,
+    /// The enrolment's id, from its start.
+    #[schema(format = Uuid)]
     id: String,
     algorithm: DeviceKeyAlgorithm,
+    /// base64url: 32 bytes (Ed25519) or the 65-byte uncompressed point (P-256).
     public_key: String,
+    /// `{"kind": "web_push", "endpoint", "p256dh", "auth"}`,
+    /// `{"kind": "fcm", "token"}` or `{"kind": "apns", "device_token"}`; at
+    /// most 4 KiB.
+    #[schema(value_type = Object)]
     address: serde_json::Value,
+    /// base64url; DER for P-256.
     signature: String,
     device: Option<super::DeviceInput>,
 }
@@ -103,12 +108,6 @@ pub(crate) async fn enrol_finish(
         )
         .await?;
     Ok(state.reply(enrolled).into_response())
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct TicketBody {
-    ticket: Option<String>,
 }
 
 /// `POST /api/mfa/push`: asks the user's apps to approve the sign-in (or
@@ -285,8 +284,9 @@ pub(crate) async fn events(
         .into_response())
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = PushCompleteRequest)]
 pub(crate) struct CompleteBody {
     ticket: Option<String>,
     #[serde(default)]

@@ -7,9 +7,11 @@ use axum::Json;
 use axum::http::StatusCode;
 use mfa_core::crypto::SecretString;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ForgotPasswordRequest)]
 pub(crate) struct ForgotBody {
     identifier: String,
 }
@@ -29,10 +31,13 @@ pub(crate) async fn forgot(
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResetPasswordRequest)]
 pub(crate) struct ResetBody {
+    /// From the reset link: `<user id>.<43 characters>`.
     token: String,
+    #[schema(min_length = 8)]
     new_password: String,
 }
 
@@ -60,8 +65,9 @@ pub(crate) async fn send_verification(
     Ok(Json(serde_json::json!({ "expires_at": expires_at })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = VerifyEmailRequest)]
 pub(crate) struct VerifyBody {
     token: String,
 }

@@ -120,6 +120,7 @@ impl PushError {
 
 /// The signature algorithm of a device key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum DeviceKeyAlgorithm {
     /// Ed25519 (RFC 8032): a 32-byte public key, 64-byte signatures.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 /// A channel that carries a one-time code to the user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OtpChannel {
     /// Email.

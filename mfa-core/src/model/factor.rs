@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The kinds of second factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FactorKind {
     /// Authenticator app (RFC 6238).

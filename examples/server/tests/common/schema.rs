@@ -7,8 +7,10 @@
 //!
 //! The checker knows the part of JSON Schema the document uses: `$ref`,
 //! `oneOf`, `type` (one or a list), `enum`, `const`, `format` (`date-time`,
-//! `uuid`), `minimum`, `maximum`, `minLength`, `maxLength`, `minItems`,
-//! `maxItems`, `required`, `properties` and `items`. It is stricter than JSON Schema in one way:
+//! `uuid`, `int32`, `int64`), `additionalProperties: false`, `minimum`,
+//! `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`,
+//! `required`, `properties` and `items`. It is stricter than JSON Schema
+//! in one way:
 //! an object whose schema lists `properties` may have no other field (an
 //! undocumented field is drift too). Anything else in a schema is an
 //! error, so that a schema the checker cannot judge is never passed.
@@ -199,6 +201,15 @@ impl<'d> Checker<'d> {
                         problems.push(format!("{at}: {value} is not {rule}"));
                     }
                 }
+                "format" if matches!(rule.as_str(), Some("int32" | "int64")) => {
+                    let fits = match rule.as_str() {
+                        Some("int32") => value.as_i64().is_some_and(|n| i32::try_from(n).is_ok()),
+                        _ => value.is_i64(),
+                    };
+                    if value.is_number() && !fits {
+                        problems.push(format!("{at}: {value} is not an {rule}"));
+                    }
+                }
                 "format" => {
                     if let Value::String(text) = value {
                         let ok = match rule.as_str() {
@@ -264,6 +275,9 @@ impl<'d> Checker<'d> {
                         }
                     }
                 }
+                // The derived schemas say so of every object; the
+                // checker refuses an undocumented field anyway.
+                "additionalProperties" if rule == &Value::Bool(false) => {}
                 "items" => {
                     if let Value::Array(items) = value {
                         for (i, item) in items.iter().enumerate() {
