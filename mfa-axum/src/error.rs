@@ -19,10 +19,14 @@ impl From<MfaError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct Body<'a> {
+    /// Stable machine-readable code.
     error: &'a str,
     message: String,
+    /// Seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     retry_after: Option<u64>,
 }

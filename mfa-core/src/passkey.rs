@@ -544,8 +544,10 @@ pub(crate) fn amr_of(backup_eligible: bool, user_verified: bool) -> Vec<AuthMeth
 /// A registered passkey as a user's security page lists it. Nothing in it
 /// is secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeyInfo {
     /// The factor.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub factor_id: crate::model::FactorId,
     /// The name the user gave it.
     pub label: Option<String>,

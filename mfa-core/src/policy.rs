@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// When a second factor is required at sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = EnforcementPolicy))]
 #[serde(rename_all = "snake_case")]
 pub enum Enforcement {
     /// Never: second factors are neither offered nor checked.
@@ -28,6 +29,7 @@ pub enum Enforcement {
 
 /// Which second factors users may enrol and use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Methods {
     /// Authenticator apps.
     pub totp: bool,

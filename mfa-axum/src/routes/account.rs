@@ -6,9 +6,12 @@ use axum::Json;
 use axum::extract::Query;
 use chrono::{DateTime, Utc};
 use mfa_core::MfaError;
-use mfa_core::model::AuditEventId;
+use mfa_core::model::{
+    Aal, AuditEvent, AuditEventId, AuthMethod, DeviceId, SessionId, UserId, UserStatus,
+};
 use mfa_core::store::{AuditCursor, AuditFilter, PageRequest};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// Largest audit page the API serves.
 pub const MAX_AUDIT_PAGE: u32 = 100;
@@ -17,26 +20,64 @@ pub const MAX_AUDIT_PAGE: u32 = 100;
 pub(crate) async fn profile(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Profile>, ApiError> {
     let user = state.mfa.user(claims.sub).await?;
-    Ok(Json(serde_json::json!({
-        "id": user.id,
-        "identifier": user.identifier,
-        "email": user.email,
-        "email_verified_at": user.email_verified_at,
-        "phone": user.phone,
-        "locale": user.locale,
-        "status": user.status,
-        "created_at": user.created_at,
-        "session": {
-            "id": claims.sid,
-            "aal": claims.aal,
-            "amr": claims.amr,
-            "device_id": claims.dev,
-            "auth_time": DateTime::<Utc>::from_timestamp(claims.auth_time, 0),
-            "expires_at": DateTime::<Utc>::from_timestamp(claims.exp, 0),
+    Ok(Json(Profile {
+        id: user.id,
+        identifier: user.identifier,
+        email: user.email,
+        email_verified_at: user.email_verified_at,
+        phone: user.phone,
+        locale: user.locale,
+        status: user.status,
+        created_at: user.created_at,
+        session: ProfileSession {
+            id: claims.sid,
+            aal: claims.aal,
+            amr: claims.amr,
+            device_id: claims.dev,
+            auth_time: DateTime::<Utc>::from_timestamp(claims.auth_time, 0),
+            expires_at: DateTime::<Utc>::from_timestamp(claims.exp, 0),
         },
-    })))
+    }))
+}
+
+/// The signed-in user and the session of the calling token.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Profile {
+    #[schema(value_type = String, format = Uuid)]
+    id: UserId,
+    identifier: String,
+    email: Option<String>,
+    email_verified_at: Option<DateTime<Utc>>,
+    phone: Option<String>,
+    locale: Option<String>,
+    status: UserStatus,
+    created_at: DateTime<Utc>,
+    session: ProfileSession,
+}
+
+/// The session of the calling token, as its claims tell it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ProfileSession {
+    #[schema(value_type = String, format = Uuid)]
+    id: SessionId,
+    aal: Aal,
+    amr: Vec<AuthMethod>,
+    #[schema(value_type = Option<String>, format = Uuid)]
+    device_id: Option<DeviceId>,
+    /// When the user last authenticated.
+    auth_time: Option<DateTime<Utc>>,
+    /// When the access token expires.
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// A page of audit events, newest first.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AuditPage {
+    pub(crate) items: Vec<AuditEvent>,
+    /// Pass as `cursor` for the next page; null on the last.
+    pub(crate) next_cursor: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -71,7 +112,7 @@ pub(crate) async fn audit(
     state: MfaState,
     Authenticated(claims): Authenticated,
     Query(query): Query<AuditQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let limit = match query.limit.as_deref() {
         None => 20,
         Some(l) => l
@@ -92,8 +133,8 @@ pub(crate) async fn audit(
         .mfa
         .audit_events(&filter, &PageRequest { limit, after })
         .await?;
-    let next = page.next.map(format_cursor);
-    Ok(Json(
-        serde_json::json!({ "items": page.items, "next_cursor": next }),
-    ))
+    Ok(Json(AuditPage {
+        items: page.items,
+        next_cursor: page.next.map(format_cursor),
+    }))
 }

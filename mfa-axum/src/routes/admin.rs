@@ -12,10 +12,13 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, TimeDelta, Utc};
-use mfa_core::model::{AuditKind, AuditOutcome, Lock, SessionType, UserId, UserStatus};
+use mfa_core::model::{
+    AuditKind, AuditOutcome, FactorId, FactorKind, FactorStatus, Lock, SessionType, UserId,
+    UserStatus,
+};
 use mfa_core::store::{AuditFilter, PageRequest};
 use mfa_core::{ClientInfo, MfaError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use utoipa::ToSchema;
 
@@ -42,15 +45,53 @@ fn optional_user_id(field: &'static str, value: Option<&str>) -> Result<Option<U
         .transpose()
 }
 
-/// A counter's state as the admin API shows it (`LockState`): its
-/// failures and `null`, the time the lock ends, or `"until_reset"`.
-fn lock_state(failures: u32, lock: Option<Lock>) -> serde_json::Value {
+/// A failure counter as the admin API shows it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LockState {
+    failures: u32,
+    /// `null`, the time the lock ends, or `"until_reset"`.
+    #[schema(value_type = Option<String>)]
+    locked: serde_json::Value,
+}
+
+fn lock_state(failures: u32, lock: Option<Lock>) -> LockState {
     let locked = match lock {
         None => serde_json::Value::Null,
         Some(Lock::Until(until)) => serde_json::json!(until),
         Some(Lock::UntilReset) => serde_json::json!("until_reset"),
     };
-    serde_json::json!({ "failures": failures, "locked": locked })
+    LockState { failures, locked }
+}
+
+/// An account as the admin API shows it (no secrets).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AdminUser {
+    #[schema(value_type = String, format = Uuid)]
+    id: UserId,
+    identifier: String,
+    email: Option<String>,
+    phone: Option<String>,
+    status: UserStatus,
+    created_at: DateTime<Utc>,
+    password_lock: LockState,
+    mfa_lock: LockState,
+    enforced: bool,
+    grace_deadline: Option<DateTime<Utc>>,
+    factors: Vec<AdminFactor>,
+    backup_codes_remaining: u32,
+}
+
+/// One of an account's factors, as the admin API shows it.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct AdminFactor {
+    #[schema(value_type = String, format = Uuid)]
+    id: FactorId,
+    kind: FactorKind,
+    status: FactorStatus,
+    label: Option<String>,
+    created_at: DateTime<Utc>,
+    confirmed_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
 }
 
 /// `GET /admin/users/{id}`: the account, its locks, MFA settings and
@@ -59,7 +100,7 @@ pub(crate) async fn user(
     state: MfaState,
     AdminKey(_): AdminKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<AdminUser>, ApiError> {
     let security = state.mfa.settings(user_id(&id)?).await?;
     let user = &security.user;
     let policy = state.mfa.policy();
@@ -67,35 +108,33 @@ pub(crate) async fn user(
     let lock = |counter: &mfa_core::model::FailureCounter, rule| {
         lock_state(counter.failures, counter.lock_at(rule, now))
     };
-    let factors: Vec<serde_json::Value> = security
+    let factors = security
         .factors
         .iter()
-        .map(|f| {
-            serde_json::json!({
-                "id": f.id,
-                "kind": f.kind,
-                "status": f.status,
-                "label": f.label,
-                "created_at": f.created_at,
-                "confirmed_at": f.confirmed_at,
-                "last_used_at": f.last_used_at,
-            })
+        .map(|f| AdminFactor {
+            id: f.id,
+            kind: f.kind,
+            status: f.status,
+            label: f.label.clone(),
+            created_at: f.created_at,
+            confirmed_at: f.confirmed_at,
+            last_used_at: f.last_used_at,
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "id": user.id,
-        "identifier": user.identifier,
-        "email": user.email,
-        "phone": user.phone,
-        "status": user.status,
-        "created_at": user.created_at,
-        "password_lock": lock(&user.password_failures, &policy.password_lockout),
-        "mfa_lock": lock(&user.mfa_failures, &policy.mfa_lockout),
-        "enforced": security.settings.enforced,
-        "grace_deadline": security.settings.grace_deadline,
-        "factors": factors,
-        "backup_codes_remaining": security.backup_codes_remaining,
-    })))
+    Ok(Json(AdminUser {
+        id: user.id,
+        identifier: user.identifier.clone(),
+        email: user.email.clone(),
+        phone: user.phone.clone(),
+        status: user.status,
+        created_at: user.created_at,
+        password_lock: lock(&user.password_failures, &policy.password_lockout),
+        mfa_lock: lock(&user.mfa_failures, &policy.mfa_lockout),
+        enforced: security.settings.enforced,
+        grace_deadline: security.settings.grace_deadline,
+        factors,
+        backup_codes_remaining: security.backup_codes_remaining,
+    }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -114,7 +153,7 @@ pub(crate) async fn enforcement(
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<EnforcementBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Enforcement>, ApiError> {
     let id = user_id(&id)?;
     let grace = match body.grace_seconds {
         None => None,
@@ -131,10 +170,17 @@ pub(crate) async fn enforcement(
         .as_operator(key.name())?
         .set_enforcement(id, body.required, grace)
         .await?;
-    Ok(Json(serde_json::json!({
-        "enforced": settings.enforced,
-        "grace_deadline": settings.grace_deadline,
-    })))
+    Ok(Json(Enforcement {
+        enforced: settings.enforced,
+        grace_deadline: settings.grace_deadline,
+    }))
+}
+
+/// An account's MFA enforcement.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Enforcement {
+    enforced: bool,
+    grace_deadline: Option<DateTime<Utc>>,
 }
 
 /// An administrative change of one account.
@@ -190,9 +236,9 @@ async fn revoked(
     key: &crate::ServiceKey,
     id: &str,
     change: Change,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let n = apply(state, key, id, change).await?;
-    Ok(Json(serde_json::json!({ "revoked": n })))
+) -> Result<Json<super::Revoked>, ApiError> {
+    let revoked = apply(state, key, id, change).await?;
+    Ok(Json(super::Revoked { revoked }))
 }
 
 /// `POST /admin/users/{id}/reset-mfa`: removes every factor, backup code,
@@ -251,16 +297,26 @@ pub(crate) async fn erase(
     state: MfaState,
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Erasure>, ApiError> {
     let id = user_id(&id)?;
     let done = state
         .mfa
         .as_operator(key.name())?
         .erase_user_data(id)
         .await?;
-    Ok(Json(
-        serde_json::json!({ "erased": done.erased, "kept": done.kept }),
-    ))
+    Ok(Json(Erasure {
+        erased: done.erased,
+        kept: done.kept,
+    }))
+}
+
+/// What an erasure did to the account's audit events.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Erasure {
+    /// Events whose personal fields were emptied.
+    erased: u64,
+    /// Events kept as they were.
+    kept: u64,
 }
 
 /// `POST /admin/users/{id}/sessions/revoke`: ends every session.
@@ -268,7 +324,7 @@ pub(crate) async fn revoke_sessions(
     state: MfaState,
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Revoked>, ApiError> {
     revoked(&state, &key, &id, Change::RevokeSessions).await
 }
 
@@ -277,7 +333,7 @@ pub(crate) async fn revoke_devices(
     state: MfaState,
     AdminKey(key): AdminKey,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::Revoked>, ApiError> {
     revoked(&state, &key, &id, Change::RevokeDevices).await
 }
 
@@ -306,28 +362,44 @@ pub(crate) async fn locked(
     state: MfaState,
     AdminKey(_): AdminKey,
     Query(query): Query<LockedQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<LockedPage>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), mfa_core::MAX_LOCKED_PAGE)?;
     let after = optional_user_id("after", query.after.as_deref())?;
     let accounts = state.mfa.locked_users(after, limit).await?;
     let next_after = (accounts.len() == limit as usize)
         .then(|| accounts.last().map(|a| a.user.id))
         .flatten();
-    let items: Vec<serde_json::Value> = accounts
+    let items = accounts
         .iter()
-        .map(|a| {
-            serde_json::json!({
-                "id": a.user.id,
-                "identifier": a.user.identifier,
-                "status": a.user.status,
-                "password_lock": lock_state(a.user.password_failures.failures, a.password_lock),
-                "mfa_lock": lock_state(a.user.mfa_failures.failures, a.mfa_lock),
-            })
+        .map(|a| LockedAccount {
+            id: a.user.id,
+            identifier: a.user.identifier.clone(),
+            status: a.user.status,
+            password_lock: lock_state(a.user.password_failures.failures, a.password_lock),
+            mfa_lock: lock_state(a.user.mfa_failures.failures, a.mfa_lock),
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "items": items, "next_after": next_after }),
-    ))
+    Ok(Json(LockedPage { items, next_after }))
+}
+
+/// A page of locked accounts.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LockedPage {
+    items: Vec<LockedAccount>,
+    /// Pass as `after` for the next page; null on the last.
+    #[schema(value_type = Option<String>, format = Uuid)]
+    next_after: Option<UserId>,
+}
+
+/// A locked account.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct LockedAccount {
+    #[schema(value_type = String, format = Uuid)]
+    id: UserId,
+    identifier: String,
+    status: UserStatus,
+    password_lock: LockState,
+    mfa_lock: LockState,
 }
 
 #[derive(Deserialize)]
@@ -359,7 +431,7 @@ pub(crate) async fn audit(
     state: MfaState,
     AdminKey(_): AdminKey,
     Query(query): Query<AdminAuditQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::account::AuditPage>, ApiError> {
     let limit = page_limit(query.limit.as_deref(), MAX_ADMIN_AUDIT_PAGE)?;
     let after = match query.cursor.as_deref() {
         None | Some("") => None,
@@ -405,10 +477,10 @@ pub(crate) async fn audit(
         .mfa
         .audit_events(&filter, &PageRequest { limit, after })
         .await?;
-    Ok(Json(serde_json::json!({
-        "items": page.items,
-        "next_cursor": page.next.map(format_cursor),
-    })))
+    Ok(Json(super::account::AuditPage {
+        items: page.items,
+        next_cursor: page.next.map(format_cursor),
+    }))
 }
 
 /// What the gateway knows of the end user's client: the engine records and

@@ -24,8 +24,9 @@ pub(crate) struct SignupRequest {
     locale: Option<String>,
 }
 
-#[derive(Serialize)]
-struct SignupResponse {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct SignupResponse {
+    #[schema(format = Uuid)]
     user_id: String,
     identifier: String,
 }

@@ -12,10 +12,13 @@ use chrono::{DateTime, Utc};
 use mfa_core::MfaError;
 use mfa_core::model::{Device, DeviceId, DeviceInfo};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A device as the API shows it: no digests.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Device)]
 pub(crate) struct DeviceView {
+    #[schema(value_type = String, format = Uuid)]
     id: DeviceId,
     info: DeviceInfo,
     last_ip: Option<String>,
@@ -74,34 +77,45 @@ pub(crate) async fn register(
     };
     Ok((
         status,
-        Json(serde_json::json!({
-            "created": up.created,
+        Json(RegisteredDevice {
+            created: up.created,
             // The device that called is, by definition, the current one.
-            "device": DeviceView::new(&up.device, Some(up.device.id)),
-        })),
+            device: DeviceView::new(&up.device, Some(up.device.id)),
+        }),
     )
         .into_response())
+}
+
+/// The calling device, recorded or described anew.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RegisteredDevice {
+    /// Whether this call recorded it first.
+    created: bool,
+    device: DeviceView,
+}
+
+/// A list of the user's devices.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct DeviceList {
+    devices: Vec<DeviceView>,
 }
 
 /// `GET /api/device/trusted`.
 pub(crate) async fn trusted(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<DeviceList>, ApiError> {
     let devices = state.mfa.trusted_devices(claims.sub).await?;
     Ok(device_list(&devices, claims.dev))
 }
 
 /// `{"devices": [...]}`, `current` marked.
-pub(crate) fn device_list(
-    devices: &[Device],
-    current: Option<DeviceId>,
-) -> Json<serde_json::Value> {
-    let views: Vec<DeviceView> = devices
+pub(crate) fn device_list(devices: &[Device], current: Option<DeviceId>) -> Json<DeviceList> {
+    let devices = devices
         .iter()
         .map(|d| DeviceView::new(d, current))
         .collect();
-    Json(serde_json::json!({ "devices": views }))
+    Json(DeviceList { devices })
 }
 
 /// A device id from the path.

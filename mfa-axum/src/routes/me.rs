@@ -47,7 +47,7 @@ pub(crate) async fn change_password(
 pub(crate) async fn devices(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<super::devices::DeviceList>, ApiError> {
     let mut devices = state.mfa.devices(claims.sub).await?;
     devices.sort_by_key(|d| std::cmp::Reverse(d.last_seen_at));
     Ok(device_list(&devices, claims.dev))
@@ -72,9 +72,9 @@ pub(crate) async fn compromised(
 pub(crate) async fn revoke_all_devices(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let n = state.mfa.revoke_all_devices(claims.sub).await?;
-    Ok(Json(serde_json::json!({ "revoked": n })))
+) -> Result<Json<super::Revoked>, ApiError> {
+    let revoked = state.mfa.revoke_all_devices(claims.sub).await?;
+    Ok(Json(super::Revoked { revoked }))
 }
 
 /// `POST /api/sessions/revoke-others`: signs out every session of the user
@@ -82,12 +82,12 @@ pub(crate) async fn revoke_all_devices(
 pub(crate) async fn revoke_other_sessions(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
-    let n = state
+) -> Result<Json<super::Revoked>, ApiError> {
+    let revoked = state
         .mfa
         .revoke_all_sessions(claims.sub, Some(claims.sid))
         .await?;
-    Ok(Json(serde_json::json!({ "revoked": n })))
+    Ok(Json(super::Revoked { revoked }))
 }
 
 /// `GET /api/user/export`: everything held about the user, as a JSON

@@ -10,12 +10,13 @@ use chrono::{DateTime, Utc};
 use mfa_core::crypto::ExposeSecret;
 use mfa_core::delivery::mask_destination;
 use mfa_core::model::{FactorId, FactorKind, OtpChannel, TicketKind};
+use mfa_core::policy::{Enforcement, Methods};
 use mfa_core::{Actor, ChallengeSent, DestinationPending, MfaError, VerifyRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Serialize)]
-struct TicketMethods {
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TicketMethods {
     ticket_kind: TicketKind,
     methods: Vec<FactorKind>,
     expires_at: DateTime<Utc>,
@@ -25,20 +26,18 @@ struct TicketMethods {
 pub(crate) async fn methods(
     state: MfaState,
     Ticket(ticket): Ticket,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<TicketMethods>, ApiError> {
     let info = state.mfa.ticket_info(&ticket).await?;
-    Ok(Json(
-        serde_json::to_value(TicketMethods {
-            ticket_kind: info.kind,
-            methods: info.methods,
-            expires_at: info.expires_at,
-        })
-        .unwrap_or_default(),
-    ))
+    Ok(Json(TicketMethods {
+        ticket_kind: info.kind,
+        methods: info.methods,
+        expires_at: info.expires_at,
+    }))
 }
 
-#[derive(Serialize)]
-struct SentView {
+#[derive(Serialize, ToSchema)]
+#[schema(as = ChallengeSent)]
+pub(crate) struct SentView {
     masked_destination: String,
     expires_at: DateTime<Utc>,
     resend_after: DateTime<Utc>,
@@ -67,12 +66,10 @@ pub(crate) async fn send_challenge(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<SendBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SentView>, ApiError> {
     let ticket = required_ticket(&headers, req.ticket)?;
     let sent = state.mfa.send_challenge(&ticket, req.method).await?;
-    Ok(Json(
-        serde_json::to_value(SentView::from(sent)).unwrap_or_default(),
-    ))
+    Ok(Json(SentView::from(sent)))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -116,8 +113,11 @@ pub(crate) async fn step_up(
     Ok(state.reply(outcome).into_response())
 }
 
-#[derive(Serialize)]
-struct FactorView {
+/// One of the user's factors, as the API shows it (the destination
+/// masked).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct FactorView {
+    #[schema(value_type = String, format = Uuid)]
     id: FactorId,
     kind: FactorKind,
     status: mfa_core::model::FactorStatus,
@@ -132,7 +132,7 @@ struct FactorView {
 pub(crate) async fn settings(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Settings>, ApiError> {
     let security = state.mfa.settings(claims.sub).await?;
     let factors: Vec<FactorView> = security
         .factors
@@ -148,15 +148,28 @@ pub(crate) async fn settings(
             last_used_at: f.last_used_at,
         })
         .collect();
-    Ok(Json(serde_json::json!({
-        "enforced": security.settings.enforced,
-        "grace_deadline": security.settings.grace_deadline,
-        "preferred": security.settings.preferred,
-        "factors": factors,
-        "backup_codes_remaining": security.backup_codes_remaining,
-        "methods_enabled": state.mfa.policy().methods,
-        "enforcement": state.mfa.policy().enforcement,
-    })))
+    Ok(Json(Settings {
+        enforced: security.settings.enforced,
+        grace_deadline: security.settings.grace_deadline,
+        preferred: security.settings.preferred,
+        factors,
+        backup_codes_remaining: security.backup_codes_remaining,
+        methods_enabled: state.mfa.policy().methods,
+        enforcement: state.mfa.policy().enforcement,
+    }))
+}
+
+/// The user's factors and MFA settings, with the methods the service
+/// offers.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct Settings {
+    enforced: bool,
+    grace_deadline: Option<DateTime<Utc>>,
+    preferred: Option<FactorKind>,
+    factors: Vec<FactorView>,
+    backup_codes_remaining: u32,
+    methods_enabled: Methods,
+    enforcement: Enforcement,
 }
 
 /// The body of an enrolment start: the ticket during sign-in, and a name
@@ -176,26 +189,46 @@ pub(crate) async fn enroll_totp(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollStartBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let enrollment = state
         .mfa
         .enroll_totp(who.actor(), req.label.as_deref())
         .await?;
-    Ok(Json(serde_json::json!({
-        "factor_id": enrollment.factor_id,
-        "secret": enrollment.secret.expose_secret(),
-        "otpauth_uri": enrollment.otpauth_uri.expose_secret(),
-        "qr_svg": enrollment.qr_svg.expose_secret(),
-    })))
+    Ok(Json(TotpEnrollment {
+        factor_id: enrollment.factor_id,
+        secret: enrollment.secret.expose_secret(),
+        otpauth_uri: enrollment.otpauth_uri.expose_secret(),
+        qr_svg: enrollment.qr_svg.expose_secret(),
+    })
+    .into_response())
+}
+
+/// A started authenticator-app enrolment (the secret is shown once).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct TotpEnrollment<'a> {
+    #[schema(value_type = String, format = Uuid)]
+    factor_id: FactorId,
+    /// base32.
+    secret: &'a str,
+    otpauth_uri: &'a str,
+    qr_svg: &'a str,
 }
 
 /// A pending email or phone factor: its id and where the code went.
-fn pending_json(pending: DestinationPending) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "factor_id": pending.factor_id,
-        "sent": SentView::from(pending.sent),
-    }))
+#[derive(Serialize, ToSchema)]
+#[schema(as = DestinationEnrollment)]
+pub(crate) struct PendingView {
+    #[schema(value_type = String, format = Uuid)]
+    factor_id: FactorId,
+    sent: SentView,
+}
+
+fn pending_json(pending: DestinationPending) -> Json<PendingView> {
+    Json(PendingView {
+        factor_id: pending.factor_id,
+        sent: SentView::from(pending.sent),
+    })
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -212,7 +245,7 @@ pub(crate) async fn enroll_email(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollEmailBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PendingView>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let pending = state.mfa.enroll_email(who.actor(), &req.email).await?;
     Ok(pending_json(pending))
@@ -233,7 +266,7 @@ pub(crate) async fn enroll_sms(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollSmsBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PendingView>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let pending = state.mfa.enroll_sms(who.actor(), &req.phone).await?;
     Ok(pending_json(pending))
@@ -276,13 +309,19 @@ pub(crate) async fn confirm(
 pub(crate) async fn backup_codes(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let codes = state
         .mfa
         .regenerate_backup_codes(Actor::Session(&claims))
         .await?;
-    let codes: Vec<&str> = codes.codes.iter().map(|c| c.expose_secret()).collect();
-    Ok(Json(serde_json::json!({ "backup_codes": codes })))
+    let backup_codes = codes.codes.iter().map(|c| c.expose_secret()).collect();
+    Ok(Json(BackupCodes { backup_codes }).into_response())
+}
+
+/// A new set of backup codes, shown once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct BackupCodes<'a> {
+    backup_codes: Vec<&'a str>,
 }
 
 /// A factor id from the path.

@@ -249,7 +249,6 @@ impl Who {
 /// Descriptive device details a client may send with a sign-in.
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = DeviceInfo)]
 pub(crate) struct DeviceInput {
     kind: Option<DeviceKind>,
     name: Option<String>,
@@ -278,10 +277,23 @@ impl From<DeviceInput> for DeviceInfo {
     }
 }
 
-/// The JSON schemas of the request bodies the routes take, derived from
-/// the types they are read into (with every schema those refer to), by
-/// name: what `crate::openapi::document` puts in its components.
-pub(crate) fn request_schemas() -> serde_json::Map<String, serde_json::Value> {
+/// How many sessions or devices a revocation ended.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Revoked {
+    revoked: u64,
+}
+
+/// The JSON schemas derived from the types the routes read request bodies
+/// into and write answers from (with every schema those refer to), by
+/// name: what `crate::openapi::document` puts in its components beside
+/// the ones it writes.
+pub(crate) fn derived_schemas() -> serde_json::Map<String, serde_json::Value> {
+    derived_schema_list().into_iter().collect()
+}
+
+/// [`derived_schemas`] as collected, a name once per type that refers to
+/// it: two types answering to one name show here.
+pub(crate) fn derived_schema_list() -> Vec<(String, serde_json::Value)> {
     use utoipa::ToSchema;
     use utoipa::openapi::{RefOr, schema::Schema};
 
@@ -308,6 +320,8 @@ pub(crate) fn request_schemas() -> serde_json::Map<String, serde_json::Value> {
         add::<passkeys::RegisterFinishBody>(&mut all);
         add::<passkeys::VerifyBody>(&mut all);
         add::<passkeys::LoginBody>(&mut all);
+        add::<passkeys::ChallengeView<'_>>(&mut all);
+        add::<passkeys::PasskeyList>(&mut all);
     }
     add::<push::EnrolFinishBody>(&mut all);
     add::<push::CompleteBody>(&mut all);
@@ -317,6 +331,36 @@ pub(crate) fn request_schemas() -> serde_json::Map<String, serde_json::Value> {
     add::<admin::EnforcementBody>(&mut all);
     add::<admin::GatewaySignInBody>(&mut all);
     add::<DeviceInput>(&mut all);
+    // Answers.
+    add::<crate::error::Body<'_>>(&mut all);
+    add::<auth::SignupResponse>(&mut all);
+    add::<mfa::TicketMethods>(&mut all);
+    add::<mfa::SentView>(&mut all);
+    add::<mfa::TotpEnrollment<'_>>(&mut all);
+    add::<mfa::PendingView>(&mut all);
+    add::<mfa::BackupCodes<'_>>(&mut all);
+    add::<Revoked>(&mut all);
+    add::<admin::AdminUser>(&mut all);
+    add::<admin::Enforcement>(&mut all);
+    add::<admin::Erasure>(&mut all);
+    add::<admin::LockedPage>(&mut all);
+    add::<devices::RegisteredDevice>(&mut all);
+    add::<devices::DeviceList>(&mut all);
+    add::<sessions::SessionList>(&mut all);
+    add::<account::Profile>(&mut all);
+    add::<account::AuditPage>(&mut all);
+    add::<mfa::Settings>(&mut all);
+    add::<recovery::VerificationSent>(&mut all);
+    add::<push::EnrolmentChallenge>(&mut all);
+    add::<push::PushPending>(&mut all);
+    add::<push::PushStatus>(&mut all);
+    add::<push::PushDeviceList>(&mut all);
+    add::<mfa_core::PushPrompt>(&mut all);
+    add::<mfa_core::UserExport>(&mut all);
+    // Held by the answers and the push answer written in `openapi`.
+    add::<mfa_core::model::Aal>(&mut all);
+    add::<mfa_core::model::AuthMethod>(&mut all);
+    add::<mfa_core::crypto::push::PushDecision>(&mut all);
     all.into_iter()
         .map(|(name, schema)| {
             let schema = serde_json::to_value(schema).unwrap_or_default();

@@ -16,17 +16,40 @@ use axum::Json;
 use axum::extract::Path;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use mfa_core::model::{ChallengeId, FactorId, FactorKind};
+use mfa_core::passkey::PasskeyInfo;
 use mfa_core::{MfaError, PasskeyChallenge, PasskeySignInRequest, PasskeyVerifyRequest};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-fn challenge_json(challenge: &PasskeyChallenge) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "ceremony": challenge.ceremony,
-        "options": challenge.options,
-        "expires_at": challenge.expires_at,
-    }))
+/// A WebAuthn ceremony begun: the options for the browser.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PasskeyChallenge)]
+pub(crate) struct ChallengeView<'a> {
+    #[schema(value_type = String, format = Uuid)]
+    ceremony: ChallengeId,
+    /// `{"publicKey": …}` with base64url fields, for
+    /// `PublicKeyCredential.parseCreationOptionsFromJSON` /
+    /// `parseRequestOptionsFromJSON`.
+    #[schema(value_type = Object)]
+    options: &'a serde_json::Value,
+    expires_at: DateTime<Utc>,
+}
+
+/// The user's passkeys.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PasskeyList {
+    passkeys: Vec<PasskeyInfo>,
+}
+
+fn challenge_json(challenge: &PasskeyChallenge) -> Response {
+    Json(ChallengeView {
+        ceremony: challenge.ceremony,
+        options: &challenge.options,
+        expires_at: challenge.expires_at,
+    })
+    .into_response()
 }
 
 fn ceremony_of(text: &str) -> Result<ChallengeId, ApiError> {
@@ -41,7 +64,7 @@ pub(crate) async fn register_start(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollStartBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let challenge = state
         .mfa
@@ -86,7 +109,7 @@ pub(crate) async fn options(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<TicketBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let ticket = required_ticket(&headers, req.ticket)?;
     let challenge = state.mfa.passkey_options(&ticket).await?;
     Ok(challenge_json(&challenge))
@@ -135,7 +158,7 @@ pub(crate) async fn verify(
 pub(crate) async fn login_options(
     state: MfaState,
     Client(client): Client,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let challenge = state.mfa.passkey_sign_in_options(&client).await?;
     Ok(challenge_json(&challenge))
 }
@@ -176,9 +199,9 @@ pub(crate) async fn login(
 pub(crate) async fn list(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PasskeyList>, ApiError> {
     let passkeys = state.mfa.passkeys(claims.sub).await?;
-    Ok(Json(serde_json::json!({ "passkeys": passkeys })))
+    Ok(Json(PasskeyList { passkeys }))
 }
 
 /// `PATCH /api/mfa/passkeys/{id}`: renames a passkey (`null` clears the

@@ -14,11 +14,12 @@ use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use futures::Stream;
 use mfa_core::crypto::push::DeviceKeyAlgorithm;
 use mfa_core::model::{ChallengeId, PushRequestId};
-use mfa_core::{Mfa, MfaError, PushEnrolment, PushState};
-use serde::Deserialize;
+use mfa_core::{Mfa, MfaError, PushDeviceView, PushEnrolment, PushPrompt, PushState};
+use serde::{Deserialize, Serialize};
 use std::convert::Infallible;
 use std::time::Duration;
 use utoipa::ToSchema;
@@ -42,17 +43,55 @@ pub(crate) async fn enrol_start(
     state: MfaState,
     headers: HeaderMap,
     JsonBody(req): JsonBody<EnrollStartBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<EnrolmentChallenge>, ApiError> {
     let who = state.who(&headers, req.ticket).await?;
     let started = state
         .mfa
         .start_push_enrolment(who.actor(), req.label.as_deref())
         .await?;
-    Ok(Json(serde_json::json!({
-        "id": started.id,
-        "challenge": started.challenge,
-        "expires_at": started.expires_at,
-    })))
+    Ok(Json(EnrolmentChallenge {
+        id: started.id,
+        challenge: started.challenge,
+        expires_at: started.expires_at,
+    }))
+}
+
+/// A push enrolment started: what the app signs with its new key.
+#[derive(Serialize, ToSchema)]
+#[schema(as = PushEnrolmentChallenge)]
+pub(crate) struct EnrolmentChallenge {
+    #[schema(value_type = String, format = Uuid)]
+    id: ChallengeId,
+    /// 32 random bytes, base64url: sign the "mfa-rs push enrolment v1"
+    /// lines of challenge and key thumbprint.
+    challenge: String,
+    expires_at: DateTime<Utc>,
+}
+
+/// A push request made: show `number` in the browser.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PushPending {
+    #[schema(value_type = String, format = Uuid)]
+    request: PushRequestId,
+    #[schema(minimum = 10, maximum = 99)]
+    number: u8,
+    expires_at: DateTime<Utc>,
+    /// How many apps the push went to.
+    devices: u32,
+}
+
+/// Where a push request stands.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PushStatus {
+    #[schema(value_type = String, format = Uuid)]
+    request: PushRequestId,
+    state: PushState,
+}
+
+/// The user's push apps.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct PushDeviceList {
+    devices: Vec<PushDeviceView>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -117,15 +156,15 @@ pub(crate) async fn request(
     Client(client): Client,
     headers: HeaderMap,
     JsonBody(req): JsonBody<TicketBody>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushPending>, ApiError> {
     let ticket = required_ticket(&headers, req.ticket)?;
     let pending = state.mfa.request_push(&ticket, &client).await?;
-    Ok(Json(serde_json::json!({
-        "request": pending.request,
-        "number": pending.number,
-        "expires_at": pending.expires_at,
-        "devices": pending.devices,
-    })))
+    Ok(Json(PushPending {
+        request: pending.request,
+        number: pending.number,
+        expires_at: pending.expires_at,
+        devices: pending.devices,
+    }))
 }
 
 /// `GET /api/mfa/push/requests/{id}`: what the app shows (the sign-in's
@@ -134,9 +173,9 @@ pub(crate) async fn request(
 pub(crate) async fn prompt(
     state: MfaState,
     Path(id): Path<String>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushPrompt>, ApiError> {
     let prompt = state.mfa.push_request_for_app(request_of(&id)?).await?;
-    Ok(Json(serde_json::to_value(prompt).unwrap_or_default()))
+    Ok(Json(prompt))
 }
 
 /// `POST /api/mfa/push/answer`: the app's signed answer (the JSON of
@@ -144,12 +183,12 @@ pub(crate) async fn prompt(
 pub(crate) async fn answer(
     state: MfaState,
     JsonBody(body): JsonBody<serde_json::Value>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushStatus>, ApiError> {
     let answered = state.mfa.answer_push(&body.to_string()).await?;
-    Ok(Json(serde_json::json!({
-        "request": answered.request,
-        "state": answered.state,
-    })))
+    Ok(Json(PushStatus {
+        request: answered.request,
+        state: answered.state,
+    }))
 }
 
 #[derive(Deserialize, Default)]
@@ -192,20 +231,22 @@ pub(crate) async fn status(
     Ticket(ticket): Ticket,
     Path(id): Path<String>,
     Query(query): Query<StatusQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushStatus>, ApiError> {
     let id = request_of(&id)?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(MAX_WAIT);
     let current = tokio::select! {
         current = wait_for(&state.mfa, &ticket, id, query.since, wait) => current?,
         () = state.closed() => state.mfa.push_status(&ticket, id).await?,
     };
-    Ok(Json(serde_json::json!({ "request": id, "state": current })))
+    Ok(Json(PushStatus {
+        request: id,
+        state: current,
+    }))
 }
 
-fn event_of(id: PushRequestId, state: PushState) -> Event {
-    Event::default()
-        .event("status")
-        .data(serde_json::json!({ "request": id, "state": state }).to_string())
+fn event_of(request: PushRequestId, state: PushState) -> Event {
+    let status = serde_json::to_string(&PushStatus { request, state }).unwrap_or_default();
+    Event::default().event("status").data(status)
 }
 
 fn error_event(e: &MfaError) -> Event {
@@ -315,7 +356,7 @@ pub(crate) async fn complete(
 pub(crate) async fn devices(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<PushDeviceList>, ApiError> {
     let devices = state.mfa.push_devices(claims.sub).await?;
-    Ok(Json(serde_json::json!({ "devices": devices })))
+    Ok(Json(PushDeviceList { devices }))
 }

@@ -5,8 +5,9 @@
 use crate::{ApiError, Authenticated, Client, JsonBody, MfaState};
 use axum::Json;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use mfa_core::crypto::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -60,9 +61,16 @@ pub(crate) async fn reset(
 pub(crate) async fn send_verification(
     state: MfaState,
     Authenticated(claims): Authenticated,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<VerificationSent>, ApiError> {
     let expires_at = state.mfa.send_email_verification(&claims).await?;
-    Ok(Json(serde_json::json!({ "expires_at": expires_at })))
+    Ok(Json(VerificationSent { expires_at }))
+}
+
+/// A verification link sent.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct VerificationSent {
+    /// When the link stops working.
+    expires_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -261,6 +261,7 @@ pub fn enrolment_message(challenge: &str, key: &DevicePublicKey) -> Vec<u8> {
 
 /// The user's answer to a push request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PushDecision {
     /// It is me: sign in.

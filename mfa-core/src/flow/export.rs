@@ -23,6 +23,7 @@ const AUDIT_PAGE: u32 = 500;
 /// Everything the engine holds about one user, without secrets
 /// ([`Mfa::export_user_data`]). Serialises to the JSON a user downloads.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserExport {
     /// When the export was made.
     pub exported_at: DateTime<Utc>,
@@ -44,8 +45,10 @@ pub struct UserExport {
 
 /// The account part of a [`UserExport`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountExport {
     /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: UserId,
     /// Sign-in identifier.
     pub identifier: String,
@@ -71,6 +74,7 @@ pub struct AccountExport {
 
 /// The MFA settings part of a [`UserExport`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SettingsExport {
     /// Whether MFA is enforced for the user.
     pub enforced: bool,
@@ -92,8 +96,10 @@ impl From<MfaSettings> for SettingsExport {
 
 /// One factor of a [`UserExport`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactorExport {
     /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: FactorId,
     /// TOTP, email, SMS, passkey, push app or backup codes.
     pub kind: FactorKind,
@@ -113,8 +119,10 @@ pub struct FactorExport {
 
 /// One device of a [`UserExport`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceExport {
     /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: DeviceId,
     /// What the device said about itself.
     pub info: DeviceInfo,
@@ -134,8 +142,10 @@ pub struct DeviceExport {
 
 /// One live session of a [`UserExport`].
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionExport {
     /// Id.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: SessionId,
     /// Web, mobile or API.
     pub session_type: SessionType,
@@ -144,6 +154,7 @@ pub struct SessionExport {
     /// Methods used.
     pub amr: Vec<AuthMethod>,
     /// The device, if known.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub device_id: Option<DeviceId>,
     /// Address at sign-in.
     pub ip: Option<String>,

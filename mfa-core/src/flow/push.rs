@@ -103,10 +103,13 @@ pub struct PushPending {
 
 /// What the app shows for a request it was pushed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushPrompt {
     /// The request.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub request: PushRequestId,
     /// The three numbers to pick from; one is shown in the browser.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>, min_items = 3, max_items = 3))]
     pub choices: [u8; 3],
     /// The sign-in the user is asked about.
     pub context: PushContext,
@@ -118,6 +121,7 @@ pub struct PushPrompt {
 
 /// Where a push request stands, as the waiting browser sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PushState {
     /// Waiting for the app.
@@ -179,8 +183,10 @@ pub struct PushAnswered {
 
 /// An enrolled push app, as a security page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushDeviceView {
     /// The factor.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub factor_id: FactorId,
     /// Its name.
     pub label: Option<String>,

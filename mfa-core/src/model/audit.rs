@@ -8,6 +8,7 @@ macro_rules! audit_kinds {
     ($( $(#[$doc:meta])* $variant:ident => $name:literal, )+) => {
         /// What happened. The storage name is stable and safe to index.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum AuditKind {
             $( $(#[$doc])* $variant, )+
@@ -162,6 +163,7 @@ text_traits!(AuditKind);
 
 /// How a step ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     /// It worked.
@@ -183,16 +185,21 @@ storage_names! {
 /// One audit record. It never carries a secret, a full code or a raw token:
 /// `metadata` holds only non-secret details chosen by the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Identifier.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: AuditEventId,
     /// When (UTC).
     pub at: DateTime<Utc>,
     /// The user concerned, when known.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub user_id: Option<UserId>,
     /// The session concerned.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub session_id: Option<SessionId>,
     /// The device concerned.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub device_id: Option<DeviceId>,
     /// What happened.
     pub kind: AuditKind,
@@ -220,14 +227,17 @@ pub struct AuditEvent {
 /// keyed digest that binds its content to the event before it (see
 /// [`crate::audit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLink {
     /// The chain.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub chain: AuditChainId,
     /// Position in the chain, from 1, without gaps.
     pub seq: u64,
     /// `HMAC-SHA256(audit key, previous mac ‖ chain ‖ seq ‖ content)`;
     /// lowercase hex in JSON.
     #[serde(with = "mac_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub mac: AuditMac,
     /// The keyed digest of the event's personal fields (user, IP address,
     /// user agent, country) that the link covers in their place, so that
@@ -235,6 +245,7 @@ pub struct AuditLink {
     /// verifiable; `None` for an event linked before digests existed (its
     /// link covers the fields themselves). Lowercase hex in JSON.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_mac_hex")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub personal: Option<AuditMac>,
 }
 

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 /// Authenticator assurance level of a session (NIST SP 800-63B §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Aal {
     /// One factor (a password, or a host-verified primary sign-in).
@@ -35,6 +36,7 @@ impl Aal {
 /// How the user authenticated, as carried in the `amr` claim
 /// (values follow RFC 8176 where one exists).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMethod {
     /// Password checked by this library.

@@ -93,6 +93,7 @@ impl OtpChallenge {
 
 /// What a login ticket allows its holder to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TicketKind {
     /// Complete a second factor.

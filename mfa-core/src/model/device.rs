@@ -32,6 +32,7 @@ storage_names! {
 /// What is known about a device, as reported by the client or derived from
 /// its user agent. Every field is a signal, never a secret.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceInfo {
     /// Broad class.
     pub kind: DeviceKind,

@@ -53,6 +53,7 @@ storage_names! {
 
 /// Life cycle of a factor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FactorStatus {
     /// Enrolment started, not yet confirmed with a code.

@@ -46,6 +46,7 @@ storage_names! {
 /// here is secret; it is what the user needs to recognise their own
 /// sign-in (NIST SP 800-63B §5.1.3.2 asks for the context of the request).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushContext {
     /// The signing-in client's IP address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
