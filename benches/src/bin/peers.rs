@@ -47,6 +47,20 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Ok(store) = std::env::var("MFA_PEERS_FLOW_ONLY") {
+        // For profiling: only the cheap-hash flow on one store, printed.
+        let flow = match store.as_str() {
+            "memory" => rt.block_on(flow_on(
+                Arc::new(mfa_store_memory::MemoryStore::new()),
+                true,
+                "memory store",
+            )),
+            "sqlx" => rt.block_on(login_flow(&work, true, Sqlite::Sqlx)),
+            _ => rt.block_on(login_flow(&work, true, Sqlite::Diesel)),
+        };
+        println!("{flow}");
+        return;
+    }
     let mut results = serde_json::Map::new();
     let (plain, sealed) = pure_totp();
     results.insert("totp_verify".into(), plain);
@@ -376,6 +390,10 @@ async fn flow_on<S: Store + 'static>(
     } else {
         (WARMUP_FLOWS, FLOWS_DEFAULT_HASH)
     };
+    let flows = std::env::var("MFA_PEERS_FLOWS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(flows);
     let client = client();
     let mut samples = Vec::with_capacity(flows);
     for i in 0..warmup + flows {
