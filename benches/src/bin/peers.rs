@@ -4,6 +4,9 @@
 //! `benches/peers/report.py`.
 //!
 //! `peers <out.json> <work dir>`; the work dir receives the SQLite files.
+//! For profiling, `MFA_PEERS_FLOW_ONLY=diesel|sqlx|memory` runs only the
+//! cheap-hash flow on that store and prints its summary, and
+//! `MFA_PEERS_FLOWS=n` sets the number of timed flows.
 #![forbid(unsafe_code)]
 
 use chrono::TimeDelta;
