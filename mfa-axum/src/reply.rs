@@ -7,17 +7,19 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use mfa_core::crypto::ExposeSecret;
-use mfa_core::model::{Aal, AuthMethod, FactorKind, SessionId};
+use mfa_core::model::{Aal, AuthMethod, FactorId, FactorKind, SessionId};
 use mfa_core::{Enrolled, LoginOutcome, Tokens, Verified};
 use serde::Serialize;
 
 /// Tokens as the API returns them (`token_type` is always `Bearer`; `aal`
 /// is `"aal1"`/`"aal2"` here, while the JWT's `aal` claim is the number).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokensView {
     /// The session the tokens belong to.
+    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     /// `Bearer`.
+    #[schema(value_type = String)]
     pub token_type: &'static str,
     /// The access token (a JWT).
     pub access_token: String,
@@ -49,8 +51,9 @@ impl From<&Tokens> for TokensView {
 }
 
 /// A sign-in that needs a second factor (or its enrolment) first.
-#[derive(Serialize)]
-struct PendingLogin {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PendingLogin {
+    /// The ticket to answer (or to enrol a factor with).
     ticket: String,
     mfa_required: bool,
     enrollment_required: bool,
@@ -96,19 +99,92 @@ impl<T> Reply<T> {
     }
 }
 
-fn tokens_response(
+/// The answer of a route that signs in (`Tokens` in the OpenAPI
+/// document): the tokens, and after a second factor what it left.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Tokens)]
+pub(crate) struct TokensAnswer {
+    #[serde(flatten)]
+    tokens: TokensView,
+    /// After a second factor: the backup codes left (`null` when the user
+    /// has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backup_codes_remaining: Option<Option<u32>>,
+    /// After a second factor: whether the device is now trusted (the
+    /// trust cookie is set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_remembered: Option<bool>,
+}
+
+/// A sign-in answered at once with tokens.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct SignedIn {
+    #[serde(flatten)]
+    tokens: TokensView,
+    /// `false`.
+    mfa_required: bool,
+    /// `false`.
+    enrollment_required: bool,
+    /// Empty.
+    methods: Vec<FactorKind>,
+}
+
+/// The answer of a sign-in (`LoginResponse`): tokens, or a ticket.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = LoginResponse)]
+pub(crate) enum LoginAnswer {
+    /// Signed in.
+    SignedIn(SignedIn),
+    /// A second factor, or its enrolment, first.
+    Pending(PendingLogin),
+}
+
+/// A confirmed factor (`Confirmed`): its id, the backup codes (shown once)
+/// when it was the first, and the tokens when it completed a sign-in.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[schema(as = Confirmed)]
+pub(crate) enum ConfirmedAnswer<'a> {
+    /// Enrolled by a signed-in user.
+    Enrolled(ConfirmedFactor<'a>),
+    /// Enrolled during a sign-in, which it completed.
+    SignedIn(ConfirmedSignIn<'a>),
+}
+
+/// A confirmed factor.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConfirmedFactor<'a> {
+    #[schema(value_type = String, format = Uuid)]
+    factor_id: FactorId,
+    /// The backup codes, shown once, when this was the first factor.
+    backup_codes: Option<Vec<&'a str>>,
+}
+
+/// A confirmed factor that completed a sign-in.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ConfirmedSignIn<'a> {
+    #[serde(flatten)]
+    factor: ConfirmedFactor<'a>,
+    #[serde(flatten)]
+    tokens: TokensView,
+}
+
+/// `body` as JSON with the fields a route added ([`Reply::with`]), and the
+/// trust cookie when `tokens` carry a device-trust token.
+fn answer(
     state: &MfaState,
-    tokens: &Tokens,
+    body: &impl Serialize,
     extra: serde_json::Map<String, serde_json::Value>,
+    tokens: Option<&Tokens>,
 ) -> Response {
-    let mut body = serde_json::to_value(TokensView::from(tokens)).unwrap_or_default();
+    let mut body = serde_json::to_value(body).unwrap_or_default();
     if let Some(body) = body.as_object_mut() {
         body.extend(extra);
     }
     let mut response = Json(body).into_response();
     if let Some(cookie) = tokens
-        .trust_token
-        .as_deref()
+        .and_then(|t| t.trust_token.as_deref())
         .and_then(|t| state.trust_cookie(t))
     {
         response.headers_mut().append(header::SET_COOKIE, cookie);
@@ -118,7 +194,12 @@ fn tokens_response(
 
 impl IntoResponse for Reply<Tokens> {
     fn into_response(self) -> Response {
-        tokens_response(&self.state, &self.value, self.extra)
+        let body = TokensAnswer {
+            tokens: TokensView::from(&self.value),
+            backup_codes_remaining: None,
+            device_remembered: None,
+        };
+        answer(&self.state, &body, self.extra, Some(&self.value))
     }
 }
 
@@ -126,11 +207,13 @@ impl IntoResponse for Reply<LoginOutcome> {
     fn into_response(self) -> Response {
         let pending = match self.value {
             LoginOutcome::Authenticated(tokens) => {
-                let mut extra = self.extra;
-                extra.insert("mfa_required".into(), false.into());
-                extra.insert("enrollment_required".into(), false.into());
-                extra.insert("methods".into(), serde_json::Value::Array(Vec::new()));
-                return tokens_response(&self.state, &tokens, extra);
+                let body = LoginAnswer::SignedIn(SignedIn {
+                    tokens: TokensView::from(&*tokens),
+                    mfa_required: false,
+                    enrollment_required: false,
+                    methods: Vec::new(),
+                });
+                return answer(&self.state, &body, self.extra, Some(&tokens));
             }
             LoginOutcome::MfaRequired {
                 ticket,
@@ -159,26 +242,24 @@ impl IntoResponse for Reply<LoginOutcome> {
                 can_skip: Some(can_skip),
             },
         };
-        let mut body = serde_json::to_value(pending).unwrap_or_default();
-        if let Some(body) = body.as_object_mut() {
-            body.extend(self.extra);
-        }
-        Json(body).into_response()
+        answer(
+            &self.state,
+            &LoginAnswer::Pending(pending),
+            self.extra,
+            None,
+        )
     }
 }
 
 impl IntoResponse for Reply<Verified> {
     fn into_response(self) -> Response {
-        let mut extra = self.extra;
-        extra.insert(
-            "backup_codes_remaining".into(),
-            self.value.backup_codes_remaining.into(),
-        );
-        extra.insert(
-            "device_remembered".into(),
-            self.value.tokens.trust_token.is_some().into(),
-        );
-        tokens_response(&self.state, &self.value.tokens, extra)
+        let tokens = &self.value.tokens;
+        let body = TokensAnswer {
+            tokens: TokensView::from(tokens),
+            backup_codes_remaining: Some(self.value.backup_codes_remaining),
+            device_remembered: Some(tokens.trust_token.is_some()),
+        };
+        answer(&self.state, &body, self.extra, Some(tokens))
     }
 }
 
@@ -186,23 +267,22 @@ impl IntoResponse for Reply<Enrolled> {
     /// The confirmed factor's id, the backup codes (shown once) when it was
     /// the first, and tokens when it completed a sign-in.
     fn into_response(self) -> Response {
-        let enrolled = self.value;
-        let codes: Option<Vec<&str>> = enrolled
-            .backup_codes
-            .as_ref()
-            .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect());
-        let mut extra = self.extra;
-        extra.insert(
-            "factor_id".into(),
-            serde_json::to_value(enrolled.factor_id).unwrap_or_default(),
-        );
-        extra.insert(
-            "backup_codes".into(),
-            serde_json::to_value(codes).unwrap_or_default(),
-        );
-        match &enrolled.tokens {
-            Some(tokens) => tokens_response(&self.state, tokens, extra),
-            None => Json(serde_json::Value::Object(extra)).into_response(),
-        }
+        let enrolled = &self.value;
+        let factor = ConfirmedFactor {
+            factor_id: enrolled.factor_id,
+            backup_codes: enrolled
+                .backup_codes
+                .as_ref()
+                .map(|b| b.codes.iter().map(|c| c.expose_secret()).collect()),
+        };
+        let tokens = enrolled.tokens.as_ref();
+        let body = match tokens {
+            Some(t) => ConfirmedAnswer::SignedIn(ConfirmedSignIn {
+                factor,
+                tokens: TokensView::from(t),
+            }),
+            None => ConfirmedAnswer::Enrolled(factor),
+        };
+        answer(&self.state, &body, self.extra, tokens)
     }
 }

@@ -118,6 +118,9 @@ fn doc() -> Value {
                 "204": { "description": "none" }
             } } },
             "/api/thing/all": { "get": { "responses": { "200": { "description": "no body" } } } },
+            "/api/tagged": { "get": { "responses": {
+                "200": { "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Tagged" } } } }
+            } } },
             "/api/thing": { "post": {
                 "requestBody": { "content": { "application/json": { "schema": {
                     "type": "object", "required": ["kind"], "properties": { "kind": { "type": "string" } }
@@ -125,7 +128,12 @@ fn doc() -> Value {
                 "responses": { "204": { "description": "made" }, "400": { "description": "refused" } }
             } }
         },
-        "components": { "schemas": { "Thing": {
+        "components": { "schemas": {
+          "Tagged": { "allOf": [
+            { "$ref": "#/components/schemas/Thing" },
+            { "type": "object", "required": ["label"], "properties": { "label": { "type": "string" } } }
+          ] },
+          "Thing": {
             "type": "object", "required": ["id", "at"],
             "properties": {
                 "id": { "type": "string", "format": "uuid" },
@@ -205,6 +213,34 @@ fn a_matching_exchange_passes_and_each_drift_is_named() {
     }
     let error = get("/api/thing/1", 500, "").unwrap_err();
     assert!(error.contains("status not documented"), "{error}");
+
+    // The parts of an allOf are one object: their fields together, no
+    // other, every part's required ones.
+    let tagged = |body: &str| {
+        check_exchange(
+            &doc,
+            &Exchange {
+                method: "GET",
+                path: "/api/tagged",
+                request: None,
+                status: 200,
+                response: body,
+            },
+        )
+    };
+    let with_label = GOOD.replace(r#""n":null"#, r#""label":"l""#);
+    assert_eq!(tagged(&with_label), Ok(()));
+    assert!(
+        tagged(GOOD)
+            .unwrap_err()
+            .contains("required field \"label\"")
+    );
+    let extra = with_label.replace(r#""kind":"a""#, r#""extra":1"#);
+    assert!(
+        tagged(&extra)
+            .unwrap_err()
+            .contains("\"extra\" is not documented")
+    );
 
     // A request is judged when the service accepted it.
     let post = |request: Option<&Value>, status: u16| {

@@ -357,9 +357,10 @@ pub(crate) fn derived_schema_list() -> Vec<(String, serde_json::Value)> {
     add::<push::PushDeviceList>(&mut all);
     add::<mfa_core::PushPrompt>(&mut all);
     add::<mfa_core::UserExport>(&mut all);
-    // Held by the answers and the push answer written in `openapi`.
-    add::<mfa_core::model::Aal>(&mut all);
-    add::<mfa_core::model::AuthMethod>(&mut all);
+    add::<crate::reply::TokensAnswer>(&mut all);
+    add::<crate::reply::LoginAnswer>(&mut all);
+    add::<crate::reply::ConfirmedAnswer<'_>>(&mut all);
+    // Held by the push answer written in `openapi`.
     add::<mfa_core::crypto::push::PushDecision>(&mut all);
     all.into_iter()
         .map(|(name, schema)| {

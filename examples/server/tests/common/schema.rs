@@ -6,14 +6,15 @@
 //! sends and takes, on any route a test reaches.
 //!
 //! The checker knows the part of JSON Schema the document uses: `$ref`,
-//! `oneOf`, `type` (one or a list), `enum`, `const`, `format` (`date-time`,
-//! `uuid`, `int32`, `int64`), `additionalProperties: false`, `minimum`,
+//! `allOf` (of objects, judged as their merged object), `oneOf`, `type`
+//! (one or a list), `enum`, `const`, `format` (`date-time`, `uuid`,
+//! `int32`, `int64`), `additionalProperties: false`, `minimum`,
 //! `maximum`, `minLength`, `maxLength`, `minItems`, `maxItems`,
 //! `required`, `properties` and `items`. It is stricter than JSON Schema
-//! in one way:
-//! an object whose schema lists `properties` may have no other field (an
-//! undocumented field is drift too). Anything else in a schema is an
-//! error, so that a schema the checker cannot judge is never passed.
+//! in one way: an object whose schema lists `properties` may have no
+//! other field (an undocumented field is drift too). Anything else in a
+//! schema is an error, so that a schema the checker cannot judge is never
+//! passed.
 
 use serde_json::Value;
 
@@ -149,6 +150,43 @@ impl<'d> Checker<'d> {
         Some(node)
     }
 
+    /// Adds the properties and required fields of every object in `parts`
+    /// (references followed, nested `allOf` too) to `whole`.
+    fn merge_parts(&self, parts: &Value, whole: &mut Value, at: &str, problems: &mut Vec<String>) {
+        for part in parts.as_array().into_iter().flatten() {
+            let part = match part.get("$ref").and_then(Value::as_str) {
+                Some(reference) => match self.resolve(reference) {
+                    Some(target) => target,
+                    None => {
+                        problems.push(format!("{at}: unresolved reference {reference}"));
+                        continue;
+                    }
+                },
+                None => part,
+            };
+            if let Some(nested) = part.get("allOf") {
+                self.merge_parts(nested, whole, at, problems);
+                continue;
+            }
+            if part.get("type").and_then(Value::as_str) != Some("object") {
+                problems.push(format!("{at}: an allOf part is not an object: {part}"));
+                continue;
+            }
+            if let (Some(into), Some(from)) = (
+                whole["properties"].as_object_mut(),
+                part.get("properties").and_then(Value::as_object),
+            ) {
+                into.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            if let (Some(into), Some(from)) = (
+                whole["required"].as_array_mut(),
+                part.get("required").and_then(Value::as_array),
+            ) {
+                into.extend(from.iter().cloned());
+            }
+        }
+    }
+
     fn check(&self, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
         let Some(schema) = schema.as_object() else {
             problems.push(format!("{at}: the schema is not an object"));
@@ -160,6 +198,16 @@ impl<'d> Checker<'d> {
                     Some(target) => self.check(target, value, at, problems),
                     None => problems.push(format!("{at}: unresolved reference {rule}")),
                 },
+                // Parts of one object (a type with flattened fields):
+                // judged as that object, so the strictness about
+                // undocumented fields applies to the whole.
+                "allOf" => {
+                    let mut whole = serde_json::json!({
+                        "type": "object", "properties": {}, "required": []
+                    });
+                    self.merge_parts(rule, &mut whole, at, problems);
+                    self.check(&whole, value, at, problems);
+                }
                 "oneOf" => {
                     let matching = rule
                         .as_array()
