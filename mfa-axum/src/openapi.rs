@@ -1,9 +1,10 @@
 //! The OpenAPI 3.1 description of [`MfaState::routes`]. The schemas of
-//! the request bodies are derived from the types the routes read them
-//! into (`utoipa::ToSchema`, with mfa-core's `openapi` feature for the
-//! model types they hold), so a field added, renamed or made optional
-//! there changes the document too; the operations and the response
-//! schemas are written here with `serde_json`. Tests hold it to the code:
+//! the request bodies and the answers are derived from the types the
+//! routes read and answer with (`utoipa::ToSchema`, with mfa-core's
+//! `openapi` feature for the model types they hold), so a field added,
+//! renamed or made optional there changes the document too; the
+//! operations, and the push answer's schema (mfa-core parses it field by
+//! field), are written here with `serde_json`. Tests hold it to the code:
 //! every served route is documented, and nothing else is; every request
 //! the service accepted in its test suite matches the documented request
 //! body; and every response it answered (status and JSON body, field by
