@@ -383,8 +383,8 @@ fn obj(required: &[&str], properties: Value) -> Value {
     json!({ "type": "object", "required": required, "properties": properties })
 }
 
-/// Every schema of the document: the request bodies' derived from their
-/// types, the rest written here.
+/// Every schema of the document: those derived from the routes' types and
+/// the one written here.
 fn all_schemas() -> Value {
     let mut all = crate::routes::derived_schemas();
     if let Value::Object(written) = schemas() {
@@ -575,5 +575,13 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(kinds, expected);
+        assert_eq!(
+            derived["TokensView"]["properties"]["token_type"]["enum"],
+            json!(["Bearer"])
+        );
+        assert_eq!(
+            derived["AuditLink"]["properties"]["seq"]["minimum"],
+            json!(1)
+        );
     }
 }

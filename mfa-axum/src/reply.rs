@@ -19,7 +19,7 @@ pub struct TokensView {
     #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     /// `Bearer`.
-    #[schema(value_type = String)]
+    #[schema(schema_with = bearer)]
     pub token_type: &'static str,
     /// The access token (a JWT).
     pub access_token: String,
@@ -33,6 +33,14 @@ pub struct TokensView {
     pub aal: Aal,
     /// How the user authenticated (RFC 8176 values).
     pub amr: Vec<AuthMethod>,
+}
+
+/// The schema of [`TokensView::token_type`]: the one string `Bearer`.
+fn bearer() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["Bearer"]))
+        .build()
 }
 
 impl From<&Tokens> for TokensView {

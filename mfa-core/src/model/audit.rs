@@ -233,6 +233,7 @@ pub struct AuditLink {
     #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub chain: AuditChainId,
     /// Position in the chain, from 1, without gaps.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub seq: u64,
     /// `HMAC-SHA256(audit key, previous mac ‖ chain ‖ seq ‖ content)`;
     /// lowercase hex in JSON.
