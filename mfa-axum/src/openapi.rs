@@ -583,5 +583,12 @@ mod tests {
             derived["AuditLink"]["properties"]["seq"]["minimum"],
             json!(1)
         );
+        // An id is one named schema, a uuid string, which fields refer to.
+        assert_eq!(
+            derived["TokensView"]["properties"]["session_id"]["$ref"],
+            json!("#/components/schemas/SessionId")
+        );
+        assert_eq!(derived["SessionId"]["type"], json!("string"));
+        assert_eq!(derived["SessionId"]["format"], json!("uuid"));
     }
 }

@@ -16,7 +16,6 @@ use serde::Serialize;
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TokensView {
     /// The session the tokens belong to.
-    #[schema(value_type = String, format = Uuid)]
     pub session_id: SessionId,
     /// `Bearer`.
     #[schema(schema_with = bearer)]
@@ -163,7 +162,6 @@ pub(crate) enum ConfirmedAnswer<'a> {
 /// A confirmed factor.
 #[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct ConfirmedFactor<'a> {
-    #[schema(value_type = String, format = Uuid)]
     factor_id: FactorId,
     /// The backup codes, shown once, when this was the first factor.
     backup_codes: Option<Vec<&'a str>>,

@@ -547,7 +547,6 @@ pub(crate) fn amr_of(backup_eligible: bool, user_verified: bool) -> Vec<AuthMeth
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PasskeyInfo {
     /// The factor.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub factor_id: crate::model::FactorId,
     /// The name the user gave it.
     pub label: Option<String>,

@@ -9,4 +9,4 @@ mod common;
 
 mfa_store_sql::sql_store_tests!(mysql: mfa_store_diesel::MySqlStore = crate::common::mysql_store;
     conformance, units, counts, flow, audit_chains,
-    migrations(crate::common::schema::mysql_migrated));
+    migrations(mfa_store_sqlx::testing::schema::mysql_migrated));

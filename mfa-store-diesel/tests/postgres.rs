@@ -9,4 +9,4 @@ mod common;
 
 mfa_store_sql::sql_store_tests!(postgres: mfa_store_diesel::PgStore = crate::common::postgres_store;
     conformance, units, counts, flow, audit_chains,
-    migrations(crate::common::schema::postgres_migrated));
+    migrations(mfa_store_sqlx::testing::schema::postgres_migrated));

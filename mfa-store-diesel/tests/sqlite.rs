@@ -7,7 +7,7 @@ mod common;
 
 mfa_store_sql::sql_store_tests!(sqlite: mfa_store_diesel::SqliteStore = crate::common::sqlite_store;
     conformance, units, counts, flow, audit_chains,
-    migrations(crate::common::schema::sqlite_migrated));
+    migrations(mfa_store_sqlx::testing::schema::sqlite_migrated));
 
 /// SQLite calls run on the caller's thread: a writer that finds the write
 /// lock taken must wait without holding that thread, or the unit holding

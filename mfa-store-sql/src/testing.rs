@@ -5,9 +5,9 @@
 //! missing one is a recorded skip).
 //!
 //! What needs sqlx, which this crate does not depend on, is in
-//! `test-support/`, included by `#[path]` from both crates' test commons:
-//! `cleanup.rs` drops the tables left by earlier runs, `schema.rs` reads a
-//! migrated schema back for the migration tests.
+//! `mfa_store_sqlx::testing` (its feature `testing`), which both driver
+//! crates' tests use: `cleanup` drops the tables left by earlier runs,
+//! `schema` reads a migrated schema back for the migration tests.
 
 pub mod counts;
 pub mod tamper;
@@ -289,7 +289,7 @@ macro_rules! __if_mysql {
 ///   `check(prefix: &str)` reads its schema back; on SQLite a new database
 ///   file is migrated twice, a second prefix beside the first, and
 ///   `check(url: &str)` reads it back. The checks are in
-///   `test-support/schema.rs`.
+///   `mfa_store_sqlx::testing::schema`.
 ///
 /// ```ignore
 /// mod common;

@@ -142,6 +142,10 @@ pub use postgres::PgStore;
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
+#[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
+pub mod testing;
+
 /// The sqlx version this crate is built on, re-exported so hosts build their
 /// pools with the same one.
 pub use sqlx;

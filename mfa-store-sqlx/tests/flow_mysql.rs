@@ -1,7 +1,7 @@
 //! The `mfa-core` engine flow suite and the tamper suite of the audit
 //! chains on the MySQL or MariaDB at `MFA_TEST_MYSQL_URL` (a fresh table
 //! prefix per test).
-#![cfg(feature = "mysql")]
+#![cfg(all(feature = "mysql", feature = "testing"))]
 
 mod common;
 

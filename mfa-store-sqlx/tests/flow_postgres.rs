@@ -1,7 +1,7 @@
 //! The `mfa-core` engine flow suite and the tamper suite of the audit
 //! chains on the PostgreSQL at `MFA_TEST_POSTGRES_URL` (a fresh table
 //! prefix per test).
-#![cfg(feature = "postgres")]
+#![cfg(all(feature = "postgres", feature = "testing"))]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! The `mfa-core` engine flow suite and the tamper suite of the audit
 //! chains on SQLite (a database file per test).
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "testing"))]
 
 mod common;
 

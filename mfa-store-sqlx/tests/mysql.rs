@@ -2,9 +2,9 @@
 //! test on the MySQL or MariaDB at `MFA_TEST_MYSQL_URL` (a fresh table
 //! prefix per test). Without the variable the suites are not built and one
 //! test says so.
-#![cfg(feature = "mysql")]
+#![cfg(all(feature = "mysql", feature = "testing"))]
 
 mod common;
 
 mfa_store_sql::sql_store_tests!(mysql: mfa_store_sqlx::MySqlStore = crate::common::mysql_store;
-    conformance, units, counts, migrations(crate::common::schema::mysql_migrated));
+    conformance, units, counts, migrations(mfa_store_sqlx::testing::schema::mysql_migrated));

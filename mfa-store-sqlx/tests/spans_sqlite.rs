@@ -2,7 +2,7 @@
 //! SQLite: a `DEBUG` span `mfa.store` per operation under the engine's
 //! step, with `backend` and `op` and nothing of the statements, and the
 //! step's `store_calls` equal to the round trips the store counted.
-#![cfg(feature = "sqlite")]
+#![cfg(all(feature = "sqlite", feature = "testing"))]
 
 mod common;
 

@@ -45,7 +45,6 @@ pub(crate) async fn profile(
 /// The signed-in user and the session of the calling token.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct Profile {
-    #[schema(value_type = String, format = Uuid)]
     id: UserId,
     identifier: String,
     email: Option<String>,
@@ -60,11 +59,9 @@ pub(crate) struct Profile {
 /// The session of the calling token, as its claims tell it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ProfileSession {
-    #[schema(value_type = String, format = Uuid)]
     id: SessionId,
     aal: Aal,
     amr: Vec<AuthMethod>,
-    #[schema(value_type = Option<String>, format = Uuid)]
     device_id: Option<DeviceId>,
     /// When the user last authenticated.
     auth_time: Option<DateTime<Utc>>,

@@ -66,7 +66,6 @@ fn lock_state(failures: u32, lock: Option<Lock>) -> LockState {
 /// An account as the admin API shows it (no secrets).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct AdminUser {
-    #[schema(value_type = String, format = Uuid)]
     id: UserId,
     identifier: String,
     email: Option<String>,
@@ -84,7 +83,6 @@ pub(crate) struct AdminUser {
 /// One of an account's factors, as the admin API shows it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct AdminFactor {
-    #[schema(value_type = String, format = Uuid)]
     id: FactorId,
     kind: FactorKind,
     status: FactorStatus,
@@ -387,14 +385,12 @@ pub(crate) async fn locked(
 pub(crate) struct LockedPage {
     items: Vec<LockedAccount>,
     /// Pass as `after` for the next page; null on the last.
-    #[schema(value_type = Option<String>, format = Uuid)]
     next_after: Option<UserId>,
 }
 
 /// A locked account.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct LockedAccount {
-    #[schema(value_type = String, format = Uuid)]
     id: UserId,
     identifier: String,
     status: UserStatus,

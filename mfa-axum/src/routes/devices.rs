@@ -18,7 +18,6 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 #[schema(as = Device)]
 pub(crate) struct DeviceView {
-    #[schema(value_type = String, format = Uuid)]
     id: DeviceId,
     info: DeviceInfo,
     last_ip: Option<String>,

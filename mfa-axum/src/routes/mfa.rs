@@ -117,7 +117,6 @@ pub(crate) async fn step_up(
 /// masked).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct FactorView {
-    #[schema(value_type = String, format = Uuid)]
     id: FactorId,
     kind: FactorKind,
     status: mfa_core::model::FactorStatus,
@@ -207,7 +206,6 @@ pub(crate) async fn enroll_totp(
 /// A started authenticator-app enrolment (the secret is shown once).
 #[derive(Serialize, ToSchema)]
 pub(crate) struct TotpEnrollment<'a> {
-    #[schema(value_type = String, format = Uuid)]
     factor_id: FactorId,
     /// base32.
     secret: &'a str,
@@ -219,7 +217,6 @@ pub(crate) struct TotpEnrollment<'a> {
 #[derive(Serialize, ToSchema)]
 #[schema(as = DestinationEnrollment)]
 pub(crate) struct PendingView {
-    #[schema(value_type = String, format = Uuid)]
     factor_id: FactorId,
     sent: SentView,
 }

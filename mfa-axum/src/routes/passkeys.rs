@@ -27,7 +27,6 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 #[schema(as = PasskeyChallenge)]
 pub(crate) struct ChallengeView<'a> {
-    #[schema(value_type = String, format = Uuid)]
     ceremony: ChallengeId,
     /// `{"publicKey": …}` with base64url fields, for
     /// `PublicKeyCredential.parseCreationOptionsFromJSON` /

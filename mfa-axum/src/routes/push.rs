@@ -60,7 +60,6 @@ pub(crate) async fn enrol_start(
 #[derive(Serialize, ToSchema)]
 #[schema(as = PushEnrolmentChallenge)]
 pub(crate) struct EnrolmentChallenge {
-    #[schema(value_type = String, format = Uuid)]
     id: ChallengeId,
     /// 32 random bytes, base64url: sign the "mfa-rs push enrolment v1"
     /// lines of challenge and key thumbprint.
@@ -71,7 +70,6 @@ pub(crate) struct EnrolmentChallenge {
 /// A push request made: show `number` in the browser.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct PushPending {
-    #[schema(value_type = String, format = Uuid)]
     request: PushRequestId,
     #[schema(minimum = 10, maximum = 99)]
     number: u8,
@@ -83,7 +81,6 @@ pub(crate) struct PushPending {
 /// Where a push request stands.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct PushStatus {
-    #[schema(value_type = String, format = Uuid)]
     request: PushRequestId,
     state: PushState,
 }

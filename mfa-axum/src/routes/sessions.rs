@@ -50,7 +50,6 @@ pub(crate) struct SessionList {
 /// A session as the API shows it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct SessionView {
-    #[schema(value_type = String, format = Uuid)]
     id: SessionId,
     /// The session of the calling token.
     current: bool,

@@ -48,7 +48,6 @@ pub struct UserExport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountExport {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: UserId,
     /// Sign-in identifier.
     pub identifier: String,
@@ -99,7 +98,6 @@ impl From<MfaSettings> for SettingsExport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FactorExport {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: FactorId,
     /// TOTP, email, SMS, passkey, push app or backup codes.
     pub kind: FactorKind,
@@ -122,7 +120,6 @@ pub struct FactorExport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeviceExport {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: DeviceId,
     /// What the device said about itself.
     pub info: DeviceInfo,
@@ -145,7 +142,6 @@ pub struct DeviceExport {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SessionExport {
     /// Id.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: SessionId,
     /// Web, mobile or API.
     pub session_type: SessionType,
@@ -154,7 +150,6 @@ pub struct SessionExport {
     /// Methods used.
     pub amr: Vec<AuthMethod>,
     /// The device, if known.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub device_id: Option<DeviceId>,
     /// Address at sign-in.
     pub ip: Option<String>,

@@ -106,7 +106,6 @@ pub struct PushPending {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushPrompt {
     /// The request.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub request: PushRequestId,
     /// The three numbers to pick from; one is shown in the browser.
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<u8>, min_items = 3, max_items = 3))]
@@ -186,7 +185,6 @@ pub struct PushAnswered {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PushDeviceView {
     /// The factor.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub factor_id: FactorId,
     /// Its name.
     pub label: Option<String>,

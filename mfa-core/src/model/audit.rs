@@ -188,18 +188,14 @@ storage_names! {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Identifier.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub id: AuditEventId,
     /// When (UTC).
     pub at: DateTime<Utc>,
     /// The user concerned, when known.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub user_id: Option<UserId>,
     /// The session concerned.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub session_id: Option<SessionId>,
     /// The device concerned.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = Uuid))]
     pub device_id: Option<DeviceId>,
     /// What happened.
     pub kind: AuditKind,
@@ -230,7 +226,6 @@ pub struct AuditEvent {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditLink {
     /// The chain.
-    #[cfg_attr(feature = "openapi", schema(value_type = String, format = Uuid))]
     pub chain: AuditChainId,
     /// Position in the chain, from 1, without gaps.
     #[cfg_attr(feature = "openapi", schema(minimum = 1))]

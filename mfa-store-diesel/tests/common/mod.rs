@@ -1,15 +1,14 @@
 //! Store factories of this crate's test files; what both SQL store crates
-//! share is `mfa_store_sql::testing` (the suites) and `test-support/`.
+//! share is `mfa_store_sql::testing` (the suites) and `mfa_store_sqlx::testing`
+//! (cleanup, schema checks).
 //!
 //! Every factory call returns an isolated store: a fresh SQLite file, or a
 //! fresh table prefix (`d<run start>x<n>_`; the `d` keeps these apart from
 //! `mfa-store-sqlx`'s tests, which may run at the same time).
 #![allow(dead_code)]
 
-#[path = "../../../mfa-store-sql/test-support/cleanup.rs"]
-mod cleanup;
-#[path = "../../../mfa-store-sql/test-support/schema.rs"]
-pub mod schema;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use mfa_store_sqlx::testing::cleanup;
 
 /// Connections per test pool: MariaDB's `max_connections` is limited and
 /// several tests run at once.

@@ -1,11 +1,10 @@
 //! Store factories of this crate's test files; what both SQL store crates
-//! share is `mfa_store_sql::testing` (the suites) and `test-support/`.
+//! share is `mfa_store_sql::testing` (the suites) and this crate's
+//! `testing` module (cleanup, schema checks).
 #![allow(dead_code)]
 
-#[path = "../../../mfa-store-sql/test-support/cleanup.rs"]
-mod cleanup;
-#[path = "../../../mfa-store-sql/test-support/schema.rs"]
-pub mod schema;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use mfa_store_sqlx::testing::cleanup;
 
 use mfa_store_sql::testing::unique_prefix;
 

@@ -1,10 +1,9 @@
 //! Reads a migrated schema back through an independent sqlx pool, for the
 //! migration tests of [`mfa_store_sql::sql_store_tests!`]: every migration
 //! is recorded once, and a prefix has its 17 tables and the migration
-//! record. Included by `#[path]` from the test commons of `mfa-store-sqlx`
-//! and `mfa-store-diesel` (both can name `mfa_store_sqlx::sqlx`).
+//! record.
 
-use mfa_store_sqlx::sqlx;
+use crate::sqlx;
 
 /// `SELECT version FROM <prefix>schema_migrations`.
 fn versions_sql(prefix: &str) -> sqlx::AssertSqlSafe<String> {
@@ -32,7 +31,10 @@ fn assert_migrated(versions: &[i64], tables: i64) {
 
 /// The SQLite database at `url`: migrated with the default prefix, and
 /// beside it with `host_mfa_`.
-#[allow(dead_code)]
+///
+/// # Panics
+/// When the schema is not as migrated.
+#[cfg(feature = "sqlite")]
 pub async fn sqlite_migrated(url: &str) {
     let pool = sqlx::SqlitePool::connect(url).await.expect("sqlx open");
     for prefix in ["mfa_", "host_mfa_"] {
@@ -54,7 +56,10 @@ pub async fn sqlite_migrated(url: &str) {
 }
 
 /// The PostgreSQL tables of `prefix`, migrated.
-#[allow(dead_code)]
+///
+/// # Panics
+/// When the schema is not as migrated.
+#[cfg(feature = "postgres")]
 pub async fn postgres_migrated(prefix: &str) {
     let url = super::cleanup::url("MFA_TEST_POSTGRES_URL", "postgres_migrated");
     let pool = sqlx::PgPool::connect(&url).await.expect("sqlx connect");
@@ -90,7 +95,10 @@ pub async fn postgres_migrated(prefix: &str) {
 }
 
 /// The MySQL/MariaDB tables of `prefix`, migrated.
-#[allow(dead_code)]
+///
+/// # Panics
+/// When the schema is not as migrated.
+#[cfg(feature = "mysql")]
 pub async fn mysql_migrated(prefix: &str) {
     let url = super::cleanup::url("MFA_TEST_MYSQL_URL", "mysql_migrated");
     let pool = sqlx::MySqlPool::connect(&url).await.expect("sqlx connect");

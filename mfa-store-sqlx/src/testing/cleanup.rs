@@ -1,15 +1,14 @@
 //! Drops the tables that test runs of the SQL stores left in the
-//! PostgreSQL / MariaDB test databases, once per test process. Included by
-//! `#[path]` from the test commons of `mfa-store-sqlx` and
-//! `mfa-store-diesel` (both can name `mfa_store_sqlx::sqlx`), so the one
-//! copy serves both.
+//! PostgreSQL / MariaDB test databases, once per test process.
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+use crate::sqlx;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 use mfa_store_sql::testing::{is_stale_test_table, once_per_process};
-use mfa_store_sqlx::sqlx;
 
 /// Drops the PostgreSQL tables of test prefixes with `tag` of runs that
 /// started over a minute ago.
-#[allow(dead_code)]
+#[cfg(feature = "postgres")]
 pub fn clean_postgres(url: String, tag: char) {
     static CLEANUP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     once_per_process(&CLEANUP, move || async move {
@@ -42,7 +41,7 @@ pub fn clean_postgres(url: String, tag: char) {
 
 /// Drops the MySQL/MariaDB tables of test prefixes with `tag` of runs that
 /// started over a minute ago.
-#[allow(dead_code)]
+#[cfg(feature = "mysql")]
 pub fn clean_mysql(url: String, tag: char) {
     static CLEANUP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
     once_per_process(&CLEANUP, move || async move {
@@ -83,7 +82,10 @@ pub fn clean_mysql(url: String, tag: char) {
 
 /// The database URL in `var`; the suites using it were built because it was
 /// set, so it missing now is a recorded skip and then a failure.
-#[allow(dead_code)]
+///
+/// # Panics
+/// When `var` is not set.
+#[must_use]
 pub fn url(var: &str, test: &str) -> String {
     mfa_store_sql::testing::database_url(var, test)
         .unwrap_or_else(|| panic!("{var} was set when the tests were built; set it to run them"))
